@@ -1,0 +1,30 @@
+//! The contract between the code that runs inside a traced program and the
+//! code that runs outside it.
+//!
+//! - [`func`]: the traced functions as stable ids, their names and families.
+//! - [`record`]: one call as bytes: a fixed header (times, pid/tid, result,
+//!   errno, raw arguments) and tagged blobs (addresses, strings, option
+//!   values, payload samples, caller addresses). Hooks write records without
+//!   allocating or formatting; the collector parses them, bounds-checked.
+//! - [`ring`]: the shared-memory area that carries records, one SPSC ring
+//!   per traced thread.
+//!
+//! This crate has no dependencies and no `std` I/O, so the preload library
+//! can use all of it on its hot path. Anything that changes the layout of
+//! [`record::RecordHeader`], [`ring::ShmHeader`] or the meaning of an id
+//! must bump [`ABI_VERSION`]: a preload library and a collector of different
+//! versions then refuse each other instead of misreading.
+
+pub mod func;
+pub mod record;
+pub mod ring;
+
+pub use func::{Family, Func, FuncMask};
+pub use record::{role, Record, RecordHeader, RecordWriter, Tag};
+pub use ring::{CaptureOptions, Geometry, Shm};
+
+/// Version of the record and ring layout.
+pub const ABI_VERSION: u32 = 1;
+
+/// Environment variable naming the shared-memory file of a trace session.
+pub const ENV_SHM: &str = "SOCK_TRACE_SHM";

@@ -1,0 +1,531 @@
+//! The shared-memory transport: one header page, a table of ring controls
+//! and one single-producer/single-consumer byte ring per traced thread.
+//!
+//! ```text
+//! offset 0            ShmHeader (one page)
+//! offset PAGE         RingCtl × nrings (128 bytes each)
+//! offset data_offset  ring data × nrings (ring_bytes each)
+//! ```
+//!
+//! Why per-thread SPSC rings rather than one shared queue: a producer owns
+//! its ring outright, so a record becomes visible with a single release
+//! store of `head` after it is complete. A thread killed half-way through a
+//! record (SIGKILL, a crash) leaves nothing half-visible behind, and no
+//! producer ever waits for another one. The collector merges the rings by
+//! timestamp. A thread takes a ring on its first traced call (a CAS over the
+//! table, lock-free and async-signal-safe), gives it back at thread exit or
+//! exec, and the collector reclaims rings whose owner died without doing so.
+//!
+//! Everything here works on raw memory that other processes write
+//! concurrently, so all shared fields are atomics and the consumer copies
+//! record bytes out before parsing them.
+
+use crate::func::FuncMask;
+use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+pub const MAGIC: u64 = u64::from_le_bytes(*b"SOCKTRC1");
+pub const PAGE: usize = 4096;
+pub const RING_CTL_BYTES: usize = 128;
+
+/// Ring states.
+pub const RING_FREE: u32 = 0;
+pub const RING_OWNED: u32 = 1;
+/// The owner is gone (thread exit, exec); the collector drains and frees it.
+pub const RING_RELEASED: u32 = 2;
+
+/// Capture settings the collector decides and the hooks obey. Plain data,
+/// written once before the first traced process starts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct CaptureOptions {
+    /// Functions to record.
+    pub enabled: FuncMask,
+    /// Payload bytes to copy per send/recv call (0: none).
+    pub max_data: u32,
+    /// Caller frames to record (0: none).
+    pub caller_depth: u32,
+    /// `CAPTURE_*` bits.
+    pub flags: u32,
+    pub _reserved: [u32; 13],
+}
+
+/// Do not trace processes started after the first one (no `--follow`).
+pub const CAPTURE_NO_FOLLOW: u32 = 1 << 0;
+
+/// The header page. Fields written by the collector before any producer
+/// runs are plain; fields producers update are atomics.
+#[repr(C)]
+pub struct ShmHeader {
+    pub magic: u64,
+    pub abi: u32,
+    pub nrings: u32,
+    pub ring_bytes: u32,
+    pub data_offset: u32,
+    pub total_bytes: u64,
+    /// CLOCK_REALTIME minus CLOCK_MONOTONIC at creation, nanoseconds.
+    pub realtime_offset_ns: i64,
+    /// CLOCK_MONOTONIC at creation.
+    pub start_mono_ns: u64,
+    pub capture: CaptureOptions,
+    /// Pid of the collector; producers stop waiting for room when it dies.
+    pub consumer_pid: AtomicU32,
+    /// Set by a producer that found the collector dead: tracing stops.
+    pub consumer_gone: AtomicU32,
+    /// Processes that attached to this area.
+    pub processes: AtomicU32,
+    /// The pid of the first process that attached (for --no-follow).
+    pub root_pid: AtomicU32,
+    /// Events lost because every ring was taken.
+    pub lost_no_ring: AtomicU64,
+    /// Events lost because a ring stayed full while the collector was gone.
+    pub lost_full: AtomicU64,
+    /// Times a producer had to wait for the collector to make room.
+    pub waits_full: AtomicU64,
+    pub _spare: AtomicI64,
+}
+
+const _: () = assert!(core::mem::size_of::<ShmHeader>() <= PAGE);
+
+/// Per-ring control block, one cache line for the producer side and one for
+/// the consumer side so they do not false-share.
+#[repr(C, align(64))]
+pub struct RingCtl {
+    pub state: AtomicU32,
+    pub owner_pid: AtomicU32,
+    pub owner_tid: AtomicU32,
+    _pad0: u32,
+    /// Bytes ever written (producer-owned).
+    pub head: AtomicU64,
+    _pad1: [u64; 5],
+    /// Bytes ever consumed (consumer-owned).
+    pub tail: AtomicU64,
+    _pad2: [u64; 7],
+}
+
+const _: () = assert!(core::mem::size_of::<RingCtl>() == RING_CTL_BYTES);
+
+/// Geometry of an area; the collector picks it, producers read it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    pub nrings: u32,
+    pub ring_bytes: u32,
+}
+
+impl Geometry {
+    pub const DEFAULT: Geometry = Geometry {
+        nrings: 1024,
+        ring_bytes: 256 * 1024,
+    };
+
+    pub fn data_offset(&self) -> usize {
+        let ctl_end = PAGE + self.nrings as usize * RING_CTL_BYTES;
+        ctl_end.div_ceil(PAGE) * PAGE
+    }
+
+    pub fn total_bytes(&self) -> usize {
+        self.data_offset() + self.nrings as usize * self.ring_bytes as usize
+    }
+
+    fn valid(&self) -> bool {
+        self.nrings > 0
+            && self.nrings <= 65536
+            && self.ring_bytes >= 16 * 1024
+            && self.ring_bytes.is_power_of_two()
+            && self.ring_bytes <= 64 * 1024 * 1024
+    }
+}
+
+/// The largest record a producer may write: a quarter ring, so that a
+/// wrapped write never needs more than the ring holds.
+pub fn max_record(ring_bytes: u32) -> usize {
+    (ring_bytes as usize / 4).min(64 * 1024 + 4096)
+}
+
+/// A mapped area. Does not own the mapping: the preload library maps it
+/// once for the life of the process, the collector unmaps it itself.
+#[derive(Clone, Copy)]
+pub struct Shm {
+    base: *mut u8,
+    geo: Geometry,
+}
+
+// SAFETY: all shared state behind `base` is accessed through atomics or by
+// the single owner of a ring; the pointer itself is immutable.
+unsafe impl Send for Shm {}
+// SAFETY: see above.
+unsafe impl Sync for Shm {}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttachError {
+    TooSmall,
+    BadMagic,
+    AbiMismatch { found: u32 },
+    BadGeometry,
+}
+
+impl Shm {
+    /// Initialises a fresh, zero-filled mapping of `len` bytes.
+    ///
+    /// # Safety
+    /// `base` must point to `len` writable bytes, zero-filled, that stay
+    /// mapped while the returned value is used.
+    pub unsafe fn init(
+        base: *mut u8,
+        len: usize,
+        geo: Geometry,
+        capture: CaptureOptions,
+        realtime_offset_ns: i64,
+        start_mono_ns: u64,
+    ) -> Result<Shm, AttachError> {
+        if !geo.valid() {
+            return Err(AttachError::BadGeometry);
+        }
+        if len < geo.total_bytes() {
+            return Err(AttachError::TooSmall);
+        }
+        let h = base as *mut ShmHeader;
+        // SAFETY: the caller guarantees the mapping; the header fits in the
+        // first page (static assertion above) and nobody else uses the area yet.
+        unsafe {
+            (*h).abi = crate::ABI_VERSION;
+            (*h).nrings = geo.nrings;
+            (*h).ring_bytes = geo.ring_bytes;
+            (*h).data_offset = geo.data_offset() as u32;
+            (*h).total_bytes = geo.total_bytes() as u64;
+            (*h).realtime_offset_ns = realtime_offset_ns;
+            (*h).start_mono_ns = start_mono_ns;
+            (*h).capture = capture;
+            core::sync::atomic::fence(Ordering::Release);
+            core::ptr::write_volatile(&mut (*h).magic, MAGIC);
+        }
+        Ok(Shm { base, geo })
+    }
+
+    /// Validates a mapping made by someone else.
+    ///
+    /// # Safety
+    /// `base` must point to `len` readable and writable bytes that stay
+    /// mapped while the returned value is used.
+    pub unsafe fn attach(base: *mut u8, len: usize) -> Result<Shm, AttachError> {
+        if len < PAGE {
+            return Err(AttachError::TooSmall);
+        }
+        let h = base as *const ShmHeader;
+        // SAFETY: at least one page is mapped (checked above).
+        let (magic, abi, nrings, ring_bytes, data_offset, total) = unsafe {
+            (
+                core::ptr::read_volatile(&(*h).magic),
+                (*h).abi,
+                (*h).nrings,
+                (*h).ring_bytes,
+                (*h).data_offset,
+                (*h).total_bytes,
+            )
+        };
+        if magic != MAGIC {
+            return Err(AttachError::BadMagic);
+        }
+        if abi != crate::ABI_VERSION {
+            return Err(AttachError::AbiMismatch { found: abi });
+        }
+        let geo = Geometry { nrings, ring_bytes };
+        if !geo.valid()
+            || geo.data_offset() != data_offset as usize
+            || geo.total_bytes() as u64 != total
+            || geo.total_bytes() > len
+        {
+            return Err(AttachError::BadGeometry);
+        }
+        Ok(Shm { base, geo })
+    }
+
+    pub fn geometry(&self) -> Geometry {
+        self.geo
+    }
+
+    pub fn header(&self) -> &ShmHeader {
+        // SAFETY: validated at attach/init; lives as long as the mapping.
+        unsafe { &*(self.base as *const ShmHeader) }
+    }
+
+    pub fn ctl(&self, ring: u32) -> &RingCtl {
+        debug_assert!(ring < self.geo.nrings);
+        let ring = ring.min(self.geo.nrings - 1);
+        // SAFETY: ring < nrings, so the control block lies inside the table.
+        unsafe { &*(self.base.add(PAGE + ring as usize * RING_CTL_BYTES) as *const RingCtl) }
+    }
+
+    fn data(&self, ring: u32) -> *mut u8 {
+        let ring = ring.min(self.geo.nrings - 1);
+        // SAFETY: inside the mapping by the geometry checks.
+        unsafe {
+            self.base
+                .add(self.geo.data_offset() + ring as usize * self.geo.ring_bytes as usize)
+        }
+    }
+
+    /// Takes a free ring for (pid, tid). Lock-free; safe in a signal
+    /// handler and in a vfork child. `hint` spreads threads over the table.
+    pub fn acquire(&self, pid: u32, tid: u32, hint: u32) -> Option<u32> {
+        let n = self.geo.nrings;
+        for i in 0..n {
+            let idx = (hint.wrapping_add(i)) % n;
+            let ctl = self.ctl(idx);
+            if ctl.state.load(Ordering::Relaxed) != RING_FREE {
+                continue;
+            }
+            if ctl
+                .state
+                .compare_exchange(RING_FREE, RING_OWNED, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                ctl.owner_pid.store(pid, Ordering::Relaxed);
+                ctl.owner_tid.store(tid, Ordering::Release);
+                return Some(idx);
+            }
+        }
+        None
+    }
+
+    /// Gives a ring back; the collector drains what is left and frees it.
+    pub fn release(&self, ring: u32) {
+        self.ctl(ring).state.store(RING_RELEASED, Ordering::Release);
+    }
+
+    /// Reserves `len` contiguous bytes (a multiple of 8, at most
+    /// [`max_record`]) in `ring`. Returns `None` when the ring is full; the
+    /// caller decides whether to wait. Producer side: only the ring's owner
+    /// may call this.
+    ///
+    /// # Safety
+    /// The caller must own `ring` and must call [`Shm::commit`] (or
+    /// nothing) before reserving again.
+    pub unsafe fn reserve(&self, ring: u32, len: usize) -> Option<*mut u8> {
+        let size = self.geo.ring_bytes as u64;
+        let ctl = self.ctl(ring);
+        let head = ctl.head.load(Ordering::Relaxed);
+        let tail = ctl.tail.load(Ordering::Acquire);
+        let off = head % size;
+        let contiguous = size - off;
+        let len = len as u64;
+        let need = if len <= contiguous { len } else { contiguous + len };
+        if head + need - tail > size {
+            return None;
+        }
+        let data = self.data(ring);
+        if len > contiguous {
+            // Fill the tail end of the ring with a pad record and start over.
+            // SAFETY: off..size lies inside this ring; contiguous >= 8 since
+            // every record length and therefore head is a multiple of 8.
+            unsafe {
+                let p = data.add(off as usize);
+                core::ptr::write_unaligned(p as *mut u32, contiguous as u32);
+                core::ptr::write_unaligned(p.add(4) as *mut u16, crate::Func::Pad as u16);
+                core::ptr::write_unaligned(p.add(6) as *mut u16, 0);
+            }
+            ctl.head.store(head + contiguous, Ordering::Release);
+            // SAFETY: start of the ring.
+            return Some(data);
+        }
+        // SAFETY: off + len <= size.
+        Some(unsafe { data.add(off as usize) })
+    }
+
+    /// Publishes `len` bytes written at the last reservation.
+    ///
+    /// # Safety
+    /// Same contract as [`Shm::reserve`]; `len` must not exceed the reserved
+    /// length and must be a multiple of 8.
+    pub unsafe fn commit(&self, ring: u32, len: usize) {
+        let ctl = self.ctl(ring);
+        let head = ctl.head.load(Ordering::Relaxed);
+        ctl.head.store(head + len as u64, Ordering::Release);
+    }
+
+    /// Consumer side: copies the committed bytes of `ring` that lie
+    /// contiguously after `tail` into `out` (appending) and returns the new
+    /// tail position, which the caller passes to [`Shm::consume`] once the
+    /// bytes are processed.
+    pub fn read_committed(&self, ring: u32, out: &mut Vec<u8>) -> u64 {
+        let size = self.geo.ring_bytes as u64;
+        let ctl = self.ctl(ring);
+        let head = ctl.head.load(Ordering::Acquire);
+        let tail = ctl.tail.load(Ordering::Relaxed);
+        if head <= tail || head - tail > size {
+            return tail;
+        }
+        let off = tail % size;
+        let n = (head - tail).min(size - off);
+        let data = self.data(ring);
+        let start = out.len();
+        out.resize(start + n as usize, 0);
+        // SAFETY: off + n <= size, inside the ring; the producer does not
+        // write this region until `tail` moves past it.
+        unsafe {
+            core::ptr::copy_nonoverlapping(
+                data.add(off as usize),
+                out.as_mut_ptr().add(start),
+                n as usize,
+            );
+        }
+        tail + n
+    }
+
+    /// Consumer side: marks bytes up to `tail` as processed.
+    pub fn consume(&self, ring: u32, tail: u64) {
+        self.ctl(ring).tail.store(tail, Ordering::Release);
+    }
+
+    /// Consumer side: makes a drained ring free for reuse.
+    pub fn free(&self, ring: u32) {
+        let ctl = self.ctl(ring);
+        ctl.head.store(0, Ordering::Relaxed);
+        ctl.tail.store(0, Ordering::Relaxed);
+        ctl.owner_pid.store(0, Ordering::Relaxed);
+        ctl.owner_tid.store(0, Ordering::Relaxed);
+        ctl.state.store(RING_FREE, Ordering::Release);
+    }
+
+    /// Consumer side: true when every committed byte has been consumed.
+    pub fn drained(&self, ring: u32) -> bool {
+        let ctl = self.ctl(ring);
+        ctl.head.load(Ordering::Acquire) == ctl.tail.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::func::Func;
+    use crate::record::{Record, RecordWriter};
+
+    #[repr(C, align(4096))]
+    #[derive(Clone)]
+    struct Page([u8; PAGE]);
+
+    fn area(geo: Geometry) -> (Vec<Page>, Shm) {
+        let mut mem = vec![Page([0; PAGE]); geo.total_bytes() / PAGE];
+        // SAFETY: the vector is zeroed, large enough and outlives the Shm in
+        // each test.
+        let shm = unsafe {
+            Shm::init(
+                mem.as_mut_ptr() as *mut u8,
+                mem.len() * PAGE,
+                geo,
+                CaptureOptions::default(),
+                0,
+                0,
+            )
+        }
+        .unwrap();
+        (mem, shm)
+    }
+
+    fn write_one(shm: &Shm, ring: u32, tid: u32, payload: usize) -> bool {
+        let len = (96 + 4 + payload + 7) & !7;
+        // SAFETY: this test owns the ring.
+        let Some(p) = (unsafe { shm.reserve(ring, len) }) else {
+            return false;
+        };
+        // SAFETY: reserve returned len writable bytes.
+        let buf = unsafe { core::slice::from_raw_parts_mut(p, len) };
+        let mut w = RecordWriter::new(buf, Func::Send);
+        w.header().tid = tid;
+        w.blob(crate::Tag::Bytes, 0, &vec![tid as u8; payload]);
+        let n = w.finish();
+        // SAFETY: n <= len.
+        unsafe { shm.commit(ring, n) };
+        true
+    }
+
+    #[test]
+    fn attach_checks_magic_and_geometry() {
+        let geo = Geometry {
+            nrings: 4,
+            ring_bytes: 16 * 1024,
+        };
+        let (mut mem, _) = area(geo);
+        let len = mem.len() * PAGE;
+        // SAFETY: same mapping as above.
+        assert!(unsafe { Shm::attach(mem.as_mut_ptr() as *mut u8, len) }.is_ok());
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { Shm::attach(mem.as_mut_ptr() as *mut u8, len - 8) }.err(),
+            Some(AttachError::BadGeometry)
+        );
+        mem[0].0[0] = 0;
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { Shm::attach(mem.as_mut_ptr() as *mut u8, len) }.err(),
+            Some(AttachError::BadMagic)
+        );
+    }
+
+    #[test]
+    fn records_survive_many_wraps_in_order() {
+        let geo = Geometry {
+            nrings: 2,
+            ring_bytes: 16 * 1024,
+        };
+        let (_mem, shm) = area(geo);
+        let ring = shm.acquire(1, 1, 0).unwrap();
+        let mut seen = 0u32;
+        let mut written = 0u32;
+        let mut buf = Vec::new();
+        for round in 0..2000u32 {
+            let payload = (round as usize * 37) % 700;
+            while !write_one(&shm, ring, written, payload) {
+                // Drain to make room, as the collector would.
+                buf.clear();
+                let tail = shm.read_committed(ring, &mut buf);
+                let mut pos = 0;
+                while pos < buf.len() {
+                    let r = Record::parse(&buf[pos..]).unwrap();
+                    if r.func() == Some(Func::Send) {
+                        assert_eq!(r.header.tid, seen);
+                        seen += 1;
+                    }
+                    pos += r.header.len as usize;
+                }
+                shm.consume(ring, tail);
+            }
+            written += 1;
+        }
+        loop {
+            buf.clear();
+            let tail = shm.read_committed(ring, &mut buf);
+            if buf.is_empty() {
+                break;
+            }
+            let mut pos = 0;
+            while pos < buf.len() {
+                let r = Record::parse(&buf[pos..]).unwrap();
+                if r.func() == Some(Func::Send) {
+                    assert_eq!(r.header.tid, seen);
+                    seen += 1;
+                }
+                pos += r.header.len as usize;
+            }
+            shm.consume(ring, tail);
+        }
+        assert_eq!(seen, written);
+    }
+
+    #[test]
+    fn acquire_release_free_cycle() {
+        let geo = Geometry {
+            nrings: 2,
+            ring_bytes: 16 * 1024,
+        };
+        let (_mem, shm) = area(geo);
+        let a = shm.acquire(1, 1, 0).unwrap();
+        let b = shm.acquire(1, 2, 0).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(shm.acquire(1, 3, 0), None);
+        shm.release(a);
+        assert_eq!(shm.acquire(1, 3, 0), None, "released is not free yet");
+        assert!(shm.drained(a));
+        shm.free(a);
+        assert_eq!(shm.acquire(1, 3, 0), Some(a));
+    }
+}
