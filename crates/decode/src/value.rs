@@ -1,0 +1,176 @@
+//! The decoded form of a call: a small tree of typed values that printers
+//! render as text or JSON. Decoders never produce punctuation; printers
+//! never know about functions.
+
+use sock_trace_event::Func;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// One decoded value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A plain signed number (counts, lengths, ports).
+    Int(i64),
+    /// A number best read in hex (masks, unknown ioctl requests).
+    Hex(u64),
+    /// A file descriptor.
+    Fd(i32),
+    /// A named constant (`AF_INET`). `raw` keeps the number for JSON.
+    Sym { name: &'static str, raw: i64 },
+    /// A constant no table knows: printed as its number, never dropped.
+    Unknown(i64),
+    /// A set of flag names plus any bits no table knows (`rest`).
+    Flags {
+        names: Vec<&'static str>,
+        rest: u64,
+        raw: u64,
+    },
+    /// A string from the program (quoted and escaped by printers).
+    Str(Vec<u8>),
+    /// Payload bytes: `shown` is what was captured, `total` what moved.
+    Bytes { shown: Vec<u8>, total: u64 },
+    /// A socket address.
+    Addr(SockAddr),
+    /// A pointer (0 prints as NULL).
+    Ptr(u64),
+    /// A duration in nanoseconds (timeouts).
+    Duration(u64),
+    /// "wait forever" timeouts and similar.
+    Infinite,
+    /// A list of values.
+    List(Vec<Value>),
+    /// A structure with named fields.
+    Struct(Vec<Field>),
+    /// Something that could not be read (bad pointer, truncated capture).
+    Unavailable(&'static str),
+}
+
+/// A named value. The name is the C name of the argument or field; JSON
+/// uses it as the key, text printers mostly omit it for arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    pub name: &'static str,
+    pub value: Value,
+}
+
+impl Field {
+    pub fn new(name: &'static str, value: Value) -> Self {
+        Field { name, value }
+    }
+}
+
+/// A decoded `struct sockaddr`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SockAddr {
+    V4 {
+        ip: Ipv4Addr,
+        port: u16,
+    },
+    V6 {
+        ip: Ipv6Addr,
+        port: u16,
+        flowinfo: u32,
+        scope_id: u32,
+    },
+    /// AF_UNIX: a path, an abstract name (leading NUL removed) or unnamed.
+    Unix {
+        path: Vec<u8>,
+        kind: UnixKind,
+    },
+    Netlink {
+        pid: u32,
+        groups: u32,
+    },
+    /// A family we do not decode, or a length too short for its family.
+    Other {
+        family: u16,
+        family_name: Option<&'static str>,
+        bytes: Vec<u8>,
+        /// True when the given length was shorter than the family needs.
+        short: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnixKind {
+    Path,
+    Abstract,
+    Unnamed,
+}
+
+/// How the call ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Success with a value to show (fd, byte count, 0, pointer...).
+    Ok(Value),
+    /// Failure: `-1` with errno, an EAI code, an h_errno, a NULL pointer.
+    Err(ErrorInfo),
+    /// The function returns nothing (freeaddrinfo).
+    Void,
+}
+
+/// A failure as name, number and text: `ECONNREFUSED (111) Connection refused`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// The value the function returned (-1, an EAI code, 0 for NULL).
+    pub ret: i64,
+    /// Which number space `code` is in.
+    pub space: ErrorSpace,
+    pub code: i64,
+    /// `ECONNREFUSED`, or None for a number no table knows.
+    pub name: Option<&'static str>,
+    pub text: Option<&'static str>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorSpace {
+    Errno,
+    /// getaddrinfo/getnameinfo codes.
+    Eai,
+    /// gethostby* h_errno values.
+    HErrno,
+}
+
+/// One traced call, decoded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub pid: u32,
+    pub tid: u32,
+    /// CLOCK_MONOTONIC nanoseconds.
+    pub t_start: u64,
+    pub t_end: u64,
+    pub func: Func,
+    /// The symbol the program called when it differs from `func.name()`
+    /// (`__recv_chk`); informational.
+    pub fortified: bool,
+    pub args: Vec<Field>,
+    pub outcome: Outcome,
+    /// What the call returned through its arguments, shown after the
+    /// result: ready sets, returned addresses, resolved names.
+    pub returned: Vec<Field>,
+    /// Whether the call can block, so that its duration is worth showing.
+    pub may_block: bool,
+    /// Capture notes: truncation, unreadable pointers, vfork child.
+    pub notes: Vec<&'static str>,
+    /// Caller return addresses, innermost first (symbolised elsewhere).
+    pub callers: Vec<u64>,
+    /// Payload moved by the call, when captured.
+    pub data: Option<Payload>,
+}
+
+/// Bytes moved by a send/recv-family call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payload {
+    pub outgoing: bool,
+    pub shown: Vec<u8>,
+    pub total: u64,
+}
+
+impl Event {
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Err(_))
+    }
+
+    pub fn duration_ns(&self) -> u64 {
+        self.t_end.saturating_sub(self.t_start)
+    }
+}

@@ -1,0 +1,1 @@
+//! Linux socket API constants as data.
