@@ -51,6 +51,8 @@ pub struct CaptureOptions {
 
 /// Do not trace processes started after the first one (no `--follow`).
 pub const CAPTURE_NO_FOLLOW: u32 = 1 << 0;
+/// Test-suite only: make the tracer panic while recording `connect`.
+pub const CAPTURE_SELFTEST_PANIC: u32 = 1 << 31;
 
 /// The header page. Fields written by the collector before any producer
 /// runs are plain; fields producers update are atomics.

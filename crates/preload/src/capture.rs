@@ -1,0 +1,195 @@
+//! Copying arguments from program memory into a record.
+//!
+//! `trusted` means the real call succeeded, so the kernel or libc has
+//! already read (or written) that memory and a plain copy cannot fault.
+//! Otherwise the copy goes through [`sys::safe_copy`], which returns 0 for
+//! a bad pointer instead of crashing the program.
+
+use crate::sys;
+use core::ffi::c_char;
+use sock_trace_event::record::{RecordWriter, FLAG_BAD_POINTER};
+use sock_trace_event::Tag;
+
+pub const MAX_ADDR: usize = 128;
+pub const MAX_STR: usize = 1024;
+
+/// Copies `n` bytes from `src` into the record as one blob.
+///
+/// # Safety
+/// When `trusted`, `src` must be valid for `n` bytes.
+pub unsafe fn bytes(w: &mut RecordWriter<'_>, tag: Tag, role: u8, src: *const u8, n: usize, trusted: bool) {
+    if src.is_null() || n == 0 {
+        return;
+    }
+    let buf = w.reserve(n);
+    let want = buf.len();
+    let got = if trusted {
+        // SAFETY: caller guarantees `src` is valid for n >= want bytes.
+        unsafe { core::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), want) };
+        want
+    } else {
+        sys::safe_copy(buf, src)
+    };
+    if got == 0 && want > 0 {
+        w.header().flags |= FLAG_BAD_POINTER;
+        return;
+    }
+    w.commit_reserved(tag, role, got);
+}
+
+/// # Safety
+/// As [`bytes`], with `len` the length the program passed.
+pub unsafe fn sockaddr(w: &mut RecordWriter<'_>, role: u8, addr: *const libc::sockaddr, len: usize, trusted: bool) {
+    // SAFETY: forwarded.
+    unsafe { bytes(w, Tag::SockAddr, role, addr as *const u8, len.min(MAX_ADDR), trusted) }
+}
+
+/// A socket address returned through `(addr, *lenp)`.
+///
+/// # Safety
+/// On success both pointers were written by the kernel.
+pub unsafe fn sockaddr_out(w: &mut RecordWriter<'_>, role: u8, addr: *const libc::sockaddr, lenp: *const libc::socklen_t) {
+    if addr.is_null() || lenp.is_null() {
+        return;
+    }
+    // SAFETY: lenp was written by the successful call.
+    let len = unsafe { *lenp } as usize;
+    // SAFETY: the kernel wrote min(len, buffer size) bytes; the buffer was
+    // at least as large as the original *lenp, and len may be larger than
+    // the buffer (truncated address), so copy through the safe path then.
+    unsafe { bytes(w, Tag::SockAddr, role, addr as *const u8, len.min(MAX_ADDR), false) }
+}
+
+/// A NUL-terminated string, at most [`MAX_STR`] bytes.
+///
+/// # Safety
+/// When `trusted`, `s` must be a valid C string.
+pub unsafe fn cstr(w: &mut RecordWriter<'_>, role: u8, s: *const c_char, trusted: bool) {
+    if s.is_null() {
+        return;
+    }
+    if trusted {
+        // SAFETY: valid C string per contract; bounded scan.
+        let n = unsafe { strnlen(s as *const u8, MAX_STR) };
+        // SAFETY: n bytes are readable.
+        unsafe { bytes(w, Tag::Str, role, s as *const u8, n, true) };
+        return;
+    }
+    let buf = w.reserve(MAX_STR);
+    let got = sys::safe_copy(buf, s as *const u8);
+    if got == 0 {
+        // A string that ends near the end of a mapping cannot be copied in
+        // one piece; try a short prefix before giving up.
+        let short = buf.len().min(16);
+        let got = sys::safe_copy(&mut buf[..short], s as *const u8);
+        if got == 0 {
+            w.header().flags |= FLAG_BAD_POINTER;
+            return;
+        }
+        let n = buf[..got].iter().position(|&b| b == 0).unwrap_or(got);
+        w.commit_reserved(Tag::Str, role, n);
+        return;
+    }
+    let n = buf[..got].iter().position(|&b| b == 0).unwrap_or(got);
+    w.commit_reserved(Tag::Str, role, n);
+}
+
+/// # Safety
+/// `s` must be readable up to its NUL or `max` bytes.
+unsafe fn strnlen(s: *const u8, max: usize) -> usize {
+    let mut n = 0;
+    // SAFETY: caller's contract.
+    while n < max && unsafe { *s.add(n) } != 0 {
+        n += 1;
+    }
+    n
+}
+
+/// Up to `max_data` payload bytes of a buffer the call filled or sent.
+///
+/// # Safety
+/// `buf` must be valid for `n` bytes (the call moved them).
+pub unsafe fn payload(w: &mut RecordWriter<'_>, role: u8, buf: *const u8, n: isize) {
+    let max = crate::state::max_data();
+    if max == 0 || n <= 0 {
+        return;
+    }
+    // SAFETY: forwarded.
+    unsafe { bytes(w, Tag::Bytes, role, buf, (n as usize).min(max), true) }
+}
+
+/// Payload from an iovec array, gathering up to `max_data` of the `n`
+/// bytes moved.
+///
+/// # Safety
+/// `iov` must be valid for `cnt` entries covering at least `n` bytes.
+pub unsafe fn payload_iov(w: &mut RecordWriter<'_>, role: u8, iov: *const libc::iovec, cnt: usize, n: isize) {
+    let max = crate::state::max_data();
+    if max == 0 || n <= 0 || iov.is_null() {
+        return;
+    }
+    let want = (n as usize).min(max);
+    let buf = w.reserve(want);
+    let mut got = 0;
+    for i in 0..cnt {
+        if got >= buf.len() {
+            break;
+        }
+        // SAFETY: i < cnt.
+        let v = unsafe { *iov.add(i) };
+        let take = v.iov_len.min(buf.len() - got);
+        if take > 0 && !v.iov_base.is_null() {
+            // SAFETY: the call moved these bytes.
+            unsafe { core::ptr::copy_nonoverlapping(v.iov_base as *const u8, buf.as_mut_ptr().add(got), take) };
+            got += take;
+        }
+    }
+    w.commit_reserved(Tag::Bytes, role, got);
+}
+
+/// Lengths of an iovec array (at most 32).
+///
+/// # Safety
+/// When `trusted`, `iov` must be valid for `cnt` entries.
+pub unsafe fn iov_lens(w: &mut RecordWriter<'_>, role: u8, iov: *const libc::iovec, cnt: i64, trusted: bool) {
+    if iov.is_null() || cnt <= 0 {
+        return;
+    }
+    let n = (cnt as usize).min(32);
+    let mut lens = [0i64; 32];
+    if trusted {
+        for (i, l) in lens.iter_mut().enumerate().take(n) {
+            // SAFETY: i < cnt, array valid.
+            *l = unsafe { (*iov.add(i)).iov_len } as i64;
+        }
+    } else {
+        let mut raw = [0u8; 32 * 16];
+        let got = sys::safe_copy(&mut raw[..n * 16], iov as *const u8);
+        if got < n * 16 {
+            w.header().flags |= FLAG_BAD_POINTER;
+            return;
+        }
+        for (i, l) in lens.iter_mut().enumerate().take(n) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&raw[i * 16 + 8..i * 16 + 16]);
+            *l = i64::from_ne_bytes(b);
+        }
+    }
+    w.ints(role, &lens[..n]);
+}
+
+/// Reads a plain value through the fault-safe path.
+pub fn read_value<T: Copy>(p: *const T) -> Option<T> {
+    if p.is_null() {
+        return None;
+    }
+    let mut v = core::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: the slice covers exactly the MaybeUninit's bytes.
+    let dst = unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, core::mem::size_of::<T>()) };
+    if sys::safe_copy(dst, p as *const u8) == core::mem::size_of::<T>() {
+        // SAFETY: fully initialised by the copy; T is plain data by use.
+        Some(unsafe { v.assume_init() })
+    } else {
+        None
+    }
+}

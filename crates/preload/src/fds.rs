@@ -1,0 +1,128 @@
+//! Which file descriptors are sockets (and which epoll instances watch
+//! sockets), so that `read`, `write`, `close`, `poll` and friends are
+//! traced for sockets only. One bit per fd in a fixed table: a test is one
+//! relaxed load, no locks, safe everywhere. Descriptors above the table's
+//! range are treated as unknown (not traced by the generic I/O hooks).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+pub const MAX_FD: usize = 64 * 1024;
+const WORDS: usize = MAX_FD / 64;
+
+static SOCKETS: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
+static EPOLLS: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
+
+#[inline(always)]
+fn bit(table: &[AtomicU64; WORDS], fd: i32) -> bool {
+    if fd < 0 || fd as usize >= MAX_FD {
+        return false;
+    }
+    let fd = fd as usize;
+    table[fd / 64].load(Ordering::Relaxed) & (1 << (fd % 64)) != 0
+}
+
+fn set(table: &[AtomicU64; WORDS], fd: i32, on: bool) {
+    if fd < 0 || fd as usize >= MAX_FD {
+        return;
+    }
+    let fd = fd as usize;
+    if on {
+        table[fd / 64].fetch_or(1 << (fd % 64), Ordering::Relaxed);
+    } else {
+        table[fd / 64].fetch_and(!(1 << (fd % 64)), Ordering::Relaxed);
+    }
+}
+
+#[inline(always)]
+pub fn is_socket(fd: i32) -> bool {
+    bit(&SOCKETS, fd)
+}
+
+pub fn set_socket(fd: i32, on: bool) {
+    set(&SOCKETS, fd, on)
+}
+
+#[inline(always)]
+pub fn is_socket_epoll(fd: i32) -> bool {
+    bit(&EPOLLS, fd)
+}
+
+pub fn set_socket_epoll(fd: i32, on: bool) {
+    set(&EPOLLS, fd, on)
+}
+
+/// A descriptor was closed or replaced: it is neither a socket nor an
+/// epoll instance any more.
+pub fn forget(fd: i32) {
+    set(&SOCKETS, fd, false);
+    set(&EPOLLS, fd, false);
+}
+
+/// Finds the sockets a process inherited (socket activation, inetd-style
+/// servers, a shell's redirections) by reading /proc/self/fd with raw
+/// syscalls.
+pub fn scan_inherited() {
+    use core::ffi::c_long;
+    // SAFETY: raw syscalls on buffers we own.
+    unsafe {
+        let dir = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD as c_long,
+            c"/proc/self/fd".as_ptr(),
+            (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as c_long,
+        );
+        if dir < 0 {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len());
+            if n <= 0 {
+                break;
+            }
+            let mut off = 0usize;
+            while off + 19 < n as usize {
+                let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+                if reclen == 0 {
+                    break;
+                }
+                let name = &buf[off + 19..(off + reclen).min(n as usize)];
+                let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+                let name = &name[..end];
+                if let Some(fd) = parse_fd(name) {
+                    if fd as c_long != dir {
+                        let mut path = [0u8; 32];
+                        path[..name.len().min(31)].copy_from_slice(&name[..name.len().min(31)]);
+                        let mut target = [0u8; 64];
+                        let r = libc::syscall(
+                            libc::SYS_readlinkat,
+                            dir,
+                            path.as_ptr(),
+                            target.as_mut_ptr(),
+                            target.len(),
+                        );
+                        if r > 0 && target[..r as usize].starts_with(b"socket:") {
+                            set_socket(fd, true);
+                        }
+                    }
+                }
+                off += reclen;
+            }
+        }
+        libc::syscall(libc::SYS_close, dir);
+    }
+}
+
+fn parse_fd(name: &[u8]) -> Option<i32> {
+    if name.is_empty() || name.len() > 9 {
+        return None;
+    }
+    let mut v = 0i32;
+    for &b in name {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (b - b'0') as i32;
+    }
+    Some(v)
+}

@@ -1,0 +1,385 @@
+//! Moving bytes: send*, recv*, and read/write/readv/writev/sendfile on
+//! sockets, plus the `_FORTIFY_SOURCE` entry points.
+
+use super::call;
+use crate::capture;
+use crate::fds;
+use crate::real;
+use crate::state::{self, emit};
+use crate::sys;
+use core::ffi::{c_int, c_uint, c_void};
+use libc::{iovec, mmsghdr, msghdr, off_t, size_t, sockaddr, socklen_t, ssize_t, timespec};
+use sock_trace_event::record::FLAG_FORTIFIED;
+use sock_trace_event::{role, Func};
+
+fn io_call(func: Func, t0: u64, r: isize, e: i32, fortified: bool) -> state::Call {
+    let mut c = call(func, t0, r as i64, e);
+    if fortified {
+        c.flags |= FLAG_FORTIFIED;
+    }
+    c.extra = state::max_data();
+    c
+}
+
+fn send_impl(fd: c_int, buf: *const c_void, len: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t, to: bool) -> ssize_t {
+    let func = if to { Func::Sendto } else { Func::Send };
+    let forward = || {
+        // SAFETY: forwarding.
+        unsafe {
+            if to {
+                real::sendto(fd, buf, len, flags, addr, alen)
+            } else {
+                real::send(fd, buf, len, flags)
+            }
+        }
+    };
+    if !state::enabled(func) {
+        return forward();
+    }
+    let t0 = sys::now();
+    let r = forward();
+    let e = sys::errno();
+    emit(io_call(func, t0, r, e, false), |w| {
+        w.header().args = [fd as u64, buf as u64, len as u64, flags as u64, addr as u64, alen as u64];
+        if to {
+            // SAFETY: read by the kernel when the call succeeded.
+            unsafe { capture::sockaddr(w, role::ADDR, addr, alen as usize, r >= 0) };
+        }
+        // SAFETY: the kernel read r bytes of buf.
+        unsafe { capture::payload(w, role::DATA_OUT, buf as *const u8, r) };
+    });
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+    send_impl(fd, buf, len, flags, core::ptr::null(), 0, false)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, len: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t {
+    send_impl(fd, buf, len, flags, addr, alen, true)
+}
+
+/// The recv family shares one body; `chk` is the fortified buffer length.
+#[allow(clippy::too_many_arguments)]
+fn recv_impl(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t, from: bool, chk: Option<size_t>) -> ssize_t {
+    let func = if from { Func::Recvfrom } else { Func::Recv };
+    let forward = || {
+        // SAFETY: forwarding.
+        unsafe {
+            match (from, chk) {
+                (false, None) => real::recv(fd, buf, len, flags),
+                (true, None) => real::recvfrom(fd, buf, len, flags, addr, alen),
+                (false, Some(n)) => real::__recv_chk(fd, buf, len, n, flags),
+                (true, Some(n)) => real::__recvfrom_chk(fd, buf, len, n, flags, addr, alen),
+            }
+        }
+    };
+    if !state::enabled(func) {
+        return forward();
+    }
+    let t0 = sys::now();
+    let r = forward();
+    let e = sys::errno();
+    emit(io_call(func, t0, r, e, chk.is_some()), |w| {
+        w.header().args = [fd as u64, buf as u64, len as u64, flags as u64, addr as u64, alen as u64];
+        if from && r >= 0 {
+            // SAFETY: written by the kernel on success.
+            unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, alen) };
+        }
+        // SAFETY: the kernel wrote r bytes.
+        unsafe { capture::payload(w, role::DATA_IN, buf as *const u8, r) };
+    });
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
+    recv_impl(fd, buf, len, flags, core::ptr::null_mut(), core::ptr::null_mut(), false, None)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
+    recv_impl(fd, buf, len, flags, addr, alen, true, None)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int) -> ssize_t {
+    recv_impl(fd, buf, len, flags, core::ptr::null_mut(), core::ptr::null_mut(), false, Some(buflen))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __recvfrom_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
+    recv_impl(fd, buf, len, flags, addr, alen, true, Some(buflen))
+}
+
+/// msghdr summary, address and iovec lengths.
+///
+/// # Safety
+/// `msg` must have been read (send) or written (recv) by a successful call
+/// when `trusted`.
+unsafe fn msghdr_blobs(w: &mut sock_trace_event::RecordWriter<'_>, msg: *const msghdr, trusted: bool, addr_role: u8) -> Option<msghdr> {
+    let m = if trusted {
+        // SAFETY: per contract.
+        unsafe { *msg }
+    } else {
+        capture::read_value(msg)?
+    };
+    w.ints(role::MSGHDR, &[m.msg_namelen as i64, m.msg_iovlen as i64, m.msg_controllen as i64, m.msg_flags as i64]);
+    // SAFETY: forwarded trust.
+    unsafe {
+        capture::sockaddr(w, addr_role, m.msg_name as *const sockaddr, m.msg_namelen as usize, trusted);
+        capture::iov_lens(w, role::IOV_LENS, m.msg_iov, m.msg_iovlen as i64, trusted);
+    }
+    Some(m)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if !state::enabled(Func::Sendmsg) {
+        // SAFETY: forwarding.
+        return unsafe { real::sendmsg(fd, msg, flags) };
+    }
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::sendmsg(fd, msg, flags) };
+    let e = sys::errno();
+    emit(io_call(Func::Sendmsg, t0, r, e, false), |w| {
+        w.header().args[..3].copy_from_slice(&[fd as u64, msg as u64, flags as u64]);
+        if msg.is_null() {
+            return;
+        }
+        // SAFETY: read by the kernel on success.
+        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0, role::ADDR) } {
+            if r > 0 {
+                // SAFETY: the kernel read r bytes from these buffers.
+                unsafe { capture::payload_iov(w, role::DATA_OUT, m.msg_iov, m.msg_iovlen, r) };
+            }
+        }
+    });
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if !state::enabled(Func::Recvmsg) {
+        // SAFETY: forwarding.
+        return unsafe { real::recvmsg(fd, msg, flags) };
+    }
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::recvmsg(fd, msg, flags) };
+    let e = sys::errno();
+    emit(io_call(Func::Recvmsg, t0, r, e, false), |w| {
+        w.header().args[..3].copy_from_slice(&[fd as u64, msg as u64, flags as u64]);
+        if msg.is_null() {
+            return;
+        }
+        // SAFETY: written by the kernel on success.
+        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0, role::ADDR_OUT) } {
+            if r > 0 {
+                // SAFETY: the kernel wrote r bytes into these buffers.
+                unsafe { capture::payload_iov(w, role::DATA_IN, m.msg_iov, m.msg_iovlen, r) };
+            }
+        }
+    });
+    sys::set_errno(e);
+    r
+}
+
+/// Per-message lengths and the first message's address of an mmsghdr array.
+///
+/// # Safety
+/// The first `n` entries must be valid (the call processed them).
+unsafe fn mmsg_blobs(w: &mut sock_trace_event::RecordWriter<'_>, vec: *const mmsghdr, n: c_int, addr_role: u8) {
+    if vec.is_null() || n <= 0 {
+        return;
+    }
+    let count = (n as usize).min(32);
+    let mut lens = [0i64; 32];
+    for (i, l) in lens.iter_mut().enumerate().take(count) {
+        // SAFETY: i < n.
+        *l = unsafe { (*vec.add(i)).msg_len } as i64;
+    }
+    w.ints(role::MMSG, &lens[..count]);
+    // SAFETY: entry 0 is valid.
+    let first = unsafe { (*vec).msg_hdr };
+    // SAFETY: processed by the kernel.
+    unsafe { capture::sockaddr(w, addr_role, first.msg_name as *const sockaddr, first.msg_namelen as usize, true) };
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
+    if !state::enabled(Func::Sendmmsg) {
+        // SAFETY: forwarding.
+        return unsafe { real::sendmmsg(fd, vec, vlen, flags) };
+    }
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::sendmmsg(fd, vec, vlen, flags) };
+    let e = sys::errno();
+    emit(call(Func::Sendmmsg, t0, r as i64, e), |w| {
+        w.header().args[..4].copy_from_slice(&[fd as u64, vec as u64, vlen as u64, flags as u64]);
+        // SAFETY: r entries were processed.
+        unsafe { mmsg_blobs(w, vec, r, role::ADDR) };
+    });
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int, tmo: *mut timespec) -> c_int {
+    if !state::enabled(Func::Recvmmsg) {
+        // SAFETY: forwarding.
+        return unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
+    }
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
+    let e = sys::errno();
+    emit(call(Func::Recvmmsg, t0, r as i64, e), |w| {
+        w.header().args[..5].copy_from_slice(&[fd as u64, vec as u64, vlen as u64, flags as u64, tmo as u64]);
+        // SAFETY: r entries were filled.
+        unsafe { mmsg_blobs(w, vec, r, role::ADDR_OUT) };
+        if let Some(ts) = capture::read_value(tmo) {
+            w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
+        }
+    });
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
+    if !fds::is_socket(fd) || !state::enabled(Func::Write) {
+        // SAFETY: forwarding.
+        return unsafe { real::write(fd, buf, len) };
+    }
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::write(fd, buf, len) };
+    let e = sys::errno();
+    emit(io_call(Func::Write, t0, r, e, false), |w| {
+        w.header().args[..3].copy_from_slice(&[fd as u64, buf as u64, len as u64]);
+        // SAFETY: the kernel read r bytes.
+        unsafe { capture::payload(w, role::DATA_OUT, buf as *const u8, r) };
+    });
+    sys::set_errno(e);
+    r
+}
+
+fn read_impl(fd: c_int, buf: *mut c_void, len: size_t, chk: Option<size_t>) -> ssize_t {
+    let forward = || {
+        // SAFETY: forwarding.
+        unsafe {
+            match chk {
+                None => real::read(fd, buf, len),
+                Some(n) => real::__read_chk(fd, buf, len, n),
+            }
+        }
+    };
+    if !fds::is_socket(fd) || !state::enabled(Func::Read) {
+        return forward();
+    }
+    let t0 = sys::now();
+    let r = forward();
+    let e = sys::errno();
+    emit(io_call(Func::Read, t0, r, e, chk.is_some()), |w| {
+        w.header().args[..3].copy_from_slice(&[fd as u64, buf as u64, len as u64]);
+        // SAFETY: the kernel wrote r bytes.
+        unsafe { capture::payload(w, role::DATA_IN, buf as *const u8, r) };
+    });
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
+    read_impl(fd, buf, len, None)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t) -> ssize_t {
+    read_impl(fd, buf, len, Some(buflen))
+}
+
+fn vec_impl(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    let out = func == Func::Writev;
+    let forward = || {
+        // SAFETY: forwarding.
+        unsafe {
+            if out {
+                real::writev(fd, iov, cnt)
+            } else {
+                real::readv(fd, iov, cnt)
+            }
+        }
+    };
+    if !fds::is_socket(fd) || !state::enabled(func) {
+        return forward();
+    }
+    let t0 = sys::now();
+    let r = forward();
+    let e = sys::errno();
+    emit(io_call(func, t0, r, e, false), |w| {
+        w.header().args[..3].copy_from_slice(&[fd as u64, iov as u64, cnt as u64]);
+        // SAFETY: the kernel read the iovec array on success.
+        unsafe { capture::iov_lens(w, role::IOV_LENS, iov, cnt as i64, r >= 0) };
+        let data_role = if out { role::DATA_OUT } else { role::DATA_IN };
+        // SAFETY: r bytes moved through these buffers.
+        unsafe { capture::payload_iov(w, data_role, iov, cnt.max(0) as usize, r) };
+    });
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    vec_impl(Func::Writev, fd, iov, cnt)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    vec_impl(Func::Readv, fd, iov, cnt)
+}
+
+fn sendfile_impl(is64: bool, out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t {
+    let forward = || {
+        // SAFETY: forwarding.
+        unsafe {
+            if is64 {
+                real::sendfile64(out, inp, off, count)
+            } else {
+                real::sendfile(out, inp, off, count)
+            }
+        }
+    };
+    if !fds::is_socket(out) || !state::enabled(Func::Sendfile) {
+        return forward();
+    }
+    let t0 = sys::now();
+    let r = forward();
+    let e = sys::errno();
+    emit(call(Func::Sendfile, t0, r as i64, e), |w| {
+        w.header().args[..4].copy_from_slice(&[out as u64, inp as u64, off as u64, count as u64]);
+        if let Some(o) = capture::read_value(off) {
+            w.ints(role::ARG_VAL, &[o]);
+        }
+    });
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t {
+    sendfile_impl(false, out, inp, off, count)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t {
+    sendfile_impl(true, out, inp, off, count)
+}

@@ -1,0 +1,252 @@
+//! select, pselect, poll, ppoll (and their fortified forms), and the epoll
+//! calls that involve sockets.
+
+use super::call;
+use crate::capture;
+use crate::fds;
+use crate::real;
+use crate::state::{self, emit};
+use crate::sys;
+use core::ffi::c_int;
+use libc::{epoll_event, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
+use sock_trace_event::record::{RecordWriter, FLAG_FORTIFIED};
+use sock_trace_event::{role, Func, Tag};
+
+const MAX_POLLFDS: usize = 64;
+const MAX_EVENTS: usize = 64;
+
+/// Copies the ready sets select left behind, cut to nfds bits.
+///
+/// # Safety
+/// Non-null sets were written by a successful call.
+unsafe fn fd_sets(w: &mut RecordWriter<'_>, nfds: c_int, sets: [(*mut fd_set, u8); 3]) {
+    let bytes = ((nfds.max(0) as usize).div_ceil(8)).min(core::mem::size_of::<fd_set>());
+    for (set, r) in sets {
+        if !set.is_null() {
+            // SAFETY: the kernel wrote this set.
+            unsafe { capture::bytes(w, Tag::FdSet, r, set as *const u8, bytes, true) };
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, wr: *mut fd_set, ex: *mut fd_set, tmo: *mut timeval) -> c_int {
+    if !state::enabled(Func::Select) {
+        // SAFETY: forwarding.
+        return unsafe { real::select(n, r, wr, ex, tmo) };
+    }
+    // Linux rewrites the timeout with the time left: keep the request.
+    let asked = capture::read_value(tmo);
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let ret = unsafe { real::select(n, r, wr, ex, tmo) };
+    let e = sys::errno();
+    emit(call(Func::Select, t0, ret as i64, e), |w| {
+        w.header().args[..5].copy_from_slice(&[n as u64, r as u64, wr as u64, ex as u64, tmo as u64]);
+        if let Some(tv) = asked {
+            w.ints(role::TIMEOUT, &[tv.tv_sec, tv.tv_usec * 1000]);
+        }
+        if ret > 0 {
+            // SAFETY: written on success.
+            unsafe { fd_sets(w, n, [(r, role::FDS_READ), (wr, role::FDS_WRITE), (ex, role::FDS_EXCEPT)]) };
+        }
+    });
+    sys::set_errno(e);
+    ret
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pselect(n: c_int, r: *mut fd_set, wr: *mut fd_set, ex: *mut fd_set, tmo: *const timespec, mask: *const sigset_t) -> c_int {
+    if !state::enabled(Func::Pselect) {
+        // SAFETY: forwarding.
+        return unsafe { real::pselect(n, r, wr, ex, tmo, mask) };
+    }
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let ret = unsafe { real::pselect(n, r, wr, ex, tmo, mask) };
+    let e = sys::errno();
+    emit(call(Func::Pselect, t0, ret as i64, e), |w| {
+        w.header().args = [n as u64, r as u64, wr as u64, ex as u64, tmo as u64, mask as u64];
+        if let Some(ts) = capture::read_value(tmo) {
+            w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
+        }
+        if ret > 0 {
+            // SAFETY: written on success.
+            unsafe { fd_sets(w, n, [(r, role::FDS_READ), (wr, role::FDS_WRITE), (ex, role::FDS_EXCEPT)]) };
+        }
+    });
+    sys::set_errno(e);
+    ret
+}
+
+/// Whether a pollfd array names at least one socket (poll on pipes and
+/// terminals alone is not network activity).
+///
+/// # Safety
+/// `fds` must be valid for `n` entries.
+unsafe fn any_socket(fds_ptr: *const pollfd, n: nfds_t) -> bool {
+    (0..n as usize).any(|i| {
+        // SAFETY: i < n.
+        fds::is_socket(unsafe { (*fds_ptr.add(i)).fd })
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn poll_common(func: Func, fds_ptr: *mut pollfd, n: nfds_t, tmo_ms: c_int, tmo: *const timespec, mask: *const sigset_t, chk: Option<size_t>) -> c_int {
+    let forward = || {
+        // SAFETY: forwarding.
+        unsafe {
+            match (func, chk) {
+                (Func::Poll, None) => real::poll(fds_ptr, n, tmo_ms),
+                (Func::Poll, Some(l)) => real::__poll_chk(fds_ptr, n, tmo_ms, l),
+                (_, None) => real::ppoll(fds_ptr, n, tmo, mask),
+                (_, Some(l)) => real::__ppoll_chk(fds_ptr, n, tmo, mask, l),
+            }
+        }
+    };
+    if !state::enabled(func) {
+        return forward();
+    }
+    let t0 = sys::now();
+    let r = forward();
+    let e = sys::errno();
+    // SAFETY: when the call did not fail the kernel accessed all entries.
+    let relevant = r < 0 || fds_ptr.is_null() || unsafe { any_socket(fds_ptr, n) };
+    if relevant {
+        let mut c = call(func, t0, r as i64, e);
+        if chk.is_some() {
+            c.flags |= FLAG_FORTIFIED;
+        }
+        emit(c, |w| {
+            w.header().args[..4].copy_from_slice(&[fds_ptr as u64, n as u64, tmo_ms as i64 as u64, mask as u64]);
+            if func == Func::Ppoll {
+                w.header().args[2] = tmo as u64;
+                if let Some(ts) = capture::read_value(tmo) {
+                    w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
+                }
+            }
+            let count = (n as usize).min(MAX_POLLFDS);
+            let bytes = count * core::mem::size_of::<pollfd>();
+            // SAFETY: accessed by the kernel unless it failed (then safe copy).
+            unsafe { capture::bytes(w, Tag::PollFds, 0, fds_ptr as *const u8, bytes, r >= 0) };
+        });
+    }
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn poll(fds_ptr: *mut pollfd, n: nfds_t, tmo: c_int) -> c_int {
+    poll_common(Func::Poll, fds_ptr, n, tmo, core::ptr::null(), core::ptr::null(), None)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __poll_chk(fds_ptr: *mut pollfd, n: nfds_t, tmo: c_int, fdslen: size_t) -> c_int {
+    poll_common(Func::Poll, fds_ptr, n, tmo, core::ptr::null(), core::ptr::null(), Some(fdslen))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ppoll(fds_ptr: *mut pollfd, n: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
+    poll_common(Func::Ppoll, fds_ptr, n, 0, tmo, mask, None)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn __ppoll_chk(fds_ptr: *mut pollfd, n: nfds_t, tmo: *const timespec, mask: *const sigset_t, fdslen: size_t) -> c_int {
+    poll_common(Func::Ppoll, fds_ptr, n, 0, tmo, mask, Some(fdslen))
+}
+
+fn epoll_created(func: Func, t0: u64, r: c_int, e: i32, arg: c_int) {
+    if r >= 0 && !state::in_vfork_child() {
+        fds::forget(r);
+    }
+    if state::enabled(func) {
+        emit(call(func, t0, r as i64, e), |w| w.header().args[0] = arg as u64);
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::epoll_create(size) };
+    let e = sys::errno();
+    epoll_created(Func::EpollCreate, t0, r, e, size);
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::epoll_create1(flags) };
+    let e = sys::errno();
+    epoll_created(Func::EpollCreate1, t0, r, e, flags);
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
+    if !fds::is_socket(fd) {
+        // SAFETY: forwarding.
+        return unsafe { real::epoll_ctl(epfd, op, fd, ev) };
+    }
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::epoll_ctl(epfd, op, fd, ev) };
+    let e = sys::errno();
+    if r == 0 && op == libc::EPOLL_CTL_ADD && !state::in_vfork_child() {
+        fds::set_socket_epoll(epfd, true);
+    }
+    if state::enabled(Func::EpollCtl) {
+        emit(call(Func::EpollCtl, t0, r as i64, e), |w| {
+            w.header().args[..4].copy_from_slice(&[epfd as u64, op as u64, fd as u64, ev as u64]);
+            if r == 0 && op != libc::EPOLL_CTL_DEL {
+                // SAFETY: read by the kernel on success.
+                unsafe { capture::bytes(w, Tag::EpollEvents, role::EPOLL_EVENT, ev as *const u8, core::mem::size_of::<epoll_event>(), true) };
+            }
+        });
+    }
+    sys::set_errno(e);
+    r
+}
+
+fn epoll_wait_common(func: Func, epfd: c_int, ev: *mut epoll_event, max: c_int, tmo: c_int, mask: *const sigset_t) -> c_int {
+    let forward = || {
+        // SAFETY: forwarding.
+        unsafe {
+            if func == Func::EpollWait {
+                real::epoll_wait(epfd, ev, max, tmo)
+            } else {
+                real::epoll_pwait(epfd, ev, max, tmo, mask)
+            }
+        }
+    };
+    if !fds::is_socket_epoll(epfd) || !state::enabled(func) {
+        return forward();
+    }
+    let t0 = sys::now();
+    let r = forward();
+    let e = sys::errno();
+    emit(call(func, t0, r as i64, e), |w| {
+        w.header().args[..5].copy_from_slice(&[epfd as u64, ev as u64, max as u64, tmo as i64 as u64, mask as u64]);
+        if r > 0 {
+            let count = (r as usize).min(MAX_EVENTS);
+            // SAFETY: the kernel wrote r entries.
+            unsafe { capture::bytes(w, Tag::EpollEvents, 0, ev as *const u8, count * core::mem::size_of::<epoll_event>(), true) };
+        }
+    });
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, tmo: c_int) -> c_int {
+    epoll_wait_common(Func::EpollWait, epfd, ev, max, tmo, core::ptr::null())
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, tmo: c_int, mask: *const sigset_t) -> c_int {
+    epoll_wait_common(Func::EpollPwait, epfd, ev, max, tmo, mask)
+}

@@ -1,0 +1,384 @@
+//! socket, socketpair, connect, bind, listen, accept, accept4, shutdown,
+//! getsockname, getpeername, close, dup, dup2, dup3, setsockopt,
+//! getsockopt, fcntl, ioctl.
+
+use super::{begin, call};
+use crate::capture;
+use crate::fds;
+use crate::real;
+use crate::state::{self, emit};
+use crate::sys;
+use core::ffi::{c_int, c_void};
+use libc::{sockaddr, socklen_t};
+use sock_trace_event::{role, Func, Tag};
+
+/// Records `fd` as a socket unless we run in a vfork child, whose fd table
+/// is its own while our bitmap is the parent's memory.
+fn note_socket(fd: c_int) -> bool {
+    let vfork = state::in_vfork_child();
+    if !vfork {
+        fds::set_socket(fd, true);
+    }
+    vfork
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    state::ensure_init();
+    // SAFETY: forwarding the program's call.
+    let r = unsafe { real::socket(domain, ty, protocol) };
+    let e = sys::errno();
+    let vfork = r >= 0 && note_socket(r);
+    if let Some(t0) = begin(Func::Socket) {
+        let mut c = call(Func::Socket, t0, r as i64, e);
+        c.flags |= state::vfork_flag(vfork);
+        emit(c, |w| w.header().args[..3].copy_from_slice(&[domain as u64, ty as u64, protocol as u64]));
+    }
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int {
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::socketpair(domain, ty, protocol, sv) };
+    let e = sys::errno();
+    if r == 0 && !sv.is_null() {
+        // SAFETY: the kernel wrote two fds.
+        let (a, b) = unsafe { (*sv, *sv.add(1)) };
+        if !state::in_vfork_child() {
+            fds::set_socket(a, true);
+            fds::set_socket(b, true);
+        }
+        if state::enabled(Func::Socketpair) {
+            emit(call(Func::Socketpair, t0, r as i64, e), |w| {
+                w.header().args[..4].copy_from_slice(&[domain as u64, ty as u64, protocol as u64, sv as u64]);
+                w.ints(role::FDS_OUT, &[a as i64, b as i64]);
+            });
+        }
+    } else if state::enabled(Func::Socketpair) {
+        emit(call(Func::Socketpair, t0, r as i64, e), |w| {
+            w.header().args[..4].copy_from_slice(&[domain as u64, ty as u64, protocol as u64, sv as u64]);
+        });
+    }
+    sys::set_errno(e);
+    r
+}
+
+macro_rules! addr_in_hook {
+    ($name:ident, $func:expr) => {
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+            let Some(t0) = begin($func) else {
+                // SAFETY: forwarding.
+                return unsafe { real::$name(fd, addr, len) };
+            };
+            // SAFETY: forwarding.
+            let r = unsafe { real::$name(fd, addr, len) };
+            let e = sys::errno();
+            emit(call($func, t0, r as i64, e), |w| {
+                w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
+                // SAFETY: on success the kernel read addr[..len].
+                unsafe { capture::sockaddr(w, role::ADDR, addr, len as usize, r == 0) };
+            });
+            sys::set_errno(e);
+            r
+        }
+    };
+}
+
+addr_in_hook!(connect, Func::Connect);
+addr_in_hook!(bind, Func::Bind);
+
+#[no_mangle]
+pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    let Some(t0) = begin(Func::Listen) else {
+        // SAFETY: forwarding.
+        return unsafe { real::listen(fd, backlog) };
+    };
+    // SAFETY: forwarding.
+    let r = unsafe { real::listen(fd, backlog) };
+    let e = sys::errno();
+    emit(call(Func::Listen, t0, r as i64, e), |w| {
+        w.header().args[..2].copy_from_slice(&[fd as u64, backlog as u64]);
+    });
+    sys::set_errno(e);
+    r
+}
+
+fn accepted(func: Func, t0: u64, r: c_int, e: i32, fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: Option<c_int>) {
+    let vfork = r >= 0 && note_socket(r);
+    if !state::enabled(func) {
+        return;
+    }
+    let mut c = call(func, t0, r as i64, e);
+    c.flags |= state::vfork_flag(vfork);
+    emit(c, |w| {
+        w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
+        if let Some(f) = flags {
+            w.header().args[3] = f as u64;
+        }
+        if r >= 0 {
+            // SAFETY: the kernel wrote addr and *len on success.
+            unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
+        }
+    });
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::accept(fd, addr, len) };
+    let e = sys::errno();
+    accepted(Func::Accept, t0, r, e, fd, addr, len, None);
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::accept4(fd, addr, len, flags) };
+    let e = sys::errno();
+    accepted(Func::Accept4, t0, r, e, fd, addr, len, Some(flags));
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
+    let Some(t0) = begin(Func::Shutdown) else {
+        // SAFETY: forwarding.
+        return unsafe { real::shutdown(fd, how) };
+    };
+    // SAFETY: forwarding.
+    let r = unsafe { real::shutdown(fd, how) };
+    let e = sys::errno();
+    emit(call(Func::Shutdown, t0, r as i64, e), |w| {
+        w.header().args[..2].copy_from_slice(&[fd as u64, how as u64]);
+    });
+    sys::set_errno(e);
+    r
+}
+
+macro_rules! name_out_hook {
+    ($name:ident, $func:expr) => {
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+            let Some(t0) = begin($func) else {
+                // SAFETY: forwarding.
+                return unsafe { real::$name(fd, addr, len) };
+            };
+            // SAFETY: forwarding.
+            let r = unsafe { real::$name(fd, addr, len) };
+            let e = sys::errno();
+            emit(call($func, t0, r as i64, e), |w| {
+                w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
+                if r == 0 {
+                    // SAFETY: written by the kernel on success.
+                    unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
+                }
+            });
+            sys::set_errno(e);
+            r
+        }
+    };
+}
+
+name_out_hook!(getsockname, Func::Getsockname);
+name_out_hook!(getpeername, Func::Getpeername);
+
+#[no_mangle]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if !fds::is_socket(fd) {
+        // SAFETY: forwarding.
+        return unsafe { real::close(fd) };
+    }
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::close(fd) };
+    let e = sys::errno();
+    let vfork = state::in_vfork_child();
+    // Linux releases the descriptor even when close reports EINTR/EIO.
+    if !vfork && (r == 0 || e != libc::EBADF) {
+        fds::forget(fd);
+    }
+    if state::enabled(Func::Close) {
+        let mut c = call(Func::Close, t0, r as i64, e);
+        c.flags |= state::vfork_flag(vfork);
+        emit(c, |w| w.header().args[0] = fd as u64);
+    }
+    sys::set_errno(e);
+    r
+}
+
+/// dup-family bookkeeping: the new descriptor is a socket exactly when the
+/// old one is.
+fn duplicated(func: Func, t0: u64, r: c_int, e: i32, old: c_int, new: Option<c_int>, flags: Option<c_int>) {
+    let was_socket = fds::is_socket(old);
+    let target_was_socket = new.is_some_and(fds::is_socket);
+    if !was_socket && !target_was_socket {
+        return;
+    }
+    let vfork = state::in_vfork_child();
+    if r >= 0 && !vfork {
+        fds::forget(r);
+        fds::set_socket(r, was_socket);
+    }
+    if state::enabled(func) {
+        let mut c = call(func, t0, r as i64, e);
+        c.flags |= state::vfork_flag(vfork);
+        emit(c, |w| {
+            let h = w.header();
+            h.args[0] = old as u64;
+            if let Some(n) = new {
+                h.args[1] = n as u64;
+            }
+            if let Some(f) = flags {
+                h.args[2] = f as u64;
+            }
+        });
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::dup(fd) };
+    let e = sys::errno();
+    duplicated(Func::Dup, t0, r, e, fd, None, None);
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::dup2(old, new) };
+    let e = sys::errno();
+    duplicated(Func::Dup2, t0, r, e, old, Some(new), None);
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::dup3(old, new, flags) };
+    let e = sys::errno();
+    duplicated(Func::Dup3, t0, r, e, old, Some(new), Some(flags));
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+    let Some(t0) = begin(Func::Setsockopt) else {
+        // SAFETY: forwarding.
+        return unsafe { real::setsockopt(fd, level, name, val, len) };
+    };
+    // SAFETY: forwarding.
+    let r = unsafe { real::setsockopt(fd, level, name, val, len) };
+    let e = sys::errno();
+    emit(call(Func::Setsockopt, t0, r as i64, e), |w| {
+        w.header().args[..5].copy_from_slice(&[fd as u64, level as u64, name as u64, val as u64, len as u64]);
+        // SAFETY: on success the kernel read val[..len].
+        unsafe { capture::bytes(w, Tag::Bytes, role::OPTVAL, val as *const u8, (len as usize).min(64), r == 0) };
+    });
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
+    let Some(t0) = begin(Func::Getsockopt) else {
+        // SAFETY: forwarding.
+        return unsafe { real::getsockopt(fd, level, name, val, len) };
+    };
+    // SAFETY: forwarding.
+    let r = unsafe { real::getsockopt(fd, level, name, val, len) };
+    let e = sys::errno();
+    emit(call(Func::Getsockopt, t0, r as i64, e), |w| {
+        // SAFETY: written by the kernel on success.
+        let out_len = if r == 0 && !len.is_null() { unsafe { *len } } else { 0 };
+        w.header().args = [fd as u64, level as u64, name as u64, val as u64, len as u64, out_len as u64];
+        if r == 0 {
+            // SAFETY: the kernel wrote out_len bytes (at most the buffer).
+            unsafe { capture::bytes(w, Tag::Bytes, role::OPTVAL, val as *const u8, (out_len as usize).min(64), true) };
+        }
+    });
+    sys::set_errno(e);
+    r
+}
+
+fn fcntl_common(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    let forward = || {
+        // SAFETY: forwarding; fcntl is variadic in C but its third argument
+        // travels in the same register whatever its type.
+        unsafe {
+            if is64 {
+                real::fcntl64(fd, cmd, arg)
+            } else {
+                real::fcntl(fd, cmd, arg)
+            }
+        }
+    };
+    if !fds::is_socket(fd) {
+        return forward();
+    }
+    let t0 = sys::now();
+    let r = forward();
+    let e = sys::errno();
+    let dup = matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC);
+    let vfork = dup && r >= 0 && note_socket(r);
+    if state::enabled(Func::Fcntl) {
+        let mut c = call(Func::Fcntl, t0, r as i64, e);
+        c.flags |= state::vfork_flag(vfork);
+        emit(c, |w| w.header().args[..3].copy_from_slice(&[fd as u64, cmd as u64, arg as u64]));
+    }
+    sys::set_errno(e);
+    r
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    fcntl_common(false, fd, cmd, arg)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    fcntl_common(true, fd, cmd, arg)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn ioctl(fd: c_int, req: usize, arg: usize) -> c_int {
+    if !fds::is_socket(fd) || !state::enabled(Func::Ioctl) {
+        // SAFETY: forwarding (variadic in C, see fcntl).
+        return unsafe { real::ioctl(fd, req, arg) };
+    }
+    let t0 = sys::now();
+    // SAFETY: forwarding.
+    let r = unsafe { real::ioctl(fd, req, arg) };
+    let e = sys::errno();
+    emit(call(Func::Ioctl, t0, r as i64, e), |w| {
+        w.header().args[..3].copy_from_slice(&[fd as u64, req as u64, arg as u64]);
+        let int_arg = matches!(
+            req as u64,
+            0x541B /* FIONREAD, SIOCINQ */ | 0x5421 /* FIONBIO */ | 0x5452 /* FIOASYNC */
+                | 0x8905 /* SIOCATMARK */ | 0x5411 /* TIOCOUTQ, SIOCOUTQ */
+        );
+        if r == 0 && int_arg && arg != 0 {
+            // SAFETY: the kernel read or wrote an int there.
+            let v = unsafe { *(arg as *const c_int) };
+            w.ints(role::ARG_VAL, &[v as i64]);
+        }
+    });
+    sys::set_errno(e);
+    r
+}

@@ -1,0 +1,244 @@
+//! Raw system calls for the tracer's own needs. They bypass the PLT, so
+//! the tracer never re-enters its own hooks (our `read` hook would see our
+//! own reads otherwise) and never touches std's locks.
+
+use core::ffi::{c_char, c_long};
+
+#[inline]
+pub fn getpid() -> u32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::syscall(libc::SYS_getpid) as u32 }
+}
+
+#[inline]
+pub fn getppid() -> u32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::syscall(libc::SYS_getppid) as u32 }
+}
+
+#[inline]
+pub fn gettid() -> u32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+}
+
+/// CLOCK_MONOTONIC in nanoseconds (vDSO, no syscall).
+#[inline]
+pub fn now() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Whether a process exists (kill with signal 0).
+pub fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    let r = unsafe { libc::syscall(libc::SYS_kill, pid as c_long, 0 as c_long) };
+    r == 0 || errno() == libc::EPERM
+}
+
+#[inline]
+pub fn errno() -> i32 {
+    // SAFETY: errno location is always valid for the calling thread.
+    unsafe { *libc::__errno_location() }
+}
+
+#[inline]
+pub fn set_errno(e: i32) {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// Backs off while the ring is full: yield first, then short sleeps.
+pub fn pause_briefly(spins: u32) {
+    if spins < 64 {
+        // SAFETY: no arguments.
+        unsafe { libc::syscall(libc::SYS_sched_yield) };
+    } else {
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 50_000,
+        };
+        // SAFETY: valid timespec; a NULL remainder is allowed.
+        unsafe {
+            libc::syscall(
+                libc::SYS_nanosleep,
+                &ts as *const libc::timespec,
+                core::ptr::null_mut::<libc::timespec>(),
+            )
+        };
+    }
+}
+
+/// Writes a diagnostic to stderr with one raw write.
+pub fn warn(msg: &[u8]) {
+    // SAFETY: valid buffer.
+    unsafe { libc::syscall(libc::SYS_write, 2 as c_long, msg.as_ptr(), msg.len()) };
+}
+
+/// Looks a variable up in the initial environment without allocating.
+pub fn getenv(name: &str) -> Option<&'static [u8]> {
+    extern "C" {
+        static mut environ: *const *const c_char;
+    }
+    // SAFETY: environ is a NULL-terminated array of NUL-terminated strings
+    // maintained by libc; we only read it, during initialisation.
+    unsafe {
+        let mut p = environ;
+        if p.is_null() {
+            return None;
+        }
+        while !(*p).is_null() {
+            let s = *p as *const u8;
+            let len = libc::strlen(*p);
+            let entry = core::slice::from_raw_parts(s, len);
+            if entry.len() > name.len()
+                && entry.starts_with(name.as_bytes())
+                && entry[name.len()] == b'='
+            {
+                return Some(&entry[name.len() + 1..]);
+            }
+            p = p.add(1);
+        }
+    }
+    None
+}
+
+/// Maps a shared-memory file read-write; returns its base and length.
+pub fn map_shared(path: &[u8]) -> Option<(*mut u8, usize)> {
+    let mut cpath = [0u8; 512];
+    if path.is_empty() || path.len() >= cpath.len() {
+        return None;
+    }
+    cpath[..path.len()].copy_from_slice(path);
+    // SAFETY: NUL-terminated path buffer; raw syscalls with valid pointers.
+    unsafe {
+        let fd = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD as c_long,
+            cpath.as_ptr(),
+            (libc::O_RDWR | libc::O_CLOEXEC) as c_long,
+        );
+        if fd < 0 {
+            return None;
+        }
+        let mut st: libc::stat = core::mem::zeroed();
+        let ok = libc::syscall(libc::SYS_fstat, fd, &mut st as *mut libc::stat) == 0;
+        let len = st.st_size as usize;
+        let p = if ok && len > 0 {
+            libc::syscall(
+                libc::SYS_mmap,
+                0 as c_long,
+                len,
+                (libc::PROT_READ | libc::PROT_WRITE) as c_long,
+                libc::MAP_SHARED as c_long,
+                fd,
+                0 as c_long,
+            )
+        } else {
+            -1
+        };
+        libc::syscall(libc::SYS_close, fd);
+        if p < 0 && p > -4096 {
+            return None;
+        }
+        if p == -1 {
+            return None;
+        }
+        Some((p as *mut u8, len))
+    }
+}
+
+/// Copies from our own address space without faulting on a bad pointer
+/// (process_vm_readv on ourselves). Returns the bytes copied.
+pub fn safe_copy(dst: &mut [u8], src: *const u8) -> usize {
+    if src.is_null() || dst.is_empty() {
+        return 0;
+    }
+    let local = libc::iovec {
+        iov_base: dst.as_mut_ptr() as *mut libc::c_void,
+        iov_len: dst.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: src as *mut libc::c_void,
+        iov_len: dst.len(),
+    };
+    // SAFETY: the kernel validates `remote`; `local` is our buffer.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_process_vm_readv,
+            getpid() as c_long,
+            &local as *const libc::iovec,
+            1 as c_long,
+            &remote as *const libc::iovec,
+            1 as c_long,
+            0 as c_long,
+        )
+    };
+    if r < 0 {
+        0
+    } else {
+        r as usize
+    }
+}
+
+pub fn readlink_self_exe(buf: &mut [u8]) -> usize {
+    // SAFETY: valid path literal and buffer.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_readlinkat,
+            libc::AT_FDCWD as c_long,
+            c"/proc/self/exe".as_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    if r < 0 {
+        0
+    } else {
+        r as usize
+    }
+}
+
+/// Reads /proc/self/cmdline (NUL-separated arguments) into `buf`.
+pub fn read_cmdline(buf: &mut [u8]) -> usize {
+    read_file(c"/proc/self/cmdline", buf)
+}
+
+fn read_file(path: &core::ffi::CStr, buf: &mut [u8]) -> usize {
+    // SAFETY: raw syscalls with valid pointers.
+    unsafe {
+        let fd = libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD as c_long,
+            path.as_ptr(),
+            (libc::O_RDONLY | libc::O_CLOEXEC) as c_long,
+        );
+        if fd < 0 {
+            return 0;
+        }
+        let mut total = 0usize;
+        while total < buf.len() {
+            let r = libc::syscall(
+                libc::SYS_read,
+                fd,
+                buf.as_mut_ptr().add(total),
+                buf.len() - total,
+            );
+            if r <= 0 {
+                break;
+            }
+            total += r as usize;
+        }
+        libc::syscall(libc::SYS_close, fd);
+        // Drop the trailing NUL of the last argument.
+        if total > 0 && buf[total - 1] == 0 {
+            total -= 1;
+        }
+        total
+    }
+}
