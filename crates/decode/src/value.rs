@@ -30,6 +30,8 @@ pub enum Value {
     Bytes { shown: Vec<u8>, total: u64 },
     /// A socket address.
     Addr(SockAddr),
+    /// A bare IP address (hostent lists, inet_pton results).
+    Ip(std::net::IpAddr),
     /// A pointer (0 prints as NULL).
     Ptr(u64),
     /// A duration in nanoseconds (timeouts).
