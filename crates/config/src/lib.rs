@@ -1,0 +1,412 @@
+//! The sock-trace configuration: a TOML file, found by [`discover`], parsed
+//! into [`Config`] with errors that name the file, line and column, then
+//! overridden by command-line flags ([`Overrides`]).
+//!
+//! This crate knows nothing of clap or of the tracer's internals: the CLI
+//! turns its flags into an `Overrides`, and passes the names of traceable
+//! functions to [`FunctionFilter::unknown_patterns`]. Every section is its
+//! own struct with `#[serde(default)]`, so later sections (per-program
+//! rules, address intelligence, delays) slot in without touching the rest.
+//! Reference documentation: `docs/CONFIG.md`; a commented default file:
+//! [`DEFAULT_CONFIG`].
+
+mod style;
+
+pub use style::Style;
+
+use serde::{Deserialize, Serialize};
+use std::ffi::OsString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub trace: TraceConfig,
+    pub colors: ColorConfig,
+}
+
+/// `[trace]`: what to trace and how lines look.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TraceConfig {
+    pub output: Output,
+    pub format: Format,
+    pub color: ColorMode,
+    pub timestamps: TimestampMode,
+    pub show_pid: ShowPid,
+    pub show_duration: bool,
+    pub follow: bool,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub max_string: usize,
+    pub max_data: usize,
+}
+
+impl Default for TraceConfig {
+    fn default() -> Self {
+        TraceConfig {
+            output: Output::Stderr,
+            format: Format::Text,
+            color: ColorMode::Auto,
+            timestamps: TimestampMode::None,
+            show_pid: ShowPid::Auto,
+            show_duration: true,
+            follow: true,
+            include: vec!["*".into()],
+            exclude: vec!["hton*".into(), "ntoh*".into(), "inet_*".into()],
+            max_string: 64,
+            max_data: 0,
+        }
+    }
+}
+
+/// Where the trace goes: `"stderr"`, `"stdout"` or a file path.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Output {
+    #[default]
+    Stderr,
+    Stdout,
+    File(PathBuf),
+}
+
+impl Serialize for Output {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Output::Stderr => s.serialize_str("stderr"),
+            Output::Stdout => s.serialize_str("stdout"),
+            Output::File(p) => s.serialize_str(&p.to_string_lossy()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Output {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.as_str() {
+            "stderr" => Output::Stderr,
+            "stdout" | "-" => Output::Stdout,
+            "" => return Err(serde::de::Error::custom("output must be \"stderr\", \"stdout\" or a file path")),
+            _ => Output::File(PathBuf::from(s)),
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Text,
+    Jsonl,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColorMode {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimestampMode {
+    #[default]
+    None,
+    Absolute,
+    Relative,
+    Delta,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShowPid {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// `[colors]`: one style per element of a line.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ColorConfig {
+    pub function: Style,
+    pub fd: Style,
+    pub address: Style,
+    pub constant: Style,
+    pub string: Style,
+    pub number: Style,
+    pub error: Style,
+    pub timestamp: Style,
+    pub pid: Style,
+    pub duration: Style,
+    pub notice: Style,
+}
+
+impl Default for ColorConfig {
+    fn default() -> Self {
+        let s = |t: &str| Style::parse(t).unwrap_or_default();
+        ColorConfig {
+            function: s("bold"),
+            fd: s("cyan"),
+            address: s("green"),
+            constant: s("yellow"),
+            string: s("magenta"),
+            number: s("none"),
+            error: s("bold red"),
+            timestamp: s("dim"),
+            pid: s("blue"),
+            duration: s("dim"),
+            notice: s("italic"),
+        }
+    }
+}
+
+/// Command-line overrides; `None` keeps the configured value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub output: Option<Output>,
+    pub format: Option<Format>,
+    pub color: Option<ColorMode>,
+    pub timestamps: Option<TimestampMode>,
+    pub show_pid: Option<ShowPid>,
+    pub show_duration: Option<bool>,
+    pub follow: Option<bool>,
+    /// Replaces the include list (`-e`).
+    pub include: Option<Vec<String>>,
+    /// Appended to the exclude list (`-x`).
+    pub exclude: Vec<String>,
+    pub max_string: Option<usize>,
+    pub max_data: Option<usize>,
+}
+
+impl Config {
+    /// Parses a file. Errors name the file, line and column.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            kind: ErrorKind::Io { path: path.to_path_buf(), message: e.to_string() },
+        })?;
+        Config::from_str_named(&text, &path.display().to_string())
+    }
+
+    /// Parses text; `name` is used in error messages.
+    pub fn from_str_named(text: &str, name: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+            ConfigError {
+                kind: ErrorKind::Parse { file: name.to_string(), line, column, message: e.message().to_string() },
+            }
+        })?;
+        // Patterns are checked here too, so a bad glob is reported at load.
+        FunctionFilter::new(&config.trace.include, &config.trace.exclude).map_err(|mut e| {
+            if let ErrorKind::Pattern { file, .. } = &mut e.kind {
+                *file = Some(name.to_string());
+            }
+            e
+        })?;
+        Ok(config)
+    }
+
+    pub fn apply(&mut self, o: &Overrides) {
+        let t = &mut self.trace;
+        if let Some(v) = &o.output {
+            t.output = v.clone();
+        }
+        if let Some(v) = o.format {
+            t.format = v;
+        }
+        if let Some(v) = o.color {
+            t.color = v;
+        }
+        if let Some(v) = o.timestamps {
+            t.timestamps = v;
+        }
+        if let Some(v) = o.show_pid {
+            t.show_pid = v;
+        }
+        if let Some(v) = o.show_duration {
+            t.show_duration = v;
+        }
+        if let Some(v) = o.follow {
+            t.follow = v;
+        }
+        if let Some(v) = &o.include {
+            t.include = v.clone();
+        }
+        t.exclude.extend(o.exclude.iter().cloned());
+        if let Some(v) = o.max_string {
+            t.max_string = v;
+        }
+        if let Some(v) = o.max_data {
+            t.max_data = v;
+        }
+    }
+
+    /// The effective configuration as TOML.
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
+    (line, col)
+}
+
+/// Finds the configuration file: `explicit`, then `$SOCK_TRACE_CONFIG`,
+/// `./sock-trace.toml`, `$XDG_CONFIG_HOME/sock-trace/config.toml` (default
+/// `$HOME/.config`), `/etc/sock-trace/config.toml`. An explicit path or
+/// variable that names a missing file is an error; the rest are optional.
+pub fn discover(
+    explicit: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<OsString>,
+    cwd: &Path,
+) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(p) = explicit {
+        return if p.is_file() {
+            Ok(Some(p.to_path_buf()))
+        } else {
+            Err(ConfigError { kind: ErrorKind::Missing { path: p.to_path_buf(), origin: "--config" } })
+        };
+    }
+    if let Some(p) = env("SOCK_TRACE_CONFIG").filter(|v| !v.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(Some(p))
+        } else {
+            Err(ConfigError { kind: ErrorKind::Missing { path: p, origin: "$SOCK_TRACE_CONFIG" } })
+        };
+    }
+    let mut candidates = vec![cwd.join("sock-trace.toml")];
+    let xdg = env("XDG_CONFIG_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".config")));
+    if let Some(x) = xdg {
+        candidates.push(x.join("sock-trace/config.toml"));
+    }
+    candidates.push(PathBuf::from("/etc/sock-trace/config.toml"));
+    Ok(candidates.into_iter().find(|p| p.is_file()))
+}
+
+/// Whether to emit colour. Precedence: an explicit `--color` flag, then
+/// `CLICOLOR_FORCE` (set, not "0": always), then `NO_COLOR` (set, non-empty:
+/// never), then the configured mode (`auto`: only on a terminal).
+pub fn resolve_color(
+    flag: Option<ColorMode>,
+    configured: ColorMode,
+    is_terminal: bool,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> bool {
+    let mode = match flag {
+        Some(m) => m,
+        None => {
+            if env("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0") {
+                ColorMode::Always
+            } else if env("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+                ColorMode::Never
+            } else {
+                configured
+            }
+        }
+    };
+    match mode {
+        ColorMode::Always => true,
+        ColorMode::Never => false,
+        ColorMode::Auto => is_terminal,
+    }
+}
+
+/// Function selection from include and exclude patterns: exact names or
+/// globs (`*`, `?`, `[...]`) matched against the whole name. Unlike
+/// wsock-trace's prefix match, excluding `recv` does not hide `recvfrom`.
+#[derive(Clone, Debug)]
+pub struct FunctionFilter {
+    include: globset::GlobSet,
+    exclude: globset::GlobSet,
+    patterns: Vec<String>,
+}
+
+impl FunctionFilter {
+    pub fn new(include: &[String], exclude: &[String]) -> Result<FunctionFilter, ConfigError> {
+        let build = |pats: &[String]| {
+            let mut b = globset::GlobSetBuilder::new();
+            for p in pats {
+                let g = globset::GlobBuilder::new(p.trim()).literal_separator(true).build().map_err(|e| ConfigError {
+                    kind: ErrorKind::Pattern { file: None, pattern: p.clone(), message: e.kind().to_string() },
+                })?;
+                b.add(g);
+            }
+            b.build().map_err(|e| ConfigError {
+                kind: ErrorKind::Pattern { file: None, pattern: String::new(), message: e.to_string() },
+            })
+        };
+        Ok(FunctionFilter {
+            include: build(include)?,
+            exclude: build(exclude)?,
+            patterns: include.iter().chain(exclude).cloned().collect(),
+        })
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        self.include.is_match(name) && !self.exclude.is_match(name)
+    }
+
+    /// Patterns that match none of `known` (typos such as `conect`).
+    pub fn unknown_patterns(&self, known: &[&str]) -> Vec<String> {
+        self.patterns
+            .iter()
+            .filter(|p| {
+                let Ok(g) = globset::Glob::new(p.trim()) else { return true };
+                let m = g.compile_matcher();
+                !known.iter().any(|k| m.is_match(k))
+            })
+            .cloned()
+            .collect()
+    }
+}
+
+/// A configuration error: what went wrong and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub kind: ErrorKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    Io { path: PathBuf, message: String },
+    Missing { path: PathBuf, origin: &'static str },
+    Parse { file: String, line: usize, column: usize, message: String },
+    Pattern { file: Option<String>, pattern: String, message: String },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            ErrorKind::Io { path, message } => write!(f, "{}: {message}", path.display()),
+            ErrorKind::Missing { path, origin } => write!(f, "{}: no such configuration file (named by {origin})", path.display()),
+            ErrorKind::Parse { file, line, column, message } => {
+                write!(f, "{file}:{line}:{column}: {}", message.trim_end())
+            }
+            ErrorKind::Pattern { file, pattern, message } => match file {
+                Some(file) => write!(f, "{file}: bad function pattern `{pattern}`: {message}"),
+                None => write!(f, "bad function pattern `{pattern}`: {message}"),
+            },
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A fully commented default configuration (`sock-trace config --default`).
+pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
+
+#[cfg(test)]
+mod tests;
