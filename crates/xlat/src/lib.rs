@@ -1,1 +1,119 @@
 //! Linux socket API constants as data.
+//!
+//! Each family of constants is one [`Xlat`] table: a name, a kind (plain
+//! values or flag bits) and `(value, name)` pairs taken from the `libc`
+//! crate's definitions, so a typo cannot slip in (and a test compiles a C
+//! program against the system headers to check them anyway). Lookups never
+//! lose information: an unknown value is reported as `None` for the caller
+//! to print as a number, and unknown flag bits come back as a remainder.
+//! errno, EAI and h_errno texts are generated data ([`errno`]).
+
+pub mod errno;
+mod tables;
+
+pub use tables::*;
+
+/// Whether a table names values or bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Values,
+    Flags,
+}
+
+/// One constant table.
+#[derive(Debug)]
+pub struct Xlat {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub entries: &'static [(u64, &'static str)],
+}
+
+impl Xlat {
+    /// The name of a value (first match wins for aliases).
+    pub fn lookup(&self, v: u64) -> Option<&'static str> {
+        self.entries.iter().find(|(k, _)| *k == v).map(|(_, n)| *n)
+    }
+
+    /// Flag names set in `v`, in table order, and the bits no entry names.
+    /// Zero-valued entries never match.
+    pub fn flags(&self, v: u64) -> (Vec<&'static str>, u64) {
+        let mut names = Vec::new();
+        let mut rest = v;
+        for &(bits, name) in self.entries {
+            if bits != 0 && v & bits == bits && rest & bits != 0 {
+                names.push(name);
+                rest &= !bits;
+            }
+        }
+        (names, rest)
+    }
+
+    /// The value of a name.
+    pub fn value_of(&self, name: &str) -> Option<u64> {
+        self.entries.iter().find(|(_, n)| *n == name).map(|(v, _)| *v)
+    }
+}
+
+/// Declares a table: `xlat!(pub NAME, Kind, "what", [libc::X, ..., (NUM, "NAME")])`.
+#[macro_export]
+macro_rules! xlat {
+    ($vis:vis $id:ident, $kind:ident, $what:literal, [ $( $e:tt ),* $(,)? ]) => {
+        $vis static $id: $crate::Xlat = $crate::Xlat {
+            name: $what,
+            kind: $crate::Kind::$kind,
+            entries: &[ $( $crate::xlat!(@entry $e) ),* ],
+        };
+    };
+    (@entry ($v:expr, $n:literal)) => { (($v) as u64, $n) };
+    (@entry $c:ident) => { (libc::$c as u64, stringify!($c)) };
+}
+
+/// errno name: `ECONNREFUSED`.
+pub fn errno_name(e: i32) -> Option<&'static str> {
+    errno::ERRNO.iter().find(|(v, _, _)| *v == e).map(|(_, n, _)| *n)
+}
+
+/// errno text as glibc's strerror gives it: `Connection refused`.
+pub fn errno_text(e: i32) -> Option<&'static str> {
+    errno::ERRNO.iter().find(|(v, _, _)| *v == e).map(|(_, _, t)| *t)
+}
+
+pub fn eai_name(e: i32) -> Option<&'static str> {
+    errno::EAI.iter().find(|(v, _, _)| *v == e).map(|(_, n, _)| *n)
+}
+
+pub fn eai_text(e: i32) -> Option<&'static str> {
+    errno::EAI.iter().find(|(v, _, _)| *v == e).map(|(_, _, t)| *t)
+}
+
+pub fn h_errno_name(e: i32) -> Option<&'static str> {
+    errno::H_ERRNO.iter().find(|(v, _, _)| *v == e).map(|(_, n, _)| *n)
+}
+
+pub fn h_errno_text(e: i32) -> Option<&'static str> {
+    errno::H_ERRNO.iter().find(|(v, _, _)| *v == e).map(|(_, _, t)| *t)
+}
+
+/// The option table for a `setsockopt` level. Level 1 is SOL_SOCKET here
+/// (it is also IPPROTO_ICMP, which has no options of its own).
+pub fn sockopt_table(level: i32) -> Option<&'static Xlat> {
+    Some(match level {
+        libc::SOL_SOCKET => &SO,
+        libc::IPPROTO_TCP => &TCP_OPT,
+        libc::IPPROTO_IP => &IP_OPT,
+        libc::IPPROTO_IPV6 => &IPV6_OPT,
+        libc::IPPROTO_UDP => &UDP_OPT,
+        _ => return None,
+    })
+}
+
+/// The name of a `setsockopt` level.
+pub fn level_name(level: i32) -> Option<&'static str> {
+    if level == libc::SOL_SOCKET {
+        return Some("SOL_SOCKET");
+    }
+    SOL.lookup(level as u64).or_else(|| IPPROTO.lookup(level as u64))
+}
+
+#[cfg(test)]
+mod tests;
