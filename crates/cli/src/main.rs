@@ -1,1 +1,169 @@
-fn main() {}
+//! `sock-trace`: trace the socket calls of unmodified programs.
+//!
+//! This crate is the only one that knows the command line. It turns flags
+//! into a [`sock_trace_config::Overrides`], loads the configuration, and
+//! drives the other crates: it creates the trace area and starts the
+//! program (`run`), prints the configuration (`config`), or acts as the
+//! collector that the preload library starts on its own when it is used
+//! without the launcher (`collect`, hidden).
+
+mod launch;
+mod preload_lib;
+mod setup;
+mod standalone;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "sock-trace", version, about = "Trace the socket calls of unmodified programs", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a program and trace its socket calls (and those of its children).
+    Run(RunArgs),
+    /// Print the effective configuration, or a commented default file.
+    Config(ConfigArgs),
+    /// Print the path of the preload library, for `LD_PRELOAD=... CMD`.
+    PreloadPath,
+    /// Collector started by the preload library in standalone mode.
+    #[command(hide = true)]
+    Collect(standalone::CollectArgs),
+}
+
+#[derive(Args, Clone, Default)]
+pub struct TraceFlags {
+    /// Configuration file (default: discovered, see `sock-trace config`).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Write the trace to FILE instead of stderr.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// When to colour the output.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub color: Option<ColorArg>,
+    /// Timestamp on each line.
+    #[arg(short = 't', long, value_enum, value_name = "MODE")]
+    pub timestamps: Option<TimestampArg>,
+    /// Show pid/tid on each line.
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub show_pid: Option<ShowPidArg>,
+    /// Do not show how long blocking calls took.
+    #[arg(long)]
+    pub no_duration: bool,
+    /// Trace only these functions (comma-separated names or globs); replaces the configured list.
+    #[arg(short = 'e', long = "trace", value_name = "FUNCS", value_delimiter = ',')]
+    pub include: Vec<String>,
+    /// Also exclude these functions (comma-separated names or globs).
+    #[arg(short = 'x', long, value_name = "FUNCS", value_delimiter = ',')]
+    pub exclude: Vec<String>,
+    /// Longest string shown before it is cut.
+    #[arg(short = 's', long, value_name = "N")]
+    pub max_string: Option<usize>,
+    /// Payload bytes captured per send/receive call.
+    #[arg(long, value_name = "N")]
+    pub max_data: Option<usize>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    flags: TraceFlags,
+    /// Do not trace child processes.
+    #[arg(long)]
+    no_follow: bool,
+    /// Test-suite only: make the tracer panic while recording connect().
+    #[arg(long, hide = true)]
+    selftest_panic: bool,
+    /// The program and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// Print a fully commented default configuration file.
+    #[arg(long)]
+    default: bool,
+    #[command(flatten)]
+    flags: TraceFlags,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Jsonl,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TimestampArg {
+    None,
+    Absolute,
+    Relative,
+    Delta,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum ShowPidArg {
+    Auto,
+    Always,
+    Never,
+}
+
+fn main() {
+    // Reset SIGPIPE so `sock-trace config | head` ends quietly.
+    // SAFETY: plain signal call at start-up.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let cli = Cli::parse();
+    let code = match dispatch(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sock-trace: error: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn dispatch(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Run(args) => {
+            let mut settings = setup::Settings::load(&args.flags, true)?;
+            if args.no_follow {
+                settings.no_follow = true;
+            }
+            settings.selftest_panic = args.selftest_panic;
+            setup::run(settings, &args.command)
+        }
+        Command::Config(args) => {
+            if args.default {
+                print!("{}", sock_trace_config::DEFAULT_CONFIG);
+                return Ok(0);
+            }
+            let settings = setup::Settings::load(&args.flags, false)?;
+            settings.print_effective();
+            Ok(0)
+        }
+        Command::PreloadPath => {
+            println!("{}", preload_lib::path()?.display());
+            Ok(0)
+        }
+        Command::Collect(args) => standalone::collect(args),
+    }
+}

@@ -1,28 +1,140 @@
 //! Decoding: raw [`Record`]s in, [`Event`]s (a format-neutral value tree) out.
 //!
-//! One function per traced call family turns the record's raw arguments
-//! and blobs (see `docs/RECORDS.md`) into named [`Field`]s of typed
-//! [`Value`]s, using the constant tables of `sock-trace-xlat`. Printers
-//! (text, JSON, summary) render events; nothing here formats text.
+//! What each record holds is fixed by `docs/RECORDS.md`; this crate turns
+//! the raw integers and blobs into named [`Field`]s of typed [`Value`]s
+//! using the constant tables of `sock-trace-xlat`: `AF_INET` instead of 2,
+//! `SOCK_STREAM|SOCK_CLOEXEC`, addresses as addresses, errors with name,
+//! number and text. Printers (text, JSON, summary) render the events;
+//! nothing here formats text.
+//!
+//! Layout: [`sockaddr`] (addresses by family), `calls` (one function per
+//! traced call family), `sockopt` (option values by level and name). Every
+//! reader is bounds-checked: records come from shared memory that a
+//! crashing or hostile program may have scribbled on, and no input may
+//! panic (a test feeds thousands of random records for every function).
+//!
+//! The [`Decoder`] also keeps what later records need: per process, which
+//! descriptors are sockets of which kind (copied to a child at fork).
 
+mod calls;
+pub mod sockaddr;
+mod sockopt;
 pub mod value;
 
 pub use value::{ErrorInfo, ErrorSpace, Event, Field, Outcome, Payload, SockAddr, UnixKind, Value};
 
-use sock_trace_event::Record;
+use sock_trace_event::record::{FLAG_BAD_POINTER, FLAG_FORTIFIED, FLAG_INJECTED, FLAG_TRUNCATED, FLAG_VFORK_CHILD};
+use sock_trace_event::{Func, Record, Tag};
+use std::collections::HashMap;
 
-/// Decodes records of all processes of one trace. Keeps per-process state
-/// that later records need (socket types by fd, for instance).
+/// What is known about a socket descriptor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketInfo {
+    pub domain: i32,
+    pub ty: i32,
+    pub protocol: i32,
+}
+
+/// Decodes the records of all processes of one trace.
 #[derive(Default)]
-pub struct Decoder {}
+pub struct Decoder {
+    sockets: HashMap<u32, HashMap<i32, SocketInfo>>,
+}
 
 impl Decoder {
     pub fn new() -> Self {
         Decoder::default()
     }
 
-    /// Decodes one record; `None` for meta records (padding) and unknown ids.
-    pub fn decode(&mut self, _rec: &Record<'_>) -> Option<Event> {
-        None
+    /// What `fd` in process `pid` is, when a traced call created it.
+    pub fn socket_info(&self, pid: u32, fd: i32) -> Option<SocketInfo> {
+        self.sockets.get(&pid)?.get(&fd).copied()
     }
+
+    /// Decodes one record; `None` for padding and unknown function ids.
+    pub fn decode(&mut self, rec: &Record<'_>) -> Option<Event> {
+        let func = rec.func()?;
+        if func == Func::Pad {
+            return None;
+        }
+        let h = &rec.header;
+        let mut ev = Event {
+            pid: h.pid,
+            tid: h.tid,
+            t_start: h.t_start,
+            t_end: h.t_end,
+            func,
+            fortified: h.flags & FLAG_FORTIFIED != 0,
+            args: Vec::new(),
+            outcome: Outcome::Void,
+            returned: Vec::new(),
+            may_block: may_block(func),
+            notes: Vec::new(),
+            callers: Vec::new(),
+            data: None,
+        };
+        for (flag, note) in [
+            (FLAG_TRUNCATED, "truncated"),
+            (FLAG_BAD_POINTER, "unreadable pointer"),
+            (FLAG_VFORK_CHILD, "vfork child"),
+            (FLAG_INJECTED, "injected"),
+        ] {
+            if h.flags & flag != 0 {
+                ev.notes.push(note);
+            }
+        }
+        for b in rec.blobs().filter(|b| b.tag == Tag::Caller) {
+            ev.callers.extend(b.data.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))));
+        }
+        calls::decode(self, rec, &mut ev);
+        Some(ev)
+    }
+
+    fn table(&mut self, pid: u32) -> &mut HashMap<i32, SocketInfo> {
+        self.sockets.entry(pid).or_default()
+    }
+
+    pub(crate) fn note_socket(&mut self, pid: u32, fd: i32, info: SocketInfo) {
+        self.table(pid).insert(fd, info);
+    }
+
+    pub(crate) fn forget(&mut self, pid: u32, fd: i32) {
+        if let Some(t) = self.sockets.get_mut(&pid) {
+            t.remove(&fd);
+        }
+    }
+
+    pub(crate) fn duplicate(&mut self, pid: u32, old: i32, new: i32) {
+        let info = self.socket_info(pid, old);
+        let t = self.table(pid);
+        match info {
+            Some(i) => {
+                t.insert(new, i);
+            }
+            None => {
+                t.remove(&new);
+            }
+        }
+    }
+
+    /// A new process inherits its parent's descriptors.
+    pub(crate) fn process_started(&mut self, pid: u32, ppid: u32) {
+        if self.sockets.contains_key(&pid) {
+            return; // an exec: same descriptors
+        }
+        if let Some(parent) = self.sockets.get(&ppid).cloned() {
+            self.sockets.insert(pid, parent);
+        }
+    }
+}
+
+fn may_block(f: Func) -> bool {
+    use Func::*;
+    matches!(
+        f,
+        Connect | Accept | Accept4 | Send | Sendto | Sendmsg | Sendmmsg | Write | Writev | Sendfile | Recv | Recvfrom
+            | Recvmsg | Recvmmsg | Read | Readv | Select | Pselect | Poll | Ppoll | EpollWait | EpollPwait
+            | Getaddrinfo | Getnameinfo | Gethostbyname | Gethostbyname2 | Gethostbyaddr | GethostbynameR
+            | Gethostbyname2R | GethostbyaddrR | Close
+    )
 }

@@ -11,7 +11,7 @@ xlat!(pub AF, Values, "address family", [
 ]);
 
 xlat!(pub SOCK_TYPE, Values, "socket type", [
-    SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET, SOCK_DCCP, SOCK_PACKET,
+    SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_RDM, SOCK_SEQPACKET, SOCK_DCCP, (10, "SOCK_PACKET"),
 ]);
 
 xlat!(pub SOCK_FLAGS, Flags, "socket type flags", [SOCK_NONBLOCK, SOCK_CLOEXEC]);

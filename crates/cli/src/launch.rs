@@ -1,0 +1,221 @@
+//! `sock-trace run`: start the program with the library preloaded, collect
+//! its events (and those of every descendant) until the whole process tree
+//! is gone, and exit with the program's status.
+
+use anyhow::{bail, Context, Result};
+use sock_trace_collect::{Area, Collector};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// The direct child, for the signal handler.
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // A signal the terminal sent to the whole foreground group already
+    // reached the child; forwarding it would deliver it twice.
+    // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
+    let from_kernel = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
+    let child = CHILD.load(Ordering::Relaxed);
+    if child > 0 && !from_kernel {
+        // SAFETY: async-signal-safe.
+        unsafe { libc::kill(child, sig) };
+    }
+}
+
+fn install_forwarding() {
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+        // SAFETY: a valid handler with SA_SIGINFO; the struct is zeroed.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = forward_signal as *const () as usize;
+            sa.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Why a program may escape the tracer, found before running it.
+pub fn untraceable_reason(program: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(program).ok()?;
+    // SAFETY: geteuid cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if meta.mode() & 0o4000 != 0 && meta.uid() != euid {
+        return Some(format!(
+            "{} is setuid: the dynamic loader ignores LD_PRELOAD for it, so it runs untraced",
+            program.display()
+        ));
+    }
+    if meta.mode() & 0o2000 != 0 {
+        // SAFETY: getegid cannot fail.
+        let egid = unsafe { libc::getegid() };
+        if meta.gid() != egid {
+            return Some(format!(
+                "{} is setgid: the dynamic loader ignores LD_PRELOAD for it, so it runs untraced",
+                program.display()
+            ));
+        }
+    }
+    let bytes = std::fs::read(program).ok()?;
+    match elf_interp(&bytes) {
+        ElfKind::Static => Some(format!(
+            "{} is statically linked (no dynamic loader): LD_PRELOAD cannot reach it, so it runs untraced",
+            program.display()
+        )),
+        _ => None,
+    }
+}
+
+enum ElfKind {
+    NotElf,
+    Dynamic,
+    Static,
+}
+
+/// Looks for PT_INTERP in a 64-bit little-endian ELF.
+fn elf_interp(b: &[u8]) -> ElfKind {
+    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
+        return ElfKind::NotElf;
+    }
+    let u16_at = |o: usize| b.get(o..o + 2).map(|s| u16::from_le_bytes([s[0], s[1]]) as usize);
+    let u64_at = |o: usize| b.get(o..o + 8).map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])) as usize);
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else {
+        return ElfKind::NotElf;
+    };
+    let mut dynamic = false;
+    for i in 0..phnum {
+        let off = phoff.saturating_add(i.saturating_mul(phentsize));
+        match b.get(off..off + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]])) {
+            Some(3) => return ElfKind::Dynamic, // PT_INTERP
+            Some(2) => dynamic = true,           // PT_DYNAMIC (static-pie has it too)
+            Some(_) => {}
+            None => return ElfKind::NotElf,
+        }
+    }
+    let _ = dynamic;
+    ElfKind::Static
+}
+
+/// Finds `name` like execvp does.
+pub fn resolve_program(name: &OsStr) -> Option<PathBuf> {
+    if name.as_bytes().contains(&b'/') {
+        return Some(PathBuf::from(name));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// LD_PRELOAD with our library first and whatever was there kept.
+fn preload_value(lib: &Path) -> OsString {
+    let mut v = OsString::from(lib.as_os_str());
+    if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|s| !s.is_empty()) {
+        v.push(":");
+        v.push(old);
+    }
+    v
+}
+
+pub struct RunPlan<'a> {
+    pub argv: &'a [OsString],
+    pub library: PathBuf,
+}
+
+/// Runs the program and collects until its process tree is gone. Returns
+/// the exit code the launcher should exit with.
+pub fn run(plan: RunPlan<'_>, area: &Area, collector: &mut Collector<'_>) -> Result<i32> {
+    let Some((program, args)) = plan.argv.split_first() else {
+        bail!("no command given: sock-trace run [OPTIONS] -- CMD [ARGS...]");
+    };
+    match resolve_program(program) {
+        Some(path) => {
+            if let Some(why) = untraceable_reason(&path) {
+                eprintln!("sock-trace: warning: {why}");
+            }
+        }
+        None => bail!("{}: command not found", program.to_string_lossy()),
+    }
+    // Orphaned grandchildren become ours, so that we can tell when the
+    // whole tree has exited and so that they are reaped.
+    // SAFETY: plain prctl.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    install_forwarding();
+
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env("LD_PRELOAD", preload_value(&plan.library))
+        .env(sock_trace_event::ENV_SHM, area.path());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            // The child must not inherit our forwarding handlers' mask or
+            // ignored signals; restore defaults.
+            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+                libc::signal(sig, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", program.to_string_lossy()))?;
+    let child_pid = child.id() as i32;
+    CHILD.store(child_pid, Ordering::Relaxed);
+    // std's Child would reap on wait(); we reap with waitpid(-1) ourselves.
+    std::mem::forget(child);
+
+    let mut status: Option<i32> = None;
+    let mut idle_rounds = 0u32;
+    let mut last_reclaim = std::time::Instant::now();
+    loop {
+        let n = collector.poll();
+        // Reap everything that has exited.
+        loop {
+            let mut st = 0;
+            // SAFETY: valid out-pointer.
+            let pid = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG | libc::__WALL) };
+            if pid > 0 {
+                if pid == child_pid {
+                    status = Some(st);
+                    CHILD.store(0, Ordering::Relaxed);
+                }
+                continue;
+            }
+            if pid < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
+                // Nobody left: drain what they wrote and stop.
+                collector.finish();
+                return Ok(exit_code(status.unwrap_or(0)));
+            }
+            break;
+        }
+        if last_reclaim.elapsed() > std::time::Duration::from_millis(100) {
+            collector.reclaim();
+            last_reclaim = std::time::Instant::now();
+        }
+        if n == 0 {
+            idle_rounds = idle_rounds.saturating_add(1);
+            // Poll quickly right after activity, then settle at 1 ms.
+            let us = if idle_rounds < 20 { 100 } else { 1000 };
+            std::thread::sleep(std::time::Duration::from_micros(us));
+        } else {
+            idle_rounds = 0;
+        }
+    }
+}
+
+/// A shell's convention: the exit status, or 128 + the signal number.
+pub fn exit_code(status: i32) -> i32 {
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        1
+    }
+}

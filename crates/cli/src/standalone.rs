@@ -1,0 +1,72 @@
+//! `sock-trace collect`: the collector the preload library starts when a
+//! program is run with `LD_PRELOAD` but without the launcher. It creates
+//! the trace area, tells the library where it is through an inherited
+//! pipe, and collects until every process that joined the trace is gone.
+
+use crate::setup::Settings;
+use crate::TraceFlags;
+use anyhow::{Context, Result};
+use clap::Args;
+use sock_trace_collect::{Area, Collector};
+use sock_trace_event::ring::Geometry;
+use std::collections::HashSet;
+use std::io::Write;
+use std::os::fd::FromRawFd;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[derive(Args)]
+pub struct CollectArgs {
+    /// Descriptor to write the trace area's path to.
+    #[arg(long)]
+    ready_fd: i32,
+    /// The process that started us.
+    #[arg(long)]
+    root_pid: u32,
+}
+
+fn alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks existence.
+    let r = unsafe { libc::kill(pid as i32, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+pub fn collect(args: CollectArgs) -> Result<i32> {
+    // SAFETY: the library passed us this descriptor for our exclusive use.
+    let mut ready = unsafe { std::fs::File::from_raw_fd(args.ready_fd) };
+    let settings = Settings::load(&TraceFlags::default(), true)?;
+    let capture = settings.capture_options()?;
+    let area = Area::create(Geometry::DEFAULT, capture).context("creating the trace area")?;
+    let (out, is_terminal) = settings.open_output()?;
+    let printer = settings.printer(is_terminal, &area);
+    let mut collector = Collector::new(*area.shm(), printer, out);
+    writeln!(ready, "{}", area.path().display())?;
+    drop(ready);
+
+    let mut known: HashSet<u32> = HashSet::from([args.root_pid]);
+    let mut last_processes = u32::MAX;
+    let mut last_check = Instant::now();
+    loop {
+        let n = collector.poll();
+        if last_check.elapsed() >= Duration::from_millis(20) {
+            last_check = Instant::now();
+            collector.reclaim();
+            known.extend(collector.stats().pids.iter().copied());
+            let processes = area.shm().header().processes.load(Ordering::Relaxed);
+            known.retain(|&p| alive(p));
+            // Done when every process that joined is gone and nobody joined
+            // since the last look (a child may be between fork and its
+            // first record).
+            if known.is_empty() && processes == last_processes {
+                break;
+            }
+            last_processes = processes;
+        }
+        if n == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    area.unlink();
+    collector.finish();
+    Ok(0)
+}

@@ -1,0 +1,127 @@
+//! Helpers for the integration tests: compile test programs, run them
+//! under `sock-trace` with a timeout, and read the JSON-lines trace.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn sock_trace() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sock-trace"))
+}
+
+pub fn tmp_dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sock-trace-tests");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A fresh directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let d = tmp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Compiles `tests/programs/<name>.c` with gcc and `flags`; cached per flags.
+pub fn compile_c(name: &str, flags: &[&str]) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs").join(format!("{name}.c"));
+    let tag: String = flags.join("").chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let out = tmp_dir().join(format!("{name}-{tag}"));
+    let lock = tmp_dir().join(format!(".{name}-{tag}.{}", std::process::id()));
+    let status = Command::new("gcc")
+        .args(flags)
+        .args(["-pthread", "-o"])
+        .arg(&lock)
+        .arg(&src)
+        .status()
+        .expect("gcc is needed for the integration tests");
+    assert!(status.success(), "compiling {}", src.display());
+    std::fs::rename(&lock, &out).unwrap();
+    out
+}
+
+pub struct Traced {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub trace: String,
+}
+
+impl Traced {
+    /// Every JSON line of the trace.
+    pub fn events(&self) -> Vec<Value> {
+        self.trace
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// The call events of one function.
+    pub fn calls(&self, func: &str) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["type"] == "call" && e["func"] == func)
+            .collect()
+    }
+}
+
+/// Runs `sock-trace run <extra> -o FILE --format jsonl -- cmd...` and waits
+/// at most `timeout` (then kills the whole process group and panics).
+pub fn run_traced<S: AsRef<OsStr>>(extra: &[&str], cmd: &[S], timeout: Duration) -> Traced {
+    let dir = scratch("trace");
+    let trace_path = dir.join("trace.jsonl");
+    let mut c = Command::new(sock_trace());
+    c.arg("run").args(extra).arg("-o").arg(&trace_path).args(["--format", "jsonl", "--"]);
+    for a in cmd {
+        c.arg(a);
+    }
+    c.env_remove("SOCK_TRACE_CONFIG").current_dir(&dir);
+    let out = run_with_timeout(c, timeout);
+    let trace = std::fs::read_to_string(&trace_path).unwrap_or_default();
+    Traced { code: out.0, stdout: out.1, stderr: out.2, trace }
+}
+
+/// Runs a command with a deadline; the child gets its own process group so
+/// that everything it started dies with it on timeout.
+pub fn run_with_timeout(mut c: Command, timeout: Duration) -> (Option<i32>, String, String) {
+    use std::os::unix::process::CommandExt;
+    c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    let mut child = c.spawn().expect("spawning");
+    let pid = child.id() as i32;
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        use std::io::Read;
+        child.stdout.take().unwrap().read_to_string(&mut s).ok();
+        let mut e = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut e).ok();
+        let st = child.wait().unwrap();
+        (st.code(), s, e)
+    });
+    let deadline = Instant::now() + timeout;
+    while !out.is_finished() {
+        if Instant::now() > deadline {
+            // SAFETY: killing the process group we created.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            let (_, s, e) = out.join().unwrap();
+            panic!("timed out after {timeout:?}\nstdout:\n{s}\nstderr:\n{e}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    out.join().unwrap()
+}
+
+/// The interpreter behind `python3`, by absolute path (pyenv shims fork
+/// helper processes of their own).
+pub fn python3() -> PathBuf {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .expect("python3 is needed for the integration tests");
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}

@@ -1,0 +1,261 @@
+//! The collector: the consumer side of the trace area.
+//!
+//! [`Area`] creates the shared-memory file that the preload library maps.
+//! [`Collector`] drains every ring, orders records by completion time
+//! (holding them for a short window so that a thread preempted between its
+//! call and its commit still lands in order), decodes them and hands the
+//! events to a [`sock_trace_print::Printer`], writing whole batches of lines
+//! with one write each. It also reclaims rings whose owners exited without
+//! giving them back, and reports what could not be traced.
+//!
+//! The launcher (`sock-trace run`) and the standalone mode (a collector
+//! started by the preload library itself) both drive a `Collector`.
+
+mod area;
+
+pub use area::{clock, Area};
+
+use sock_trace_decode::{Decoder, Event};
+use sock_trace_event::record::Record;
+use sock_trace_event::ring::{RING_FREE, RING_OWNED, RING_RELEASED};
+use sock_trace_event::{Func, Shm};
+use sock_trace_print::Printer;
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::atomic::Ordering;
+
+/// How long a record waits for possibly earlier records from other threads.
+const REORDER_WINDOW_NS: u64 = 3_000_000;
+
+/// What the collector saw; the exit report and tests read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub records: u64,
+    pub events: u64,
+    pub malformed: u64,
+    pub rings_reclaimed: u64,
+    pub pids: HashSet<u32>,
+}
+
+/// Receives every decoded event (the printer is one consumer; the summary
+/// and later annotators are others).
+pub trait EventSink {
+    fn event(&mut self, ev: &Event);
+}
+
+pub struct Collector<'a> {
+    shm: Shm,
+    decoder: Decoder,
+    printer: Box<dyn Printer + 'a>,
+    out: Box<dyn Write + 'a>,
+    sinks: Vec<Box<dyn EventSink + 'a>>,
+    pending: Vec<Pending>,
+    scratch: Vec<u8>,
+    line: Vec<u8>,
+    stats: Stats,
+    write_failed: bool,
+}
+
+struct Pending {
+    t_end: u64,
+    seq: u64,
+    bytes: Vec<u8>,
+}
+
+impl<'a> Collector<'a> {
+    pub fn new(shm: Shm, printer: Box<dyn Printer + 'a>, out: Box<dyn Write + 'a>) -> Self {
+        Collector {
+            shm,
+            decoder: Decoder::new(),
+            printer,
+            out,
+            sinks: Vec::new(),
+            pending: Vec::new(),
+            scratch: Vec::with_capacity(256 * 1024),
+            line: Vec::with_capacity(64 * 1024),
+            stats: Stats::default(),
+            write_failed: false,
+        }
+    }
+
+    pub fn add_sink(&mut self, sink: Box<dyn EventSink + 'a>) {
+        self.sinks.push(sink);
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    /// Drains every ring once and prints what is old enough. Returns the
+    /// number of records taken from the rings.
+    pub fn poll(&mut self) -> usize {
+        let taken = self.drain_rings();
+        let horizon = clock(libc::CLOCK_MONOTONIC).saturating_sub(REORDER_WINDOW_NS);
+        self.flush_pending(Some(horizon));
+        taken
+    }
+
+    /// Drains and prints everything, then reports losses.
+    pub fn finish(&mut self) {
+        loop {
+            let n = self.drain_rings();
+            if n == 0 {
+                break;
+            }
+        }
+        self.flush_pending(None);
+        let h = self.shm.header();
+        let lost = h.lost_no_ring.load(Ordering::Relaxed) + h.lost_full.load(Ordering::Relaxed);
+        if lost > 0 {
+            let text = format!(
+                "{lost} events were not recorded ({} with every ring taken, {} after the collector stopped)",
+                h.lost_no_ring.load(Ordering::Relaxed),
+                h.lost_full.load(Ordering::Relaxed)
+            );
+            self.notice(None, &text);
+        }
+        if self.stats.malformed > 0 {
+            let text = format!("{} malformed records skipped", self.stats.malformed);
+            self.notice(None, &text);
+        }
+        let _ = self.out.flush();
+    }
+
+    /// Prints a tracer notice in the trace's format.
+    pub fn notice(&mut self, pid: Option<u32>, text: &str) {
+        self.line.clear();
+        self.printer.notice(pid, text, &mut self.line);
+        self.write_line_buffer();
+    }
+
+    /// Frees rings whose owner is gone: released ones once drained, and
+    /// owned ones whose thread no longer exists.
+    pub fn reclaim(&mut self) {
+        let n = self.shm.geometry().nrings;
+        for ring in 0..n {
+            let ctl = self.shm.ctl(ring);
+            match ctl.state.load(Ordering::Acquire) {
+                RING_FREE => {}
+                RING_RELEASED => {
+                    if self.shm.drained(ring) {
+                        self.shm.free(ring);
+                        self.stats.rings_reclaimed += 1;
+                    }
+                }
+                RING_OWNED => {
+                    let pid = ctl.owner_pid.load(Ordering::Relaxed);
+                    let tid = ctl.owner_tid.load(Ordering::Acquire);
+                    if pid != 0 && tid != 0 && !thread_alive(pid, tid) && self.shm.drained(ring) {
+                        // Check the state again: the owner cannot change it
+                        // any more, but a released-then-freed race is harmless.
+                        self.shm.free(ring);
+                        self.stats.rings_reclaimed += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn drain_rings(&mut self) -> usize {
+        let n = self.shm.geometry().nrings;
+        let mut taken = 0;
+        for ring in 0..n {
+            let ctl = self.shm.ctl(ring);
+            if ctl.state.load(Ordering::Relaxed) == RING_FREE {
+                continue;
+            }
+            loop {
+                self.scratch.clear();
+                let new_tail = self.shm.read_committed(ring, &mut self.scratch);
+                if self.scratch.is_empty() {
+                    break;
+                }
+                let mut pos = 0;
+                while pos < self.scratch.len() {
+                    match Record::parse(&self.scratch[pos..]) {
+                        Ok(r) => {
+                            let len = r.header.len as usize;
+                            if r.header.func != Func::Pad as u16 {
+                                self.stats.records += 1;
+                                taken += 1;
+                                let seq = self.stats.records;
+                                self.pending.push(Pending {
+                                    t_end: r.header.t_end,
+                                    seq,
+                                    bytes: self.scratch[pos..pos + len].to_vec(),
+                                });
+                            }
+                            pos += len;
+                        }
+                        Err(_) => {
+                            // A corrupt ring cannot be resynchronised: skip
+                            // what is there.
+                            self.stats.malformed += 1;
+                            break;
+                        }
+                    }
+                }
+                self.shm.consume(ring, new_tail);
+            }
+        }
+        taken
+    }
+
+    fn flush_pending(&mut self, horizon: Option<u64>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        self.pending.sort_by_key(|p| (p.t_end, p.seq));
+        let cut = match horizon {
+            Some(h) => self.pending.partition_point(|p| p.t_end <= h),
+            None => self.pending.len(),
+        };
+        if cut == 0 {
+            return;
+        }
+        let ready: Vec<Pending> = self.pending.drain(..cut).collect();
+        self.line.clear();
+        for p in &ready {
+            let Ok(rec) = Record::parse(&p.bytes) else {
+                self.stats.malformed += 1;
+                continue;
+            };
+            self.stats.pids.insert(rec.header.pid);
+            if let Some(ev) = self.decoder.decode(&rec) {
+                self.stats.events += 1;
+                for s in &mut self.sinks {
+                    s.event(&ev);
+                }
+                self.printer.event(&ev, &mut self.line);
+            }
+        }
+        self.write_line_buffer();
+    }
+
+    fn write_line_buffer(&mut self) {
+        if self.line.is_empty() || self.write_failed {
+            return;
+        }
+        if let Err(e) = self.out.write_all(&self.line).and_then(|_| self.out.flush()) {
+            // A closed pipe (sock-trace ... | head) must not stop the
+            // traced program: keep draining, stop writing.
+            self.write_failed = true;
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                eprintln!("sock-trace: writing the trace failed: {e}; the program keeps running untraced");
+            }
+        }
+        self.line.clear();
+    }
+}
+
+/// Whether thread `tid` of process `pid` exists.
+fn thread_alive(pid: u32, tid: u32) -> bool {
+    // SAFETY: signal 0 only checks existence.
+    let r = unsafe { libc::syscall(libc::SYS_tgkill, pid as libc::c_long, tid as libc::c_long, 0 as libc::c_long) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}

@@ -1,0 +1,104 @@
+//! Socket option values by level and name. Options not listed here are
+//! shown by size: 4 bytes as an integer, anything else as bytes.
+
+use crate::calls::{flags, sock_type, sym};
+use crate::value::{Field, Value};
+use sock_trace_xlat as x;
+use std::net::Ipv4Addr;
+
+fn i32_at(b: &[u8], off: usize) -> Option<i32> {
+    Some(i32::from_ne_bytes(b.get(off..off + 4)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+    i32_at(b, off).map(|v| v as u32)
+}
+
+fn i64_at(b: &[u8], off: usize) -> Option<i64> {
+    Some(i64::from_ne_bytes(b.get(off..off + 8)?.try_into().ok()?))
+}
+
+fn ipv4_at(b: &[u8], off: usize) -> Option<Value> {
+    let s = b.get(off..off + 4)?;
+    Some(Value::Ip(Ipv4Addr::new(s[0], s[1], s[2], s[3]).into()))
+}
+
+fn generic(b: &[u8]) -> Value {
+    match i32_at(b, 0) {
+        Some(v) if b.len() == 4 => Value::Int(v as i64),
+        _ => Value::Bytes { shown: b.to_vec(), total: b.len() as u64 },
+    }
+}
+
+pub(crate) fn value(level: i32, name: i32, b: &[u8]) -> Value {
+    decode(level, name, b).unwrap_or_else(|| generic(b))
+}
+
+fn decode(level: i32, name: i32, b: &[u8]) -> Option<Value> {
+    let f = Field::new;
+    Some(match (level, name) {
+        (libc::SOL_SOCKET, libc::SO_TYPE) => sock_type(i32_at(b, 0)? as i64),
+        (libc::SOL_SOCKET, libc::SO_DOMAIN) => sym(&x::AF, i32_at(b, 0)? as i64),
+        (libc::SOL_SOCKET, libc::SO_PROTOCOL) => sym(&x::IPPROTO, i32_at(b, 0)? as i64),
+        (libc::SOL_SOCKET, libc::SO_ERROR) => {
+            let e = i32_at(b, 0)?;
+            match x::errno_name(e) {
+                Some(n) if e != 0 => Value::Sym { name: n, raw: e as i64 },
+                _ => Value::Int(e as i64),
+            }
+        }
+        (libc::SOL_SOCKET, libc::SO_LINGER) => Value::Struct(vec![
+            f("l_onoff", Value::Int(i32_at(b, 0)? as i64)),
+            f("l_linger", Value::Int(i32_at(b, 4)? as i64)),
+        ]),
+        (libc::SOL_SOCKET, libc::SO_RCVTIMEO | libc::SO_SNDTIMEO) => {
+            let (s, us) = (i64_at(b, 0)?, i64_at(b, 8)?);
+            Value::Duration((s.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(us.max(0) as u64 * 1000))
+        }
+        (libc::SOL_SOCKET, libc::SO_BINDTODEVICE) | (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => {
+            let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+            Value::Str(b[..end].to_vec())
+        }
+        (libc::SOL_SOCKET, libc::SO_PEERCRED) => Value::Struct(vec![
+            f("pid", Value::Int(i32_at(b, 0)? as i64)),
+            f("uid", Value::Int(u32_at(b, 4)? as i64)),
+            f("gid", Value::Int(u32_at(b, 8)? as i64)),
+        ]),
+        (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP) => {
+            let mut fields = vec![f("multiaddr", ipv4_at(b, 0)?), f("interface", ipv4_at(b, 4)?)];
+            if b.len() >= 12 {
+                fields.push(f("ifindex", Value::Int(i32_at(b, 8)? as i64)));
+            }
+            Value::Struct(fields)
+        }
+        (libc::IPPROTO_IP, libc::IP_MULTICAST_IF) if b.len() == 4 => ipv4_at(b, 0)?,
+        (libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP | libc::IPV6_DROP_MEMBERSHIP) => {
+            let a: [u8; 16] = b.get(0..16)?.try_into().ok()?;
+            Value::Struct(vec![
+                f("multiaddr", Value::Ip(std::net::Ipv6Addr::from(a).into())),
+                f("interface", Value::Int(u32_at(b, 16)? as i64)),
+            ])
+        }
+        (libc::IPPROTO_TCP, libc::TCP_INFO) if b.len() >= 8 => {
+            // struct tcp_info: u8 state, ca_state, retransmits, probes,
+            // backoff, options, wscale, flags; then u32s from offset 8.
+            let u = |i: usize| u32_at(b, 8 + i * 4).map_or(Value::Unavailable("short"), |v| Value::Int(v as i64));
+            Value::Struct(vec![
+                f("state", sym(&x::TCP_STATE, b[0] as i64)),
+                f("retransmits", Value::Int(b[2] as i64)),
+                f("rto", u(0)),
+                f("snd_mss", u(2)),
+                f("rcv_mss", u(3)),
+                f("lost", u(6)),
+                f("retrans", u(7)),
+                f("pmtu", u(13)),
+                f("rtt", u(15)),
+                f("rttvar", u(16)),
+                f("snd_cwnd", u(18)),
+                f("total_retrans", u(23)),
+            ])
+        }
+        (libc::SOL_SOCKET, libc::SO_TIMESTAMPING) => flags(&x::MSG, u32_at(b, 0)? as u64),
+        _ => return None,
+    })
+}
