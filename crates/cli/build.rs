@@ -17,12 +17,20 @@ fn main() {
     for dir in ["crates/preload", "crates/event"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        workspace.join("Cargo.lock").display()
+    );
     println!("cargo:rerun-if-env-changed=SOCK_TRACE_PRELOAD_OVERRIDE");
 
     // Escape hatch for packagers who build the library themselves.
     if let Ok(path) = env::var("SOCK_TRACE_PRELOAD_OVERRIDE") {
+        let bytes = std::fs::read(&path).expect("reading SOCK_TRACE_PRELOAD_OVERRIDE");
         println!("cargo:rustc-env=SOCK_TRACE_PRELOAD_SO={path}");
+        println!(
+            "cargo:rustc-env=SOCK_TRACE_PRELOAD_HASH={:016x}",
+            content_hash(&bytes)
+        );
         return;
     }
 
@@ -36,17 +44,44 @@ fn main() {
         .unwrap_or_else(|| out.join("preload-target"));
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)
-        .args(["build", "--release", "--package", "sock-trace-preload", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "sock-trace-preload",
+            "--manifest-path",
+        ])
         .arg(workspace.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(&target_dir)
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET_DIR")
         .env("CARGO_ENCODED_RUSTFLAGS", "-Cforce-frame-pointers=yes")
+        // Every traced process maps this file: keep it small. Symbols stay
+        // (the dynamic ones are the hooks), debug info goes.
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
         .status()
         .expect("running cargo to build the preload library");
     assert!(status.success(), "building the preload library failed");
     let so = target_dir.join("release/libsock_trace.so");
     assert!(so.exists(), "{} was not produced", so.display());
     println!("cargo:rustc-env=SOCK_TRACE_PRELOAD_SO={}", so.display());
+    // Hashed here rather than at every start of the CLI (milliseconds for
+    // a few MB, on the start-up path of every traced run).
+    let bytes = std::fs::read(&so).expect("reading the preload library");
+    println!(
+        "cargo:rustc-env=SOCK_TRACE_PRELOAD_HASH={:016x}",
+        content_hash(&bytes)
+    );
+}
+
+/// FNV-1a; only distinguishes builds, not a security measure.
+fn content_hash(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
 }

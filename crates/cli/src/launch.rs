@@ -82,17 +82,27 @@ fn elf_interp(b: &[u8]) -> ElfKind {
     if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
         return ElfKind::NotElf;
     }
-    let u16_at = |o: usize| b.get(o..o + 2).map(|s| u16::from_le_bytes([s[0], s[1]]) as usize);
-    let u64_at = |o: usize| b.get(o..o + 8).map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])) as usize);
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else {
+    let u16_at = |o: usize| {
+        b.get(o..o + 2)
+            .map(|s| u16::from_le_bytes([s[0], s[1]]) as usize)
+    };
+    let u64_at = |o: usize| {
+        b.get(o..o + 8)
+            .map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])) as usize)
+    };
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
         return ElfKind::NotElf;
     };
     let mut dynamic = false;
     for i in 0..phnum {
         let off = phoff.saturating_add(i.saturating_mul(phentsize));
-        match b.get(off..off + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]])) {
+        match b
+            .get(off..off + 4)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+        {
             Some(3) => return ElfKind::Dynamic, // PT_INTERP
-            Some(2) => dynamic = true,           // PT_DYNAMIC (static-pie has it too)
+            Some(2) => dynamic = true,          // PT_DYNAMIC (static-pie has it too)
             Some(_) => {}
             None => return ElfKind::NotElf,
         }
@@ -106,7 +116,8 @@ pub fn resolve_program(name: &OsStr) -> Option<PathBuf> {
     if name.as_bytes().contains(&b'/') {
         return Some(PathBuf::from(name));
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
+    let path =
+        std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
     std::env::split_paths(&path)
         .map(|d| d.join(name))
         .find(|p| p.is_file())
@@ -156,7 +167,13 @@ pub fn run(plan: RunPlan<'_>, area: &Area, collector: &mut Collector<'_>) -> Res
         cmd.pre_exec(|| {
             // The child must not inherit our forwarding handlers' mask or
             // ignored signals; restore defaults.
-            for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+            for sig in [
+                libc::SIGINT,
+                libc::SIGTERM,
+                libc::SIGHUP,
+                libc::SIGQUIT,
+                libc::SIGPIPE,
+            ] {
                 libc::signal(sig, libc::SIG_DFL);
             }
             Ok(())

@@ -61,7 +61,12 @@ pub struct TraceFlags {
     #[arg(long)]
     pub no_duration: bool,
     /// Trace only these functions (comma-separated names or globs); replaces the configured list.
-    #[arg(short = 'e', long = "trace", value_name = "FUNCS", value_delimiter = ',')]
+    #[arg(
+        short = 'e',
+        long = "trace",
+        value_name = "FUNCS",
+        value_delimiter = ','
+    )]
     pub include: Vec<String>,
     /// Also exclude these functions (comma-separated names or globs).
     #[arg(short = 'x', long, value_name = "FUNCS", value_delimiter = ',')]
@@ -85,7 +90,12 @@ struct RunArgs {
     #[arg(long, hide = true)]
     selftest_panic: bool,
     /// The program and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     command: Vec<OsString>,
 }
 
@@ -141,9 +151,18 @@ fn main() {
     std::process::exit(code);
 }
 
+/// A reader that goes away (`sock-trace run ... 2>&1 | head`) must not
+/// kill the collector: the traced program would lose its consumer. The
+/// printer notices EPIPE and stops writing instead.
+fn ignore_sigpipe() {
+    // SAFETY: plain signal call before any thread is started.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+}
+
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => {
+            ignore_sigpipe();
             let mut settings = setup::Settings::load(&args.flags, true)?;
             if args.no_follow {
                 settings.no_follow = true;
@@ -164,6 +183,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             println!("{}", preload_lib::path()?.display());
             Ok(0)
         }
-        Command::Collect(args) => standalone::collect(args),
+        Command::Collect(args) => {
+            ignore_sigpipe();
+            standalone::collect(args)
+        }
     }
 }

@@ -7,15 +7,8 @@ use std::path::PathBuf;
 
 static LIBRARY: &[u8] = include_bytes!(env!("SOCK_TRACE_PRELOAD_SO"));
 
-/// FNV-1a; only distinguishes builds, not a security measure.
-fn content_hash(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
+/// Content hash of [`LIBRARY`], computed by the build script.
+const LIBRARY_HASH: &str = env!("SOCK_TRACE_PRELOAD_HASH");
 
 fn cache_dir() -> PathBuf {
     if let Some(d) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
@@ -33,13 +26,16 @@ fn cache_dir() -> PathBuf {
 /// there yet. Next to it, a `sock-trace` link to this executable lets the
 /// library start a collector when it is preloaded without the launcher.
 pub fn path() -> Result<PathBuf> {
-    let dir = cache_dir().join(format!("{:016x}", content_hash(LIBRARY)));
+    let dir = cache_dir().join(LIBRARY_HASH);
     let lib = dir.join("libsock_trace.so");
-    let fresh = std::fs::metadata(&lib).map(|m| m.len() == LIBRARY.len() as u64).unwrap_or(false);
+    let fresh = std::fs::metadata(&lib)
+        .map(|m| m.len() == LIBRARY.len() as u64)
+        .unwrap_or(false);
     if !fresh {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let tmp = dir.join(format!(".libsock_trace.so.{}", std::process::id()));
-        let mut f = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+        let mut f =
+            std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
         f.write_all(LIBRARY)?;
         f.sync_all()?;
         drop(f);

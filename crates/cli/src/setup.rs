@@ -76,7 +76,8 @@ impl Settings {
     }
 
     pub fn capture_options(&self) -> Result<CaptureOptions> {
-        let filter = cfg::FunctionFilter::new(&self.config.trace.include, &self.config.trace.exclude)?;
+        let filter =
+            cfg::FunctionFilter::new(&self.config.trace.include, &self.config.trace.exclude)?;
         let mut enabled = FuncMask::empty();
         for f in Func::ALL {
             if f.family() == sock_trace_event::Family::Meta || filter.matches(f.name()) {
@@ -111,7 +112,10 @@ impl Settings {
                     .truncate(true)
                     .open(p)
                     .with_context(|| format!("opening the trace output {}", p.display()))?;
-                (Box::new(std::io::BufWriter::with_capacity(256 * 1024, f)), false)
+                (
+                    Box::new(std::io::BufWriter::with_capacity(256 * 1024, f)),
+                    false,
+                )
             }
         })
     }
@@ -216,7 +220,11 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
     let (out, is_terminal) = settings.open_output()?;
     let printer = settings.printer(is_terminal, &area);
     let mut collector = Collector::new(*area.shm(), printer, out);
-    let code = crate::launch::run(crate::launch::RunPlan { argv, library }, &area, &mut collector)?;
+    let code = crate::launch::run(
+        crate::launch::RunPlan { argv, library },
+        &area,
+        &mut collector,
+    )?;
     let h = area.shm().header();
     if h.processes.load(std::sync::atomic::Ordering::Relaxed) == 0 {
         eprintln!(

@@ -25,10 +25,18 @@ pub struct CollectArgs {
     root_pid: u32,
 }
 
+/// Whether `pid` is still running. A zombie counts as gone: its parent
+/// (not us: the collector is detached) may not reap it until it has read
+/// the output we hold open, and waiting for that would deadlock.
 fn alive(pid: u32) -> bool {
-    // SAFETY: signal 0 only checks existence.
-    let r = unsafe { libc::kill(pid as i32, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        // The state follows the last ')' (the command name may contain one).
+        Ok(stat) => match stat.iter().rposition(|&b| b == b')') {
+            Some(i) => !matches!(stat.get(i + 2), Some(b'Z' | b'X')),
+            None => true,
+        },
+        Err(_) => false,
+    }
 }
 
 pub fn collect(args: CollectArgs) -> Result<i32> {

@@ -19,7 +19,11 @@ fn basic_calls_are_decoded_and_the_program_sees_no_difference() {
     let prog = compile_c("basic", &["-O2"]);
     let t = run_traced(&[], &[&prog], T);
     assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
-    assert!(t.stdout.contains("ALL OK"), "the program's own checks failed: {}", t.stderr);
+    assert!(
+        t.stdout.contains("ALL OK"),
+        "the program's own checks failed: {}",
+        t.stderr
+    );
 
     let sockets = t.calls("socket");
     assert_eq!(sockets.len(), 7, "{}", t.trace);
@@ -37,9 +41,19 @@ fn basic_calls_are_decoded_and_the_program_sees_no_difference() {
     assert_eq!(gai.len(), 3);
     assert_eq!(gai[1]["args"]["node"], "localhost");
     assert_eq!(gai[1]["result"]["value"], 0);
-    let res = gai[1]["returned"]["res"].as_array().expect("getaddrinfo results");
-    assert!(res.iter().any(|r| r["addr"]["ip"] == "127.0.0.1" && r["addr"]["port"] == 80), "{res:?}");
-    assert!(error_name(&gai[2]).is_some_and(|n| n.starts_with("EAI_")), "{:?}", gai[2]);
+    let res = gai[1]["returned"]["res"]
+        .as_array()
+        .expect("getaddrinfo results");
+    assert!(
+        res.iter()
+            .any(|r| r["addr"]["ip"] == "127.0.0.1" && r["addr"]["port"] == 80),
+        "{res:?}"
+    );
+    assert!(
+        error_name(&gai[2]).is_some_and(|n| n.starts_with("EAI_")),
+        "{:?}",
+        gai[2]
+    );
 
     // File I/O is not traced; socket I/O through read/write is.
     assert_eq!(t.calls("write").len(), 2);
@@ -57,7 +71,10 @@ fn fortified_entry_points_are_traced() {
     let prog = compile_c("basic", &["-O2", "-D_FORTIFY_SOURCE=2"]);
     let nm = Command::new("nm").arg("-D").arg(&prog).output().unwrap();
     let syms = String::from_utf8_lossy(&nm.stdout);
-    assert!(syms.contains("__recv_chk"), "the fortified build should import __recv_chk:\n{syms}");
+    assert!(
+        syms.contains("__recv_chk"),
+        "the fortified build should import __recv_chk:\n{syms}"
+    );
     let t = run_traced(&[], &[&prog], T);
     assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
     let recv = t.calls("recv");
@@ -76,18 +93,30 @@ fn sixteen_threads_produce_every_line_exactly_once() {
     assert_eq!(count("send"), 16 * 2500);
     assert_eq!(count("recv"), 16 * 2500);
     assert_eq!(count("socketpair"), 16);
-    let tids: std::collections::HashSet<_> = events.iter().filter(|e| e["func"] == "send").map(|e| e["tid"].as_u64()).collect();
+    let tids: std::collections::HashSet<_> = events
+        .iter()
+        .filter(|e| e["func"] == "send")
+        .map(|e| e["tid"].as_u64())
+        .collect();
     assert_eq!(tids.len(), 16);
 }
 
 #[test]
 fn forks_under_load_never_hang_and_children_are_traced() {
     let prog = compile_c("forkstress", &["-O2"]);
-    let t = run_traced(&[], &[prog.as_os_str(), "1000".as_ref()], Duration::from_secs(240));
+    let t = run_traced(
+        &[],
+        &[prog.as_os_str(), "1000".as_ref()],
+        Duration::from_secs(240),
+    );
     assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
     assert!(t.stdout.contains("forked 1000"));
     let main_pid = t.calls("socketpair")[0]["pid"].clone();
-    let child_sockets = t.calls("socket").into_iter().filter(|e| e["pid"] != main_pid).count();
+    let child_sockets = t
+        .calls("socket")
+        .into_iter()
+        .filter(|e| e["pid"] != main_pid)
+        .count();
     assert_eq!(child_sockets, 1000);
 }
 
@@ -138,7 +167,11 @@ fn excluded_functions_are_not_recorded_and_globs_match_whole_names() {
     let t = run_traced(&["-x", "recv"], &[&prog], T);
     assert_eq!(t.code, Some(0));
     assert_eq!(t.calls("recv").len(), 0);
-    assert_eq!(t.calls("recvfrom").len(), 1, "excluding recv must not hide recvfrom");
+    assert_eq!(
+        t.calls("recvfrom").len(),
+        1,
+        "excluding recv must not hide recvfrom"
+    );
     let t = run_traced(&["-e", "get*info"], &[&prog], T);
     assert_eq!(t.calls("getaddrinfo").len(), 3);
     assert_eq!(t.calls("socket").len(), 0);
@@ -162,9 +195,15 @@ print("ok")
     assert!(t.stdout.contains("ok"));
     // The parent's sockets stay traced after 20 vfork+exec children closed
     // their copies of them.
-    assert_eq!(t.calls("send").len() + t.calls("sendto").len(), 1, "{}", t.trace);
+    assert_eq!(
+        t.calls("send").len() + t.calls("sendto").len(),
+        1,
+        "{}",
+        t.trace
+    );
     // The exec'd grandchild python is traced too.
-    let pids: std::collections::HashSet<_> = t.calls("socket").iter().map(|e| e["pid"].clone()).collect();
+    let pids: std::collections::HashSet<_> =
+        t.calls("socket").iter().map(|e| e["pid"].clone()).collect();
     assert_eq!(pids.len(), 1, "one socket() call, in the child interpreter");
     let parent = t.calls("socketpair")[0]["pid"].clone();
     assert!(!pids.contains(&parent));
@@ -185,32 +224,66 @@ fn curl_against_a_local_server() {
     // http.server prints "Serving HTTP on 127.0.0.1 port N".
     let mut line = String::new();
     use std::io::BufRead;
-    std::io::BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let port: u16 = line.split("port ").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|p| p.parse().ok()).expect(&line);
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .split("port ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .expect(&line);
     let url = format!("http://localhost:{port}/index.html");
     let t = run_traced(&[], &["curl", "-s", "--max-time", "20", &url], T);
     let _ = server.kill();
     let _ = server.wait();
     assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
     assert!(t.stdout.contains("hello from the test server"));
-    let gai = t.calls("getaddrinfo");
-    assert!(!gai.is_empty(), "{}", t.trace);
-    assert_eq!(gai[0]["args"]["node"], "localhost");
-    let connected = t.calls("connect").iter().any(|c| c["args"]["addr"]["port"] == port as u64);
+    // curl 7.88 resolves "localhost" itself, without getaddrinfo: name
+    // resolution is checked with wget and the C programs instead.
+    let connected = t
+        .calls("connect")
+        .iter()
+        .any(|c| c["args"]["addr"]["port"] == port as u64);
     assert!(connected, "{}", t.trace);
-    let sent: u64 = t.calls("send").iter().filter_map(|e| e["result"]["value"].as_u64()).sum();
-    assert!(sent > 20, "the HTTP request should be traced as send(): {}", t.trace);
-    let received: u64 = t.calls("recv").iter().filter_map(|e| e["result"]["value"].as_u64()).sum();
-    assert!(received > 27, "the HTTP response should be traced as recv(): {}", t.trace);
+    let sent: u64 = t
+        .calls("send")
+        .iter()
+        .filter_map(|e| e["result"]["value"].as_u64())
+        .sum();
+    assert!(
+        sent > 20,
+        "the HTTP request should be traced as send(): {}",
+        t.trace
+    );
+    let received: u64 = t
+        .calls("recv")
+        .iter()
+        .filter_map(|e| e["result"]["value"].as_u64())
+        .sum();
+    assert!(
+        received > 27,
+        "the HTTP response should be traced as recv(): {}",
+        t.trace
+    );
 }
 
 #[test]
 fn static_programs_get_a_clear_warning_and_still_run() {
     let dir = scratch("static");
     let src = dir.join("hello.c");
-    std::fs::write(&src, "#include <stdio.h>\nint main(void){puts(\"static hello\");return 0;}\n").unwrap();
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\nint main(void){puts(\"static hello\");return 0;}\n",
+    )
+    .unwrap();
     let exe = dir.join("hello");
-    let ok = Command::new("gcc").args(["-static", "-o"]).arg(&exe).arg(&src).status().unwrap();
+    let ok = Command::new("gcc")
+        .args(["-static", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .unwrap();
     if !ok.success() {
         eprintln!("SKIPPED: no static libc to link against");
         return;
@@ -219,15 +292,27 @@ fn static_programs_get_a_clear_warning_and_still_run() {
     assert_eq!(t.code, Some(0));
     assert!(t.stdout.contains("static hello"));
     assert!(t.stderr.contains("statically linked"), "{}", t.stderr);
-    assert!(t.stderr.contains("no process loaded the tracer"), "{}", t.stderr);
+    assert!(
+        t.stderr.contains("no process loaded the tracer"),
+        "{}",
+        t.stderr
+    );
 }
 
 #[test]
 fn a_broken_config_is_reported_with_its_position_and_the_program_still_runs() {
     let dir = scratch("badconfig");
     let cfg = dir.join("bad.toml");
-    std::fs::write(&cfg, "[trace]\nformat = \"jsonl\"\ntimestamps = \"sometimes\"\n").unwrap();
-    let t = run_traced(&["--config", cfg.to_str().unwrap()], &["/bin/sh", "-c", "echo ran"], T);
+    std::fs::write(
+        &cfg,
+        "[trace]\nformat = \"jsonl\"\ntimestamps = \"sometimes\"\n",
+    )
+    .unwrap();
+    let t = run_traced(
+        &["--config", cfg.to_str().unwrap()],
+        &["/bin/sh", "-c", "echo ran"],
+        T,
+    );
     assert_eq!(t.code, Some(0));
     assert!(t.stdout.contains("ran"));
     assert!(t.stderr.contains("bad.toml:3:"), "{}", t.stderr);
@@ -235,15 +320,28 @@ fn a_broken_config_is_reported_with_its_position_and_the_program_still_runs() {
 
 #[test]
 fn standalone_preload_without_the_launcher() {
-    let out = Command::new(sock_trace()).arg("preload-path").output().unwrap();
+    let out = Command::new(sock_trace())
+        .arg("preload-path")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let lib = String::from_utf8(out.stdout).unwrap().trim().to_string();
     let prog = compile_c("basic", &["-O2"]);
     let dir = scratch("standalone");
     let trace = dir.join("trace.jsonl");
-    std::fs::write(dir.join("sock-trace.toml"), format!("[trace]\nformat = \"jsonl\"\noutput = {:?}\n", trace.to_str().unwrap())).unwrap();
+    std::fs::write(
+        dir.join("sock-trace.toml"),
+        format!(
+            "[trace]\nformat = \"jsonl\"\noutput = {:?}\n",
+            trace.to_str().unwrap()
+        ),
+    )
+    .unwrap();
     let mut c = Command::new(&prog);
-    c.env("LD_PRELOAD", &lib).env_remove("SOCK_TRACE_SHM").env_remove("SOCK_TRACE_CONFIG").current_dir(&dir);
+    c.env("LD_PRELOAD", &lib)
+        .env_remove("SOCK_TRACE_SHM")
+        .env_remove("SOCK_TRACE_CONFIG")
+        .current_dir(&dir);
     let (code, stdout, stderr) = run_with_timeout(c, T);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("ALL OK"));
@@ -251,11 +349,20 @@ fn standalone_preload_without_the_launcher() {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let text = std::fs::read_to_string(&trace).unwrap_or_default();
-        let t = Traced { code, stdout: String::new(), stderr: String::new(), trace: text };
+        let t = Traced {
+            code,
+            stdout: String::new(),
+            stderr: String::new(),
+            trace: text,
+        };
         if t.calls("getaddrinfo").len() == 3 && t.calls("socket").len() == 7 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "standalone trace incomplete:\n{}", t.trace);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "standalone trace incomplete:\n{}",
+            t.trace
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

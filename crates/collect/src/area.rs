@@ -30,7 +30,13 @@ impl Area {
         let cpath = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
         let len = geo.total_bytes();
         // SAFETY: plain FFI with a valid path; the fd is closed below.
-        let fd = unsafe { libc::open(cpath.as_ptr(), libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC, 0o600) };
+        let fd = unsafe {
+            libc::open(
+                cpath.as_ptr(),
+                libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                0o600,
+            )
+        };
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -42,7 +48,14 @@ impl Area {
                 libc::unlink(cpath.as_ptr());
                 return Err(e);
             }
-            let p = libc::mmap(core::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0);
+            let p = libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
             libc::close(fd);
             if p == libc::MAP_FAILED {
                 let e = io::Error::last_os_error();
@@ -58,7 +71,12 @@ impl Area {
         shm.header()
             .consumer_pid
             .store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
-        Ok(Area { path, base, len, shm })
+        Ok(Area {
+            path,
+            base,
+            len,
+            shm,
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -89,7 +107,10 @@ impl Drop for Area {
 
 /// CLOCK_* in nanoseconds.
 pub fn clock(id: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid out-pointer.
     unsafe { libc::clock_gettime(id, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64

@@ -241,12 +241,18 @@ impl<'a> Collector<'a> {
         if self.line.is_empty() || self.write_failed {
             return;
         }
-        if let Err(e) = self.out.write_all(&self.line).and_then(|_| self.out.flush()) {
+        if let Err(e) = self
+            .out
+            .write_all(&self.line)
+            .and_then(|_| self.out.flush())
+        {
             // A closed pipe (sock-trace ... | head) must not stop the
             // traced program: keep draining, stop writing.
             self.write_failed = true;
             if e.kind() != std::io::ErrorKind::BrokenPipe {
-                eprintln!("sock-trace: writing the trace failed: {e}; the program keeps running untraced");
+                eprintln!(
+                    "sock-trace: writing the trace failed: {e}; the program keeps running untraced"
+                );
             }
         }
         self.line.clear();
@@ -256,6 +262,13 @@ impl<'a> Collector<'a> {
 /// Whether thread `tid` of process `pid` exists.
 fn thread_alive(pid: u32, tid: u32) -> bool {
     // SAFETY: signal 0 only checks existence.
-    let r = unsafe { libc::syscall(libc::SYS_tgkill, pid as libc::c_long, tid as libc::c_long, 0 as libc::c_long) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_tgkill,
+            pid as libc::c_long,
+            tid as libc::c_long,
+            0 as libc::c_long,
+        )
+    };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }

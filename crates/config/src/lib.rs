@@ -87,7 +87,11 @@ impl<'de> Deserialize<'de> for Output {
         Ok(match s.as_str() {
             "stderr" => Output::Stderr,
             "stdout" | "-" => Output::Stdout,
-            "" => return Err(serde::de::Error::custom("output must be \"stderr\", \"stdout\" or a file path")),
+            "" => {
+                return Err(serde::de::Error::custom(
+                    "output must be \"stderr\", \"stdout\" or a file path",
+                ))
+            }
             _ => Output::File(PathBuf::from(s)),
         })
     }
@@ -187,7 +191,10 @@ impl Config {
     /// Parses a file. Errors name the file, line and column.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            kind: ErrorKind::Io { path: path.to_path_buf(), message: e.to_string() },
+            kind: ErrorKind::Io {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            },
         })?;
         Config::from_str_named(&text, &path.display().to_string())
     }
@@ -197,7 +204,12 @@ impl Config {
         let config: Config = toml::from_str(text).map_err(|e| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
             ConfigError {
-                kind: ErrorKind::Parse { file: name.to_string(), line, column, message: e.message().to_string() },
+                kind: ErrorKind::Parse {
+                    file: name.to_string(),
+                    line,
+                    column,
+                    message: e.message().to_string(),
+                },
             }
         })?;
         // Patterns are checked here too, so a bad glob is reported at load.
@@ -273,7 +285,12 @@ pub fn discover(
         return if p.is_file() {
             Ok(Some(p.to_path_buf()))
         } else {
-            Err(ConfigError { kind: ErrorKind::Missing { path: p.to_path_buf(), origin: "--config" } })
+            Err(ConfigError {
+                kind: ErrorKind::Missing {
+                    path: p.to_path_buf(),
+                    origin: "--config",
+                },
+            })
         };
     }
     if let Some(p) = env("SOCK_TRACE_CONFIG").filter(|v| !v.is_empty()) {
@@ -281,14 +298,23 @@ pub fn discover(
         return if p.is_file() {
             Ok(Some(p))
         } else {
-            Err(ConfigError { kind: ErrorKind::Missing { path: p, origin: "$SOCK_TRACE_CONFIG" } })
+            Err(ConfigError {
+                kind: ErrorKind::Missing {
+                    path: p,
+                    origin: "$SOCK_TRACE_CONFIG",
+                },
+            })
         };
     }
     let mut candidates = vec![cwd.join("sock-trace.toml")];
     let xdg = env("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .or_else(|| env("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".config")));
+        .or_else(|| {
+            env("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".config"))
+        });
     if let Some(x) = xdg {
         candidates.push(x.join("sock-trace/config.toml"));
     }
@@ -339,13 +365,24 @@ impl FunctionFilter {
         let build = |pats: &[String]| {
             let mut b = globset::GlobSetBuilder::new();
             for p in pats {
-                let g = globset::GlobBuilder::new(p.trim()).literal_separator(true).build().map_err(|e| ConfigError {
-                    kind: ErrorKind::Pattern { file: None, pattern: p.clone(), message: e.kind().to_string() },
-                })?;
+                let g = globset::GlobBuilder::new(p.trim())
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|e| ConfigError {
+                        kind: ErrorKind::Pattern {
+                            file: None,
+                            pattern: p.clone(),
+                            message: e.kind().to_string(),
+                        },
+                    })?;
                 b.add(g);
             }
             b.build().map_err(|e| ConfigError {
-                kind: ErrorKind::Pattern { file: None, pattern: String::new(), message: e.to_string() },
+                kind: ErrorKind::Pattern {
+                    file: None,
+                    pattern: String::new(),
+                    message: e.to_string(),
+                },
             })
         };
         Ok(FunctionFilter {
@@ -364,7 +401,9 @@ impl FunctionFilter {
         self.patterns
             .iter()
             .filter(|p| {
-                let Ok(g) = globset::Glob::new(p.trim()) else { return true };
+                let Ok(g) = globset::Glob::new(p.trim()) else {
+                    return true;
+                };
                 let m = g.compile_matcher();
                 !known.iter().any(|k| m.is_match(k))
             })
@@ -381,21 +420,49 @@ pub struct ConfigError {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ErrorKind {
-    Io { path: PathBuf, message: String },
-    Missing { path: PathBuf, origin: &'static str },
-    Parse { file: String, line: usize, column: usize, message: String },
-    Pattern { file: Option<String>, pattern: String, message: String },
+    Io {
+        path: PathBuf,
+        message: String,
+    },
+    Missing {
+        path: PathBuf,
+        origin: &'static str,
+    },
+    Parse {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    Pattern {
+        file: Option<String>,
+        pattern: String,
+        message: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ErrorKind::Io { path, message } => write!(f, "{}: {message}", path.display()),
-            ErrorKind::Missing { path, origin } => write!(f, "{}: no such configuration file (named by {origin})", path.display()),
-            ErrorKind::Parse { file, line, column, message } => {
+            ErrorKind::Missing { path, origin } => write!(
+                f,
+                "{}: no such configuration file (named by {origin})",
+                path.display()
+            ),
+            ErrorKind::Parse {
+                file,
+                line,
+                column,
+                message,
+            } => {
                 write!(f, "{file}:{line}:{column}: {}", message.trim_end())
             }
-            ErrorKind::Pattern { file, pattern, message } => match file {
+            ErrorKind::Pattern {
+                file,
+                pattern,
+                message,
+            } => match file {
                 Some(file) => write!(f, "{file}: bad function pattern `{pattern}`: {message}"),
                 None => write!(f, "bad function pattern `{pattern}`: {message}"),
             },

@@ -21,26 +21,43 @@ fn color(word: &str, bright: bool) -> Option<anstyle::Color> {
         "cyan" => Cyan,
         "white" => White,
         _ => {
-            if let Some(n) = word.strip_prefix("color(").and_then(|r| r.strip_suffix(')')) {
-                return n.parse::<u8>().ok().map(|n| anstyle::Color::Ansi256(anstyle::Ansi256Color(n)));
+            if let Some(n) = word
+                .strip_prefix("color(")
+                .and_then(|r| r.strip_suffix(')'))
+            {
+                return n
+                    .parse::<u8>()
+                    .ok()
+                    .map(|n| anstyle::Color::Ansi256(anstyle::Ansi256Color(n)));
             }
             if let Some(hex) = word.strip_prefix('#') {
                 if hex.len() == 6 {
                     let v = u32::from_str_radix(hex, 16).ok()?;
-                    return Some(anstyle::Color::Rgb(anstyle::RgbColor((v >> 16) as u8, (v >> 8) as u8, v as u8)));
+                    return Some(anstyle::Color::Rgb(anstyle::RgbColor(
+                        (v >> 16) as u8,
+                        (v >> 8) as u8,
+                        v as u8,
+                    )));
                 }
             }
             return None;
         }
     };
-    Some(anstyle::Color::Ansi(if bright { base.bright(true) } else { base }))
+    Some(anstyle::Color::Ansi(if bright {
+        base.bright(true)
+    } else {
+        base
+    }))
 }
 
 impl Style {
     /// Parses a style description; the error says which word is wrong.
     pub fn parse(text: &str) -> Result<Style, String> {
         let mut style = anstyle::Style::new();
-        let words: Vec<String> = text.split_whitespace().map(str::to_ascii_lowercase).collect();
+        let words: Vec<String> = text
+            .split_whitespace()
+            .map(str::to_ascii_lowercase)
+            .collect();
         let mut i = 0;
         let mut background = false;
         let mut bright = false;
@@ -73,7 +90,10 @@ impl Style {
             }
             i += 1;
         }
-        Ok(Style { text: text.to_string(), style })
+        Ok(Style {
+            text: text.to_string(),
+            style,
+        })
     }
 
     pub fn to_anstyle(&self) -> anstyle::Style {

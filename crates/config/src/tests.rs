@@ -2,20 +2,31 @@ use super::*;
 use std::collections::HashMap;
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
-    let m: HashMap<String, OsString> = pairs.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+    let m: HashMap<String, OsString> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), OsString::from(v)))
+        .collect();
     move |k| m.get(k).cloned()
 }
 
 fn parse_err(text: &str) -> (usize, usize, String) {
     match Config::from_str_named(text, "t.toml").unwrap_err().kind {
-        ErrorKind::Parse { line, column, message, .. } => (line, column, message),
+        ErrorKind::Parse {
+            line,
+            column,
+            message,
+            ..
+        } => (line, column, message),
         other => panic!("{other:?}"),
     }
 }
 
 #[test]
 fn the_commented_default_file_is_the_default() {
-    assert_eq!(Config::from_str_named(DEFAULT_CONFIG, "default").unwrap(), Config::default());
+    assert_eq!(
+        Config::from_str_named(DEFAULT_CONFIG, "default").unwrap(),
+        Config::default()
+    );
 }
 
 #[test]
@@ -67,7 +78,13 @@ fn discovery_order() {
     std::fs::create_dir_all(home.join(".config/sock-trace")).unwrap();
     let explicit = dir.path().join("explicit.toml");
     let envfile = dir.path().join("env.toml");
-    for f in [&explicit, &envfile, &cwd.join("sock-trace.toml"), &xdg.join("sock-trace/config.toml"), &home.join(".config/sock-trace/config.toml")] {
+    for f in [
+        &explicit,
+        &envfile,
+        &cwd.join("sock-trace.toml"),
+        &xdg.join("sock-trace/config.toml"),
+        &home.join(".config/sock-trace/config.toml"),
+    ] {
         std::fs::write(f, "").unwrap();
     }
     let all = env_of(&[
@@ -75,14 +92,29 @@ fn discovery_order() {
         ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
         ("HOME", home.to_str().unwrap()),
     ]);
-    assert_eq!(discover(Some(&explicit), &all, &cwd).unwrap(), Some(explicit.clone()));
+    assert_eq!(
+        discover(Some(&explicit), &all, &cwd).unwrap(),
+        Some(explicit.clone())
+    );
     assert_eq!(discover(None, &all, &cwd).unwrap(), Some(envfile.clone()));
-    let no_env = env_of(&[("XDG_CONFIG_HOME", xdg.to_str().unwrap()), ("HOME", home.to_str().unwrap())]);
-    assert_eq!(discover(None, &no_env, &cwd).unwrap(), Some(cwd.join("sock-trace.toml")));
+    let no_env = env_of(&[
+        ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
+        ("HOME", home.to_str().unwrap()),
+    ]);
+    assert_eq!(
+        discover(None, &no_env, &cwd).unwrap(),
+        Some(cwd.join("sock-trace.toml"))
+    );
     std::fs::remove_file(cwd.join("sock-trace.toml")).unwrap();
-    assert_eq!(discover(None, &no_env, &cwd).unwrap(), Some(xdg.join("sock-trace/config.toml")));
+    assert_eq!(
+        discover(None, &no_env, &cwd).unwrap(),
+        Some(xdg.join("sock-trace/config.toml"))
+    );
     let home_only = env_of(&[("HOME", home.to_str().unwrap())]);
-    assert_eq!(discover(None, &home_only, &cwd).unwrap(), Some(home.join(".config/sock-trace/config.toml")));
+    assert_eq!(
+        discover(None, &home_only, &cwd).unwrap(),
+        Some(home.join(".config/sock-trace/config.toml"))
+    );
     let missing = dir.path().join("nope.toml");
     assert!(discover(Some(&missing), &all, &cwd).is_err());
     let bad_env = env_of(&[("SOCK_TRACE_CONFIG", missing.to_str().unwrap())]);
@@ -94,14 +126,20 @@ fn discovery_order() {
 fn globs_match_whole_names() {
     let f = FunctionFilter::new(&["*".into()], &["recv".into()]).unwrap();
     assert!(!f.matches("recv"));
-    assert!(f.matches("recvfrom"), "excluding recv must not hide recvfrom");
+    assert!(
+        f.matches("recvfrom"),
+        "excluding recv must not hide recvfrom"
+    );
     let f = FunctionFilter::new(&["*".into()], &["recv*".into()]).unwrap();
     assert!(!f.matches("recvfrom") && !f.matches("recvmmsg") && f.matches("send"));
     let f = FunctionFilter::new(&["get*info".into()], &[]).unwrap();
     assert!(f.matches("getaddrinfo") && f.matches("getnameinfo") && !f.matches("gethostbyname"));
     assert_eq!(f.unknown_patterns(&["getaddrinfo"]), Vec::<String>::new());
     let f = FunctionFilter::new(&["conect".into()], &[]).unwrap();
-    assert_eq!(f.unknown_patterns(&["connect", "socket"]), vec!["conect".to_string()]);
+    assert_eq!(
+        f.unknown_patterns(&["connect", "socket"]),
+        vec!["conect".to_string()]
+    );
     assert!(FunctionFilter::new(&["[".into()], &[]).is_err());
 }
 
@@ -116,9 +154,24 @@ fn color_precedence() {
     assert!(!resolve_color(None, ColorMode::Auto, true, &no));
     assert!(resolve_color(None, ColorMode::Auto, false, &force));
     assert!(resolve_color(None, ColorMode::Never, false, &both));
-    assert!(resolve_color(Some(ColorMode::Always), ColorMode::Never, false, &no));
-    assert!(!resolve_color(Some(ColorMode::Never), ColorMode::Always, true, &force));
-    assert!(!resolve_color(None, ColorMode::Auto, false, &env_of(&[("CLICOLOR_FORCE", "0")])));
+    assert!(resolve_color(
+        Some(ColorMode::Always),
+        ColorMode::Never,
+        false,
+        &no
+    ));
+    assert!(!resolve_color(
+        Some(ColorMode::Never),
+        ColorMode::Always,
+        true,
+        &force
+    ));
+    assert!(!resolve_color(
+        None,
+        ColorMode::Auto,
+        false,
+        &env_of(&[("CLICOLOR_FORCE", "0")])
+    ));
 }
 
 #[test]
@@ -133,16 +186,24 @@ fn overrides_and_round_trip() {
     });
     assert_eq!(c.trace.format, Format::Jsonl);
     assert_eq!(c.trace.include, vec!["connect".to_string()]);
-    assert!(c.trace.exclude.contains(&"close".to_string()) && c.trace.exclude.contains(&"hton*".to_string()));
+    assert!(
+        c.trace.exclude.contains(&"close".to_string())
+            && c.trace.exclude.contains(&"hton*".to_string())
+    );
     let text = c.to_toml_string();
     assert_eq!(Config::from_str_named(&text, "round-trip").unwrap(), c);
 }
 
 #[test]
 fn styles() {
-    let s = Style::parse("bold bright red on blue").unwrap().to_anstyle();
+    let s = Style::parse("bold bright red on blue")
+        .unwrap()
+        .to_anstyle();
     assert_eq!(s.render().to_string(), "\x1b[1m\x1b[91m\x1b[44m");
-    assert_eq!(Style::parse("none").unwrap().to_anstyle(), anstyle::Style::new());
+    assert_eq!(
+        Style::parse("none").unwrap().to_anstyle(),
+        anstyle::Style::new()
+    );
     assert!(Style::parse("color(208)").is_ok() && Style::parse("#ff8800").is_ok());
     assert!(Style::parse("sparkly").is_err());
 }

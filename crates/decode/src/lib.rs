@@ -23,7 +23,9 @@ pub mod value;
 
 pub use value::{ErrorInfo, ErrorSpace, Event, Field, Outcome, Payload, SockAddr, UnixKind, Value};
 
-use sock_trace_event::record::{FLAG_BAD_POINTER, FLAG_FORTIFIED, FLAG_INJECTED, FLAG_TRUNCATED, FLAG_VFORK_CHILD};
+use sock_trace_event::record::{
+    FLAG_BAD_POINTER, FLAG_FORTIFIED, FLAG_INJECTED, FLAG_TRUNCATED, FLAG_VFORK_CHILD,
+};
 use sock_trace_event::{Func, Record, Tag};
 use std::collections::HashMap;
 
@@ -84,7 +86,11 @@ impl Decoder {
             }
         }
         for b in rec.blobs().filter(|b| b.tag == Tag::Caller) {
-            ev.callers.extend(b.data.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))));
+            ev.callers.extend(
+                b.data
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
+            );
         }
         calls::decode(self, rec, &mut ev);
         Some(ev)
@@ -132,9 +138,36 @@ fn may_block(f: Func) -> bool {
     use Func::*;
     matches!(
         f,
-        Connect | Accept | Accept4 | Send | Sendto | Sendmsg | Sendmmsg | Write | Writev | Sendfile | Recv | Recvfrom
-            | Recvmsg | Recvmmsg | Read | Readv | Select | Pselect | Poll | Ppoll | EpollWait | EpollPwait
-            | Getaddrinfo | Getnameinfo | Gethostbyname | Gethostbyname2 | Gethostbyaddr | GethostbynameR
-            | Gethostbyname2R | GethostbyaddrR | Close
+        Connect
+            | Accept
+            | Accept4
+            | Send
+            | Sendto
+            | Sendmsg
+            | Sendmmsg
+            | Write
+            | Writev
+            | Sendfile
+            | Recv
+            | Recvfrom
+            | Recvmsg
+            | Recvmmsg
+            | Read
+            | Readv
+            | Select
+            | Pselect
+            | Poll
+            | Ppoll
+            | EpollWait
+            | EpollPwait
+            | Getaddrinfo
+            | Getnameinfo
+            | Gethostbyname
+            | Gethostbyname2
+            | Gethostbyaddr
+            | GethostbynameR
+            | Gethostbyname2R
+            | GethostbyaddrR
+            | Close
     )
 }

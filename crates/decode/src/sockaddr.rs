@@ -37,7 +37,9 @@ pub fn decode(b: &[u8]) -> Option<SockAddr> {
             }
             let mut ip = [0u8; 16];
             ip.copy_from_slice(&b[8..24]);
-            let scope_id = b.get(24..28).map_or(0, |s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
+            let scope_id = b
+                .get(24..28)
+                .map_or(0, |s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]));
             SockAddr::V6 {
                 port: u16::from_be_bytes([b[2], b[3]]),
                 flowinfo: u32::from_be_bytes([b[4], b[5], b[6], b[7]]),
@@ -48,13 +50,22 @@ pub fn decode(b: &[u8]) -> Option<SockAddr> {
         libc::AF_UNIX => {
             let path = &b[2..];
             if path.is_empty() {
-                SockAddr::Unix { path: vec![], kind: UnixKind::Unnamed }
+                SockAddr::Unix {
+                    path: vec![],
+                    kind: UnixKind::Unnamed,
+                }
             } else if path[0] == 0 {
                 // Abstract names are length-delimited and may hold NULs.
-                SockAddr::Unix { path: path[1..].to_vec(), kind: UnixKind::Abstract }
+                SockAddr::Unix {
+                    path: path[1..].to_vec(),
+                    kind: UnixKind::Abstract,
+                }
             } else {
                 let end = path.iter().position(|&c| c == 0).unwrap_or(path.len());
-                SockAddr::Unix { path: path[..end].to_vec(), kind: UnixKind::Path }
+                SockAddr::Unix {
+                    path: path[..end].to_vec(),
+                    kind: UnixKind::Path,
+                }
             }
         }
         libc::AF_NETLINK => {
@@ -90,7 +101,13 @@ mod tests {
     #[test]
     fn families() {
         let v4 = [2u8, 0, 0x1f, 0x90, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(decode(&v4), Some(SockAddr::V4 { ip: Ipv4Addr::LOCALHOST, port: 8080 }));
+        assert_eq!(
+            decode(&v4),
+            Some(SockAddr::V4 {
+                ip: Ipv4Addr::LOCALHOST,
+                port: 8080
+            })
+        );
         let mut v6 = [0u8; 28];
         v6[0] = 10;
         v6[3] = 80;
@@ -98,19 +115,48 @@ mod tests {
         v6[24] = 3;
         assert_eq!(
             decode(&v6),
-            Some(SockAddr::V6 { ip: Ipv6Addr::LOCALHOST, port: 80, flowinfo: 0, scope_id: 3 })
+            Some(SockAddr::V6 {
+                ip: Ipv6Addr::LOCALHOST,
+                port: 80,
+                flowinfo: 0,
+                scope_id: 3
+            })
         );
-        assert!(matches!(decode(&v6[..20]), Some(SockAddr::Other { short: true, .. })));
+        assert!(matches!(
+            decode(&v6[..20]),
+            Some(SockAddr::Other { short: true, .. })
+        ));
         let mut un = vec![1u8, 0];
         un.extend_from_slice(b"/tmp/s\0junk");
-        assert_eq!(decode(&un), Some(SockAddr::Unix { path: b"/tmp/s".to_vec(), kind: UnixKind::Path }));
+        assert_eq!(
+            decode(&un),
+            Some(SockAddr::Unix {
+                path: b"/tmp/s".to_vec(),
+                kind: UnixKind::Path
+            })
+        );
         assert_eq!(
             decode(&[1, 0, 0, b'a', 0, b'b']),
-            Some(SockAddr::Unix { path: b"a\0b".to_vec(), kind: UnixKind::Abstract })
+            Some(SockAddr::Unix {
+                path: b"a\0b".to_vec(),
+                kind: UnixKind::Abstract
+            })
         );
-        assert_eq!(decode(&[1, 0]), Some(SockAddr::Unix { path: vec![], kind: UnixKind::Unnamed }));
-        assert_eq!(decode(&[16, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0]), Some(SockAddr::Netlink { pid: 7, groups: 1 }));
+        assert_eq!(
+            decode(&[1, 0]),
+            Some(SockAddr::Unix {
+                path: vec![],
+                kind: UnixKind::Unnamed
+            })
+        );
+        assert_eq!(
+            decode(&[16, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0]),
+            Some(SockAddr::Netlink { pid: 7, groups: 1 })
+        );
         assert_eq!(decode(&[2]), None);
-        assert!(matches!(decode(&[2, 0, 1]), Some(SockAddr::Other { short: true, .. })));
+        assert!(matches!(
+            decode(&[2, 0, 1]),
+            Some(SockAddr::Other { short: true, .. })
+        ));
     }
 }

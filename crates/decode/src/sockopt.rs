@@ -26,7 +26,10 @@ fn ipv4_at(b: &[u8], off: usize) -> Option<Value> {
 fn generic(b: &[u8]) -> Value {
     match i32_at(b, 0) {
         Some(v) if b.len() == 4 => Value::Int(v as i64),
-        _ => Value::Bytes { shown: b.to_vec(), total: b.len() as u64 },
+        _ => Value::Bytes {
+            shown: b.to_vec(),
+            total: b.len() as u64,
+        },
     }
 }
 
@@ -43,7 +46,10 @@ fn decode(level: i32, name: i32, b: &[u8]) -> Option<Value> {
         (libc::SOL_SOCKET, libc::SO_ERROR) => {
             let e = i32_at(b, 0)?;
             match x::errno_name(e) {
-                Some(n) if e != 0 => Value::Sym { name: n, raw: e as i64 },
+                Some(n) if e != 0 => Value::Sym {
+                    name: n,
+                    raw: e as i64,
+                },
                 _ => Value::Int(e as i64),
             }
         }
@@ -53,7 +59,11 @@ fn decode(level: i32, name: i32, b: &[u8]) -> Option<Value> {
         ]),
         (libc::SOL_SOCKET, libc::SO_RCVTIMEO | libc::SO_SNDTIMEO) => {
             let (s, us) = (i64_at(b, 0)?, i64_at(b, 8)?);
-            Value::Duration((s.max(0) as u64).saturating_mul(1_000_000_000).saturating_add(us.max(0) as u64 * 1000))
+            Value::Duration(
+                (s.max(0) as u64)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(us.max(0) as u64 * 1000),
+            )
         }
         (libc::SOL_SOCKET, libc::SO_BINDTODEVICE) | (libc::IPPROTO_TCP, libc::TCP_CONGESTION) => {
             let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
@@ -65,7 +75,10 @@ fn decode(level: i32, name: i32, b: &[u8]) -> Option<Value> {
             f("gid", Value::Int(u32_at(b, 8)? as i64)),
         ]),
         (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP) => {
-            let mut fields = vec![f("multiaddr", ipv4_at(b, 0)?), f("interface", ipv4_at(b, 4)?)];
+            let mut fields = vec![
+                f("multiaddr", ipv4_at(b, 0)?),
+                f("interface", ipv4_at(b, 4)?),
+            ];
             if b.len() >= 12 {
                 fields.push(f("ifindex", Value::Int(i32_at(b, 8)? as i64)));
             }
@@ -82,7 +95,9 @@ fn decode(level: i32, name: i32, b: &[u8]) -> Option<Value> {
         (libc::IPPROTO_TCP, libc::TCP_INFO) if b.len() >= 8 => {
             // struct tcp_info: u8 state, ca_state, retransmits, probes,
             // backoff, options, wscale, flags; then u32s from offset 8.
-            let u = |i: usize| u32_at(b, 8 + i * 4).map_or(Value::Unavailable("short"), |v| Value::Int(v as i64));
+            let u = |i: usize| {
+                u32_at(b, 8 + i * 4).map_or(Value::Unavailable("short"), |v| Value::Int(v as i64))
+            };
             Value::Struct(vec![
                 f("state", sym(&x::TCP_STATE, b[0] as i64)),
                 f("retransmits", Value::Int(b[2] as i64)),

@@ -160,6 +160,10 @@ pub mod role {
     pub const ARG_VAL: u8 = 30;
     /// Text form of an address (inet_ntop/inet_ntoa result, inet_pton input).
     pub const TEXT: u8 = 31;
+    /// fd_set roles: the sets as the program passed them (*pre*).
+    pub const FDS_READ_IN: u8 = 32;
+    pub const FDS_WRITE_IN: u8 = 33;
+    pub const FDS_EXCEPT_IN: u8 = 34;
 }
 
 /// Writes a record into a caller-provided buffer (a slot in a ring, or a
@@ -202,7 +206,10 @@ impl<'a> RecordWriter<'a> {
         let room = self.room().min(u16::MAX as usize);
         let n = data.len().min(room);
         if n < data.len() {
-            self.header.truncated = self.header.truncated.saturating_add((data.len() - n) as u32);
+            self.header.truncated = self
+                .header
+                .truncated
+                .saturating_add((data.len() - n) as u32);
             self.header.flags |= FLAG_TRUNCATED;
         }
         if self.pos + 4 + n > self.buf.len() {

@@ -310,7 +310,11 @@ impl Shm {
         let off = head % size;
         let contiguous = size - off;
         let len = len as u64;
-        let need = if len <= contiguous { len } else { contiguous + len };
+        let need = if len <= contiguous {
+            len
+        } else {
+            contiguous + len
+        };
         if head + need - tail > size {
             return None;
         }

@@ -17,7 +17,14 @@ pub const MAX_STR: usize = 1024;
 ///
 /// # Safety
 /// When `trusted`, `src` must be valid for `n` bytes.
-pub unsafe fn bytes(w: &mut RecordWriter<'_>, tag: Tag, role: u8, src: *const u8, n: usize, trusted: bool) {
+pub unsafe fn bytes(
+    w: &mut RecordWriter<'_>,
+    tag: Tag,
+    role: u8,
+    src: *const u8,
+    n: usize,
+    trusted: bool,
+) {
     if src.is_null() || n == 0 {
         return;
     }
@@ -39,16 +46,36 @@ pub unsafe fn bytes(w: &mut RecordWriter<'_>, tag: Tag, role: u8, src: *const u8
 
 /// # Safety
 /// As [`bytes`], with `len` the length the program passed.
-pub unsafe fn sockaddr(w: &mut RecordWriter<'_>, role: u8, addr: *const libc::sockaddr, len: usize, trusted: bool) {
+pub unsafe fn sockaddr(
+    w: &mut RecordWriter<'_>,
+    role: u8,
+    addr: *const libc::sockaddr,
+    len: usize,
+    trusted: bool,
+) {
     // SAFETY: forwarded.
-    unsafe { bytes(w, Tag::SockAddr, role, addr as *const u8, len.min(MAX_ADDR), trusted) }
+    unsafe {
+        bytes(
+            w,
+            Tag::SockAddr,
+            role,
+            addr as *const u8,
+            len.min(MAX_ADDR),
+            trusted,
+        )
+    }
 }
 
 /// A socket address returned through `(addr, *lenp)`.
 ///
 /// # Safety
 /// On success both pointers were written by the kernel.
-pub unsafe fn sockaddr_out(w: &mut RecordWriter<'_>, role: u8, addr: *const libc::sockaddr, lenp: *const libc::socklen_t) {
+pub unsafe fn sockaddr_out(
+    w: &mut RecordWriter<'_>,
+    role: u8,
+    addr: *const libc::sockaddr,
+    lenp: *const libc::socklen_t,
+) {
     if addr.is_null() || lenp.is_null() {
         return;
     }
@@ -57,7 +84,16 @@ pub unsafe fn sockaddr_out(w: &mut RecordWriter<'_>, role: u8, addr: *const libc
     // SAFETY: the kernel wrote min(len, buffer size) bytes; the buffer was
     // at least as large as the original *lenp, and len may be larger than
     // the buffer (truncated address), so copy through the safe path then.
-    unsafe { bytes(w, Tag::SockAddr, role, addr as *const u8, len.min(MAX_ADDR), false) }
+    unsafe {
+        bytes(
+            w,
+            Tag::SockAddr,
+            role,
+            addr as *const u8,
+            len.min(MAX_ADDR),
+            false,
+        )
+    }
 }
 
 /// A NUL-terminated string, at most [`MAX_STR`] bytes.
@@ -123,7 +159,13 @@ pub unsafe fn payload(w: &mut RecordWriter<'_>, role: u8, buf: *const u8, n: isi
 ///
 /// # Safety
 /// `iov` must be valid for `cnt` entries covering at least `n` bytes.
-pub unsafe fn payload_iov(w: &mut RecordWriter<'_>, role: u8, iov: *const libc::iovec, cnt: usize, n: isize) {
+pub unsafe fn payload_iov(
+    w: &mut RecordWriter<'_>,
+    role: u8,
+    iov: *const libc::iovec,
+    cnt: usize,
+    n: isize,
+) {
     let max = crate::state::max_data();
     if max == 0 || n <= 0 || iov.is_null() {
         return;
@@ -140,7 +182,13 @@ pub unsafe fn payload_iov(w: &mut RecordWriter<'_>, role: u8, iov: *const libc::
         let take = v.iov_len.min(buf.len() - got);
         if take > 0 && !v.iov_base.is_null() {
             // SAFETY: the call moved these bytes.
-            unsafe { core::ptr::copy_nonoverlapping(v.iov_base as *const u8, buf.as_mut_ptr().add(got), take) };
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    v.iov_base as *const u8,
+                    buf.as_mut_ptr().add(got),
+                    take,
+                )
+            };
             got += take;
         }
     }
@@ -151,7 +199,13 @@ pub unsafe fn payload_iov(w: &mut RecordWriter<'_>, role: u8, iov: *const libc::
 ///
 /// # Safety
 /// When `trusted`, `iov` must be valid for `cnt` entries.
-pub unsafe fn iov_lens(w: &mut RecordWriter<'_>, role: u8, iov: *const libc::iovec, cnt: i64, trusted: bool) {
+pub unsafe fn iov_lens(
+    w: &mut RecordWriter<'_>,
+    role: u8,
+    iov: *const libc::iovec,
+    cnt: i64,
+    trusted: bool,
+) {
     if iov.is_null() || cnt <= 0 {
         return;
     }
@@ -185,7 +239,9 @@ pub fn read_value<T: Copy>(p: *const T) -> Option<T> {
     }
     let mut v = core::mem::MaybeUninit::<T>::uninit();
     // SAFETY: the slice covers exactly the MaybeUninit's bytes.
-    let dst = unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, core::mem::size_of::<T>()) };
+    let dst = unsafe {
+        core::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, core::mem::size_of::<T>())
+    };
     if sys::safe_copy(dst, p as *const u8) == core::mem::size_of::<T>() {
         // SAFETY: fully initialised by the copy; T is plain data by use.
         Some(unsafe { v.assume_init() })

@@ -34,7 +34,8 @@ mod test_hooks {
     /// the tracer (the panic must be caught; the program must not notice).
     #[inline(always)]
     pub fn should_panic(func: Func) -> bool {
-        func == Func::Connect && crate::state::capture_flags() & sock_trace_event::ring::CAPTURE_SELFTEST_PANIC != 0
+        func == Func::Connect
+            && crate::state::capture_flags() & sock_trace_event::ring::CAPTURE_SELFTEST_PANIC != 0
     }
 }
 

@@ -71,20 +71,35 @@ pub fn start_collector() -> Option<[u8; 512]> {
         }
         libc::close(wr);
         let mut st = 0;
-        libc::syscall(libc::SYS_wait4, child, &mut st as *mut c_int, libc::__WALL, 0usize);
+        libc::syscall(
+            libc::SYS_wait4,
+            child,
+            &mut st as *mut c_int,
+            libc::__WALL,
+            0usize,
+        );
     }
     let mut path = [0u8; 512];
     let mut got = 0usize;
     // Wait up to 10 s for the collector to report its area.
     let deadline = sys::now() + 10_000_000_000;
     while got < path.len() - 1 && sys::now() < deadline {
-        let mut pfd = libc::pollfd { fd: rd, events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: rd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: raw poll/read on our pipe.
         let n = unsafe {
             if libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 200) <= 0 {
                 continue;
             }
-            libc::syscall(libc::SYS_read, rd, path.as_mut_ptr().add(got), path.len() - 1 - got)
+            libc::syscall(
+                libc::SYS_read,
+                rd,
+                path.as_mut_ptr().add(got),
+                path.len() - 1 - got,
+            )
         };
         if n <= 0 {
             break;
@@ -142,7 +157,15 @@ fn join(out: &mut [u8; MAX_PATH], dir: &[u8], name: &[u8]) -> bool {
 
 fn executable(path: &[u8; MAX_PATH]) -> bool {
     // SAFETY: NUL-terminated path.
-    unsafe { libc::syscall(libc::SYS_faccessat, libc::AT_FDCWD, path.as_ptr(), libc::X_OK, 0) == 0 }
+    unsafe {
+        libc::syscall(
+            libc::SYS_faccessat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::X_OK,
+            0,
+        ) == 0
+    }
 }
 
 /// The environment for the collector: ours without LD_PRELOAD (the

@@ -40,7 +40,10 @@ impl JsonPrinter {
     fn times(&self, m: &mut Map<String, J>, t_end: u64) {
         let real = self.opts.clock.realtime_ns(t_end);
         m.insert("time".into(), json!(real as f64 / 1e9));
-        m.insert("rel".into(), json!(self.opts.clock.since_start_ns(t_end) as f64 / 1e9));
+        m.insert(
+            "rel".into(),
+            json!(self.opts.clock.since_start_ns(t_end) as f64 / 1e9),
+        );
     }
 }
 
@@ -62,8 +65,15 @@ fn string(bytes: &[u8], max: usize) -> J {
 /// An address as an object keyed by what it holds.
 pub fn addr(a: &SockAddr) -> J {
     match a {
-        SockAddr::V4 { ip, port } => json!({"family": "AF_INET", "ip": ip.to_string(), "port": port}),
-        SockAddr::V6 { ip, port, flowinfo, scope_id } => json!({
+        SockAddr::V4 { ip, port } => {
+            json!({"family": "AF_INET", "ip": ip.to_string(), "port": port})
+        }
+        SockAddr::V6 {
+            ip,
+            port,
+            flowinfo,
+            scope_id,
+        } => json!({
             "family": "AF_INET6", "ip": ip.to_string(), "port": port, "flowinfo": flowinfo, "scope_id": scope_id
         }),
         SockAddr::Unix { path, kind } => match kind {
@@ -71,8 +81,15 @@ pub fn addr(a: &SockAddr) -> J {
             UnixKind::Abstract => json!({"family": "AF_UNIX", "abstract": string(path, 4096)}),
             UnixKind::Unnamed => json!({"family": "AF_UNIX", "unnamed": true}),
         },
-        SockAddr::Netlink { pid, groups } => json!({"family": "AF_NETLINK", "pid": pid, "groups": groups}),
-        SockAddr::Other { family, family_name, bytes, short } => json!({
+        SockAddr::Netlink { pid, groups } => {
+            json!({"family": "AF_NETLINK", "pid": pid, "groups": groups})
+        }
+        SockAddr::Other {
+            family,
+            family_name,
+            bytes,
+            short,
+        } => json!({
             "family": family_name.map(J::from).unwrap_or(J::from(*family)),
             "data": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
             "short": short
@@ -157,7 +174,15 @@ impl Printer for JsonPrinter {
             m.insert("duration_us".into(), json!(ev.duration_ns() as f64 / 1e3));
             m.insert("may_block".into(), json!(ev.may_block));
             m.insert("notes".into(), json!(ev.notes));
-            m.insert("callers".into(), J::Array(ev.callers.iter().map(|c| json!(format!("{c:#x}"))).collect()));
+            m.insert(
+                "callers".into(),
+                J::Array(
+                    ev.callers
+                        .iter()
+                        .map(|c| json!(format!("{c:#x}")))
+                        .collect(),
+                ),
+            );
             if let Some(d) = &ev.data {
                 m.insert(
                     "data".into(),
@@ -188,7 +213,13 @@ mod tests {
     use sock_trace_decode::ErrorInfo;
 
     fn render(e: &Event) -> J {
-        let mut p = JsonPrinter::new(JsonOptions { clock: Clock { start_mono_ns: 0, realtime_offset_ns: 1_000_000_000 }, max_string: 64 });
+        let mut p = JsonPrinter::new(JsonOptions {
+            clock: Clock {
+                start_mono_ns: 0,
+                realtime_offset_ns: 1_000_000_000,
+            },
+            max_string: 64,
+        });
         let mut out = Vec::new();
         p.event(e, &mut out);
         assert_eq!(out.iter().filter(|&&b| b == b'\n').count(), 1);
@@ -205,9 +236,23 @@ mod tests {
             fortified: false,
             args: vec![
                 Field::new("fd", Value::Fd(3)),
-                Field::new("addr", Value::Addr(SockAddr::V6 { ip: "::1".parse().unwrap(), port: 443, flowinfo: 0, scope_id: 0 })),
+                Field::new(
+                    "addr",
+                    Value::Addr(SockAddr::V6 {
+                        ip: "::1".parse().unwrap(),
+                        port: 443,
+                        flowinfo: 0,
+                        scope_id: 0,
+                    }),
+                ),
             ],
-            outcome: Outcome::Err(ErrorInfo { ret: -1, space: ErrorSpace::Errno, code: 111, name: Some("ECONNREFUSED"), text: Some("Connection refused") }),
+            outcome: Outcome::Err(ErrorInfo {
+                ret: -1,
+                space: ErrorSpace::Errno,
+                code: 111,
+                name: Some("ECONNREFUSED"),
+                text: Some("Connection refused"),
+            }),
             returned: vec![],
             may_block: true,
             notes: vec![],
@@ -239,18 +284,46 @@ mod tests {
         e.outcome = Outcome::Ok(Value::Int(0));
         e.args = vec![
             Field::new("a", Value::Hex(255)),
-            Field::new("b", Value::Sym { name: "AF_INET", raw: 2 }),
+            Field::new(
+                "b",
+                Value::Sym {
+                    name: "AF_INET",
+                    raw: 2,
+                },
+            ),
             Field::new("c", Value::Unknown(77)),
-            Field::new("d", Value::Flags { names: vec!["MSG_PEEK"], rest: 0x8000_0000, raw: 0 }),
+            Field::new(
+                "d",
+                Value::Flags {
+                    names: vec!["MSG_PEEK"],
+                    rest: 0x8000_0000,
+                    raw: 0,
+                },
+            ),
             Field::new("e", Value::Str(vec![0xff, b'a'])),
-            Field::new("f", Value::Bytes { shown: b"hi".to_vec(), total: 10 }),
+            Field::new(
+                "f",
+                Value::Bytes {
+                    shown: b"hi".to_vec(),
+                    total: 10,
+                },
+            ),
             Field::new("g", Value::Ptr(0)),
             Field::new("h", Value::Duration(1_500_000)),
             Field::new("i", Value::Infinite),
-            Field::new("j", Value::List(vec![Value::Ip("10.1.2.3".parse().unwrap())])),
+            Field::new(
+                "j",
+                Value::List(vec![Value::Ip("10.1.2.3".parse().unwrap())]),
+            ),
             Field::new("k", Value::Struct(vec![Field::new("x", Value::Int(-1))])),
             Field::new("l", Value::Unavailable("unreadable")),
-            Field::new("m", Value::Addr(SockAddr::Unix { path: b"sock".to_vec(), kind: UnixKind::Abstract })),
+            Field::new(
+                "m",
+                Value::Addr(SockAddr::Unix {
+                    path: b"sock".to_vec(),
+                    kind: UnixKind::Abstract,
+                }),
+            ),
         ];
         let j = render(&e);
         let a = &j["args"];
@@ -278,7 +351,11 @@ mod tests {
         t.event(&e, &mut out);
         let text = String::from_utf8(out).unwrap();
         let j = render(&e);
-        assert!(text.contains(&format!("[{}]:{}", j["args"]["addr"]["ip"].as_str().unwrap(), j["args"]["addr"]["port"])));
+        assert!(text.contains(&format!(
+            "[{}]:{}",
+            j["args"]["addr"]["ip"].as_str().unwrap(),
+            j["args"]["addr"]["port"]
+        )));
         assert!(text.contains(j["result"]["error"]["name"].as_str().unwrap()));
         assert!(text.contains(j["result"]["error"]["text"].as_str().unwrap()));
     }

@@ -62,7 +62,8 @@ pub struct TextPrinter {
 
 impl TextPrinter {
     pub fn new(opts: TextOptions) -> Self {
-        let utc_offset_s = local_utc_offset(opts.clock.realtime_ns(opts.clock.start_mono_ns) / 1_000_000_000);
+        let utc_offset_s =
+            local_utc_offset(opts.clock.realtime_ns(opts.clock.start_mono_ns) / 1_000_000_000);
         TextPrinter {
             opts,
             last_ns: None,
@@ -95,7 +96,13 @@ impl TextPrinter {
                 let secs = ns.div_euclid(1_000_000_000);
                 let us = ns.rem_euclid(1_000_000_000) / 1000;
                 let day = secs.rem_euclid(86_400);
-                let s = format!("{:02}:{:02}:{:02}.{:06} ", day / 3600, day / 60 % 60, day % 60, us);
+                let s = format!(
+                    "{:02}:{:02}:{:02}.{:06} ",
+                    day / 3600,
+                    day / 60 % 60,
+                    day % 60,
+                    us
+                );
                 self.paint(out, p.timestamp, s);
             }
             TimestampMode::Relative => {
@@ -287,7 +294,11 @@ impl Printer for TextPrinter {
         }
         if self.opts.show_duration && ev.may_block {
             let ns = ev.duration_ns();
-            self.paint(out, p.duration, format_args!(" <{}.{:06}>", ns / 1_000_000_000, ns % 1_000_000_000 / 1000));
+            self.paint(
+                out,
+                p.duration,
+                format_args!(" <{}.{:06}>", ns / 1_000_000_000, ns % 1_000_000_000 / 1000),
+            );
         }
         if !ev.notes.is_empty() {
             let _ = write!(out, " ({})", ev.notes.join(", "));
@@ -299,7 +310,11 @@ impl Printer for TextPrinter {
         if let Some(pid) = pid {
             self.paint(out, self.opts.palette.pid, format_args!("[pid {pid}] "));
         }
-        self.paint(out, self.opts.palette.notice, format_args!("+++ {text} +++"));
+        self.paint(
+            out,
+            self.opts.palette.notice,
+            format_args!("+++ {text} +++"),
+        );
         out.push(b'\n');
     }
 }
@@ -327,7 +342,12 @@ pub fn escape(bytes: &[u8], max: usize) -> (String, bool) {
 pub fn addr_text(a: &SockAddr, max_string: usize) -> String {
     match a {
         SockAddr::V4 { ip, port } => format!("{ip}:{port}"),
-        SockAddr::V6 { ip, port, flowinfo, scope_id } => {
+        SockAddr::V6 {
+            ip,
+            port,
+            flowinfo,
+            scope_id,
+        } => {
             let mut s = if *scope_id != 0 {
                 format!("[{ip}%{scope_id}]:{port}")
             } else {
@@ -344,10 +364,20 @@ pub fn addr_text(a: &SockAddr, max_string: usize) -> String {
             UnixKind::Unnamed => "unnamed".to_string(),
         },
         SockAddr::Netlink { pid, groups } => format!("netlink:pid={pid},groups={groups:#x}"),
-        SockAddr::Other { family, family_name, bytes, short } => {
-            let fam = family_name.map(str::to_string).unwrap_or_else(|| family.to_string());
+        SockAddr::Other {
+            family,
+            family_name,
+            bytes,
+            short,
+        } => {
+            let fam = family_name
+                .map(str::to_string)
+                .unwrap_or_else(|| family.to_string());
             let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            format!("{{family={fam}, data={hex}{}}}", if *short { " (short)" } else { "" })
+            format!(
+                "{{family={fam}, data={hex}{}}}",
+                if *short { " (short)" } else { "" }
+            )
         }
     }
 }
@@ -423,13 +453,35 @@ mod tests {
         let e = ev(
             Func::Socket,
             vec![
-                Field::new("domain", Value::Sym { name: "AF_INET", raw: 2 }),
-                Field::new("type", Value::Flags { names: vec!["SOCK_STREAM", "SOCK_CLOEXEC"], rest: 0, raw: 0x80001 }),
-                Field::new("protocol", Value::Sym { name: "IPPROTO_TCP", raw: 6 }),
+                Field::new(
+                    "domain",
+                    Value::Sym {
+                        name: "AF_INET",
+                        raw: 2,
+                    },
+                ),
+                Field::new(
+                    "type",
+                    Value::Flags {
+                        names: vec!["SOCK_STREAM", "SOCK_CLOEXEC"],
+                        rest: 0,
+                        raw: 0x80001,
+                    },
+                ),
+                Field::new(
+                    "protocol",
+                    Value::Sym {
+                        name: "IPPROTO_TCP",
+                        raw: 6,
+                    },
+                ),
             ],
             Outcome::Ok(Value::Fd(3)),
         );
-        assert_eq!(render(&mut plain(), &e), "socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP) = 3\n");
+        assert_eq!(
+            render(&mut plain(), &e),
+            "socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP) = 3\n"
+        );
     }
 
     #[test]
@@ -438,40 +490,127 @@ mod tests {
         let e = ev(
             Func::Connect,
             vec![Field::new("fd", Value::Fd(3))],
-            Outcome::Err(ErrorInfo { ret: -1, space: ErrorSpace::Errno, code: 111, name: Some("ECONNREFUSED"), text: Some("Connection refused") }),
+            Outcome::Err(ErrorInfo {
+                ret: -1,
+                space: ErrorSpace::Errno,
+                code: 111,
+                name: Some("ECONNREFUSED"),
+                text: Some("Connection refused"),
+            }),
         );
-        assert_eq!(render(&mut p, &e), "connect(3) = -1 ECONNREFUSED (111) Connection refused\n");
+        assert_eq!(
+            render(&mut p, &e),
+            "connect(3) = -1 ECONNREFUSED (111) Connection refused\n"
+        );
         let e = ev(
             Func::Getaddrinfo,
             vec![],
-            Outcome::Err(ErrorInfo { ret: -2, space: ErrorSpace::Eai, code: -2, name: Some("EAI_NONAME"), text: Some("Name or service not known") }),
+            Outcome::Err(ErrorInfo {
+                ret: -2,
+                space: ErrorSpace::Eai,
+                code: -2,
+                name: Some("EAI_NONAME"),
+                text: Some("Name or service not known"),
+            }),
         );
-        assert_eq!(render(&mut p, &e), "getaddrinfo() = -2 EAI_NONAME Name or service not known\n");
+        assert_eq!(
+            render(&mut p, &e),
+            "getaddrinfo() = -2 EAI_NONAME Name or service not known\n"
+        );
         let e = ev(
             Func::Gethostbyname,
             vec![Field::new("name", Value::Str(b"x.invalid".to_vec()))],
-            Outcome::Err(ErrorInfo { ret: 0, space: ErrorSpace::HErrno, code: 1, name: Some("HOST_NOT_FOUND"), text: Some("Unknown host") }),
+            Outcome::Err(ErrorInfo {
+                ret: 0,
+                space: ErrorSpace::HErrno,
+                code: 1,
+                name: Some("HOST_NOT_FOUND"),
+                text: Some("Unknown host"),
+            }),
         );
-        assert_eq!(render(&mut p, &e), "gethostbyname(\"x.invalid\") = NULL HOST_NOT_FOUND (1) Unknown host\n");
+        assert_eq!(
+            render(&mut p, &e),
+            "gethostbyname(\"x.invalid\") = NULL HOST_NOT_FOUND (1) Unknown host\n"
+        );
         let e = ev(
             Func::Send,
             vec![],
-            Outcome::Err(ErrorInfo { ret: -1, space: ErrorSpace::Errno, code: 999, name: None, text: None }),
+            Outcome::Err(ErrorInfo {
+                ret: -1,
+                space: ErrorSpace::Errno,
+                code: 999,
+                name: None,
+                text: None,
+            }),
         );
-        assert_eq!(render(&mut p, &e), "send() = -1 error 999 (999) Unknown error\n");
+        assert_eq!(
+            render(&mut p, &e),
+            "send() = -1 error 999 (999) Unknown error\n"
+        );
     }
 
     #[test]
     fn addresses_of_every_kind() {
         let cases: Vec<(SockAddr, &str)> = vec![
-            (SockAddr::V4 { ip: [10, 0, 0, 1].into(), port: 53 }, "10.0.0.1:53"),
-            (SockAddr::V6 { ip: "::1".parse().unwrap(), port: 80, flowinfo: 0, scope_id: 0 }, "[::1]:80"),
-            (SockAddr::V6 { ip: "fe80::1".parse().unwrap(), port: 80, flowinfo: 0, scope_id: 2 }, "[fe80::1%2]:80"),
-            (SockAddr::Unix { path: b"/run/a.sock".to_vec(), kind: UnixKind::Path }, "\"/run/a.sock\""),
-            (SockAddr::Unix { path: b"name".to_vec(), kind: UnixKind::Abstract }, "@\"name\""),
-            (SockAddr::Unix { path: vec![], kind: UnixKind::Unnamed }, "unnamed"),
-            (SockAddr::Netlink { pid: 0, groups: 1 }, "netlink:pid=0,groups=0x1"),
-            (SockAddr::Other { family: 17, family_name: Some("AF_PACKET"), bytes: vec![1, 2], short: true }, "{family=AF_PACKET, data=0102 (short)}"),
+            (
+                SockAddr::V4 {
+                    ip: [10, 0, 0, 1].into(),
+                    port: 53,
+                },
+                "10.0.0.1:53",
+            ),
+            (
+                SockAddr::V6 {
+                    ip: "::1".parse().unwrap(),
+                    port: 80,
+                    flowinfo: 0,
+                    scope_id: 0,
+                },
+                "[::1]:80",
+            ),
+            (
+                SockAddr::V6 {
+                    ip: "fe80::1".parse().unwrap(),
+                    port: 80,
+                    flowinfo: 0,
+                    scope_id: 2,
+                },
+                "[fe80::1%2]:80",
+            ),
+            (
+                SockAddr::Unix {
+                    path: b"/run/a.sock".to_vec(),
+                    kind: UnixKind::Path,
+                },
+                "\"/run/a.sock\"",
+            ),
+            (
+                SockAddr::Unix {
+                    path: b"name".to_vec(),
+                    kind: UnixKind::Abstract,
+                },
+                "@\"name\"",
+            ),
+            (
+                SockAddr::Unix {
+                    path: vec![],
+                    kind: UnixKind::Unnamed,
+                },
+                "unnamed",
+            ),
+            (
+                SockAddr::Netlink { pid: 0, groups: 1 },
+                "netlink:pid=0,groups=0x1",
+            ),
+            (
+                SockAddr::Other {
+                    family: 17,
+                    family_name: Some("AF_PACKET"),
+                    bytes: vec![1, 2],
+                    short: true,
+                },
+                "{family=AF_PACKET, data=0102 (short)}",
+            ),
         ];
         for (a, want) in cases {
             assert_eq!(addr_text(&a, 64), want);
@@ -480,25 +619,52 @@ mod tests {
 
     #[test]
     fn strings_are_escaped_and_cut() {
-        let mut p = TextPrinter::new(TextOptions { max_string: 5, ..TextOptions::plain(Clock::default()) });
-        let e = ev(Func::Getaddrinfo, vec![Field::new("node", Value::Str(b"a\"b\n\x01xyz".to_vec()))], Outcome::Ok(Value::Int(0)));
-        assert_eq!(render(&mut p, &e), "getaddrinfo(\"a\\\"b\\n\\x01\"...) = 0\n");
+        let mut p = TextPrinter::new(TextOptions {
+            max_string: 5,
+            ..TextOptions::plain(Clock::default())
+        });
+        let e = ev(
+            Func::Getaddrinfo,
+            vec![Field::new("node", Value::Str(b"a\"b\n\x01xyz".to_vec()))],
+            Outcome::Ok(Value::Int(0)),
+        );
+        assert_eq!(
+            render(&mut p, &e),
+            "getaddrinfo(\"a\\\"b\\n\\x01\"...) = 0\n"
+        );
     }
 
     #[test]
     fn timestamps_and_pid_switching() {
-        let clock = Clock { start_mono_ns: 1_000, realtime_offset_ns: 86_400 * 1_000_000_000 + 3_723 * 1_000_000_000 };
-        let mut p = TextPrinter::new(TextOptions { timestamps: TimestampMode::Relative, ..TextOptions::plain(clock) });
-        let mut e = ev(Func::Listen, vec![Field::new("fd", Value::Fd(3))], Outcome::Ok(Value::Int(0)));
+        let clock = Clock {
+            start_mono_ns: 1_000,
+            realtime_offset_ns: 86_400 * 1_000_000_000 + 3_723 * 1_000_000_000,
+        };
+        let mut p = TextPrinter::new(TextOptions {
+            timestamps: TimestampMode::Relative,
+            ..TextOptions::plain(clock)
+        });
+        let mut e = ev(
+            Func::Listen,
+            vec![Field::new("fd", Value::Fd(3))],
+            Outcome::Ok(Value::Int(0)),
+        );
         assert_eq!(render(&mut p, &e), "0.002500 listen(3) = 0\n");
         e.tid = 11;
         assert_eq!(render(&mut p, &e), "0.002500 [pid 10/11] listen(3) = 0\n");
-        let mut p = TextPrinter::new(TextOptions { timestamps: TimestampMode::Delta, ..TextOptions::plain(clock) });
+        let mut p = TextPrinter::new(TextOptions {
+            timestamps: TimestampMode::Delta,
+            ..TextOptions::plain(clock)
+        });
         e.tid = 10;
         assert_eq!(render(&mut p, &e), "+0.000000 listen(3) = 0\n");
         e.t_end += 1_500_000;
         assert_eq!(render(&mut p, &e), "+0.001500 listen(3) = 0\n");
-        let mut p = TextPrinter::new(TextOptions { timestamps: TimestampMode::Absolute, ..TextOptions::plain(clock) }).with_utc_offset(0);
+        let mut p = TextPrinter::new(TextOptions {
+            timestamps: TimestampMode::Absolute,
+            ..TextOptions::plain(clock)
+        })
+        .with_utc_offset(0);
         // realtime = 1 day + 1h 2m 3s + 0.004001 s
         e.t_end = 4_001_000;
         assert_eq!(render(&mut p, &e), "01:02:03.004001 listen(3) = 0\n");
@@ -508,13 +674,26 @@ mod tests {
     fn returned_values_durations_and_notes() {
         let mut e = ev(
             Func::Poll,
-            vec![Field::new("nfds", Value::Int(1)), Field::new("timeout", Value::Duration(1_500_000_000))],
+            vec![
+                Field::new("nfds", Value::Int(1)),
+                Field::new("timeout", Value::Duration(1_500_000_000)),
+            ],
             Outcome::Ok(Value::Int(1)),
         );
-        e.returned = vec![Field::new("ready", Value::List(vec![Value::Struct(vec![
-            Field::new("fd", Value::Fd(3)),
-            Field::new("revents", Value::Flags { names: vec!["POLLIN"], rest: 0x4000, raw: 0x4001 }),
-        ])]))];
+        e.returned = vec![Field::new(
+            "ready",
+            Value::List(vec![Value::Struct(vec![
+                Field::new("fd", Value::Fd(3)),
+                Field::new(
+                    "revents",
+                    Value::Flags {
+                        names: vec!["POLLIN"],
+                        rest: 0x4000,
+                        raw: 0x4001,
+                    },
+                ),
+            ])]),
+        )];
         e.may_block = true;
         e.notes = vec!["truncated"];
         assert_eq!(
@@ -525,10 +704,18 @@ mod tests {
 
     #[test]
     fn colour_codes_only_when_asked() {
-        let e = ev(Func::Close, vec![Field::new("fd", Value::Fd(4))], Outcome::Ok(Value::Int(0)));
+        let e = ev(
+            Func::Close,
+            vec![Field::new("fd", Value::Fd(4))],
+            Outcome::Ok(Value::Int(0)),
+        );
         let out = render(&mut plain(), &e);
         assert!(!out.contains('\x1b'));
-        let mut p = TextPrinter::new(TextOptions { color: true, palette: Palette::default(), ..TextOptions::plain(Clock::default()) });
+        let mut p = TextPrinter::new(TextOptions {
+            color: true,
+            palette: Palette::default(),
+            ..TextOptions::plain(Clock::default())
+        });
         let out = render(&mut p, &e);
         assert_eq!(out, "\x1b[1mclose\x1b[0m(\x1b[36m4\x1b[0m) = 0\n");
     }

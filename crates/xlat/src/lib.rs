@@ -50,7 +50,10 @@ impl Xlat {
 
     /// The value of a name.
     pub fn value_of(&self, name: &str) -> Option<u64> {
-        self.entries.iter().find(|(_, n)| *n == name).map(|(v, _)| *v)
+        self.entries
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(v, _)| *v)
     }
 }
 
@@ -70,28 +73,46 @@ macro_rules! xlat {
 
 /// errno name: `ECONNREFUSED`.
 pub fn errno_name(e: i32) -> Option<&'static str> {
-    errno::ERRNO.iter().find(|(v, _, _)| *v == e).map(|(_, n, _)| *n)
+    errno::ERRNO
+        .iter()
+        .find(|(v, _, _)| *v == e)
+        .map(|(_, n, _)| *n)
 }
 
 /// errno text as glibc's strerror gives it: `Connection refused`.
 pub fn errno_text(e: i32) -> Option<&'static str> {
-    errno::ERRNO.iter().find(|(v, _, _)| *v == e).map(|(_, _, t)| *t)
+    errno::ERRNO
+        .iter()
+        .find(|(v, _, _)| *v == e)
+        .map(|(_, _, t)| *t)
 }
 
 pub fn eai_name(e: i32) -> Option<&'static str> {
-    errno::EAI.iter().find(|(v, _, _)| *v == e).map(|(_, n, _)| *n)
+    errno::EAI
+        .iter()
+        .find(|(v, _, _)| *v == e)
+        .map(|(_, n, _)| *n)
 }
 
 pub fn eai_text(e: i32) -> Option<&'static str> {
-    errno::EAI.iter().find(|(v, _, _)| *v == e).map(|(_, _, t)| *t)
+    errno::EAI
+        .iter()
+        .find(|(v, _, _)| *v == e)
+        .map(|(_, _, t)| *t)
 }
 
 pub fn h_errno_name(e: i32) -> Option<&'static str> {
-    errno::H_ERRNO.iter().find(|(v, _, _)| *v == e).map(|(_, n, _)| *n)
+    errno::H_ERRNO
+        .iter()
+        .find(|(v, _, _)| *v == e)
+        .map(|(_, n, _)| *n)
 }
 
 pub fn h_errno_text(e: i32) -> Option<&'static str> {
-    errno::H_ERRNO.iter().find(|(v, _, _)| *v == e).map(|(_, _, t)| *t)
+    errno::H_ERRNO
+        .iter()
+        .find(|(v, _, _)| *v == e)
+        .map(|(_, _, t)| *t)
 }
 
 /// The option table for a `setsockopt` level. Level 1 is SOL_SOCKET here
@@ -112,7 +133,8 @@ pub fn level_name(level: i32) -> Option<&'static str> {
     if level == libc::SOL_SOCKET {
         return Some("SOL_SOCKET");
     }
-    SOL.lookup(level as u64).or_else(|| IPPROTO.lookup(level as u64))
+    SOL.lookup(level as u64)
+        .or_else(|| IPPROTO.lookup(level as u64))
 }
 
 #[cfg(test)]

@@ -2,9 +2,29 @@ use super::*;
 use std::collections::HashSet;
 
 const ALL: &[&Xlat] = &[
-    &AF, &SOCK_TYPE, &SOCK_FLAGS, &IPPROTO, &SOL, &SO, &TCP_OPT, &UDP_OPT, &IP_OPT, &IPV6_OPT, &MSG, &POLL,
-    &EPOLL_EVENTS, &EPOLL_CTL, &EPOLL_FLAGS, &SHUT, &FCNTL_CMD, &O_FLAGS, &FD_FLAGS, &IOCTL, &AI_FLAGS,
-    &NI_FLAGS, &TCP_STATE,
+    &AF,
+    &SOCK_TYPE,
+    &SOCK_FLAGS,
+    &IPPROTO,
+    &SOL,
+    &SO,
+    &TCP_OPT,
+    &UDP_OPT,
+    &IP_OPT,
+    &IPV6_OPT,
+    &MSG,
+    &POLL,
+    &EPOLL_EVENTS,
+    &EPOLL_CTL,
+    &EPOLL_FLAGS,
+    &SHUT,
+    &FCNTL_CMD,
+    &O_FLAGS,
+    &FD_FLAGS,
+    &IOCTL,
+    &AI_FLAGS,
+    &NI_FLAGS,
+    &TCP_STATE,
 ];
 
 #[test]
@@ -31,8 +51,14 @@ fn known_values() {
     assert_eq!(h_errno_name(1), Some("HOST_NOT_FOUND"));
     assert_eq!(level_name(1), Some("SOL_SOCKET"));
     assert_eq!(level_name(6), Some("SOL_TCP"));
-    assert_eq!(SOCK_FLAGS.flags(0o2004000), (vec!["SOCK_NONBLOCK", "SOCK_CLOEXEC"], 0));
-    assert_eq!(MSG.flags(0x40 | 0x8000_0000_0), (vec!["MSG_DONTWAIT"], 0x8000_0000_0));
+    assert_eq!(
+        SOCK_FLAGS.flags(0o2004000),
+        (vec!["SOCK_NONBLOCK", "SOCK_CLOEXEC"], 0)
+    );
+    assert_eq!(
+        MSG.flags(0x40 | 0x8000_0000_0),
+        (vec!["MSG_DONTWAIT"], 0x8000_0000_0)
+    );
 }
 
 /// Compiles a C program that prints every constant from the system
@@ -54,13 +80,19 @@ fn tables_agree_with_the_system_headers() {
          #include <fcntl.h>\n#include <netdb.h>\n#include <stdio.h>\n#include <net/if.h>\nint main(void){\n",
     );
     for (n, _) in &names {
-        src.push_str(&format!("#ifdef {n}\nprintf(\"%s %llu\\n\", \"{n}\", (unsigned long long)({n}));\n#endif\n"));
+        src.push_str(&format!(
+            "#ifdef {n}\nprintf(\"%s %llu\\n\", \"{n}\", (unsigned long long)({n}));\n#endif\n"
+        ));
     }
     src.push_str("return 0;}\n");
     let dir = std::env::temp_dir().join(format!("xlat-check-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("c.c"), src).unwrap();
-    let st = std::process::Command::new("gcc").arg("-o").arg(dir.join("c")).arg(dir.join("c.c")).status();
+    let st = std::process::Command::new("gcc")
+        .arg("-o")
+        .arg(dir.join("c"))
+        .arg(dir.join("c.c"))
+        .status();
     let Ok(st) = st else {
         eprintln!("SKIPPED: gcc not found");
         return;
@@ -72,9 +104,16 @@ fn tables_agree_with_the_system_headers() {
     for line in text.lines() {
         let (n, v) = line.split_once(' ').unwrap();
         let v: u64 = v.parse().unwrap();
-        let ours: Vec<u64> = names.iter().filter(|(m, _)| *m == n).map(|(_, v)| *v).collect();
+        let ours: Vec<u64> = names
+            .iter()
+            .filter(|(m, _)| *m == n)
+            .map(|(_, v)| *v)
+            .collect();
         // Flag values in our tables are bit patterns of the same width.
-        assert!(ours.iter().any(|o| *o == v || *o as u32 as u64 == v), "{n}: headers say {v}, tables say {ours:?}");
+        assert!(
+            ours.iter().any(|o| *o == v || *o as u32 as u64 == v),
+            "{n}: headers say {v}, tables say {ours:?}"
+        );
         checked += 1;
     }
     assert!(checked > 300, "only {checked} constants checked");

@@ -29,8 +29,14 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// Compiles `tests/programs/<name>.c` with gcc and `flags`; cached per flags.
 pub fn compile_c(name: &str, flags: &[&str]) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs").join(format!("{name}.c"));
-    let tag: String = flags.join("").chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/programs")
+        .join(format!("{name}.c"));
+    let tag: String = flags
+        .join("")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
     let out = tmp_dir().join(format!("{name}-{tag}"));
     let lock = tmp_dir().join(format!(".{name}-{tag}.{}", std::process::id()));
     let status = Command::new("gcc")
@@ -77,21 +83,33 @@ pub fn run_traced<S: AsRef<OsStr>>(extra: &[&str], cmd: &[S], timeout: Duration)
     let dir = scratch("trace");
     let trace_path = dir.join("trace.jsonl");
     let mut c = Command::new(sock_trace());
-    c.arg("run").args(extra).arg("-o").arg(&trace_path).args(["--format", "jsonl", "--"]);
+    c.arg("run")
+        .args(extra)
+        .arg("-o")
+        .arg(&trace_path)
+        .args(["--format", "jsonl", "--"]);
     for a in cmd {
         c.arg(a);
     }
     c.env_remove("SOCK_TRACE_CONFIG").current_dir(&dir);
     let out = run_with_timeout(c, timeout);
     let trace = std::fs::read_to_string(&trace_path).unwrap_or_default();
-    Traced { code: out.0, stdout: out.1, stderr: out.2, trace }
+    Traced {
+        code: out.0,
+        stdout: out.1,
+        stderr: out.2,
+        trace,
+    }
 }
 
 /// Runs a command with a deadline; the child gets its own process group so
 /// that everything it started dies with it on timeout.
 pub fn run_with_timeout(mut c: Command, timeout: Duration) -> (Option<i32>, String, String) {
     use std::os::unix::process::CommandExt;
-    c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
     let mut child = c.spawn().expect("spawning");
     let pid = child.id() as i32;
     let out = std::thread::spawn(move || {
@@ -108,8 +126,8 @@ pub fn run_with_timeout(mut c: Command, timeout: Duration) -> (Option<i32>, Stri
         if Instant::now() > deadline {
             // SAFETY: killing the process group we created.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
-            let (_, s, e) = out.join().unwrap();
-            panic!("timed out after {timeout:?}\nstdout:\n{s}\nstderr:\n{e}");
+            // Not joined: a detached grandchild may still hold the pipes.
+            panic!("timed out after {timeout:?} (process group {pid} killed)");
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -21,7 +21,15 @@ fn io_call(func: Func, t0: u64, r: isize, e: i32, fortified: bool) -> state::Cal
     c
 }
 
-fn send_impl(fd: c_int, buf: *const c_void, len: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t, to: bool) -> ssize_t {
+fn send_impl(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    alen: socklen_t,
+    to: bool,
+) -> ssize_t {
     let func = if to { Func::Sendto } else { Func::Send };
     let forward = || {
         // SAFETY: forwarding.
@@ -40,7 +48,14 @@ fn send_impl(fd: c_int, buf: *const c_void, len: size_t, flags: c_int, addr: *co
     let r = forward();
     let e = sys::errno();
     emit(io_call(func, t0, r, e, false), |w| {
-        w.header().args = [fd as u64, buf as u64, len as u64, flags as u64, addr as u64, alen as u64];
+        w.header().args = [
+            fd as u64,
+            buf as u64,
+            len as u64,
+            flags as u64,
+            addr as u64,
+            alen as u64,
+        ];
         if to {
             // SAFETY: read by the kernel when the call succeeded.
             unsafe { capture::sockaddr(w, role::ADDR, addr, alen as usize, r >= 0) };
@@ -58,13 +73,29 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, len: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t {
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *const sockaddr,
+    alen: socklen_t,
+) -> ssize_t {
     send_impl(fd, buf, len, flags, addr, alen, true)
 }
 
 /// The recv family shares one body; `chk` is the fortified buffer length.
 #[allow(clippy::too_many_arguments)]
-fn recv_impl(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t, from: bool, chk: Option<size_t>) -> ssize_t {
+fn recv_impl(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    alen: *mut socklen_t,
+    from: bool,
+    chk: Option<size_t>,
+) -> ssize_t {
     let func = if from { Func::Recvfrom } else { Func::Recv };
     let forward = || {
         // SAFETY: forwarding.
@@ -84,7 +115,14 @@ fn recv_impl(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut 
     let r = forward();
     let e = sys::errno();
     emit(io_call(func, t0, r, e, chk.is_some()), |w| {
-        w.header().args = [fd as u64, buf as u64, len as u64, flags as u64, addr as u64, alen as u64];
+        w.header().args = [
+            fd as u64,
+            buf as u64,
+            len as u64,
+            flags as u64,
+            addr as u64,
+            alen as u64,
+        ];
         if from && r >= 0 {
             // SAFETY: written by the kernel on success.
             unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, alen) };
@@ -98,21 +136,60 @@ fn recv_impl(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut 
 
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
-    recv_impl(fd, buf, len, flags, core::ptr::null_mut(), core::ptr::null_mut(), false, None)
+    recv_impl(
+        fd,
+        buf,
+        len,
+        flags,
+        core::ptr::null_mut(),
+        core::ptr::null_mut(),
+        false,
+        None,
+    )
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    alen: *mut socklen_t,
+) -> ssize_t {
     recv_impl(fd, buf, len, flags, addr, alen, true, None)
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int) -> ssize_t {
-    recv_impl(fd, buf, len, flags, core::ptr::null_mut(), core::ptr::null_mut(), false, Some(buflen))
+pub unsafe extern "C" fn __recv_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    buflen: size_t,
+    flags: c_int,
+) -> ssize_t {
+    recv_impl(
+        fd,
+        buf,
+        len,
+        flags,
+        core::ptr::null_mut(),
+        core::ptr::null_mut(),
+        false,
+        Some(buflen),
+    )
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __recvfrom_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
+pub unsafe extern "C" fn __recvfrom_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    buflen: size_t,
+    flags: c_int,
+    addr: *mut sockaddr,
+    alen: *mut socklen_t,
+) -> ssize_t {
     recv_impl(fd, buf, len, flags, addr, alen, true, Some(buflen))
 }
 
@@ -121,17 +198,36 @@ pub unsafe extern "C" fn __recvfrom_chk(fd: c_int, buf: *mut c_void, len: size_t
 /// # Safety
 /// `msg` must have been read (send) or written (recv) by a successful call
 /// when `trusted`.
-unsafe fn msghdr_blobs(w: &mut sock_trace_event::RecordWriter<'_>, msg: *const msghdr, trusted: bool, addr_role: u8) -> Option<msghdr> {
+unsafe fn msghdr_blobs(
+    w: &mut sock_trace_event::RecordWriter<'_>,
+    msg: *const msghdr,
+    trusted: bool,
+    addr_role: u8,
+) -> Option<msghdr> {
     let m = if trusted {
         // SAFETY: per contract.
         unsafe { *msg }
     } else {
         capture::read_value(msg)?
     };
-    w.ints(role::MSGHDR, &[m.msg_namelen as i64, m.msg_iovlen as i64, m.msg_controllen as i64, m.msg_flags as i64]);
+    w.ints(
+        role::MSGHDR,
+        &[
+            m.msg_namelen as i64,
+            m.msg_iovlen as i64,
+            m.msg_controllen as i64,
+            m.msg_flags as i64,
+        ],
+    );
     // SAFETY: forwarded trust.
     unsafe {
-        capture::sockaddr(w, addr_role, m.msg_name as *const sockaddr, m.msg_namelen as usize, trusted);
+        capture::sockaddr(
+            w,
+            addr_role,
+            m.msg_name as *const sockaddr,
+            m.msg_namelen as usize,
+            trusted,
+        );
         capture::iov_lens(w, role::IOV_LENS, m.msg_iov, m.msg_iovlen as i64, trusted);
     }
     Some(m)
@@ -195,7 +291,12 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
 ///
 /// # Safety
 /// The first `n` entries must be valid (the call processed them).
-unsafe fn mmsg_blobs(w: &mut sock_trace_event::RecordWriter<'_>, vec: *const mmsghdr, n: c_int, addr_role: u8) {
+unsafe fn mmsg_blobs(
+    w: &mut sock_trace_event::RecordWriter<'_>,
+    vec: *const mmsghdr,
+    n: c_int,
+    addr_role: u8,
+) {
     if vec.is_null() || n <= 0 {
         return;
     }
@@ -209,11 +310,24 @@ unsafe fn mmsg_blobs(w: &mut sock_trace_event::RecordWriter<'_>, vec: *const mms
     // SAFETY: entry 0 is valid.
     let first = unsafe { (*vec).msg_hdr };
     // SAFETY: processed by the kernel.
-    unsafe { capture::sockaddr(w, addr_role, first.msg_name as *const sockaddr, first.msg_namelen as usize, true) };
+    unsafe {
+        capture::sockaddr(
+            w,
+            addr_role,
+            first.msg_name as *const sockaddr,
+            first.msg_namelen as usize,
+            true,
+        )
+    };
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
+pub unsafe extern "C" fn sendmmsg(
+    fd: c_int,
+    vec: *mut mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+) -> c_int {
     if !state::enabled(Func::Sendmmsg) {
         // SAFETY: forwarding.
         return unsafe { real::sendmmsg(fd, vec, vlen, flags) };
@@ -232,7 +346,13 @@ pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, fl
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn recvmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int, tmo: *mut timespec) -> c_int {
+pub unsafe extern "C" fn recvmmsg(
+    fd: c_int,
+    vec: *mut mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+    tmo: *mut timespec,
+) -> c_int {
     if !state::enabled(Func::Recvmmsg) {
         // SAFETY: forwarding.
         return unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
@@ -242,7 +362,13 @@ pub unsafe extern "C" fn recvmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, fl
     let r = unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
     let e = sys::errno();
     emit(call(Func::Recvmmsg, t0, r as i64, e), |w| {
-        w.header().args[..5].copy_from_slice(&[fd as u64, vec as u64, vlen as u64, flags as u64, tmo as u64]);
+        w.header().args[..5].copy_from_slice(&[
+            fd as u64,
+            vec as u64,
+            vlen as u64,
+            flags as u64,
+            tmo as u64,
+        ]);
         // SAFETY: r entries were filled.
         unsafe { mmsg_blobs(w, vec, r, role::ADDR_OUT) };
         if let Some(ts) = capture::read_value(tmo) {
@@ -303,7 +429,12 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t) -> ssize_t {
+pub unsafe extern "C" fn __read_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    buflen: size_t,
+) -> ssize_t {
     read_impl(fd, buf, len, Some(buflen))
 }
 
@@ -375,11 +506,21 @@ fn sendfile_impl(is64: bool, out: c_int, inp: c_int, off: *mut off_t, count: siz
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t {
+pub unsafe extern "C" fn sendfile(
+    out: c_int,
+    inp: c_int,
+    off: *mut off_t,
+    count: size_t,
+) -> ssize_t {
     sendfile_impl(false, out, inp, off, count)
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t {
+pub unsafe extern "C" fn sendfile64(
+    out: c_int,
+    inp: c_int,
+    off: *mut off_t,
+    count: size_t,
+) -> ssize_t {
     sendfile_impl(true, out, inp, off, count)
 }

@@ -19,7 +19,9 @@ macro_rules! order_hook {
                 return <$t>::swap_bytes(v);
             };
             let r = <$t>::swap_bytes(v);
-            emit(call($func, t0, r as i64, sys::errno()), |w| w.header().args[0] = v as u64);
+            emit(call($func, t0, r as i64, sys::errno()), |w| {
+                w.header().args[0] = v as u64
+            });
             r
         }
     };
@@ -114,7 +116,12 @@ pub unsafe extern "C" fn inet_pton(af: c_int, src: *const c_char, dst: *mut c_vo
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn inet_ntop(af: c_int, src: *const c_void, dst: *mut c_char, size: socklen_t) -> *const c_char {
+pub unsafe extern "C" fn inet_ntop(
+    af: c_int,
+    src: *const c_void,
+    dst: *mut c_char,
+    size: socklen_t,
+) -> *const c_char {
     let Some(t0) = begin(Func::InetNtop) else {
         // SAFETY: forwarding.
         return unsafe { real::inet_ntop(af, src, dst, size) };
@@ -138,7 +145,11 @@ pub unsafe extern "C" fn inet_ntop(af: c_int, src: *const c_void, dst: *mut c_ch
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn execve(
+    path: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
     state::before_exec();
     // SAFETY: forwarding.
     unsafe { real::execve(path, argv, envp) }
@@ -159,14 +170,22 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char)
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn execvpe(
+    file: *const c_char,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
     state::before_exec();
     // SAFETY: forwarding.
     unsafe { real::execvpe(file, argv, envp) }
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int {
+pub unsafe extern "C" fn fexecve(
+    fd: c_int,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) -> c_int {
     state::before_exec();
     // SAFETY: forwarding.
     unsafe { real::fexecve(fd, argv, envp) }

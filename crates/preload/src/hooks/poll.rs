@@ -15,6 +15,45 @@ use sock_trace_event::{role, Func, Tag};
 const MAX_POLLFDS: usize = 64;
 const MAX_EVENTS: usize = 64;
 
+/// The fd sets as the program passed them, copied before the call
+/// overwrites them (fault-safe: a bad pointer makes select fail, not us).
+struct AskedSets {
+    bytes: usize,
+    sets: [[u8; SET_BYTES]; 3],
+    present: [bool; 3],
+}
+
+const SET_BYTES: usize = core::mem::size_of::<fd_set>();
+
+impl AskedSets {
+    fn capture(nfds: c_int, sets: [*mut fd_set; 3]) -> AskedSets {
+        let bytes = ((nfds.max(0) as usize).div_ceil(8)).min(SET_BYTES);
+        let mut asked = AskedSets {
+            bytes,
+            sets: [[0; SET_BYTES]; 3],
+            present: [false; 3],
+        };
+        for (i, set) in sets.into_iter().enumerate() {
+            if !set.is_null() && bytes > 0 {
+                asked.present[i] =
+                    sys::safe_copy(&mut asked.sets[i][..bytes], set as *const u8) == bytes;
+            }
+        }
+        asked
+    }
+
+    fn record(&self, w: &mut RecordWriter<'_>) {
+        for (i, r) in [role::FDS_READ_IN, role::FDS_WRITE_IN, role::FDS_EXCEPT_IN]
+            .into_iter()
+            .enumerate()
+        {
+            if self.present[i] {
+                w.blob(Tag::FdSet, r, &self.sets[i][..self.bytes]);
+            }
+        }
+    }
+}
+
 /// Copies the ready sets select left behind, cut to nfds bits.
 ///
 /// # Safety
@@ -30,25 +69,44 @@ unsafe fn fd_sets(w: &mut RecordWriter<'_>, nfds: c_int, sets: [(*mut fd_set, u8
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, wr: *mut fd_set, ex: *mut fd_set, tmo: *mut timeval) -> c_int {
+pub unsafe extern "C" fn select(
+    n: c_int,
+    r: *mut fd_set,
+    wr: *mut fd_set,
+    ex: *mut fd_set,
+    tmo: *mut timeval,
+) -> c_int {
     if !state::enabled(Func::Select) {
         // SAFETY: forwarding.
         return unsafe { real::select(n, r, wr, ex, tmo) };
     }
     // Linux rewrites the timeout with the time left: keep the request.
     let asked = capture::read_value(tmo);
+    let asked_sets = AskedSets::capture(n, [r, wr, ex]);
     let t0 = sys::now();
     // SAFETY: forwarding.
     let ret = unsafe { real::select(n, r, wr, ex, tmo) };
     let e = sys::errno();
     emit(call(Func::Select, t0, ret as i64, e), |w| {
-        w.header().args[..5].copy_from_slice(&[n as u64, r as u64, wr as u64, ex as u64, tmo as u64]);
+        w.header().args[..5]
+            .copy_from_slice(&[n as u64, r as u64, wr as u64, ex as u64, tmo as u64]);
+        asked_sets.record(w);
         if let Some(tv) = asked {
             w.ints(role::TIMEOUT, &[tv.tv_sec, tv.tv_usec * 1000]);
         }
         if ret > 0 {
             // SAFETY: written on success.
-            unsafe { fd_sets(w, n, [(r, role::FDS_READ), (wr, role::FDS_WRITE), (ex, role::FDS_EXCEPT)]) };
+            unsafe {
+                fd_sets(
+                    w,
+                    n,
+                    [
+                        (r, role::FDS_READ),
+                        (wr, role::FDS_WRITE),
+                        (ex, role::FDS_EXCEPT),
+                    ],
+                )
+            };
         }
     });
     sys::set_errno(e);
@@ -56,23 +114,49 @@ pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, wr: *mut fd_set, ex: *
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn pselect(n: c_int, r: *mut fd_set, wr: *mut fd_set, ex: *mut fd_set, tmo: *const timespec, mask: *const sigset_t) -> c_int {
+pub unsafe extern "C" fn pselect(
+    n: c_int,
+    r: *mut fd_set,
+    wr: *mut fd_set,
+    ex: *mut fd_set,
+    tmo: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
     if !state::enabled(Func::Pselect) {
         // SAFETY: forwarding.
         return unsafe { real::pselect(n, r, wr, ex, tmo, mask) };
     }
+    let asked_sets = AskedSets::capture(n, [r, wr, ex]);
     let t0 = sys::now();
     // SAFETY: forwarding.
     let ret = unsafe { real::pselect(n, r, wr, ex, tmo, mask) };
     let e = sys::errno();
     emit(call(Func::Pselect, t0, ret as i64, e), |w| {
-        w.header().args = [n as u64, r as u64, wr as u64, ex as u64, tmo as u64, mask as u64];
+        w.header().args = [
+            n as u64,
+            r as u64,
+            wr as u64,
+            ex as u64,
+            tmo as u64,
+            mask as u64,
+        ];
+        asked_sets.record(w);
         if let Some(ts) = capture::read_value(tmo) {
             w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
         }
         if ret > 0 {
             // SAFETY: written on success.
-            unsafe { fd_sets(w, n, [(r, role::FDS_READ), (wr, role::FDS_WRITE), (ex, role::FDS_EXCEPT)]) };
+            unsafe {
+                fd_sets(
+                    w,
+                    n,
+                    [
+                        (r, role::FDS_READ),
+                        (wr, role::FDS_WRITE),
+                        (ex, role::FDS_EXCEPT),
+                    ],
+                )
+            };
         }
     });
     sys::set_errno(e);
@@ -92,7 +176,15 @@ unsafe fn any_socket(fds_ptr: *const pollfd, n: nfds_t) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn poll_common(func: Func, fds_ptr: *mut pollfd, n: nfds_t, tmo_ms: c_int, tmo: *const timespec, mask: *const sigset_t, chk: Option<size_t>) -> c_int {
+fn poll_common(
+    func: Func,
+    fds_ptr: *mut pollfd,
+    n: nfds_t,
+    tmo_ms: c_int,
+    tmo: *const timespec,
+    mask: *const sigset_t,
+    chk: Option<size_t>,
+) -> c_int {
     let forward = || {
         // SAFETY: forwarding.
         unsafe {
@@ -118,7 +210,12 @@ fn poll_common(func: Func, fds_ptr: *mut pollfd, n: nfds_t, tmo_ms: c_int, tmo: 
             c.flags |= FLAG_FORTIFIED;
         }
         emit(c, |w| {
-            w.header().args[..4].copy_from_slice(&[fds_ptr as u64, n as u64, tmo_ms as i64 as u64, mask as u64]);
+            w.header().args[..4].copy_from_slice(&[
+                fds_ptr as u64,
+                n as u64,
+                tmo_ms as i64 as u64,
+                mask as u64,
+            ]);
             if func == Func::Ppoll {
                 w.header().args[2] = tmo as u64;
                 if let Some(ts) = capture::read_value(tmo) {
@@ -137,21 +234,53 @@ fn poll_common(func: Func, fds_ptr: *mut pollfd, n: nfds_t, tmo_ms: c_int, tmo: 
 
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds_ptr: *mut pollfd, n: nfds_t, tmo: c_int) -> c_int {
-    poll_common(Func::Poll, fds_ptr, n, tmo, core::ptr::null(), core::ptr::null(), None)
+    poll_common(
+        Func::Poll,
+        fds_ptr,
+        n,
+        tmo,
+        core::ptr::null(),
+        core::ptr::null(),
+        None,
+    )
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __poll_chk(fds_ptr: *mut pollfd, n: nfds_t, tmo: c_int, fdslen: size_t) -> c_int {
-    poll_common(Func::Poll, fds_ptr, n, tmo, core::ptr::null(), core::ptr::null(), Some(fdslen))
+pub unsafe extern "C" fn __poll_chk(
+    fds_ptr: *mut pollfd,
+    n: nfds_t,
+    tmo: c_int,
+    fdslen: size_t,
+) -> c_int {
+    poll_common(
+        Func::Poll,
+        fds_ptr,
+        n,
+        tmo,
+        core::ptr::null(),
+        core::ptr::null(),
+        Some(fdslen),
+    )
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn ppoll(fds_ptr: *mut pollfd, n: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
+pub unsafe extern "C" fn ppoll(
+    fds_ptr: *mut pollfd,
+    n: nfds_t,
+    tmo: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
     poll_common(Func::Ppoll, fds_ptr, n, 0, tmo, mask, None)
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn __ppoll_chk(fds_ptr: *mut pollfd, n: nfds_t, tmo: *const timespec, mask: *const sigset_t, fdslen: size_t) -> c_int {
+pub unsafe extern "C" fn __ppoll_chk(
+    fds_ptr: *mut pollfd,
+    n: nfds_t,
+    tmo: *const timespec,
+    mask: *const sigset_t,
+    fdslen: size_t,
+) -> c_int {
     poll_common(Func::Ppoll, fds_ptr, n, 0, tmo, mask, Some(fdslen))
 }
 
@@ -160,7 +289,9 @@ fn epoll_created(func: Func, t0: u64, r: c_int, e: i32, arg: c_int) {
         fds::forget(r);
     }
     if state::enabled(func) {
-        emit(call(func, t0, r as i64, e), |w| w.header().args[0] = arg as u64);
+        emit(call(func, t0, r as i64, e), |w| {
+            w.header().args[0] = arg as u64
+        });
     }
 }
 
@@ -187,7 +318,12 @@ pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
+pub unsafe extern "C" fn epoll_ctl(
+    epfd: c_int,
+    op: c_int,
+    fd: c_int,
+    ev: *mut epoll_event,
+) -> c_int {
     if !fds::is_socket(fd) {
         // SAFETY: forwarding.
         return unsafe { real::epoll_ctl(epfd, op, fd, ev) };
@@ -204,7 +340,16 @@ pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut e
             w.header().args[..4].copy_from_slice(&[epfd as u64, op as u64, fd as u64, ev as u64]);
             if r == 0 && op != libc::EPOLL_CTL_DEL {
                 // SAFETY: read by the kernel on success.
-                unsafe { capture::bytes(w, Tag::EpollEvents, role::EPOLL_EVENT, ev as *const u8, core::mem::size_of::<epoll_event>(), true) };
+                unsafe {
+                    capture::bytes(
+                        w,
+                        Tag::EpollEvents,
+                        role::EPOLL_EVENT,
+                        ev as *const u8,
+                        core::mem::size_of::<epoll_event>(),
+                        true,
+                    )
+                };
             }
         });
     }
@@ -212,7 +357,14 @@ pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut e
     r
 }
 
-fn epoll_wait_common(func: Func, epfd: c_int, ev: *mut epoll_event, max: c_int, tmo: c_int, mask: *const sigset_t) -> c_int {
+fn epoll_wait_common(
+    func: Func,
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    tmo: c_int,
+    mask: *const sigset_t,
+) -> c_int {
     let forward = || {
         // SAFETY: forwarding.
         unsafe {
@@ -230,11 +382,26 @@ fn epoll_wait_common(func: Func, epfd: c_int, ev: *mut epoll_event, max: c_int, 
     let r = forward();
     let e = sys::errno();
     emit(call(func, t0, r as i64, e), |w| {
-        w.header().args[..5].copy_from_slice(&[epfd as u64, ev as u64, max as u64, tmo as i64 as u64, mask as u64]);
+        w.header().args[..5].copy_from_slice(&[
+            epfd as u64,
+            ev as u64,
+            max as u64,
+            tmo as i64 as u64,
+            mask as u64,
+        ]);
         if r > 0 {
             let count = (r as usize).min(MAX_EVENTS);
             // SAFETY: the kernel wrote r entries.
-            unsafe { capture::bytes(w, Tag::EpollEvents, 0, ev as *const u8, count * core::mem::size_of::<epoll_event>(), true) };
+            unsafe {
+                capture::bytes(
+                    w,
+                    Tag::EpollEvents,
+                    0,
+                    ev as *const u8,
+                    count * core::mem::size_of::<epoll_event>(),
+                    true,
+                )
+            };
         }
     });
     sys::set_errno(e);
@@ -242,11 +409,22 @@ fn epoll_wait_common(func: Func, epfd: c_int, ev: *mut epoll_event, max: c_int, 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, tmo: c_int) -> c_int {
+pub unsafe extern "C" fn epoll_wait(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    tmo: c_int,
+) -> c_int {
     epoll_wait_common(Func::EpollWait, epfd, ev, max, tmo, core::ptr::null())
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, tmo: c_int, mask: *const sigset_t) -> c_int {
+pub unsafe extern "C" fn epoll_pwait(
+    epfd: c_int,
+    ev: *mut epoll_event,
+    max: c_int,
+    tmo: c_int,
+    mask: *const sigset_t,
+) -> c_int {
     epoll_wait_common(Func::EpollPwait, epfd, ev, max, tmo, mask)
 }

@@ -16,7 +16,12 @@ const MAX_RESULTS: usize = 32;
 const MAX_LIST: usize = 16;
 
 #[no_mangle]
-pub unsafe extern "C" fn getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int {
+pub unsafe extern "C" fn getaddrinfo(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const addrinfo,
+    res: *mut *mut addrinfo,
+) -> c_int {
     let Some(t0) = begin(Func::Getaddrinfo) else {
         // SAFETY: forwarding.
         return unsafe { real::getaddrinfo(node, service, hints, res) };
@@ -28,8 +33,18 @@ pub unsafe extern "C" fn getaddrinfo(node: *const c_char, service: *const c_char
     c.extra = 4096;
     emit(c, |w| {
         // SAFETY: written by libc on success.
-        let list = if r == 0 && !res.is_null() { unsafe { *res } } else { core::ptr::null_mut() };
-        w.header().args[..5].copy_from_slice(&[node as u64, service as u64, hints as u64, res as u64, list as u64]);
+        let list = if r == 0 && !res.is_null() {
+            unsafe { *res }
+        } else {
+            core::ptr::null_mut()
+        };
+        w.header().args[..5].copy_from_slice(&[
+            node as u64,
+            service as u64,
+            hints as u64,
+            res as u64,
+            list as u64,
+        ]);
         // SAFETY: libc read these strings (it would have crashed otherwise);
         // still copied through the safe path on failure.
         unsafe {
@@ -37,14 +52,30 @@ pub unsafe extern "C" fn getaddrinfo(node: *const c_char, service: *const c_char
             capture::cstr(w, role::SERVICE, service, r == 0);
         }
         if let Some(h) = capture::read_value(hints) {
-            w.ints(role::HINTS, &[h.ai_flags as i64, h.ai_family as i64, h.ai_socktype as i64, h.ai_protocol as i64]);
+            w.ints(
+                role::HINTS,
+                &[
+                    h.ai_flags as i64,
+                    h.ai_family as i64,
+                    h.ai_socktype as i64,
+                    h.ai_protocol as i64,
+                ],
+            );
         }
         let mut p = list;
         let mut n = 0;
         while !p.is_null() && n < MAX_RESULTS {
             // SAFETY: a list libc just built.
             let ai = unsafe { &*p };
-            w.ints(role::AI, &[ai.ai_flags as i64, ai.ai_family as i64, ai.ai_socktype as i64, ai.ai_protocol as i64]);
+            w.ints(
+                role::AI,
+                &[
+                    ai.ai_flags as i64,
+                    ai.ai_family as i64,
+                    ai.ai_socktype as i64,
+                    ai.ai_protocol as i64,
+                ],
+            );
             // SAFETY: as above.
             unsafe {
                 capture::sockaddr(w, role::AI_ADDR, ai.ai_addr, ai.ai_addrlen as usize, true);
@@ -68,12 +99,22 @@ pub unsafe extern "C" fn freeaddrinfo(res: *mut addrinfo) {
     // SAFETY: forwarding.
     unsafe { real::freeaddrinfo(res) };
     let e = sys::errno();
-    emit(call(Func::Freeaddrinfo, t0, 0, e0), |w| w.header().args[0] = res as u64);
+    emit(call(Func::Freeaddrinfo, t0, 0, e0), |w| {
+        w.header().args[0] = res as u64
+    });
     sys::set_errno(e);
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn getnameinfo(addr: *const sockaddr, alen: socklen_t, host: *mut c_char, hlen: socklen_t, serv: *mut c_char, slen: socklen_t, flags: c_int) -> c_int {
+pub unsafe extern "C" fn getnameinfo(
+    addr: *const sockaddr,
+    alen: socklen_t,
+    host: *mut c_char,
+    hlen: socklen_t,
+    serv: *mut c_char,
+    slen: socklen_t,
+    flags: c_int,
+) -> c_int {
     let Some(t0) = begin(Func::Getnameinfo) else {
         // SAFETY: forwarding.
         return unsafe { real::getnameinfo(addr, alen, host, hlen, serv, slen, flags) };
@@ -82,7 +123,13 @@ pub unsafe extern "C" fn getnameinfo(addr: *const sockaddr, alen: socklen_t, hos
     let r = unsafe { real::getnameinfo(addr, alen, host, hlen, serv, slen, flags) };
     let e = sys::errno();
     emit(call(Func::Getnameinfo, t0, r as i64, e), |w| {
-        w.header().args[..5].copy_from_slice(&[addr as u64, alen as u64, hlen as u64, slen as u64, flags as u64]);
+        w.header().args[..5].copy_from_slice(&[
+            addr as u64,
+            alen as u64,
+            hlen as u64,
+            slen as u64,
+            flags as u64,
+        ]);
         // SAFETY: read by libc on success; results written on success.
         unsafe {
             capture::sockaddr(w, role::ADDR, addr, alen as usize, r == 0);
@@ -193,7 +240,11 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn gethostbyaddr(addr: *const c_void, len: socklen_t, ty: c_int) -> *mut hostent {
+pub unsafe extern "C" fn gethostbyaddr(
+    addr: *const c_void,
+    len: socklen_t,
+    ty: c_int,
+) -> *mut hostent {
     let Some(t0) = begin(Func::Gethostbyaddr) else {
         // SAFETY: forwarding.
         return unsafe { real::gethostbyaddr(addr, len, ty) };
@@ -205,7 +256,14 @@ pub unsafe extern "C" fn gethostbyaddr(addr: *const c_void, len: socklen_t, ty: 
         w.header().args[..3].copy_from_slice(&[addr as u64, len as u64, ty as u64]);
         // SAFETY: safe copy of the input; h is libc's.
         unsafe {
-            capture::bytes(w, Tag::Bytes, role::ADDR, addr as *const u8, (len as usize).min(16), false);
+            capture::bytes(
+                w,
+                Tag::Bytes,
+                role::ADDR,
+                addr as *const u8,
+                (len as usize).min(16),
+                false,
+            );
             hostent_blobs(w, h);
         }
     });
@@ -215,7 +273,14 @@ pub unsafe extern "C" fn gethostbyaddr(addr: *const c_void, len: socklen_t, ty: 
 
 /// The reentrant forms return an error number and the hostent through
 /// `*result`; h_errno goes through `h_errnop`.
-fn hostent_r_done(func: Func, t0: u64, r: c_int, result: *mut *mut hostent, h_errnop: *mut c_int, fill: impl FnOnce(&mut RecordWriter<'_>)) {
+fn hostent_r_done(
+    func: Func,
+    t0: u64,
+    r: c_int,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+    fill: impl FnOnce(&mut RecordWriter<'_>),
+) {
     let herr = capture::read_value(h_errnop as *const c_int).unwrap_or(0);
     let h = capture::read_value(result as *const *mut hostent).unwrap_or(core::ptr::null_mut());
     let mut c = call(func, t0, r as i64, herr);
@@ -230,7 +295,14 @@ fn hostent_r_done(func: Func, t0: u64, r: c_int, result: *mut *mut hostent, h_er
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
+pub unsafe extern "C" fn gethostbyname_r(
+    name: *const c_char,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
     let Some(t0) = begin(Func::GethostbynameR) else {
         // SAFETY: forwarding.
         return unsafe { real::gethostbyname_r(name, ret, buf, buflen, result, h_errnop) };
@@ -239,7 +311,14 @@ pub unsafe extern "C" fn gethostbyname_r(name: *const c_char, ret: *mut hostent,
     let r = unsafe { real::gethostbyname_r(name, ret, buf, buflen, result, h_errnop) };
     let e = sys::errno();
     hostent_r_done(Func::GethostbynameR, t0, r, result, h_errnop, |w| {
-        w.header().args = [name as u64, ret as u64, buf as u64, buflen as u64, result as u64, h_errnop as u64];
+        w.header().args = [
+            name as u64,
+            ret as u64,
+            buf as u64,
+            buflen as u64,
+            result as u64,
+            h_errnop as u64,
+        ];
         // SAFETY: safe copy.
         unsafe { capture::cstr(w, role::NODE, name, false) };
     });
@@ -248,7 +327,15 @@ pub unsafe extern "C" fn gethostbyname_r(name: *const c_char, ret: *mut hostent,
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
+pub unsafe extern "C" fn gethostbyname2_r(
+    name: *const c_char,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
     let Some(t0) = begin(Func::Gethostbyname2R) else {
         // SAFETY: forwarding.
         return unsafe { real::gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop) };
@@ -257,7 +344,14 @@ pub unsafe extern "C" fn gethostbyname2_r(name: *const c_char, af: c_int, ret: *
     let r = unsafe { real::gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop) };
     let e = sys::errno();
     hostent_r_done(Func::Gethostbyname2R, t0, r, result, h_errnop, |w| {
-        w.header().args = [name as u64, af as u64, ret as u64, buf as u64, buflen as u64, result as u64];
+        w.header().args = [
+            name as u64,
+            af as u64,
+            ret as u64,
+            buf as u64,
+            buflen as u64,
+            result as u64,
+        ];
         // SAFETY: safe copy.
         unsafe { capture::cstr(w, role::NODE, name, false) };
     });
@@ -266,7 +360,16 @@ pub unsafe extern "C" fn gethostbyname2_r(name: *const c_char, af: c_int, ret: *
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn gethostbyaddr_r(addr: *const c_void, len: socklen_t, ty: c_int, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
+pub unsafe extern "C" fn gethostbyaddr_r(
+    addr: *const c_void,
+    len: socklen_t,
+    ty: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
     let Some(t0) = begin(Func::GethostbyaddrR) else {
         // SAFETY: forwarding.
         return unsafe { real::gethostbyaddr_r(addr, len, ty, ret, buf, buflen, result, h_errnop) };
@@ -275,9 +378,25 @@ pub unsafe extern "C" fn gethostbyaddr_r(addr: *const c_void, len: socklen_t, ty
     let r = unsafe { real::gethostbyaddr_r(addr, len, ty, ret, buf, buflen, result, h_errnop) };
     let e = sys::errno();
     hostent_r_done(Func::GethostbyaddrR, t0, r, result, h_errnop, |w| {
-        w.header().args = [addr as u64, len as u64, ty as u64, ret as u64, buf as u64, buflen as u64];
+        w.header().args = [
+            addr as u64,
+            len as u64,
+            ty as u64,
+            ret as u64,
+            buf as u64,
+            buflen as u64,
+        ];
         // SAFETY: safe copy.
-        unsafe { capture::bytes(w, Tag::Bytes, role::ADDR, addr as *const u8, (len as usize).min(16), false) };
+        unsafe {
+            capture::bytes(
+                w,
+                Tag::Bytes,
+                role::ADDR,
+                addr as *const u8,
+                (len as usize).min(16),
+                false,
+            )
+        };
     });
     sys::set_errno(e);
     r

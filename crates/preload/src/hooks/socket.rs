@@ -32,14 +32,21 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     if let Some(t0) = begin(Func::Socket) {
         let mut c = call(Func::Socket, t0, r as i64, e);
         c.flags |= state::vfork_flag(vfork);
-        emit(c, |w| w.header().args[..3].copy_from_slice(&[domain as u64, ty as u64, protocol as u64]));
+        emit(c, |w| {
+            w.header().args[..3].copy_from_slice(&[domain as u64, ty as u64, protocol as u64])
+        });
     }
     sys::set_errno(e);
     r
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int {
+pub unsafe extern "C" fn socketpair(
+    domain: c_int,
+    ty: c_int,
+    protocol: c_int,
+    sv: *mut c_int,
+) -> c_int {
     let t0 = sys::now();
     // SAFETY: forwarding.
     let r = unsafe { real::socketpair(domain, ty, protocol, sv) };
@@ -53,13 +60,23 @@ pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, protocol: c_int, s
         }
         if state::enabled(Func::Socketpair) {
             emit(call(Func::Socketpair, t0, r as i64, e), |w| {
-                w.header().args[..4].copy_from_slice(&[domain as u64, ty as u64, protocol as u64, sv as u64]);
+                w.header().args[..4].copy_from_slice(&[
+                    domain as u64,
+                    ty as u64,
+                    protocol as u64,
+                    sv as u64,
+                ]);
                 w.ints(role::FDS_OUT, &[a as i64, b as i64]);
             });
         }
     } else if state::enabled(Func::Socketpair) {
         emit(call(Func::Socketpair, t0, r as i64, e), |w| {
-            w.header().args[..4].copy_from_slice(&[domain as u64, ty as u64, protocol as u64, sv as u64]);
+            w.header().args[..4].copy_from_slice(&[
+                domain as u64,
+                ty as u64,
+                protocol as u64,
+                sv as u64,
+            ]);
         });
     }
     sys::set_errno(e);
@@ -107,7 +124,16 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     r
 }
 
-fn accepted(func: Func, t0: u64, r: c_int, e: i32, fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: Option<c_int>) {
+fn accepted(
+    func: Func,
+    t0: u64,
+    r: c_int,
+    e: i32,
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: Option<c_int>,
+) {
     let vfork = r >= 0 && note_socket(r);
     if !state::enabled(func) {
         return;
@@ -138,7 +164,12 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
+pub unsafe extern "C" fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
     let t0 = sys::now();
     // SAFETY: forwarding.
     let r = unsafe { real::accept4(fd, addr, len, flags) };
@@ -167,7 +198,11 @@ pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
 macro_rules! name_out_hook {
     ($name:ident, $func:expr) => {
         #[no_mangle]
-        pub unsafe extern "C" fn $name(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+        pub unsafe extern "C" fn $name(
+            fd: c_int,
+            addr: *mut sockaddr,
+            len: *mut socklen_t,
+        ) -> c_int {
             let Some(t0) = begin($func) else {
                 // SAFETY: forwarding.
                 return unsafe { real::$name(fd, addr, len) };
@@ -217,7 +252,15 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 
 /// dup-family bookkeeping: the new descriptor is a socket exactly when the
 /// old one is.
-fn duplicated(func: Func, t0: u64, r: c_int, e: i32, old: c_int, new: Option<c_int>, flags: Option<c_int>) {
+fn duplicated(
+    func: Func,
+    t0: u64,
+    r: c_int,
+    e: i32,
+    old: c_int,
+    new: Option<c_int>,
+    flags: Option<c_int>,
+) {
     let was_socket = fds::is_socket(old);
     let target_was_socket = new.is_some_and(fds::is_socket);
     if !was_socket && !target_was_socket {
@@ -278,7 +321,13 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+pub unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+) -> c_int {
     let Some(t0) = begin(Func::Setsockopt) else {
         // SAFETY: forwarding.
         return unsafe { real::setsockopt(fd, level, name, val, len) };
@@ -287,16 +336,37 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *
     let r = unsafe { real::setsockopt(fd, level, name, val, len) };
     let e = sys::errno();
     emit(call(Func::Setsockopt, t0, r as i64, e), |w| {
-        w.header().args[..5].copy_from_slice(&[fd as u64, level as u64, name as u64, val as u64, len as u64]);
+        w.header().args[..5].copy_from_slice(&[
+            fd as u64,
+            level as u64,
+            name as u64,
+            val as u64,
+            len as u64,
+        ]);
         // SAFETY: on success the kernel read val[..len].
-        unsafe { capture::bytes(w, Tag::Bytes, role::OPTVAL, val as *const u8, (len as usize).min(64), r == 0) };
+        unsafe {
+            capture::bytes(
+                w,
+                Tag::Bytes,
+                role::OPTVAL,
+                val as *const u8,
+                (len as usize).min(64),
+                r == 0,
+            )
+        };
     });
     sys::set_errno(e);
     r
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
+pub unsafe extern "C" fn getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
     let Some(t0) = begin(Func::Getsockopt) else {
         // SAFETY: forwarding.
         return unsafe { real::getsockopt(fd, level, name, val, len) };
@@ -306,11 +376,31 @@ pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *
     let e = sys::errno();
     emit(call(Func::Getsockopt, t0, r as i64, e), |w| {
         // SAFETY: written by the kernel on success.
-        let out_len = if r == 0 && !len.is_null() { unsafe { *len } } else { 0 };
-        w.header().args = [fd as u64, level as u64, name as u64, val as u64, len as u64, out_len as u64];
+        let out_len = if r == 0 && !len.is_null() {
+            unsafe { *len }
+        } else {
+            0
+        };
+        w.header().args = [
+            fd as u64,
+            level as u64,
+            name as u64,
+            val as u64,
+            len as u64,
+            out_len as u64,
+        ];
         if r == 0 {
             // SAFETY: the kernel wrote out_len bytes (at most the buffer).
-            unsafe { capture::bytes(w, Tag::Bytes, role::OPTVAL, val as *const u8, (out_len as usize).min(64), true) };
+            unsafe {
+                capture::bytes(
+                    w,
+                    Tag::Bytes,
+                    role::OPTVAL,
+                    val as *const u8,
+                    (out_len as usize).min(64),
+                    true,
+                )
+            };
         }
     });
     sys::set_errno(e);
@@ -340,7 +430,9 @@ fn fcntl_common(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
     if state::enabled(Func::Fcntl) {
         let mut c = call(Func::Fcntl, t0, r as i64, e);
         c.flags |= state::vfork_flag(vfork);
-        emit(c, |w| w.header().args[..3].copy_from_slice(&[fd as u64, cmd as u64, arg as u64]));
+        emit(c, |w| {
+            w.header().args[..3].copy_from_slice(&[fd as u64, cmd as u64, arg as u64])
+        });
     }
     sys::set_errno(e);
     r
