@@ -211,28 +211,9 @@ print("ok")
 
 #[test]
 fn curl_against_a_local_server() {
-    let py = python3();
     let dir = scratch("curl");
     std::fs::write(dir.join("index.html"), "hello from the test server\n").unwrap();
-    let mut server = Command::new(&py)
-        .args(["-m", "http.server", "--bind", "127.0.0.1", "0"])
-        .current_dir(&dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // http.server prints "Serving HTTP on 127.0.0.1 port N".
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line
-        .split("port ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .expect(&line);
+    let (mut server, port) = http_server(&dir);
     let url = format!("http://localhost:{port}/index.html");
     let t = run_traced(&[], &["curl", "-s", "--max-time", "20", &url], T);
     let _ = server.kill();
@@ -365,4 +346,136 @@ fn standalone_preload_without_the_launcher() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Starts `python3 -m http.server` on 127.0.0.1 in `dir`; returns it and its port.
+fn http_server(dir: &std::path::Path) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut server = Command::new(python3())
+        .args(["-m", "http.server", "--bind", "127.0.0.1", "0"])
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // http.server prints "Serving HTTP on 127.0.0.1 port N".
+    let mut line = String::new();
+    std::io::BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split("port ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .expect(&line);
+    (server, port)
+}
+
+#[test]
+fn wget_resolves_connects_and_downloads_through_the_tracer() {
+    let dir = scratch("wget");
+    std::fs::write(dir.join("page.txt"), "payload for wget\n").unwrap();
+    let (mut server, port) = http_server(&dir);
+    let url = format!("http://localhost:{port}/page.txt");
+    let t = run_traced(
+        &[],
+        &["wget", "-q", "-O", "-", "--timeout=20", "--tries=1", &url],
+        T,
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
+    assert_eq!(t.stdout, "payload for wget\n");
+    let gai = t.calls("getaddrinfo");
+    assert_eq!(gai.len(), 1, "{}", t.trace);
+    assert_eq!(gai[0]["args"]["node"], "localhost");
+    let res = gai[0]["returned"]["res"].as_array().expect("results");
+    assert!(
+        res.iter().any(|r| r["addr"]["ip"] == "127.0.0.1"),
+        "{res:?}"
+    );
+    let connect = t
+        .calls("connect")
+        .into_iter()
+        .find(|c| c["args"]["addr"]["port"] == port as u64)
+        .expect("connect");
+    assert_eq!(connect["result"]["value"], 0);
+    // The request goes out and the whole response comes back on the socket.
+    let sent: u64 = t
+        .calls("write")
+        .iter()
+        .chain(t.calls("send").iter())
+        .filter_map(|e| e["result"]["value"].as_u64())
+        .sum();
+    assert!(sent >= 60, "the GET request: {}", t.trace);
+    let got: u64 = t
+        .calls("read")
+        .iter()
+        .chain(t.calls("recv").iter())
+        .filter_map(|e| e["result"]["value"].as_u64())
+        .sum();
+    assert!(got >= 17 + 100, "headers and body: {}", t.trace);
+}
+
+#[test]
+fn rust_std_networking_is_traced() {
+    let dir = scratch("rust");
+    let exe = dir.join("rusty");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/rusty.rs");
+    let mut c = Command::new("rustc");
+    c.args(["-O", "-o"]).arg(&exe).arg(&src);
+    let (code, _, err) = run_with_timeout(c, Duration::from_secs(120));
+    assert_eq!(code, Some(0), "rustc: {err}");
+    let t = run_traced(&[], &[&exe], T);
+    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
+    assert!(t.stdout.contains("rust ok"));
+    let gai = t.calls("getaddrinfo");
+    assert_eq!(gai.len(), 1);
+    assert_eq!(gai[0]["args"]["node"], "localhost");
+    assert_eq!(t.calls("accept4").len(), 1, "std accepts with accept4");
+    let sends = t.calls("send");
+    assert_eq!(sends.len(), 2);
+    assert!(sends
+        .iter()
+        .all(|s| s["args"]["flags"] == serde_json::json!(["MSG_NOSIGNAL"])));
+    let server_tid = t.calls("accept4")[0]["tid"].clone();
+    let main_tid = t.calls("connect")[0]["tid"].clone();
+    assert_ne!(server_tid, main_tid, "the server thread has its own tid");
+    let recvfrom = t.calls("recvfrom");
+    assert_eq!(recvfrom.len(), 1);
+    assert_eq!(recvfrom[0]["result"]["value"], 5);
+    assert_eq!(recvfrom[0]["returned"]["addr"]["ip"], "127.0.0.1");
+}
+
+#[test]
+fn setuid_programs_run_untraced_with_a_warning() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: making a setuid file owned by another user needs root");
+        return;
+    }
+    let dir = scratch("setuid");
+    let prog = dir.join("basic-setuid");
+    std::fs::copy(compile_c("basic", &["-O2"]), &prog).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::chown(&prog, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let t = run_traced(&[], &[&prog], T);
+    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
+    assert!(
+        t.stdout.contains("ALL OK"),
+        "the program itself is unaffected"
+    );
+    assert!(t.stderr.contains("is setuid"), "{}", t.stderr);
+    assert!(
+        t.stderr.contains("no process loaded the tracer"),
+        "{}",
+        t.stderr
+    );
+    assert!(
+        t.calls("socket").is_empty(),
+        "secure-execution mode must not be traced: {}",
+        t.trace
+    );
 }

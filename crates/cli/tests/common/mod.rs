@@ -80,14 +80,24 @@ impl Traced {
 /// Runs `sock-trace run <extra> -o FILE --format jsonl -- cmd...` and waits
 /// at most `timeout` (then kills the whole process group and panics).
 pub fn run_traced<S: AsRef<OsStr>>(extra: &[&str], cmd: &[S], timeout: Duration) -> Traced {
+    run_traced_as("jsonl", extra, cmd, timeout)
+}
+
+/// As [`run_traced`], in the given output format.
+pub fn run_traced_as<S: AsRef<OsStr>>(
+    format: &str,
+    extra: &[&str],
+    cmd: &[S],
+    timeout: Duration,
+) -> Traced {
     let dir = scratch("trace");
-    let trace_path = dir.join("trace.jsonl");
+    let trace_path = dir.join("trace.out");
     let mut c = Command::new(sock_trace());
     c.arg("run")
         .args(extra)
         .arg("-o")
         .arg(&trace_path)
-        .args(["--format", "jsonl", "--"]);
+        .args(["--format", format, "--"]);
     for a in cmd {
         c.arg(a);
     }

@@ -83,7 +83,8 @@ int main(void) {
     errno = 0;
     CHECK(connect(-1, (struct sockaddr *)1, 16) == -1 && errno == EBADF, "connect EBADF bad ptr");
     errno = 0;
-    CHECK(bind(u, (struct sockaddr *)&a, 3) == -1 && errno == EINVAL, "bind EINVAL");
+    struct sockaddr_in short_addr = {.sin_family = AF_INET};
+    CHECK(bind(u, (struct sockaddr *)&short_addr, 3) == -1 && errno == EINVAL, "bind EINVAL");
     errno = 0;
     CHECK(sendto(u, NULL, 10, 0, (struct sockaddr *)&a, sizeof a) == -1 && errno == EFAULT, "sendto EFAULT");
     errno = 0;
