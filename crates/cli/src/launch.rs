@@ -139,7 +139,7 @@ pub struct RunPlan<'a> {
 }
 
 /// Runs the program and collects until its process tree is gone. Returns
-/// the exit code the launcher should exit with.
+/// the program's wait status.
 pub fn run(plan: RunPlan<'_>, area: &Area, collector: &mut Collector<'_>) -> Result<i32> {
     let Some((program, args)) = plan.argv.split_first() else {
         bail!("no command given: sock-trace run [OPTIONS] -- CMD [ARGS...]");
@@ -207,7 +207,7 @@ pub fn run(plan: RunPlan<'_>, area: &Area, collector: &mut Collector<'_>) -> Res
             if pid < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
                 // Nobody left: drain what they wrote and stop.
                 collector.finish();
-                return Ok(exit_code(status.unwrap_or(0)));
+                return Ok(status.unwrap_or(0));
             }
             break;
         }
@@ -223,6 +223,30 @@ pub fn run(plan: RunPlan<'_>, area: &Area, collector: &mut Collector<'_>) -> Res
         } else {
             idle_rounds = 0;
         }
+    }
+}
+
+/// How the program ended, in words: `exited with 3`, `killed by SIGSEGV
+/// (core dumped)`.
+pub fn describe_status(status: i32) -> String {
+    if libc::WIFEXITED(status) {
+        format!("exited with {}", libc::WEXITSTATUS(status))
+    } else if libc::WIFSIGNALED(status) {
+        let sig = libc::WTERMSIG(status);
+        const NAMES: [&str; 32] = [
+            "", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL", "SIGUSR1",
+            "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT", "SIGSTOP",
+            "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF", "SIGWINCH",
+            "SIGIO", "SIGPWR", "SIGSYS",
+        ];
+        let name = match NAMES.get(sig as usize) {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => format!("signal {sig}"),
+        };
+        let core = if libc::WCOREDUMP(status) { " (core dumped)" } else { "" };
+        format!("killed by {name}{core}")
+    } else {
+        format!("ended with wait status {status:#x}")
     }
 }
 

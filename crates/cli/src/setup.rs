@@ -220,7 +220,7 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
     let (out, is_terminal) = settings.open_output()?;
     let printer = settings.printer(is_terminal, &area);
     let mut collector = Collector::new(*area.shm(), printer, out);
-    let code = crate::launch::run(
+    let status = crate::launch::run(
         crate::launch::RunPlan { argv, library },
         &area,
         &mut collector,
@@ -232,6 +232,6 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
              (a static or setuid program, or one that clears LD_PRELOAD from its environment)"
         );
     }
-    collector.notice(None, &format!("exited with {code}"));
-    Ok(code)
+    collector.notice(None, &crate::launch::describe_status(status));
+    Ok(crate::launch::exit_code(status))
 }
