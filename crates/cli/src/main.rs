@@ -7,6 +7,7 @@
 //! collector that the preload library starts on its own when it is used
 //! without the launcher (`collect`, hidden).
 
+mod enrich;
 mod launch;
 mod preload_lib;
 mod setup;
@@ -77,6 +78,15 @@ pub struct TraceFlags {
     /// Payload bytes captured per send/receive call.
     #[arg(long, value_name = "N")]
     pub max_data: Option<usize>,
+    /// Caller frames shown per call (0: none).
+    #[arg(long, value_name = "N")]
+    pub caller_depth: Option<u32>,
+    /// Objects to look through when attributing a call (globs, e.g. 'libcurl.so*').
+    #[arg(long, value_name = "GLOBS", value_delimiter = ',')]
+    pub caller_skip: Vec<String>,
+    /// How source paths of callers are shown.
+    #[arg(long, value_enum, value_name = "STYLE")]
+    pub caller_paths: Option<PathsArg>,
 }
 
 #[derive(Args)]
@@ -127,6 +137,13 @@ pub enum TimestampArg {
     Absolute,
     Relative,
     Delta,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum PathsArg {
+    Full,
+    Relative,
+    Basename,
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -1,11 +1,14 @@
 //! From flags and configuration to a running trace: the one place that
 //! maps settings onto the capture options, the printer and the output.
 
-use crate::{ColorArg, FormatArg, ShowPidArg, TimestampArg, TraceFlags};
+use crate::{ColorArg, FormatArg, PathsArg, ShowPidArg, TimestampArg, TraceFlags};
 use anyhow::{Context, Result};
-use sock_trace_collect::{Area, Collector};
+use sock_trace_collect::{Area, Collector, Output, Route};
 use sock_trace_config as cfg;
-use sock_trace_event::ring::{CaptureOptions, Geometry, CAPTURE_NO_FOLLOW, CAPTURE_SELFTEST_PANIC};
+use sock_trace_event::ring::{
+    CaptureOptions, Geometry, ProgramRule, CAPTURE_DISABLED, CAPTURE_NO_FOLLOW, CAPTURE_SELFTEST_PANIC,
+    RULE_SETS_CALLERS, RULE_SETS_ENABLED, RULE_SETS_FUNCTIONS, RULE_SETS_MAX_DATA,
+};
 use sock_trace_event::{Func, FuncMask};
 use sock_trace_print as print;
 use std::ffi::OsString;
@@ -13,7 +16,13 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 pub struct Settings {
+    /// The effective configuration of a process no `[[program]]` section
+    /// matches: the file, then the flags.
     pub config: cfg::Config,
+    /// The file as read, before the flags (per-program sections apply
+    /// between the two).
+    pub file_config: cfg::Config,
+    pub overrides: cfg::Overrides,
     pub source: Option<PathBuf>,
     pub color_flag: Option<cfg::ColorMode>,
     pub no_follow: bool,
@@ -53,6 +62,7 @@ impl Settings {
             Err(e) => return Err(e.into()),
         };
         let overrides = overrides(flags);
+        let file_config = config.clone();
         config.apply(&overrides);
         let filter = cfg::FunctionFilter::new(&config.trace.include, &config.trace.exclude)?;
         for p in filter.unknown_patterns(&known_functions()) {
@@ -60,8 +70,10 @@ impl Settings {
         }
         Ok(Settings {
             config,
-            source,
+            file_config,
             color_flag: overrides.color,
+            overrides,
+            source,
             no_follow: false,
             selftest_panic: false,
         })
@@ -76,8 +88,12 @@ impl Settings {
     }
 
     pub fn capture_options(&self) -> Result<CaptureOptions> {
-        let filter =
-            cfg::FunctionFilter::new(&self.config.trace.include, &self.config.trace.exclude)?;
+        self.capture_options_of(&self.config)
+    }
+
+    /// What the hooks capture for a process with configuration `c`.
+    fn capture_options_of(&self, c: &cfg::Config) -> Result<CaptureOptions> {
+        let filter = cfg::FunctionFilter::new(&c.trace.include, &c.trace.exclude)?;
         let mut enabled = FuncMask::empty();
         for f in Func::ALL {
             if f.family() == sock_trace_event::Family::Meta || filter.matches(f.name()) {
@@ -85,7 +101,7 @@ impl Settings {
             }
         }
         let mut flags = 0;
-        if self.no_follow || !self.config.trace.follow {
+        if self.no_follow || !c.trace.follow {
             flags |= CAPTURE_NO_FOLLOW;
         }
         if self.selftest_panic {
@@ -93,16 +109,101 @@ impl Settings {
         }
         Ok(CaptureOptions {
             enabled,
-            max_data: self.config.trace.max_data.min(u32::MAX as usize) as u32,
-            caller_depth: 0,
+            max_data: c.trace.max_data.min(u32::MAX as usize) as u32,
+            caller_depth: capture_depth(&c.callers),
             flags,
             _reserved: [0; 13],
         })
     }
 
-    /// Opens the trace output and says whether it is a terminal.
-    pub fn open_output(&self) -> Result<(Box<dyn Write>, bool)> {
-        Ok(match &self.config.trace.output {
+    /// The `[[program]]` sections as the hooks read them from the trace
+    /// area: each with the complete capture settings it leads to.
+    pub fn program_rules(&self) -> Result<Vec<ProgramRule>> {
+        let mut rules = Vec::new();
+        for r in &self.file_config.programs {
+            let mut c = self.file_config.clone();
+            c.apply_rule(r);
+            c.apply(&self.overrides);
+            let mut options = self.capture_options_of(&c)?;
+            let mut sets = 0;
+            if r.include.is_some() || r.exclude.is_some() {
+                sets |= RULE_SETS_FUNCTIONS;
+            }
+            if r.max_data.is_some() {
+                sets |= RULE_SETS_MAX_DATA;
+            }
+            if r.caller_depth.is_some() || r.caller_skip.is_some() {
+                sets |= RULE_SETS_CALLERS;
+            }
+            if let Some(enabled) = r.enabled {
+                sets |= RULE_SETS_ENABLED;
+                if !enabled {
+                    options.flags |= CAPTURE_DISABLED;
+                }
+            }
+            let mut rule = ProgramRule {
+                sets,
+                options,
+                ..ProgramRule::default()
+            };
+            let pat = r.pattern.as_bytes();
+            let n = pat.len().min(rule.pattern.len());
+            rule.pattern[..n].copy_from_slice(&pat[..n]);
+            rule.pattern_len = n as u32;
+            rules.push(rule);
+        }
+        Ok(rules)
+    }
+
+    /// Every output the trace needs, the main one first, and how to find a
+    /// process's output from its configuration.
+    pub fn outputs(&self, area: &Area) -> Result<OutputPlan> {
+        let mut plan = OutputPlan { keys: Vec::new(), outputs: Vec::new() };
+        let mut configs = vec![self.config.clone()];
+        for r in &self.file_config.programs {
+            if r.output.is_some() || r.format.is_some() {
+                let mut c = self.file_config.clone();
+                c.apply_rule(r);
+                c.apply(&self.overrides);
+                configs.push(c);
+            }
+        }
+        for c in configs {
+            let key = (c.trace.output.clone(), c.trace.format);
+            if plan.keys.contains(&key) {
+                continue;
+            }
+            let (out, is_terminal) = open_output(&c.trace.output)?;
+            let printer = self.printer_of(&c, is_terminal, area);
+            plan.keys.push(key);
+            plan.outputs.push(Output::new(printer, out));
+        }
+        Ok(plan)
+    }
+}
+
+/// The outputs of a trace, keyed by (destination, format).
+pub struct OutputPlan {
+    pub keys: Vec<(cfg::Output, cfg::Format)>,
+    pub outputs: Vec<Output<'static>>,
+}
+
+/// Frames the hooks capture for caller settings `c`: with modules to skip,
+/// a few more than shown, so that there is something left after skipping.
+fn capture_depth(c: &cfg::CallerConfig) -> u32 {
+    const MAX_FRAMES: u32 = 16;
+    if c.depth == 0 {
+        0
+    } else if c.skip.is_empty() {
+        c.depth.min(MAX_FRAMES)
+    } else {
+        (c.depth + 8).min(MAX_FRAMES)
+    }
+}
+
+fn open_output(output: &cfg::Output) -> Result<(Box<dyn Write>, bool)> {
+    {
+        Ok(match output {
             cfg::Output::Stderr => (Box::new(std::io::stderr()), std::io::stderr().is_terminal()),
             cfg::Output::Stdout => (Box::new(std::io::stdout()), std::io::stdout().is_terminal()),
             cfg::Output::File(p) => {
@@ -119,14 +220,16 @@ impl Settings {
             }
         })
     }
+}
 
-    pub fn printer(&self, is_terminal: bool, area: &Area) -> Box<dyn print::Printer> {
+impl Settings {
+    fn printer_of(&self, c: &cfg::Config, is_terminal: bool, area: &Area) -> Box<dyn print::Printer> {
         let h = area.shm().header();
         let clock = print::Clock {
             start_mono_ns: h.start_mono_ns,
             realtime_offset_ns: h.realtime_offset_ns,
         };
-        let t = &self.config.trace;
+        let t = &c.trace;
         match t.format {
             cfg::Format::Jsonl => Box::new(print::JsonPrinter::new(print::JsonOptions {
                 clock,
@@ -149,7 +252,7 @@ impl Settings {
                     },
                     show_duration: t.show_duration,
                     color,
-                    palette: palette(&self.config.colors),
+                    palette: palette(&c.colors),
                     max_string: t.max_string,
                     clock,
                 }))
@@ -171,6 +274,7 @@ fn palette(c: &cfg::ColorConfig) -> print::Palette {
         pid: c.pid.to_anstyle(),
         duration: c.duration.to_anstyle(),
         notice: c.notice.to_anstyle(),
+        caller: c.caller.to_anstyle(),
     }
 }
 
@@ -209,17 +313,51 @@ fn overrides(f: &TraceFlags) -> cfg::Overrides {
         exclude: f.exclude.clone(),
         max_string: f.max_string,
         max_data: f.max_data,
+        caller_depth: f.caller_depth,
+        caller_skip: f.caller_skip.clone(),
+        caller_paths: f.caller_paths.map(|v| match v {
+            PathsArg::Full => cfg::PathStyle::Full,
+            PathsArg::Relative => cfg::PathStyle::Relative,
+            PathsArg::Basename => cfg::PathStyle::Basename,
+        }),
     }
+}
+
+/// The trace area and a collector wired to every output, with processes
+/// routed by their executable (per-program rules). Shared by `run` and the
+/// standalone collector.
+pub fn start_session(settings: &Settings) -> Result<(Area, Collector<'static>)> {
+    let capture = settings.capture_options()?;
+    let rules = settings.program_rules()?;
+    let area = Area::create(Geometry::DEFAULT, capture, &rules).context("creating the trace area")?;
+    let mut plan = settings.outputs(&area)?;
+    let mut outputs = plan.outputs.drain(..);
+    let first = outputs.next().expect("the main output");
+    let mut collector = Collector::from_output(*area.shm(), first);
+    for o in outputs {
+        collector.add_output(o);
+    }
+    let profiles = crate::enrich::Profiles::new(settings);
+    let router_profiles = profiles.clone();
+    let file_config = settings.file_config.clone();
+    let overrides = settings.overrides.clone();
+    let keys = plan.keys;
+    collector.set_router(move |exe: &[u8]| {
+        let (c, matched) = file_config.for_program(exe, &overrides);
+        let key = (c.trace.output.clone(), c.trace.format);
+        Route {
+            output: keys.iter().position(|k| *k == key).unwrap_or(0),
+            profile: router_profiles.profile_for(&matched.matched, &c),
+        }
+    });
+    collector.set_enricher(Box::new(crate::enrich::Enrich::new(profiles)));
+    Ok((area, collector))
 }
 
 /// `sock-trace run`.
 pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
-    let capture = settings.capture_options()?;
     let library = crate::preload_lib::path()?;
-    let area = Area::create(Geometry::DEFAULT, capture).context("creating the trace area")?;
-    let (out, is_terminal) = settings.open_output()?;
-    let printer = settings.printer(is_terminal, &area);
-    let mut collector = Collector::new(*area.shm(), printer, out);
+    let (area, mut collector) = start_session(&settings)?;
     let status = crate::launch::run(
         crate::launch::RunPlan { argv, library },
         &area,

@@ -5,10 +5,8 @@
 
 use crate::setup::Settings;
 use crate::TraceFlags;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-use sock_trace_collect::{Area, Collector};
-use sock_trace_event::ring::Geometry;
 use std::collections::HashSet;
 use std::io::Write;
 use std::os::fd::FromRawFd;
@@ -43,11 +41,7 @@ pub fn collect(args: CollectArgs) -> Result<i32> {
     // SAFETY: the library passed us this descriptor for our exclusive use.
     let mut ready = unsafe { std::fs::File::from_raw_fd(args.ready_fd) };
     let settings = Settings::load(&TraceFlags::default(), true)?;
-    let capture = settings.capture_options()?;
-    let area = Area::create(Geometry::DEFAULT, capture).context("creating the trace area")?;
-    let (out, is_terminal) = settings.open_output()?;
-    let printer = settings.printer(is_terminal, &area);
-    let mut collector = Collector::new(*area.shm(), printer, out);
+    let (area, mut collector) = crate::setup::start_session(&settings)?;
     writeln!(ready, "{}", area.path().display())?;
     drop(ready);
 

@@ -1,6 +1,6 @@
 //! The shared-memory file behind a trace session.
 
-use sock_trace_event::ring::{AttachError, CaptureOptions, Geometry};
+use sock_trace_event::ring::{AttachError, CaptureOptions, Geometry, ProgramRule};
 use sock_trace_event::Shm;
 use std::ffi::CString;
 use std::io;
@@ -19,7 +19,7 @@ pub struct Area {
 impl Area {
     /// Creates the file in /dev/shm (or `$TMPDIR` when /dev/shm is absent),
     /// sized for `geo`, and initialises the header.
-    pub fn create(geo: Geometry, capture: CaptureOptions) -> io::Result<Area> {
+    pub fn create(geo: Geometry, capture: CaptureOptions, rules: &[ProgramRule]) -> io::Result<Area> {
         let dir = if Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
         } else {
@@ -66,7 +66,7 @@ impl Area {
         };
         let (mono, real) = (clock(libc::CLOCK_MONOTONIC), clock(libc::CLOCK_REALTIME));
         // SAFETY: fresh zero-filled shared mapping of `len` bytes.
-        let shm = unsafe { Shm::init(base, len, geo, capture, real as i64 - mono as i64, mono) }
+        let shm = unsafe { Shm::init(base, len, geo, capture, rules, real as i64 - mono as i64, mono) }
             .map_err(|e: AttachError| io::Error::other(format!("trace area: {e:?}")))?;
         shm.header()
             .consumer_pid

@@ -15,12 +15,12 @@ mod area;
 
 pub use area::{clock, Area};
 
-use sock_trace_decode::{Decoder, Event};
+use sock_trace_decode::{Decoder, Event, LoadedModule};
 use sock_trace_event::record::Record;
 use sock_trace_event::ring::{RING_FREE, RING_OWNED, RING_RELEASED};
 use sock_trace_event::{Func, Shm};
 use sock_trace_print::Printer;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::atomic::Ordering;
 
@@ -43,17 +43,71 @@ pub trait EventSink {
     fn event(&mut self, ev: &Event);
 }
 
+/// Adds to an event what its record alone cannot say: caller frames
+/// (symbolised with the process's module map), address annotations.
+/// `profile` is the process's [`Route::profile`].
+pub trait Enricher {
+    fn enrich(&mut self, ev: &mut Event, modules: &[LoadedModule], profile: usize);
+}
+
+/// Where a process's events go and which settings shape them, chosen once
+/// per process from its executable (per-program rules).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Route {
+    /// Index into the collector's outputs.
+    pub output: usize,
+    /// Opaque to the collector; handed to the [`Enricher`].
+    pub profile: usize,
+}
+
+/// One destination of the trace: a printer and what it writes to.
+pub struct Output<'a> {
+    printer: Box<dyn Printer + 'a>,
+    out: Box<dyn Write + 'a>,
+    line: Vec<u8>,
+    failed: bool,
+}
+
+impl<'a> Output<'a> {
+    pub fn new(printer: Box<dyn Printer + 'a>, out: Box<dyn Write + 'a>) -> Self {
+        Output {
+            printer,
+            out,
+            line: Vec::with_capacity(64 * 1024),
+            failed: false,
+        }
+    }
+
+    fn write_buffer(&mut self) {
+        if self.line.is_empty() || self.failed {
+            self.line.clear();
+            return;
+        }
+        if let Err(e) = self.out.write_all(&self.line).and_then(|_| self.out.flush()) {
+            // A closed pipe (sock-trace ... | head) must not stop the
+            // traced program: keep draining, stop writing.
+            self.failed = true;
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                eprintln!("sock-trace: writing the trace failed: {e}; the program keeps running untraced");
+            }
+        }
+        self.line.clear();
+    }
+}
+
+type RouteFn<'a> = Box<dyn FnMut(&[u8]) -> Route + 'a>;
+
 pub struct Collector<'a> {
     shm: Shm,
     decoder: Decoder,
-    printer: Box<dyn Printer + 'a>,
-    out: Box<dyn Write + 'a>,
+    outputs: Vec<Output<'a>>,
+    router: Option<RouteFn<'a>>,
+    routes: HashMap<u32, Route>,
+    enricher: Option<Box<dyn Enricher + 'a>>,
     sinks: Vec<Box<dyn EventSink + 'a>>,
     pending: Vec<Pending>,
     scratch: Vec<u8>,
-    line: Vec<u8>,
     stats: Stats,
-    write_failed: bool,
 }
 
 struct Pending {
@@ -63,19 +117,41 @@ struct Pending {
 }
 
 impl<'a> Collector<'a> {
+    /// A collector writing everything to one output.
     pub fn new(shm: Shm, printer: Box<dyn Printer + 'a>, out: Box<dyn Write + 'a>) -> Self {
         Collector {
             shm,
             decoder: Decoder::new(),
-            printer,
-            out,
+            outputs: vec![Output::new(printer, out)],
+            router: None,
+            routes: HashMap::new(),
+            enricher: None,
             sinks: Vec::new(),
             pending: Vec::new(),
             scratch: Vec::with_capacity(256 * 1024),
-            line: Vec::with_capacity(64 * 1024),
             stats: Stats::default(),
-            write_failed: false,
         }
+    }
+
+    /// A collector whose main output (index 0) is `output`.
+    pub fn from_output(shm: Shm, output: Output<'a>) -> Self {
+        let Output { printer, out, .. } = output;
+        Collector::new(shm, printer, out)
+    }
+
+    /// Adds an output; returns its index for [`Route::output`].
+    pub fn add_output(&mut self, output: Output<'a>) -> usize {
+        self.outputs.push(output);
+        self.outputs.len() - 1
+    }
+
+    /// Chooses a route for each process from its executable's path.
+    pub fn set_router(&mut self, router: impl FnMut(&[u8]) -> Route + 'a) {
+        self.router = Some(Box::new(router));
+    }
+
+    pub fn set_enricher(&mut self, enricher: Box<dyn Enricher + 'a>) {
+        self.enricher = Some(enricher);
     }
 
     pub fn add_sink(&mut self, sink: Box<dyn EventSink + 'a>) {
@@ -122,14 +198,16 @@ impl<'a> Collector<'a> {
             let text = format!("{} malformed records skipped", self.stats.malformed);
             self.notice(None, &text);
         }
-        let _ = self.out.flush();
+        for o in &mut self.outputs {
+            let _ = o.out.flush();
+        }
     }
 
-    /// Prints a tracer notice in the trace's format.
+    /// Prints a tracer notice in the trace's format, on the main output.
     pub fn notice(&mut self, pid: Option<u32>, text: &str) {
-        self.line.clear();
-        self.printer.notice(pid, text, &mut self.line);
-        self.write_line_buffer();
+        let o = &mut self.outputs[0];
+        o.printer.notice(pid, text, &mut o.line);
+        o.write_buffer();
     }
 
     /// Frees rings whose owner is gone: released ones once drained, and
@@ -219,43 +297,52 @@ impl<'a> Collector<'a> {
             return;
         }
         let ready: Vec<Pending> = self.pending.drain(..cut).collect();
-        self.line.clear();
         for p in &ready {
             let Ok(rec) = Record::parse(&p.bytes) else {
                 self.stats.malformed += 1;
                 continue;
             };
             self.stats.pids.insert(rec.header.pid);
-            if let Some(ev) = self.decoder.decode(&rec) {
-                self.stats.events += 1;
-                for s in &mut self.sinks {
-                    s.event(&ev);
-                }
-                self.printer.event(&ev, &mut self.line);
+            let Some(mut ev) = self.decoder.decode(&rec) else {
+                continue;
+            };
+            self.stats.events += 1;
+            let route = self.route_of(&ev);
+            if let Some(e) = &mut self.enricher {
+                let pid = ev.pid;
+                e.enrich(&mut ev, self.decoder.modules(pid), route.profile);
             }
+            for s in &mut self.sinks {
+                s.event(&ev);
+            }
+            let last = self.outputs.len() - 1;
+            let o = &mut self.outputs[route.output.min(last)];
+            o.printer.event(&ev, &mut o.line);
         }
-        self.write_line_buffer();
+        for o in &mut self.outputs {
+            o.write_buffer();
+        }
     }
 
-    fn write_line_buffer(&mut self) {
-        if self.line.is_empty() || self.write_failed {
-            return;
+    /// The route of the event's process: chosen at its start record from
+    /// the executable, inherited from the parent until then.
+    fn route_of(&mut self, ev: &Event) -> Route {
+        use sock_trace_decode::Value;
+        if ev.func != Func::ProcStart {
+            return self.routes.get(&ev.pid).copied().unwrap_or_default();
         }
-        if let Err(e) = self
-            .out
-            .write_all(&self.line)
-            .and_then(|_| self.out.flush())
-        {
-            // A closed pipe (sock-trace ... | head) must not stop the
-            // traced program: keep draining, stop writing.
-            self.write_failed = true;
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                eprintln!(
-                    "sock-trace: writing the trace failed: {e}; the program keeps running untraced"
-                );
-            }
+        let arg = |name: &str| ev.args.iter().find(|f| f.name == name).map(|f| &f.value);
+        let parent = match arg("ppid") {
+            Some(Value::Int(p)) => self.routes.get(&(*p as u32)).copied(),
+            _ => None,
         }
-        self.line.clear();
+        .unwrap_or_default();
+        let route = match (&mut self.router, arg("exe")) {
+            (Some(r), Some(Value::Str(exe))) => r(exe),
+            _ => parent,
+        };
+        self.routes.insert(ev.pid, route);
+        route
     }
 }
 

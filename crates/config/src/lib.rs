@@ -24,8 +24,87 @@ use std::path::{Path, PathBuf};
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub trace: TraceConfig,
+    pub callers: CallerConfig,
     pub colors: ColorConfig,
+    /// `[[program]]` sections, in file order.
+    #[serde(rename = "program", skip_serializing_if = "Vec::is_empty")]
+    pub programs: Vec<ProgramRule>,
 }
+
+/// `[callers]`: which line of the program made each call.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallerConfig {
+    /// Frames shown per call (0: none). The first is the call site of the
+    /// socket function itself; deeper frames need frame pointers.
+    pub depth: u32,
+    /// Module name globs (`libcurl.so*`) whose frames are passed over, so a
+    /// call is attributed to the first frame outside them.
+    pub skip: Vec<String>,
+    /// How source paths are shown.
+    pub paths: PathStyle,
+}
+
+impl Default for CallerConfig {
+    fn default() -> Self {
+        CallerConfig {
+            depth: 1,
+            skip: Vec::new(),
+            paths: PathStyle::Relative,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PathStyle {
+    /// As recorded in the debug information.
+    Full,
+    /// Relative to the working directory when below it, else full.
+    #[default]
+    Relative,
+    /// File name only.
+    Basename,
+}
+
+/// `[[program]]`: settings for the processes whose executable matches
+/// `match` (a glob over the base name, or over the whole path when it
+/// contains `/`). Every matching section applies, in file order; each key
+/// takes the value of the last matching section that sets it (`include` and
+/// `exclude` count as one key: a section that sets either replaces the
+/// function selection). Command-line flags override all of them.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProgramRule {
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// `false` leaves the program untraced (its children are matched anew).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_data: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_depth: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_skip: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_paths: Option<PathStyle>,
+    /// Where this program's lines go (another file than the main trace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Output>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
+}
+
+/// Most `[[program]]` sections (the trace area carries them to every
+/// traced process in a fixed-size table).
+pub const MAX_PROGRAM_RULES: usize = 14;
+/// Longest `match` pattern, bytes.
+pub const MAX_PROGRAM_PATTERN: usize = 112;
 
 /// `[trace]`: what to trace and how lines look.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
@@ -148,6 +227,7 @@ pub struct ColorConfig {
     pub pid: Style,
     pub duration: Style,
     pub notice: Style,
+    pub caller: Style,
 }
 
 impl Default for ColorConfig {
@@ -165,6 +245,7 @@ impl Default for ColorConfig {
             pid: s("blue"),
             duration: s("dim"),
             notice: s("italic"),
+            caller: s("blue italic"),
         }
     }
 }
@@ -185,9 +266,67 @@ pub struct Overrides {
     pub exclude: Vec<String>,
     pub max_string: Option<usize>,
     pub max_data: Option<usize>,
+    pub caller_depth: Option<u32>,
+    /// Appended to the caller skip list.
+    pub caller_skip: Vec<String>,
+    pub caller_paths: Option<PathStyle>,
+}
+
+/// What a set of `[[program]]` sections changes, as a merged view.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProgramSettings {
+    /// Indices of the sections that matched, in order.
+    pub matched: Vec<usize>,
+    pub enabled: bool,
 }
 
 impl Config {
+    /// The configuration for the executable at `exe`: this one with every
+    /// matching `[[program]]` section applied in order. `overrides` (the
+    /// command line) are applied last.
+    pub fn for_program(&self, exe: &[u8], overrides: &Overrides) -> (Config, ProgramSettings) {
+        let mut c = self.clone();
+        let mut ps = ProgramSettings { matched: Vec::new(), enabled: true };
+        for (i, r) in self.programs.iter().enumerate() {
+            if sock_trace_event::program::program_matches(r.pattern.as_bytes(), exe) {
+                ps.matched.push(i);
+                c.apply_rule(r);
+                if let Some(e) = r.enabled {
+                    ps.enabled = e;
+                }
+            }
+        }
+        c.apply(overrides);
+        (c, ps)
+    }
+
+    /// This configuration with one `[[program]]` section applied.
+    pub fn apply_rule(&mut self, r: &ProgramRule) {
+        if r.include.is_some() || r.exclude.is_some() {
+            let base = self.clone();
+            self.trace.include = r.include.clone().unwrap_or(base.trace.include);
+            self.trace.exclude = r.exclude.clone().unwrap_or(base.trace.exclude);
+        }
+        if let Some(v) = r.max_data {
+            self.trace.max_data = v;
+        }
+        if let Some(v) = r.caller_depth {
+            self.callers.depth = v;
+        }
+        if let Some(v) = &r.caller_skip {
+            self.callers.skip = v.clone();
+        }
+        if let Some(v) = r.caller_paths {
+            self.callers.paths = v;
+        }
+        if let Some(v) = &r.output {
+            self.trace.output = v.clone();
+        }
+        if let Some(v) = r.format {
+            self.trace.format = v;
+        }
+    }
+
     /// Parses a file. Errors name the file, line and column.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
@@ -213,12 +352,49 @@ impl Config {
             }
         })?;
         // Patterns are checked here too, so a bad glob is reported at load.
-        FunctionFilter::new(&config.trace.include, &config.trace.exclude).map_err(|mut e| {
+        let named = |mut e: ConfigError| {
             if let ErrorKind::Pattern { file, .. } = &mut e.kind {
                 *file = Some(name.to_string());
             }
             e
-        })?;
+        };
+        FunctionFilter::new(&config.trace.include, &config.trace.exclude).map_err(named)?;
+        for r in &config.programs {
+            let mut c = config.clone();
+            c.apply_rule(r);
+            FunctionFilter::new(&c.trace.include, &c.trace.exclude).map_err(named)?;
+            ModuleFilter::new(&c.callers.skip).map_err(named)?;
+        }
+        ModuleFilter::new(&config.callers.skip).map_err(named)?;
+        // The place of the n-th `[[program]]` header, for messages.
+        let section_at = |n: usize| {
+            text.match_indices("[[program]]")
+                .nth(n)
+                .map(|(at, _)| line_col(text, at))
+                .unwrap_or((0, 0))
+        };
+        let invalid = |(line, column): (usize, usize), message: String| ConfigError {
+            kind: ErrorKind::Invalid {
+                file: name.to_string(),
+                line,
+                column,
+                message,
+            },
+        };
+        if config.programs.len() > MAX_PROGRAM_RULES {
+            return Err(invalid(section_at(MAX_PROGRAM_RULES), format!(
+                "{} [[program]] sections; at most {MAX_PROGRAM_RULES} are supported",
+                config.programs.len()
+            )));
+        }
+        for (i, r) in config.programs.iter().enumerate() {
+            if r.pattern.is_empty() || r.pattern.len() > MAX_PROGRAM_PATTERN {
+                return Err(invalid(section_at(i), format!(
+                    "[[program]] match = {:?}: a pattern needs 1 to {MAX_PROGRAM_PATTERN} bytes",
+                    r.pattern
+                )));
+            }
+        }
         Ok(config)
     }
 
@@ -254,6 +430,13 @@ impl Config {
         }
         if let Some(v) = o.max_data {
             t.max_data = v;
+        }
+        if let Some(v) = o.caller_depth {
+            self.callers.depth = v;
+        }
+        self.callers.skip.extend(o.caller_skip.iter().cloned());
+        if let Some(v) = o.caller_paths {
+            self.callers.paths = v;
         }
     }
 
@@ -439,12 +622,32 @@ pub enum ErrorKind {
         pattern: String,
         message: String,
     },
+    /// Parses, but a value is out of range; `line`/`column` are 0 when the
+    /// place cannot be told.
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             ErrorKind::Io { path, message } => write!(f, "{}: {message}", path.display()),
+            ErrorKind::Invalid {
+                file,
+                line,
+                column,
+                message,
+            } => {
+                if *line > 0 {
+                    write!(f, "{file}:{line}:{column}: {message}")
+                } else {
+                    write!(f, "{file}: {message}")
+                }
+            }
             ErrorKind::Missing { path, origin } => write!(
                 f,
                 "{}: no such configuration file (named by {origin})",
@@ -477,3 +680,48 @@ pub const DEFAULT_CONFIG: &str = include_str!("default.toml");
 
 #[cfg(test)]
 mod tests;
+
+/// Module-name globs for `[callers] skip`: matched against the file name
+/// of an object (`libcurl.so.4`), or its whole path when the pattern has a
+/// `/`.
+#[derive(Clone, Debug)]
+pub struct ModuleFilter {
+    set: globset::GlobSet,
+    any_path: bool,
+}
+
+impl ModuleFilter {
+    pub fn new(patterns: &[String]) -> Result<ModuleFilter, ConfigError> {
+        let mut b = globset::GlobSetBuilder::new();
+        for p in patterns {
+            let g = globset::Glob::new(p.trim()).map_err(|e| ConfigError {
+                kind: ErrorKind::Pattern {
+                    file: None,
+                    pattern: p.clone(),
+                    message: e.kind().to_string(),
+                },
+            })?;
+            b.add(g);
+        }
+        let set = b.build().map_err(|e| ConfigError {
+            kind: ErrorKind::Pattern {
+                file: None,
+                pattern: String::new(),
+                message: e.to_string(),
+            },
+        })?;
+        Ok(ModuleFilter {
+            set,
+            any_path: patterns.iter().any(|p| p.contains('/')),
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    pub fn matches(&self, module_path: &Path) -> bool {
+        let name = module_path.file_name().map(Path::new).unwrap_or(module_path);
+        self.set.is_match(name) || (self.any_path && self.set.is_match(module_path))
+    }
+}

@@ -150,7 +150,7 @@ pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
     let pid = rec.header.pid;
     let ret = rec.header.ret;
     match ev.func {
-        Pad => {}
+        Pad | Module => {}
         ProcStart => {
             let ppid = arg(rec, 0) as u32;
             dec.process_started(pid, ppid);

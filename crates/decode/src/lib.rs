@@ -21,7 +21,7 @@ pub mod sockaddr;
 mod sockopt;
 pub mod value;
 
-pub use value::{ErrorInfo, ErrorSpace, Event, Field, Outcome, Payload, SockAddr, UnixKind, Value};
+pub use value::{CallerFrame, ErrorInfo, ErrorSpace, Event, Field, LoadedModule, Outcome, Payload, SockAddr, UnixKind, Value};
 
 use sock_trace_event::record::{
     FLAG_BAD_POINTER, FLAG_FORTIFIED, FLAG_INJECTED, FLAG_TRUNCATED, FLAG_VFORK_CHILD,
@@ -41,6 +41,7 @@ pub struct SocketInfo {
 #[derive(Default)]
 pub struct Decoder {
     sockets: HashMap<u32, HashMap<i32, SocketInfo>>,
+    modules: HashMap<u32, Vec<LoadedModule>>,
 }
 
 impl Decoder {
@@ -53,10 +54,20 @@ impl Decoder {
         self.sockets.get(&pid)?.get(&fd).copied()
     }
 
-    /// Decodes one record; `None` for padding and unknown function ids.
+    /// The objects loaded in process `pid`, as its module records said.
+    pub fn modules(&self, pid: u32) -> &[LoadedModule] {
+        self.modules.get(&pid).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Decodes one record; `None` for padding, module records (kept, see
+    /// [`Decoder::modules`]) and unknown function ids.
     pub fn decode(&mut self, rec: &Record<'_>) -> Option<Event> {
         let func = rec.func()?;
         if func == Func::Pad {
+            return None;
+        }
+        if func == Func::Module {
+            self.module_loaded(rec);
             return None;
         }
         let h = &rec.header;
@@ -73,6 +84,7 @@ impl Decoder {
             may_block: may_block(func),
             notes: Vec::new(),
             callers: Vec::new(),
+            frames: Vec::new(),
             data: None,
         };
         for (flag, note) in [
@@ -123,14 +135,40 @@ impl Decoder {
         }
     }
 
-    /// A new process inherits its parent's descriptors.
+    /// A new process inherits its parent's descriptors and loaded objects;
+    /// an exec keeps the descriptors and replaces every object.
     pub(crate) fn process_started(&mut self, pid: u32, ppid: u32) {
-        if self.sockets.contains_key(&pid) {
-            return; // an exec: same descriptors
+        if self.sockets.contains_key(&pid) || self.modules.contains_key(&pid) {
+            self.modules.remove(&pid);
+            return;
         }
         if let Some(parent) = self.sockets.get(&ppid).cloned() {
             self.sockets.insert(pid, parent);
         }
+        if let Some(parent) = self.modules.get(&ppid).cloned() {
+            self.modules.insert(pid, parent);
+        }
+    }
+
+    fn module_loaded(&mut self, rec: &Record<'_>) {
+        use sock_trace_event::role;
+        let segments = rec
+            .ints(role::MODULE_SEGMENTS)
+            .map(|i| {
+                let v: Vec<i64> = i.iter().collect();
+                v.chunks_exact(4).map(|c| (c[0] as u64, c[1] as u64, c[2] as u64, c[3] as u32)).collect()
+            })
+            .unwrap_or_default();
+        let module = LoadedModule {
+            path: rec.str(role::MODULE_PATH).unwrap_or_default().to_vec(),
+            bias: rec.header.args[0],
+            segments,
+            build_id: rec.find(Tag::Bytes, role::MODULE_BUILD_ID).map(<[u8]>::to_vec),
+        };
+        let list = self.modules.entry(rec.header.pid).or_default();
+        // A reloaded object at the same place replaces the old entry.
+        list.retain(|m| m.bias != module.bias || m.path != module.path);
+        list.push(module);
     }
 }
 

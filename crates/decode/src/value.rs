@@ -153,8 +153,11 @@ pub struct Event {
     pub may_block: bool,
     /// Capture notes: truncation, unreadable pointers, vfork child.
     pub notes: Vec<&'static str>,
-    /// Caller return addresses, innermost first (symbolised elsewhere).
+    /// Caller return addresses, innermost first, as captured.
     pub callers: Vec<u64>,
+    /// The callers symbolised (by the collector, which has the module
+    /// maps), after skipping unwanted modules: what printers show.
+    pub frames: Vec<CallerFrame>,
     /// Payload moved by the call, when captured.
     pub data: Option<Payload>,
 }
@@ -175,4 +178,43 @@ impl Event {
     pub fn duration_ns(&self) -> u64 {
         self.t_end.saturating_sub(self.t_start)
     }
+}
+
+/// A loaded ELF object of a traced process, as its module record described
+/// it: enough to map a runtime address back to the file and symbolise it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadedModule {
+    /// Path of the file (the main program's is read from /proc at start).
+    pub path: Vec<u8>,
+    /// Load bias: runtime address = ELF virtual address + bias.
+    pub bias: u64,
+    /// PT_LOAD segments: (p_vaddr, p_memsz, p_offset, p_flags).
+    pub segments: Vec<(u64, u64, u64, u32)>,
+    pub build_id: Option<Vec<u8>>,
+}
+
+impl LoadedModule {
+    /// Whether a runtime address lies in one of the object's segments.
+    pub fn contains(&self, addr: u64) -> bool {
+        self.segments
+            .iter()
+            .any(|&(vaddr, memsz, _, _)| addr >= self.bias.wrapping_add(vaddr) && addr < self.bias.wrapping_add(vaddr).wrapping_add(memsz))
+    }
+}
+
+/// A symbolised caller: `file:line (function+0xOFF)`, or what is known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallerFrame {
+    /// The return address.
+    pub addr: u64,
+    /// The object's path, as shown.
+    pub module: String,
+    pub function: Option<String>,
+    /// From the function's start when `function` is known, else from the
+    /// object's start (link-time address).
+    pub offset: u64,
+    /// Source file, as shown (see the path style setting).
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    pub column: Option<u32>,
 }

@@ -86,8 +86,9 @@ fn random_records_for_every_function_never_panic() {
             }
         }
     }
-    // Everything but the padding pseudo-function yields an event.
-    assert!(decoded >= (Func::ALL.len() - 1) * 2000, "decoded {decoded}");
+    // Everything but padding and module records (kept by the decoder, not
+    // printed) yields an event.
+    assert!(decoded >= (Func::ALL.len() - 2) * 2000, "decoded {decoded}");
 }
 
 #[test]

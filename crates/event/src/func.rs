@@ -70,6 +70,8 @@ funcs! {
     Pad = 0, "<pad>", Meta, true;
     ProcStart = 1, "<process>", Meta, true;
     Lost = 2, "<lost>", Meta, true;
+    // A loaded ELF object (for symbolising caller addresses).
+    Module = 3, "<module>", Meta, true;
 
     Socket = 10, "socket", Socket, true;
     Socketpair = 11, "socketpair", Socket, true;

@@ -16,6 +16,7 @@
 //! versions then refuse each other instead of misreading.
 
 pub mod func;
+pub mod program;
 pub mod record;
 pub mod ring;
 
@@ -24,7 +25,7 @@ pub use record::{role, Record, RecordHeader, RecordWriter, Tag};
 pub use ring::{CaptureOptions, Geometry, Shm};
 
 /// Version of the record and ring layout.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Environment variable naming the shared-memory file of a trace session.
 pub const ENV_SHM: &str = "SOCK_TRACE_SHM";

@@ -164,6 +164,13 @@ pub mod role {
     pub const FDS_READ_IN: u8 = 32;
     pub const FDS_WRITE_IN: u8 = 33;
     pub const FDS_EXCEPT_IN: u8 = 34;
+    /// Module record: PT_LOAD segments, four Ints each: p_vaddr, p_memsz,
+    /// p_offset, p_flags.
+    pub const MODULE_SEGMENTS: u8 = 35;
+    /// Module record: GNU build-id bytes.
+    pub const MODULE_BUILD_ID: u8 = 36;
+    /// Module record: the object's path.
+    pub const MODULE_PATH: u8 = 37;
 }
 
 /// Writes a record into a caller-provided buffer (a slot in a ring, or a

@@ -51,6 +51,79 @@ pub struct CaptureOptions {
 
 /// Do not trace processes started after the first one (no `--follow`).
 pub const CAPTURE_NO_FOLLOW: u32 = 1 << 0;
+/// Leave the process untraced (a per-program rule with `enabled = false`).
+pub const CAPTURE_DISABLED: u32 = 1 << 1;
+
+/// Most per-program rules the area carries.
+pub const MAX_RULES: usize = 14;
+/// Longest rule pattern, bytes.
+pub const MAX_RULE_PATTERN: usize = 112;
+
+/// What a [`ProgramRule`] sets; unset fields keep what earlier rules (or
+/// the defaults) chose.
+pub const RULE_SETS_FUNCTIONS: u32 = 1 << 0;
+pub const RULE_SETS_MAX_DATA: u32 = 1 << 1;
+pub const RULE_SETS_CALLERS: u32 = 1 << 2;
+pub const RULE_SETS_ENABLED: u32 = 1 << 3;
+
+/// A per-program rule as the hooks see it: a pattern over the executable
+/// (see [`crate::program`]) and the capture settings it implies. The
+/// collector fills `options` with the complete effective values (defaults,
+/// then this rule, then command-line flags) so a process only copies the
+/// fields `sets` names, rule after matching rule, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct ProgramRule {
+    pub pattern: [u8; MAX_RULE_PATTERN],
+    pub pattern_len: u32,
+    pub sets: u32,
+    pub options: CaptureOptions,
+}
+
+impl Default for ProgramRule {
+    fn default() -> Self {
+        ProgramRule {
+            pattern: [0; MAX_RULE_PATTERN],
+            pattern_len: 0,
+            sets: 0,
+            options: CaptureOptions::default(),
+        }
+    }
+}
+
+impl ProgramRule {
+    pub fn pattern(&self) -> &[u8] {
+        &self.pattern[..(self.pattern_len as usize).min(MAX_RULE_PATTERN)]
+    }
+
+    /// Applies this rule's fields onto `opts`.
+    pub fn apply(&self, opts: &mut CaptureOptions) {
+        if self.sets & RULE_SETS_FUNCTIONS != 0 {
+            opts.enabled = self.options.enabled;
+        }
+        if self.sets & RULE_SETS_MAX_DATA != 0 {
+            opts.max_data = self.options.max_data;
+        }
+        if self.sets & RULE_SETS_CALLERS != 0 {
+            opts.caller_depth = self.options.caller_depth;
+        }
+        if self.sets & RULE_SETS_ENABLED != 0 {
+            opts.flags = (opts.flags & !CAPTURE_DISABLED) | (self.options.flags & CAPTURE_DISABLED);
+        }
+    }
+}
+
+/// The capture settings for the executable at `exe`: `base`, then every
+/// matching rule in order.
+pub fn options_for(base: CaptureOptions, rules: &[ProgramRule], exe: &[u8]) -> CaptureOptions {
+    let mut opts = base;
+    for r in rules {
+        if crate::program::program_matches(r.pattern(), exe) {
+            r.apply(&mut opts);
+        }
+    }
+    opts
+}
 /// Test-suite only: make the tracer panic while recording `connect`.
 pub const CAPTURE_SELFTEST_PANIC: u32 = 1 << 31;
 
@@ -69,6 +142,9 @@ pub struct ShmHeader {
     /// CLOCK_MONOTONIC at creation.
     pub start_mono_ns: u64,
     pub capture: CaptureOptions,
+    /// Per-program rules, `nrules` of them, applied in order.
+    pub nrules: u32,
+    pub rules: [ProgramRule; MAX_RULES],
     /// Pid of the collector; producers stop waiting for room when it dies.
     pub consumer_pid: AtomicU32,
     /// Set by a producer that found the collector dead: tracing stops.
@@ -176,9 +252,13 @@ impl Shm {
         len: usize,
         geo: Geometry,
         capture: CaptureOptions,
+        rules: &[ProgramRule],
         realtime_offset_ns: i64,
         start_mono_ns: u64,
     ) -> Result<Shm, AttachError> {
+        if rules.len() > MAX_RULES {
+            return Err(AttachError::BadGeometry);
+        }
         if !geo.valid() {
             return Err(AttachError::BadGeometry);
         }
@@ -197,6 +277,10 @@ impl Shm {
             (*h).realtime_offset_ns = realtime_offset_ns;
             (*h).start_mono_ns = start_mono_ns;
             (*h).capture = capture;
+            (*h).nrules = rules.len() as u32;
+            for (i, r) in rules.iter().enumerate() {
+                (*h).rules[i] = *r;
+            }
             core::sync::atomic::fence(Ordering::Release);
             core::ptr::write_volatile(&mut (*h).magic, MAGIC);
         }
@@ -248,6 +332,12 @@ impl Shm {
     pub fn header(&self) -> &ShmHeader {
         // SAFETY: validated at attach/init; lives as long as the mapping.
         unsafe { &*(self.base as *const ShmHeader) }
+    }
+
+    /// The per-program rules, bounded by [`MAX_RULES`] whatever the header says.
+    pub fn rules(&self) -> &[ProgramRule] {
+        let h = self.header();
+        &h.rules[..(h.nrules as usize).min(MAX_RULES)]
     }
 
     pub fn ctl(&self, ring: u32) -> &RingCtl {
@@ -419,6 +509,7 @@ mod tests {
                 mem.len() * PAGE,
                 geo,
                 CaptureOptions::default(),
+                &[],
                 0,
                 0,
             )

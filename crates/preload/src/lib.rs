@@ -17,6 +17,7 @@
 
 #![allow(clippy::missing_safety_doc)]
 
+mod callers;
 mod capture;
 mod fds;
 mod hooks;

@@ -10,7 +10,7 @@ use crate::sys;
 use core::cell::Cell;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use sock_trace_event::record::{RecordWriter, FLAG_VFORK_CHILD};
-use sock_trace_event::ring::{max_record, CAPTURE_NO_FOLLOW};
+use sock_trace_event::ring::{max_record, options_for, CAPTURE_DISABLED, CAPTURE_NO_FOLLOW};
 use sock_trace_event::{Func, Shm};
 
 const UNINIT: u8 = 0;
@@ -24,6 +24,8 @@ static PID: AtomicU32 = AtomicU32::new(0);
 static MAX_DATA: AtomicU32 = AtomicU32::new(0);
 static CAPTURE_FLAGS: AtomicU32 = AtomicU32::new(0);
 static RING_HINT: AtomicU32 = AtomicU32::new(0);
+/// Caller frames to record per call (0: none).
+static CALLER_DEPTH: AtomicU32 = AtomicU32::new(0);
 
 /// The mapped area, written once during initialisation before `STATE`
 /// becomes ACTIVE (release) and read only after observing ACTIVE (acquire).
@@ -108,6 +110,10 @@ pub fn ensure_init() {
     if next == ACTIVE {
         crate::hooks::warm_up();
         emit_process_start();
+        if CALLER_DEPTH.load(Ordering::Relaxed) > 0 {
+            crate::callers::init_own_range();
+            crate::callers::report_new_modules();
+        }
     }
 }
 
@@ -165,11 +171,19 @@ fn init() -> u8 {
     if h.capture.flags & CAPTURE_NO_FOLLOW != 0 && root != pid {
         return DISABLED;
     }
+    // Per-program rules: what this executable gets.
+    let mut exe = [0u8; 1024];
+    let exe_len = sys::readlink_self_exe(&mut exe);
+    let opts = options_for(h.capture, shm.rules(), &exe[..exe_len]);
+    if opts.flags & CAPTURE_DISABLED != 0 {
+        return DISABLED;
+    }
     h.processes.fetch_add(1, Ordering::Relaxed);
-    ENABLED[0].store(h.capture.enabled.0[0], Ordering::Relaxed);
-    ENABLED[1].store(h.capture.enabled.0[1], Ordering::Relaxed);
-    MAX_DATA.store(h.capture.max_data.min(60 * 1024), Ordering::Relaxed);
-    CAPTURE_FLAGS.store(h.capture.flags, Ordering::Relaxed);
+    ENABLED[0].store(opts.enabled.0[0], Ordering::Relaxed);
+    ENABLED[1].store(opts.enabled.0[1], Ordering::Relaxed);
+    MAX_DATA.store(opts.max_data.min(60 * 1024), Ordering::Relaxed);
+    CAPTURE_FLAGS.store(opts.flags, Ordering::Relaxed);
+    CALLER_DEPTH.store(opts.caller_depth.min(crate::callers::MAX_FRAMES as u32), Ordering::Relaxed);
     // SAFETY: not yet published (STATE is INITIALIZING).
     unsafe { *SHM.0.get() = Some(shm) };
     crate::fds::scan_inherited();
@@ -278,6 +292,23 @@ pub struct Call {
 pub fn emit(call: Call, fill: impl FnOnce(&mut RecordWriter<'_>)) {
     let Some(shm) = shm() else { return };
     let t_end = sys::now();
+    let depth = CALLER_DEPTH.load(Ordering::Relaxed) as usize;
+    let mut frames = [0u64; crate::callers::MAX_FRAMES];
+    let nframes = if depth > 0 && call.func.family() != sock_trace_event::Family::Meta {
+        crate::callers::capture(&mut frames, depth)
+    } else {
+        0
+    };
+    // Code loaded since the last scan (dlopen): report it before the record
+    // that needs it. Not where the loader's lock could be held by the code
+    // we interrupted (a hook nested in a signal handler) or by a parent
+    // thread (a vfork child).
+    if nframes > 0 && !crate::callers::known(frames[0]) {
+        let busy = EMITTING.try_with(|e| e.get()).unwrap_or(true);
+        if !busy && !in_vfork_child() {
+            crate::callers::rescan_if_unknown(frames[0]);
+        }
+    }
     let nested = EMITTING.try_with(|e| e.replace(true)).unwrap_or(true);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let pid = cached_pid();
@@ -322,6 +353,13 @@ pub fn emit(call: Call, fill: impl FnOnce(&mut RecordWriter<'_>)) {
                 h.flags = call.flags;
             }
             fill(&mut w);
+            if nframes > 0 {
+                let mut raw = [0u8; 8 * crate::callers::MAX_FRAMES];
+                for (i, f) in frames[..nframes].iter().enumerate() {
+                    raw[i * 8..i * 8 + 8].copy_from_slice(&f.to_le_bytes());
+                }
+                w.blob(sock_trace_event::Tag::Caller, 0, &raw[..nframes * 8]);
+            }
             if crate::test_hooks::should_panic(call.func) {
                 panic!("sock-trace self-test panic");
             }

@@ -17,7 +17,7 @@ use crate::text::escape;
 use crate::{Clock, Printer};
 use base64::Engine;
 use serde_json::{json, Map, Value as J};
-use sock_trace_decode::{ErrorSpace, Event, Field, Outcome, SockAddr, UnixKind, Value};
+use sock_trace_decode::{CallerFrame, ErrorSpace, Event, Field, Outcome, SockAddr, UnixKind, Value};
 use sock_trace_event::Func;
 
 #[derive(Clone, Debug, Default)]
@@ -129,6 +129,28 @@ pub fn value(v: &Value, max: usize) -> J {
     }
 }
 
+/// A symbolised caller: every field known, and the text form.
+fn frame(f: &CallerFrame) -> J {
+    let mut m = Map::new();
+    m.insert("addr".into(), json!(format!("{:#x}", f.addr)));
+    m.insert("module".into(), json!(f.module));
+    if let Some(func) = &f.function {
+        m.insert("function".into(), json!(func));
+    }
+    m.insert("offset".into(), json!(f.offset));
+    if let Some(file) = &f.file {
+        m.insert("file".into(), json!(file));
+    }
+    if let Some(line) = f.line {
+        m.insert("line".into(), json!(line));
+    }
+    if let Some(column) = f.column {
+        m.insert("column".into(), json!(column));
+    }
+    m.insert("text".into(), json!(crate::text::frame_text(f)));
+    J::Object(m)
+}
+
 fn fields_obj(fields: &[Field], max: usize) -> Map<String, J> {
     let mut m = Map::new();
     for f in fields {
@@ -174,15 +196,12 @@ impl Printer for JsonPrinter {
             m.insert("duration_us".into(), json!(ev.duration_ns() as f64 / 1e3));
             m.insert("may_block".into(), json!(ev.may_block));
             m.insert("notes".into(), json!(ev.notes));
-            m.insert(
-                "callers".into(),
-                J::Array(
-                    ev.callers
-                        .iter()
-                        .map(|c| json!(format!("{c:#x}")))
-                        .collect(),
-                ),
-            );
+            let callers: Vec<J> = if ev.frames.is_empty() {
+                ev.callers.iter().map(|c| json!({"addr": format!("{c:#x}")})).collect()
+            } else {
+                ev.frames.iter().map(frame).collect()
+            };
+            m.insert("callers".into(), J::Array(callers));
             if let Some(d) = &ev.data {
                 m.insert(
                     "data".into(),
@@ -257,6 +276,7 @@ mod tests {
             may_block: true,
             notes: vec![],
             callers: vec![0x1234],
+            frames: vec![],
             data: None,
         }
     }
@@ -275,7 +295,29 @@ mod tests {
         assert_eq!(j["result"]["error"]["code"], 111);
         assert_eq!(j["duration_us"], 2.0);
         assert_eq!(j["time"], 1.000003);
-        assert_eq!(j["callers"][0], "0x1234");
+        assert_eq!(j["callers"][0]["addr"], "0x1234");
+    }
+
+    #[test]
+    fn symbolised_callers_carry_every_field() {
+        let mut e = base();
+        e.frames = vec![CallerFrame {
+            addr: 0x1234,
+            module: "/usr/bin/prog".into(),
+            function: Some("main".into()),
+            offset: 0x35,
+            file: Some("prog.c".into()),
+            line: Some(68),
+            column: None,
+        }];
+        let j = render(&e);
+        let c = &j["callers"][0];
+        assert_eq!(c["file"], "prog.c");
+        assert_eq!(c["line"], 68);
+        assert_eq!(c["function"], "main");
+        assert_eq!(c["offset"], 0x35);
+        assert_eq!(c["text"], "prog.c:68 (main+0x35)");
+        assert!(c.get("column").is_none());
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub struct Palette {
     pub pid: Style,
     pub duration: Style,
     pub notice: Style,
+    /// The caller location (`basic.c:53 (main+0x1c5)`).
+    pub caller: Style,
 }
 
 fn fg(c: AnsiColor) -> Style {
@@ -36,6 +38,7 @@ impl Default for Palette {
             pid: fg(AnsiColor::Blue),
             duration: Style::new().dimmed(),
             notice: Style::new().italic(),
+            caller: fg(AnsiColor::Blue).italic(),
         }
     }
 }
@@ -56,6 +59,7 @@ impl Palette {
             pid: s,
             duration: s,
             notice: s,
+            caller: s,
         }
     }
 }

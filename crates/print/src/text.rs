@@ -21,7 +21,7 @@
 use crate::style::Palette;
 use crate::{Clock, Printer, ShowPid, TimestampMode};
 use anstyle::Style;
-use sock_trace_decode::{ErrorInfo, ErrorSpace, Event, Field, Outcome, SockAddr, UnixKind, Value};
+use sock_trace_decode::{CallerFrame, ErrorInfo, ErrorSpace, Event, Field, Outcome, SockAddr, UnixKind, Value};
 use sock_trace_event::Func;
 use std::io::Write;
 
@@ -303,6 +303,10 @@ impl Printer for TextPrinter {
         if !ev.notes.is_empty() {
             let _ = write!(out, " ({})", ev.notes.join(", "));
         }
+        if !ev.frames.is_empty() {
+            let text: Vec<String> = ev.frames.iter().map(frame_text).collect();
+            self.paint(out, p.caller, format_args!(" @ {}", text.join(" < ")));
+        }
         out.push(b'\n');
     }
 
@@ -316,6 +320,19 @@ impl Printer for TextPrinter {
             format_args!("+++ {text} +++"),
         );
         out.push(b'\n');
+    }
+}
+
+/// A caller as a user reads it: `basic.c:53 (main+0x1c5)`, then
+/// `main+0x1c5 in prog` without line information, then `prog+0x11c5`.
+pub fn frame_text(f: &CallerFrame) -> String {
+    let module = f.module.rsplit('/').next().unwrap_or(&f.module);
+    match (&f.file, f.line, &f.function) {
+        (Some(file), Some(line), Some(func)) => format!("{file}:{line} ({func}+{:#x})", f.offset),
+        (Some(file), Some(line), None) => format!("{file}:{line} ({module}+{:#x})", f.offset),
+        (_, _, Some(func)) => format!("{func}+{:#x} in {module}", f.offset),
+        _ if module.is_empty() => format!("{:#x}", f.addr),
+        _ => format!("{module}+{:#x}", f.offset),
     }
 }
 
@@ -434,6 +451,7 @@ mod tests {
             may_block: false,
             notes: vec![],
             callers: vec![],
+            frames: vec![],
             data: None::<Payload>,
         }
     }

@@ -1,0 +1,144 @@
+//! What the collector adds to decoded events before printing: callers
+//! symbolised from the traced process's module map (with per-program
+//! depth, skip list and path style).
+//!
+//! A *profile* is the caller settings of one set of matching `[[program]]`
+//! sections; the router picks one per process, the enricher applies it.
+
+use crate::setup::Settings;
+use sock_trace_collect::Enricher;
+use sock_trace_config as cfg;
+use sock_trace_decode::{CallerFrame, Event, LoadedModule};
+use sock_trace_symbolize as sym;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+/// Caller settings, as the enricher uses them.
+struct Profile {
+    matched: Vec<usize>,
+    depth: usize,
+    skip: cfg::ModuleFilter,
+    paths: sym::PathStyle,
+}
+
+/// The distinct profiles met so far, shared by the router (which adds
+/// them) and the enricher (which reads them). Profile 0 is the default.
+#[derive(Clone)]
+pub struct Profiles(Rc<RefCell<Vec<Profile>>>);
+
+impl Profiles {
+    pub fn new(settings: &Settings) -> Profiles {
+        Profiles(Rc::new(RefCell::new(vec![profile(Vec::new(), &settings.config)])))
+    }
+
+    /// The profile for a process matched by the sections `matched`, whose
+    /// effective configuration is `c`.
+    pub fn profile_for(&self, matched: &[usize], c: &cfg::Config) -> usize {
+        let mut all = self.0.borrow_mut();
+        if let Some(i) = all.iter().position(|p| p.matched == matched) {
+            return i;
+        }
+        all.push(profile(matched.to_vec(), c));
+        all.len() - 1
+    }
+}
+
+fn profile(matched: Vec<usize>, c: &cfg::Config) -> Profile {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    Profile {
+        matched,
+        depth: c.callers.depth as usize,
+        // Patterns were checked when the configuration was loaded.
+        skip: cfg::ModuleFilter::new(&c.callers.skip).unwrap_or_else(|_| cfg::ModuleFilter::new(&[]).expect("empty filter")),
+        paths: match c.callers.paths {
+            cfg::PathStyle::Full => sym::PathStyle::Full,
+            cfg::PathStyle::Relative => sym::PathStyle::RelativeTo(cwd),
+            cfg::PathStyle::Basename => sym::PathStyle::BaseName,
+        },
+    }
+}
+
+pub struct Enrich {
+    profiles: Profiles,
+    symbolizer: sym::Symbolizer,
+    /// Per process: how many module records the map was built from.
+    maps: HashMap<u32, (usize, sym::ProcessMap)>,
+}
+
+impl Enrich {
+    pub fn new(profiles: Profiles) -> Enrich {
+        Enrich {
+            profiles,
+            symbolizer: sym::Symbolizer::new(sym::Options::default()),
+            maps: HashMap::new(),
+        }
+    }
+
+    fn map_of(&mut self, pid: u32, modules: &[LoadedModule]) -> &sym::ProcessMap {
+        let stale = self.maps.get(&pid).is_none_or(|(n, _)| *n != modules.len());
+        if stale {
+            let mut map = sym::ProcessMap::new();
+            for m in modules {
+                map.add_module(sym::Module {
+                    path: PathBuf::from(String::from_utf8_lossy(&m.path).into_owned()),
+                    bias: m.bias,
+                    segments: m
+                        .segments
+                        .iter()
+                        .map(|&(vaddr, memsz, offset, _)| sym::Segment { vaddr, memsz, offset })
+                        .collect(),
+                    build_id: m.build_id.clone(),
+                });
+            }
+            self.maps.insert(pid, (modules.len(), map));
+        }
+        &self.maps[&pid].1
+    }
+}
+
+impl Enricher for Enrich {
+    fn enrich(&mut self, ev: &mut Event, modules: &[LoadedModule], profile: usize) {
+        if ev.callers.is_empty() {
+            return;
+        }
+        let profiles = self.profiles.clone();
+        let all = profiles.0.borrow();
+        let Some(p) = all.get(profile).or_else(|| all.first()) else {
+            return;
+        };
+        if p.depth == 0 {
+            return;
+        }
+        let map = self.map_of(ev.pid, modules).clone();
+        let frames = self.symbolizer.symbolize_stack(&map, &ev.callers);
+        // Skip frames in the listed objects; if every frame is in one, the
+        // innermost stays (a line inside libcurl beats no line at all).
+        let mut kept: Vec<&sym::Frame> = frames.iter().filter(|f| p.skip.is_empty() || !p.skip.matches(&f.module)).collect();
+        if kept.is_empty() {
+            kept = frames.iter().take(1).collect();
+        }
+        ev.frames = kept.into_iter().take(p.depth).map(|f| caller_frame(f, &p.paths)).collect();
+    }
+}
+
+/// The frame as printed: the most precise source line (inside inlined
+/// code when there is some), attributed to the physical function with the
+/// return address's offset into it.
+fn caller_frame(f: &sym::Frame, style: &sym::PathStyle) -> CallerFrame {
+    let (file, line, column) = f.location();
+    let (function, offset) = match (&f.function, f.function_offset) {
+        (Some(name), Some(off)) => (Some(name.clone()), off),
+        _ => (None, f.module_offset),
+    };
+    CallerFrame {
+        addr: f.addr,
+        module: f.module.display().to_string(),
+        function,
+        offset,
+        file: file.map(|p| style.apply(p)),
+        line,
+        column,
+    }
+}

@@ -1,0 +1,65 @@
+//! Which per-program rule applies to a process: a pattern over the
+//! executable's path, evaluated the same way inside the traced program
+//! (to choose what to capture, with no allocation) and in the collector
+//! (to choose how to print).
+//!
+//! A pattern without `/` is matched against the executable's base name
+//! (`curl`, `python3*`); one with `/` against its whole path
+//! (`/usr/bin/*`, `*/venv/bin/python*`). `*` matches any run of bytes
+//! (including `/`), `?` one byte; everything else matches itself.
+
+/// Whether `pattern` selects the executable at `exe`.
+pub fn program_matches(pattern: &[u8], exe: &[u8]) -> bool {
+    let subject = if pattern.contains(&b'/') {
+        exe
+    } else {
+        match exe.iter().rposition(|&b| b == b'/') {
+            Some(i) => &exe[i + 1..],
+            None => exe,
+        }
+    };
+    glob(pattern, subject)
+}
+
+/// Iterative glob with single-star backtracking: linear in practice,
+/// bounded by pattern × text in the worst case, no recursion.
+fn glob(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) && pattern[p] != b'*' {
+            p += 1;
+            t += 1;
+        } else if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if let Some((sp, st)) = star {
+            p = sp + 1;
+            t = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::program_matches as m;
+
+    #[test]
+    fn base_names_and_paths() {
+        assert!(m(b"curl", b"/usr/bin/curl"));
+        assert!(!m(b"curl", b"/usr/bin/curlx"));
+        assert!(!m(b"url", b"/usr/bin/curl"));
+        assert!(m(b"python3*", b"/usr/bin/python3.11"));
+        assert!(m(b"/usr/bin/*", b"/usr/bin/wget"));
+        assert!(!m(b"/usr/bin/*", b"/usr/local/bin/wget"));
+        assert!(m(b"*/bin/w?et", b"/usr/bin/wget"));
+        assert!(m(b"*", b"/anything"));
+        assert!(m(b"a*b*c", b"/x/aXXbYYc"));
+        assert!(!m(b"a*b*c", b"/x/aXXbYY"));
+        assert!(!m(b"", b"/usr/bin/curl"));
+    }
+}

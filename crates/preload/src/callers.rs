@@ -1,0 +1,271 @@
+//! Who called: return addresses of the program's call into a hook, and the
+//! map of loaded ELF objects the collector needs to symbolise them.
+//!
+//! The walk follows frame pointers. The library is built with them, so the
+//! frames between `emit` and the exported hook are always well formed and
+//! are read directly; the first return address outside this library is the
+//! program's call site, exact whatever the program was compiled with. Frames
+//! beyond it are only meaningful when the program keeps frame pointers, and
+//! may be garbage otherwise, so they are read through the fault-safe copy:
+//! a bogus chain ends the walk instead of crashing the program. The walk is
+//! bounded and uses no lock, no allocation and no thread-local storage, so
+//! it is safe in signal handlers and vfork children.
+//!
+//! Module records are emitted at start (every object `dl_iterate_phdr`
+//! lists) and again whenever a caller address falls outside every known
+//! object (something was `dlopen`ed since). `dlopen` itself is not hooked:
+//! glibc uses its caller's address to resolve `$ORIGIN` and RUNPATH, which
+//! a hook in between would change.
+
+use crate::state::{self, Call};
+use crate::sys;
+use core::ffi::{c_int, c_void};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use sock_trace_event::{role, Func, Tag};
+
+/// Most frames a record carries.
+pub const MAX_FRAMES: usize = 16;
+/// Frame-pointer hops before giving up (our own frames included).
+const MAX_HOPS: usize = 64;
+const MAX_MODULES: usize = 512;
+
+/// Address range of this library's own code.
+static OWN_LO: AtomicU64 = AtomicU64::new(0);
+static OWN_HI: AtomicU64 = AtomicU64::new(0);
+
+/// Objects already reported: [lo, hi) of their loaded segments. A slot is
+/// claimed by bumping `MODULE_COUNT` under the loader's lock (module scans
+/// only run inside `dl_iterate_phdr`, which serialises them).
+static MODULE_LO: [AtomicU64; MAX_MODULES] = [const { AtomicU64::new(0) }; MAX_MODULES];
+static MODULE_HI: [AtomicU64; MAX_MODULES] = [const { AtomicU64::new(0) }; MAX_MODULES];
+static MODULE_COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Records this library's own code range, from one of its functions.
+pub fn init_own_range() {
+    let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+    // SAFETY: dladdr on a function of ours; info is a valid out-pointer.
+    if unsafe { libc::dladdr(init_own_range as *const c_void, &mut info) } == 0 {
+        return;
+    }
+    let base = info.dli_fbase as u64;
+    // (lo, hi, an address inside the object)
+    let mut range = (0u64, 0u64, base);
+    // SAFETY: the callback only reads the phdr array it is given.
+    unsafe { libc::dl_iterate_phdr(Some(own_range_cb), &mut range as *mut (u64, u64, u64) as *mut c_void) };
+    if range.1 > range.0 {
+        OWN_LO.store(range.0, Ordering::Relaxed);
+        OWN_HI.store(range.1, Ordering::Relaxed);
+    }
+}
+
+unsafe extern "C" fn own_range_cb(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> c_int {
+    // SAFETY: the loader passes valid pointers for the duration of the call.
+    let (info, range) = unsafe { (&*info, &mut *(data as *mut (u64, u64, u64))) };
+    let (lo, hi) = loaded_range(info);
+    if lo <= range.2 && range.2 < hi {
+        range.0 = lo;
+        range.1 = hi;
+        return 1;
+    }
+    0
+}
+
+/// [lowest, highest) address of an object's PT_LOAD segments.
+fn loaded_range(info: &libc::dl_phdr_info) -> (u64, u64) {
+    let mut lo = u64::MAX;
+    let mut hi = 0;
+    for ph in phdrs(info) {
+        if ph.p_type == libc::PT_LOAD {
+            lo = lo.min(info.dlpi_addr + ph.p_vaddr);
+            hi = hi.max(info.dlpi_addr + ph.p_vaddr + ph.p_memsz);
+        }
+    }
+    (lo, hi)
+}
+
+fn phdrs(info: &libc::dl_phdr_info) -> &[libc::Elf64_Phdr] {
+    if info.dlpi_phdr.is_null() {
+        return &[];
+    }
+    // SAFETY: the loader guarantees dlpi_phnum entries.
+    unsafe { core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) }
+}
+
+#[inline(always)]
+fn in_own_code(addr: u64) -> bool {
+    addr >= OWN_LO.load(Ordering::Relaxed) && addr < OWN_HI.load(Ordering::Relaxed)
+}
+
+/// Fills `out` with up to `depth` return addresses of the program, innermost
+/// first, and returns how many. Must be called from this library's own code
+/// (the walk starts at its own frame).
+#[inline(never)]
+pub fn capture(out: &mut [u64; MAX_FRAMES], depth: usize) -> usize {
+    let depth = depth.min(MAX_FRAMES);
+    let mut fp: u64;
+    // SAFETY: reads the frame-pointer register; no memory is touched.
+    unsafe { core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags)) };
+    let mut n = 0;
+    let mut trusted = true;
+    for _ in 0..MAX_HOPS {
+        if n >= depth || fp == 0 || fp % 8 != 0 {
+            break;
+        }
+        let (next, ret) = if trusted {
+            // SAFETY: while return addresses lead back into this library,
+            // `fp` is one of our own frames (built with frame pointers).
+            unsafe { (*(fp as *const u64), *((fp + 8) as *const u64)) }
+        } else {
+            let mut pair = [0u8; 16];
+            if sys::safe_copy(&mut pair, fp as *const u8) != 16 {
+                break;
+            }
+            (
+                u64::from_ne_bytes(pair[..8].try_into().unwrap_or([0; 8])),
+                u64::from_ne_bytes(pair[8..].try_into().unwrap_or([0; 8])),
+            )
+        };
+        if ret == 0 {
+            break;
+        }
+        if trusted && in_own_code(ret) {
+            fp = next;
+            continue;
+        }
+        trusted = false;
+        out[n] = ret;
+        n += 1;
+        // The stack grows down: a caller's frame is above its callee's.
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+    n
+}
+
+/// The last caller address no known object contained, so that code outside
+/// every object (JIT, the vDSO) does not trigger a scan on every call.
+static LAST_UNKNOWN: AtomicU64 = AtomicU64::new(0);
+static SCANS_LEFT: AtomicUsize = AtomicUsize::new(1024);
+
+/// Reports objects loaded since the last scan when `addr` is in none of the
+/// known ones. Only where taking the loader's lock is safe (see
+/// [`report_new_modules`]).
+pub fn rescan_if_unknown(addr: u64) {
+    if known(addr) || LAST_UNKNOWN.swap(addr, Ordering::Relaxed) == addr {
+        return;
+    }
+    if SCANS_LEFT.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    SCANS_LEFT.fetch_sub(1, Ordering::Relaxed);
+    report_new_modules();
+}
+
+/// Whether `addr` lies in an object already reported.
+pub fn known(addr: u64) -> bool {
+    let count = MODULE_COUNT.load(Ordering::Acquire).min(MAX_MODULES);
+    (0..count).any(|i| addr >= MODULE_LO[i].load(Ordering::Relaxed) && addr < MODULE_HI[i].load(Ordering::Relaxed))
+}
+
+/// Emits a module record for every loaded object not reported yet.
+/// Takes the loader's lock (through `dl_iterate_phdr`): never call it in a
+/// vfork child or from a hook nested in a signal handler.
+pub fn report_new_modules() {
+    // SAFETY: the callback only reads what the loader passes.
+    unsafe { libc::dl_iterate_phdr(Some(report_cb), core::ptr::null_mut()) };
+}
+
+unsafe extern "C" fn report_cb(info: *mut libc::dl_phdr_info, _size: usize, _data: *mut c_void) -> c_int {
+    // SAFETY: valid for the duration of the call.
+    let info = unsafe { &*info };
+    let (lo, hi) = loaded_range(info);
+    if lo >= hi || known(lo) {
+        return 0;
+    }
+    let name: &[u8] = if info.dlpi_name.is_null() {
+        b""
+    } else {
+        // SAFETY: a NUL-terminated string owned by the loader.
+        unsafe { core::ffi::CStr::from_ptr(info.dlpi_name) }.to_bytes()
+    };
+    // The vDSO and other objects without a file cannot be symbolised from
+    // disk; the main program has an empty name and is read from /proc.
+    if !name.is_empty() && name[0] != b'/' && !name.starts_with(b"./") {
+        if name.starts_with(b"linux-vdso") || name.starts_with(b"linux-gate") {
+            return 0;
+        }
+    }
+    let slot = MODULE_COUNT.load(Ordering::Relaxed);
+    if slot < MAX_MODULES {
+        MODULE_LO[slot].store(lo, Ordering::Relaxed);
+        MODULE_HI[slot].store(hi, Ordering::Relaxed);
+        MODULE_COUNT.store(slot + 1, Ordering::Release);
+    }
+    emit_module(info, name);
+    0
+}
+
+fn emit_module(info: &libc::dl_phdr_info, name: &[u8]) {
+    let call = Call {
+        func: Func::Module,
+        t_start: sys::now(),
+        ret: 0,
+        errno: 0,
+        flags: 0,
+        extra: 4096,
+    };
+    state::emit(call, |w| {
+        w.header().args[0] = info.dlpi_addr;
+        let mut segs = [0i64; 4 * 8];
+        let mut n = 0;
+        for ph in phdrs(info) {
+            if ph.p_type == libc::PT_LOAD && n + 4 <= segs.len() {
+                segs[n..n + 4].copy_from_slice(&[ph.p_vaddr as i64, ph.p_memsz as i64, ph.p_offset as i64, ph.p_flags as i64]);
+                n += 4;
+            }
+        }
+        w.ints(role::MODULE_SEGMENTS, &segs[..n]);
+        if let Some(id) = build_id(info) {
+            w.blob(Tag::Bytes, role::MODULE_BUILD_ID, id);
+        }
+        if name.is_empty() {
+            let buf = w.reserve(1024);
+            let got = sys::readlink_self_exe(buf);
+            w.commit_reserved(Tag::Str, role::MODULE_PATH, got);
+        } else {
+            w.blob(Tag::Str, role::MODULE_PATH, name);
+        }
+    });
+}
+
+/// The GNU build-id note of a loaded object, read from its PT_NOTE
+/// segments (mapped, since notes live in the first loaded segment).
+fn build_id(info: &libc::dl_phdr_info) -> Option<&[u8]> {
+    for ph in phdrs(info) {
+        if ph.p_type != libc::PT_NOTE {
+            continue;
+        }
+        let start = (info.dlpi_addr + ph.p_vaddr) as *const u8;
+        let len = ph.p_memsz as usize;
+        // SAFETY: a PT_NOTE segment of a loaded object is mapped readable.
+        let notes = unsafe { core::slice::from_raw_parts(start, len) };
+        let mut pos = 0;
+        while pos + 12 <= notes.len() {
+            let word = |o: usize| u32::from_ne_bytes(notes[o..o + 4].try_into().unwrap_or([0; 4])) as usize;
+            let (namesz, descsz, kind) = (word(pos), word(pos + 4), word(pos + 8));
+            let name_at = pos + 12;
+            let desc_at = name_at + namesz.div_ceil(4) * 4;
+            let end = desc_at + descsz.div_ceil(4) * 4;
+            if end > notes.len() {
+                break;
+            }
+            if kind == 3 && namesz == 4 && &notes[name_at..name_at + 4] == b"GNU\0" {
+                return Some(&notes[desc_at..desc_at + descsz]);
+            }
+            pos = end;
+        }
+    }
+    None
+}
