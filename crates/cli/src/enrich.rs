@@ -68,10 +68,13 @@ pub struct Enrich {
 }
 
 impl Enrich {
-    pub fn new(profiles: Profiles) -> Enrich {
+    pub fn new(profiles: Profiles, debug_dirs: Vec<PathBuf>) -> Enrich {
         Enrich {
             profiles,
-            symbolizer: sym::Symbolizer::new(sym::Options::default()),
+            symbolizer: sym::Symbolizer::new(sym::Options {
+                debug_dirs,
+                ..sym::Options::default()
+            }),
             maps: HashMap::new(),
         }
     }

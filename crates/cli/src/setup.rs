@@ -121,9 +121,8 @@ impl Settings {
     pub fn program_rules(&self) -> Result<Vec<ProgramRule>> {
         let mut rules = Vec::new();
         for r in &self.file_config.programs {
-            let mut c = self.file_config.clone();
+            let mut c = self.config.clone();
             c.apply_rule(r);
-            c.apply(&self.overrides);
             let mut options = self.capture_options_of(&c)?;
             let mut sets = 0;
             if r.include.is_some() || r.exclude.is_some() {
@@ -162,9 +161,8 @@ impl Settings {
         let mut configs = vec![self.config.clone()];
         for r in &self.file_config.programs {
             if r.output.is_some() || r.format.is_some() {
-                let mut c = self.file_config.clone();
+                let mut c = self.config.clone();
                 c.apply_rule(r);
-                c.apply(&self.overrides);
                 configs.push(c);
             }
         }
@@ -342,15 +340,15 @@ pub fn start_session(settings: &Settings) -> Result<(Area, Collector<'static>)> 
     let file_config = settings.file_config.clone();
     let overrides = settings.overrides.clone();
     let keys = plan.keys;
-    collector.set_router(move |exe: &[u8]| {
-        let (c, matched) = file_config.for_program(exe, &overrides);
+    collector.set_router(move |exe: &[u8], argv0: &[u8]| {
+        let (c, matched) = file_config.for_program(exe, argv0, &overrides);
         let key = (c.trace.output.clone(), c.trace.format);
         Route {
             output: keys.iter().position(|k| *k == key).unwrap_or(0),
             profile: router_profiles.profile_for(&matched.matched, &c),
         }
     });
-    collector.set_enricher(Box::new(crate::enrich::Enrich::new(profiles)));
+    collector.set_enricher(Box::new(crate::enrich::Enrich::new(profiles, settings.config.callers.debug_dirs.clone())));
     Ok((area, collector))
 }
 

@@ -95,7 +95,8 @@ impl<'a> Output<'a> {
     }
 }
 
-type RouteFn<'a> = Box<dyn FnMut(&[u8]) -> Route + 'a>;
+/// Chooses a route from a process's executable path and `argv[0]`.
+type RouteFn<'a> = Box<dyn FnMut(&[u8], &[u8]) -> Route + 'a>;
 
 pub struct Collector<'a> {
     shm: Shm,
@@ -146,7 +147,7 @@ impl<'a> Collector<'a> {
     }
 
     /// Chooses a route for each process from its executable's path.
-    pub fn set_router(&mut self, router: impl FnMut(&[u8]) -> Route + 'a) {
+    pub fn set_router(&mut self, router: impl FnMut(&[u8], &[u8]) -> Route + 'a) {
         self.router = Some(Box::new(router));
     }
 
@@ -337,8 +338,15 @@ impl<'a> Collector<'a> {
             _ => None,
         }
         .unwrap_or_default();
+        let argv0 = match arg("argv") {
+            Some(Value::List(l)) => match l.first() {
+                Some(Value::Str(a)) => a.as_slice(),
+                _ => &[],
+            },
+            _ => &[],
+        };
         let route = match (&mut self.router, arg("exe")) {
-            (Some(r), Some(Value::Str(exe))) => r(exe),
+            (Some(r), Some(Value::Str(exe))) => r(exe, argv0),
             _ => parent,
         };
         self.routes.insert(ev.pid, route);

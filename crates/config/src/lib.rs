@@ -43,6 +43,9 @@ pub struct CallerConfig {
     pub skip: Vec<String>,
     /// How source paths are shown.
     pub paths: PathStyle,
+    /// Where separate debug files are looked for, by build-id
+    /// (`<dir>/.build-id/xx/yyyy.debug`) and by debug link.
+    pub debug_dirs: Vec<PathBuf>,
 }
 
 impl Default for CallerConfig {
@@ -51,6 +54,7 @@ impl Default for CallerConfig {
             depth: 1,
             skip: Vec::new(),
             paths: PathStyle::Relative,
+            debug_dirs: vec![PathBuf::from("/usr/lib/debug")],
         }
     }
 }
@@ -69,10 +73,11 @@ pub enum PathStyle {
 
 /// `[[program]]`: settings for the processes whose executable matches
 /// `match` (a glob over the base name, or over the whole path when it
-/// contains `/`). Every matching section applies, in file order; each key
-/// takes the value of the last matching section that sets it (`include` and
-/// `exclude` count as one key: a section that sets either replaces the
-/// function selection). Command-line flags override all of them.
+/// contains `/`). Precedence, lowest first: defaults, the `[trace]` and
+/// `[callers]` sections, command-line flags, then every matching section in
+/// file order (each key takes the value of the last matching section that
+/// sets it; `include` and `exclude` count as one key: a section that sets
+/// either replaces the function selection).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProgramRule {
@@ -281,14 +286,15 @@ pub struct ProgramSettings {
 }
 
 impl Config {
-    /// The configuration for the executable at `exe`: this one with every
-    /// matching `[[program]]` section applied in order. `overrides` (the
-    /// command line) are applied last.
-    pub fn for_program(&self, exe: &[u8], overrides: &Overrides) -> (Config, ProgramSettings) {
+    /// The configuration for the executable at `exe`: this one with the
+    /// command-line `overrides`, then every matching `[[program]]` section
+    /// applied in order (a section is more specific than a flag).
+    pub fn for_program(&self, exe: &[u8], argv0: &[u8], overrides: &Overrides) -> (Config, ProgramSettings) {
         let mut c = self.clone();
+        c.apply(overrides);
         let mut ps = ProgramSettings { matched: Vec::new(), enabled: true };
         for (i, r) in self.programs.iter().enumerate() {
-            if sock_trace_event::program::program_matches(r.pattern.as_bytes(), exe) {
+            if sock_trace_event::program::program_matches(r.pattern.as_bytes(), exe, argv0) {
                 ps.matched.push(i);
                 c.apply_rule(r);
                 if let Some(e) = r.enabled {
@@ -296,7 +302,6 @@ impl Config {
                 }
             }
         }
-        c.apply(overrides);
         (c, ps)
     }
 

@@ -3,22 +3,26 @@
 //! (to choose what to capture, with no allocation) and in the collector
 //! (to choose how to print).
 //!
-//! A pattern without `/` is matched against the executable's base name
-//! (`curl`, `python3*`); one with `/` against its whole path
+//! A pattern without `/` is matched against the base name of the
+//! executable and of `argv[0]` (`curl`, `python3*`, and `sh` although
+//! /bin/sh is dash); one with `/` against the executable's whole path
 //! (`/usr/bin/*`, `*/venv/bin/python*`). `*` matches any run of bytes
 //! (including `/`), `?` one byte; everything else matches itself.
 
-/// Whether `pattern` selects the executable at `exe`.
-pub fn program_matches(pattern: &[u8], exe: &[u8]) -> bool {
-    let subject = if pattern.contains(&b'/') {
-        exe
-    } else {
-        match exe.iter().rposition(|&b| b == b'/') {
-            Some(i) => &exe[i + 1..],
-            None => exe,
-        }
-    };
-    glob(pattern, subject)
+/// Whether `pattern` selects the process running `exe` (its resolved path)
+/// with `argv0` (its first argument; may be empty).
+pub fn program_matches(pattern: &[u8], exe: &[u8], argv0: &[u8]) -> bool {
+    if pattern.contains(&b'/') {
+        return glob(pattern, exe);
+    }
+    glob(pattern, base_name(exe)) || (!argv0.is_empty() && glob(pattern, base_name(argv0)))
+}
+
+fn base_name(path: &[u8]) -> &[u8] {
+    match path.iter().rposition(|&b| b == b'/') {
+        Some(i) => &path[i + 1..],
+        None => path,
+    }
 }
 
 /// Iterative glob with single-star backtracking: linear in practice,
@@ -46,7 +50,9 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::program_matches as m;
+    fn m(pattern: &[u8], exe: &[u8]) -> bool {
+        super::program_matches(pattern, exe, b"")
+    }
 
     #[test]
     fn base_names_and_paths() {
@@ -61,5 +67,12 @@ mod tests {
         assert!(m(b"a*b*c", b"/x/aXXbYYc"));
         assert!(!m(b"a*b*c", b"/x/aXXbYY"));
         assert!(!m(b"", b"/usr/bin/curl"));
+    }
+
+    #[test]
+    fn argv0_names_count_for_base_name_patterns() {
+        assert!(super::program_matches(b"sh", b"/usr/bin/dash", b"/bin/sh"));
+        assert!(super::program_matches(b"sh", b"/usr/bin/dash", b"sh"));
+        assert!(!super::program_matches(b"/bin/sh", b"/usr/bin/dash", b"/bin/sh"));
     }
 }

@@ -174,7 +174,10 @@ fn init() -> u8 {
     // Per-program rules: what this executable gets.
     let mut exe = [0u8; 1024];
     let exe_len = sys::readlink_self_exe(&mut exe);
-    let opts = options_for(h.capture, shm.rules(), &exe[..exe_len]);
+    let mut cmdline = [0u8; 1024];
+    let cmd_len = sys::read_cmdline(&mut cmdline);
+    let argv0 = cmdline[..cmd_len].split(|&b| b == 0).next().unwrap_or(&[]);
+    let opts = options_for(h.capture, shm.rules(), &exe[..exe_len], argv0);
     if opts.flags & CAPTURE_DISABLED != 0 {
         return DISABLED;
     }
