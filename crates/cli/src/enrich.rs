@@ -30,7 +30,10 @@ pub struct Profiles(Rc<RefCell<Vec<Profile>>>);
 
 impl Profiles {
     pub fn new(settings: &Settings) -> Profiles {
-        Profiles(Rc::new(RefCell::new(vec![profile(Vec::new(), &settings.config)])))
+        Profiles(Rc::new(RefCell::new(vec![profile(
+            Vec::new(),
+            &settings.config,
+        )])))
     }
 
     /// The profile for a process matched by the sections `matched`, whose
@@ -51,7 +54,8 @@ fn profile(matched: Vec<usize>, c: &cfg::Config) -> Profile {
         matched,
         depth: c.callers.depth as usize,
         // Patterns were checked when the configuration was loaded.
-        skip: cfg::ModuleFilter::new(&c.callers.skip).unwrap_or_else(|_| cfg::ModuleFilter::new(&[]).expect("empty filter")),
+        skip: cfg::ModuleFilter::new(&c.callers.skip)
+            .unwrap_or_else(|_| cfg::ModuleFilter::new(&[]).expect("empty filter")),
         paths: match c.callers.paths {
             cfg::PathStyle::Full => sym::PathStyle::Full,
             cfg::PathStyle::Relative => sym::PathStyle::RelativeTo(cwd),
@@ -90,7 +94,11 @@ impl Enrich {
                     segments: m
                         .segments
                         .iter()
-                        .map(|&(vaddr, memsz, offset, _)| sym::Segment { vaddr, memsz, offset })
+                        .map(|&(vaddr, memsz, offset, _)| sym::Segment {
+                            vaddr,
+                            memsz,
+                            offset,
+                        })
                         .collect(),
                     build_id: m.build_id.clone(),
                 });
@@ -118,11 +126,18 @@ impl Enricher for Enrich {
         let frames = self.symbolizer.symbolize_stack(&map, &ev.callers);
         // Skip frames in the listed objects; if every frame is in one, the
         // innermost stays (a line inside libcurl beats no line at all).
-        let mut kept: Vec<&sym::Frame> = frames.iter().filter(|f| p.skip.is_empty() || !p.skip.matches(&f.module)).collect();
+        let mut kept: Vec<&sym::Frame> = frames
+            .iter()
+            .filter(|f| p.skip.is_empty() || !p.skip.matches(&f.module))
+            .collect();
         if kept.is_empty() {
             kept = frames.iter().take(1).collect();
         }
-        ev.frames = kept.into_iter().take(p.depth).map(|f| caller_frame(f, &p.paths)).collect();
+        ev.frames = kept
+            .into_iter()
+            .take(p.depth)
+            .map(|f| caller_frame(f, &p.paths))
+            .collect();
     }
 }
 

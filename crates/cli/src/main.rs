@@ -87,6 +87,9 @@ pub struct TraceFlags {
     /// How source paths of callers are shown.
     #[arg(long, value_enum, value_name = "STYLE")]
     pub caller_paths: Option<PathsArg>,
+    /// Print a summary per process when the program ends (calls, errors, time, bytes per peer).
+    #[arg(long)]
+    pub summary: bool,
 }
 
 #[derive(Args)]

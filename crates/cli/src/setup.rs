@@ -6,8 +6,9 @@ use anyhow::{Context, Result};
 use sock_trace_collect::{Area, Collector, Output, Route};
 use sock_trace_config as cfg;
 use sock_trace_event::ring::{
-    CaptureOptions, Geometry, ProgramRule, CAPTURE_DISABLED, CAPTURE_NO_FOLLOW, CAPTURE_SELFTEST_PANIC,
-    RULE_SETS_CALLERS, RULE_SETS_ENABLED, RULE_SETS_FUNCTIONS, RULE_SETS_MAX_DATA,
+    CaptureOptions, Geometry, ProgramRule, CAPTURE_DISABLED, CAPTURE_NO_FOLLOW,
+    CAPTURE_SELFTEST_PANIC, RULE_SETS_CALLERS, RULE_SETS_ENABLED, RULE_SETS_FUNCTIONS,
+    RULE_SETS_MAX_DATA,
 };
 use sock_trace_event::{Func, FuncMask};
 use sock_trace_print as print;
@@ -157,7 +158,10 @@ impl Settings {
     /// Every output the trace needs, the main one first, and how to find a
     /// process's output from its configuration.
     pub fn outputs(&self, area: &Area) -> Result<OutputPlan> {
-        let mut plan = OutputPlan { keys: Vec::new(), outputs: Vec::new() };
+        let mut plan = OutputPlan {
+            keys: Vec::new(),
+            outputs: Vec::new(),
+        };
         let mut configs = vec![self.config.clone()];
         for r in &self.file_config.programs {
             if r.output.is_some() || r.format.is_some() {
@@ -221,7 +225,12 @@ fn open_output(output: &cfg::Output) -> Result<(Box<dyn Write>, bool)> {
 }
 
 impl Settings {
-    fn printer_of(&self, c: &cfg::Config, is_terminal: bool, area: &Area) -> Box<dyn print::Printer> {
+    fn printer_of(
+        &self,
+        c: &cfg::Config,
+        is_terminal: bool,
+        area: &Area,
+    ) -> Box<dyn print::Printer> {
         let h = area.shm().header();
         let clock = print::Clock {
             start_mono_ns: h.start_mono_ns,
@@ -313,6 +322,7 @@ fn overrides(f: &TraceFlags) -> cfg::Overrides {
         max_data: f.max_data,
         caller_depth: f.caller_depth,
         caller_skip: f.caller_skip.clone(),
+        summary: f.summary.then_some(true),
         caller_paths: f.caller_paths.map(|v| match v {
             PathsArg::Full => cfg::PathStyle::Full,
             PathsArg::Relative => cfg::PathStyle::Relative,
@@ -327,7 +337,8 @@ fn overrides(f: &TraceFlags) -> cfg::Overrides {
 pub fn start_session(settings: &Settings) -> Result<(Area, Collector<'static>)> {
     let capture = settings.capture_options()?;
     let rules = settings.program_rules()?;
-    let area = Area::create(Geometry::DEFAULT, capture, &rules).context("creating the trace area")?;
+    let area =
+        Area::create(Geometry::DEFAULT, capture, &rules).context("creating the trace area")?;
     let mut plan = settings.outputs(&area)?;
     let mut outputs = plan.outputs.drain(..);
     let first = outputs.next().expect("the main output");
@@ -348,7 +359,13 @@ pub fn start_session(settings: &Settings) -> Result<(Area, Collector<'static>)> 
             profile: router_profiles.profile_for(&matched.matched, &c),
         }
     });
-    collector.set_enricher(Box::new(crate::enrich::Enrich::new(profiles, settings.config.callers.debug_dirs.clone())));
+    if settings.config.trace.summary {
+        collector.enable_summary();
+    }
+    collector.set_enricher(Box::new(crate::enrich::Enrich::new(
+        profiles,
+        settings.config.callers.debug_dirs.clone(),
+    )));
     Ok((area, collector))
 }
 
@@ -369,5 +386,6 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
         );
     }
     collector.notice(None, &crate::launch::describe_status(status));
+    collector.print_summary();
     Ok(crate::launch::exit_code(status))
 }

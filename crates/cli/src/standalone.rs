@@ -70,5 +70,6 @@ pub fn collect(args: CollectArgs) -> Result<i32> {
     }
     area.unlink();
     collector.finish();
+    collector.print_summary();
     Ok(0)
 }

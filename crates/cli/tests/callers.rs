@@ -14,7 +14,9 @@ const T: Duration = Duration::from_secs(60);
 const BUILD: Duration = Duration::from_secs(180);
 
 fn source(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/callers").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/programs/callers")
+        .join(name)
 }
 
 /// The line of `MARK:<mark>` in a source file.
@@ -42,7 +44,11 @@ fn caller(t: &Traced, func: &str) -> Value {
 }
 
 fn assert_frame(f: &Value, file: &str, line: u64, function: &str) {
-    assert_eq!(f["file"].as_str().map(|p| p.rsplit('/').next().unwrap()), Some(file), "{f}");
+    assert_eq!(
+        f["file"].as_str().map(|p| p.rsplit('/').next().unwrap()),
+        Some(file),
+        "{f}"
+    );
     assert_eq!(f["line"], line, "{f}");
     assert_eq!(f["function"], function, "{f}");
 }
@@ -57,15 +63,35 @@ fn c_programs_pie_and_not_optimised_or_not() {
     ] {
         let dir = scratch("callers-c");
         let exe = dir.join("callers");
-        build(Command::new("gcc").arg("-g").args(flags).arg("-o").arg(&exe).arg(source("callers.c")));
+        build(
+            Command::new("gcc")
+                .arg("-g")
+                .args(flags)
+                .arg("-o")
+                .arg(&exe)
+                .arg(source("callers.c")),
+        );
         let t = run_traced(&[], &[&exe], T);
         assert_eq!(t.code, Some(0), "{flags:?}: {}", t.stderr);
-        assert_frame(&caller(&t, "socket"), "callers.c", marked_line("callers.c", "socket"), "open_socket");
-        assert_frame(&caller(&t, "close"), "callers.c", marked_line("callers.c", "close"), "main");
+        assert_frame(
+            &caller(&t, "socket"),
+            "callers.c",
+            marked_line("callers.c", "socket"),
+            "open_socket",
+        );
+        assert_frame(
+            &caller(&t, "close"),
+            "callers.c",
+            marked_line("callers.c", "close"),
+            "main",
+        );
         // The text line says the same.
         let t = run_traced_as("text", &["--caller-paths", "basename"], &[&exe], T);
         let line = t.trace.lines().find(|l| l.starts_with("socket(")).unwrap();
-        let want = format!(" @ callers.c:{} (open_socket+0x", marked_line("callers.c", "socket"));
+        let want = format!(
+            " @ callers.c:{} (open_socket+0x",
+            marked_line("callers.c", "socket")
+        );
         assert!(line.contains(&want), "{flags:?}: {line}");
     }
 }
@@ -74,18 +100,38 @@ fn c_programs_pie_and_not_optimised_or_not() {
 fn cpp_method_and_destructor_are_demangled() {
     let dir = scratch("callers-cpp");
     let exe = dir.join("probe");
-    build(Command::new("g++").args(["-g", "-O2", "-o"]).arg(&exe).arg(source("probe.cpp")));
+    build(
+        Command::new("g++")
+            .args(["-g", "-O2", "-o"])
+            .arg(&exe)
+            .arg(source("probe.cpp")),
+    );
     let t = run_traced(&[], &[&exe], T);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
-    assert_frame(&caller(&t, "socket"), "probe.cpp", marked_line("probe.cpp", "run"), "net::Probe::run");
-    assert_frame(&caller(&t, "close"), "probe.cpp", marked_line("probe.cpp", "dtor"), "net::Probe::~Probe");
+    assert_frame(
+        &caller(&t, "socket"),
+        "probe.cpp",
+        marked_line("probe.cpp", "run"),
+        "net::Probe::run",
+    );
+    assert_frame(
+        &caller(&t, "close"),
+        "probe.cpp",
+        marked_line("probe.cpp", "dtor"),
+        "net::Probe::~Probe",
+    );
 }
 
 #[test]
 fn rust_functions_are_demangled_with_their_module_path() {
     let dir = scratch("callers-rust");
     let exe = dir.join("rusty_callers");
-    build(Command::new("rustc").args(["-g", "-O", "-o"]).arg(&exe).arg(source("rusty_callers.rs")));
+    build(
+        Command::new("rustc")
+            .args(["-g", "-O", "-o"])
+            .arg(&exe)
+            .arg(source("rusty_callers.rs")),
+    );
     let t = run_traced(&[], &[&exe], T);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     assert_frame(
@@ -95,16 +141,35 @@ fn rust_functions_are_demangled_with_their_module_path() {
         "rusty_callers::transport::Handle::open",
     );
     let close = caller(&t, "close");
-    assert_eq!(close["line"], marked_line("rusty_callers.rs", "close"), "{close}");
+    assert_eq!(
+        close["line"],
+        marked_line("rusty_callers.rs", "close"),
+        "{close}"
+    );
     let f = close["function"].as_str().unwrap();
-    assert!(f.starts_with("<rusty_callers::transport::Handle as core::ops::drop::Drop>::drop"), "{f}");
+    assert!(
+        f.starts_with("<rusty_callers::transport::Handle as core::ops::drop::Drop>::drop"),
+        "{f}"
+    );
 }
 
 /// Builds libnetlib.so (with frame pointers, so the walk can leave it) and
 /// a program linked against it.
 fn build_library_pair(dir: &Path) -> PathBuf {
     let lib = dir.join("libnetlib.so");
-    build(Command::new("gcc").args(["-g", "-O2", "-fno-omit-frame-pointer", "-shared", "-fPIC", "-o"]).arg(&lib).arg(source("netlib.c")));
+    build(
+        Command::new("gcc")
+            .args([
+                "-g",
+                "-O2",
+                "-fno-omit-frame-pointer",
+                "-shared",
+                "-fPIC",
+                "-o",
+            ])
+            .arg(&lib)
+            .arg(source("netlib.c")),
+    );
     let exe = dir.join("uselib");
     build(
         Command::new("gcc")
@@ -125,29 +190,64 @@ fn calls_from_a_shared_library_and_skipping_it() {
     let t = run_traced(&[], &[&exe], T);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     let f = caller(&t, "socket");
-    assert_frame(&f, "netlib.c", marked_line("netlib.c", "lib_socket"), "netlib_open");
-    assert!(f["module"].as_str().unwrap().ends_with("/libnetlib.so"), "{f}");
+    assert_frame(
+        &f,
+        "netlib.c",
+        marked_line("netlib.c", "lib_socket"),
+        "netlib_open",
+    );
+    assert!(
+        f["module"].as_str().unwrap().ends_with("/libnetlib.so"),
+        "{f}"
+    );
 
     // Looking through the library attributes the call to its user.
     let t = run_traced(&["--caller-skip", "libnetlib.so*"], &[&exe], T);
-    assert_frame(&caller(&t, "socket"), "uselib.c", marked_line("uselib.c", "uselib"), "main");
+    assert_frame(
+        &caller(&t, "socket"),
+        "uselib.c",
+        marked_line("uselib.c", "uselib"),
+        "main",
+    );
 
     // The same from a [[program]] section, which applies to this program only.
     let cfg = dir.join("rules.toml");
-    std::fs::write(&cfg, "[[program]]\nmatch = \"uselib\"\ncaller_skip = [\"libnetlib.so\"]\ncaller_depth = 2\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "[[program]]\nmatch = \"uselib\"\ncaller_skip = [\"libnetlib.so\"]\ncaller_depth = 2\n",
+    )
+    .unwrap();
     let t = run_traced(&["--config", cfg.to_str().unwrap()], &[&exe], T);
     let frames = t.calls("socket")[0]["callers"].clone();
-    assert_frame(&frames[0], "uselib.c", marked_line("uselib.c", "uselib"), "main");
-    assert_eq!(frames.as_array().unwrap().len(), 2, "depth 2: main and libc's start-up: {frames}");
+    assert_frame(
+        &frames[0],
+        "uselib.c",
+        marked_line("uselib.c", "uselib"),
+        "main",
+    );
+    assert_eq!(
+        frames.as_array().unwrap().len(),
+        2,
+        "depth 2: main and libc's start-up: {frames}"
+    );
 }
 
 #[test]
 fn split_debug_info_is_found_by_build_id() {
     let dir = scratch("callers-split");
     let exe = dir.join("callers");
-    build(Command::new("gcc").args(["-g", "-O2", "-Wl,--build-id", "-o"]).arg(&exe).arg(source("callers.c")));
+    build(
+        Command::new("gcc")
+            .args(["-g", "-O2", "-Wl,--build-id", "-o"])
+            .arg(&exe)
+            .arg(source("callers.c")),
+    );
     // The build-id, from the note.
-    let out = Command::new("readelf").arg("-n").arg(&exe).output().unwrap();
+    let out = Command::new("readelf")
+        .arg("-n")
+        .arg(&exe)
+        .output()
+        .unwrap();
     let notes = String::from_utf8_lossy(&out.stdout);
     let id = notes
         .lines()
@@ -156,29 +256,57 @@ fn split_debug_info_is_found_by_build_id() {
         .trim()
         .to_string();
     let debug_dir = dir.join("debug");
-    let target = debug_dir.join(".build-id").join(&id[..2]).join(format!("{}.debug", &id[2..]));
+    let target = debug_dir
+        .join(".build-id")
+        .join(&id[..2])
+        .join(format!("{}.debug", &id[2..]));
     std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-    build(Command::new("objcopy").arg("--only-keep-debug").arg(&exe).arg(&target));
+    build(
+        Command::new("objcopy")
+            .arg("--only-keep-debug")
+            .arg(&exe)
+            .arg(&target),
+    );
     build(Command::new("strip").arg("--strip-debug").arg(&exe));
     let cfg = dir.join("debug.toml");
-    std::fs::write(&cfg, format!("[callers]\ndebug_dirs = [{:?}]\n", debug_dir.to_str().unwrap())).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[callers]\ndebug_dirs = [{:?}]\n",
+            debug_dir.to_str().unwrap()
+        ),
+    )
+    .unwrap();
     let t = run_traced(&["--config", cfg.to_str().unwrap()], &[&exe], T);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
-    assert_frame(&caller(&t, "socket"), "callers.c", marked_line("callers.c", "socket"), "open_socket");
+    assert_frame(
+        &caller(&t, "socket"),
+        "callers.c",
+        marked_line("callers.c", "socket"),
+        "open_socket",
+    );
 
     // Without the debug file: the symbol table still names the function.
     let t = run_traced(&[], &[&exe], T);
     let f = caller(&t, "socket");
     assert_eq!(f["function"], "open_socket", "{f}");
     assert!(f.get("line").is_none(), "{f}");
-    assert!(f["text"].as_str().unwrap().starts_with("open_socket+0x"), "{f}");
+    assert!(
+        f["text"].as_str().unwrap().starts_with("open_socket+0x"),
+        "{f}"
+    );
 }
 
 #[test]
 fn per_program_rules_select_functions_and_disable_programs() {
     let dir = scratch("rules");
     let exe = dir.join("callers");
-    build(Command::new("gcc").args(["-g", "-O0", "-o"]).arg(&exe).arg(source("callers.c")));
+    build(
+        Command::new("gcc")
+            .args(["-g", "-O0", "-o"])
+            .arg(&exe)
+            .arg(source("callers.c")),
+    );
     let cfg = dir.join("rules.toml");
     // The shell is left untraced; the C program traces close only.
     std::fs::write(
@@ -187,10 +315,23 @@ fn per_program_rules_select_functions_and_disable_programs() {
     )
     .unwrap();
     let script = format!("exec 3<>/dev/null; {}; {}", exe.display(), exe.display());
-    let t = run_traced(&["--config", cfg.to_str().unwrap()], &["/bin/sh", "-c", &script], T);
+    let t = run_traced(
+        &["--config", cfg.to_str().unwrap()],
+        &["/bin/sh", "-c", &script],
+        T,
+    );
     assert_eq!(t.code, Some(0), "{}", t.stderr);
-    let procs: Vec<Value> = t.events().into_iter().filter(|e| e["type"] == "process").collect();
-    assert!(procs.iter().all(|p| p["exe"].as_str().unwrap().ends_with("/callers")), "the shell is not traced: {procs:?}");
+    let procs: Vec<Value> = t
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "process")
+        .collect();
+    assert!(
+        procs
+            .iter()
+            .all(|p| p["exe"].as_str().unwrap().ends_with("/callers")),
+        "the shell is not traced: {procs:?}"
+    );
     assert_eq!(procs.len(), 2);
     assert_eq!(t.calls("socket").len(), 0, "{}", t.trace);
     assert_eq!(t.calls("close").len(), 2, "{}", t.trace);
@@ -200,14 +341,42 @@ fn per_program_rules_select_functions_and_disable_programs() {
 fn a_program_section_can_send_its_lines_elsewhere() {
     let dir = scratch("rules-output");
     let exe = dir.join("callers");
-    build(Command::new("gcc").args(["-g", "-O0", "-o"]).arg(&exe).arg(source("callers.c")));
+    build(
+        Command::new("gcc")
+            .args(["-g", "-O0", "-o"])
+            .arg(&exe)
+            .arg(source("callers.c")),
+    );
     let side = dir.join("side.txt");
     let cfg = dir.join("rules.toml");
-    std::fs::write(&cfg, format!("[[program]]\nmatch = \"callers\"\noutput = {:?}\nformat = \"text\"\n", side.to_str().unwrap())).unwrap();
-    let t = run_traced(&["--config", cfg.to_str().unwrap()], &["/bin/sh", "-c", &format!("{} && echo done", exe.display())], T);
+    std::fs::write(
+        &cfg,
+        format!(
+            "[[program]]\nmatch = \"callers\"\noutput = {:?}\nformat = \"text\"\n",
+            side.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let t = run_traced(
+        &["--config", cfg.to_str().unwrap()],
+        &["/bin/sh", "-c", &format!("{} && echo done", exe.display())],
+        T,
+    );
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     let side_text = std::fs::read_to_string(&side).unwrap();
-    assert!(side_text.lines().any(|l| l.starts_with("socket(AF_INET, SOCK_DGRAM")), "{side_text}");
-    assert!(t.calls("socket").is_empty(), "the main trace keeps the shell only: {}", t.trace);
-    assert!(t.events().iter().any(|e| e["type"] == "process" && e["exe"].as_str().unwrap().ends_with("sh")));
+    assert!(
+        side_text
+            .lines()
+            .any(|l| l.starts_with("socket(AF_INET, SOCK_DGRAM")),
+        "{side_text}"
+    );
+    assert!(
+        t.calls("socket").is_empty(),
+        "the main trace keeps the shell only: {}",
+        t.trace
+    );
+    assert!(t
+        .events()
+        .iter()
+        .any(|e| e["type"] == "process" && e["exe"].as_str().unwrap().ends_with("sh")));
 }

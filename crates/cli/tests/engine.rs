@@ -479,3 +479,107 @@ fn setuid_programs_run_untraced_with_a_warning() {
         t.trace
     );
 }
+
+/// The exit summary agrees exactly with the trace's own lines.
+#[test]
+fn the_summary_agrees_with_the_lines() {
+    use std::collections::BTreeMap;
+    let prog = compile_c("forkstress", &["-O2"]);
+    let t = run_traced(&["--summary"], &[prog.as_os_str(), "20".as_ref()], T);
+    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
+    let events = t.events();
+    let summary = events
+        .iter()
+        .find(|e| e["type"] == "summary")
+        .expect("a summary object");
+    // Recount from the lines: per pid and function, calls, errors, time.
+    let mut want: BTreeMap<(String, String), (u64, u64, u64)> = BTreeMap::new();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["type"] == "call") {
+        let key = (
+            e["pid"].to_string(),
+            e["func"].as_str().unwrap().to_string(),
+        );
+        let w = want.entry(key).or_default();
+        w.0 += 1;
+        if e["result"].get("error").is_some() {
+            w.1 += 1;
+            *errors
+                .entry(e["result"]["error"]["name"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+        w.2 += (e["duration_us"].as_f64().unwrap() * 1000.0).round() as u64;
+    }
+    let procs = summary["processes"].as_object().unwrap();
+    assert_eq!(procs.len(), 21, "the parent and 20 children");
+    let mut seen = 0;
+    for ((pid, func), (calls, errs, ns)) in &want {
+        let s = &procs[pid]["functions"][func];
+        assert_eq!(s["calls"], *calls, "{pid} {func}");
+        assert_eq!(s["errors"], *errs, "{pid} {func}");
+        assert_eq!(s["total_ns"], *ns, "{pid} {func}");
+        seen += 1;
+    }
+    let listed: usize = procs
+        .values()
+        .map(|p| p["functions"].as_object().unwrap().len())
+        .sum();
+    assert_eq!(
+        listed, seen,
+        "no function in the summary that the lines do not have"
+    );
+    let total_calls: u64 = summary["total"]["functions"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|f| f["calls"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total_calls, want.values().map(|w| w.0).sum::<u64>());
+    let total_errors: BTreeMap<String, u64> =
+        serde_json::from_value(summary["total"]["errors"].clone()).unwrap();
+    assert_eq!(total_errors, errors);
+}
+
+#[test]
+fn the_summary_counts_bytes_and_connections_per_peer() {
+    let dir = scratch("summary-peer");
+    std::fs::write(dir.join("page.txt"), "0123456789".repeat(50)).unwrap();
+    let (mut server, port) = http_server(&dir);
+    let url = format!("http://127.0.0.1:{port}/page.txt");
+    let t = run_traced(
+        &["--summary"],
+        &[
+            "wget",
+            "-q",
+            "-O",
+            "/dev/null",
+            "--timeout=20",
+            "--tries=1",
+            &url,
+        ],
+        T,
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
+    let events = t.events();
+    let sum = |func: &str| -> u64 {
+        t.calls(func)
+            .iter()
+            .filter_map(|e| e["result"]["value"].as_u64())
+            .sum()
+    };
+    let summary = events.iter().find(|e| e["type"] == "summary").unwrap();
+    let peer = &summary["total"]["peers"][format!("127.0.0.1:{port}")];
+    assert_eq!(peer["connections"], 1, "{summary}");
+    assert_eq!(peer["sent"], sum("write") + sum("send"), "{summary}");
+    assert_eq!(peer["received"], sum("read") + sum("recv"), "{summary}");
+    assert!(peer["received"].as_u64().unwrap() >= 500);
+    // The text form: a table per process with the peer line.
+    let t = run_traced_as("text", &["--summary"], &["/bin/true"], T);
+    assert!(
+        t.trace.ends_with("+++ summary: no calls traced +++\n"),
+        "{}",
+        t.trace
+    );
+}

@@ -19,7 +19,11 @@ pub struct Area {
 impl Area {
     /// Creates the file in /dev/shm (or `$TMPDIR` when /dev/shm is absent),
     /// sized for `geo`, and initialises the header.
-    pub fn create(geo: Geometry, capture: CaptureOptions, rules: &[ProgramRule]) -> io::Result<Area> {
+    pub fn create(
+        geo: Geometry,
+        capture: CaptureOptions,
+        rules: &[ProgramRule],
+    ) -> io::Result<Area> {
         let dir = if Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
         } else {
@@ -66,8 +70,18 @@ impl Area {
         };
         let (mono, real) = (clock(libc::CLOCK_MONOTONIC), clock(libc::CLOCK_REALTIME));
         // SAFETY: fresh zero-filled shared mapping of `len` bytes.
-        let shm = unsafe { Shm::init(base, len, geo, capture, rules, real as i64 - mono as i64, mono) }
-            .map_err(|e: AttachError| io::Error::other(format!("trace area: {e:?}")))?;
+        let shm = unsafe {
+            Shm::init(
+                base,
+                len,
+                geo,
+                capture,
+                rules,
+                real as i64 - mono as i64,
+                mono,
+            )
+        }
+        .map_err(|e: AttachError| io::Error::other(format!("trace area: {e:?}")))?;
         shm.header()
             .consumer_pid
             .store(std::process::id(), std::sync::atomic::Ordering::Relaxed);

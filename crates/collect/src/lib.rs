@@ -19,7 +19,7 @@ use sock_trace_decode::{Decoder, Event, LoadedModule};
 use sock_trace_event::record::Record;
 use sock_trace_event::ring::{RING_FREE, RING_OWNED, RING_RELEASED};
 use sock_trace_event::{Func, Shm};
-use sock_trace_print::Printer;
+use sock_trace_print::{Printer, Summary};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::atomic::Ordering;
@@ -83,12 +83,18 @@ impl<'a> Output<'a> {
             self.line.clear();
             return;
         }
-        if let Err(e) = self.out.write_all(&self.line).and_then(|_| self.out.flush()) {
+        if let Err(e) = self
+            .out
+            .write_all(&self.line)
+            .and_then(|_| self.out.flush())
+        {
             // A closed pipe (sock-trace ... | head) must not stop the
             // traced program: keep draining, stop writing.
             self.failed = true;
             if e.kind() != std::io::ErrorKind::BrokenPipe {
-                eprintln!("sock-trace: writing the trace failed: {e}; the program keeps running untraced");
+                eprintln!(
+                    "sock-trace: writing the trace failed: {e}; the program keeps running untraced"
+                );
             }
         }
         self.line.clear();
@@ -105,6 +111,7 @@ pub struct Collector<'a> {
     router: Option<RouteFn<'a>>,
     routes: HashMap<u32, Route>,
     enricher: Option<Box<dyn Enricher + 'a>>,
+    summary: Option<Summary>,
     sinks: Vec<Box<dyn EventSink + 'a>>,
     pending: Vec<Pending>,
     scratch: Vec<u8>,
@@ -127,6 +134,7 @@ impl<'a> Collector<'a> {
             router: None,
             routes: HashMap::new(),
             enricher: None,
+            summary: None,
             sinks: Vec::new(),
             pending: Vec::new(),
             scratch: Vec::with_capacity(256 * 1024),
@@ -153,6 +161,20 @@ impl<'a> Collector<'a> {
 
     pub fn set_enricher(&mut self, enricher: Box<dyn Enricher + 'a>) {
         self.enricher = Some(enricher);
+    }
+
+    /// Counts every event for an exit summary ([`Collector::print_summary`]).
+    pub fn enable_summary(&mut self) {
+        self.summary = Some(Summary::new());
+    }
+
+    /// Writes the summary on the main output (after [`Collector::finish`]).
+    pub fn print_summary(&mut self) {
+        if let Some(s) = &self.summary {
+            let o = &mut self.outputs[0];
+            o.printer.summary(s, &mut o.line);
+            o.write_buffer();
+        }
     }
 
     pub fn add_sink(&mut self, sink: Box<dyn EventSink + 'a>) {
@@ -312,6 +334,9 @@ impl<'a> Collector<'a> {
             if let Some(e) = &mut self.enricher {
                 let pid = ev.pid;
                 e.enrich(&mut ev, self.decoder.modules(pid), route.profile);
+            }
+            if let Some(s) = &mut self.summary {
+                s.add(&ev);
             }
             for s in &mut self.sinks {
                 s.event(&ev);

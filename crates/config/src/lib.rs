@@ -126,6 +126,8 @@ pub struct TraceConfig {
     pub exclude: Vec<String>,
     pub max_string: usize,
     pub max_data: usize,
+    /// Print a per-process summary when the program ends.
+    pub summary: bool,
 }
 
 impl Default for TraceConfig {
@@ -142,6 +144,7 @@ impl Default for TraceConfig {
             exclude: vec!["hton*".into(), "ntoh*".into(), "inet_*".into()],
             max_string: 64,
             max_data: 0,
+            summary: false,
         }
     }
 }
@@ -275,6 +278,7 @@ pub struct Overrides {
     /// Appended to the caller skip list.
     pub caller_skip: Vec<String>,
     pub caller_paths: Option<PathStyle>,
+    pub summary: Option<bool>,
 }
 
 /// What a set of `[[program]]` sections changes, as a merged view.
@@ -289,10 +293,18 @@ impl Config {
     /// The configuration for the executable at `exe`: this one with the
     /// command-line `overrides`, then every matching `[[program]]` section
     /// applied in order (a section is more specific than a flag).
-    pub fn for_program(&self, exe: &[u8], argv0: &[u8], overrides: &Overrides) -> (Config, ProgramSettings) {
+    pub fn for_program(
+        &self,
+        exe: &[u8],
+        argv0: &[u8],
+        overrides: &Overrides,
+    ) -> (Config, ProgramSettings) {
         let mut c = self.clone();
         c.apply(overrides);
-        let mut ps = ProgramSettings { matched: Vec::new(), enabled: true };
+        let mut ps = ProgramSettings {
+            matched: Vec::new(),
+            enabled: true,
+        };
         for (i, r) in self.programs.iter().enumerate() {
             if sock_trace_event::program::program_matches(r.pattern.as_bytes(), exe, argv0) {
                 ps.matched.push(i);
@@ -387,17 +399,23 @@ impl Config {
             },
         };
         if config.programs.len() > MAX_PROGRAM_RULES {
-            return Err(invalid(section_at(MAX_PROGRAM_RULES), format!(
-                "{} [[program]] sections; at most {MAX_PROGRAM_RULES} are supported",
-                config.programs.len()
-            )));
+            return Err(invalid(
+                section_at(MAX_PROGRAM_RULES),
+                format!(
+                    "{} [[program]] sections; at most {MAX_PROGRAM_RULES} are supported",
+                    config.programs.len()
+                ),
+            ));
         }
         for (i, r) in config.programs.iter().enumerate() {
             if r.pattern.is_empty() || r.pattern.len() > MAX_PROGRAM_PATTERN {
-                return Err(invalid(section_at(i), format!(
+                return Err(invalid(
+                    section_at(i),
+                    format!(
                     "[[program]] match = {:?}: a pattern needs 1 to {MAX_PROGRAM_PATTERN} bytes",
                     r.pattern
-                )));
+                ),
+                ));
             }
         }
         Ok(config)
@@ -442,6 +460,9 @@ impl Config {
         self.callers.skip.extend(o.caller_skip.iter().cloned());
         if let Some(v) = o.caller_paths {
             self.callers.paths = v;
+        }
+        if let Some(v) = o.summary {
+            self.trace.summary = v;
         }
     }
 
@@ -726,7 +747,10 @@ impl ModuleFilter {
     }
 
     pub fn matches(&self, module_path: &Path) -> bool {
-        let name = module_path.file_name().map(Path::new).unwrap_or(module_path);
+        let name = module_path
+            .file_name()
+            .map(Path::new)
+            .unwrap_or(module_path);
         self.set.is_match(name) || (self.any_path && self.set.is_match(module_path))
     }
 }

@@ -21,7 +21,10 @@ pub mod sockaddr;
 mod sockopt;
 pub mod value;
 
-pub use value::{CallerFrame, ErrorInfo, ErrorSpace, Event, Field, LoadedModule, Outcome, Payload, SockAddr, UnixKind, Value};
+pub use value::{
+    CallerFrame, ErrorInfo, ErrorSpace, Event, Field, LoadedModule, Outcome, Payload, SockAddr,
+    UnixKind, Value,
+};
 
 use sock_trace_event::record::{
     FLAG_BAD_POINTER, FLAG_FORTIFIED, FLAG_INJECTED, FLAG_TRUNCATED, FLAG_VFORK_CHILD,
@@ -156,14 +159,18 @@ impl Decoder {
             .ints(role::MODULE_SEGMENTS)
             .map(|i| {
                 let v: Vec<i64> = i.iter().collect();
-                v.chunks_exact(4).map(|c| (c[0] as u64, c[1] as u64, c[2] as u64, c[3] as u32)).collect()
+                v.chunks_exact(4)
+                    .map(|c| (c[0] as u64, c[1] as u64, c[2] as u64, c[3] as u32))
+                    .collect()
             })
             .unwrap_or_default();
         let module = LoadedModule {
             path: rec.str(role::MODULE_PATH).unwrap_or_default().to_vec(),
             bias: rec.header.args[0],
             segments,
-            build_id: rec.find(Tag::Bytes, role::MODULE_BUILD_ID).map(<[u8]>::to_vec),
+            build_id: rec
+                .find(Tag::Bytes, role::MODULE_BUILD_ID)
+                .map(<[u8]>::to_vec),
         };
         let list = self.modules.entry(rec.header.pid).or_default();
         // A reloaded object at the same place replaces the old entry.

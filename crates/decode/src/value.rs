@@ -196,9 +196,10 @@ pub struct LoadedModule {
 impl LoadedModule {
     /// Whether a runtime address lies in one of the object's segments.
     pub fn contains(&self, addr: u64) -> bool {
-        self.segments
-            .iter()
-            .any(|&(vaddr, memsz, _, _)| addr >= self.bias.wrapping_add(vaddr) && addr < self.bias.wrapping_add(vaddr).wrapping_add(memsz))
+        self.segments.iter().any(|&(vaddr, memsz, _, _)| {
+            addr >= self.bias.wrapping_add(vaddr)
+                && addr < self.bias.wrapping_add(vaddr).wrapping_add(memsz)
+        })
     }
 }
 

@@ -31,7 +31,8 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) && pattern[p] != b'*' {
+        if p < pattern.len() && (pattern[p] == b'?' || pattern[p] == text[t]) && pattern[p] != b'*'
+        {
             p += 1;
             t += 1;
         } else if p < pattern.len() && pattern[p] == b'*' {
@@ -73,6 +74,10 @@ mod tests {
     fn argv0_names_count_for_base_name_patterns() {
         assert!(super::program_matches(b"sh", b"/usr/bin/dash", b"/bin/sh"));
         assert!(super::program_matches(b"sh", b"/usr/bin/dash", b"sh"));
-        assert!(!super::program_matches(b"/bin/sh", b"/usr/bin/dash", b"/bin/sh"));
+        assert!(!super::program_matches(
+            b"/bin/sh",
+            b"/usr/bin/dash",
+            b"/bin/sh"
+        ));
     }
 }

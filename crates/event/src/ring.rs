@@ -115,7 +115,12 @@ impl ProgramRule {
 
 /// The capture settings for a process (see [`crate::program`]): `base`,
 /// then every matching rule in order.
-pub fn options_for(base: CaptureOptions, rules: &[ProgramRule], exe: &[u8], argv0: &[u8]) -> CaptureOptions {
+pub fn options_for(
+    base: CaptureOptions,
+    rules: &[ProgramRule],
+    exe: &[u8],
+    argv0: &[u8],
+) -> CaptureOptions {
     let mut opts = base;
     for r in rules {
         if crate::program::program_matches(r.pattern(), exe, argv0) {

@@ -51,14 +51,23 @@ pub fn init_own_range() {
     // (lo, hi, an address inside the object)
     let mut range = (0u64, 0u64, base);
     // SAFETY: the callback only reads the phdr array it is given.
-    unsafe { libc::dl_iterate_phdr(Some(own_range_cb), &mut range as *mut (u64, u64, u64) as *mut c_void) };
+    unsafe {
+        libc::dl_iterate_phdr(
+            Some(own_range_cb),
+            &mut range as *mut (u64, u64, u64) as *mut c_void,
+        )
+    };
     if range.1 > range.0 {
         OWN_LO.store(range.0, Ordering::Relaxed);
         OWN_HI.store(range.1, Ordering::Relaxed);
     }
 }
 
-unsafe extern "C" fn own_range_cb(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> c_int {
+unsafe extern "C" fn own_range_cb(
+    info: *mut libc::dl_phdr_info,
+    _size: usize,
+    data: *mut c_void,
+) -> c_int {
     // SAFETY: the loader passes valid pointers for the duration of the call.
     let (info, range) = unsafe { (&*info, &mut *(data as *mut (u64, u64, u64))) };
     let (lo, hi) = loaded_range(info);
@@ -104,7 +113,9 @@ pub fn capture(out: &mut [u64; MAX_FRAMES], depth: usize) -> usize {
     let depth = depth.min(MAX_FRAMES);
     let mut fp: u64;
     // SAFETY: reads the frame-pointer register; no memory is touched.
-    unsafe { core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags)) };
+    unsafe {
+        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags))
+    };
     let mut n = 0;
     let mut trusted = true;
     for _ in 0..MAX_HOPS {
@@ -166,7 +177,9 @@ pub fn rescan_if_unknown(addr: u64) {
 /// Whether `addr` lies in an object already reported.
 pub fn known(addr: u64) -> bool {
     let count = MODULE_COUNT.load(Ordering::Acquire).min(MAX_MODULES);
-    (0..count).any(|i| addr >= MODULE_LO[i].load(Ordering::Relaxed) && addr < MODULE_HI[i].load(Ordering::Relaxed))
+    (0..count).any(|i| {
+        addr >= MODULE_LO[i].load(Ordering::Relaxed) && addr < MODULE_HI[i].load(Ordering::Relaxed)
+    })
 }
 
 /// Emits a module record for every loaded object not reported yet.
@@ -177,7 +190,11 @@ pub fn report_new_modules() {
     unsafe { libc::dl_iterate_phdr(Some(report_cb), core::ptr::null_mut()) };
 }
 
-unsafe extern "C" fn report_cb(info: *mut libc::dl_phdr_info, _size: usize, _data: *mut c_void) -> c_int {
+unsafe extern "C" fn report_cb(
+    info: *mut libc::dl_phdr_info,
+    _size: usize,
+    _data: *mut c_void,
+) -> c_int {
     // SAFETY: valid for the duration of the call.
     let info = unsafe { &*info };
     let (lo, hi) = loaded_range(info);
@@ -222,7 +239,12 @@ fn emit_module(info: &libc::dl_phdr_info, name: &[u8]) {
         let mut n = 0;
         for ph in phdrs(info) {
             if ph.p_type == libc::PT_LOAD && n + 4 <= segs.len() {
-                segs[n..n + 4].copy_from_slice(&[ph.p_vaddr as i64, ph.p_memsz as i64, ph.p_offset as i64, ph.p_flags as i64]);
+                segs[n..n + 4].copy_from_slice(&[
+                    ph.p_vaddr as i64,
+                    ph.p_memsz as i64,
+                    ph.p_offset as i64,
+                    ph.p_flags as i64,
+                ]);
                 n += 4;
             }
         }
@@ -253,7 +275,9 @@ fn build_id(info: &libc::dl_phdr_info) -> Option<&[u8]> {
         let notes = unsafe { core::slice::from_raw_parts(start, len) };
         let mut pos = 0;
         while pos + 12 <= notes.len() {
-            let word = |o: usize| u32::from_ne_bytes(notes[o..o + 4].try_into().unwrap_or([0; 4])) as usize;
+            let word = |o: usize| {
+                u32::from_ne_bytes(notes[o..o + 4].try_into().unwrap_or([0; 4])) as usize
+            };
             let (namesz, descsz, kind) = (word(pos), word(pos + 4), word(pos + 8));
             let name_at = pos + 12;
             let desc_at = name_at + namesz.div_ceil(4) * 4;

@@ -186,7 +186,10 @@ fn init() -> u8 {
     ENABLED[1].store(opts.enabled.0[1], Ordering::Relaxed);
     MAX_DATA.store(opts.max_data.min(60 * 1024), Ordering::Relaxed);
     CAPTURE_FLAGS.store(opts.flags, Ordering::Relaxed);
-    CALLER_DEPTH.store(opts.caller_depth.min(crate::callers::MAX_FRAMES as u32), Ordering::Relaxed);
+    CALLER_DEPTH.store(
+        opts.caller_depth.min(crate::callers::MAX_FRAMES as u32),
+        Ordering::Relaxed,
+    );
     // SAFETY: not yet published (STATE is INITIALIZING).
     unsafe { *SHM.0.get() = Some(shm) };
     crate::fds::scan_inherited();

@@ -17,7 +17,9 @@ use crate::text::escape;
 use crate::{Clock, Printer};
 use base64::Engine;
 use serde_json::{json, Map, Value as J};
-use sock_trace_decode::{CallerFrame, ErrorSpace, Event, Field, Outcome, SockAddr, UnixKind, Value};
+use sock_trace_decode::{
+    CallerFrame, ErrorSpace, Event, Field, Outcome, SockAddr, UnixKind, Value,
+};
 use sock_trace_event::Func;
 
 #[derive(Clone, Debug, Default)]
@@ -197,7 +199,10 @@ impl Printer for JsonPrinter {
             m.insert("may_block".into(), json!(ev.may_block));
             m.insert("notes".into(), json!(ev.notes));
             let callers: Vec<J> = if ev.frames.is_empty() {
-                ev.callers.iter().map(|c| json!({"addr": format!("{c:#x}")})).collect()
+                ev.callers
+                    .iter()
+                    .map(|c| json!({"addr": format!("{c:#x}")}))
+                    .collect()
             } else {
                 ev.frames.iter().map(frame).collect()
             };
@@ -214,6 +219,37 @@ impl Printer for JsonPrinter {
             }
         }
         if serde_json::to_writer(&mut *out, &J::Object(m)).is_ok() {
+            out.push(b'\n');
+        }
+    }
+
+    fn summary(&mut self, summary: &crate::Summary, out: &mut Vec<u8>) {
+        let block = |p: &crate::summary::ProcessSummary| {
+            let functions: Map<String, J> = p
+                .functions
+                .iter()
+                .map(|(f, s)| {
+                    (
+                        f.to_string(),
+                        json!({"calls": s.calls, "errors": s.errors, "injected": s.injected, "total_ns": s.total_ns,
+                               "mean_ns": if s.calls == 0 { 0 } else { s.total_ns / s.calls }}),
+                    )
+                })
+                .collect();
+            let peers: Map<String, J> = p
+                .peers
+                .iter()
+                .map(|(k, s)| (k.clone(), json!({"connections": s.connections, "sent": s.sent, "received": s.received})))
+                .collect();
+            json!({"exe": p.exe, "functions": functions, "peers": peers, "errors": p.errors})
+        };
+        let processes: Map<String, J> = summary
+            .processes()
+            .map(|(pid, p)| (pid.to_string(), block(p)))
+            .collect();
+        let v =
+            json!({"type": "summary", "processes": processes, "total": block(&summary.total())});
+        if serde_json::to_writer(&mut *out, &v).is_ok() {
             out.push(b'\n');
         }
     }

@@ -35,10 +35,12 @@
 
 pub mod json;
 mod style;
+pub mod summary;
 pub mod text;
 
 pub use json::{JsonOptions, JsonPrinter};
 pub use style::Palette;
+pub use summary::Summary;
 pub use text::{TextOptions, TextPrinter};
 
 use sock_trace_decode::Event;
@@ -49,6 +51,8 @@ pub trait Printer {
     fn event(&mut self, ev: &Event, out: &mut Vec<u8>);
     /// A message from the tracer itself ("exited with 1", losses).
     fn notice(&mut self, pid: Option<u32>, text: &str, out: &mut Vec<u8>);
+    /// The exit summary: per process, then the total.
+    fn summary(&mut self, summary: &Summary, out: &mut Vec<u8>);
 }
 
 /// How to turn CLOCK_MONOTONIC timestamps into wall-clock and relative time.

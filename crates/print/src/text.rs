@@ -21,7 +21,9 @@
 use crate::style::Palette;
 use crate::{Clock, Printer, ShowPid, TimestampMode};
 use anstyle::Style;
-use sock_trace_decode::{CallerFrame, ErrorInfo, ErrorSpace, Event, Field, Outcome, SockAddr, UnixKind, Value};
+use sock_trace_decode::{
+    CallerFrame, ErrorInfo, ErrorSpace, Event, Field, Outcome, SockAddr, UnixKind, Value,
+};
 use sock_trace_event::Func;
 use std::io::Write;
 
@@ -310,6 +312,28 @@ impl Printer for TextPrinter {
         out.push(b'\n');
     }
 
+    fn summary(&mut self, summary: &crate::Summary, out: &mut Vec<u8>) {
+        let procs: Vec<_> = summary
+            .processes()
+            .filter(|(_, p)| !p.functions.is_empty())
+            .collect();
+        if procs.is_empty() {
+            self.paint(
+                out,
+                self.opts.palette.notice,
+                "+++ summary: no calls traced +++",
+            );
+            out.push(b'\n');
+            return;
+        }
+        for (pid, p) in &procs {
+            self.summary_block(&format!("pid {pid} {}", p.exe), p, out);
+        }
+        if procs.len() != 1 {
+            self.summary_block("all processes", &summary.total(), out);
+        }
+    }
+
     fn notice(&mut self, pid: Option<u32>, text: &str, out: &mut Vec<u8>) {
         if let Some(pid) = pid {
             self.paint(out, self.opts.palette.pid, format_args!("[pid {pid}] "));
@@ -320,6 +344,102 @@ impl Printer for TextPrinter {
             format_args!("+++ {text} +++"),
         );
         out.push(b'\n');
+    }
+}
+
+impl TextPrinter {
+    /// One process's table, laid out like `strace -c`: busiest first.
+    fn summary_block(
+        &mut self,
+        title: &str,
+        p: &crate::summary::ProcessSummary,
+        out: &mut Vec<u8>,
+    ) {
+        let pal = self.opts.palette;
+        self.paint(out, pal.notice, format_args!("+++ summary: {title} +++"));
+        out.push(b'\n');
+        let total_ns: u64 = p.functions.values().map(|s| s.total_ns).sum();
+        let mut rows: Vec<_> = p.functions.iter().collect();
+        rows.sort_by(|a, b| b.1.total_ns.cmp(&a.1.total_ns).then(a.0.cmp(b.0)));
+        let _ = writeln!(
+            out,
+            "{:>6} {:>12} {:>10} {:>8} {:>7} {:>8}  function",
+            "% time", "seconds", "usecs/call", "calls", "errors", "injected"
+        );
+        let _ = writeln!(
+            out,
+            "------ ------------ ---------- -------- ------- --------  ----------------"
+        );
+        let (mut calls, mut errors, mut injected) = (0, 0, 0);
+        for (name, s) in rows {
+            let pct = if total_ns == 0 {
+                0.0
+            } else {
+                s.total_ns as f64 * 100.0 / total_ns as f64
+            };
+            let per = if s.calls == 0 {
+                0.0
+            } else {
+                s.total_ns as f64 / 1000.0 / s.calls as f64
+            };
+            let _ = writeln!(
+                out,
+                "{pct:>6.2} {:>12.6} {per:>10.2} {:>8} {:>7} {:>8}  {name}",
+                s.total_ns as f64 / 1e9,
+                s.calls,
+                blank0(s.errors),
+                blank0(s.injected)
+            );
+            calls += s.calls;
+            errors += s.errors;
+            injected += s.injected;
+        }
+        let _ = writeln!(
+            out,
+            "------ ------------ ---------- -------- ------- --------  ----------------"
+        );
+        let per = if calls == 0 {
+            0.0
+        } else {
+            total_ns as f64 / 1000.0 / calls as f64
+        };
+        let _ = writeln!(
+            out,
+            "{:>6.2} {:>12.6} {per:>10.2} {calls:>8} {:>7} {:>8}  total",
+            100.0,
+            total_ns as f64 / 1e9,
+            blank0(errors),
+            blank0(injected)
+        );
+        if !p.peers.is_empty() {
+            out.push(b'\n');
+            let _ = writeln!(
+                out,
+                "{:<40} {:>6} {:>14} {:>14}",
+                "peer", "conns", "bytes sent", "bytes received"
+            );
+            for (peer, s) in &p.peers {
+                let _ = writeln!(
+                    out,
+                    "{peer:<40} {:>6} {:>14} {:>14}",
+                    s.connections, s.sent, s.received
+                );
+            }
+        }
+        if !p.errors.is_empty() {
+            out.push(b'\n');
+            let list: Vec<String> = p.errors.iter().map(|(e, n)| format!("{e} {n}")).collect();
+            let _ = writeln!(out, "errors: {}", list.join(", "));
+        }
+        out.push(b'\n');
+    }
+}
+
+fn blank0(n: u64) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        n.to_string()
     }
 }
 

@@ -25,11 +25,12 @@ fn note_socket(fd: c_int) -> bool {
 #[no_mangle]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     state::ensure_init();
+    let t0 = begin(Func::Socket);
     // SAFETY: forwarding the program's call.
     let r = unsafe { real::socket(domain, ty, protocol) };
     let e = sys::errno();
     let vfork = r >= 0 && note_socket(r);
-    if let Some(t0) = begin(Func::Socket) {
+    if let Some(t0) = t0 {
         let mut c = call(Func::Socket, t0, r as i64, e);
         c.flags |= state::vfork_flag(vfork);
         emit(c, |w| {
