@@ -179,11 +179,7 @@ pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
                 dec.note_socket(
                     pid,
                     ret as i32,
-                    SocketInfo {
-                        domain: d as i32,
-                        ty: t as i32 & 0xf,
-                        protocol: p as i32,
-                    },
+                    SocketInfo::of_kind(d as i32, t as i32 & 0xf, p as i32),
                 );
             }
         }
@@ -196,13 +192,9 @@ pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
             ];
             ev.outcome = int_result(rec);
             if let Some(fds) = rec.ints(role::FDS_OUT) {
-                let info = SocketInfo {
-                    domain: d as i32,
-                    ty: t as i32 & 0xf,
-                    protocol: p as i32,
-                };
+                let info = SocketInfo::of_kind(d as i32, t as i32 & 0xf, p as i32);
                 for fdv in fds.iter() {
-                    dec.note_socket(pid, fdv as i32, info);
+                    dec.note_socket(pid, fdv as i32, info.clone());
                 }
                 ev.returned = vec![f(
                     "sv",
@@ -231,7 +223,11 @@ pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
             ev.outcome = fd_result(rec);
             if ret >= 0 {
                 if let Some(info) = dec.socket_info(pid, arg(rec, 0) as i32) {
-                    dec.note_socket(pid, ret as i32, info);
+                    dec.note_socket(
+                        pid,
+                        ret as i32,
+                        SocketInfo::of_kind(info.domain, info.ty, info.protocol),
+                    );
                 }
                 if arg(rec, 1) != 0 {
                     ev.returned = vec![f("peer", addr(rec, role::ADDR_OUT, arg(rec, 1)))];

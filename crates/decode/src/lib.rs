@@ -32,12 +32,28 @@ use sock_trace_event::record::{
 use sock_trace_event::{Func, Record, Tag};
 use std::collections::HashMap;
 
-/// What is known about a socket descriptor.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What is known about a socket descriptor: its kind from the call that
+/// made it, and its two ends as far as traced calls (connect, accept, bind,
+/// getsockname, getpeername, the local address the hooks add after a
+/// connect or accept) revealed them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SocketInfo {
     pub domain: i32,
     pub ty: i32,
     pub protocol: i32,
+    pub local: Option<SockAddr>,
+    pub peer: Option<SockAddr>,
+}
+
+impl SocketInfo {
+    pub fn of_kind(domain: i32, ty: i32, protocol: i32) -> SocketInfo {
+        SocketInfo {
+            domain,
+            ty,
+            protocol,
+            ..SocketInfo::default()
+        }
+    }
 }
 
 /// Decodes the records of all processes of one trace.
@@ -54,7 +70,7 @@ impl Decoder {
 
     /// What `fd` in process `pid` is, when a traced call created it.
     pub fn socket_info(&self, pid: u32, fd: i32) -> Option<SocketInfo> {
-        self.sockets.get(&pid)?.get(&fd).copied()
+        self.sockets.get(&pid)?.get(&fd).cloned()
     }
 
     /// The objects loaded in process `pid`, as its module records said.
@@ -89,6 +105,7 @@ impl Decoder {
             callers: Vec::new(),
             frames: Vec::new(),
             data: None,
+            socket: None,
         };
         for (flag, note) in [
             (FLAG_TRUNCATED, "truncated"),
@@ -107,8 +124,75 @@ impl Decoder {
                     .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
             );
         }
+        // The descriptor's state before the call (close forgets it).
+        let before = self.socket_info(h.pid, h.args[0] as i32);
         calls::decode(self, rec, &mut ev);
+        self.track_ends(&mut ev, rec, before);
         Some(ev)
+    }
+
+    /// Learns socket ends from the decoded call and attaches the state of
+    /// the call's socket to the event.
+    fn track_ends(&mut self, ev: &mut Event, rec: &Record<'_>, before: Option<SocketInfo>) {
+        use sock_trace_event::role;
+        let pid = ev.pid;
+        let ok = !ev.failed();
+        let in_progress = matches!(&ev.outcome, Outcome::Err(e) if e.name == Some("EINPROGRESS"));
+        let arg_addr = |fields: &[Field], name: &str| match fields
+            .iter()
+            .find(|f| f.name == name)
+            .map(|f| &f.value)
+        {
+            Some(Value::Addr(a)) => Some(a.clone()),
+            _ => None,
+        };
+        let local_blob = rec
+            .find(Tag::SockAddr, role::LOCAL_ADDR)
+            .and_then(sockaddr::decode);
+        let fd = match ev.args.iter().find(|f| f.name == "fd").map(|f| &f.value) {
+            Some(Value::Fd(fd)) => Some(*fd),
+            _ => None,
+        };
+        match ev.func {
+            Func::Connect if ok || in_progress => {
+                if let Some(info) = fd.and_then(|fd| self.table(pid).get_mut(&fd)) {
+                    info.peer = arg_addr(&ev.args, "addr");
+                    if local_blob.is_some() {
+                        info.local = local_blob;
+                    }
+                }
+            }
+            Func::Bind if ok => {
+                if let Some(info) = fd.and_then(|fd| self.table(pid).get_mut(&fd)) {
+                    info.local = arg_addr(&ev.args, "addr");
+                }
+            }
+            Func::Getsockname | Func::Getpeername if ok => {
+                let a = arg_addr(&ev.returned, "addr");
+                if let Some(info) = fd.and_then(|fd| self.table(pid).get_mut(&fd)) {
+                    if ev.func == Func::Getsockname {
+                        info.local = a;
+                    } else {
+                        info.peer = a;
+                    }
+                }
+            }
+            Func::Accept | Func::Accept4 if ok => {
+                let new_fd = rec.header.ret as i32;
+                let listener_local = before.as_ref().and_then(|b| b.local.clone());
+                if let Some(info) = self.table(pid).get_mut(&new_fd) {
+                    info.peer = arg_addr(&ev.returned, "peer");
+                    info.local = local_blob.or(listener_local);
+                }
+                ev.socket = self.socket_info(pid, new_fd);
+                return;
+            }
+            _ => {}
+        }
+        ev.socket = match ev.func {
+            Func::Close => before,
+            _ => fd.and_then(|fd| self.socket_info(pid, fd)),
+        };
     }
 
     fn table(&mut self, pid: u32) -> &mut HashMap<i32, SocketInfo> {

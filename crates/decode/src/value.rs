@@ -160,6 +160,10 @@ pub struct Event {
     pub frames: Vec<CallerFrame>,
     /// Payload moved by the call, when captured.
     pub data: Option<Payload>,
+    /// What is known of the call's socket after the call (before it, for
+    /// close): kind and both ends. Summaries, captures and protocol hints
+    /// read it.
+    pub socket: Option<crate::SocketInfo>,
 }
 
 /// Bytes moved by a send/recv-family call.

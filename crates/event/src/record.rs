@@ -171,6 +171,9 @@ pub mod role {
     pub const MODULE_BUILD_ID: u8 = 36;
     /// Module record: the object's path.
     pub const MODULE_PATH: u8 = 37;
+    /// The socket's local address, read by the hook after a connect or
+    /// accept when the capture asks for addresses (pcap).
+    pub const LOCAL_ADDR: u8 = 38;
 }
 
 /// Writes a record into a caller-provided buffer (a slot in a ring, or a

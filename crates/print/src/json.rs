@@ -314,6 +314,7 @@ mod tests {
             callers: vec![0x1234],
             frames: vec![],
             data: None,
+            socket: None,
         }
     }
 

@@ -10,7 +10,7 @@
 
 use sock_trace_decode::{Event, Outcome, SockAddr, Value};
 use sock_trace_event::{Family, Func};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Counts for one function.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -69,8 +69,6 @@ impl ProcessSummary {
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
     processes: BTreeMap<u32, ProcessSummary>,
-    /// Peer of each (pid, fd), as far as traced calls told.
-    peers: HashMap<(u32, i32), String>,
 }
 
 fn peer_text(a: &SockAddr) -> String {
@@ -95,13 +93,6 @@ fn peer_text(a: &SockAddr) -> String {
 
 fn field<'e>(fields: &'e [sock_trace_decode::Field], name: &str) -> Option<&'e Value> {
     fields.iter().find(|f| f.name == name).map(|f| &f.value)
-}
-
-fn fd_of(ev: &Event, name: &str) -> Option<i32> {
-    match field(&ev.args, name) {
-        Some(Value::Fd(fd)) => Some(*fd),
-        _ => None,
-    }
 }
 
 /// The address in a sendmsg/recvmsg `msg` structure.
@@ -129,22 +120,6 @@ impl Summary {
     pub fn add(&mut self, ev: &Event) {
         match ev.func {
             Func::ProcStart => {
-                let ppid = match field(&ev.args, "ppid") {
-                    Some(Value::Int(p)) => Some(*p as u32),
-                    _ => None,
-                };
-                // A forked child starts with its parent's descriptors.
-                if let Some(ppid) = ppid.filter(|_| !self.processes.contains_key(&ev.pid)) {
-                    let inherited: Vec<(i32, String)> = self
-                        .peers
-                        .iter()
-                        .filter(|((p, _), _)| *p == ppid)
-                        .map(|((_, fd), peer)| (*fd, peer.clone()))
-                        .collect();
-                    for (fd, peer) in inherited {
-                        self.peers.insert((ev.pid, fd), peer);
-                    }
-                }
                 let exe = match field(&ev.args, "exe") {
                     Some(Value::Str(s)) => String::from_utf8_lossy(s).into_owned(),
                     _ => String::new(),
@@ -178,56 +153,25 @@ impl Summary {
         self.track(ev, ok_value);
     }
 
-    /// Peers and bytes.
+    /// Connections and bytes per peer. The peer of a connected socket is
+    /// what the decoder learnt of it (connect, accept, getpeername, also
+    /// across fork and dup); an address passed with the call wins.
     fn track(&mut self, ev: &Event, ok: Option<i64>) {
         use Func::*;
-        let pid = ev.pid;
         let in_progress = matches!(&ev.outcome, Outcome::Err(e) if e.name == Some("EINPROGRESS"));
-        match ev.func {
-            Connect => {
-                if let (Some(fd), Some(a)) = (fd_of(ev, "fd"), addr_of(field(&ev.args, "addr"))) {
-                    let peer = peer_text(a);
-                    if ok.is_some() || in_progress {
-                        self.peers.insert((pid, fd), peer.clone());
-                        self.peer(pid, &peer).connections += 1;
-                    }
-                }
+        let known_peer = ev.socket.as_ref().and_then(|s| s.peer.as_ref());
+        let (peer, sent, received, connection) = match ev.func {
+            Connect if ok.is_some() || in_progress => {
+                (addr_of(field(&ev.args, "addr")), 0, 0, true)
             }
-            Accept | Accept4 => {
-                if let (Some(fd), Some(peer)) =
-                    (ok, addr_of(field(&ev.returned, "peer")).map(peer_text))
-                {
-                    self.peers.insert((pid, fd as i32), peer.clone());
-                    self.peer(pid, &peer).connections += 1;
-                }
-            }
-            Close => {
-                if let (Some(fd), Some(_)) = (fd_of(ev, "fd"), ok) {
-                    self.peers.remove(&(pid, fd));
-                }
-            }
-            Dup | Dup2 | Dup3 => {
-                let old = fd_of(ev, "fd").or_else(|| fd_of(ev, "oldfd"));
-                if let (Some(old), Some(new)) = (old, ok) {
-                    if let Some(peer) = self.peers.get(&(pid, old)).cloned() {
-                        self.peers.insert((pid, new as i32), peer);
-                    }
-                }
-            }
+            Accept | Accept4 if ok.is_some() => (addr_of(field(&ev.returned, "peer")), 0, 0, true),
             Send | Sendto | Sendmsg | Write | Writev | Sendfile => {
-                if let Some(n) = ok.filter(|n| *n > 0) {
-                    let fd = fd_of(ev, "fd").or_else(|| fd_of(ev, "out_fd"));
-                    let peer =
-                        self.peer_for(pid, fd, addr_of(field(&ev.args, "addr")).or(msg_name(ev)));
-                    self.peer(pid, &peer).sent += n as u64;
-                }
+                let explicit = addr_of(field(&ev.args, "addr")).or(msg_name(ev));
+                (explicit.or(known_peer), ok.unwrap_or(0), 0, false)
             }
             Recv | Recvfrom | Recvmsg | Read | Readv => {
-                if let Some(n) = ok.filter(|n| *n > 0) {
-                    let from = addr_of(field(&ev.returned, "addr")).or(msg_name(ev));
-                    let peer = self.peer_for(pid, fd_of(ev, "fd"), from);
-                    self.peer(pid, &peer).received += n as u64;
-                }
+                let explicit = addr_of(field(&ev.returned, "addr")).or(msg_name(ev));
+                (explicit.or(known_peer), 0, ok.unwrap_or(0), false)
             }
             Sendmmsg | Recvmmsg => {
                 let bytes: i64 = match field(&ev.returned, "msg_len") {
@@ -237,39 +181,29 @@ impl Summary {
                         .sum(),
                     _ => 0,
                 };
-                if bytes > 0 {
-                    let peer = self.peer_for(
-                        pid,
-                        fd_of(ev, "fd"),
-                        addr_of(field(&ev.returned, "first_addr")),
-                    );
-                    let s = self.peer(pid, &peer);
-                    if ev.func == Sendmmsg {
-                        s.sent += bytes as u64;
-                    } else {
-                        s.received += bytes as u64;
-                    }
+                let peer = addr_of(field(&ev.returned, "first_addr")).or(known_peer);
+                if ev.func == Sendmmsg {
+                    (peer, bytes, 0, false)
+                } else {
+                    (peer, 0, bytes, false)
                 }
             }
-            _ => {}
+            _ => return,
+        };
+        if !connection && sent <= 0 && received <= 0 {
+            return;
         }
-    }
-
-    fn peer_for(&self, pid: u32, fd: Option<i32>, explicit: Option<&SockAddr>) -> String {
-        if let Some(a) = explicit {
-            return peer_text(a);
-        }
-        fd.and_then(|fd| self.peers.get(&(pid, fd)).cloned())
-            .unwrap_or_else(|| "unknown".into())
-    }
-
-    fn peer(&mut self, pid: u32, peer: &str) -> &mut PeerStats {
-        self.processes
-            .entry(pid)
+        let name = peer.map(peer_text).unwrap_or_else(|| "unknown".into());
+        let s = self
+            .processes
+            .entry(ev.pid)
             .or_default()
             .peers
-            .entry(peer.to_string())
-            .or_default()
+            .entry(name)
+            .or_default();
+        s.connections += connection as u64;
+        s.sent += sent.max(0) as u64;
+        s.received += received.max(0) as u64;
     }
 
     /// Per process, in pid order.

@@ -573,6 +573,7 @@ mod tests {
             callers: vec![],
             frames: vec![],
             data: None::<Payload>,
+            socket: None,
         }
     }
 
