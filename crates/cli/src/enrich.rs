@@ -8,7 +8,7 @@
 use crate::setup::Settings;
 use sock_trace_collect::Enricher;
 use sock_trace_config as cfg;
-use sock_trace_decode::{CallerFrame, Event, LoadedModule};
+use sock_trace_decode::{CallerFrame, Event, LoadedModule, SockAddr, Value};
 use sock_trace_symbolize as sym;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -111,6 +111,7 @@ impl Enrich {
 
 impl Enricher for Enrich {
     fn enrich(&mut self, ev: &mut Event, modules: &[LoadedModule], profile: usize) {
+        ev.hint = protocol_hint(ev);
         if ev.callers.is_empty() {
             return;
         }
@@ -139,6 +140,44 @@ impl Enricher for Enrich {
             .map(|f| caller_frame(f, &p.paths))
             .collect();
     }
+}
+
+/// A one-line reading of the captured payload (DNS, HTTP, TLS hello), for
+/// IP sockets whose kind the decoder knows.
+fn protocol_hint(ev: &Event) -> Option<String> {
+    let data = ev.data.as_ref().filter(|d| !d.shown.is_empty())?;
+    let socket = ev.socket.as_ref()?;
+    let transport = match socket.ty {
+        libc::SOCK_STREAM => sock_trace_proto::Transport::Tcp,
+        libc::SOCK_DGRAM => sock_trace_proto::Transport::Udp,
+        _ => return None,
+    };
+    if socket.domain != libc::AF_INET && socket.domain != libc::AF_INET6 {
+        return None;
+    }
+    let port = |a: Option<&SockAddr>| match a {
+        Some(SockAddr::V4 { port, .. }) | Some(SockAddr::V6 { port, .. }) => *port,
+        _ => 0,
+    };
+    // An address passed with the call (sendto, recvfrom) wins over the
+    // connected peer.
+    let explicit = ev
+        .args
+        .iter()
+        .chain(ev.returned.iter())
+        .find(|f| f.name == "addr")
+        .and_then(|f| match &f.value {
+            Value::Addr(a) => Some(a),
+            _ => None,
+        });
+    let peer = port(explicit.or(socket.peer.as_ref()));
+    sock_trace_proto::hint(
+        transport,
+        port(socket.local.as_ref()),
+        peer,
+        data.outgoing,
+        &data.shown,
+    )
 }
 
 /// The frame as printed: the most precise source line (inside inlined

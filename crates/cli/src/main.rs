@@ -90,6 +90,12 @@ pub struct TraceFlags {
     /// Print a summary per process when the program ends (calls, errors, time, bytes per peer).
     #[arg(long)]
     pub summary: bool,
+    /// Hex-dump the payload of send and receive calls under each call.
+    #[arg(long)]
+    pub dump: bool,
+    /// Write the traced sockets' traffic to FILE as pcapng (for Wireshark / tshark).
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
 }
 
 #[derive(Args)]

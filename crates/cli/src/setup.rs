@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use sock_trace_collect::{Area, Collector, Output, Route};
 use sock_trace_config as cfg;
 use sock_trace_event::ring::{
-    CaptureOptions, Geometry, ProgramRule, CAPTURE_DISABLED, CAPTURE_NO_FOLLOW,
+    CaptureOptions, Geometry, ProgramRule, CAPTURE_ADDRESSES, CAPTURE_DISABLED, CAPTURE_NO_FOLLOW,
     CAPTURE_SELFTEST_PANIC, RULE_SETS_CALLERS, RULE_SETS_ENABLED, RULE_SETS_FUNCTIONS,
     RULE_SETS_MAX_DATA,
 };
@@ -108,9 +108,12 @@ impl Settings {
         if self.selftest_panic {
             flags |= CAPTURE_SELFTEST_PANIC;
         }
+        if c.trace.pcap.is_some() {
+            flags |= CAPTURE_ADDRESSES;
+        }
         Ok(CaptureOptions {
             enabled,
-            max_data: c.trace.max_data.min(u32::MAX as usize) as u32,
+            max_data: c.trace.capture_bytes().min(u32::MAX as usize) as u32,
             caller_depth: capture_depth(&c.callers),
             flags,
             _reserved: [0; 13],
@@ -262,6 +265,7 @@ impl Settings {
                     palette: palette(&c.colors),
                     max_string: t.max_string,
                     clock,
+                    hexdump: t.dump_data,
                 }))
             }
         }
@@ -323,6 +327,8 @@ fn overrides(f: &TraceFlags) -> cfg::Overrides {
         caller_depth: f.caller_depth,
         caller_skip: f.caller_skip.clone(),
         summary: f.summary.then_some(true),
+        dump_data: f.dump.then_some(true),
+        pcap: f.pcap.clone(),
         caller_paths: f.caller_paths.map(|v| match v {
             PathsArg::Full => cfg::PathStyle::Full,
             PathsArg::Relative => cfg::PathStyle::Relative,
@@ -361,6 +367,16 @@ pub fn start_session(settings: &Settings) -> Result<(Area, Collector<'static>)> 
     });
     if settings.config.trace.summary {
         collector.enable_summary();
+    }
+    if let Some(path) = &settings.config.trace.pcap {
+        let h = area.shm().header();
+        let clock = print::Clock {
+            start_mono_ns: h.start_mono_ns,
+            realtime_offset_ns: h.realtime_offset_ns,
+        };
+        let sink = sock_trace_collect::PcapSink::create(path, clock)
+            .with_context(|| format!("creating the packet capture {}", path.display()))?;
+        collector.add_sink(Box::new(sink));
     }
     collector.set_enricher(Box::new(crate::enrich::Enrich::new(
         profiles,

@@ -348,30 +348,6 @@ fn standalone_preload_without_the_launcher() {
     }
 }
 
-/// Starts `python3 -m http.server` on 127.0.0.1 in `dir`; returns it and its port.
-fn http_server(dir: &std::path::Path) -> (std::process::Child, u16) {
-    use std::io::BufRead;
-    let mut server = Command::new(python3())
-        .args(["-m", "http.server", "--bind", "127.0.0.1", "0"])
-        .current_dir(dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // http.server prints "Serving HTTP on 127.0.0.1 port N".
-    let mut line = String::new();
-    std::io::BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split("port ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .expect(&line);
-    (server, port)
-}
-
 #[test]
 fn wget_resolves_connects_and_downloads_through_the_tracer() {
     let dir = scratch("wget");

@@ -12,8 +12,10 @@
 //! started by the preload library itself) both drive a `Collector`.
 
 mod area;
+mod capture;
 
 pub use area::{clock, Area};
+pub use capture::PcapSink;
 
 use sock_trace_decode::{Decoder, Event, LoadedModule};
 use sock_trace_event::record::Record;
@@ -41,6 +43,8 @@ pub struct Stats {
 /// and later annotators are others).
 pub trait EventSink {
     fn event(&mut self, ev: &Event);
+    /// The trace is over: flush what is buffered.
+    fn finish(&mut self) {}
 }
 
 /// Adds to an event what its record alone cannot say: caller frames
@@ -207,6 +211,9 @@ impl<'a> Collector<'a> {
             }
         }
         self.flush_pending(None);
+        for s in &mut self.sinks {
+            s.finish();
+        }
         let h = self.shm.header();
         let lost = h.lost_no_ring.load(Ordering::Relaxed) + h.lost_full.load(Ordering::Relaxed);
         if lost > 0 {

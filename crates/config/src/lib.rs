@@ -128,6 +128,30 @@ pub struct TraceConfig {
     pub max_data: usize,
     /// Print a per-process summary when the program ends.
     pub summary: bool,
+    /// Show captured payload as hex dumps under the calls.
+    pub dump_data: bool,
+    /// Write the traffic of traced sockets as a pcapng file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pcap: Option<PathBuf>,
+}
+
+/// Payload bytes a hex dump captures per call when `max_data` is not set.
+pub const DEFAULT_DUMP_BYTES: usize = 256;
+/// Payload bytes per call with a packet capture: the most a record holds.
+pub const PCAP_DATA_BYTES: usize = 60 * 1024;
+
+impl TraceConfig {
+    /// Payload bytes to capture per call, as the output needs them.
+    pub fn capture_bytes(&self) -> usize {
+        let mut n = self.max_data;
+        if self.dump_data && n == 0 {
+            n = DEFAULT_DUMP_BYTES;
+        }
+        if self.pcap.is_some() {
+            n = PCAP_DATA_BYTES;
+        }
+        n
+    }
 }
 
 impl Default for TraceConfig {
@@ -145,6 +169,8 @@ impl Default for TraceConfig {
             max_string: 64,
             max_data: 0,
             summary: false,
+            dump_data: false,
+            pcap: None,
         }
     }
 }
@@ -279,6 +305,8 @@ pub struct Overrides {
     pub caller_skip: Vec<String>,
     pub caller_paths: Option<PathStyle>,
     pub summary: Option<bool>,
+    pub dump_data: Option<bool>,
+    pub pcap: Option<PathBuf>,
 }
 
 /// What a set of `[[program]]` sections changes, as a merged view.
@@ -463,6 +491,12 @@ impl Config {
         }
         if let Some(v) = o.summary {
             self.trace.summary = v;
+        }
+        if let Some(v) = o.dump_data {
+            self.trace.dump_data = v;
+        }
+        if let Some(v) = &o.pcap {
+            self.trace.pcap = Some(v.clone());
         }
     }
 

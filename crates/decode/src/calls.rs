@@ -136,10 +136,25 @@ fn int_list(rec: &Record<'_>, role: u8) -> Option<Value> {
 fn payload(rec: &Record<'_>, ev: &mut Event) {
     for (r, outgoing) in [(role::DATA_OUT, true), (role::DATA_IN, false)] {
         if let Some(d) = rec.find(Tag::Bytes, r) {
+            let total = rec.header.ret.max(0) as u64;
+            // Buffer sizes as far as the bytes moved reached.
+            let mut buffers = Vec::new();
+            if let Some(lens) = rec.ints(role::IOV_LENS) {
+                let mut left = total;
+                for l in lens.iter() {
+                    if left == 0 {
+                        break;
+                    }
+                    let take = (l.max(0) as u64).min(left);
+                    buffers.push(take);
+                    left -= take;
+                }
+            }
             ev.data = Some(Payload {
                 outgoing,
                 shown: d.to_vec(),
-                total: rec.header.ret.max(0) as u64,
+                total,
+                buffers,
             });
         }
     }

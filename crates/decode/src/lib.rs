@@ -106,6 +106,7 @@ impl Decoder {
             frames: Vec::new(),
             data: None,
             socket: None,
+            hint: None,
         };
         for (flag, note) in [
             (FLAG_TRUNCATED, "truncated"),
@@ -180,14 +181,25 @@ impl Decoder {
             Func::Accept | Func::Accept4 if ok => {
                 let new_fd = rec.header.ret as i32;
                 let listener_local = before.as_ref().and_then(|b| b.local.clone());
+                let peer_blob = rec
+                    .find(Tag::SockAddr, role::PEER_ADDR)
+                    .and_then(sockaddr::decode);
                 if let Some(info) = self.table(pid).get_mut(&new_fd) {
-                    info.peer = arg_addr(&ev.returned, "peer");
+                    info.peer = arg_addr(&ev.returned, "peer").or(peer_blob);
                     info.local = local_blob.or(listener_local);
                 }
                 ev.socket = self.socket_info(pid, new_fd);
                 return;
             }
-            _ => {}
+            _ => {
+                // Any other call on a socket may carry its local address
+                // (datagram sends and receives, with packet capture on).
+                if let Some(local) = local_blob {
+                    if let Some(info) = fd.and_then(|fd| self.table(pid).get_mut(&fd)) {
+                        info.local = Some(local);
+                    }
+                }
+            }
         }
         ev.socket = match ev.func {
             Func::Close => before,

@@ -164,6 +164,9 @@ pub struct Event {
     /// close): kind and both ends. Summaries, captures and protocol hints
     /// read it.
     pub socket: Option<crate::SocketInfo>,
+    /// A one-line reading of the payload's protocol (`DNS query A
+    /// example.com`), added by the collector when payload was captured.
+    pub hint: Option<String>,
 }
 
 /// Bytes moved by a send/recv-family call.
@@ -172,6 +175,9 @@ pub struct Payload {
     pub outgoing: bool,
     pub shown: Vec<u8>,
     pub total: u64,
+    /// Sizes of the buffers the bytes were spread over (readv, writev,
+    /// sendmsg, recvmsg), in order; empty for a single buffer.
+    pub buffers: Vec<u64>,
 }
 
 impl Event {

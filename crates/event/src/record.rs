@@ -174,6 +174,9 @@ pub mod role {
     /// The socket's local address, read by the hook after a connect or
     /// accept when the capture asks for addresses (pcap).
     pub const LOCAL_ADDR: u8 = 38;
+    /// The socket's peer address, read by the hook after an accept whose
+    /// program passed no address buffer (same condition as `LOCAL_ADDR`).
+    pub const PEER_ADDR: u8 = 39;
 }
 
 /// Writes a record into a caller-provided buffer (a slot in a ring, or a

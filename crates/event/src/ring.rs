@@ -53,6 +53,10 @@ pub struct CaptureOptions {
 pub const CAPTURE_NO_FOLLOW: u32 = 1 << 0;
 /// Leave the process untraced (a per-program rule with `enabled = false`).
 pub const CAPTURE_DISABLED: u32 = 1 << 1;
+/// Record both ends of connected and accepted sockets (one `getsockname`,
+/// and `getpeername` when needed, per connect/accept): packet captures
+/// need real addresses.
+pub const CAPTURE_ADDRESSES: u32 = 1 << 2;
 
 /// Most per-program rules the area carries.
 pub const MAX_RULES: usize = 14;

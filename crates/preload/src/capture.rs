@@ -249,3 +249,32 @@ pub fn read_value<T: Copy>(p: *const T) -> Option<T> {
         None
     }
 }
+
+/// The local (and, with `peer`, the remote) address of a socket, through
+/// raw system calls (our own getsockname hook must not see them), when the
+/// capture asks for addresses.
+pub fn socket_ends(w: &mut RecordWriter<'_>, fd: i32, peer: bool) {
+    if crate::state::capture_flags() & sock_trace_event::ring::CAPTURE_ADDRESSES == 0 {
+        return;
+    }
+    let calls = [
+        (libc::SYS_getsockname, sock_trace_event::role::LOCAL_ADDR),
+        (libc::SYS_getpeername, sock_trace_event::role::PEER_ADDR),
+    ];
+    for (nr, role) in calls.into_iter().take(if peer { 2 } else { 1 }) {
+        let mut buf = [0u8; MAX_ADDR];
+        let mut len = MAX_ADDR as libc::socklen_t;
+        // SAFETY: valid buffer and length pointer for the kernel to fill.
+        let r = unsafe {
+            libc::syscall(
+                nr,
+                fd as libc::c_long,
+                buf.as_mut_ptr(),
+                &mut len as *mut libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            w.blob(Tag::SockAddr, role, &buf[..(len as usize).min(MAX_ADDR)]);
+        }
+    }
+}

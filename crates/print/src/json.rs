@@ -207,12 +207,16 @@ impl Printer for JsonPrinter {
                 ev.frames.iter().map(frame).collect()
             };
             m.insert("callers".into(), J::Array(callers));
+            if let Some(h) = &ev.hint {
+                m.insert("hint".into(), json!(h));
+            }
             if let Some(d) = &ev.data {
                 m.insert(
                     "data".into(),
                     json!({
                         "direction": if d.outgoing { "out" } else { "in" },
                         "total": d.total,
+                        "buffers": d.buffers,
                         "base64": base64::engine::general_purpose::STANDARD.encode(&d.shown),
                     }),
                 );
@@ -315,6 +319,7 @@ mod tests {
             frames: vec![],
             data: None,
             socket: None,
+            hint: None,
         }
     }
 

@@ -36,6 +36,8 @@ pub struct TextOptions {
     pub palette: Palette,
     pub max_string: usize,
     pub clock: Clock,
+    /// Show captured payload as a hex dump under the call.
+    pub hexdump: bool,
 }
 
 impl TextOptions {
@@ -49,6 +51,7 @@ impl TextOptions {
             palette: Palette::plain(),
             max_string: 64,
             clock,
+            hexdump: false,
         }
     }
 }
@@ -290,6 +293,9 @@ impl Printer for TextPrinter {
             Outcome::Err(e) => self.error(out, e),
             Outcome::Void => out.extend_from_slice(b"void"),
         }
+        if let Some(h) = &ev.hint {
+            self.paint(out, p.string, format_args!(" [{h}]"));
+        }
         if !ev.returned.is_empty() {
             out.extend_from_slice(b" => ");
             self.fields(out, &ev.returned, true);
@@ -310,6 +316,11 @@ impl Printer for TextPrinter {
             self.paint(out, p.caller, format_args!(" @ {}", text.join(" < ")));
         }
         out.push(b'\n');
+        if self.opts.hexdump {
+            if let Some(d) = &ev.data {
+                hexdump(d, out);
+            }
+        }
     }
 
     fn summary(&mut self, summary: &crate::Summary, out: &mut Vec<u8>) {
@@ -432,6 +443,51 @@ impl TextPrinter {
             let _ = writeln!(out, "errors: {}", list.join(", "));
         }
         out.push(b'\n');
+    }
+}
+
+/// Payload under its call: offset, 16 bytes in hex, the same as ASCII; one
+/// block per buffer for scatter/gather calls; what was moved but not
+/// captured as a count.
+fn hexdump(d: &sock_trace_decode::Payload, out: &mut Vec<u8>) {
+    let single = [d.total];
+    let buffers: &[u64] = if d.buffers.len() > 1 {
+        &d.buffers
+    } else {
+        &single
+    };
+    let mut at = 0usize;
+    for (i, &len) in buffers.iter().enumerate() {
+        let end = (at + len as usize).min(d.shown.len());
+        if buffers.len() > 1 {
+            let _ = writeln!(out, "    buffer {i}: {len} bytes");
+        }
+        for (row, chunk) in d.shown[at.min(end)..end].chunks(16).enumerate() {
+            let _ = write!(out, "    {:04x}  ", row * 16);
+            for j in 0..16 {
+                match chunk.get(j) {
+                    Some(b) => {
+                        let _ = write!(out, "{b:02x} ");
+                    }
+                    None => out.extend_from_slice(b"   "),
+                }
+                if j == 7 {
+                    out.push(b' ');
+                }
+            }
+            out.extend_from_slice(b" |");
+            out.extend(
+                chunk
+                    .iter()
+                    .map(|&b| if (0x20..0x7f).contains(&b) { b } else { b'.' }),
+            );
+            out.extend_from_slice(b"|\n");
+        }
+        let shown = end.saturating_sub(at) as u64;
+        if len > shown {
+            let _ = writeln!(out, "    ... {} more bytes", len - shown);
+        }
+        at = end;
     }
 }
 
@@ -574,6 +630,7 @@ mod tests {
             frames: vec![],
             data: None::<Payload>,
             socket: None,
+            hint: None,
         }
     }
 

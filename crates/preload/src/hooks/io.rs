@@ -59,6 +59,10 @@ fn send_impl(
         if to {
             // SAFETY: read by the kernel when the call succeeded.
             unsafe { capture::sockaddr(w, role::ADDR, addr, alen as usize, r >= 0) };
+            if r >= 0 {
+                // An unbound datagram socket gets its port at the first send.
+                capture::socket_ends(w, fd, false);
+            }
         }
         // SAFETY: the kernel read r bytes of buf.
         unsafe { capture::payload(w, role::DATA_OUT, buf as *const u8, r) };
@@ -126,6 +130,7 @@ fn recv_impl(
         if from && r >= 0 {
             // SAFETY: written by the kernel on success.
             unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, alen) };
+            capture::socket_ends(w, fd, false);
         }
         // SAFETY: the kernel wrote r bytes.
         unsafe { capture::payload(w, role::DATA_IN, buf as *const u8, r) };
@@ -253,6 +258,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
             if r > 0 {
                 // SAFETY: the kernel read r bytes from these buffers.
                 unsafe { capture::payload_iov(w, role::DATA_OUT, m.msg_iov, m.msg_iovlen, r) };
+                capture::socket_ends(w, fd, false);
             }
         }
     });
@@ -280,6 +286,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
             if r > 0 {
                 // SAFETY: the kernel wrote r bytes into these buffers.
                 unsafe { capture::payload_iov(w, role::DATA_IN, m.msg_iov, m.msg_iovlen, r) };
+                capture::socket_ends(w, fd, false);
             }
         }
     });

@@ -99,6 +99,9 @@ macro_rules! addr_in_hook {
                 w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
                 // SAFETY: on success the kernel read addr[..len].
                 unsafe { capture::sockaddr(w, role::ADDR, addr, len as usize, r == 0) };
+                if $func == Func::Connect && (r == 0 || e == libc::EINPROGRESS) {
+                    capture::socket_ends(w, fd, false);
+                }
             });
             sys::set_errno(e);
             r
@@ -149,6 +152,7 @@ fn accepted(
         if r >= 0 {
             // SAFETY: the kernel wrote addr and *len on success.
             unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
+            capture::socket_ends(w, r, addr.is_null());
         }
     });
 }

@@ -1,0 +1,310 @@
+//! Payload: hex dumps, protocol hints and the pcapng capture, checked
+//! against real clients and, for the capture, against tshark's dissectors.
+
+mod common;
+
+use common::*;
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+/// tshark, or None when it is absent (then the test says so and passes,
+/// unless SOCK_TRACE_REQUIRE_DATA asks for a failure).
+fn tshark() -> Option<&'static str> {
+    let ok = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if ok {
+        return Some("tshark");
+    }
+    assert!(
+        std::env::var_os("SOCK_TRACE_REQUIRE_DATA").is_none(),
+        "tshark is required (SOCK_TRACE_REQUIRE_DATA is set)"
+    );
+    eprintln!("SKIPPED: tshark is not installed (apt-get install tshark)");
+    None
+}
+
+fn run_tshark(args: &[&str]) -> String {
+    let mut c = Command::new("tshark");
+    c.args(args);
+    let (code, out, err) = run_with_timeout(c, T);
+    assert_eq!(code, Some(0), "tshark {args:?}: {err}");
+    out
+}
+
+/// A UDP DNS exchange inside one traced Python process: a client asks
+/// `example.test A`, a server thread answers 192.0.2.7.
+const DNS_SCRIPT: &str = r#"
+import socket, struct, threading
+srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+srv.bind(("127.0.0.1", 0))
+port = srv.getsockname()[1]
+def serve():
+    q, peer = srv.recvfrom(512)
+    qid = q[:2]
+    question = q[12:]
+    answer = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 7])
+    srv.sendto(qid + b"\x81\x80" + struct.pack(">HHHH", 1, 1, 0, 0) + question + answer, peer)
+t = threading.Thread(target=serve)
+t.start()
+cli = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+name = b"".join(bytes([len(p)]) + p for p in b"example.test".split(b".")) + b"\0"
+cli.sendto(b"\x12\x34\x01\x00" + struct.pack(">HHHH", 1, 0, 0, 0) + name + struct.pack(">HH", 1, 1), ("127.0.0.1", port))
+reply, _ = cli.recvfrom(512)
+t.join()
+print("answer", ".".join(str(b) for b in reply[-4:]), "port", port)
+"#;
+
+#[test]
+fn hints_read_dns_and_http_from_real_traffic() {
+    let py = python3();
+    let t = run_traced(
+        &["--max-data", "512"],
+        &[py.as_os_str(), "-c".as_ref(), DNS_SCRIPT.as_ref()],
+        T,
+    );
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    assert!(t.stdout.contains("answer 192.0.2.7"), "{}", t.stdout);
+    let hints: Vec<String> = t
+        .events()
+        .iter()
+        .filter_map(|e| e["hint"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        hints
+            .iter()
+            .any(|h| h == "DNS query A example.test (id 0x1234)"),
+        "{hints:?}"
+    );
+    assert!(
+        hints
+            .iter()
+            .any(|h| h == "DNS response NOERROR example.test: A 192.0.2.7 (id 0x1234)"),
+        "{hints:?}"
+    );
+
+    let dir = scratch("hints-http");
+    std::fs::write(dir.join("x.txt"), "x\n").unwrap();
+    let (mut server, port) = http_server(&dir);
+    let url = format!("http://127.0.0.1:{port}/x.txt");
+    let t = run_traced_as(
+        "text",
+        &["--max-data", "256", "--caller-depth", "0"],
+        &["curl", "-s", "--max-time", "20", &url],
+        T,
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    let send = t
+        .trace
+        .lines()
+        .find(|l| l.starts_with("send("))
+        .expect("send line");
+    assert!(
+        send.contains(&format!(
+            " [HTTP GET /x.txt HTTP/1.1 Host: 127.0.0.1:{port}]"
+        )),
+        "{send}"
+    );
+    assert!(
+        t.trace
+            .lines()
+            .any(|l| l.starts_with("recv(") && l.contains("[HTTP 200 OK")),
+        "{}",
+        t.trace
+    );
+}
+
+#[test]
+fn hex_dumps_show_exactly_the_bytes_moved() {
+    let py = python3();
+    let script = r#"
+import socket
+a, b = socket.socketpair()
+a.send(b"hello, hex dump! and some more")
+b.recv(8)
+print("done")
+"#;
+    let t = run_traced_as(
+        "text",
+        &["--dump", "--caller-depth", "0"],
+        &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
+        T,
+    );
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    let lines: Vec<&str> = t.trace.lines().collect();
+    let send = lines
+        .iter()
+        .position(|l| l.starts_with("sendto(") || l.starts_with("send("))
+        .expect("send line");
+    assert_eq!(
+        lines[send + 1],
+        "    0000  68 65 6c 6c 6f 2c 20 68  65 78 20 64 75 6d 70 21  |hello, hex dump!|"
+    );
+    assert_eq!(
+        lines[send + 2],
+        "    0010  20 61 6e 64 20 73 6f 6d  65 20 6d 6f 72 65        | and some more|"
+    );
+    // recv asked for 8 bytes and got 8: only those are dumped.
+    let recv = lines
+        .iter()
+        .position(|l| l.starts_with("recvfrom(") || l.starts_with("recv("))
+        .expect("recv line");
+    assert_eq!(
+        lines[recv + 1],
+        "    0000  68 65 6c 6c 6f 2c 20 68                           |hello, h|"
+    );
+    assert!(!lines[recv + 2].starts_with("    0010"), "{}", t.trace);
+
+    // A limit cuts the dump and says how much is left.
+    let t = run_traced_as(
+        "text",
+        &["--dump", "--max-data", "4", "--caller-depth", "0"],
+        &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
+        T,
+    );
+    let lines: Vec<&str> = t.trace.lines().collect();
+    let send = lines
+        .iter()
+        .position(|l| l.starts_with("sendto(") || l.starts_with("send("))
+        .expect("send line");
+    assert_eq!(
+        lines[send + 1],
+        "    0000  68 65 6c 6c                                       |hell|"
+    );
+    assert_eq!(lines[send + 2], "    ... 26 more bytes");
+}
+
+#[test]
+fn pcap_of_a_curl_request_replays_as_the_exact_http_exchange() {
+    let Some(_) = tshark() else { return };
+    let dir = scratch("pcap-http");
+    let body = "pcap body line\n".repeat(3);
+    std::fs::write(dir.join("page.txt"), &body).unwrap();
+    let (mut server, port) = http_server(&dir);
+    let pcap = dir.join("curl.pcapng");
+    let url = format!("http://127.0.0.1:{port}/page.txt");
+    let t = run_traced(
+        &["--pcap", pcap.to_str().unwrap()],
+        &["curl", "-s", "--max-time", "20", &url],
+        T,
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    assert_eq!(t.stdout, body);
+    let follow = run_tshark(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "-q",
+        "-z",
+        "follow,tcp,ascii,0",
+    ]);
+    assert!(
+        follow.contains(&format!("Node 1: 127.0.0.1:{port}")),
+        "{follow}"
+    );
+    assert!(follow.contains("GET /page.txt HTTP/1.1"), "{follow}");
+    assert!(
+        follow.contains(&format!("Host: 127.0.0.1:{port}")),
+        "{follow}"
+    );
+    assert!(follow.contains("HTTP/1.0 200 OK"), "{follow}");
+    assert!(follow.contains(&body), "{follow}");
+    // The request as traced equals the request as dissected, byte for byte.
+    let sent: Vec<u8> = t
+        .calls("send")
+        .iter()
+        .flat_map(|e| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(e["data"]["base64"].as_str().unwrap())
+                .unwrap()
+        })
+        .collect();
+    let raw = run_tshark(&["-r", pcap.to_str().unwrap(), "-q", "-z", "follow,tcp,raw,0"]);
+    let first_hex: String = raw
+        .lines()
+        .skip_while(|l| !l.starts_with("Node 1"))
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    let hex: String = sent.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(first_hex, hex);
+    // A handshake, the data and a close, with good checksums and no malformed packets.
+    let fields = run_tshark(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "-T",
+        "fields",
+        "-e",
+        "tcp.flags.str",
+    ]);
+    assert!(
+        fields.lines().next().unwrap().contains('S'),
+        "SYN first: {fields}"
+    );
+    assert!(fields.contains('F'), "a FIN: {fields}");
+    let verbose = run_tshark(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "-o",
+        "tcp.check_checksum:TRUE",
+        "-o",
+        "ip.check_checksum:TRUE",
+        "-V",
+    ]);
+    assert!(!verbose.contains("incorrect"), "{verbose}");
+    assert!(!verbose.contains("Malformed"), "{verbose}");
+    // Nanosecond timestamps, and the call as the packet comment.
+    let comments = run_tshark(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "-T",
+        "fields",
+        "-e",
+        "frame.comment",
+    ]);
+    assert!(comments.lines().any(|l| l.contains(" send")), "{comments}");
+}
+
+#[test]
+fn pcap_of_udp_dns_dissects_as_dns() {
+    let Some(_) = tshark() else { return };
+    let dir = scratch("pcap-dns");
+    let pcap = dir.join("dns.pcapng");
+    let py = python3();
+    let t = run_traced(
+        &["--pcap", pcap.to_str().unwrap()],
+        &[py.as_os_str(), "-c".as_ref(), DNS_SCRIPT.as_ref()],
+        T,
+    );
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    let port = t.stdout.split("port ").nth(1).unwrap().trim().to_string();
+    let out = run_tshark(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "-d",
+        &format!("udp.port=={port},dns"),
+        "-Y",
+        "dns",
+        "-T",
+        "fields",
+        "-e",
+        "dns.qry.name",
+        "-e",
+        "dns.a",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.iter().any(|l| *l == "example.test\t"), "{out}");
+    assert!(
+        lines.iter().any(|l| *l == "example.test\t192.0.2.7"),
+        "{out}"
+    );
+}
