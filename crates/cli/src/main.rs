@@ -96,6 +96,16 @@ pub struct TraceFlags {
     /// Write the traced sockets' traffic to FILE as pcapng (for Wireshark / tshark).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
+    /// Delay calls: FUNCS=MS or FUNCS=MIN-MAX, options :after :peer=NET :port=N :program=GLOB (repeatable).
+    #[arg(long, value_name = "SPEC", value_parser = sock_trace_config::parse_delay)]
+    pub delay: Vec<sock_trace_config::DelayRule>,
+    /// Make calls fail: a preset (no-ipv6, dns-again, dns-nxdomain, refuse, reset, short-writes, eintr)
+    /// or FUNCS=ERROR, options :nth=N :every=N :p=P :seed=N :peer=NET :port=N :program=GLOB (repeatable).
+    #[arg(long, value_name = "SPEC", value_parser = sock_trace_config::parse_inject)]
+    pub inject: Vec<sock_trace_config::FaultRule>,
+    /// Limit bandwidth per socket: send=RATE and/or recv=RATE (100k, 2m; bytes per second), joined with +.
+    #[arg(long, value_name = "SPEC", value_parser = sock_trace_config::parse_limit)]
+    pub limit: Vec<sock_trace_config::LimitRule>,
 }
 
 #[derive(Args)]

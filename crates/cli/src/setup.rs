@@ -329,6 +329,9 @@ fn overrides(f: &TraceFlags) -> cfg::Overrides {
         summary: f.summary.then_some(true),
         dump_data: f.dump.then_some(true),
         pcap: f.pcap.clone(),
+        delays: f.delay.clone(),
+        faults: f.inject.clone(),
+        limits: f.limit.clone(),
         caller_paths: f.caller_paths.map(|v| match v {
             PathsArg::Full => cfg::PathStyle::Full,
             PathsArg::Relative => cfg::PathStyle::Relative,
@@ -343,8 +346,9 @@ fn overrides(f: &TraceFlags) -> cfg::Overrides {
 pub fn start_session(settings: &Settings) -> Result<(Area, Collector<'static>)> {
     let capture = settings.capture_options()?;
     let rules = settings.program_rules()?;
-    let area =
-        Area::create(Geometry::DEFAULT, capture, &rules).context("creating the trace area")?;
+    let actions = settings.config.action_rules().map_err(anyhow::Error::msg)?;
+    let area = Area::create(Geometry::DEFAULT, capture, &rules, &actions)
+        .context("creating the trace area")?;
     let mut plan = settings.outputs(&area)?;
     let mut outputs = plan.outputs.drain(..);
     let first = outputs.next().expect("the main output");

@@ -1,6 +1,6 @@
 //! The shared-memory file behind a trace session.
 
-use sock_trace_event::ring::{AttachError, CaptureOptions, Geometry, ProgramRule};
+use sock_trace_event::ring::{ActionRule, AttachError, CaptureOptions, Geometry, ProgramRule};
 use sock_trace_event::Shm;
 use std::ffi::CString;
 use std::io;
@@ -23,6 +23,7 @@ impl Area {
         geo: Geometry,
         capture: CaptureOptions,
         rules: &[ProgramRule],
+        actions: &[ActionRule],
     ) -> io::Result<Area> {
         let dir = if Path::new("/dev/shm").is_dir() {
             PathBuf::from("/dev/shm")
@@ -77,6 +78,7 @@ impl Area {
                 geo,
                 capture,
                 rules,
+                actions,
                 real as i64 - mono as i64,
                 mono,
             )

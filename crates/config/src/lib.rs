@@ -10,8 +10,12 @@
 //! Reference documentation: `docs/CONFIG.md`; a commented default file:
 //! [`DEFAULT_CONFIG`].
 
+mod actions;
 mod style;
 
+pub use actions::{
+    parse_delay, parse_inject, parse_limit, DelayRule, FaultRule, Filter, LimitRule, Rate,
+};
 pub use style::Style;
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +33,13 @@ pub struct Config {
     /// `[[program]]` sections, in file order.
     #[serde(rename = "program", skip_serializing_if = "Vec::is_empty")]
     pub programs: Vec<ProgramRule>,
+    /// `[[delay]]`, `[[fault]]` and `[[limit]]` sections.
+    #[serde(rename = "delay", skip_serializing_if = "Vec::is_empty")]
+    pub delays: Vec<DelayRule>,
+    #[serde(rename = "fault", skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultRule>,
+    #[serde(rename = "limit", skip_serializing_if = "Vec::is_empty")]
+    pub limits: Vec<LimitRule>,
 }
 
 /// `[callers]`: which line of the program made each call.
@@ -307,6 +318,10 @@ pub struct Overrides {
     pub summary: Option<bool>,
     pub dump_data: Option<bool>,
     pub pcap: Option<PathBuf>,
+    /// Added to the configured delays, faults and limits.
+    pub delays: Vec<DelayRule>,
+    pub faults: Vec<FaultRule>,
+    pub limits: Vec<LimitRule>,
 }
 
 /// What a set of `[[program]]` sections changes, as a merged view.
@@ -318,6 +333,38 @@ pub struct ProgramSettings {
 }
 
 impl Config {
+    /// Every delay, fault and limit as the hooks read them, in order:
+    /// delays, then faults, then limits.
+    pub fn action_rules(&self) -> Result<Vec<sock_trace_event::ring::ActionRule>, String> {
+        let mut out = Vec::new();
+        for (i, d) in self.delays.iter().enumerate() {
+            out.extend(
+                d.to_rules()
+                    .map_err(|e| format!("[[delay]] #{}: {e}", i + 1))?,
+            );
+        }
+        for (i, f) in self.faults.iter().enumerate() {
+            out.extend(
+                f.to_rules()
+                    .map_err(|e| format!("[[fault]] #{}: {e}", i + 1))?,
+            );
+        }
+        for (i, l) in self.limits.iter().enumerate() {
+            out.extend(
+                l.to_rules()
+                    .map_err(|e| format!("[[limit]] #{}: {e}", i + 1))?,
+            );
+        }
+        let max = sock_trace_event::ring::MAX_ACTIONS;
+        if out.len() > max {
+            return Err(format!(
+                "{} delay, fault and limit rules; at most {max} are supported",
+                out.len()
+            ));
+        }
+        Ok(out)
+    }
+
     /// The configuration for the executable at `exe`: this one with the
     /// command-line `overrides`, then every matching `[[program]]` section
     /// applied in order (a section is more specific than a flag).
@@ -426,6 +473,34 @@ impl Config {
                 message,
             },
         };
+        // Delays, faults and limits: reported at their section.
+        for (kind, n, result) in config
+            .delays
+            .iter()
+            .map(|d| ("[[delay]]", d.to_rules()))
+            .chain(config.faults.iter().map(|f| ("[[fault]]", f.to_rules())))
+            .chain(config.limits.iter().map(|l| ("[[limit]]", l.to_rules())))
+            .scan(
+                std::collections::HashMap::<&str, usize>::new(),
+                |seen, (kind, r)| {
+                    let n = seen.entry(kind).or_default();
+                    *n += 1;
+                    Some((kind, *n - 1, r))
+                },
+            )
+        {
+            if let Err(message) = result {
+                let at = text
+                    .match_indices(kind)
+                    .nth(n)
+                    .map(|(at, _)| line_col(text, at))
+                    .unwrap_or((0, 0));
+                return Err(invalid(at, format!("{kind}: {message}")));
+            }
+        }
+        if let Err(message) = config.action_rules() {
+            return Err(invalid((0, 0), message));
+        }
         if config.programs.len() > MAX_PROGRAM_RULES {
             return Err(invalid(
                 section_at(MAX_PROGRAM_RULES),
@@ -498,6 +573,9 @@ impl Config {
         if let Some(v) = &o.pcap {
             self.trace.pcap = Some(v.clone());
         }
+        self.delays.extend(o.delays.iter().cloned());
+        self.faults.extend(o.faults.iter().cloned());
+        self.limits.extend(o.limits.iter().cloned());
     }
 
     /// The effective configuration as TOML.

@@ -25,7 +25,7 @@ pub use record::{role, Record, RecordHeader, RecordWriter, Tag};
 pub use ring::{CaptureOptions, Geometry, Shm};
 
 /// Version of the record and ring layout.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Environment variable naming the shared-memory file of a trace session.
 pub const ENV_SHM: &str = "SOCK_TRACE_SHM";

@@ -2,8 +2,8 @@
 //! and one single-producer/single-consumer byte ring per traced thread.
 //!
 //! ```text
-//! offset 0            ShmHeader (one page)
-//! offset PAGE         RingCtl × nrings (128 bytes each)
+//! offset 0            ShmHeader (HEADER_BYTES: settings, rules, counters)
+//! offset HEADER_BYTES RingCtl × nrings (128 bytes each)
 //! offset data_offset  ring data × nrings (ring_bytes each)
 //! ```
 //!
@@ -25,6 +25,8 @@ use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SOCKTRC1");
 pub const PAGE: usize = 4096;
+/// Room for the header: settings, per-program and action rules.
+pub const HEADER_BYTES: usize = 4 * PAGE;
 pub const RING_CTL_BYTES: usize = 128;
 
 /// Ring states.
@@ -117,6 +119,149 @@ impl ProgramRule {
     }
 }
 
+/// Most action rules (delays, faults, limits) the area carries.
+pub const MAX_ACTIONS: usize = 16;
+/// Longest program pattern of an action rule, bytes.
+pub const MAX_ACTION_PROGRAM: usize = 64;
+
+/// What an [`ActionRule`] does.
+pub const ACTION_DELAY: u32 = 1;
+/// Fail the call without making it: `ret`, `error`.
+pub const ACTION_FAULT: u32 = 2;
+/// Move at most half the bytes asked (send family): a short write.
+pub const ACTION_SHORT: u32 = 3;
+/// Pace transfers to `bytes_per_sec` per socket and direction.
+pub const ACTION_LIMIT: u32 = 4;
+
+/// [`ActionRule::flags`].
+pub const ACTION_AFTER: u32 = 1 << 0;
+pub const ACTION_PEER: u32 = 1 << 1;
+pub const ACTION_PORT: u32 = 1 << 2;
+pub const ACTION_FAMILY: u32 = 1 << 3;
+pub const ACTION_PROGRAM: u32 = 1 << 4;
+
+/// A delay, injected failure or bandwidth limit, as the hooks read it.
+/// Filters (peer network, port, address family, program) narrow which calls
+/// it applies to; `nth`, `every` and `chance` choose among those.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct ActionRule {
+    pub funcs: FuncMask,
+    pub kind: u32,
+    pub flags: u32,
+    /// For faults: the return value (-1, an EAI code, 0 for NULL)...
+    pub ret: i64,
+    /// ...and the errno (or h_errno for gethostby*) to leave behind.
+    pub error: i32,
+    /// Fire on the n-th matching call only (1-based; 0: not used).
+    pub nth: u32,
+    /// Fire on every n-th matching call (0: not used).
+    pub every: u32,
+    /// Fire with this probability, in units of 2^-32 (0: not used).
+    pub chance: u32,
+    pub seed: u64,
+    /// Delay range, nanoseconds (uniform; min = max for a fixed delay).
+    pub min_ns: u64,
+    pub max_ns: u64,
+    /// Bandwidth limit, bytes per second.
+    pub bytes_per_sec: u64,
+    /// Peer filter: family (AF_INET/AF_INET6), address, prefix length.
+    pub family: u16,
+    pub port: u16,
+    pub prefix: u32,
+    pub addr: [u8; 16],
+    pub program: [u8; MAX_ACTION_PROGRAM],
+    pub program_len: u32,
+    pub _reserved: u32,
+}
+
+impl Default for ActionRule {
+    fn default() -> Self {
+        ActionRule {
+            funcs: FuncMask::empty(),
+            kind: 0,
+            flags: 0,
+            ret: 0,
+            error: 0,
+            nth: 0,
+            every: 0,
+            chance: 0,
+            seed: 0,
+            min_ns: 0,
+            max_ns: 0,
+            bytes_per_sec: 0,
+            family: 0,
+            port: 0,
+            prefix: 0,
+            addr: [0; 16],
+            program: [0; MAX_ACTION_PROGRAM],
+            program_len: 0,
+            _reserved: 0,
+        }
+    }
+}
+
+impl ActionRule {
+    pub fn program(&self) -> &[u8] {
+        &self.program[..(self.program_len as usize).min(MAX_ACTION_PROGRAM)]
+    }
+
+    /// Whether an IP peer passes the address and port filters. `ip` is 4
+    /// or 16 bytes in network order.
+    pub fn peer_matches(&self, family: u16, ip: &[u8], port: u16) -> bool {
+        if self.flags & ACTION_PORT != 0 && self.port != port {
+            return false;
+        }
+        if self.flags & ACTION_PEER == 0 {
+            return true;
+        }
+        if family != self.family {
+            return false;
+        }
+        let bits = (self.prefix as usize).min(ip.len() * 8);
+        let (full, rest) = (bits / 8, bits % 8);
+        if ip.len() < full || self.addr[..full] != ip[..full] {
+            return false;
+        }
+        rest == 0 || {
+            let mask = 0xffu8 << (8 - rest);
+            (ip[full] & mask) == (self.addr[full] & mask)
+        }
+    }
+
+    /// Whether the n-th matching call (1-based) fires the rule: a
+    /// deterministic function of the seed, so a run can be repeated.
+    pub fn fires(&self, index: usize, n: u64) -> bool {
+        if self.nth != 0 && n != self.nth as u64 {
+            return false;
+        }
+        if self.every != 0 && n % self.every as u64 != 0 {
+            return false;
+        }
+        if self.chance != 0 && (mix(self.seed, index as u64, n) >> 32) as u32 >= self.chance {
+            return false;
+        }
+        true
+    }
+
+    /// The delay for the n-th matching call.
+    pub fn delay_ns(&self, index: usize, n: u64) -> u64 {
+        if self.max_ns <= self.min_ns {
+            return self.min_ns;
+        }
+        self.min_ns + mix(self.seed ^ 0x5eed, index as u64, n) % (self.max_ns - self.min_ns + 1)
+    }
+}
+
+/// SplitMix64 over (seed, rule, call number).
+pub fn mix(seed: u64, rule: u64, n: u64) -> u64 {
+    let mut z =
+        seed ^ rule.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ n.wrapping_mul(0xd1b5_4a32_d192_ed03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// The capture settings for a process (see [`crate::program`]): `base`,
 /// then every matching rule in order.
 pub fn options_for(
@@ -154,6 +299,9 @@ pub struct ShmHeader {
     /// Per-program rules, `nrules` of them, applied in order.
     pub nrules: u32,
     pub rules: [ProgramRule; MAX_RULES],
+    /// Delays, injected failures and bandwidth limits, `nactions` of them.
+    pub nactions: u32,
+    pub actions: [ActionRule; MAX_ACTIONS],
     /// Pid of the collector; producers stop waiting for room when it dies.
     pub consumer_pid: AtomicU32,
     /// Set by a producer that found the collector dead: tracing stops.
@@ -171,7 +319,7 @@ pub struct ShmHeader {
     pub _spare: AtomicI64,
 }
 
-const _: () = assert!(core::mem::size_of::<ShmHeader>() <= PAGE);
+const _: () = assert!(core::mem::size_of::<ShmHeader>() <= HEADER_BYTES);
 
 /// Per-ring control block, one cache line for the producer side and one for
 /// the consumer side so they do not false-share.
@@ -205,7 +353,7 @@ impl Geometry {
     };
 
     pub fn data_offset(&self) -> usize {
-        let ctl_end = PAGE + self.nrings as usize * RING_CTL_BYTES;
+        let ctl_end = HEADER_BYTES + self.nrings as usize * RING_CTL_BYTES;
         ctl_end.div_ceil(PAGE) * PAGE
     }
 
@@ -262,10 +410,11 @@ impl Shm {
         geo: Geometry,
         capture: CaptureOptions,
         rules: &[ProgramRule],
+        actions: &[ActionRule],
         realtime_offset_ns: i64,
         start_mono_ns: u64,
     ) -> Result<Shm, AttachError> {
-        if rules.len() > MAX_RULES {
+        if rules.len() > MAX_RULES || actions.len() > MAX_ACTIONS {
             return Err(AttachError::BadGeometry);
         }
         if !geo.valid() {
@@ -290,6 +439,10 @@ impl Shm {
             for (i, r) in rules.iter().enumerate() {
                 (*h).rules[i] = *r;
             }
+            (*h).nactions = actions.len() as u32;
+            for (i, a) in actions.iter().enumerate() {
+                (*h).actions[i] = *a;
+            }
             core::sync::atomic::fence(Ordering::Release);
             core::ptr::write_volatile(&mut (*h).magic, MAGIC);
         }
@@ -302,7 +455,7 @@ impl Shm {
     /// `base` must point to `len` readable and writable bytes that stay
     /// mapped while the returned value is used.
     pub unsafe fn attach(base: *mut u8, len: usize) -> Result<Shm, AttachError> {
-        if len < PAGE {
+        if len < HEADER_BYTES {
             return Err(AttachError::TooSmall);
         }
         let h = base as *const ShmHeader;
@@ -343,6 +496,12 @@ impl Shm {
         unsafe { &*(self.base as *const ShmHeader) }
     }
 
+    /// The action rules, bounded by [`MAX_ACTIONS`] whatever the header says.
+    pub fn actions(&self) -> &[ActionRule] {
+        let h = self.header();
+        &h.actions[..(h.nactions as usize).min(MAX_ACTIONS)]
+    }
+
     /// The per-program rules, bounded by [`MAX_RULES`] whatever the header says.
     pub fn rules(&self) -> &[ProgramRule] {
         let h = self.header();
@@ -353,7 +512,9 @@ impl Shm {
         debug_assert!(ring < self.geo.nrings);
         let ring = ring.min(self.geo.nrings - 1);
         // SAFETY: ring < nrings, so the control block lies inside the table.
-        unsafe { &*(self.base.add(PAGE + ring as usize * RING_CTL_BYTES) as *const RingCtl) }
+        unsafe {
+            &*(self.base.add(HEADER_BYTES + ring as usize * RING_CTL_BYTES) as *const RingCtl)
+        }
     }
 
     fn data(&self, ring: u32) -> *mut u8 {
@@ -519,6 +680,7 @@ mod tests {
                 geo,
                 CaptureOptions::default(),
                 &[],
+                &[],
                 0,
                 0,
             )
@@ -615,6 +777,57 @@ mod tests {
             shm.consume(ring, tail);
         }
         assert_eq!(seen, written);
+    }
+
+    #[test]
+    fn action_filters_and_schedules() {
+        let mut r = ActionRule {
+            flags: ACTION_PEER | ACTION_PORT,
+            family: 2,
+            prefix: 8,
+            addr: [127, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            port: 80,
+            ..ActionRule::default()
+        };
+        assert!(r.peer_matches(2, &[127, 1, 2, 3], 80));
+        assert!(!r.peer_matches(2, &[10, 1, 2, 3], 80));
+        assert!(!r.peer_matches(2, &[127, 1, 2, 3], 81));
+        assert!(!r.peer_matches(10, &[127, 1, 2, 3], 80));
+        r.prefix = 12;
+        r.addr[1] = 0x10;
+        assert!(r.peer_matches(2, &[127, 0x1f, 0, 0], 80));
+        assert!(!r.peer_matches(2, &[127, 0x20, 0, 0], 80));
+        let nth = ActionRule {
+            nth: 3,
+            ..ActionRule::default()
+        };
+        assert_eq!(
+            (1..=6).filter(|&n| nth.fires(0, n)).collect::<Vec<_>>(),
+            vec![3]
+        );
+        let every = ActionRule {
+            every: 2,
+            ..ActionRule::default()
+        };
+        assert_eq!(
+            (1..=6).filter(|&n| every.fires(0, n)).collect::<Vec<_>>(),
+            vec![2, 4, 6]
+        );
+        let half = ActionRule {
+            chance: 1 << 31,
+            seed: 7,
+            ..ActionRule::default()
+        };
+        let fired = (1..=10_000).filter(|&n| half.fires(0, n)).count();
+        assert!((4500..5500).contains(&fired), "{fired}");
+        let again = (1..=10_000).filter(|&n| half.fires(0, n)).count();
+        assert_eq!(fired, again, "the same seed repeats");
+        let d = ActionRule {
+            min_ns: 10,
+            max_ns: 20,
+            ..ActionRule::default()
+        };
+        assert!((1..1000).all(|n| (10..=20).contains(&d.delay_ns(0, n))));
     }
 
     #[test]

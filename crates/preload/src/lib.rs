@@ -17,6 +17,7 @@
 
 #![allow(clippy::missing_safety_doc)]
 
+mod actions;
 mod callers;
 mod capture;
 mod fds;

@@ -192,6 +192,11 @@ fn init() -> u8 {
     );
     // SAFETY: not yet published (STATE is INITIALIZING).
     unsafe { *SHM.0.get() = Some(shm) };
+    // SAFETY: written just above, never changed again: lives as long as the
+    // process.
+    if let Some(shm) = unsafe { (*SHM.0.get()).as_ref() } {
+        crate::actions::init(shm, &exe[..exe_len], argv0);
+    }
     crate::fds::scan_inherited();
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: plain FFI; the destructor is a valid extern "C" fn.
@@ -217,6 +222,7 @@ extern "C" fn on_fork_child() {
     // its own. Only atomics and TLS cells here: the parent may have had
     // threads holding any lock at fork time.
     PID.store(sys::getpid(), Ordering::Relaxed);
+    crate::actions::after_fork();
     let _ = TID.try_with(|t| t.set(0));
     let _ = RING.try_with(|r| r.set(NO_RING));
     let _ = EMITTING.try_with(|e| e.set(false));

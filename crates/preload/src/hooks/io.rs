@@ -1,7 +1,8 @@
 //! Moving bytes: send*, recv*, and read/write/readv/writev/sendfile on
 //! sockets, plus the `_FORTIFY_SOURCE` entry points.
 
-use super::call;
+use super::{call, involved, perform};
+use crate::actions::Target;
 use crate::capture;
 use crate::fds;
 use crate::real;
@@ -31,8 +32,9 @@ fn send_impl(
     to: bool,
 ) -> ssize_t {
     let func = if to { Func::Sendto } else { Func::Send };
-    let forward = || {
-        // SAFETY: forwarding.
+    let forward = |short: Option<usize>| {
+        let len = short.unwrap_or(len);
+        // SAFETY: forwarding (a short write passes a prefix of the buffer).
         unsafe {
             if to {
                 real::sendto(fd, buf, len, flags, addr, alen)
@@ -41,13 +43,25 @@ fn send_impl(
             }
         }
     };
-    if !state::enabled(func) {
-        return forward();
+    if !involved(func) {
+        return forward(None);
     }
     let t0 = sys::now();
-    let r = forward();
-    let e = sys::errno();
-    emit(io_call(func, t0, r, e, false), |w| {
+    let target = || Target {
+        addr,
+        addrlen: alen,
+        len,
+        ..Target::fd(fd)
+    };
+    let (r, e, injected) = perform(func, target, |l| forward(l) as i64);
+    let r = r as isize;
+    if !state::enabled(func) {
+        sys::set_errno(e);
+        return r;
+    }
+    let mut c = io_call(func, t0, r, e, false);
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args = [
             fd as u64,
             buf as u64,
@@ -112,13 +126,19 @@ fn recv_impl(
             }
         }
     };
-    if !state::enabled(func) {
+    if !involved(func) {
         return forward();
     }
     let t0 = sys::now();
-    let r = forward();
-    let e = sys::errno();
-    emit(io_call(func, t0, r, e, chk.is_some()), |w| {
+    let (r, e, injected) = perform(func, || Target::fd(fd), |_| forward() as i64);
+    let r = r as isize;
+    if !state::enabled(func) {
+        sys::set_errno(e);
+        return r;
+    }
+    let mut c = io_call(func, t0, r, e, chk.is_some());
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args = [
             fd as u64,
             buf as u64,
@@ -388,15 +408,25 @@ pub unsafe extern "C" fn recvmmsg(
 
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
-    if !fds::is_socket(fd) || !state::enabled(Func::Write) {
-        // SAFETY: forwarding.
-        return unsafe { real::write(fd, buf, len) };
+    // SAFETY: forwarding (a short write passes a prefix of the buffer).
+    let forward = |short: Option<usize>| unsafe { real::write(fd, buf, short.unwrap_or(len)) };
+    if !fds::is_socket(fd) || !involved(Func::Write) {
+        return forward(None);
     }
     let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::write(fd, buf, len) };
-    let e = sys::errno();
-    emit(io_call(Func::Write, t0, r, e, false), |w| {
+    let target = || Target {
+        len,
+        ..Target::fd(fd)
+    };
+    let (r, e, injected) = perform(Func::Write, target, |l| forward(l) as i64);
+    let r = r as isize;
+    if !state::enabled(Func::Write) {
+        sys::set_errno(e);
+        return r;
+    }
+    let mut c = io_call(Func::Write, t0, r, e, false);
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args[..3].copy_from_slice(&[fd as u64, buf as u64, len as u64]);
         // SAFETY: the kernel read r bytes.
         unsafe { capture::payload(w, role::DATA_OUT, buf as *const u8, r) };
@@ -415,13 +445,19 @@ fn read_impl(fd: c_int, buf: *mut c_void, len: size_t, chk: Option<size_t>) -> s
             }
         }
     };
-    if !fds::is_socket(fd) || !state::enabled(Func::Read) {
+    if !fds::is_socket(fd) || !involved(Func::Read) {
         return forward();
     }
     let t0 = sys::now();
-    let r = forward();
-    let e = sys::errno();
-    emit(io_call(Func::Read, t0, r, e, chk.is_some()), |w| {
+    let (r, e, injected) = perform(Func::Read, || Target::fd(fd), |_| forward() as i64);
+    let r = r as isize;
+    if !state::enabled(Func::Read) {
+        sys::set_errno(e);
+        return r;
+    }
+    let mut c = io_call(Func::Read, t0, r, e, chk.is_some());
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args[..3].copy_from_slice(&[fd as u64, buf as u64, len as u64]);
         // SAFETY: the kernel wrote r bytes.
         unsafe { capture::payload(w, role::DATA_IN, buf as *const u8, r) };

@@ -13,6 +13,7 @@ mod poll;
 mod resolve;
 mod socket;
 
+use crate::actions::{self, Target};
 use crate::{state, sys};
 use sock_trace_event::Func;
 
@@ -41,4 +42,46 @@ fn call(func: Func, t_start: u64, ret: i64, errno: i32) -> state::Call {
         flags: 0,
         extra: 0,
     }
+}
+
+/// Whether a hook has anything to do beyond forwarding: trace the call, or
+/// apply an action rule to it.
+#[inline(always)]
+fn involved(func: Func) -> bool {
+    state::enabled(func) || actions::wanted(func)
+}
+
+/// The real call, under the action rules: returns its result, the errno
+/// to leave behind and the record flags (injected). `forward` gets the
+/// shortened length for a short write, if any.
+#[inline(always)]
+fn perform(
+    func: Func,
+    target: impl FnOnce() -> Target,
+    forward: impl FnOnce(Option<usize>) -> i64,
+) -> (i64, i32, u16) {
+    if !actions::wanted(func) {
+        let r = forward(None);
+        return (r, sys::errno(), 0);
+    }
+    perform_acted(func, &target(), forward)
+}
+
+#[inline(never)]
+fn perform_acted(
+    func: Func,
+    t: &Target,
+    forward: impl FnOnce(Option<usize>) -> i64,
+) -> (i64, i32, u16) {
+    let v = actions::before(func, t);
+    let (r, e) = match v.fail {
+        // errno 0 in a rule means "leave errno alone" (EAI codes).
+        Some((ret, err)) => (ret, if err != 0 { err } else { sys::errno() }),
+        None => {
+            let r = forward(v.shorten);
+            (r, sys::errno())
+        }
+    };
+    actions::after(func, t.fd, &v, if v.fail.is_some() { 0 } else { r });
+    (r, e, v.flags())
 }

@@ -1,7 +1,8 @@
 //! select, pselect, poll, ppoll (and their fortified forms), and the epoll
 //! calls that involve sockets.
 
-use super::call;
+use super::{call, involved, perform};
+use crate::actions::Target;
 use crate::capture;
 use crate::fds;
 use crate::real;
@@ -76,7 +77,7 @@ pub unsafe extern "C" fn select(
     ex: *mut fd_set,
     tmo: *mut timeval,
 ) -> c_int {
-    if !state::enabled(Func::Select) {
+    if !involved(Func::Select) {
         // SAFETY: forwarding.
         return unsafe { real::select(n, r, wr, ex, tmo) };
     }
@@ -85,9 +86,19 @@ pub unsafe extern "C" fn select(
     let asked_sets = AskedSets::capture(n, [r, wr, ex]);
     let t0 = sys::now();
     // SAFETY: forwarding.
-    let ret = unsafe { real::select(n, r, wr, ex, tmo) };
-    let e = sys::errno();
-    emit(call(Func::Select, t0, ret as i64, e), |w| {
+    let (ret, e, injected) = perform(
+        Func::Select,
+        || Target::fd(-1),
+        |_| unsafe { real::select(n, r, wr, ex, tmo) } as i64,
+    );
+    let ret = ret as c_int;
+    if !state::enabled(Func::Select) {
+        sys::set_errno(e);
+        return ret;
+    }
+    let mut c = call(Func::Select, t0, ret as i64, e);
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args[..5]
             .copy_from_slice(&[n as u64, r as u64, wr as u64, ex as u64, tmo as u64]);
         asked_sets.record(w);
@@ -196,16 +207,18 @@ fn poll_common(
             }
         }
     };
-    if !state::enabled(func) {
+    if !involved(func) {
         return forward();
     }
     let t0 = sys::now();
-    let r = forward();
-    let e = sys::errno();
+    let (r, e, injected) = perform(func, || Target::fd(-1), |_| forward() as i64);
+    let r = r as c_int;
     // SAFETY: when the call did not fail the kernel accessed all entries.
-    let relevant = r < 0 || fds_ptr.is_null() || unsafe { any_socket(fds_ptr, n) };
+    let relevant =
+        state::enabled(func) && (r < 0 || fds_ptr.is_null() || unsafe { any_socket(fds_ptr, n) });
     if relevant {
         let mut c = call(func, t0, r as i64, e);
+        c.flags |= injected;
         if chk.is_some() {
             c.flags |= FLAG_FORTIFIED;
         }
@@ -375,13 +388,19 @@ fn epoll_wait_common(
             }
         }
     };
-    if !fds::is_socket_epoll(epfd) || !state::enabled(func) {
+    if !fds::is_socket_epoll(epfd) || !involved(func) {
         return forward();
     }
     let t0 = sys::now();
-    let r = forward();
-    let e = sys::errno();
-    emit(call(func, t0, r as i64, e), |w| {
+    let (r, e, injected) = perform(func, || Target::fd(-1), |_| forward() as i64);
+    let r = r as c_int;
+    if !state::enabled(func) {
+        sys::set_errno(e);
+        return r;
+    }
+    let mut c = call(func, t0, r as i64, e);
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args[..5].copy_from_slice(&[
             epfd as u64,
             ev as u64,

@@ -3,9 +3,11 @@
 //! UDP/TCP, nscd) use internal symbols no preload can see; these hooks are
 //! where DNS becomes visible.
 
-use super::{begin, call};
+use super::{begin, call, involved, perform};
+use crate::actions::Target;
 use crate::capture;
 use crate::real;
+use crate::state;
 use crate::state::emit;
 use crate::sys;
 use core::ffi::{c_char, c_int, c_void};
@@ -22,15 +24,26 @@ pub unsafe extern "C" fn getaddrinfo(
     hints: *const addrinfo,
     res: *mut *mut addrinfo,
 ) -> c_int {
-    let Some(t0) = begin(Func::Getaddrinfo) else {
+    if !involved(Func::Getaddrinfo) {
         // SAFETY: forwarding.
         return unsafe { real::getaddrinfo(node, service, hints, res) };
-    };
-    // SAFETY: forwarding.
-    let r = unsafe { real::getaddrinfo(node, service, hints, res) };
-    let e = sys::errno();
+    }
+    let t0 = sys::now();
+    // SAFETY: forwarding. An injected failure returns its EAI code and
+    // leaves *res alone, as a real failure does.
+    let (r, e, injected) = perform(
+        Func::Getaddrinfo,
+        || Target::fd(-1),
+        |_| unsafe { real::getaddrinfo(node, service, hints, res) } as i64,
+    );
+    let r = r as c_int;
+    if !state::enabled(Func::Getaddrinfo) {
+        sys::set_errno(e);
+        return r;
+    }
     let mut c = call(Func::Getaddrinfo, t0, r as i64, e);
     c.extra = 4096;
+    c.flags |= injected;
     emit(c, |w| {
         // SAFETY: written by libc on success.
         let list = if r == 0 && !res.is_null() {
@@ -181,12 +194,29 @@ unsafe fn hostent_blobs(w: &mut RecordWriter<'_>, h: *const hostent) {
     }
 }
 
+extern "C" {
+    fn __h_errno_location() -> *mut c_int;
+}
+
 fn h_errno() -> i32 {
-    extern "C" {
-        fn __h_errno_location() -> *mut c_int;
-    }
     // SAFETY: glibc's thread-local h_errno location.
     unsafe { *__h_errno_location() }
+}
+
+/// A gethostby* call under the action rules: an injected failure returns
+/// NULL with the rule's error as h_errno, and leaves errno as it was.
+fn resolve_performed(
+    func: Func,
+    forward: impl FnOnce() -> *mut hostent,
+) -> (*mut hostent, i32, u16) {
+    let errno_before = sys::errno();
+    let (r, e, injected) = perform(func, || Target::fd(-1), |_| forward() as i64);
+    if injected != 0 {
+        // SAFETY: glibc's thread-local h_errno location.
+        unsafe { *__h_errno_location() = e };
+        return (core::ptr::null_mut(), errno_before, injected);
+    }
+    (r as *mut hostent, e, 0)
 }
 
 fn hostent_call(func: Func, t0: u64, h: *mut hostent, e: i32) -> crate::state::Call {
@@ -199,14 +229,20 @@ fn hostent_call(func: Func, t0: u64, h: *mut hostent, e: i32) -> crate::state::C
 
 #[no_mangle]
 pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
-    let Some(t0) = begin(Func::Gethostbyname) else {
+    if !involved(Func::Gethostbyname) {
         // SAFETY: forwarding.
         return unsafe { real::gethostbyname(name) };
-    };
-    // SAFETY: forwarding.
-    let h = unsafe { real::gethostbyname(name) };
-    let e = sys::errno();
-    emit(hostent_call(Func::Gethostbyname, t0, h, e), |w| {
+    }
+    let t0 = sys::now();
+    let (h, e, injected) =
+        resolve_performed(Func::Gethostbyname, || unsafe { real::gethostbyname(name) });
+    if !state::enabled(Func::Gethostbyname) {
+        sys::set_errno(e);
+        return h;
+    }
+    let mut c = hostent_call(Func::Gethostbyname, t0, h, e);
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args[0] = name as u64;
         // SAFETY: libc read name; h is libc's.
         unsafe {
@@ -220,14 +256,21 @@ pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
 
 #[no_mangle]
 pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
-    let Some(t0) = begin(Func::Gethostbyname2) else {
+    if !involved(Func::Gethostbyname2) {
         // SAFETY: forwarding.
         return unsafe { real::gethostbyname2(name, af) };
-    };
-    // SAFETY: forwarding.
-    let h = unsafe { real::gethostbyname2(name, af) };
-    let e = sys::errno();
-    emit(hostent_call(Func::Gethostbyname2, t0, h, e), |w| {
+    }
+    let t0 = sys::now();
+    let (h, e, injected) = resolve_performed(Func::Gethostbyname2, || unsafe {
+        real::gethostbyname2(name, af)
+    });
+    if !state::enabled(Func::Gethostbyname2) {
+        sys::set_errno(e);
+        return h;
+    }
+    let mut c = hostent_call(Func::Gethostbyname2, t0, h, e);
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args[..2].copy_from_slice(&[name as u64, af as u64]);
         // SAFETY: as gethostbyname.
         unsafe {

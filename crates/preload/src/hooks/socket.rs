@@ -2,7 +2,8 @@
 //! getsockname, getpeername, close, dup, dup2, dup3, setsockopt,
 //! getsockopt, fcntl, ioctl.
 
-use super::{begin, call};
+use super::{begin, call, involved, perform};
+use crate::actions::Target;
 use crate::capture;
 use crate::fds;
 use crate::real;
@@ -26,13 +27,22 @@ fn note_socket(fd: c_int) -> bool {
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     state::ensure_init();
     let t0 = begin(Func::Socket);
+    let target = || Target {
+        domain,
+        ..Target::fd(-1)
+    };
     // SAFETY: forwarding the program's call.
-    let r = unsafe { real::socket(domain, ty, protocol) };
-    let e = sys::errno();
+    let (r, e, injected) =
+        perform(
+            Func::Socket,
+            target,
+            |_| unsafe { real::socket(domain, ty, protocol) } as i64,
+        );
+    let r = r as c_int;
     let vfork = r >= 0 && note_socket(r);
     if let Some(t0) = t0 {
         let mut c = call(Func::Socket, t0, r as i64, e);
-        c.flags |= state::vfork_flag(vfork);
+        c.flags |= state::vfork_flag(vfork) | injected;
         emit(c, |w| {
             w.header().args[..3].copy_from_slice(&[domain as u64, ty as u64, protocol as u64])
         });
@@ -88,14 +98,28 @@ macro_rules! addr_in_hook {
     ($name:ident, $func:expr) => {
         #[no_mangle]
         pub unsafe extern "C" fn $name(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-            let Some(t0) = begin($func) else {
+            if !involved($func) {
                 // SAFETY: forwarding.
                 return unsafe { real::$name(fd, addr, len) };
+            }
+            let t0 = sys::now();
+            let target = || Target {
+                addr,
+                addrlen: len,
+                ..Target::fd(fd)
             };
             // SAFETY: forwarding.
-            let r = unsafe { real::$name(fd, addr, len) };
-            let e = sys::errno();
-            emit(call($func, t0, r as i64, e), |w| {
+            let (r, e, injected) =
+                perform($func, target, |_| unsafe { real::$name(fd, addr, len) }
+                    as i64);
+            let r = r as c_int;
+            if !state::enabled($func) {
+                sys::set_errno(e);
+                return r;
+            }
+            let mut c = call($func, t0, r as i64, e);
+            c.flags |= injected;
+            emit(c, |w| {
                 w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
                 // SAFETY: on success the kernel read addr[..len].
                 unsafe { capture::sockaddr(w, role::ADDR, addr, len as usize, r == 0) };
@@ -128,11 +152,13 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     r
 }
 
+#[allow(clippy::too_many_arguments)]
 fn accepted(
     func: Func,
     t0: u64,
     r: c_int,
     e: i32,
+    injected: u16,
     fd: c_int,
     addr: *mut sockaddr,
     len: *mut socklen_t,
@@ -143,7 +169,7 @@ fn accepted(
         return;
     }
     let mut c = call(func, t0, r as i64, e);
-    c.flags |= state::vfork_flag(vfork);
+    c.flags |= state::vfork_flag(vfork) | injected;
     emit(c, |w| {
         w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
         if let Some(f) = flags {
@@ -161,9 +187,13 @@ fn accepted(
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     let t0 = sys::now();
     // SAFETY: forwarding.
-    let r = unsafe { real::accept(fd, addr, len) };
-    let e = sys::errno();
-    accepted(Func::Accept, t0, r, e, fd, addr, len, None);
+    let (r, e, injected) = perform(
+        Func::Accept,
+        || Target::fd(fd),
+        |_| unsafe { real::accept(fd, addr, len) } as i64,
+    );
+    let r = r as c_int;
+    accepted(Func::Accept, t0, r, e, injected, fd, addr, len, None);
     sys::set_errno(e);
     r
 }
@@ -177,9 +207,23 @@ pub unsafe extern "C" fn accept4(
 ) -> c_int {
     let t0 = sys::now();
     // SAFETY: forwarding.
-    let r = unsafe { real::accept4(fd, addr, len, flags) };
-    let e = sys::errno();
-    accepted(Func::Accept4, t0, r, e, fd, addr, len, Some(flags));
+    let (r, e, injected) = perform(
+        Func::Accept4,
+        || Target::fd(fd),
+        |_| unsafe { real::accept4(fd, addr, len, flags) } as i64,
+    );
+    let r = r as c_int;
+    accepted(
+        Func::Accept4,
+        t0,
+        r,
+        e,
+        injected,
+        fd,
+        addr,
+        len,
+        Some(flags),
+    );
     sys::set_errno(e);
     r
 }

@@ -1,0 +1,274 @@
+//! Bending the program's calls: delays, injected failures, short writes
+//! and bandwidth limits, as the trace area's action rules say.
+//!
+//! Cost when no rule applies to a function: one relaxed load and a bit
+//! test ([`wanted`]). Everything else runs only for calls a rule names. No
+//! allocation and no locks: rule state is per-process atomics (call counts,
+//! per-descriptor pacing clocks), so this is safe in signal handlers and
+//! vfork children like the rest of the hooks. Delays apply whether or not
+//! the call is traced.
+
+use crate::sys;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use sock_trace_event::ring::{
+    ActionRule, ACTION_AFTER, ACTION_DELAY, ACTION_FAMILY, ACTION_FAULT, ACTION_LIMIT, ACTION_PEER,
+    ACTION_PORT, ACTION_PROGRAM, ACTION_SHORT, MAX_ACTIONS,
+};
+use sock_trace_event::{Family, Func, Shm};
+
+/// Functions some applicable rule names.
+static FUNCS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+/// Rules that apply to this process (bit per rule).
+static APPLICABLE: AtomicU32 = AtomicU32::new(0);
+/// Matching calls so far, per rule, in this process.
+static COUNTS: [AtomicU64; MAX_ACTIONS] = [const { AtomicU64::new(0) }; MAX_ACTIONS];
+/// The area, for reading rules (set once at init, before FUNCS).
+static mut RULES: Option<&'static [ActionRule]> = None;
+
+/// Descriptors paced by a bandwidth limit: when the socket may next move
+/// data, per direction (CLOCK_MONOTONIC ns).
+const PACED_FDS: usize = 4096;
+static NEXT_SEND: [AtomicU64; PACED_FDS] = [const { AtomicU64::new(0) }; PACED_FDS];
+static NEXT_RECV: [AtomicU64; PACED_FDS] = [const { AtomicU64::new(0) }; PACED_FDS];
+
+/// Chooses the rules that apply to this process. Called once at init.
+pub fn init(shm: &'static Shm, exe: &[u8], argv0: &[u8]) {
+    let rules = shm.actions();
+    let mut applicable = 0u32;
+    let mut funcs = [0u64; 2];
+    for (i, r) in rules.iter().enumerate() {
+        if r.flags & ACTION_PROGRAM != 0
+            && !sock_trace_event::program::program_matches(r.program(), exe, argv0)
+        {
+            continue;
+        }
+        applicable |= 1 << i;
+        funcs[0] |= r.funcs.0[0];
+        funcs[1] |= r.funcs.0[1];
+    }
+    // SAFETY: written once, before FUNCS makes any hook read it.
+    unsafe { RULES = Some(rules) };
+    APPLICABLE.store(applicable, Ordering::Relaxed);
+    FUNCS[0].store(funcs[0], Ordering::Release);
+    FUNCS[1].store(funcs[1], Ordering::Release);
+}
+
+/// A new process counts its own calls (the n-th connect of the child).
+pub fn after_fork() {
+    for c in &COUNTS {
+        c.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Whether some rule names `func`: the only cost on unaffected calls.
+#[inline(always)]
+pub fn wanted(func: Func) -> bool {
+    let id = func as usize;
+    FUNCS[id / 64].load(Ordering::Relaxed) & (1 << (id % 64)) != 0
+}
+
+/// What the call is about, for the rules' filters.
+#[derive(Clone, Copy)]
+pub struct Target {
+    pub fd: i32,
+    /// The address the call names (connect, sendto), or null.
+    pub addr: *const libc::sockaddr,
+    pub addrlen: u32,
+    /// The address family asked for (socket).
+    pub domain: i32,
+    /// Bytes the call may move (send family), for short writes.
+    pub len: usize,
+}
+
+impl Target {
+    pub fn fd(fd: i32) -> Target {
+        Target {
+            fd,
+            addr: core::ptr::null(),
+            addrlen: 0,
+            domain: -1,
+            len: 0,
+        }
+    }
+}
+
+/// The decisions for one call.
+#[derive(Clone, Copy, Default)]
+pub struct Verdict {
+    /// Fail without calling: (return value, error).
+    pub fail: Option<(i64, i32)>,
+    /// Move at most this many bytes.
+    pub shorten: Option<usize>,
+    after_ns: u64,
+    /// Pacing rule index + 1 (0: none).
+    limit: u32,
+}
+
+impl Verdict {
+    /// Record flags for the call's trace line.
+    pub fn flags(&self) -> u16 {
+        if self.fail.is_some() || self.shorten.is_some() {
+            sock_trace_event::record::FLAG_INJECTED
+        } else {
+            0
+        }
+    }
+}
+
+/// Applies the rules before the call: sleeps the delays that come first,
+/// decides failures and short writes. Call only when [`wanted`].
+#[cold]
+pub fn before(func: Func, t: &Target) -> Verdict {
+    let mut v = Verdict::default();
+    // SAFETY: set at init before `wanted` could be true.
+    let Some(rules) = (unsafe { RULES }) else {
+        return v;
+    };
+    let applicable = APPLICABLE.load(Ordering::Relaxed);
+    let mut before_ns = 0u64;
+    let mut peer: Option<(u16, [u8; 16], usize, u16)> = None;
+    for (i, r) in rules.iter().enumerate() {
+        if applicable & (1 << i) == 0 || !r.funcs.contains(func) {
+            continue;
+        }
+        if r.flags & ACTION_FAMILY != 0 && t.domain != -1 && t.domain != r.family as i32 {
+            continue;
+        }
+        if r.flags & ACTION_FAMILY != 0 && t.domain == -1 && func == Func::Socket {
+            continue;
+        }
+        if r.flags & (ACTION_PEER | ACTION_PORT) != 0 {
+            if peer.is_none() {
+                peer = Some(peer_of(t));
+            }
+            let (fam, ip, iplen, port) = peer.unwrap_or_default();
+            if fam == 0 || !r.peer_matches(fam, &ip[..iplen], port) {
+                continue;
+            }
+        }
+        let n = COUNTS[i].fetch_add(1, Ordering::Relaxed) + 1;
+        if !r.fires(i, n) {
+            continue;
+        }
+        match r.kind {
+            ACTION_DELAY => {
+                let ns = r.delay_ns(i, n);
+                if r.flags & ACTION_AFTER != 0 {
+                    v.after_ns += ns;
+                } else {
+                    before_ns += ns;
+                }
+            }
+            ACTION_FAULT if v.fail.is_none() => v.fail = Some((r.ret, r.error)),
+            ACTION_SHORT if v.shorten.is_none() && t.len > 1 => v.shorten = Some(t.len / 2),
+            ACTION_LIMIT if r.bytes_per_sec > 0 && v.limit == 0 => v.limit = i as u32 + 1,
+            _ => {}
+        }
+    }
+    if v.limit != 0 && t.fd >= 0 && (t.fd as usize) < PACED_FDS {
+        // Wait until the socket's previous transfers have "drained" at the
+        // limited rate.
+        let slot = if func.family() == Family::Send {
+            &NEXT_SEND
+        } else {
+            &NEXT_RECV
+        };
+        let next = slot[t.fd as usize].load(Ordering::Relaxed);
+        let now = sys::now();
+        if next > now {
+            before_ns += next - now;
+        }
+    }
+    sleep_ns(before_ns);
+    v
+}
+
+/// Applies the rules after the call: delays that come after, and the
+/// pacing clock of a limited socket (`moved` bytes just went through).
+pub fn after(func: Func, fd: i32, v: &Verdict, moved: i64) {
+    if v.limit != 0 && moved > 0 && fd >= 0 && (fd as usize) < PACED_FDS {
+        // SAFETY: set at init.
+        if let Some(r) = unsafe { RULES }.and_then(|r| r.get(v.limit as usize - 1)) {
+            let slot = if func.family() == Family::Send {
+                &NEXT_SEND
+            } else {
+                &NEXT_RECV
+            };
+            let now = sys::now();
+            let start = slot[fd as usize].load(Ordering::Relaxed).max(now);
+            let cost = (moved as u128 * 1_000_000_000 / r.bytes_per_sec as u128) as u64;
+            slot[fd as usize].store(start + cost, Ordering::Relaxed);
+        }
+    }
+    sleep_ns(v.after_ns);
+}
+
+/// Sleeps through interruptions (the program's signal handlers still run)
+/// until the whole delay has passed: a delay is never shorter than asked.
+fn sleep_ns(ns: u64) {
+    if ns == 0 {
+        return;
+    }
+    let deadline = sys::now() + ns;
+    loop {
+        let now = sys::now();
+        if now >= deadline {
+            return;
+        }
+        let left = deadline - now;
+        let ts = libc::timespec {
+            tv_sec: (left / 1_000_000_000) as libc::time_t,
+            tv_nsec: (left % 1_000_000_000) as libc::c_long,
+        };
+        // SAFETY: a valid timespec; no remainder wanted (we recompute).
+        unsafe {
+            libc::syscall(
+                libc::SYS_nanosleep,
+                &ts as *const libc::timespec,
+                core::ptr::null_mut::<libc::timespec>(),
+            )
+        };
+    }
+}
+
+/// The peer a call talks to: the address it names, else the socket's
+/// connected peer (a raw getpeername, only when a rule filters on peers).
+fn peer_of(t: &Target) -> (u16, [u8; 16], usize, u16) {
+    let mut buf = [0u8; 28];
+    let n = if !t.addr.is_null() && t.addrlen as usize >= 8 {
+        let n = (t.addrlen as usize).min(buf.len());
+        sys::safe_copy(&mut buf[..n], t.addr as *const u8)
+    } else if t.fd >= 0 {
+        let mut len = buf.len() as libc::socklen_t;
+        // SAFETY: valid buffer and length for the kernel to fill.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_getpeername,
+                t.fd as libc::c_long,
+                buf.as_mut_ptr(),
+                &mut len as *mut libc::socklen_t,
+            )
+        };
+        if r == 0 {
+            len as usize
+        } else {
+            0
+        }
+    } else {
+        0
+    };
+    let family = u16::from_ne_bytes([buf[0], buf[1]]);
+    let port = u16::from_be_bytes([buf[2], buf[3]]);
+    let mut ip = [0u8; 16];
+    match family as i32 {
+        libc::AF_INET if n >= 8 => {
+            ip[..4].copy_from_slice(&buf[4..8]);
+            (family, ip, 4, port)
+        }
+        libc::AF_INET6 if n >= 24 => {
+            ip.copy_from_slice(&buf[8..24]);
+            (family, ip, 16, port)
+        }
+        _ => (0, ip, 0, 0),
+    }
+}
