@@ -42,7 +42,8 @@ def instructions(cmd, env=None):
     with tempfile.TemporaryDirectory() as d:
         out = os.path.join(d, "cg.out")
         vg = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-        subprocess.run(cmd(vg), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, timeout=600)
+        # cwd: a ./sock-trace.toml where the script is started must not apply.
+        subprocess.run(cmd(vg), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, timeout=600, cwd=d)
         text = open(out).read()
         m = re.search(r"^summary:\s+(\d+)", text, re.M) or re.search(r"^totals:\s+(\d+)", text, re.M)
         return int(m.group(1))

@@ -58,6 +58,7 @@ Builds sock-trace in release mode first (honours CARGO_TARGET_DIR) unless
 --exe is given.
 """
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -141,8 +142,8 @@ class Proc:
         self.timed_out = False
         self.t0 = time.perf_counter()
         self.p = subprocess.Popen([TIME, "-f", "%M %x", "-o", tree] + argv, env=env,
-                                  stdin=subprocess.DEVNULL, stdout=self.log,
-                                  stderr=subprocess.STDOUT, start_new_session=True)
+                                  stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+                                  start_new_session=True, cwd=os.path.dirname(log))
         self.deadline = time.monotonic() + timeout
         self.done = threading.Event()
         self.watch = threading.Thread(target=self._watch, daemon=True)
@@ -464,6 +465,7 @@ def main():
             sys.exit(f"{tool} is needed (apt-get install time gcc)")
     tmp = tempfile.mkdtemp(prefix="sock-trace-suite-")
     os.chmod(tmp, 0o755)  # nginx's worker runs as nobody and must read html/
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     exe, bins = build(args, tmp)
     all_tracers, trace_out = tracers(exe, tmp)
     if args.tracers:
@@ -534,7 +536,6 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "runs": runs, "results": results}, f, indent=1)
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def print_workload(w, variants, res):

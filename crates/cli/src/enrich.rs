@@ -8,10 +8,11 @@
 use crate::setup::Settings;
 use sock_trace_collect::Enricher;
 use sock_trace_config as cfg;
-use sock_trace_decode::{CallerFrame, Event, LoadedModule, SockAddr, Value};
+use sock_trace_decode::{AddrNote, CallerFrame, Event, LoadedModule, SockAddr, Value};
 use sock_trace_symbolize as sym;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
 
@@ -66,15 +67,24 @@ fn profile(matched: Vec<usize>, c: &cfg::Config) -> Profile {
 
 pub struct Enrich {
     profiles: Profiles,
+    /// Address intelligence, opened at the first public address (loading
+    /// databases costs up to a quarter second; most loopback traces never
+    /// need it). `None` inside when annotation is off.
+    intel: Option<Lazy>,
     symbolizer: sym::Symbolizer,
     /// Per process: how many module records the map was built from.
     maps: HashMap<u32, (usize, sym::ProcessMap)>,
 }
 
 impl Enrich {
-    pub fn new(profiles: Profiles, debug_dirs: Vec<PathBuf>) -> Enrich {
+    pub fn new(
+        profiles: Profiles,
+        debug_dirs: Vec<PathBuf>,
+        annotate: Option<sock_trace_ipintel::Sources>,
+    ) -> Enrich {
         Enrich {
             profiles,
+            intel: annotate.map(Lazy::Pending),
             symbolizer: sym::Symbolizer::new(sym::Options {
                 debug_dirs,
                 ..sym::Options::default()
@@ -112,6 +122,14 @@ impl Enrich {
 impl Enricher for Enrich {
     fn enrich(&mut self, ev: &mut Event, modules: &[LoadedModule], profile: usize) {
         ev.hint = protocol_hint(ev);
+        if let Some(lazy) = &mut self.intel {
+            let mut ips = Vec::new();
+            for f in ev.args.iter().chain(ev.returned.iter()) {
+                collect_ips(&f.value, &mut ips);
+            }
+            ips.dedup();
+            ev.annotations = ips.into_iter().map(|ip| lazy.note(ip)).collect();
+        }
         if ev.callers.is_empty() {
             return;
         }
@@ -139,6 +157,62 @@ impl Enricher for Enrich {
             .take(p.depth)
             .map(|f| caller_frame(f, &p.paths))
             .collect();
+    }
+}
+
+enum Lazy {
+    Pending(sock_trace_ipintel::Sources),
+    Ready(Box<sock_trace_ipintel::Intel>),
+}
+
+impl Lazy {
+    fn note(&mut self, ip: IpAddr) -> AddrNote {
+        use sock_trace_ipintel::{classify, AddressClass, Annotation, Intel};
+        let c = classify(ip);
+        let annotation = if c.class.looked_up() || c.class == AddressClass::Ipv4Mapped {
+            if let Lazy::Pending(sources) = self {
+                let intel = Intel::new(sources);
+                for p in intel.problems() {
+                    eprintln!(
+                        "sock-trace: warning: {}: {}; ignored",
+                        p.path.display(),
+                        p.reason
+                    );
+                }
+                *self = Lazy::Ready(Box::new(intel));
+            }
+            match self {
+                Lazy::Ready(intel) => intel.lookup(ip),
+                Lazy::Pending(_) => Annotation::bare(ip, c.class, c.detail),
+            }
+        } else {
+            Annotation::bare(ip, c.class, c.detail)
+        };
+        // Only what a database said is worth a word in a trace line.
+        let known =
+            annotation.country.is_some() || annotation.asn.is_some() || annotation.drop.is_some();
+        AddrNote {
+            ip,
+            compact: if known {
+                annotation.compact()
+            } else {
+                String::new()
+            },
+            detail: annotation.detailed_lines(),
+            json: serde_json::to_string(&annotation).unwrap_or_default(),
+        }
+    }
+}
+
+/// Every IP address in a value, in order.
+fn collect_ips(v: &Value, out: &mut Vec<IpAddr>) {
+    match v {
+        Value::Addr(SockAddr::V4 { ip, .. }) => out.push((*ip).into()),
+        Value::Addr(SockAddr::V6 { ip, .. }) => out.push((*ip).into()),
+        Value::Ip(ip) => out.push(*ip),
+        Value::List(items) => items.iter().for_each(|i| collect_ips(i, out)),
+        Value::Struct(fields) => fields.iter().for_each(|f| collect_ips(&f.value, out)),
+        _ => {}
     }
 }
 

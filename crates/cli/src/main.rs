@@ -8,6 +8,7 @@
 //! without the launcher (`collect`, hidden).
 
 mod enrich;
+mod intel_cmd;
 mod launch;
 mod preload_lib;
 mod setup;
@@ -33,6 +34,10 @@ enum Command {
     Config(ConfigArgs),
     /// Print the path of the preload library, for `LD_PRELOAD=... CMD`.
     PreloadPath,
+    /// Show everything known about IP addresses (country, AS, DROP, registry, class).
+    Lookup(LookupCmd),
+    /// List the address databases found, their dates and age; `db update` downloads fresh ones.
+    Db(DbCmd),
     /// Collector started by the preload library in standalone mode.
     #[command(hide = true)]
     Collect(standalone::CollectArgs),
@@ -103,6 +108,12 @@ pub struct TraceFlags {
     /// or FUNCS=ERROR, options :nth=N :every=N :p=P :seed=N :peer=NET :port=N :program=GLOB (repeatable).
     #[arg(long, value_name = "SPEC", value_parser = sock_trace_config::parse_inject)]
     pub inject: Vec<sock_trace_config::FaultRule>,
+    /// Do not annotate addresses with country and AS.
+    #[arg(long)]
+    pub no_annotate: bool,
+    /// Show everything known about public addresses under each call.
+    #[arg(long)]
+    pub detail: bool,
     /// Limit bandwidth per socket: send=RATE and/or recv=RATE (100k, 2m; bytes per second), joined with +.
     #[arg(long, value_name = "SPEC", value_parser = sock_trace_config::parse_limit)]
     pub limit: Vec<sock_trace_config::LimitRule>,
@@ -126,6 +137,24 @@ struct RunArgs {
         value_name = "CMD"
     )]
     command: Vec<OsString>,
+}
+
+#[derive(Args)]
+struct LookupCmd {
+    #[command(flatten)]
+    args: intel_cmd::LookupArgs,
+    /// Configuration file (for [databases]).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct DbCmd {
+    #[command(flatten)]
+    args: intel_cmd::DbArgs,
+    /// Configuration file (for [databases]).
+    #[arg(long, value_name = "PATH")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -214,6 +243,22 @@ fn dispatch(cli: Cli) -> Result<i32> {
             let settings = setup::Settings::load(&args.flags, false)?;
             settings.print_effective();
             Ok(0)
+        }
+        Command::Lookup(c) => {
+            let flags = TraceFlags {
+                config: c.config,
+                ..TraceFlags::default()
+            };
+            let settings = setup::Settings::load(&flags, false)?;
+            intel_cmd::lookup_cmd(c.args, settings.config.databases.clone())
+        }
+        Command::Db(c) => {
+            let flags = TraceFlags {
+                config: c.config,
+                ..TraceFlags::default()
+            };
+            let settings = setup::Settings::load(&flags, false)?;
+            intel_cmd::db_cmd(c.args, settings.config.databases.clone())
         }
         Command::PreloadPath => {
             println!("{}", preload_lib::path()?.display());

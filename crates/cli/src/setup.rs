@@ -266,6 +266,7 @@ impl Settings {
                     max_string: t.max_string,
                     clock,
                     hexdump: t.dump_data,
+                    address_detail: c.annotate.detail,
                 }))
             }
         }
@@ -332,6 +333,8 @@ fn overrides(f: &TraceFlags) -> cfg::Overrides {
         delays: f.delay.clone(),
         faults: f.inject.clone(),
         limits: f.limit.clone(),
+        annotate: f.no_annotate.then_some(false),
+        annotate_detail: f.detail.then_some(true),
         caller_paths: f.caller_paths.map(|v| match v {
             PathsArg::Full => cfg::PathStyle::Full,
             PathsArg::Relative => cfg::PathStyle::Relative,
@@ -385,6 +388,11 @@ pub fn start_session(settings: &Settings) -> Result<(Area, Collector<'static>)> 
     collector.set_enricher(Box::new(crate::enrich::Enrich::new(
         profiles,
         settings.config.callers.debug_dirs.clone(),
+        settings
+            .config
+            .annotate
+            .enabled
+            .then(|| settings.config.databases.clone()),
     )));
     Ok((area, collector))
 }

@@ -152,9 +152,11 @@ pub fn functions(patterns: &[String]) -> Result<FuncMask, String> {
                 Func::EpollPwait,
             ]),
             "@resolve" => Some(&[Func::Getaddrinfo, Func::Gethostbyname, Func::Gethostbyname2]),
-            _ if p.starts_with('@') => return Err(format!(
+            _ if p.starts_with('@') => {
+                return Err(format!(
                 "unknown function family `{p}` (@send, @recv, @connect, @accept, @poll, @resolve)"
-            )),
+            ))
+            }
             _ => None,
         };
         if let Some(fs) = family {

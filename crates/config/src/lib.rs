@@ -40,6 +40,29 @@ pub struct Config {
     pub faults: Vec<FaultRule>,
     #[serde(rename = "limit", skip_serializing_if = "Vec::is_empty")]
     pub limits: Vec<LimitRule>,
+    pub annotate: AnnotateConfig,
+    /// Address databases (see docs/CONFIG.md and the ipintel crate).
+    pub databases: sock_trace_ipintel::Sources,
+}
+
+/// `[annotate]`: what trace lines say about the addresses in them.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnnotateConfig {
+    /// Country and AS after public addresses (`8.8.8.8:53 [US AS15169 ...]`).
+    pub enabled: bool,
+    /// Also a detailed block under the call: city, position, network,
+    /// registry, DROP listing, which database answered.
+    pub detail: bool,
+}
+
+impl Default for AnnotateConfig {
+    fn default() -> Self {
+        AnnotateConfig {
+            enabled: true,
+            detail: false,
+        }
+    }
 }
 
 /// `[callers]`: which line of the program made each call.
@@ -318,6 +341,8 @@ pub struct Overrides {
     pub summary: Option<bool>,
     pub dump_data: Option<bool>,
     pub pcap: Option<PathBuf>,
+    pub annotate: Option<bool>,
+    pub annotate_detail: Option<bool>,
     /// Added to the configured delays, faults and limits.
     pub delays: Vec<DelayRule>,
     pub faults: Vec<FaultRule>,
@@ -572,6 +597,12 @@ impl Config {
         }
         if let Some(v) = &o.pcap {
             self.trace.pcap = Some(v.clone());
+        }
+        if let Some(v) = o.annotate {
+            self.annotate.enabled = v;
+        }
+        if let Some(v) = o.annotate_detail {
+            self.annotate.detail = v;
         }
         self.delays.extend(o.delays.iter().cloned());
         self.faults.extend(o.faults.iter().cloned());

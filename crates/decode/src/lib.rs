@@ -22,8 +22,8 @@ mod sockopt;
 pub mod value;
 
 pub use value::{
-    CallerFrame, ErrorInfo, ErrorSpace, Event, Field, LoadedModule, Outcome, Payload, SockAddr,
-    UnixKind, Value,
+    AddrNote, CallerFrame, ErrorInfo, ErrorSpace, Event, Field, LoadedModule, Outcome, Payload,
+    SockAddr, UnixKind, Value,
 };
 
 use sock_trace_event::record::{
@@ -107,6 +107,7 @@ impl Decoder {
             data: None,
             socket: None,
             hint: None,
+            annotations: Vec::new(),
         };
         for (flag, note) in [
             (FLAG_TRUNCATED, "truncated"),

@@ -167,6 +167,22 @@ pub struct Event {
     /// A one-line reading of the payload's protocol (`DNS query A
     /// example.com`), added by the collector when payload was captured.
     pub hint: Option<String>,
+    /// What is known about the IP addresses in the call, added by the
+    /// collector from its address databases.
+    pub annotations: Vec<AddrNote>,
+}
+
+/// Address intelligence for one IP address of a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddrNote {
+    pub ip: std::net::IpAddr,
+    /// `US AS15169 GOOGLE`; empty when there is nothing worth a word in a
+    /// trace line (loopback, private ranges).
+    pub compact: String,
+    /// The detailed form, one line each.
+    pub detail: Vec<String>,
+    /// Every field, as a JSON object (the JSON printer embeds it).
+    pub json: String,
 }
 
 /// Bytes moved by a send/recv-family call.

@@ -210,6 +210,19 @@ impl Printer for JsonPrinter {
             if let Some(h) = &ev.hint {
                 m.insert("hint".into(), json!(h));
             }
+            if !ev.annotations.is_empty() {
+                let addrs: Map<String, J> = ev
+                    .annotations
+                    .iter()
+                    .map(|n| {
+                        (
+                            n.ip.to_string(),
+                            serde_json::from_str(&n.json).unwrap_or(J::Null),
+                        )
+                    })
+                    .collect();
+                m.insert("addresses".into(), J::Object(addrs));
+            }
             if let Some(d) = &ev.data {
                 m.insert(
                     "data".into(),
@@ -320,6 +333,7 @@ mod tests {
             data: None,
             socket: None,
             hint: None,
+            annotations: vec![],
         }
     }
 

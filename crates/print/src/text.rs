@@ -38,6 +38,8 @@ pub struct TextOptions {
     pub clock: Clock,
     /// Show captured payload as a hex dump under the call.
     pub hexdump: bool,
+    /// Show everything known about public addresses under the call.
+    pub address_detail: bool,
 }
 
 impl TextOptions {
@@ -52,12 +54,15 @@ impl TextOptions {
             max_string: 64,
             clock,
             hexdump: false,
+            address_detail: false,
         }
     }
 }
 
 pub struct TextPrinter {
     opts: TextOptions,
+    /// The annotations of the event being printed, for its addresses.
+    notes: Vec<(std::net::IpAddr, String)>,
     last_ns: Option<u64>,
     first_task: Option<(u32, u32)>,
     many_tasks: bool,
@@ -71,6 +76,7 @@ impl TextPrinter {
             local_utc_offset(opts.clock.realtime_ns(opts.clock.start_mono_ns) / 1_000_000_000);
         TextPrinter {
             opts,
+            notes: Vec::new(),
             last_ns: None,
             first_task: None,
             many_tasks: false,
@@ -165,6 +171,13 @@ impl TextPrinter {
     }
 
     /// Renders one value.
+    /// ` [US AS15169 GOOGLE]` after an annotated address.
+    fn note(&self, out: &mut Vec<u8>, ip: std::net::IpAddr) {
+        if let Some((_, text)) = self.notes.iter().find(|(a, t)| *a == ip && !t.is_empty()) {
+            self.paint(out, self.opts.palette.constant, format_args!(" [{text}]"));
+        }
+    }
+
     pub fn value(&self, out: &mut Vec<u8>, v: &Value) {
         let p = self.opts.palette;
         match v {
@@ -204,8 +217,18 @@ impl TextPrinter {
                     out.extend_from_slice(b"...");
                 }
             }
-            Value::Addr(a) => self.paint(out, p.address, addr_text(a, self.opts.max_string)),
-            Value::Ip(ip) => self.paint(out, p.address, ip),
+            Value::Addr(a) => {
+                self.paint(out, p.address, addr_text(a, self.opts.max_string));
+                if let SockAddr::V4 { ip, .. } = a {
+                    self.note(out, (*ip).into());
+                } else if let SockAddr::V6 { ip, .. } = a {
+                    self.note(out, (*ip).into());
+                }
+            }
+            Value::Ip(ip) => {
+                self.paint(out, p.address, ip);
+                self.note(out, *ip);
+            }
             Value::Ptr(0) => self.paint(out, p.constant, "NULL"),
             Value::Ptr(x) => self.paint(out, p.number, format_args!("{x:#x}")),
             Value::Duration(ns) => self.paint(out, p.number, duration_text(*ns)),
@@ -284,6 +307,9 @@ impl Printer for TextPrinter {
             _ => {}
         }
         let p = self.opts.palette;
+        self.notes.clear();
+        self.notes
+            .extend(ev.annotations.iter().map(|n| (n.ip, n.compact.clone())));
         self.paint(out, p.function, ev.func.name());
         out.push(b'(');
         self.fields(out, &ev.args, false);
@@ -316,6 +342,14 @@ impl Printer for TextPrinter {
             self.paint(out, p.caller, format_args!(" @ {}", text.join(" < ")));
         }
         out.push(b'\n');
+        if self.opts.address_detail {
+            for n in ev.annotations.iter().filter(|n| !n.compact.is_empty()) {
+                let _ = writeln!(out, "    {}:", n.ip);
+                for l in &n.detail {
+                    let _ = writeln!(out, "      {l}");
+                }
+            }
+        }
         if self.opts.hexdump {
             if let Some(d) = &ev.data {
                 hexdump(d, out);
@@ -631,6 +665,7 @@ mod tests {
             data: None::<Payload>,
             socket: None,
             hint: None,
+            annotations: vec![],
         }
     }
 

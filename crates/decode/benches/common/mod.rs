@@ -54,7 +54,7 @@ fn record(
 /// (name, record bytes) for the calls a typical client makes, in an order
 /// that lets the decoder's socket tracking see the socket created first.
 pub fn records() -> Vec<(&'static str, Vec<u8>)> {
-    let payload: Vec<u8> = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".repeat(1);
+    let payload: Vec<u8> = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n".to_vec();
     vec![
         (
             "socket",

@@ -282,14 +282,18 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
         return unsafe { real::close(fd) };
     }
     let t0 = sys::now();
+    // Forget the descriptor *before* closing it: once closed, another
+    // thread's socket() may get the same number and set the bit again,
+    // which clearing afterwards would wipe. (Linux releases the descriptor
+    // even when close reports EINTR or EIO; EBADF means it was not open.)
+    // A vfork child has its own descriptors but shares our memory.
+    let vfork = state::in_vfork_child();
+    if !vfork {
+        fds::forget(fd);
+    }
     // SAFETY: forwarding.
     let r = unsafe { real::close(fd) };
     let e = sys::errno();
-    let vfork = state::in_vfork_child();
-    // Linux releases the descriptor even when close reports EINTR/EIO.
-    if !vfork && (r == 0 || e != libc::EBADF) {
-        fds::forget(fd);
-    }
     if state::enabled(Func::Close) {
         let mut c = call(Func::Close, t0, r as i64, e);
         c.flags |= state::vfork_flag(vfork);

@@ -1,4 +1,4 @@
-//! `cargo +nightly fuzz run hint` from /work/wip/proto (seed corpus:
+//! `cargo +nightly fuzz run hint` from crates/proto (seed corpus:
 //! `fuzz/corpus/hint`, copies of tests/fixtures/*.bin).
 #![no_main]
 

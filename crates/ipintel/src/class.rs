@@ -1,0 +1,290 @@
+//! Address classes computed from the address alone (no database): loopback,
+//! RFC 1918, CGNAT, documentation ranges, tunnelling prefixes and so on.
+
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The special-purpose range an address belongs to, or `Public`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AddressClass {
+    /// Globally routable unicast: the only class databases are asked about
+    /// (together with the tunnelling classes below).
+    Public,
+    Unspecified,
+    /// 0.0.0.0/8 other than 0.0.0.0 ("this network", RFC 791).
+    ThisNetwork,
+    Loopback,
+    /// RFC 1918: 10/8, 172.16/12, 192.168/16.
+    Private,
+    /// RFC 6598 shared address space 100.64/10 (carrier-grade NAT).
+    SharedCgnat,
+    LinkLocal,
+    Multicast,
+    /// 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32 (and 3fff::/20).
+    Documentation,
+    /// 198.18/15 and 2001:2::/48.
+    Benchmarking,
+    /// 192.0.0/24 IETF protocol assignments (RFC 6890).
+    IetfProtocol,
+    Broadcast,
+    /// ::ffff:0:0/96; the embedded IPv4 address is classified instead.
+    Ipv4Mapped,
+    /// 6to4 2002::/16 with an embedded IPv4 address.
+    SixToFour,
+    /// Teredo 2001::/32 with server and (de-obfuscated) client address.
+    Teredo,
+    /// NAT64 well-known prefix 64:ff9b::/96.
+    Nat64,
+    /// Discard-only 100::/64 (RFC 6666).
+    DiscardOnly,
+    /// fc00::/7 unique local addresses.
+    UniqueLocal,
+    /// fec0::/10, deprecated site-local.
+    SiteLocal,
+    /// 240/4 and other ranges reserved for future use.
+    Reserved,
+}
+
+impl AddressClass {
+    /// The short label printed in place of a country, e.g. `loopback`.
+    pub fn label(self) -> &'static str {
+        match self {
+            AddressClass::Public => "public",
+            AddressClass::Unspecified => "unspecified",
+            AddressClass::ThisNetwork => "this-network",
+            AddressClass::Loopback => "loopback",
+            AddressClass::Private => "private",
+            AddressClass::SharedCgnat => "shared (CGNAT)",
+            AddressClass::LinkLocal => "link-local",
+            AddressClass::Multicast => "multicast",
+            AddressClass::Documentation => "documentation",
+            AddressClass::Benchmarking => "benchmarking",
+            AddressClass::IetfProtocol => "IETF protocol assignment",
+            AddressClass::Broadcast => "broadcast",
+            AddressClass::Ipv4Mapped => "IPv4-mapped",
+            AddressClass::SixToFour => "6to4",
+            AddressClass::Teredo => "Teredo",
+            AddressClass::Nat64 => "NAT64",
+            AddressClass::DiscardOnly => "discard-only",
+            AddressClass::UniqueLocal => "unique-local",
+            AddressClass::SiteLocal => "site-local",
+            AddressClass::Reserved => "reserved",
+        }
+    }
+
+    /// Whether databases can say something useful about addresses of this class.
+    pub fn is_global(self) -> bool {
+        matches!(
+            self,
+            AddressClass::Public | AddressClass::SixToFour | AddressClass::Teredo
+        )
+    }
+
+    /// Whether databases are asked about addresses of this class: the
+    /// global ones, and the documentation ranges (test databases and lab
+    /// setups describe them; real databases simply have no answer).
+    pub fn looked_up(self) -> bool {
+        self.is_global() || self == AddressClass::Documentation
+    }
+}
+
+/// Extra facts some classes carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassDetail {
+    /// The IPv4 address embedded in an IPv4-mapped, 6to4 or NAT64 address.
+    EmbeddedIpv4 { ipv4: Ipv4Addr },
+    /// Teredo (RFC 4380): server address in bits 32..64, client address and
+    /// port stored bit-inverted ("obfuscated") in the last 48 bits.
+    Teredo {
+        server: Ipv4Addr,
+        client: Ipv4Addr,
+        client_port: u16,
+    },
+}
+
+/// The class of an address, with embedded-address details where they exist.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Classification {
+    pub class: AddressClass,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<ClassDetail>,
+}
+
+/// Classifies an IPv4 address.
+pub fn classify_v4(ip: Ipv4Addr) -> AddressClass {
+    let v = u32::from(ip);
+    let in_net = |net: u32, len: u32| (v ^ net) >> (32 - len) == 0;
+    if v == 0 {
+        AddressClass::Unspecified
+    } else if v == u32::MAX {
+        AddressClass::Broadcast
+    } else if in_net(0, 8) {
+        AddressClass::ThisNetwork
+    } else if in_net(0x7f00_0000, 8) {
+        AddressClass::Loopback
+    } else if in_net(0x0a00_0000, 8) || in_net(0xac10_0000, 12) || in_net(0xc0a8_0000, 16) {
+        AddressClass::Private
+    } else if in_net(0x6440_0000, 10) {
+        AddressClass::SharedCgnat
+    } else if in_net(0xa9fe_0000, 16) {
+        AddressClass::LinkLocal
+    } else if in_net(0xe000_0000, 4) {
+        AddressClass::Multicast
+    } else if in_net(0xc000_0200, 24) || in_net(0xc633_6400, 24) || in_net(0xcb00_7100, 24) {
+        AddressClass::Documentation
+    } else if in_net(0xc612_0000, 15) {
+        AddressClass::Benchmarking
+    } else if in_net(0xc000_0000, 24) {
+        AddressClass::IetfProtocol
+    } else if in_net(0xf000_0000, 4) {
+        AddressClass::Reserved
+    } else {
+        AddressClass::Public
+    }
+}
+
+/// Classifies any address; IPv4-mapped IPv6 addresses report `Ipv4Mapped`
+/// with the embedded address in the detail.
+pub fn classify(ip: IpAddr) -> Classification {
+    match ip {
+        IpAddr::V4(v4) => Classification {
+            class: classify_v4(v4),
+            detail: None,
+        },
+        IpAddr::V6(v6) => classify_v6(v6),
+    }
+}
+
+fn classify_v6(ip: Ipv6Addr) -> Classification {
+    let v = u128::from(ip);
+    let in_net = |net: u128, len: u32| (v ^ net) >> (128 - len) == 0;
+    let plain = |class| Classification {
+        class,
+        detail: None,
+    };
+    let embedded = |class, bits: u32| Classification {
+        class,
+        detail: Some(ClassDetail::EmbeddedIpv4 {
+            ipv4: Ipv4Addr::from(bits),
+        }),
+    };
+    if v == 0 {
+        plain(AddressClass::Unspecified)
+    } else if v == 1 {
+        plain(AddressClass::Loopback)
+    } else if in_net(0xffff << 32, 96) {
+        embedded(AddressClass::Ipv4Mapped, v as u32)
+    } else if in_net(0x0064_ff9b << 96, 96) {
+        embedded(AddressClass::Nat64, v as u32)
+    } else if in_net(0x0100 << 112, 64) {
+        plain(AddressClass::DiscardOnly)
+    } else if in_net(0x2001_0000 << 96, 32) {
+        let server = Ipv4Addr::from((v >> 64) as u32);
+        let client_port = !((v >> 32) as u16);
+        let client = Ipv4Addr::from(!(v as u32));
+        Classification {
+            class: AddressClass::Teredo,
+            detail: Some(ClassDetail::Teredo {
+                server,
+                client,
+                client_port,
+            }),
+        }
+    } else if in_net(0x2001_0002_0000 << 80, 48) {
+        plain(AddressClass::Benchmarking)
+    } else if in_net(0x2001_0db8 << 96, 32) || in_net(0x3fff << 112, 20) {
+        plain(AddressClass::Documentation)
+    } else if in_net(0x2001 << 112, 23) {
+        plain(AddressClass::IetfProtocol)
+    } else if in_net(0x2002 << 112, 16) {
+        embedded(AddressClass::SixToFour, (v >> 80) as u32)
+    } else if in_net(0xfc00 << 112, 7) {
+        plain(AddressClass::UniqueLocal)
+    } else if in_net(0xfe80 << 112, 10) {
+        plain(AddressClass::LinkLocal)
+    } else if in_net(0xfec0 << 112, 10) {
+        plain(AddressClass::SiteLocal)
+    } else if in_net(0xff00 << 112, 8) {
+        plain(AddressClass::Multicast)
+    } else if in_net(0x2000 << 112, 3) {
+        plain(AddressClass::Public)
+    } else {
+        // Everything outside 2000::/3 is unassigned by IANA today.
+        plain(AddressClass::Reserved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(s: &str) -> Classification {
+        classify(s.parse().unwrap())
+    }
+
+    #[test]
+    fn ipv4_classes() {
+        assert_eq!(c("127.0.0.1").class, AddressClass::Loopback);
+        assert_eq!(c("10.1.2.3").class, AddressClass::Private);
+        assert_eq!(c("172.31.255.255").class, AddressClass::Private);
+        assert_eq!(c("172.32.0.1").class, AddressClass::Public);
+        assert_eq!(c("192.168.0.1").class, AddressClass::Private);
+        assert_eq!(c("100.64.0.1").class, AddressClass::SharedCgnat);
+        assert_eq!(c("100.128.0.1").class, AddressClass::Public);
+        assert_eq!(c("169.254.1.1").class, AddressClass::LinkLocal);
+        assert_eq!(c("224.0.0.251").class, AddressClass::Multicast);
+        assert_eq!(c("192.0.2.7").class, AddressClass::Documentation);
+        assert_eq!(c("198.51.100.1").class, AddressClass::Documentation);
+        assert_eq!(c("203.0.113.9").class, AddressClass::Documentation);
+        assert_eq!(c("198.19.255.1").class, AddressClass::Benchmarking);
+        assert_eq!(c("0.0.0.0").class, AddressClass::Unspecified);
+        assert_eq!(c("255.255.255.255").class, AddressClass::Broadcast);
+        assert_eq!(c("240.0.0.1").class, AddressClass::Reserved);
+        assert_eq!(c("8.8.8.8").class, AddressClass::Public);
+    }
+
+    #[test]
+    fn ipv6_classes() {
+        assert_eq!(c("::1").class, AddressClass::Loopback);
+        assert_eq!(c("::").class, AddressClass::Unspecified);
+        assert_eq!(c("fe80::1").class, AddressClass::LinkLocal);
+        assert_eq!(c("fd00::1").class, AddressClass::UniqueLocal);
+        assert_eq!(c("ff02::1").class, AddressClass::Multicast);
+        assert_eq!(c("2001:db8::1").class, AddressClass::Documentation);
+        assert_eq!(c("2001:2::5").class, AddressClass::Benchmarking);
+        assert_eq!(c("2a00:1450::1").class, AddressClass::Public);
+        let mapped = c("::ffff:192.0.2.1");
+        assert_eq!(mapped.class, AddressClass::Ipv4Mapped);
+        assert_eq!(
+            mapped.detail,
+            Some(ClassDetail::EmbeddedIpv4 {
+                ipv4: "192.0.2.1".parse().unwrap()
+            })
+        );
+        let six = c("2002:c000:0204::1");
+        assert_eq!(six.class, AddressClass::SixToFour);
+        assert_eq!(
+            six.detail,
+            Some(ClassDetail::EmbeddedIpv4 {
+                ipv4: "192.0.2.4".parse().unwrap()
+            })
+        );
+    }
+
+    #[test]
+    fn teredo_deobfuscation() {
+        // RFC 4380 section 4 example: server 65.54.227.120, client 192.0.2.45:40000.
+        let t = c("2001:0000:4136:e378:8000:63bf:3fff:fdd2");
+        assert_eq!(t.class, AddressClass::Teredo);
+        assert_eq!(
+            t.detail,
+            Some(ClassDetail::Teredo {
+                server: "65.54.227.120".parse().unwrap(),
+                client: "192.0.2.45".parse().unwrap(),
+                client_port: 40000,
+            })
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! The one error type of this crate. Every variant that concerns a file names it,
+//! so a caller can print the error as is.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// What went wrong while opening or reading a database.
+#[derive(Debug)]
+pub enum IntelError {
+    /// The file could not be opened, mapped or read.
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The file was read but its contents do not follow the expected format.
+    Corrupt { path: PathBuf, reason: String },
+    /// A download or update step failed.
+    Update { what: String, reason: String },
+}
+
+impl IntelError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        IntelError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: &Path, reason: impl Into<String>) -> Self {
+        IntelError::Corrupt {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The file this error is about, if any.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            IntelError::Io { path, .. } | IntelError::Corrupt { path, .. } => Some(path),
+            IntelError::Update { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for IntelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IntelError::Io { path, source } => write!(f, "{}: {}", path.display(), source),
+            IntelError::Corrupt { path, reason } => {
+                write!(
+                    f,
+                    "{}: corrupt or unsupported file: {}",
+                    path.display(),
+                    reason
+                )
+            }
+            IntelError::Update { what, reason } => write!(f, "update of {what} failed: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for IntelError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            IntelError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand used by every reader.
+pub type Result<T, E = IntelError> = std::result::Result<T, E>;
+
+/// Memory-maps a whole file read-only.
+pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap> {
+    let file = std::fs::File::open(path).map_err(|e| IntelError::io(path, e))?;
+    // SAFETY: the mapping is read-only and private to this process. Another process
+    // truncating the file while it is mapped could fault; our own updater never does
+    // that (it writes a new file and renames it over the old one, which leaves this
+    // mapping's inode intact), and distribution packages replace files the same way.
+    unsafe { memmap2::Mmap::map(&file) }.map_err(|e| IntelError::io(path, e))
+}
