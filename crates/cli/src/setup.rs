@@ -209,8 +209,21 @@ fn capture_depth(c: &cfg::CallerConfig) -> u32 {
 fn open_output(output: &cfg::Output) -> Result<(Box<dyn Write>, bool)> {
     {
         Ok(match output {
-            cfg::Output::Stderr => (Box::new(std::io::stderr()), std::io::stderr().is_terminal()),
-            cfg::Output::Stdout => (Box::new(std::io::stdout()), std::io::stdout().is_terminal()),
+            // Buffered: the collector decides when to flush (every 20 ms at most).
+            cfg::Output::Stderr => (
+                Box::new(std::io::BufWriter::with_capacity(
+                    64 * 1024,
+                    std::io::stderr(),
+                )),
+                std::io::stderr().is_terminal(),
+            ),
+            cfg::Output::Stdout => (
+                Box::new(std::io::BufWriter::with_capacity(
+                    64 * 1024,
+                    std::io::stdout(),
+                )),
+                std::io::stdout().is_terminal(),
+            ),
             cfg::Output::File(p) => {
                 let f = std::fs::OpenOptions::new()
                     .create(true)

@@ -70,6 +70,9 @@ pub struct Output<'a> {
     out: Box<dyn Write + 'a>,
     line: Vec<u8>,
     failed: bool,
+    /// Bytes handed to `out` since its last flush.
+    dirty: bool,
+    last_flush: std::time::Instant,
 }
 
 impl<'a> Output<'a> {
@@ -79,19 +82,33 @@ impl<'a> Output<'a> {
             out,
             line: Vec::with_capacity(64 * 1024),
             failed: false,
+            dirty: false,
+            last_flush: std::time::Instant::now(),
         }
     }
 
-    fn write_buffer(&mut self) {
-        if self.line.is_empty() || self.failed {
+    /// Hands the buffered lines to the writer. The writer is flushed (a
+    /// system call) at most every [`FLUSH_EVERY`], or when `force`d: under
+    /// a busy program that turns thousands of small writes a second into a
+    /// few large ones, at the price of lines reaching the output up to
+    /// 20 ms later.
+    fn write_buffer(&mut self, force: bool) {
+        if self.failed {
             self.line.clear();
             return;
         }
-        if let Err(e) = self
-            .out
-            .write_all(&self.line)
-            .and_then(|_| self.out.flush())
-        {
+        let mut result = Ok(());
+        if !self.line.is_empty() {
+            result = self.out.write_all(&self.line);
+            self.line.clear();
+            self.dirty = true;
+        }
+        if result.is_ok() && self.dirty && (force || self.last_flush.elapsed() >= FLUSH_EVERY) {
+            result = self.out.flush();
+            self.dirty = false;
+            self.last_flush = std::time::Instant::now();
+        }
+        if let Err(e) = result {
             // A closed pipe (sock-trace ... | head) must not stop the
             // traced program: keep draining, stop writing.
             self.failed = true;
@@ -101,9 +118,11 @@ impl<'a> Output<'a> {
                 );
             }
         }
-        self.line.clear();
     }
 }
+
+/// Longest a written line waits in the output buffer.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Chooses a route from a process's executable path and `argv[0]`.
 type RouteFn<'a> = Box<dyn FnMut(&[u8], &[u8]) -> Route + 'a>;
@@ -177,7 +196,7 @@ impl<'a> Collector<'a> {
         if let Some(s) = &self.summary {
             let o = &mut self.outputs[0];
             o.printer.summary(s, &mut o.line);
-            o.write_buffer();
+            o.write_buffer(true);
         }
     }
 
@@ -199,6 +218,11 @@ impl<'a> Collector<'a> {
         let taken = self.drain_rings();
         let horizon = clock(libc::CLOCK_MONOTONIC).saturating_sub(REORDER_WINDOW_NS);
         self.flush_pending(Some(horizon));
+        // Lines written a while ago reach the output even when the program
+        // has gone quiet.
+        for o in &mut self.outputs {
+            o.write_buffer(false);
+        }
         taken
     }
 
@@ -229,7 +253,7 @@ impl<'a> Collector<'a> {
             self.notice(None, &text);
         }
         for o in &mut self.outputs {
-            let _ = o.out.flush();
+            o.write_buffer(true);
         }
     }
 
@@ -237,7 +261,7 @@ impl<'a> Collector<'a> {
     pub fn notice(&mut self, pid: Option<u32>, text: &str) {
         let o = &mut self.outputs[0];
         o.printer.notice(pid, text, &mut o.line);
-        o.write_buffer();
+        o.write_buffer(true);
     }
 
     /// Frees rings whose owner is gone: released ones once drained, and
@@ -353,7 +377,7 @@ impl<'a> Collector<'a> {
             o.printer.event(&ev, &mut o.line);
         }
         for o in &mut self.outputs {
-            o.write_buffer();
+            o.write_buffer(false);
         }
     }
 
