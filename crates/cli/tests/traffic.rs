@@ -308,3 +308,40 @@ fn pcap_of_udp_dns_dissects_as_dns() {
         "{out}"
     );
 }
+
+#[test]
+fn hex_dumps_split_messages_and_buffers() {
+    let prog = compile_c("mmsg", &["-O2"]);
+    let t = run_traced_as("text", &["--dump", "--caller-depth", "0"], &[&prog], T);
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    assert_eq!(t.stdout, "3 3 5\n");
+    let lines: Vec<&str> = t.trace.lines().collect();
+    for call in ["sendmmsg(", "recvmmsg("] {
+        let at = lines.iter().position(|l| l.starts_with(call)).expect(call);
+        assert_eq!(
+            &lines[at + 1..at + 7],
+            &[
+                "    buffer 0: 5 bytes",
+                "    0000  66 69 72 73 74                                    |first|",
+                "    buffer 1: 7 bytes",
+                "    0000  73 65 63 6f 6e 64 21                              |second!|",
+                "    buffer 2: 1 bytes",
+                "    0000  33                                                |3|",
+            ],
+            "{}",
+            t.trace
+        );
+    }
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("writev("))
+        .expect("writev");
+    assert_eq!(lines[at + 1], "    buffer 0: 2 bytes");
+    assert_eq!(lines[at + 3], "    buffer 1: 3 bytes");
+    assert!(lines[at + 4].ends_with("|cde|"), "{}", t.trace);
+    // JSON: one base64 blob with the message sizes.
+    let t = run_traced(&["--max-data", "64"], &[&prog], T);
+    let m = &t.calls("sendmmsg")[0]["data"];
+    assert_eq!(m["buffers"], serde_json::json!([5, 7, 1]));
+    assert_eq!(m["total"], 13);
+}

@@ -136,10 +136,15 @@ fn int_list(rec: &Record<'_>, role: u8) -> Option<Value> {
 fn payload(rec: &Record<'_>, ev: &mut Event) {
     for (r, outgoing) in [(role::DATA_OUT, true), (role::DATA_IN, false)] {
         if let Some(d) = rec.find(Tag::Bytes, r) {
-            let total = rec.header.ret.max(0) as u64;
+            let mut total = rec.header.ret.max(0) as u64;
             // Buffer sizes as far as the bytes moved reached.
             let mut buffers = Vec::new();
-            if let Some(lens) = rec.ints(role::IOV_LENS) {
+            if let Some(lens) = rec.ints(role::MMSG) {
+                // sendmmsg/recvmmsg: one buffer per message, as long as
+                // the message (the result counts messages, not bytes).
+                buffers = lens.iter().map(|l| l.max(0) as u64).collect();
+                total = buffers.iter().sum();
+            } else if let Some(lens) = rec.ints(role::IOV_LENS) {
                 let mut left = total;
                 for l in lens.iter() {
                     if left == 0 {
@@ -450,6 +455,7 @@ pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
                 ret_fields.push(f("first_addr", addr(rec, r, 1)));
             }
             ev.returned = ret_fields;
+            payload(rec, ev);
         }
         Write | Read => {
             ev.args = vec![

@@ -323,6 +323,7 @@ unsafe fn mmsg_blobs(
     vec: *const mmsghdr,
     n: c_int,
     addr_role: u8,
+    data_role: u8,
 ) {
     if vec.is_null() || n <= 0 {
         return;
@@ -346,6 +347,41 @@ unsafe fn mmsg_blobs(
             true,
         )
     };
+    // Payload: the bytes each message moved, message after message, up to
+    // max_data in all (the decoder splits them again by msg_len).
+    let max = state::max_data();
+    let total: usize = lens[..count].iter().map(|&l| l.max(0) as usize).sum();
+    if max == 0 || total == 0 {
+        return;
+    }
+    let buf = w.reserve(max.min(total));
+    let mut got = 0;
+    for i in 0..count {
+        // SAFETY: i < n, processed by the kernel.
+        let m = unsafe { (*vec.add(i)).msg_hdr };
+        let mut left = lens[i].max(0) as usize;
+        for j in 0..m.msg_iovlen {
+            if left == 0 || got >= buf.len() || m.msg_iov.is_null() {
+                break;
+            }
+            // SAFETY: j < msg_iovlen of an array the kernel read.
+            let v = unsafe { *m.msg_iov.add(j) };
+            let take = v.iov_len.min(left).min(buf.len() - got);
+            if take > 0 && !v.iov_base.is_null() {
+                // SAFETY: the kernel moved these bytes.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        v.iov_base as *const u8,
+                        buf.as_mut_ptr().add(got),
+                        take,
+                    )
+                };
+                got += take;
+                left -= take;
+            }
+        }
+    }
+    w.commit_reserved(sock_trace_event::Tag::Bytes, data_role, got);
 }
 
 #[no_mangle]
@@ -363,10 +399,12 @@ pub unsafe extern "C" fn sendmmsg(
     // SAFETY: forwarding.
     let r = unsafe { real::sendmmsg(fd, vec, vlen, flags) };
     let e = sys::errno();
-    emit(call(Func::Sendmmsg, t0, r as i64, e), |w| {
+    let mut c = call(Func::Sendmmsg, t0, r as i64, e);
+    c.extra = state::max_data();
+    emit(c, |w| {
         w.header().args[..4].copy_from_slice(&[fd as u64, vec as u64, vlen as u64, flags as u64]);
         // SAFETY: r entries were processed.
-        unsafe { mmsg_blobs(w, vec, r, role::ADDR) };
+        unsafe { mmsg_blobs(w, vec, r, role::ADDR, role::DATA_OUT) };
     });
     sys::set_errno(e);
     r
@@ -388,7 +426,9 @@ pub unsafe extern "C" fn recvmmsg(
     // SAFETY: forwarding.
     let r = unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
     let e = sys::errno();
-    emit(call(Func::Recvmmsg, t0, r as i64, e), |w| {
+    let mut c = call(Func::Recvmmsg, t0, r as i64, e);
+    c.extra = state::max_data();
+    emit(c, |w| {
         w.header().args[..5].copy_from_slice(&[
             fd as u64,
             vec as u64,
@@ -397,7 +437,7 @@ pub unsafe extern "C" fn recvmmsg(
             tmo as u64,
         ]);
         // SAFETY: r entries were filled.
-        unsafe { mmsg_blobs(w, vec, r, role::ADDR_OUT) };
+        unsafe { mmsg_blobs(w, vec, r, role::ADDR_OUT, role::DATA_IN) };
         if let Some(ts) = capture::read_value(tmo) {
             w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
         }
