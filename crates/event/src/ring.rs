@@ -717,16 +717,12 @@ mod tests {
         // SAFETY: same mapping as above.
         assert!(unsafe { Shm::attach(mem.as_mut_ptr() as *mut u8, len) }.is_ok());
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { Shm::attach(mem.as_mut_ptr() as *mut u8, len - 8) }.err(),
-            Some(AttachError::BadGeometry)
-        );
+        let short = unsafe { Shm::attach(mem.as_mut_ptr() as *mut u8, len - 8) };
+        assert_eq!(short.err(), Some(AttachError::BadGeometry));
         mem[0].0[0] = 0;
         // SAFETY: as above.
-        assert_eq!(
-            unsafe { Shm::attach(mem.as_mut_ptr() as *mut u8, len) }.err(),
-            Some(AttachError::BadMagic)
-        );
+        let bad = unsafe { Shm::attach(mem.as_mut_ptr() as *mut u8, len) };
+        assert_eq!(bad.err(), Some(AttachError::BadMagic));
     }
 
     #[test]

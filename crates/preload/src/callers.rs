@@ -42,6 +42,7 @@ static MODULE_COUNT: AtomicUsize = AtomicUsize::new(0);
 
 /// Records this library's own code range, from one of its functions.
 pub fn init_own_range() {
+    // SAFETY: Dl_info is plain data; all zeroes is a valid value.
     let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
     // SAFETY: dladdr on a function of ours; info is a valid out-pointer.
     if unsafe { libc::dladdr(init_own_range as *const c_void, &mut info) } == 0 {

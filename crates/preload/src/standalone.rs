@@ -121,6 +121,7 @@ pub fn start_collector() -> Option<[u8; 512]> {
 
 /// The library's own directory joined with `sock-trace`, else PATH.
 fn find_collector(out: &mut [u8; MAX_PATH]) -> bool {
+    // SAFETY: Dl_info is plain data; all zeroes is a valid value.
     let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
     // SAFETY: dladdr on one of our own functions.
     let ok = unsafe { libc::dladdr(find_collector as *const libc::c_void, &mut info) } != 0;

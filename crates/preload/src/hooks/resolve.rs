@@ -45,8 +45,8 @@ pub unsafe extern "C" fn getaddrinfo(
     c.extra = 4096;
     c.flags |= injected;
     emit(c, |w| {
-        // SAFETY: written by libc on success.
         let list = if r == 0 && !res.is_null() {
+            // SAFETY: written by libc on success.
             unsafe { *res }
         } else {
             core::ptr::null_mut()
@@ -234,8 +234,10 @@ pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
         return unsafe { real::gethostbyname(name) };
     }
     let t0 = sys::now();
-    let (h, e, injected) =
-        resolve_performed(Func::Gethostbyname, || unsafe { real::gethostbyname(name) });
+    let (h, e, injected) = resolve_performed(Func::Gethostbyname, || {
+        // SAFETY: forwarding the program's call.
+        unsafe { real::gethostbyname(name) }
+    });
     if !state::enabled(Func::Gethostbyname) {
         sys::set_errno(e);
         return h;
@@ -261,8 +263,9 @@ pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut 
         return unsafe { real::gethostbyname2(name, af) };
     }
     let t0 = sys::now();
-    let (h, e, injected) = resolve_performed(Func::Gethostbyname2, || unsafe {
-        real::gethostbyname2(name, af)
+    let (h, e, injected) = resolve_performed(Func::Gethostbyname2, || {
+        // SAFETY: forwarding the program's call.
+        unsafe { real::gethostbyname2(name, af) }
     });
     if !state::enabled(Func::Gethostbyname2) {
         sys::set_errno(e);

@@ -108,10 +108,10 @@ macro_rules! addr_in_hook {
                 addrlen: len,
                 ..Target::fd(fd)
             };
-            // SAFETY: forwarding.
-            let (r, e, injected) =
-                perform($func, target, |_| unsafe { real::$name(fd, addr, len) }
-                    as i64);
+            let (r, e, injected) = perform($func, target, |_| {
+                // SAFETY: forwarding.
+                unsafe { real::$name(fd, addr, len) as i64 }
+            });
             let r = r as c_int;
             if !state::enabled($func) {
                 sys::set_errno(e);
@@ -428,8 +428,8 @@ pub unsafe extern "C" fn getsockopt(
     let r = unsafe { real::getsockopt(fd, level, name, val, len) };
     let e = sys::errno();
     emit(call(Func::Getsockopt, t0, r as i64, e), |w| {
-        // SAFETY: written by the kernel on success.
         let out_len = if r == 0 && !len.is_null() {
+            // SAFETY: written by the kernel on success.
             unsafe { *len }
         } else {
             0
