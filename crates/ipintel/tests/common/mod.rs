@@ -16,9 +16,9 @@ pub fn require_data(what: &str, candidates: &[&str]) -> Option<PathBuf> {
     }
     let msg = format!("{what} not found (looked at {candidates:?})");
     if std::env::var("SOCK_TRACE_REQUIRE_DATA").as_deref() == Ok("1") {
-        panic!("SOCK_TRACE_REQUIRE_DATA=1 but {msg}; run install-data.sh");
+        panic!("SOCK_TRACE_REQUIRE_DATA=1 but {msg}; run .ci/install-data.sh");
     }
-    eprintln!("SKIPPED: {msg}; run install-data.sh to enable this test");
+    eprintln!("SKIPPED: {msg}; run .ci/install-data.sh to enable this test");
     None
 }
 
@@ -26,7 +26,7 @@ pub fn fixture(rel: &str) -> PathBuf {
     Path::new(TESTDATA).join(rel)
 }
 
-/// Tor GeoIP files: the system copy, or the one install-data.sh unpacks.
+/// Tor GeoIP files: the system copy, or the one .ci/install-data.sh unpacks.
 pub const TOR_V4: &[&str] = &[
     "/usr/share/tor/geoip",
     "/opt/sock-trace-testdata/tor/usr/share/tor/geoip",
