@@ -235,15 +235,7 @@ fn protocol_hint(ev: &Event) -> Option<String> {
     };
     // An address passed with the call (sendto, recvfrom) wins over the
     // connected peer.
-    let explicit = ev
-        .args
-        .iter()
-        .chain(ev.returned.iter())
-        .find(|f| f.name == "addr")
-        .and_then(|f| match &f.value {
-            Value::Addr(a) => Some(a),
-            _ => None,
-        });
+    let explicit = ev.named_addr();
     let peer = port(explicit.or(socket.peer.as_ref()));
     sock_trace_proto::hint(
         transport,

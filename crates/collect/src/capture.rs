@@ -65,7 +65,7 @@ impl PcapSink {
         let Some(socket) = &ev.socket else {
             return Ok(());
         };
-        let Some(fd) = call_fd(ev) else {
+        let Some(fd) = ev.fd() else {
             return Ok(());
         };
         let stream = socket.ty == libc::SOCK_STREAM;
@@ -129,7 +129,7 @@ impl PcapSink {
                     };
                     self.writer
                         .data(&key, data.outgoing, &data.shown, t_ns, &comment)?;
-                } else if let Some(ends) = endpoints(socket, explicit_addr(ev)) {
+                } else if let Some(ends) = endpoints(socket, ev.named_addr()) {
                     self.writer
                         .datagram(&ends, data.outgoing, &data.shown, t_ns, &comment)?;
                 }
@@ -162,40 +162,6 @@ fn ev_ret(ev: &Event) -> i64 {
         Outcome::Ok(Value::Fd(fd)) => *fd as i64,
         Outcome::Ok(Value::Int(n)) => *n,
         _ => -1,
-    }
-}
-
-fn call_fd(ev: &Event) -> Option<i32> {
-    ev.args
-        .iter()
-        .find(|f| f.name == "fd")
-        .and_then(|f| match f.value {
-            Value::Fd(fd) => Some(fd),
-            _ => None,
-        })
-}
-
-/// The address passed with the call (sendto, sendmsg) or returned by it
-/// (recvfrom, recvmsg).
-fn explicit_addr(ev: &Event) -> Option<&SockAddr> {
-    let direct = ev
-        .args
-        .iter()
-        .chain(ev.returned.iter())
-        .find(|f| f.name == "addr")
-        .map(|f| &f.value);
-    let in_msg = ev
-        .args
-        .iter()
-        .chain(ev.returned.iter())
-        .find(|f| f.name == "msg")
-        .and_then(|f| match &f.value {
-            Value::Struct(fields) => fields.iter().find(|f| f.name == "name").map(|f| &f.value),
-            _ => None,
-        });
-    match direct.or(in_msg) {
-        Some(Value::Addr(a)) => Some(a),
-        _ => None,
     }
 }
 

@@ -204,6 +204,40 @@ impl Event {
     pub fn duration_ns(&self) -> u64 {
         self.t_end.saturating_sub(self.t_start)
     }
+
+    /// An argument, or failing that a returned value, by its C name.
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.args
+            .iter()
+            .chain(self.returned.iter())
+            .find(|f| f.name == name)
+            .map(|f| &f.value)
+    }
+
+    /// The socket descriptor the call works on (`fd` argument).
+    pub fn fd(&self) -> Option<i32> {
+        match self.args.iter().find(|f| f.name == "fd").map(|f| &f.value) {
+            Some(Value::Fd(fd)) => Some(*fd),
+            _ => None,
+        }
+    }
+
+    /// The address the call itself names: passed (connect, sendto, a
+    /// sendmsg `msg_name`) or returned with the data (recvfrom, recvmsg).
+    /// Summaries, captures and protocol hints prefer it to the socket's
+    /// connected peer.
+    pub fn named_addr(&self) -> Option<&SockAddr> {
+        let in_msg = || match self.field("msg") {
+            Some(Value::Struct(fields)) => {
+                fields.iter().find(|f| f.name == "name").map(|f| &f.value)
+            }
+            _ => None,
+        };
+        match self.field("addr").or_else(in_msg) {
+            Some(Value::Addr(a)) => Some(a),
+            _ => None,
+        }
+    }
 }
 
 /// A loaded ELF object of a traced process, as its module record described

@@ -95,15 +95,6 @@ fn field<'e>(fields: &'e [sock_trace_decode::Field], name: &str) -> Option<&'e V
     fields.iter().find(|f| f.name == name).map(|f| &f.value)
 }
 
-/// The address in a sendmsg/recvmsg `msg` structure.
-fn msg_name(ev: &Event) -> Option<&SockAddr> {
-    let msg = field(&ev.args, "msg").or_else(|| field(&ev.returned, "msg"));
-    match msg {
-        Some(Value::Struct(fields)) => addr_of(field(fields, "name")),
-        _ => None,
-    }
-}
-
 fn addr_of(v: Option<&Value>) -> Option<&SockAddr> {
     match v {
         Some(Value::Addr(a)) => Some(a),
@@ -161,17 +152,13 @@ impl Summary {
         let in_progress = matches!(&ev.outcome, Outcome::Err(e) if e.name == Some("EINPROGRESS"));
         let known_peer = ev.socket.as_ref().and_then(|s| s.peer.as_ref());
         let (peer, sent, received, connection) = match ev.func {
-            Connect if ok.is_some() || in_progress => {
-                (addr_of(field(&ev.args, "addr")), 0, 0, true)
-            }
+            Connect if ok.is_some() || in_progress => (ev.named_addr(), 0, 0, true),
             Accept | Accept4 if ok.is_some() => (addr_of(field(&ev.returned, "peer")), 0, 0, true),
             Send | Sendto | Sendmsg | Write | Writev | Sendfile => {
-                let explicit = addr_of(field(&ev.args, "addr")).or(msg_name(ev));
-                (explicit.or(known_peer), ok.unwrap_or(0), 0, false)
+                (ev.named_addr().or(known_peer), ok.unwrap_or(0), 0, false)
             }
             Recv | Recvfrom | Recvmsg | Read | Readv => {
-                let explicit = addr_of(field(&ev.returned, "addr")).or(msg_name(ev));
-                (explicit.or(known_peer), 0, ok.unwrap_or(0), false)
+                (ev.named_addr().or(known_peer), 0, ok.unwrap_or(0), false)
             }
             Sendmmsg | Recvmmsg => {
                 let bytes: i64 = match field(&ev.returned, "msg_len") {
