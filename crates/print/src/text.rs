@@ -156,14 +156,23 @@ impl TextPrinter {
         if let Some(Value::Int(ppid)) = get("ppid") {
             let _ = write!(out, " started by {ppid}");
         }
+        // The program's identity is printed whole: `max_string` is for
+        // payload-like arguments, and a cut path would hide which binary ran.
+        let whole = |out: &mut Vec<u8>, v: &Value| match v {
+            Value::Str(s) => {
+                let (text, _) = escape(s, usize::MAX);
+                self.paint(out, p.string, format_args!("\"{text}\""));
+            }
+            other => self.value(out, other),
+        };
         if let Some(exe) = get("exe") {
             out.extend_from_slice(b": ");
-            self.value(out, exe);
+            whole(out, exe);
         }
         if let Some(Value::List(argv)) = get("argv") {
             for a in argv {
                 out.push(b' ');
-                self.value(out, a);
+                whole(out, a);
             }
         }
         self.paint(out, p.notice, " +++");
