@@ -353,3 +353,109 @@ fn bad_action_rules_are_reported_with_their_place() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("`ENOPE` is not an errno name"));
 }
+
+/// sendmsg/recvmsg, writev/readv, sendfile and sendmmsg/recvmmsg are bent
+/// like their plain relatives: the @send/@recv families and the presets
+/// cover them, and a short write cuts through the iovecs.
+#[test]
+fn message_vector_and_file_calls_are_bent_too() {
+    let script = r#"
+import os, socket, tempfile, time
+a, b = socket.socketpair()
+print("sendmsg", a.sendmsg([b"y" * 600, b"z" * 400]))
+print("writev", os.writev(a.fileno(), [b"w" * 300, b"v" * 100]))
+with tempfile.TemporaryFile() as f:
+    f.write(b"f" * 1000); f.flush(); f.seek(0)
+    print("sendfile", a.sendfile(f))
+b.setblocking(False)
+got = bytearray()
+try:
+    while True:
+        d, _, _, _ = b.recvmsg(4096)
+        got += d
+except BlockingIOError:
+    pass
+print("received", len(got), got[:600] == b"y" * 500 + b"w" * 100)
+"#;
+    let t = python(&["--inject", "short-writes", "--max-data", "64"], script);
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    // Half of each call's bytes go out; socket.sendfile loops until done.
+    let lines: Vec<&str> = t.stdout.lines().collect();
+    assert_eq!(
+        lines[..3],
+        ["sendmsg 500", "writev 200", "sendfile 1000"],
+        "{}",
+        t.stdout
+    );
+    assert_eq!(lines[3], "received 1700 True", "{}", t.stdout);
+    for (func, asked, moved) in [("sendmsg", 1000, 500), ("writev", 400, 200)] {
+        let c = &t.calls(func)[0];
+        assert_eq!(c["result"]["value"], moved, "{c}");
+        assert_eq!(c["notes"], serde_json::json!(["injected"]), "{c}");
+        // The dump shows what really went out: the first buffer, cut.
+        assert_eq!(c["data"]["buffers"], serde_json::json!([moved]), "{c}");
+        assert_eq!(c["data"]["total"], moved, "{c}");
+        assert!(moved < asked);
+    }
+    let sf = t.calls("sendfile");
+    assert!(sf.len() >= 2, "{}", t.trace);
+    assert_eq!(
+        sf[0]["result"]["value"],
+        sf[0]["args"]["count"].as_u64().unwrap() / 2
+    );
+
+    // A reset on recvmsg, a delay on readv.
+    let t = python(
+        &["--inject", "reset"],
+        "import socket\na,b=socket.socketpair()\na.send(b'x')\ntry:\n    b.recvmsg(1)\nexcept ConnectionResetError:\n    print('reset')\n",
+    );
+    assert_eq!(t.stdout, "reset\n", "{}", t.stderr);
+    let t = python(
+        &["--delay", "readv=30"],
+        "import os,socket,time\na,b=socket.socketpair()\na.send(b'xy')\nt=time.monotonic()\nos.readv(b.fileno(),[bytearray(1),bytearray(1)])\nprint('%.3f' % ((time.monotonic()-t)*1000))\n",
+    );
+    let ms: f64 = t.stdout.trim().parse().expect(&t.stderr);
+    assert!((30.0..1000.0).contains(&ms), "readv took {ms} ms");
+
+    // sendmmsg: a short call sends half the messages; recvmmsg delays and
+    // faults reach the program.
+    let prog = compile_c("mmsg_bend", &["-O2"]);
+    let run = |extra: &[&str]| run_traced(extra, &[prog.as_os_str()], T);
+    let plain = run(&[]);
+    assert!(
+        plain
+            .stdout
+            .starts_with("sent 4 errno 0 received 4 errno 0"),
+        "{}",
+        plain.stdout
+    );
+    let short = run(&["--inject", "sendmmsg=short"]);
+    assert!(
+        short
+            .stdout
+            .starts_with("sent 2 errno 0 received 2 errno 0"),
+        "{}",
+        short.stdout
+    );
+    assert_eq!(
+        short.calls("sendmmsg")[0]["notes"],
+        serde_json::json!(["injected"])
+    );
+    let fault = run(&["--inject", "recvmmsg=EINTR"]);
+    assert!(
+        fault
+            .stdout
+            .starts_with("sent 4 errno 0 received -1 errno 4 "),
+        "{}",
+        fault.stdout
+    );
+    let slow = run(&["--delay", "@recv=25"]);
+    let took: f64 = slow
+        .stdout
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((25.0..1000.0).contains(&took), "{}", slow.stdout);
+}

@@ -139,8 +139,23 @@ pub fn functions(patterns: &[String]) -> Result<FuncMask, String> {
     for p in patterns {
         let p = p.trim();
         let family: Option<&[Func]> = match p {
-            "@send" => Some(&[Func::Send, Func::Sendto, Func::Write]),
-            "@recv" => Some(&[Func::Recv, Func::Recvfrom, Func::Read]),
+            "@send" => Some(&[
+                Func::Send,
+                Func::Sendto,
+                Func::Sendmsg,
+                Func::Sendmmsg,
+                Func::Write,
+                Func::Writev,
+                Func::Sendfile,
+            ]),
+            "@recv" => Some(&[
+                Func::Recv,
+                Func::Recvfrom,
+                Func::Recvmsg,
+                Func::Recvmmsg,
+                Func::Read,
+                Func::Readv,
+            ]),
             "@connect" => Some(&[Func::Connect]),
             "@accept" => Some(&[Func::Accept, Func::Accept4]),
             "@poll" => Some(&[
@@ -199,10 +214,17 @@ pub const ACTABLE: &[Func] = &[
     Func::Accept4,
     Func::Send,
     Func::Sendto,
+    Func::Sendmsg,
+    Func::Sendmmsg,
     Func::Write,
+    Func::Writev,
+    Func::Sendfile,
     Func::Recv,
     Func::Recvfrom,
+    Func::Recvmsg,
+    Func::Recvmmsg,
     Func::Read,
+    Func::Readv,
     Func::Select,
     Func::Poll,
     Func::Ppoll,
@@ -377,7 +399,7 @@ fn preset(
         "dns-nxdomain" => (vec!["getaddrinfo", "gethostbyname", "gethostbyname2"], "", Some("NONAME"), false),
         "refuse" => (vec!["connect"], "ECONNREFUSED", None, false),
         "reset" => (vec!["@recv"], "ECONNRESET", None, false),
-        "short-writes" => (vec!["send", "sendto", "write"], "", None, true),
+        "short-writes" => (vec!["@send"], "", None, true),
         "eintr" => (vec!["@send", "@recv", "@poll"], "EINTR", None, false),
         _ => {
             return Err(format!(

@@ -1,7 +1,7 @@
 //! Moving bytes: send*, recv*, and read/write/readv/writev/sendfile on
 //! sockets, plus the `_FORTIFY_SOURCE` entry points.
 
-use super::{call, involved, perform};
+use super::{call, involved, perform, perform_counting};
 use crate::actions::Target;
 use crate::capture;
 use crate::fds;
@@ -258,17 +258,93 @@ unsafe fn msghdr_blobs(
     Some(m)
 }
 
+/// The most iovecs a short write rebuilds on the stack. A longer array is
+/// sent whole: no short write, never a wrong one.
+const SHORT_IOV_MAX: usize = 64;
+
+/// A fault-safe copy of an iovec array of at most [`SHORT_IOV_MAX`] entries.
+fn read_iovs(iov: *const iovec, cnt: usize) -> Option<([iovec; SHORT_IOV_MAX], usize)> {
+    if iov.is_null() || cnt > SHORT_IOV_MAX {
+        return None;
+    }
+    let mut v = [iovec {
+        iov_base: core::ptr::null_mut(),
+        iov_len: 0,
+    }; SHORT_IOV_MAX];
+    let size = cnt * core::mem::size_of::<iovec>();
+    // SAFETY: `v` is plain old data of at least `size` bytes.
+    let dst = unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, size) };
+    (sys::safe_copy(dst, iov as *const u8) == size).then_some((v, cnt))
+}
+
+/// Bytes an iovec array offers (0 when it cannot be read or is too long to
+/// shorten, so no short write is planned for it).
+fn iov_total(iov: *const iovec, cnt: usize) -> usize {
+    read_iovs(iov, cnt).map_or(0, |(v, n)| {
+        v[..n]
+            .iter()
+            .fold(0usize, |t, e| t.saturating_add(e.iov_len))
+    })
+}
+
+/// The leading iovecs that hold `limit` bytes, the last one cut to fit.
+fn iov_prefix(
+    iov: *const iovec,
+    cnt: usize,
+    limit: usize,
+) -> Option<([iovec; SHORT_IOV_MAX], usize)> {
+    let (mut v, n) = read_iovs(iov, cnt)?;
+    let mut left = limit;
+    let mut keep = 0;
+    for e in v[..n].iter_mut() {
+        if left == 0 {
+            break;
+        }
+        e.iov_len = e.iov_len.min(left);
+        left -= e.iov_len;
+        keep += 1;
+    }
+    Some((v, keep))
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    if !state::enabled(Func::Sendmsg) {
+    let forward = |short: Option<usize>| {
+        if let Some(limit) = short {
+            let prefix = capture::read_value(msg)
+                .and_then(|m| Some((m, iov_prefix(m.msg_iov, m.msg_iovlen, limit)?)));
+            if let Some((mut m, (v, n))) = prefix {
+                m.msg_iov = v.as_ptr() as *mut iovec;
+                m.msg_iovlen = n;
+                // SAFETY: the program's message with a prefix of its buffers.
+                return unsafe { real::sendmsg(fd, &m, flags) };
+            }
+        }
         // SAFETY: forwarding.
-        return unsafe { real::sendmsg(fd, msg, flags) };
+        unsafe { real::sendmsg(fd, msg, flags) }
+    };
+    if !involved(Func::Sendmsg) {
+        return forward(None);
     }
     let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::sendmsg(fd, msg, flags) };
-    let e = sys::errno();
-    emit(io_call(Func::Sendmsg, t0, r, e, false), |w| {
+    let target = || match capture::read_value(msg) {
+        Some(m) => Target {
+            addr: m.msg_name as *const sockaddr,
+            addrlen: m.msg_namelen,
+            len: iov_total(m.msg_iov, m.msg_iovlen),
+            ..Target::fd(fd)
+        },
+        None => Target::fd(fd),
+    };
+    let (r, e, injected) = perform(Func::Sendmsg, target, |l| forward(l) as i64);
+    let r = r as isize;
+    if !state::enabled(Func::Sendmsg) {
+        sys::set_errno(e);
+        return r;
+    }
+    let mut c = io_call(Func::Sendmsg, t0, r, e, false);
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args[..3].copy_from_slice(&[fd as u64, msg as u64, flags as u64]);
         if msg.is_null() {
             return;
@@ -288,15 +364,21 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    if !state::enabled(Func::Recvmsg) {
-        // SAFETY: forwarding.
-        return unsafe { real::recvmsg(fd, msg, flags) };
+    // SAFETY: forwarding.
+    let forward = || unsafe { real::recvmsg(fd, msg, flags) };
+    if !involved(Func::Recvmsg) {
+        return forward();
     }
     let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::recvmsg(fd, msg, flags) };
-    let e = sys::errno();
-    emit(io_call(Func::Recvmsg, t0, r, e, false), |w| {
+    let (r, e, injected) = perform(Func::Recvmsg, || Target::fd(fd), |_| forward() as i64);
+    let r = r as isize;
+    if !state::enabled(Func::Recvmsg) {
+        sys::set_errno(e);
+        return r;
+    }
+    let mut c = io_call(Func::Recvmsg, t0, r, e, false);
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args[..3].copy_from_slice(&[fd as u64, msg as u64, flags as u64]);
         if msg.is_null() {
             return;
@@ -384,6 +466,29 @@ unsafe fn mmsg_blobs(
     w.commit_reserved(sock_trace_event::Tag::Bytes, data_role, got);
 }
 
+/// Bytes the first `n` messages of an mmsghdr array moved (their
+/// `msg_len`), for bandwidth limits.
+fn mmsg_bytes(vec: *const mmsghdr, n: i64) -> i64 {
+    (0..n.clamp(0, 1024) as usize)
+        .map_while(|i| capture::read_value(vec.wrapping_add(i)))
+        .map(|m| m.msg_len as i64)
+        .sum()
+}
+
+/// The peer an mmsghdr array names: its first message's address.
+fn mmsg_target(fd: c_int, vec: *const mmsghdr, vlen: c_uint) -> Target {
+    match capture::read_value(vec) {
+        Some(m) => Target {
+            addr: m.msg_hdr.msg_name as *const sockaddr,
+            addrlen: m.msg_hdr.msg_namelen,
+            // A short sendmmsg sends half the messages.
+            len: vlen as usize,
+            ..Target::fd(fd)
+        },
+        None => Target::fd(fd),
+    }
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn sendmmsg(
     fd: c_int,
@@ -391,16 +496,29 @@ pub unsafe extern "C" fn sendmmsg(
     vlen: c_uint,
     flags: c_int,
 ) -> c_int {
-    if !state::enabled(Func::Sendmmsg) {
-        // SAFETY: forwarding.
-        return unsafe { real::sendmmsg(fd, vec, vlen, flags) };
+    let forward = |short: Option<usize>| {
+        let n = short.map_or(vlen, |s| s as c_uint);
+        // SAFETY: forwarding (a short call passes fewer messages).
+        unsafe { real::sendmmsg(fd, vec, n, flags) }
+    };
+    if !involved(Func::Sendmmsg) {
+        return forward(None);
     }
     let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::sendmmsg(fd, vec, vlen, flags) };
-    let e = sys::errno();
+    let (r, e, injected) = perform_counting(
+        Func::Sendmmsg,
+        || mmsg_target(fd, vec, vlen),
+        |l| forward(l) as i64,
+        |r| mmsg_bytes(vec, r),
+    );
+    let r = r as c_int;
+    if !state::enabled(Func::Sendmmsg) {
+        sys::set_errno(e);
+        return r;
+    }
     let mut c = call(Func::Sendmmsg, t0, r as i64, e);
     c.extra = state::max_data();
+    c.flags |= injected;
     emit(c, |w| {
         w.header().args[..4].copy_from_slice(&[fd as u64, vec as u64, vlen as u64, flags as u64]);
         // SAFETY: r entries were processed.
@@ -418,16 +536,26 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     tmo: *mut timespec,
 ) -> c_int {
-    if !state::enabled(Func::Recvmmsg) {
-        // SAFETY: forwarding.
-        return unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
+    // SAFETY: forwarding.
+    let forward = || unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
+    if !involved(Func::Recvmmsg) {
+        return forward();
     }
     let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
-    let e = sys::errno();
+    let (r, e, injected) = perform_counting(
+        Func::Recvmmsg,
+        || Target::fd(fd),
+        |_| forward() as i64,
+        |r| mmsg_bytes(vec, r),
+    );
+    let r = r as c_int;
+    if !state::enabled(Func::Recvmmsg) {
+        sys::set_errno(e);
+        return r;
+    }
     let mut c = call(Func::Recvmmsg, t0, r as i64, e);
     c.extra = state::max_data();
+    c.flags |= injected;
     emit(c, |w| {
         w.header().args[..5].copy_from_slice(&[
             fd as u64,
@@ -523,7 +651,11 @@ pub unsafe extern "C" fn __read_chk(
 
 fn vec_impl(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     let out = func == Func::Writev;
-    let forward = || {
+    let forward = |short: Option<usize>| {
+        if let Some((v, n)) = short.and_then(|l| iov_prefix(iov, cnt.max(0) as usize, l)) {
+            // SAFETY: a prefix of the program's own buffers.
+            return unsafe { real::writev(fd, v.as_ptr(), n as c_int) };
+        }
         // SAFETY: forwarding.
         unsafe {
             if out {
@@ -533,13 +665,27 @@ fn vec_impl(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
             }
         }
     };
-    if !fds::is_socket(fd) || !state::enabled(func) {
-        return forward();
+    if !fds::is_socket(fd) || !involved(func) {
+        return forward(None);
     }
     let t0 = sys::now();
-    let r = forward();
-    let e = sys::errno();
-    emit(io_call(func, t0, r, e, false), |w| {
+    let target = || Target {
+        len: if out {
+            iov_total(iov, cnt.max(0) as usize)
+        } else {
+            0
+        },
+        ..Target::fd(fd)
+    };
+    let (r, e, injected) = perform(func, target, |l| forward(l) as i64);
+    let r = r as isize;
+    if !state::enabled(func) {
+        sys::set_errno(e);
+        return r;
+    }
+    let mut c = io_call(func, t0, r, e, false);
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args[..3].copy_from_slice(&[fd as u64, iov as u64, cnt as u64]);
         // SAFETY: the kernel read the iovec array on success.
         unsafe { capture::iov_lens(w, role::IOV_LENS, iov, cnt as i64, r >= 0) };
@@ -562,8 +708,9 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssiz
 }
 
 fn sendfile_impl(is64: bool, out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t {
-    let forward = || {
-        // SAFETY: forwarding.
+    let forward = |short: Option<usize>| {
+        let count = short.unwrap_or(count);
+        // SAFETY: forwarding (a short call asks for fewer bytes).
         unsafe {
             if is64 {
                 real::sendfile64(out, inp, off, count)
@@ -572,13 +719,23 @@ fn sendfile_impl(is64: bool, out: c_int, inp: c_int, off: *mut off_t, count: siz
             }
         }
     };
-    if !fds::is_socket(out) || !state::enabled(Func::Sendfile) {
-        return forward();
+    if !fds::is_socket(out) || !involved(Func::Sendfile) {
+        return forward(None);
     }
     let t0 = sys::now();
-    let r = forward();
-    let e = sys::errno();
-    emit(call(Func::Sendfile, t0, r as i64, e), |w| {
+    let target = || Target {
+        len: count,
+        ..Target::fd(out)
+    };
+    let (r, e, injected) = perform(Func::Sendfile, target, |l| forward(l) as i64);
+    let r = r as isize;
+    if !state::enabled(Func::Sendfile) {
+        sys::set_errno(e);
+        return r;
+    }
+    let mut c = call(Func::Sendfile, t0, r as i64, e);
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args[..4].copy_from_slice(&[out as u64, inp as u64, off as u64, count as u64]);
         if let Some(o) = capture::read_value(off) {
             w.ints(role::ARG_VAL, &[o]);

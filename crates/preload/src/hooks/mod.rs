@@ -60,11 +60,24 @@ fn perform(
     target: impl FnOnce() -> Target,
     forward: impl FnOnce(Option<usize>) -> i64,
 ) -> (i64, i32, u16) {
+    perform_counting(func, target, forward, |r| r)
+}
+
+/// [`perform`] for calls whose result is not a byte count (sendmmsg and
+/// recvmmsg return messages): `moved` turns the result into the bytes a
+/// bandwidth limit charges to the socket.
+#[inline(always)]
+fn perform_counting(
+    func: Func,
+    target: impl FnOnce() -> Target,
+    forward: impl FnOnce(Option<usize>) -> i64,
+    moved: impl FnOnce(i64) -> i64,
+) -> (i64, i32, u16) {
     if !actions::wanted(func) {
         let r = forward(None);
         return (r, sys::errno(), 0);
     }
-    perform_acted(func, &target(), forward)
+    perform_acted(func, &target(), forward, moved)
 }
 
 #[inline(never)]
@@ -72,6 +85,7 @@ fn perform_acted(
     func: Func,
     t: &Target,
     forward: impl FnOnce(Option<usize>) -> i64,
+    moved: impl FnOnce(i64) -> i64,
 ) -> (i64, i32, u16) {
     let v = actions::before(func, t);
     let (r, e) = match v.fail {
@@ -82,6 +96,11 @@ fn perform_acted(
             (r, sys::errno())
         }
     };
-    actions::after(func, t.fd, &v, if v.fail.is_some() { 0 } else { r });
+    let bytes = if v.fail.is_some() || r <= 0 {
+        0
+    } else {
+        moved(r)
+    };
+    actions::after(func, t.fd, &v, bytes);
     (r, e, v.flags())
 }
