@@ -146,7 +146,11 @@ for addr in (("192.0.2.10", 80), ("127.0.0.1", 9)):
         T,
     );
     assert_eq!(t.code, Some(0), "{}", t.stderr);
-    let lines: Vec<&str> = t.trace.lines().filter(|l| l.contains("connect(")).collect();
+    let lines: Vec<&str> = t
+        .trace
+        .lines()
+        .filter(|l| l.starts_with("connect("))
+        .collect();
     assert_eq!(lines.len(), 2, "{}", t.trace);
     assert!(
         lines[0].contains("192.0.2.10:80 [DE AS64500 EXAMPLE-AS DROP]"),

@@ -226,6 +226,7 @@ pub const ACTABLE: &[Func] = &[
     Func::Read,
     Func::Readv,
     Func::Select,
+    Func::Pselect,
     Func::Poll,
     Func::Ppoll,
     Func::EpollWait,

@@ -133,16 +133,26 @@ pub unsafe extern "C" fn pselect(
     tmo: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    if !state::enabled(Func::Pselect) {
+    if !involved(Func::Pselect) {
         // SAFETY: forwarding.
         return unsafe { real::pselect(n, r, wr, ex, tmo, mask) };
     }
     let asked_sets = AskedSets::capture(n, [r, wr, ex]);
     let t0 = sys::now();
     // SAFETY: forwarding.
-    let ret = unsafe { real::pselect(n, r, wr, ex, tmo, mask) };
-    let e = sys::errno();
-    emit(call(Func::Pselect, t0, ret as i64, e), |w| {
+    let (ret, e, injected) = perform(
+        Func::Pselect,
+        || Target::fd(-1),
+        |_| unsafe { real::pselect(n, r, wr, ex, tmo, mask) } as i64,
+    );
+    let ret = ret as c_int;
+    if !state::enabled(Func::Pselect) {
+        sys::set_errno(e);
+        return ret;
+    }
+    let mut c = call(Func::Pselect, t0, ret as i64, e);
+    c.flags |= injected;
+    emit(c, |w| {
         w.header().args = [
             n as u64,
             r as u64,
