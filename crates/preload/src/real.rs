@@ -26,8 +26,15 @@ macro_rules! reals {
             /// # Safety
             /// Same contract as the C function.
             #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
             pub unsafe fn $name($($arg: $t),*) -> $ret {
-                let p = get(Id::$name as usize);
+                let p = PTRS[Id::$name as usize].load(Ordering::Relaxed);
+                if p == 0 {
+                    // A tail call: the arguments stay in their registers
+                    // and the hook needs no prologue for this rare path.
+                    // SAFETY: forwarded contract.
+                    return unsafe { unresolved::$name($($arg),*) };
+                }
                 // SAFETY: `p` is the address dlsym returned for this exact
                 // symbol, whose C prototype is the one declared here.
                 let f: unsafe extern "C" fn($($t),*) -> $ret = unsafe { core::mem::transmute(p) };
@@ -35,16 +42,26 @@ macro_rules! reals {
                 unsafe { f($($arg),*) }
             }
         )*
-    };
-}
 
-#[inline(always)]
-fn get(idx: usize) -> usize {
-    let p = PTRS[idx].load(Ordering::Relaxed);
-    if p != 0 {
-        return p;
-    }
-    resolve(idx)
+        /// The first call of a function before [`warm_up`] resolved it.
+        mod unresolved {
+            use super::*;
+            $(
+                /// # Safety
+                /// Same contract as the C function.
+                #[cold]
+                #[inline(never)]
+                #[allow(clippy::too_many_arguments)]
+                pub unsafe fn $name($($arg: $t),*) -> $ret {
+                    let p = resolve(Id::$name as usize);
+                    // SAFETY: as in the fast path.
+                    let f: unsafe extern "C" fn($($t),*) -> $ret = unsafe { core::mem::transmute(p) };
+                    // SAFETY: forwarded contract.
+                    unsafe { f($($arg),*) }
+                }
+            )*
+        }
+    };
 }
 
 #[cold]

@@ -21,6 +21,7 @@ use sock_trace_decode::{
     CallerFrame, ErrorSpace, Event, Field, Outcome, SockAddr, UnixKind, Value,
 };
 use sock_trace_event::Func;
+use std::io::Write as _;
 
 #[derive(Clone, Debug, Default)]
 pub struct JsonOptions {
@@ -38,132 +39,533 @@ impl JsonPrinter {
     pub fn new(opts: JsonOptions) -> Self {
         JsonPrinter { opts }
     }
-
-    fn times(&self, m: &mut Map<String, J>, t_end: u64) {
-        let real = self.opts.clock.realtime_ns(t_end);
-        m.insert("time".into(), json!(real as f64 / 1e9));
-        m.insert(
-            "rel".into(),
-            json!(self.opts.clock.since_start_ns(t_end) as f64 / 1e9),
-        );
-    }
 }
 
-/// A string from the program: text when it is valid UTF-8 (cut at `max`
-/// bytes on a character boundary), otherwise C-escaped like the text printer.
-fn string(bytes: &[u8], max: usize) -> J {
-    match std::str::from_utf8(bytes) {
-        Ok(s) => {
-            let mut end = s.len().min(max);
-            while !s.is_char_boundary(end) {
-                end -= 1;
+/// Writes JSON straight into the output buffer: the event path builds no
+/// `serde_json::Value` tree (that cost 9× the text printer, see
+/// docs/PERFORMANCE.md). serde_json still escapes strings and prints
+/// numbers, so the bytes are the ones the tree would have produced; a test
+/// compares the two on every kind of value.
+struct Out<'a> {
+    buf: &'a mut Vec<u8>,
+    /// Whether the innermost open object or array has no member yet.
+    empty: bool,
+}
+
+impl<'a> Out<'a> {
+    fn new(buf: &'a mut Vec<u8>) -> Self {
+        Out { buf, empty: true }
+    }
+
+    fn raw(&mut self, s: &str) {
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+
+    fn scalar<T: serde::Serialize + ?Sized>(&mut self, v: &T) {
+        // Writing into a Vec cannot fail; a value serde cannot express
+        // (none of ours) would leave a null rather than broken JSON.
+        if serde_json::to_writer(&mut *self.buf, v).is_err() {
+            self.raw("null");
+        }
+    }
+
+    fn open(&mut self, c: u8) {
+        self.buf.push(c);
+        self.empty = true;
+    }
+
+    fn close(&mut self, c: u8) {
+        self.buf.push(c);
+        self.empty = false;
+    }
+
+    fn comma(&mut self) {
+        if !self.empty {
+            self.buf.push(b',');
+        }
+        self.empty = false;
+    }
+
+    fn key(&mut self, k: &str) {
+        self.comma();
+        self.scalar(k);
+        self.buf.push(b':');
+    }
+
+    fn entry<T: serde::Serialize + ?Sized>(&mut self, k: &str, v: &T) {
+        self.key(k);
+        self.scalar(v);
+    }
+
+    /// A string from the program, as [`string`] renders it.
+    fn program_string(&mut self, bytes: &[u8], max: usize) {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                let mut end = s.len().min(max);
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                self.scalar(&s[..end]);
             }
-            J::String(s[..end].to_string())
+            Err(_) => self.scalar(escape(bytes, max).0.as_str()),
         }
-        Err(_) => J::String(escape(bytes, max).0),
     }
-}
 
-/// An address as an object keyed by what it holds.
-pub fn addr(a: &SockAddr) -> J {
-    match a {
-        SockAddr::V4 { ip, port } => {
-            json!({"family": "AF_INET", "ip": ip.to_string(), "port": port})
-        }
-        SockAddr::V6 {
-            ip,
-            port,
-            flowinfo,
-            scope_id,
-        } => json!({
-            "family": "AF_INET6", "ip": ip.to_string(), "port": port, "flowinfo": flowinfo, "scope_id": scope_id
-        }),
-        SockAddr::Unix { path, kind } => match kind {
-            UnixKind::Path => json!({"family": "AF_UNIX", "path": string(path, 4096)}),
-            UnixKind::Abstract => json!({"family": "AF_UNIX", "abstract": string(path, 4096)}),
-            UnixKind::Unnamed => json!({"family": "AF_UNIX", "unnamed": true}),
-        },
-        SockAddr::Netlink { pid, groups } => {
-            json!({"family": "AF_NETLINK", "pid": pid, "groups": groups})
-        }
-        SockAddr::Other {
-            family,
-            family_name,
-            bytes,
-            short,
-        } => json!({
-            "family": family_name.map(J::from).unwrap_or(J::from(*family)),
-            "data": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-            "short": short
-        }),
-    }
-}
-
-/// Renders one value (the JSON twin of [`crate::text::TextPrinter::value`]).
-pub fn value(v: &Value, max: usize) -> J {
-    match v {
-        Value::Int(i) => json!(i),
-        Value::Hex(h) => json!(h),
-        Value::Fd(fd) => json!(fd),
-        Value::Sym { name, .. } => json!(name),
-        Value::Unknown(i) => json!(i),
-        Value::Flags { names, rest, .. } => {
-            let mut a: Vec<J> = names.iter().map(|n| json!(n)).collect();
-            if *rest != 0 {
-                a.push(json!(format!("{rest:#x}")));
+    fn addr(&mut self, a: &SockAddr) {
+        self.open(b'{');
+        match a {
+            SockAddr::V4 { ip, port } => {
+                self.entry("family", "AF_INET");
+                self.key("ip");
+                self.display(ip);
+                self.entry("port", port);
             }
-            J::Array(a)
+            SockAddr::V6 {
+                ip,
+                port,
+                flowinfo,
+                scope_id,
+            } => {
+                self.entry("family", "AF_INET6");
+                self.key("ip");
+                self.display(ip);
+                self.entry("port", port);
+                self.entry("flowinfo", flowinfo);
+                self.entry("scope_id", scope_id);
+            }
+            SockAddr::Unix { path, kind } => {
+                self.entry("family", "AF_UNIX");
+                match kind {
+                    UnixKind::Path => {
+                        self.key("path");
+                        self.program_string(path, 4096);
+                    }
+                    UnixKind::Abstract => {
+                        self.key("abstract");
+                        self.program_string(path, 4096);
+                    }
+                    UnixKind::Unnamed => self.entry("unnamed", &true),
+                }
+            }
+            SockAddr::Netlink { pid, groups } => {
+                self.entry("family", "AF_NETLINK");
+                self.entry("pid", pid);
+                self.entry("groups", groups);
+            }
+            SockAddr::Other {
+                family,
+                family_name,
+                bytes,
+                short,
+            } => {
+                match family_name {
+                    Some(n) => self.entry("family", n),
+                    None => self.entry("family", family),
+                }
+                self.key("data");
+                self.buf.push(b'"');
+                for b in bytes.iter() {
+                    let _ = write!(self.buf, "{b:02x}");
+                }
+                self.buf.push(b'"');
+                self.entry("short", short);
+            }
         }
-        Value::Str(s) => string(s, max),
-        Value::Bytes { shown, total } => json!({
-            "base64": base64::engine::general_purpose::STANDARD.encode(shown),
-            "total": total
-        }),
-        Value::Addr(a) => addr(a),
-        Value::Ip(ip) => json!(ip.to_string()),
-        Value::Ptr(0) => J::Null,
-        Value::Ptr(p) => json!(format!("{p:#x}")),
-        Value::Duration(ns) => json!({"sec": *ns as f64 / 1e9}),
-        Value::Infinite => json!("infinite"),
-        Value::List(items) => J::Array(items.iter().map(|i| value(i, max)).collect()),
-        Value::Struct(fields) => J::Object(fields_obj(fields, max)),
-        Value::Unavailable(why) => json!({"unavailable": why}),
+        self.close(b'}');
     }
-}
 
-/// A symbolised caller: every field known, and the text form.
-fn frame(f: &CallerFrame) -> J {
-    let mut m = Map::new();
-    m.insert("addr".into(), json!(format!("{:#x}", f.addr)));
-    m.insert("module".into(), json!(f.module));
-    if let Some(func) = &f.function {
-        m.insert("function".into(), json!(func));
+    /// A quoted `Display` value that needs no escaping (addresses, hex).
+    fn display(&mut self, v: impl std::fmt::Display) {
+        self.buf.push(b'"');
+        let _ = write!(self.buf, "{v}");
+        self.buf.push(b'"');
     }
-    m.insert("offset".into(), json!(f.offset));
-    if let Some(file) = &f.file {
-        m.insert("file".into(), json!(file));
-    }
-    if let Some(line) = f.line {
-        m.insert("line".into(), json!(line));
-    }
-    if let Some(column) = f.column {
-        m.insert("column".into(), json!(column));
-    }
-    m.insert("text".into(), json!(crate::text::frame_text(f)));
-    J::Object(m)
-}
 
-fn fields_obj(fields: &[Field], max: usize) -> Map<String, J> {
-    let mut m = Map::new();
-    for f in fields {
-        m.insert(f.name.to_string(), value(&f.value, max));
+    fn value(&mut self, v: &Value, max: usize) {
+        match v {
+            Value::Int(i) | Value::Unknown(i) => self.scalar(i),
+            Value::Hex(h) => self.scalar(h),
+            Value::Fd(fd) => self.scalar(fd),
+            Value::Sym { name, .. } => self.scalar(name),
+            Value::Flags { names, rest, .. } => {
+                self.open(b'[');
+                for n in names {
+                    self.comma();
+                    self.scalar(n);
+                }
+                if *rest != 0 {
+                    self.comma();
+                    self.display(format_args!("{rest:#x}"));
+                }
+                self.close(b']');
+            }
+            Value::Str(s) => self.program_string(s, max),
+            Value::Bytes { shown, total } => {
+                self.open(b'{');
+                self.key("base64");
+                self.base64(shown);
+                self.entry("total", total);
+                self.close(b'}');
+            }
+            Value::Addr(a) => self.addr(a),
+            Value::Ip(ip) => self.display(ip),
+            Value::Ptr(0) => self.raw("null"),
+            Value::Ptr(p) => self.display(format_args!("{p:#x}")),
+            Value::Duration(ns) => {
+                self.open(b'{');
+                self.entry("sec", &(*ns as f64 / 1e9));
+                self.close(b'}');
+            }
+            Value::Infinite => self.scalar("infinite"),
+            Value::List(items) => {
+                self.open(b'[');
+                for i in items {
+                    self.comma();
+                    self.value(i, max);
+                }
+                self.close(b']');
+            }
+            Value::Struct(fields) => self.fields(fields, max),
+            Value::Unavailable(why) => {
+                self.open(b'{');
+                self.entry("unavailable", why);
+                self.close(b'}');
+            }
+        }
     }
-    m
+
+    /// Fields as an object. A name given twice keeps its first place and
+    /// its last value, as a JSON map would.
+    fn fields(&mut self, fields: &[Field], max: usize) {
+        self.open(b'{');
+        self.members(fields, max);
+        self.close(b'}');
+    }
+
+    fn members(&mut self, fields: &[Field], max: usize) {
+        for (i, f) in fields.iter().enumerate() {
+            if fields[..i].iter().any(|g| g.name == f.name) {
+                continue;
+            }
+            let last = fields[i..]
+                .iter()
+                .rev()
+                .find(|g| g.name == f.name)
+                .unwrap_or(f);
+            self.key(f.name);
+            self.value(&last.value, max);
+        }
+    }
+
+    fn base64(&mut self, bytes: &[u8]) {
+        self.buf.push(b'"');
+        let start = self.buf.len();
+        let n = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+        self.buf.resize(start + n, 0);
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(bytes, &mut self.buf[start..])
+            .unwrap_or(0);
+        self.buf.truncate(start + written);
+        self.buf.push(b'"');
+    }
+
+    fn frame(&mut self, f: &CallerFrame) {
+        self.open(b'{');
+        self.key("addr");
+        self.display(format_args!("{:#x}", f.addr));
+        self.entry("module", &f.module);
+        if let Some(func) = &f.function {
+            self.entry("function", func);
+        }
+        self.entry("offset", &f.offset);
+        if let Some(file) = &f.file {
+            self.entry("file", file);
+        }
+        if let Some(line) = f.line {
+            self.entry("line", &line);
+        }
+        if let Some(column) = f.column {
+            self.entry("column", &column);
+        }
+        self.entry("text", crate::text::frame_text(f).as_str());
+        self.close(b'}');
+    }
 }
 
 impl Printer for JsonPrinter {
     fn event(&mut self, ev: &Event, out: &mut Vec<u8>) {
         let max = self.opts.max_string.max(1);
+        let kind = match ev.func {
+            Func::ProcStart => "process",
+            Func::Lost => "lost",
+            _ => "call",
+        };
+        let mut o = Out::new(out);
+        o.open(b'{');
+        o.entry("type", kind);
+        let clock = &self.opts.clock;
+        o.entry("time", &(clock.realtime_ns(ev.t_end) as f64 / 1e9));
+        o.entry("rel", &(clock.since_start_ns(ev.t_end) as f64 / 1e9));
+        o.entry("pid", &ev.pid);
+        o.entry("tid", &ev.tid);
+        if kind != "call" {
+            o.members(&ev.args, 4096);
+        } else {
+            o.entry("func", ev.func.name());
+            o.entry("fortified", &ev.fortified);
+            o.key("args");
+            o.fields(&ev.args, max);
+            o.key("result");
+            o.open(b'{');
+            match &ev.outcome {
+                Outcome::Ok(v) => {
+                    o.key("value");
+                    o.value(v, max);
+                }
+                Outcome::Void => o.entry("void", &true),
+                Outcome::Err(e) => {
+                    o.key("error");
+                    o.open(b'{');
+                    o.entry("ret", &e.ret);
+                    o.entry(
+                        "space",
+                        match e.space {
+                            ErrorSpace::Errno => "errno",
+                            ErrorSpace::Eai => "eai",
+                            ErrorSpace::HErrno => "h_errno",
+                        },
+                    );
+                    o.entry("code", &e.code);
+                    o.entry("name", &e.name);
+                    o.entry("text", &e.text);
+                    o.close(b'}');
+                }
+            }
+            o.close(b'}');
+            o.key("returned");
+            o.fields(&ev.returned, max);
+            o.entry("duration_us", &(ev.duration_ns() as f64 / 1e3));
+            o.entry("may_block", &ev.may_block);
+            o.entry("notes", &ev.notes);
+            o.key("callers");
+            o.open(b'[');
+            if ev.frames.is_empty() {
+                for c in &ev.callers {
+                    o.comma();
+                    o.open(b'{');
+                    o.key("addr");
+                    o.display(format_args!("{c:#x}"));
+                    o.close(b'}');
+                }
+            } else {
+                for f in &ev.frames {
+                    o.comma();
+                    o.frame(f);
+                }
+            }
+            o.close(b']');
+            if let Some(h) = &ev.hint {
+                o.entry("hint", h);
+            }
+            if !ev.annotations.is_empty() {
+                o.key("addresses");
+                o.open(b'{');
+                for (i, n) in ev.annotations.iter().enumerate() {
+                    if ev.annotations[..i].iter().any(|m| m.ip == n.ip) {
+                        continue;
+                    }
+                    let last = ev.annotations[i..]
+                        .iter()
+                        .rev()
+                        .find(|m| m.ip == n.ip)
+                        .unwrap_or(n);
+                    o.comma();
+                    o.display(n.ip);
+                    o.buf.push(b':');
+                    // Already JSON, made by the annotator; anything else
+                    // becomes null as a parse of it would.
+                    match serde_json::from_str::<serde::de::IgnoredAny>(&last.json) {
+                        Ok(_) => o.raw(last.json.trim()),
+                        Err(_) => o.raw("null"),
+                    }
+                }
+                o.close(b'}');
+            }
+            if let Some(d) = &ev.data {
+                o.key("data");
+                o.open(b'{');
+                o.entry("direction", if d.outgoing { "out" } else { "in" });
+                o.entry("total", &d.total);
+                o.entry("buffers", &d.buffers);
+                o.key("base64");
+                o.base64(&d.shown);
+                o.close(b'}');
+            }
+        }
+        o.close(b'}');
+        out.push(b'\n');
+    }
+
+    fn summary(&mut self, summary: &crate::Summary, out: &mut Vec<u8>) {
+        let block = |p: &crate::summary::ProcessSummary| {
+            let functions: Map<String, J> = p
+                .functions
+                .iter()
+                .map(|(f, s)| {
+                    (
+                        f.to_string(),
+                        json!({"calls": s.calls, "errors": s.errors, "injected": s.injected, "total_ns": s.total_ns,
+                               "mean_ns": if s.calls == 0 { 0 } else { s.total_ns / s.calls }}),
+                    )
+                })
+                .collect();
+            let peers: Map<String, J> = p
+                .peers
+                .iter()
+                .map(|(k, s)| (k.clone(), json!({"connections": s.connections, "sent": s.sent, "received": s.received})))
+                .collect();
+            json!({"exe": p.exe, "functions": functions, "peers": peers, "errors": p.errors})
+        };
+        let processes: Map<String, J> = summary
+            .processes()
+            .map(|(pid, p)| (pid.to_string(), block(p)))
+            .collect();
+        let v =
+            json!({"type": "summary", "processes": processes, "total": block(&summary.total())});
+        if serde_json::to_writer(&mut *out, &v).is_ok() {
+            out.push(b'\n');
+        }
+    }
+
+    fn notice(&mut self, pid: Option<u32>, text: &str, out: &mut Vec<u8>) {
+        let v = json!({"type": "notice", "pid": pid, "text": text});
+        if serde_json::to_writer(&mut *out, &v).is_ok() {
+            out.push(b'\n');
+        }
+    }
+}
+
+/// The previous printer, which built a `serde_json::Value` tree per event:
+/// kept as the reference the streaming writer must match byte for byte.
+#[cfg(test)]
+mod reference {
+    use super::*;
+    use serde_json::{json, Map, Value as J};
+
+    /// A string from the program: text when it is valid UTF-8 (cut at `max`
+    /// bytes on a character boundary), otherwise C-escaped like the text printer.
+    fn string(bytes: &[u8], max: usize) -> J {
+        match std::str::from_utf8(bytes) {
+            Ok(s) => {
+                let mut end = s.len().min(max);
+                while !s.is_char_boundary(end) {
+                    end -= 1;
+                }
+                J::String(s[..end].to_string())
+            }
+            Err(_) => J::String(escape(bytes, max).0),
+        }
+    }
+
+    /// An address as an object keyed by what it holds.
+    fn addr(a: &SockAddr) -> J {
+        match a {
+            SockAddr::V4 { ip, port } => {
+                json!({"family": "AF_INET", "ip": ip.to_string(), "port": port})
+            }
+            SockAddr::V6 {
+                ip,
+                port,
+                flowinfo,
+                scope_id,
+            } => json!({
+                "family": "AF_INET6", "ip": ip.to_string(), "port": port, "flowinfo": flowinfo, "scope_id": scope_id
+            }),
+            SockAddr::Unix { path, kind } => match kind {
+                UnixKind::Path => json!({"family": "AF_UNIX", "path": string(path, 4096)}),
+                UnixKind::Abstract => json!({"family": "AF_UNIX", "abstract": string(path, 4096)}),
+                UnixKind::Unnamed => json!({"family": "AF_UNIX", "unnamed": true}),
+            },
+            SockAddr::Netlink { pid, groups } => {
+                json!({"family": "AF_NETLINK", "pid": pid, "groups": groups})
+            }
+            SockAddr::Other {
+                family,
+                family_name,
+                bytes,
+                short,
+            } => json!({
+                "family": family_name.map(J::from).unwrap_or(J::from(*family)),
+                "data": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+                "short": short
+            }),
+        }
+    }
+
+    /// Renders one value (the JSON twin of [`crate::text::TextPrinter::value`]).
+    fn value(v: &Value, max: usize) -> J {
+        match v {
+            Value::Int(i) => json!(i),
+            Value::Hex(h) => json!(h),
+            Value::Fd(fd) => json!(fd),
+            Value::Sym { name, .. } => json!(name),
+            Value::Unknown(i) => json!(i),
+            Value::Flags { names, rest, .. } => {
+                let mut a: Vec<J> = names.iter().map(|n| json!(n)).collect();
+                if *rest != 0 {
+                    a.push(json!(format!("{rest:#x}")));
+                }
+                J::Array(a)
+            }
+            Value::Str(s) => string(s, max),
+            Value::Bytes { shown, total } => json!({
+                "base64": base64::engine::general_purpose::STANDARD.encode(shown),
+                "total": total
+            }),
+            Value::Addr(a) => addr(a),
+            Value::Ip(ip) => json!(ip.to_string()),
+            Value::Ptr(0) => J::Null,
+            Value::Ptr(p) => json!(format!("{p:#x}")),
+            Value::Duration(ns) => json!({"sec": *ns as f64 / 1e9}),
+            Value::Infinite => json!("infinite"),
+            Value::List(items) => J::Array(items.iter().map(|i| value(i, max)).collect()),
+            Value::Struct(fields) => J::Object(fields_obj(fields, max)),
+            Value::Unavailable(why) => json!({"unavailable": why}),
+        }
+    }
+
+    /// A symbolised caller: every field known, and the text form.
+    fn frame(f: &CallerFrame) -> J {
+        let mut m = Map::new();
+        m.insert("addr".into(), json!(format!("{:#x}", f.addr)));
+        m.insert("module".into(), json!(f.module));
+        if let Some(func) = &f.function {
+            m.insert("function".into(), json!(func));
+        }
+        m.insert("offset".into(), json!(f.offset));
+        if let Some(file) = &f.file {
+            m.insert("file".into(), json!(file));
+        }
+        if let Some(line) = f.line {
+            m.insert("line".into(), json!(line));
+        }
+        if let Some(column) = f.column {
+            m.insert("column".into(), json!(column));
+        }
+        m.insert("text".into(), json!(crate::text::frame_text(f)));
+        J::Object(m)
+    }
+
+    fn fields_obj(fields: &[Field], max: usize) -> Map<String, J> {
+        let mut m = Map::new();
+        for f in fields {
+            m.insert(f.name.to_string(), value(&f.value, max));
+        }
+        m
+    }
+
+    pub fn event(opts: &JsonOptions, ev: &Event) -> Vec<u8> {
+        let max = opts.max_string.max(1);
         let mut m = Map::new();
         let kind = match ev.func {
             Func::ProcStart => "process",
@@ -171,7 +573,14 @@ impl Printer for JsonPrinter {
             _ => "call",
         };
         m.insert("type".into(), json!(kind));
-        self.times(&mut m, ev.t_end);
+        m.insert(
+            "time".into(),
+            json!(opts.clock.realtime_ns(ev.t_end) as f64 / 1e9),
+        );
+        m.insert(
+            "rel".into(),
+            json!(opts.clock.since_start_ns(ev.t_end) as f64 / 1e9),
+        );
         m.insert("pid".into(), json!(ev.pid));
         m.insert("tid".into(), json!(ev.tid));
         if kind != "call" {
@@ -235,47 +644,9 @@ impl Printer for JsonPrinter {
                 );
             }
         }
-        if serde_json::to_writer(&mut *out, &J::Object(m)).is_ok() {
-            out.push(b'\n');
-        }
-    }
-
-    fn summary(&mut self, summary: &crate::Summary, out: &mut Vec<u8>) {
-        let block = |p: &crate::summary::ProcessSummary| {
-            let functions: Map<String, J> = p
-                .functions
-                .iter()
-                .map(|(f, s)| {
-                    (
-                        f.to_string(),
-                        json!({"calls": s.calls, "errors": s.errors, "injected": s.injected, "total_ns": s.total_ns,
-                               "mean_ns": if s.calls == 0 { 0 } else { s.total_ns / s.calls }}),
-                    )
-                })
-                .collect();
-            let peers: Map<String, J> = p
-                .peers
-                .iter()
-                .map(|(k, s)| (k.clone(), json!({"connections": s.connections, "sent": s.sent, "received": s.received})))
-                .collect();
-            json!({"exe": p.exe, "functions": functions, "peers": peers, "errors": p.errors})
-        };
-        let processes: Map<String, J> = summary
-            .processes()
-            .map(|(pid, p)| (pid.to_string(), block(p)))
-            .collect();
-        let v =
-            json!({"type": "summary", "processes": processes, "total": block(&summary.total())});
-        if serde_json::to_writer(&mut *out, &v).is_ok() {
-            out.push(b'\n');
-        }
-    }
-
-    fn notice(&mut self, pid: Option<u32>, text: &str, out: &mut Vec<u8>) {
-        let v = json!({"type": "notice", "pid": pid, "text": text});
-        if serde_json::to_writer(&mut *out, &v).is_ok() {
-            out.push(b'\n');
-        }
+        let mut out = serde_json::to_vec(&J::Object(m)).unwrap();
+        out.push(b'\n');
+        out
     }
 }
 
@@ -456,5 +827,244 @@ mod tests {
         )));
         assert!(text.contains(j["result"]["error"]["name"].as_str().unwrap()));
         assert!(text.contains(j["result"]["error"]["text"].as_str().unwrap()));
+    }
+
+    /// The streaming writer prints exactly what the previous tree-building
+    /// printer printed, for every value kind and every optional part.
+    #[test]
+    fn streaming_matches_the_tree_builder_byte_for_byte() {
+        use sock_trace_decode::{AddrNote, Payload};
+        let opts = JsonOptions {
+            clock: Clock {
+                start_mono_ns: 0,
+                realtime_offset_ns: 1_700_000_000_123_456_789,
+            },
+            max_string: 8,
+        };
+        let mut events = vec![base()];
+        // Every value kind, duplicate names, cut and non-UTF-8 strings.
+        let mut e = base();
+        e.outcome = Outcome::Ok(Value::Flags {
+            names: vec![],
+            rest: 0,
+            raw: 0,
+        });
+        e.args = vec![
+            Field::new("a", Value::Hex(255)),
+            Field::new(
+                "b",
+                Value::Sym {
+                    name: "AF_INET",
+                    raw: 2,
+                },
+            ),
+            Field::new("c", Value::Unknown(-77)),
+            Field::new(
+                "d",
+                Value::Flags {
+                    names: vec!["MSG_PEEK", "MSG_WAITALL"],
+                    rest: 0x8000_0000,
+                    raw: 0,
+                },
+            ),
+            Field::new("e", Value::Str(vec![0xff, b'a', b'"', b'\\', b'\n'])),
+            Field::new("e2", Value::Str("h\u{e9}llo \"w\u{f6}rld\" \t".into())),
+            Field::new(
+                "f",
+                Value::Bytes {
+                    shown: b"hi\x00\xff".to_vec(),
+                    total: 10,
+                },
+            ),
+            Field::new("g", Value::Ptr(0)),
+            Field::new("g2", Value::Ptr(0xdead_beef)),
+            Field::new("h", Value::Duration(1_500_000)),
+            Field::new("i", Value::Infinite),
+            Field::new(
+                "j",
+                Value::List(vec![
+                    Value::Ip("10.1.2.3".parse().unwrap()),
+                    Value::Ip("2001:db8::1".parse().unwrap()),
+                ]),
+            ),
+            Field::new(
+                "k",
+                Value::Struct(vec![
+                    Field::new("x", Value::Int(-1)),
+                    Field::new("y", Value::List(vec![])),
+                ]),
+            ),
+            Field::new("l", Value::Unavailable("unreadable")),
+            Field::new(
+                "m",
+                Value::Addr(SockAddr::Unix {
+                    path: b"sock".to_vec(),
+                    kind: UnixKind::Abstract,
+                }),
+            ),
+            Field::new(
+                "n",
+                Value::Addr(SockAddr::Unix {
+                    path: b"/run/a\xffb".to_vec(),
+                    kind: UnixKind::Path,
+                }),
+            ),
+            Field::new(
+                "o",
+                Value::Addr(SockAddr::Unix {
+                    path: vec![],
+                    kind: UnixKind::Unnamed,
+                }),
+            ),
+            Field::new("p", Value::Addr(SockAddr::Netlink { pid: 7, groups: 3 })),
+            Field::new(
+                "q",
+                Value::Addr(SockAddr::Other {
+                    family: 17,
+                    family_name: Some("AF_PACKET"),
+                    bytes: vec![1, 0xab],
+                    short: false,
+                }),
+            ),
+            Field::new(
+                "r",
+                Value::Addr(SockAddr::Other {
+                    family: 99,
+                    family_name: None,
+                    bytes: vec![],
+                    short: true,
+                }),
+            ),
+            Field::new(
+                "s",
+                Value::Addr(SockAddr::V4 {
+                    ip: "192.0.2.1".parse().unwrap(),
+                    port: 53,
+                }),
+            ),
+            Field::new("a", Value::Int(1)),
+            Field::new("t", Value::Fd(-1)),
+        ];
+        e.returned = vec![Field::new(
+            "addr",
+            Value::Addr(SockAddr::V6 {
+                ip: "fe80::1".parse().unwrap(),
+                port: 1,
+                flowinfo: 2,
+                scope_id: 3,
+            }),
+        )];
+        e.notes = vec!["injected", "truncated"];
+        e.hint = Some("DNS query A example.test (id 0x1234)".into());
+        e.frames = vec![
+            CallerFrame {
+                addr: 0x1234,
+                module: "/usr/bin/p\"q".into(),
+                function: Some("main".into()),
+                offset: 0x35,
+                file: Some("p.c".into()),
+                line: Some(68),
+                column: Some(5),
+            },
+            CallerFrame {
+                addr: 0x99,
+                module: "libx.so".into(),
+                function: None,
+                offset: 0x10,
+                file: None,
+                line: None,
+                column: None,
+            },
+        ];
+        e.annotations = vec![
+            AddrNote {
+                ip: "192.0.2.1".parse().unwrap(),
+                compact: "US".into(),
+                detail: vec![],
+                json: r#"{"country":"US","asn":64500}"#.into(),
+            },
+            AddrNote {
+                ip: "198.51.100.2".parse().unwrap(),
+                compact: String::new(),
+                detail: vec![],
+                json: "not json".into(),
+            },
+            AddrNote {
+                ip: "192.0.2.1".parse().unwrap(),
+                compact: "DE".into(),
+                detail: vec![],
+                json: r#"{"country":"DE"}"#.into(),
+            },
+        ];
+        e.data = Some(Payload {
+            outgoing: false,
+            shown: b"GET / HTTP/1.1\r\n".to_vec(),
+            total: 300,
+            buffers: vec![10, 290],
+        });
+        events.push(e);
+        // Other outcomes.
+        let mut e = base();
+        e.outcome = Outcome::Void;
+        e.callers = vec![];
+        events.push(e);
+        let mut e = base();
+        e.outcome = Outcome::Err(ErrorInfo {
+            ret: -2,
+            space: ErrorSpace::Eai,
+            code: -2,
+            name: None,
+            text: None,
+        });
+        e.data = Some(Payload {
+            outgoing: true,
+            shown: vec![],
+            total: 0,
+            buffers: vec![],
+        });
+        events.push(e);
+        let mut e = base();
+        e.outcome = Outcome::Err(ErrorInfo {
+            ret: 0,
+            space: ErrorSpace::HErrno,
+            code: 1,
+            name: Some("HOST_NOT_FOUND"),
+            text: Some("Unknown host"),
+        });
+        events.push(e);
+        // A process start and a loss notice.
+        let mut e = base();
+        e.func = Func::ProcStart;
+        e.args = vec![
+            Field::new("ppid", Value::Int(1)),
+            Field::new(
+                "exe",
+                Value::Str(b"/usr/bin/a-rather-long-program-name".to_vec()),
+            ),
+            Field::new(
+                "argv",
+                Value::List(vec![
+                    Value::Str(b"prog".to_vec()),
+                    Value::Str(b"--flag=\"x\"".to_vec()),
+                ]),
+            ),
+        ];
+        events.push(e);
+        let mut e = base();
+        e.func = Func::Lost;
+        e.args = vec![Field::new("records", Value::Int(12))];
+        events.push(e);
+
+        let mut p = JsonPrinter::new(opts.clone());
+        for e in &events {
+            let mut got = Vec::new();
+            p.event(e, &mut got);
+            let want = reference::event(&opts, e);
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "{e:?}"
+            );
+        }
     }
 }

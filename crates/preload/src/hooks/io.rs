@@ -22,6 +22,7 @@ fn io_call(func: Func, t0: u64, r: isize, e: i32, fortified: bool) -> state::Cal
     c
 }
 
+#[inline(never)]
 fn send_impl(
     fd: c_int,
     buf: *const c_void,
@@ -43,9 +44,6 @@ fn send_impl(
             }
         }
     };
-    if !involved(func) {
-        return forward(None);
-    }
     let t0 = sys::now();
     let target = || Target {
         addr,
@@ -87,6 +85,10 @@ fn send_impl(
 
 #[no_mangle]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+    if !involved(Func::Send) {
+        // SAFETY: forwarding.
+        return unsafe { real::send(fd, buf, len, flags) };
+    }
     send_impl(fd, buf, len, flags, core::ptr::null(), 0, false)
 }
 
@@ -99,11 +101,16 @@ pub unsafe extern "C" fn sendto(
     addr: *const sockaddr,
     alen: socklen_t,
 ) -> ssize_t {
+    if !involved(Func::Sendto) {
+        // SAFETY: forwarding.
+        return unsafe { real::sendto(fd, buf, len, flags, addr, alen) };
+    }
     send_impl(fd, buf, len, flags, addr, alen, true)
 }
 
 /// The recv family shares one body; `chk` is the fortified buffer length.
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn recv_impl(
     fd: c_int,
     buf: *mut c_void,
@@ -126,9 +133,6 @@ fn recv_impl(
             }
         }
     };
-    if !involved(func) {
-        return forward();
-    }
     let t0 = sys::now();
     let (r, e, injected) = perform(func, || Target::fd(fd), |_| forward() as i64);
     let r = r as isize;
@@ -161,6 +165,10 @@ fn recv_impl(
 
 #[no_mangle]
 pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
+    if !involved(Func::Recv) {
+        // SAFETY: forwarding.
+        return unsafe { real::recv(fd, buf, len, flags) };
+    }
     recv_impl(
         fd,
         buf,
@@ -182,6 +190,10 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     alen: *mut socklen_t,
 ) -> ssize_t {
+    if !involved(Func::Recvfrom) {
+        // SAFETY: forwarding.
+        return unsafe { real::recvfrom(fd, buf, len, flags, addr, alen) };
+    }
     recv_impl(fd, buf, len, flags, addr, alen, true, None)
 }
 
@@ -193,6 +205,10 @@ pub unsafe extern "C" fn __recv_chk(
     buflen: size_t,
     flags: c_int,
 ) -> ssize_t {
+    if !involved(Func::Recv) {
+        // SAFETY: forwarding.
+        return unsafe { real::__recv_chk(fd, buf, len, buflen, flags) };
+    }
     recv_impl(
         fd,
         buf,
@@ -215,6 +231,10 @@ pub unsafe extern "C" fn __recvfrom_chk(
     addr: *mut sockaddr,
     alen: *mut socklen_t,
 ) -> ssize_t {
+    if !involved(Func::Recvfrom) {
+        // SAFETY: forwarding.
+        return unsafe { real::__recvfrom_chk(fd, buf, len, buflen, flags, addr, alen) };
+    }
     recv_impl(fd, buf, len, flags, addr, alen, true, Some(buflen))
 }
 
@@ -309,6 +329,15 @@ fn iov_prefix(
 
 #[no_mangle]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+    if !involved(Func::Sendmsg) {
+        // SAFETY: forwarding.
+        return unsafe { real::sendmsg(fd, msg, flags) };
+    }
+    sendmsg_hooked(fd, msg, flags)
+}
+
+#[inline(never)]
+fn sendmsg_hooked(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     let forward = |short: Option<usize>| {
         if let Some(limit) = short {
             let prefix = capture::read_value(msg)
@@ -323,9 +352,6 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         // SAFETY: forwarding.
         unsafe { real::sendmsg(fd, msg, flags) }
     };
-    if !involved(Func::Sendmsg) {
-        return forward(None);
-    }
     let t0 = sys::now();
     let target = || match capture::read_value(msg) {
         Some(m) => Target {
@@ -364,11 +390,17 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 
 #[no_mangle]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if !involved(Func::Recvmsg) {
+        // SAFETY: forwarding.
+        return unsafe { real::recvmsg(fd, msg, flags) };
+    }
+    recvmsg_hooked(fd, msg, flags)
+}
+
+#[inline(never)]
+fn recvmsg_hooked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     // SAFETY: forwarding.
     let forward = || unsafe { real::recvmsg(fd, msg, flags) };
-    if !involved(Func::Recvmsg) {
-        return forward();
-    }
     let t0 = sys::now();
     let (r, e, injected) = perform(Func::Recvmsg, || Target::fd(fd), |_| forward() as i64);
     let r = r as isize;
@@ -496,14 +528,20 @@ pub unsafe extern "C" fn sendmmsg(
     vlen: c_uint,
     flags: c_int,
 ) -> c_int {
+    if !involved(Func::Sendmmsg) {
+        // SAFETY: forwarding.
+        return unsafe { real::sendmmsg(fd, vec, vlen, flags) };
+    }
+    sendmmsg_hooked(fd, vec, vlen, flags)
+}
+
+#[inline(never)]
+fn sendmmsg_hooked(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
     let forward = |short: Option<usize>| {
         let n = short.map_or(vlen, |s| s as c_uint);
         // SAFETY: forwarding (a short call passes fewer messages).
         unsafe { real::sendmmsg(fd, vec, n, flags) }
     };
-    if !involved(Func::Sendmmsg) {
-        return forward(None);
-    }
     let t0 = sys::now();
     let (r, e, injected) = perform_counting(
         Func::Sendmmsg,
@@ -536,11 +574,23 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     tmo: *mut timespec,
 ) -> c_int {
+    if !involved(Func::Recvmmsg) {
+        // SAFETY: forwarding.
+        return unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
+    }
+    recvmmsg_hooked(fd, vec, vlen, flags, tmo)
+}
+
+#[inline(never)]
+fn recvmmsg_hooked(
+    fd: c_int,
+    vec: *mut mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+    tmo: *mut timespec,
+) -> c_int {
     // SAFETY: forwarding.
     let forward = || unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
-    if !involved(Func::Recvmmsg) {
-        return forward();
-    }
     let t0 = sys::now();
     let (r, e, injected) = perform_counting(
         Func::Recvmmsg,
@@ -576,11 +626,17 @@ pub unsafe extern "C" fn recvmmsg(
 
 #[no_mangle]
 pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
+    if !fds::is_socket(fd) || !involved(Func::Write) {
+        // SAFETY: forwarding.
+        return unsafe { real::write(fd, buf, len) };
+    }
+    write_hooked(fd, buf, len)
+}
+
+#[inline(never)]
+fn write_hooked(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
     // SAFETY: forwarding (a short write passes a prefix of the buffer).
     let forward = |short: Option<usize>| unsafe { real::write(fd, buf, short.unwrap_or(len)) };
-    if !fds::is_socket(fd) || !involved(Func::Write) {
-        return forward(None);
-    }
     let t0 = sys::now();
     let target = || Target {
         len,
@@ -603,6 +659,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ss
     r
 }
 
+#[inline(never)]
 fn read_impl(fd: c_int, buf: *mut c_void, len: size_t, chk: Option<size_t>) -> ssize_t {
     let forward = || {
         // SAFETY: forwarding.
@@ -613,9 +670,6 @@ fn read_impl(fd: c_int, buf: *mut c_void, len: size_t, chk: Option<size_t>) -> s
             }
         }
     };
-    if !fds::is_socket(fd) || !involved(Func::Read) {
-        return forward();
-    }
     let t0 = sys::now();
     let (r, e, injected) = perform(Func::Read, || Target::fd(fd), |_| forward() as i64);
     let r = r as isize;
@@ -636,6 +690,10 @@ fn read_impl(fd: c_int, buf: *mut c_void, len: size_t, chk: Option<size_t>) -> s
 
 #[no_mangle]
 pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
+    if !fds::is_socket(fd) || !involved(Func::Read) {
+        // SAFETY: forwarding.
+        return unsafe { real::read(fd, buf, len) };
+    }
     read_impl(fd, buf, len, None)
 }
 
@@ -646,9 +704,14 @@ pub unsafe extern "C" fn __read_chk(
     len: size_t,
     buflen: size_t,
 ) -> ssize_t {
+    if !fds::is_socket(fd) || !involved(Func::Read) {
+        // SAFETY: forwarding.
+        return unsafe { real::__read_chk(fd, buf, len, buflen) };
+    }
     read_impl(fd, buf, len, Some(buflen))
 }
 
+#[inline(never)]
 fn vec_impl(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     let out = func == Func::Writev;
     let forward = |short: Option<usize>| {
@@ -665,9 +728,6 @@ fn vec_impl(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
             }
         }
     };
-    if !fds::is_socket(fd) || !involved(func) {
-        return forward(None);
-    }
     let t0 = sys::now();
     let target = || Target {
         len: if out {
@@ -699,14 +759,23 @@ fn vec_impl(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
 
 #[no_mangle]
 pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    if !fds::is_socket(fd) || !involved(Func::Writev) {
+        // SAFETY: forwarding.
+        return unsafe { real::writev(fd, iov, cnt) };
+    }
     vec_impl(Func::Writev, fd, iov, cnt)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+    if !fds::is_socket(fd) || !involved(Func::Readv) {
+        // SAFETY: forwarding.
+        return unsafe { real::readv(fd, iov, cnt) };
+    }
     vec_impl(Func::Readv, fd, iov, cnt)
 }
 
+#[inline(never)]
 fn sendfile_impl(is64: bool, out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t {
     let forward = |short: Option<usize>| {
         let count = short.unwrap_or(count);
@@ -719,9 +788,6 @@ fn sendfile_impl(is64: bool, out: c_int, inp: c_int, off: *mut off_t, count: siz
             }
         }
     };
-    if !fds::is_socket(out) || !involved(Func::Sendfile) {
-        return forward(None);
-    }
     let t0 = sys::now();
     let target = || Target {
         len: count,
@@ -752,6 +818,10 @@ pub unsafe extern "C" fn sendfile(
     off: *mut off_t,
     count: size_t,
 ) -> ssize_t {
+    if !fds::is_socket(out) || !involved(Func::Sendfile) {
+        // SAFETY: forwarding.
+        return unsafe { real::sendfile(out, inp, off, count) };
+    }
     sendfile_impl(false, out, inp, off, count)
 }
 
@@ -762,5 +832,9 @@ pub unsafe extern "C" fn sendfile64(
     off: *mut off_t,
     count: size_t,
 ) -> ssize_t {
+    if !fds::is_socket(out) || !involved(Func::Sendfile) {
+        // SAFETY: forwarding.
+        return unsafe { real::sendfile64(out, inp, off, count) };
+    }
     sendfile_impl(true, out, inp, off, count)
 }

@@ -15,14 +15,21 @@ macro_rules! order_hook {
     ($name:ident, $func:expr, $t:ty) => {
         #[no_mangle]
         pub unsafe extern "C" fn $name(v: $t) -> $t {
-            let Some(t0) = begin($func) else {
+            // The traced body, a function of its own so that the
+            // untraced path below needs no prologue.
+            #[inline(never)]
+            fn hooked(v: $t) -> $t {
+                let t0 = sys::now();
+                let r = <$t>::swap_bytes(v);
+                emit(call($func, t0, r as i64, sys::errno()), |w| {
+                    w.header().args[0] = v as u64
+                });
+                r
+            }
+            if !state::enabled($func) {
                 return <$t>::swap_bytes(v);
-            };
-            let r = <$t>::swap_bytes(v);
-            emit(call($func, t0, r as i64, sys::errno()), |w| {
-                w.header().args[0] = v as u64
-            });
-            r
+            }
+            hooked(v)
         }
     };
 }
@@ -34,6 +41,16 @@ order_hook!(ntohl, Func::Ntohl, u32);
 
 #[no_mangle]
 pub unsafe extern "C" fn inet_addr(cp: *const c_char) -> u32 {
+    if !state::enabled(Func::InetAddr) {
+        // SAFETY: forwarding.
+        return unsafe { real::inet_addr(cp) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { inet_addr_hooked(cp) }
+}
+
+#[inline(never)]
+unsafe fn inet_addr_hooked(cp: *const c_char) -> u32 {
     let Some(t0) = begin(Func::InetAddr) else {
         // SAFETY: forwarding.
         return unsafe { real::inet_addr(cp) };
@@ -52,6 +69,16 @@ pub unsafe extern "C" fn inet_addr(cp: *const c_char) -> u32 {
 
 #[no_mangle]
 pub unsafe extern "C" fn inet_aton(cp: *const c_char, inp: *mut libc::in_addr) -> c_int {
+    if !state::enabled(Func::InetAton) {
+        // SAFETY: forwarding.
+        return unsafe { real::inet_aton(cp, inp) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { inet_aton_hooked(cp, inp) }
+}
+
+#[inline(never)]
+unsafe fn inet_aton_hooked(cp: *const c_char, inp: *mut libc::in_addr) -> c_int {
     let Some(t0) = begin(Func::InetAton) else {
         // SAFETY: forwarding.
         return unsafe { real::inet_aton(cp, inp) };
@@ -75,6 +102,16 @@ pub unsafe extern "C" fn inet_aton(cp: *const c_char, inp: *mut libc::in_addr) -
 
 #[no_mangle]
 pub unsafe extern "C" fn inet_ntoa(inp: libc::in_addr) -> *mut c_char {
+    if !state::enabled(Func::InetNtoa) {
+        // SAFETY: forwarding.
+        return unsafe { real::inet_ntoa(inp) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { inet_ntoa_hooked(inp) }
+}
+
+#[inline(never)]
+unsafe fn inet_ntoa_hooked(inp: libc::in_addr) -> *mut c_char {
     let Some(t0) = begin(Func::InetNtoa) else {
         // SAFETY: forwarding.
         return unsafe { real::inet_ntoa(inp) };
@@ -93,6 +130,16 @@ pub unsafe extern "C" fn inet_ntoa(inp: libc::in_addr) -> *mut c_char {
 
 #[no_mangle]
 pub unsafe extern "C" fn inet_pton(af: c_int, src: *const c_char, dst: *mut c_void) -> c_int {
+    if !state::enabled(Func::InetPton) {
+        // SAFETY: forwarding.
+        return unsafe { real::inet_pton(af, src, dst) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { inet_pton_hooked(af, src, dst) }
+}
+
+#[inline(never)]
+unsafe fn inet_pton_hooked(af: c_int, src: *const c_char, dst: *mut c_void) -> c_int {
     let Some(t0) = begin(Func::InetPton) else {
         // SAFETY: forwarding.
         return unsafe { real::inet_pton(af, src, dst) };
@@ -117,6 +164,21 @@ pub unsafe extern "C" fn inet_pton(af: c_int, src: *const c_char, dst: *mut c_vo
 
 #[no_mangle]
 pub unsafe extern "C" fn inet_ntop(
+    af: c_int,
+    src: *const c_void,
+    dst: *mut c_char,
+    size: socklen_t,
+) -> *const c_char {
+    if !state::enabled(Func::InetNtop) {
+        // SAFETY: forwarding.
+        return unsafe { real::inet_ntop(af, src, dst, size) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { inet_ntop_hooked(af, src, dst, size) }
+}
+
+#[inline(never)]
+unsafe fn inet_ntop_hooked(
     af: c_int,
     src: *const c_void,
     dst: *mut c_char,

@@ -81,6 +81,22 @@ pub unsafe extern "C" fn select(
         // SAFETY: forwarding.
         return unsafe { real::select(n, r, wr, ex, tmo) };
     }
+    // SAFETY: forwarded contract.
+    unsafe { select_hooked(n, r, wr, ex, tmo) }
+}
+
+#[inline(never)]
+unsafe fn select_hooked(
+    n: c_int,
+    r: *mut fd_set,
+    wr: *mut fd_set,
+    ex: *mut fd_set,
+    tmo: *mut timeval,
+) -> c_int {
+    if !involved(Func::Select) {
+        // SAFETY: forwarding.
+        return unsafe { real::select(n, r, wr, ex, tmo) };
+    }
     // Linux rewrites the timeout with the time left: keep the request.
     let asked = capture::read_value(tmo);
     let asked_sets = AskedSets::capture(n, [r, wr, ex]);
@@ -126,6 +142,23 @@ pub unsafe extern "C" fn select(
 
 #[no_mangle]
 pub unsafe extern "C" fn pselect(
+    n: c_int,
+    r: *mut fd_set,
+    wr: *mut fd_set,
+    ex: *mut fd_set,
+    tmo: *const timespec,
+    mask: *const sigset_t,
+) -> c_int {
+    if !involved(Func::Pselect) {
+        // SAFETY: forwarding.
+        return unsafe { real::pselect(n, r, wr, ex, tmo, mask) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { pselect_hooked(n, r, wr, ex, tmo, mask) }
+}
+
+#[inline(never)]
+unsafe fn pselect_hooked(
     n: c_int,
     r: *mut fd_set,
     wr: *mut fd_set,
@@ -197,6 +230,7 @@ unsafe fn any_socket(fds_ptr: *const pollfd, n: nfds_t) -> bool {
 }
 
 #[allow(clippy::too_many_arguments)]
+#[inline(never)]
 fn poll_common(
     func: Func,
     fds_ptr: *mut pollfd,
@@ -217,9 +251,6 @@ fn poll_common(
             }
         }
     };
-    if !involved(func) {
-        return forward();
-    }
     let t0 = sys::now();
     let (r, e, injected) = perform(func, || Target::fd(-1), |_| forward() as i64);
     let r = r as c_int;
@@ -257,6 +288,10 @@ fn poll_common(
 
 #[no_mangle]
 pub unsafe extern "C" fn poll(fds_ptr: *mut pollfd, n: nfds_t, tmo: c_int) -> c_int {
+    if !involved(Func::Poll) {
+        // SAFETY: forwarding.
+        return unsafe { real::poll(fds_ptr, n, tmo) };
+    }
     poll_common(
         Func::Poll,
         fds_ptr,
@@ -275,6 +310,10 @@ pub unsafe extern "C" fn __poll_chk(
     tmo: c_int,
     fdslen: size_t,
 ) -> c_int {
+    if !involved(Func::Poll) {
+        // SAFETY: forwarding.
+        return unsafe { real::__poll_chk(fds_ptr, n, tmo, fdslen) };
+    }
     poll_common(
         Func::Poll,
         fds_ptr,
@@ -293,6 +332,10 @@ pub unsafe extern "C" fn ppoll(
     tmo: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
+    if !involved(Func::Ppoll) {
+        // SAFETY: forwarding.
+        return unsafe { real::ppoll(fds_ptr, n, tmo, mask) };
+    }
     poll_common(Func::Ppoll, fds_ptr, n, 0, tmo, mask, None)
 }
 
@@ -304,6 +347,10 @@ pub unsafe extern "C" fn __ppoll_chk(
     mask: *const sigset_t,
     fdslen: size_t,
 ) -> c_int {
+    if !involved(Func::Ppoll) {
+        // SAFETY: forwarding.
+        return unsafe { real::__ppoll_chk(fds_ptr, n, tmo, mask, fdslen) };
+    }
     poll_common(Func::Ppoll, fds_ptr, n, 0, tmo, mask, Some(fdslen))
 }
 
@@ -380,6 +427,7 @@ pub unsafe extern "C" fn epoll_ctl(
     r
 }
 
+#[inline(never)]
 fn epoll_wait_common(
     func: Func,
     epfd: c_int,
@@ -398,9 +446,6 @@ fn epoll_wait_common(
             }
         }
     };
-    if !fds::is_socket_epoll(epfd) || !involved(func) {
-        return forward();
-    }
     let t0 = sys::now();
     let (r, e, injected) = perform(func, || Target::fd(-1), |_| forward() as i64);
     let r = r as c_int;
@@ -444,6 +489,10 @@ pub unsafe extern "C" fn epoll_wait(
     max: c_int,
     tmo: c_int,
 ) -> c_int {
+    if !fds::is_socket_epoll(epfd) || !involved(Func::EpollWait) {
+        // SAFETY: forwarding.
+        return unsafe { real::epoll_wait(epfd, ev, max, tmo) };
+    }
     epoll_wait_common(Func::EpollWait, epfd, ev, max, tmo, core::ptr::null())
 }
 
@@ -455,5 +504,9 @@ pub unsafe extern "C" fn epoll_pwait(
     tmo: c_int,
     mask: *const sigset_t,
 ) -> c_int {
+    if !fds::is_socket_epoll(epfd) || !involved(Func::EpollPwait) {
+        // SAFETY: forwarding.
+        return unsafe { real::epoll_pwait(epfd, ev, max, tmo, mask) };
+    }
     epoll_wait_common(Func::EpollPwait, epfd, ev, max, tmo, mask)
 }

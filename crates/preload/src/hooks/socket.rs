@@ -98,37 +98,43 @@ macro_rules! addr_in_hook {
     ($name:ident, $func:expr) => {
         #[no_mangle]
         pub unsafe extern "C" fn $name(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+            // The traced body, a function of its own so that the
+            // untraced path below needs no prologue.
+            #[inline(never)]
+            fn hooked(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+                let t0 = sys::now();
+                let target = || Target {
+                    addr,
+                    addrlen: len,
+                    ..Target::fd(fd)
+                };
+                let (r, e, injected) = perform($func, target, |_| {
+                    // SAFETY: forwarding.
+                    unsafe { real::$name(fd, addr, len) as i64 }
+                });
+                let r = r as c_int;
+                if !state::enabled($func) {
+                    sys::set_errno(e);
+                    return r;
+                }
+                let mut c = call($func, t0, r as i64, e);
+                c.flags |= injected;
+                emit(c, |w| {
+                    w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
+                    // SAFETY: on success the kernel read addr[..len].
+                    unsafe { capture::sockaddr(w, role::ADDR, addr, len as usize, r == 0) };
+                    if $func == Func::Connect && (r == 0 || e == libc::EINPROGRESS) {
+                        capture::socket_ends(w, fd, false);
+                    }
+                });
+                sys::set_errno(e);
+                r
+            }
             if !involved($func) {
                 // SAFETY: forwarding.
                 return unsafe { real::$name(fd, addr, len) };
             }
-            let t0 = sys::now();
-            let target = || Target {
-                addr,
-                addrlen: len,
-                ..Target::fd(fd)
-            };
-            let (r, e, injected) = perform($func, target, |_| {
-                // SAFETY: forwarding.
-                unsafe { real::$name(fd, addr, len) as i64 }
-            });
-            let r = r as c_int;
-            if !state::enabled($func) {
-                sys::set_errno(e);
-                return r;
-            }
-            let mut c = call($func, t0, r as i64, e);
-            c.flags |= injected;
-            emit(c, |w| {
-                w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
-                // SAFETY: on success the kernel read addr[..len].
-                unsafe { capture::sockaddr(w, role::ADDR, addr, len as usize, r == 0) };
-                if $func == Func::Connect && (r == 0 || e == libc::EINPROGRESS) {
-                    capture::socket_ends(w, fd, false);
-                }
-            });
-            sys::set_errno(e);
-            r
+            hooked(fd, addr, len)
         }
     };
 }
@@ -138,6 +144,16 @@ addr_in_hook!(bind, Func::Bind);
 
 #[no_mangle]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    if !state::enabled(Func::Listen) {
+        // SAFETY: forwarding.
+        return unsafe { real::listen(fd, backlog) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { listen_hooked(fd, backlog) }
+}
+
+#[inline(never)]
+unsafe fn listen_hooked(fd: c_int, backlog: c_int) -> c_int {
     let Some(t0) = begin(Func::Listen) else {
         // SAFETY: forwarding.
         return unsafe { real::listen(fd, backlog) };
@@ -230,6 +246,16 @@ pub unsafe extern "C" fn accept4(
 
 #[no_mangle]
 pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
+    if !state::enabled(Func::Shutdown) {
+        // SAFETY: forwarding.
+        return unsafe { real::shutdown(fd, how) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { shutdown_hooked(fd, how) }
+}
+
+#[inline(never)]
+unsafe fn shutdown_hooked(fd: c_int, how: c_int) -> c_int {
     let Some(t0) = begin(Func::Shutdown) else {
         // SAFETY: forwarding.
         return unsafe { real::shutdown(fd, how) };
@@ -252,22 +278,29 @@ macro_rules! name_out_hook {
             addr: *mut sockaddr,
             len: *mut socklen_t,
         ) -> c_int {
-            let Some(t0) = begin($func) else {
+            // The traced body, a function of its own so that the
+            // untraced path below needs no prologue.
+            #[inline(never)]
+            fn hooked(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+                let t0 = sys::now();
+                // SAFETY: forwarding.
+                let r = unsafe { real::$name(fd, addr, len) };
+                let e = sys::errno();
+                emit(call($func, t0, r as i64, e), |w| {
+                    w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
+                    if r == 0 {
+                        // SAFETY: written by the kernel on success.
+                        unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
+                    }
+                });
+                sys::set_errno(e);
+                r
+            }
+            if !state::enabled($func) {
                 // SAFETY: forwarding.
                 return unsafe { real::$name(fd, addr, len) };
-            };
-            // SAFETY: forwarding.
-            let r = unsafe { real::$name(fd, addr, len) };
-            let e = sys::errno();
-            emit(call($func, t0, r as i64, e), |w| {
-                w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
-                if r == 0 {
-                    // SAFETY: written by the kernel on success.
-                    unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
-                }
-            });
-            sys::set_errno(e);
-            r
+            }
+            hooked(fd, addr, len)
         }
     };
 }
@@ -277,6 +310,16 @@ name_out_hook!(getpeername, Func::Getpeername);
 
 #[no_mangle]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if !fds::is_socket(fd) {
+        // SAFETY: forwarding.
+        return unsafe { real::close(fd) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { close_hooked(fd) }
+}
+
+#[inline(never)]
+unsafe fn close_hooked(fd: c_int) -> c_int {
     if !fds::is_socket(fd) {
         // SAFETY: forwarding.
         return unsafe { real::close(fd) };
@@ -381,6 +424,22 @@ pub unsafe extern "C" fn setsockopt(
     val: *const c_void,
     len: socklen_t,
 ) -> c_int {
+    if !involved(Func::Setsockopt) {
+        // SAFETY: forwarding.
+        return unsafe { real::setsockopt(fd, level, name, val, len) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { setsockopt_hooked(fd, level, name, val, len) }
+}
+
+#[inline(never)]
+unsafe fn setsockopt_hooked(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+) -> c_int {
     let Some(t0) = begin(Func::Setsockopt) else {
         // SAFETY: forwarding.
         return unsafe { real::setsockopt(fd, level, name, val, len) };
@@ -414,6 +473,22 @@ pub unsafe extern "C" fn setsockopt(
 
 #[no_mangle]
 pub unsafe extern "C" fn getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
+    if !involved(Func::Getsockopt) {
+        // SAFETY: forwarding.
+        return unsafe { real::getsockopt(fd, level, name, val, len) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { getsockopt_hooked(fd, level, name, val, len) }
+}
+
+#[inline(never)]
+unsafe fn getsockopt_hooked(
     fd: c_int,
     level: c_int,
     name: c_int,
@@ -493,16 +568,46 @@ fn fcntl_common(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
 
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    if !fds::is_socket(fd) {
+        // SAFETY: forwarding.
+        return unsafe { real::fcntl(fd, cmd, arg) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { fcntl_hooked(fd, cmd, arg) }
+}
+
+#[inline(never)]
+unsafe fn fcntl_hooked(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     fcntl_common(false, fd, cmd, arg)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    if !fds::is_socket(fd) {
+        // SAFETY: forwarding.
+        return unsafe { real::fcntl64(fd, cmd, arg) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { fcntl64_hooked(fd, cmd, arg) }
+}
+
+#[inline(never)]
+unsafe fn fcntl64_hooked(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     fcntl_common(true, fd, cmd, arg)
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn ioctl(fd: c_int, req: usize, arg: usize) -> c_int {
+    if !(fds::is_socket(fd) && state::enabled(Func::Ioctl)) {
+        // SAFETY: forwarding.
+        return unsafe { real::ioctl(fd, req, arg) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { ioctl_hooked(fd, req, arg) }
+}
+
+#[inline(never)]
+unsafe fn ioctl_hooked(fd: c_int, req: usize, arg: usize) -> c_int {
     if !fds::is_socket(fd) || !state::enabled(Func::Ioctl) {
         // SAFETY: forwarding (variadic in C, see fcntl).
         return unsafe { real::ioctl(fd, req, arg) };
