@@ -46,13 +46,14 @@ def main():
     tmp = tempfile.mkdtemp(prefix="sock-trace-bench-")
     exe, prog = build(tmp)
     out = os.path.join(tmp, "trace.txt")
+    out_excluded = os.path.join(tmp, "trace-excluded.txt")
     env = dict(os.environ)
     env.pop("SOCK_TRACE_CONFIG", None)
     rounds = str(args.rounds)
     variants = {
         "bare": [prog, rounds],
         "sock-trace (all calls, to a file)": [exe, "run", "-o", out, "--", prog, rounds],
-        "sock-trace (calls excluded)": [exe, "run", "-o", out, "-x", "send,recv,setsockopt", "--", prog, rounds],
+        "sock-trace (calls excluded)": [exe, "run", "-o", out_excluded, "-x", "send,recv,setsockopt", "--", prog, rounds],
     }
     if shutil.which("strace"):
         variants["strace -f -e trace=network"] = ["strace", "-f", "-e", "trace=network", "-o", "/dev/null", prog, rounds]
@@ -69,7 +70,8 @@ def main():
         ratios = [t / b for t, b in zip(ts, times["bare"])]
         print(f"{name:40} {statistics.median(ts):9.3f} {statistics.median(ratios):7.3f} {min(ratios):7.3f} {max(ratios):7.3f}")
     lines = sum(1 for _ in open(out))
-    print(f"(last traced run wrote {lines} lines)")
+    excluded = sum(1 for _ in open(out_excluded))
+    print(f"(the last fully traced run wrote {lines} lines, the last excluded run {excluded})")
 
     # Start-up cost: many short runs of /bin/true, alternating.
     n = 40

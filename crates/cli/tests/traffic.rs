@@ -345,3 +345,47 @@ fn hex_dumps_split_messages_and_buffers() {
     assert_eq!(m["buffers"], serde_json::json!([5, 7, 1]));
     assert_eq!(m["total"], 13);
 }
+
+/// sendmmsg/recvmmsg become one packet per message, and writev one packet
+/// of both buffers, in the capture as in the hex dump.
+#[test]
+fn pcap_has_one_packet_per_mmsg_message() {
+    let Some(_) = tshark() else { return };
+    let dir = scratch("pcap-mmsg");
+    let pcap = dir.join("mmsg.pcapng");
+    let prog = compile_c("mmsg", &["-O2"]);
+    let t = run_traced(&["--pcap", pcap.to_str().unwrap()], &[&prog], T);
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    assert_eq!(t.stdout, "3 3 5\n");
+    let out = run_tshark(&[
+        "-r",
+        pcap.to_str().unwrap(),
+        "-T",
+        "fields",
+        "-e",
+        "frame.comment",
+        "-e",
+        "data.data",
+    ]);
+    let packets: Vec<(String, String)> = out
+        .lines()
+        .filter_map(|l| {
+            let (c, d) = l.split_once('\t')?;
+            let call = c.split_whitespace().nth(4)?.to_string();
+            Some((call, d.to_string()))
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("sendmmsg", "6669727374"),
+        ("sendmmsg", "7365636f6e6421"),
+        ("sendmmsg", "33"),
+        ("recvmmsg", "6669727374"),
+        ("recvmmsg", "7365636f6e6421"),
+        ("recvmmsg", "33"),
+        ("writev", "6162636465"),
+    ]
+    .iter()
+    .map(|(c, d)| (c.to_string(), d.to_string()))
+    .collect();
+    assert_eq!(packets, want, "{out}");
+}

@@ -110,6 +110,21 @@ impl PcapSink {
                 } else {
                     comment
                 };
+                // sendmmsg/recvmmsg: one packet per message (the payload
+                // is the messages back to back, `buffers` their lengths).
+                let mut parts: Vec<&[u8]> = Vec::new();
+                if matches!(ev.func, Func::Sendmmsg | Func::Recvmmsg) && !data.buffers.is_empty() {
+                    let mut rest = &data.shown[..];
+                    for &len in &data.buffers {
+                        let (part, tail) = rest.split_at((len as usize).min(rest.len()));
+                        if !part.is_empty() {
+                            parts.push(part);
+                        }
+                        rest = tail;
+                    }
+                } else {
+                    parts.push(&data.shown);
+                }
                 if stream {
                     let key = match self.holders.get(&(ev.pid, fd)) {
                         Some(k) if self.writer.is_open(k) => k.clone(),
@@ -127,11 +142,15 @@ impl PcapSink {
                             key
                         }
                     };
-                    self.writer
-                        .data(&key, data.outgoing, &data.shown, t_ns, &comment)?;
+                    for part in parts {
+                        self.writer
+                            .data(&key, data.outgoing, part, t_ns, &comment)?;
+                    }
                 } else if let Some(ends) = endpoints(socket, ev.named_addr()) {
-                    self.writer
-                        .datagram(&ends, data.outgoing, &data.shown, t_ns, &comment)?;
+                    for part in parts {
+                        self.writer
+                            .datagram(&ends, data.outgoing, part, t_ns, &comment)?;
+                    }
                 }
             }
         }

@@ -233,7 +233,14 @@ impl Event {
             }
             _ => None,
         };
-        match self.field("addr").or_else(in_msg) {
+        // sendmmsg/recvmmsg: the first message's address.
+        let first = || {
+            self.returned
+                .iter()
+                .find(|f| f.name == "first_addr")
+                .map(|f| &f.value)
+        };
+        match self.field("addr").or_else(in_msg).or_else(first) {
             Some(Value::Addr(a)) => Some(a),
             _ => None,
         }

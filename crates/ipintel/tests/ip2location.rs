@@ -1,6 +1,8 @@
 //! IP2Location BIN reader against files generated here from the documented
 //! layout (no sample file is redistributable).
 
+mod common;
+
 use sock_trace_ipintel::ip2location::{ColumnLayout, Ip2Location};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -335,4 +337,81 @@ fn corrupt_headers_are_rejected() {
     if let Ok(db) = Ip2Location::from_bytes(cut, p) {
         let _ = db.lookup("2a00:1450::1".parse().unwrap());
     }
+}
+
+/// Through the facade: a generated DB11 file answers country and city when
+/// no MaxMind City database does, a MaxMind City answer wins where both
+/// know the address, and a corrupt BIN is one problem naming the file.
+#[test]
+fn ip2location_answers_through_the_facade_in_its_place() {
+    use sock_trace_ipintel::{Intel, SourceKind, Sources};
+    let dir = std::env::temp_dir().join(format!("ip2l-facade-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bin = dir.join("IP2LOCATION-LITE-DB11.BIN");
+    std::fs::write(&bin, build_bin(11, &sample_v4(), &sample_v6(), true)).unwrap();
+    let broken = dir.join("IP2LOCATION-BROKEN.BIN");
+    std::fs::write(&broken, b"IP2L not really").unwrap();
+
+    let mut s = Sources::explicit_only();
+    s.ip2location.push(bin.clone());
+    s.ip2location.push(broken.clone());
+    let mut intel = Intel::new(&s);
+    let problems: Vec<String> = intel.problems().iter().map(|p| p.to_string()).collect();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("IP2LOCATION-BROKEN.BIN"),
+        "{problems:?}"
+    );
+    assert!(intel
+        .sources()
+        .iter()
+        .any(|src| src.kind == SourceKind::Ip2Location && src.path == bin.display().to_string()));
+
+    let a = intel.lookup("8.8.8.8".parse().unwrap());
+    let c = a.country.as_ref().expect("a country");
+    assert_eq!(c.code, "US");
+    assert!(
+        c.source.ends_with("IP2LOCATION-LITE-DB11.BIN"),
+        "{}",
+        c.source
+    );
+    let loc = a.location.as_ref().expect("a location");
+    assert_eq!(loc.city.as_deref(), Some("Mountain View"));
+    assert_eq!(loc.region.as_deref(), Some("California"));
+    assert!((loc.latitude.unwrap() - 37.386).abs() < 1e-4);
+    assert!((loc.longitude.unwrap() + 122.0838).abs() < 1e-4);
+    assert!(a.compact().starts_with("US"), "{}", a.compact());
+    assert!(
+        a.detailed_lines()
+            .iter()
+            .any(|l| l.contains("Mountain View")),
+        "{:?}",
+        a.detailed_lines()
+    );
+    let a = intel.lookup("2a00:1450:4001::1".parse().unwrap());
+    assert_eq!(a.location.and_then(|l| l.city).as_deref(), Some("Dublin"));
+
+    // With MaxMind's City test database as well, MaxMind answers the
+    // address both know; IP2Location still answers the rest.
+    let mut s = Sources::explicit_only();
+    s.ip2location.push(bin.clone());
+    s.mmdb
+        .push(common::fixture("maxmind/GeoLite2-City-Test.mmdb"));
+    let mut intel = Intel::new(&s);
+    assert!(intel.problems().is_empty());
+    let a = intel.lookup("81.2.69.142".parse().unwrap());
+    let loc = a.location.as_ref().unwrap();
+    assert!(
+        loc.source.ends_with("GeoLite2-City-Test.mmdb"),
+        "{}",
+        loc.source
+    );
+    let a = intel.lookup("8.8.8.8".parse().unwrap());
+    assert!(a
+        .location
+        .as_ref()
+        .unwrap()
+        .source
+        .ends_with("IP2LOCATION-LITE-DB11.BIN"));
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -561,6 +561,9 @@ fn sendmmsg_hooked(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> 
         w.header().args[..4].copy_from_slice(&[fd as u64, vec as u64, vlen as u64, flags as u64]);
         // SAFETY: r entries were processed.
         unsafe { mmsg_blobs(w, vec, r, role::ADDR, role::DATA_OUT) };
+        if r > 0 {
+            capture::socket_ends(w, fd, false);
+        }
     });
     sys::set_errno(e);
     r
@@ -616,6 +619,9 @@ fn recvmmsg_hooked(
         ]);
         // SAFETY: r entries were filled.
         unsafe { mmsg_blobs(w, vec, r, role::ADDR_OUT, role::DATA_IN) };
+        if r > 0 {
+            capture::socket_ends(w, fd, false);
+        }
         if let Some(ts) = capture::read_value(tmo) {
             w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
         }
