@@ -74,7 +74,15 @@ pub struct Enrich {
     symbolizer: sym::Symbolizer,
     /// Per process: how many module records the map was built from.
     maps: HashMap<u32, (usize, sym::ProcessMap)>,
+    /// The note made for each address so far: building one (class,
+    /// database answers, detail lines, JSON) costs microseconds, and a
+    /// trace names the same few addresses over and over.
+    notes: HashMap<IpAddr, AddrNote>,
 }
+
+/// Distinct addresses whose notes are kept; past it the cache starts over
+/// (a scan of many addresses must not grow the collector without bound).
+const NOTE_CACHE: usize = 65_536;
 
 impl Enrich {
     pub fn new(
@@ -90,33 +98,40 @@ impl Enrich {
                 ..sym::Options::default()
             }),
             maps: HashMap::new(),
+            notes: HashMap::new(),
         }
     }
+}
 
-    fn map_of(&mut self, pid: u32, modules: &[LoadedModule]) -> &sym::ProcessMap {
-        let stale = self.maps.get(&pid).is_none_or(|(n, _)| *n != modules.len());
-        if stale {
-            let mut map = sym::ProcessMap::new();
-            for m in modules {
-                map.add_module(sym::Module {
-                    path: PathBuf::from(String::from_utf8_lossy(&m.path).into_owned()),
-                    bias: m.bias,
-                    segments: m
-                        .segments
-                        .iter()
-                        .map(|&(vaddr, memsz, offset, _)| sym::Segment {
-                            vaddr,
-                            memsz,
-                            offset,
-                        })
-                        .collect(),
-                    build_id: m.build_id.clone(),
-                });
-            }
-            self.maps.insert(pid, (modules.len(), map));
+/// The symbolizer's map of process `pid`, rebuilt when new module records
+/// arrived.
+fn map_of<'a>(
+    maps: &'a mut HashMap<u32, (usize, sym::ProcessMap)>,
+    pid: u32,
+    modules: &[LoadedModule],
+) -> &'a sym::ProcessMap {
+    let stale = maps.get(&pid).is_none_or(|(n, _)| *n != modules.len());
+    if stale {
+        let mut map = sym::ProcessMap::new();
+        for m in modules {
+            map.add_module(sym::Module {
+                path: PathBuf::from(String::from_utf8_lossy(&m.path).into_owned()),
+                bias: m.bias,
+                segments: m
+                    .segments
+                    .iter()
+                    .map(|&(vaddr, memsz, offset, _)| sym::Segment {
+                        vaddr,
+                        memsz,
+                        offset,
+                    })
+                    .collect(),
+                build_id: m.build_id.clone(),
+            });
         }
-        &self.maps[&pid].1
+        maps.insert(pid, (modules.len(), map));
     }
+    &maps[&pid].1
 }
 
 impl Enricher for Enrich {
@@ -128,7 +143,19 @@ impl Enricher for Enrich {
                 collect_ips(&f.value, &mut ips);
             }
             ips.dedup();
-            ev.annotations = ips.into_iter().map(|ip| lazy.note(ip)).collect();
+            let notes = &mut self.notes;
+            ev.annotations = ips
+                .into_iter()
+                .map(|ip| {
+                    if let Some(n) = notes.get(&ip) {
+                        return n.clone();
+                    }
+                    if notes.len() >= NOTE_CACHE {
+                        notes.clear();
+                    }
+                    notes.entry(ip).or_insert_with(|| lazy.note(ip)).clone()
+                })
+                .collect();
         }
         if ev.callers.is_empty() {
             return;
@@ -141,8 +168,8 @@ impl Enricher for Enrich {
         if p.depth == 0 {
             return;
         }
-        let map = self.map_of(ev.pid, modules).clone();
-        let frames = self.symbolizer.symbolize_stack(&map, &ev.callers);
+        let map = map_of(&mut self.maps, ev.pid, modules);
+        let frames = self.symbolizer.symbolize_stack(map, &ev.callers);
         // Skip frames in the listed objects; if every frame is in one, the
         // innermost stays (a line inside libcurl beats no line at all).
         let mut kept: Vec<&sym::Frame> = frames
