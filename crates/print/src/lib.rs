@@ -8,8 +8,8 @@
 //!   information keyed by the C argument names; schema in `docs/JSON.md`.
 //!
 //! Both walk the same value tree, so they cannot drift apart: a value the
-//! decoder produces is rendered by [`text::value`] and [`json::value`], and
-//! nothing else. Decoders never produce punctuation; printers never know
+//! decoder produces is rendered by [`TextPrinter::value`] and by the JSON
+//! printer's streaming writer, and nothing else. Decoders never produce punctuation; printers never know
 //! which function they print.
 //!
 //! ```
