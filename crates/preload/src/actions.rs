@@ -105,6 +105,11 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// Whether a bandwidth limit paces this call's socket.
+    pub fn paces(&self) -> bool {
+        self.limit != 0
+    }
+
     /// Record flags for the call's trace line.
     pub fn flags(&self) -> u16 {
         if self.fail.is_some() || self.shorten.is_some() {

@@ -243,15 +243,7 @@ impl<'a> Out<'a> {
     }
 
     fn members(&mut self, fields: &[Field], max: usize) {
-        for (i, f) in fields.iter().enumerate() {
-            if fields[..i].iter().any(|g| g.name == f.name) {
-                continue;
-            }
-            let last = fields[i..]
-                .iter()
-                .rev()
-                .find(|g| g.name == f.name)
-                .unwrap_or(f);
+        for (f, last) in map_entries(fields, |f| f.name) {
             self.key(f.name);
             self.value(&last.value, max);
         }
@@ -290,6 +282,23 @@ impl<'a> Out<'a> {
         self.entry("text", crate::text::frame_text(f).as_str());
         self.close(b'}');
     }
+}
+
+/// The entries of a JSON map built from `items` in order: each key once,
+/// at its first place, with the item that gave it last (what inserting
+/// into an ordered map does). Lists here are a handful of items long.
+fn map_entries<T, K: PartialEq>(
+    items: &[T],
+    key: impl Fn(&T) -> K,
+) -> impl Iterator<Item = (&T, &T)> {
+    items.iter().enumerate().filter_map(move |(i, it)| {
+        let k = key(it);
+        if items[..i].iter().any(|x| key(x) == k) {
+            return None;
+        }
+        let last = items[i..].iter().rev().find(|x| key(x) == k).unwrap_or(it);
+        Some((it, last))
+    })
 }
 
 impl Printer for JsonPrinter {
@@ -370,15 +379,7 @@ impl Printer for JsonPrinter {
             if !ev.annotations.is_empty() {
                 o.key("addresses");
                 o.open(b'{');
-                for (i, n) in ev.annotations.iter().enumerate() {
-                    if ev.annotations[..i].iter().any(|m| m.ip == n.ip) {
-                        continue;
-                    }
-                    let last = ev.annotations[i..]
-                        .iter()
-                        .rev()
-                        .find(|m| m.ip == n.ip)
-                        .unwrap_or(n);
+                for (n, last) in map_entries(&ev.annotations, |n| n.ip) {
                     o.comma();
                     o.display(n.ip);
                     o.buf.push(b':');

@@ -499,11 +499,12 @@ unsafe fn mmsg_blobs(
 }
 
 /// Bytes the first `n` messages of an mmsghdr array moved (their
-/// `msg_len`), for bandwidth limits.
+/// `msg_len`), for bandwidth limits. Only called after the call processed
+/// `n` entries, so they are read directly (no fault-safe copy per entry).
 fn mmsg_bytes(vec: *const mmsghdr, n: i64) -> i64 {
-    (0..n.clamp(0, 1024) as usize)
-        .map_while(|i| capture::read_value(vec.wrapping_add(i)))
-        .map(|m| m.msg_len as i64)
+    (0..n.max(0) as usize)
+        // SAFETY: the kernel processed entries 0..n of this array.
+        .map(|i| unsafe { (*vec.add(i)).msg_len } as i64)
         .sum()
 }
 
@@ -721,7 +722,11 @@ pub unsafe extern "C" fn __read_chk(
 fn vec_impl(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     let out = func == Func::Writev;
     let forward = |short: Option<usize>| {
-        if let Some((v, n)) = short.and_then(|l| iov_prefix(iov, cnt.max(0) as usize, l)) {
+        // Only writev is ever shortened (readv's target asks for no bytes).
+        let prefix = short
+            .filter(|_| out)
+            .and_then(|l| iov_prefix(iov, cnt.max(0) as usize, l));
+        if let Some((v, n)) = prefix {
             // SAFETY: a prefix of the program's own buffers.
             return unsafe { real::writev(fd, v.as_ptr(), n as c_int) };
         }

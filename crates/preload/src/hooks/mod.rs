@@ -99,7 +99,8 @@ fn perform_acted(
             (r, sys::errno())
         }
     };
-    let bytes = if v.fail.is_some() || r <= 0 {
+    // Only a bandwidth limit needs the byte count.
+    let bytes = if v.fail.is_some() || r <= 0 || !v.paces() {
         0
     } else {
         moved(r)
