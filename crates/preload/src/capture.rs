@@ -172,27 +172,49 @@ pub unsafe fn payload_iov(
     }
     let want = (n as usize).min(max);
     let buf = w.reserve(want);
+    // SAFETY: forwarded.
+    let got = unsafe { gather_iov(buf, iov, cnt, n as usize) };
+    w.commit_reserved(Tag::Bytes, role, got);
+}
+
+/// Copies the first `moved` bytes that went through an iovec array into
+/// `dst`, as far as it holds them. Returns the bytes copied.
+///
+/// # Safety
+/// `iov` must be valid for `cnt` entries whose buffers hold at least
+/// `moved` bytes (the call moved them).
+pub unsafe fn gather_iov(
+    dst: &mut [u8],
+    iov: *const libc::iovec,
+    cnt: usize,
+    moved: usize,
+) -> usize {
+    if iov.is_null() {
+        return 0;
+    }
     let mut got = 0;
+    let mut left = moved;
     for i in 0..cnt {
-        if got >= buf.len() {
+        if left == 0 || got >= dst.len() {
             break;
         }
         // SAFETY: i < cnt.
         let v = unsafe { *iov.add(i) };
-        let take = v.iov_len.min(buf.len() - got);
+        let take = v.iov_len.min(left).min(dst.len() - got);
         if take > 0 && !v.iov_base.is_null() {
             // SAFETY: the call moved these bytes.
             unsafe {
                 core::ptr::copy_nonoverlapping(
                     v.iov_base as *const u8,
-                    buf.as_mut_ptr().add(got),
+                    dst.as_mut_ptr().add(got),
                     take,
                 )
             };
             got += take;
+            left -= take;
         }
     }
-    w.commit_reserved(Tag::Bytes, role, got);
+    got
 }
 
 /// Lengths of an iovec array (at most 32).

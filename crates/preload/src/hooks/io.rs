@@ -470,30 +470,18 @@ unsafe fn mmsg_blobs(
     }
     let buf = w.reserve(max.min(total));
     let mut got = 0;
-    for i in 0..count {
+    for (i, &len) in lens[..count].iter().enumerate() {
         // SAFETY: i < n, processed by the kernel.
         let m = unsafe { (*vec.add(i)).msg_hdr };
-        let mut left = lens[i].max(0) as usize;
-        for j in 0..m.msg_iovlen {
-            if left == 0 || got >= buf.len() || m.msg_iov.is_null() {
-                break;
-            }
-            // SAFETY: j < msg_iovlen of an array the kernel read.
-            let v = unsafe { *m.msg_iov.add(j) };
-            let take = v.iov_len.min(left).min(buf.len() - got);
-            if take > 0 && !v.iov_base.is_null() {
-                // SAFETY: the kernel moved these bytes.
-                unsafe {
-                    core::ptr::copy_nonoverlapping(
-                        v.iov_base as *const u8,
-                        buf.as_mut_ptr().add(got),
-                        take,
-                    )
-                };
-                got += take;
-                left -= take;
-            }
-        }
+        // SAFETY: the kernel moved msg_len bytes through this message's iovecs.
+        got += unsafe {
+            capture::gather_iov(
+                &mut buf[got..],
+                m.msg_iov,
+                m.msg_iovlen,
+                len.max(0) as usize,
+            )
+        };
     }
     w.commit_reserved(sock_trace_event::Tag::Bytes, data_role, got);
 }
