@@ -188,6 +188,18 @@ struct Conn {
     inc: Direction,
 }
 
+impl Conn {
+    /// The sequence state of the side that acts (`by_local`: this end)
+    /// and of the other side.
+    fn sides(&self, by_local: bool) -> (Direction, Direction) {
+        if by_local {
+            (self.out, self.inc)
+        } else {
+            (self.inc, self.out)
+        }
+    }
+}
+
 /// Writes a pcapng stream synthesized from socket calls.
 ///
 /// `K` identifies a connection across calls; pick anything hashable that
@@ -357,11 +369,7 @@ impl<W: Write, K: Eq + Hash> PcapWriter<W, K> {
         let Some(conn) = self.conns.remove(key) else {
             return Ok(());
         };
-        let (a, b) = if by_local {
-            (conn.out, conn.inc)
-        } else {
-            (conn.inc, conn.out)
-        };
+        let (a, b) = conn.sides(by_local);
         let a_to_b = by_local;
         self.sink.tcp(
             &conn,
@@ -410,11 +418,7 @@ impl<W: Write, K: Eq + Hash> PcapWriter<W, K> {
         let Some(conn) = self.conns.remove(key) else {
             return Ok(());
         };
-        let (a, b) = if by_local {
-            (conn.out, conn.inc)
-        } else {
-            (conn.inc, conn.out)
-        };
+        let (a, b) = conn.sides(by_local);
         self.sink.tcp(
             &conn,
             by_local,
