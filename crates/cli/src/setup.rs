@@ -412,10 +412,15 @@ pub fn start_session(settings: &Settings) -> Result<(Area, Collector<'static>)> 
 
 /// `sock-trace run`.
 pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
-    let library = crate::preload_lib::path()?;
+    // Kept alive for the whole run: a memfd placement is valid only while
+    // this process holds it.
+    let library = crate::preload_lib::place()?;
     let (area, mut collector) = start_session(&settings)?;
     let status = crate::launch::run(
-        crate::launch::RunPlan { argv, library },
+        crate::launch::RunPlan {
+            argv,
+            library: library.path().to_path_buf(),
+        },
         &area,
         &mut collector,
     )?;

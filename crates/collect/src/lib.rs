@@ -36,6 +36,8 @@ pub struct Stats {
     pub events: u64,
     pub malformed: u64,
     pub rings_reclaimed: u64,
+    /// Rings whose counters were found broken and restarted.
+    pub corrupt_rings: u64,
     pub pids: HashSet<u32>,
 }
 
@@ -239,17 +241,39 @@ impl<'a> Collector<'a> {
             s.finish();
         }
         let h = self.shm.header();
-        let lost = h.lost_no_ring.load(Ordering::Relaxed) + h.lost_full.load(Ordering::Relaxed);
+        // Producers write these counters; a misbehaving one can write
+        // anything, so they are read as unsigned and added saturating.
+        let no_ring = h.lost_no_ring.load(Ordering::Relaxed);
+        let full = h.lost_full.load(Ordering::Relaxed);
+        let no_space = h.lost_no_space.load(Ordering::Relaxed);
+        let lost = no_ring.saturating_add(full).saturating_add(no_space);
         if lost > 0 {
-            let text = format!(
-                "{lost} events were not recorded ({} with every ring taken, {} after the collector stopped)",
-                h.lost_no_ring.load(Ordering::Relaxed),
-                h.lost_full.load(Ordering::Relaxed)
-            );
+            let mut parts = Vec::new();
+            if no_ring > 0 {
+                parts.push(format!("{no_ring} with every ring taken"));
+            }
+            if full > 0 {
+                parts.push(format!(
+                    "{full} while the collector was gone or made no progress for 10 s"
+                ));
+            }
+            if no_space > 0 {
+                parts.push(format!(
+                    "{no_space} because memory for a ring could not be allocated"
+                ));
+            }
+            let text = format!("{lost} events were not recorded ({})", parts.join(", "));
             self.notice(None, &text);
         }
         if self.stats.malformed > 0 {
             let text = format!("{} malformed records skipped", self.stats.malformed);
+            self.notice(None, &text);
+        }
+        if self.stats.corrupt_rings > 0 {
+            let text = format!(
+                "{} rings were found corrupt (a traced process wrote into the trace area) and restarted",
+                self.stats.corrupt_rings
+            );
             self.notice(None, &text);
         }
         for o in &mut self.outputs {
@@ -299,6 +323,13 @@ impl<'a> Collector<'a> {
         for ring in 0..n {
             let ctl = self.shm.ctl(ring);
             if ctl.state.load(Ordering::Relaxed) == RING_FREE {
+                continue;
+            }
+            if self.shm.corrupt(ring) {
+                // A producer can only block on a ring whose counters lie;
+                // start it over rather than let it wait for us forever.
+                self.shm.resync(ring);
+                self.stats.corrupt_rings += 1;
                 continue;
             }
             loop {

@@ -21,7 +21,7 @@
 //! record bytes out before parsing them.
 
 use crate::func::FuncMask;
-use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SOCKTRC1");
 pub const PAGE: usize = 4096;
@@ -316,7 +316,9 @@ pub struct ShmHeader {
     pub lost_full: AtomicU64,
     /// Times a producer had to wait for the collector to make room.
     pub waits_full: AtomicU64,
-    pub _spare: AtomicI64,
+    /// Events lost because the memory behind a ring could not be allocated
+    /// (a full tmpfs, a memory limit).
+    pub lost_no_space: AtomicU64,
 }
 
 const _: () = assert!(core::mem::size_of::<ShmHeader>() <= HEADER_BYTES);
@@ -517,6 +519,11 @@ impl Shm {
         }
     }
 
+    /// The data bytes of `ring`: where they start and how many.
+    pub fn ring_span(&self, ring: u32) -> (*mut u8, usize) {
+        (self.data(ring), self.geo.ring_bytes as usize)
+    }
+
     fn data(&self, ring: u32) -> *mut u8 {
         let ring = ring.min(self.geo.nrings - 1);
         // SAFETY: inside the mapping by the geometry checks.
@@ -635,6 +642,24 @@ impl Shm {
             );
         }
         tail + n
+    }
+
+    /// Consumer side: whether the ring's counters break the invariant
+    /// `tail <= head <= tail + size`. Only a process writing where it must
+    /// not (its own ring's control block, or another's) can cause this.
+    pub fn corrupt(&self, ring: u32) -> bool {
+        let ctl = self.ctl(ring);
+        let head = ctl.head.load(Ordering::Acquire);
+        let tail = ctl.tail.load(Ordering::Relaxed);
+        head < tail || head - tail > self.geo.ring_bytes as u64
+    }
+
+    /// Consumer side: drops whatever a corrupt ring holds so that its
+    /// producer can go on (its records cannot be trusted to line up).
+    pub fn resync(&self, ring: u32) {
+        let ctl = self.ctl(ring);
+        let head = ctl.head.load(Ordering::Acquire);
+        ctl.tail.store(head, Ordering::Release);
     }
 
     /// Consumer side: marks bytes up to `tail` as processed.

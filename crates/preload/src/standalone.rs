@@ -156,9 +156,13 @@ fn join(out: &mut [u8; MAX_PATH], dir: &[u8], name: &[u8]) -> bool {
     true
 }
 
+/// An executable we may run as the collector: it and its directory belong
+/// to us or root and nobody else can write them. The collector runs with
+/// the program's privileges (often root), so a binary that another user
+/// could have replaced is refused, with a word.
 fn executable(path: &[u8; MAX_PATH]) -> bool {
     // SAFETY: NUL-terminated path.
-    unsafe {
+    let runnable = unsafe {
         libc::syscall(
             libc::SYS_faccessat,
             libc::AT_FDCWD,
@@ -166,6 +170,42 @@ fn executable(path: &[u8; MAX_PATH]) -> bool {
             libc::X_OK,
             0,
         ) == 0
+    };
+    if !runnable {
+        return false;
+    }
+    let len = path.iter().position(|&b| b == 0).unwrap_or(0);
+    let mut dir = [0u8; MAX_PATH];
+    let slash = path[..len].iter().rposition(|&b| b == b'/').unwrap_or(0);
+    dir[..slash.max(1)].copy_from_slice(&path[..slash.max(1)]);
+    if trusted(path, false) && trusted(&dir, true) {
+        return true;
+    }
+    sys::warn(b"sock-trace: not starting a collector from a file or directory that another user can write\n");
+    false
+}
+
+/// Owner is us or root, and no group or other write bit (a sticky
+/// directory is fine: others cannot replace our entries in it).
+fn trusted(path: &[u8; MAX_PATH], dir: bool) -> bool {
+    // SAFETY: a zeroed stat is valid; NUL-terminated path.
+    unsafe {
+        let mut st: libc::stat = core::mem::zeroed();
+        if libc::syscall(
+            libc::SYS_newfstatat,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &mut st as *mut libc::stat,
+            0,
+        ) != 0
+        {
+            return false;
+        }
+        let euid = libc::geteuid();
+        let owner_ok = st.st_uid == euid || st.st_uid == 0;
+        let writable = st.st_mode & 0o022 != 0;
+        let sticky = st.st_mode & 0o1000 != 0;
+        owner_ok && (!writable || (dir && sticky))
     }
 }
 

@@ -23,7 +23,6 @@ static ENABLED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 static PID: AtomicU32 = AtomicU32::new(0);
 static MAX_DATA: AtomicU32 = AtomicU32::new(0);
 static CAPTURE_FLAGS: AtomicU32 = AtomicU32::new(0);
-static RING_HINT: AtomicU32 = AtomicU32::new(0);
 /// Caller frames to record per call (0: none).
 static CALLER_DEPTH: AtomicU32 = AtomicU32::new(0);
 
@@ -250,19 +249,52 @@ pub fn before_exec() {
     }
 }
 
+/// Until when (CLOCK_MONOTONIC ns) no new ring is tried after one could not
+/// get memory: a thread without a ring then loses its events (counted)
+/// instead of scanning the table on every call.
+static NO_SPACE_UNTIL: AtomicU64 = AtomicU64::new(0);
+
+/// Takes a ring whose pages are really there. The first free ring is taken,
+/// not a spread one: a ring used before keeps its pages, so a program that
+/// starts and ends many threads reuses memory instead of touching more.
+/// The pages are populated before the first write (`MADV_POPULATE_WRITE`
+/// returns an error where a write to an unbacked page of a full tmpfs
+/// would raise SIGBUS in the program).
 fn acquire_ring(shm: &Shm, pid: u32, tid: u32) -> Option<u32> {
-    let hint = RING_HINT.fetch_add(1, Ordering::Relaxed);
-    let r = shm.acquire(pid, tid, hint);
-    if r.is_none() {
-        shm.header().lost_no_ring.fetch_add(1, Ordering::Relaxed);
+    let h = shm.header();
+    let until = NO_SPACE_UNTIL.load(Ordering::Relaxed);
+    if until != 0 && sys::now() < until {
+        h.lost_no_space.fetch_add(1, Ordering::Relaxed);
+        return None;
     }
-    r
+    let Some(r) = shm.acquire(pid, tid, 0) else {
+        h.lost_no_ring.fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
+    let (data, len) = shm.ring_span(r);
+    if !sys::populate(data, len) {
+        // Nothing was written to the ring: hand it straight back.
+        shm.free(r);
+        h.lost_no_space.fetch_add(1, Ordering::Relaxed);
+        NO_SPACE_UNTIL.store(sys::now() + 50_000_000, Ordering::Relaxed);
+        return None;
+    }
+    Some(r)
 }
 
-/// Reserves room in `ring`, waiting for the collector while it is alive.
+/// How long a producer waits for room in a ring whose consumer makes no
+/// progress at all before it drops the record (counted): a collector that
+/// is alive but stuck (stopped, or its area corrupted by a misbehaving
+/// process) must not hang the program forever.
+const STALL_LIMIT_NS: u64 = 10_000_000_000;
+
+/// Reserves room in `ring`, waiting for the collector while it is alive
+/// and making progress.
 fn reserve(shm: &Shm, ring: u32, len: usize) -> Option<*mut u8> {
     let h = shm.header();
     let mut spins = 0u32;
+    let mut last_tail = 0u64;
+    let mut since = 0u64;
     loop {
         // SAFETY: this thread owns `ring` (or borrowed it in a signal
         // handler with the owner interrupted, see emit).
@@ -282,6 +314,15 @@ fn reserve(shm: &Shm, ring: u32, len: usize) -> Option<*mut u8> {
             if consumer != 0 && !sys::alive(consumer) {
                 h.consumer_gone.store(1, Ordering::Relaxed);
                 continue;
+            }
+            let tail = shm.ctl(ring).tail.load(Ordering::Relaxed);
+            let now = sys::now();
+            if since == 0 || tail != last_tail {
+                last_tail = tail;
+                since = now;
+            } else if now.saturating_sub(since) > STALL_LIMIT_NS {
+                h.lost_full.fetch_add(1, Ordering::Relaxed);
+                return None;
             }
         }
         sys::pause_briefly(spins);

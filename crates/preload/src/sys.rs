@@ -242,3 +242,18 @@ fn read_file(path: &core::ffi::CStr, buf: &mut [u8]) -> usize {
         total
     }
 }
+
+/// Allocates the pages of `len` bytes of a shared mapping before they are
+/// written. False when the memory is not there (ENOMEM, ENOSPC, EFAULT);
+/// true also on kernels older than 5.14 that do not know the advice (then
+/// the pages are allocated on first write, as before).
+pub fn populate(addr: *mut u8, len: usize) -> bool {
+    const MADV_POPULATE_WRITE: c_long = 23;
+    // SAFETY: advice on a range of our own mapping; no memory is changed.
+    let r = unsafe { libc::syscall(libc::SYS_madvise, addr, len, MADV_POPULATE_WRITE) };
+    if r == 0 {
+        return true;
+    }
+    let e = errno();
+    e == libc::EINVAL || e == libc::ENOSYS
+}
