@@ -2,32 +2,76 @@
 //! its events (and those of every descendant) until the whole process tree
 //! is gone, and exit with the program's status.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use sock_trace_collect::{Area, Collector};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// The direct child, for the signal handler.
 static CHILD: AtomicI32 = AtomicI32::new(0);
+/// The program's own process group when it has one (not in a terminal's
+/// foreground), else 0.
+static CHILD_GROUP: AtomicI32 = AtomicI32::new(0);
+/// Whether the program shares our process group in a terminal's
+/// foreground: then keyboard signals (SI_KERNEL) reach it directly.
+static SHARES_TERMINAL_GROUP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn forward_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // A signal the terminal sent to the whole foreground group already
-    // reached the child; forwarding it would deliver it twice.
     // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
     let from_kernel = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
+    if from_kernel && SHARES_TERMINAL_GROUP.load(Ordering::Relaxed) {
+        // The terminal sent it to the whole foreground group, the program
+        // included: forwarding would deliver it twice.
+        return;
+    }
+    let group = CHILD_GROUP.load(Ordering::Relaxed);
     let child = CHILD.load(Ordering::Relaxed);
-    if child > 0 && !from_kernel {
-        // SAFETY: async-signal-safe.
-        unsafe { libc::kill(child, sig) };
+    // SAFETY: kill is async-signal-safe.
+    unsafe {
+        if group > 0 {
+            // The program is alone in its group, so nothing that signalled
+            // us (a group kill included) reached it: deliver once, to the
+            // group, as a group kill of the untraced program would.
+            libc::kill(-group, sig);
+        } else if child > 0 {
+            libc::kill(child, sig);
+        }
     }
 }
 
+/// Every signal a launcher may receive from outside and the program
+/// should get instead: all catchable ones except those about our own
+/// faults (SEGV, BUS, ...), child status (CHLD) and job control (TSTP,
+/// TTIN, TTOU, CONT), which keep their default meaning for the launcher.
+fn forwarded_signals() -> Vec<libc::c_int> {
+    let mut v = vec![
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGTERM,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+        libc::SIGWINCH,
+        libc::SIGURG,
+        libc::SIGXCPU,
+        libc::SIGXFSZ,
+        libc::SIGVTALRM,
+        libc::SIGPROF,
+        libc::SIGIO,
+        libc::SIGPWR,
+        libc::SIGSTKFLT,
+    ];
+    v.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
+    v
+}
+
 fn install_forwarding() {
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+    for sig in forwarded_signals() {
         // SAFETY: a valid handler with SA_SIGINFO; the struct is zeroed.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
@@ -38,6 +82,37 @@ fn install_forwarding() {
         }
     }
 }
+
+/// Whether we run in the foreground process group of our controlling
+/// terminal (an interactive shell's job).
+fn in_terminal_foreground() -> bool {
+    // SAFETY: plain open/tcgetpgrp/close on a fresh descriptor.
+    unsafe {
+        let fd = libc::open(c"/dev/tty".as_ptr(), libc::O_RDONLY | libc::O_NOCTTY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return false;
+        }
+        let fg = libc::tcgetpgrp(fd);
+        libc::close(fd);
+        fg > 0 && fg == libc::getpgrp()
+    }
+}
+
+/// The program could not be started: the shell's convention (127: not
+/// found, 126: found but not runnable), with the reason.
+#[derive(Debug)]
+pub struct NotStarted {
+    pub code: i32,
+    pub message: String,
+}
+
+impl std::fmt::Display for NotStarted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NotStarted {}
 
 /// Why a program may escape the tracer, found before running it.
 pub fn untraceable_reason(program: &Path) -> Option<String> {
@@ -62,13 +137,34 @@ pub fn untraceable_reason(program: &Path) -> Option<String> {
         }
     }
     let bytes = std::fs::read(program).ok()?;
-    match elf_interp(&bytes) {
-        ElfKind::Static => Some(format!(
+    let go = is_go_binary(&bytes);
+    match (elf_interp(&bytes), go) {
+        (ElfKind::Static, true) => Some(format!(
+            "{} is a statically linked Go program: Go makes its own system calls and there is no \
+             dynamic loader, so LD_PRELOAD cannot reach it and it runs untraced",
+            program.display()
+        )),
+        (ElfKind::Static, false) => Some(format!(
             "{} is statically linked (no dynamic loader): LD_PRELOAD cannot reach it, so it runs untraced",
+            program.display()
+        )),
+        (ElfKind::Dynamic, true) => Some(format!(
+            "{} is a Go program: Go makes its own system calls instead of calling the C library, so \
+             only what it does through libc (cgo name resolution) can be traced; its sockets are not seen",
             program.display()
         )),
         _ => None,
     }
+}
+
+/// Whether an ELF file was built by the Go toolchain: it carries the
+/// build-info blob (`.go.buildinfo`, which starts with this magic) or a Go
+/// build-id note.
+pub fn is_go_binary(bytes: &[u8]) -> bool {
+    const BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
+    const GO_NOTE: &[u8] = b".note.go.buildid";
+    let find = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    bytes.starts_with(b"\x7fELF") && (find(BUILDINFO_MAGIC) || find(GO_NOTE))
 }
 
 enum ElfKind {
@@ -136,6 +232,8 @@ fn preload_value(lib: &Path) -> OsString {
 pub struct RunPlan<'a> {
     pub argv: &'a [OsString],
     pub library: PathBuf,
+    /// Trace (and wait for) descendants too.
+    pub follow: bool,
 }
 
 /// Runs the program and collects until its process tree is gone. Returns
@@ -144,47 +242,83 @@ pub fn run(plan: RunPlan<'_>, area: &Area, collector: &mut Collector<'_>) -> Res
     let Some((program, args)) = plan.argv.split_first() else {
         bail!("no command given: sock-trace run [OPTIONS] -- CMD [ARGS...]");
     };
+    let name = program.to_string_lossy();
     match resolve_program(program) {
         Some(path) => {
+            if path.is_dir() {
+                return Err(NotStarted {
+                    code: 126,
+                    message: format!("{name}: is a directory"),
+                }
+                .into());
+            }
             if let Some(why) = untraceable_reason(&path) {
                 eprintln!("sock-trace: warning: {why}");
             }
         }
-        None => bail!("{}: command not found", program.to_string_lossy()),
+        None => {
+            return Err(NotStarted {
+                code: 127,
+                message: format!("{name}: command not found"),
+            }
+            .into())
+        }
     }
-    // Orphaned grandchildren become ours, so that we can tell when the
-    // whole tree has exited and so that they are reaped.
-    // SAFETY: plain prctl.
-    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    let follow = plan.follow;
+    if follow {
+        // Orphaned grandchildren become ours, so that we can tell when the
+        // whole tree has exited and so that they are reaped.
+        // SAFETY: plain prctl.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    }
+    // In a terminal's foreground the program stays in our group, so that
+    // keyboard signals and job control reach it as they would untraced.
+    // Anywhere else (pipelines, timeout, CI runners, services) it gets its
+    // own group: a signal sent to our group then reaches only us, and we
+    // deliver it once.
+    let foreground = in_terminal_foreground();
+    SHARES_TERMINAL_GROUP.store(foreground, Ordering::Relaxed);
     install_forwarding();
 
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env("LD_PRELOAD", preload_value(&plan.library))
         .env(sock_trace_event::ENV_SHM, area.path());
+    if !foreground {
+        cmd.process_group(0);
+    }
+    let reset: Vec<libc::c_int> = forwarded_signals();
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {
-        cmd.pre_exec(|| {
-            // The child must not inherit our forwarding handlers' mask or
-            // ignored signals; restore defaults.
-            for sig in [
-                libc::SIGINT,
-                libc::SIGTERM,
-                libc::SIGHUP,
-                libc::SIGQUIT,
-                libc::SIGPIPE,
-            ] {
+        cmd.pre_exec(move || {
+            // Handlers are reset by exec, but ignored signals would stay
+            // ignored: give the program the defaults it would have had.
+            for &sig in reset.iter().chain(&[libc::SIGPIPE]) {
                 libc::signal(sig, libc::SIG_DFL);
             }
             Ok(())
         });
     }
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("starting {}", program.to_string_lossy()))?;
+    let child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.raw_os_error() {
+                Some(libc::ENOENT) => 127,
+                _ => 126,
+            };
+            return Err(NotStarted {
+                code,
+                message: format!("{name}: {e}"),
+            }
+            .into());
+        }
+    };
     let child_pid = child.id() as i32;
     CHILD.store(child_pid, Ordering::Relaxed);
-    // std's Child would reap on wait(); we reap with waitpid(-1) ourselves.
+    if !foreground {
+        CHILD_GROUP.store(child_pid, Ordering::Relaxed);
+    }
+    // std's Child would reap on wait(); we reap with waitpid ourselves.
     std::mem::forget(child);
 
     let mut status: Option<i32> = None;
@@ -201,6 +335,11 @@ pub fn run(plan: RunPlan<'_>, area: &Area, collector: &mut Collector<'_>) -> Res
                 if pid == child_pid {
                     status = Some(st);
                     CHILD.store(0, Ordering::Relaxed);
+                    if !follow {
+                        // Untraced descendants are not ours to wait for.
+                        collector.finish();
+                        return Ok(st);
+                    }
                 }
                 continue;
             }

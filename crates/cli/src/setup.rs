@@ -416,14 +416,21 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
     // this process holds it.
     let library = crate::preload_lib::place()?;
     let (area, mut collector) = start_session(&settings)?;
-    let status = crate::launch::run(
-        crate::launch::RunPlan {
-            argv,
-            library: library.path().to_path_buf(),
+    let plan = crate::launch::RunPlan {
+        argv,
+        library: library.path().to_path_buf(),
+        follow: !settings.no_follow && settings.config.trace.follow,
+    };
+    let status = match crate::launch::run(plan, &area, &mut collector) {
+        Ok(s) => s,
+        Err(e) => match e.downcast::<crate::launch::NotStarted>() {
+            Ok(n) => {
+                eprintln!("sock-trace: {n}");
+                return Ok(n.code);
+            }
+            Err(e) => return Err(e),
         },
-        &area,
-        &mut collector,
-    )?;
+    };
     let h = area.shm().header();
     if h.processes.load(std::sync::atomic::Ordering::Relaxed) == 0 {
         eprintln!(
