@@ -380,3 +380,73 @@ fn a_program_section_can_send_its_lines_elsewhere() {
         .iter()
         .any(|e| e["type"] == "process" && e["exe"].as_str().unwrap().ends_with("sh")));
 }
+
+/// Builds `lifecycle` (see its source) and libnetlib.so for it to dlopen.
+fn build_lifecycle(dir: &Path) -> (PathBuf, PathBuf) {
+    let lib = dir.join("libnetlib.so");
+    build(
+        Command::new("gcc")
+            .args(["-g", "-O2", "-fno-omit-frame-pointer", "-shared", "-fPIC", "-o"])
+            .arg(&lib)
+            .arg(source("netlib.c")),
+    );
+    let exe = dir.join("lifecycle");
+    build(
+        Command::new("gcc")
+            .args(["-g", "-O1", "-o"])
+            .arg(&exe)
+            .arg(source("lifecycle.c")),
+    );
+    (exe, lib)
+}
+
+#[test]
+fn callers_after_a_re_exec_of_the_same_program() {
+    let dir = scratch("callers-reexec");
+    let (exe, lib) = build_lifecycle(&dir);
+    let t = run_traced(&[], &[exe.as_os_str(), "reexec".as_ref(), lib.as_os_str()], T);
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    assert_frame(
+        &caller(&t, "socket"),
+        "lifecycle.c",
+        marked_line("lifecycle.c", "after_exec"),
+        "after_exec",
+    );
+}
+
+#[test]
+fn a_double_fork_daemon_has_its_real_parent_and_its_callers() {
+    let dir = scratch("callers-daemon");
+    let (exe, lib) = build_lifecycle(&dir);
+    let t = run_traced(&[], &[exe.as_os_str(), "daemon".as_ref(), lib.as_os_str()], T);
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    let starts: Vec<Value> = t
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "process")
+        .collect();
+    assert_eq!(starts.len(), 3, "program, middle, grandchild: {}", t.trace);
+    let (first, mid, grand) = (&starts[0], &starts[1], &starts[2]);
+    assert_eq!(mid["ppid"], first["pid"], "{}", t.trace);
+    assert_eq!(
+        grand["ppid"], mid["pid"],
+        "the grandchild was started by the middle process, not adopted by the launcher: {}",
+        t.trace
+    );
+    let f = caller(&t, "socket");
+    assert_frame(&f, "lifecycle.c", marked_line("lifecycle.c", "in_daemon"), "in_daemon");
+}
+
+#[test]
+fn the_first_call_from_a_dlopened_library_is_symbolised() {
+    let dir = scratch("callers-dlopen");
+    let (exe, lib) = build_lifecycle(&dir);
+    let t = run_traced(&[], &[exe.as_os_str(), "dlopen".as_ref(), lib.as_os_str()], T);
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    assert_frame(
+        &caller(&t, "socket"),
+        "netlib.c",
+        marked_line("netlib.c", "lib_socket"),
+        "netlib_open",
+    );
+}

@@ -172,8 +172,9 @@ pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
     match ev.func {
         Pad | Module => {}
         ProcStart => {
-            let ppid = arg(rec, 0) as u32;
-            dec.process_started(pid, ppid);
+            // args[1] is 1 when the record comes from the child side of a
+            // fork, 0 for a new program image.
+            let ppid = dec.process_started(pid, arg(rec, 0) as u32, arg(rec, 1) == 1);
             ev.args = vec![
                 f("ppid", Value::Int(ppid as i64)),
                 f("exe", string(rec, role::EXE, 1)),
@@ -186,7 +187,8 @@ pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
                 ev.args.push(f("argv", Value::List(list)));
             }
         }
-        Lost => ev.args = vec![f("count", Value::Int(arg(rec, 0) as i64))],
+        // The count is whatever the producer wrote: shown unsigned.
+        Lost => ev.args = vec![f("count", Value::Int(arg(rec, 0).min(i64::MAX as u64) as i64))],
         Socket => {
             let (d, t, p) = (iarg(rec, 0), iarg(rec, 1), iarg(rec, 2));
             ev.args = vec![

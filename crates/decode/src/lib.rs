@@ -61,6 +61,8 @@ impl SocketInfo {
 pub struct Decoder {
     sockets: HashMap<u32, HashMap<i32, SocketInfo>>,
     modules: HashMap<u32, Vec<LoadedModule>>,
+    /// The parent each traced process was forked by.
+    parents: HashMap<u32, u32>,
 }
 
 impl Decoder {
@@ -236,11 +238,24 @@ impl Decoder {
     }
 
     /// A new process inherits its parent's descriptors and loaded objects;
-    /// an exec keeps the descriptors and replaces every object.
-    pub(crate) fn process_started(&mut self, pid: u32, ppid: u32) {
-        if self.sockets.contains_key(&pid) || self.modules.contains_key(&pid) {
+    /// an exec keeps the descriptors and replaces every object. Returns the
+    /// parent to show: a process that execs after its parent exited reports
+    /// whoever adopted it (the launcher, init), which is not a traced
+    /// process; then the parent it was forked by is kept. A reported parent
+    /// that is traced is believed (a reused pid started by vfork and exec).
+    pub(crate) fn process_started(&mut self, pid: u32, reported: u32, forked: bool) -> u32 {
+        let ppid = match self.parents.get(&pid) {
+            Some(&known)
+                if !forked && known != reported && !self.parents.contains_key(&reported) =>
+            {
+                known
+            }
+            _ => reported,
+        };
+        self.parents.insert(pid, ppid);
+        if !forked && (self.sockets.contains_key(&pid) || self.modules.contains_key(&pid)) {
             self.modules.remove(&pid);
-            return;
+            return ppid;
         }
         if let Some(parent) = self.sockets.get(&ppid).cloned() {
             self.sockets.insert(pid, parent);
@@ -248,6 +263,7 @@ impl Decoder {
         if let Some(parent) = self.modules.get(&ppid).cloned() {
             self.modules.insert(pid, parent);
         }
+        ppid
     }
 
     fn module_loaded(&mut self, rec: &Record<'_>) {

@@ -164,7 +164,7 @@ static SCANS_LEFT: AtomicUsize = AtomicUsize::new(1024);
 /// Reports objects loaded since the last scan when `addr` is in none of the
 /// known ones. Only where taking the loader's lock is safe (see
 /// [`report_new_modules`]).
-pub fn rescan_if_unknown(addr: u64) {
+pub fn rescan_if_unknown(addr: u64, t_end: u64) {
     if known(addr) || LAST_UNKNOWN.swap(addr, Ordering::Relaxed) == addr {
         return;
     }
@@ -172,7 +172,7 @@ pub fn rescan_if_unknown(addr: u64) {
         return;
     }
     SCANS_LEFT.fetch_sub(1, Ordering::Relaxed);
-    report_new_modules();
+    report_new_modules(Some(t_end));
 }
 
 /// Whether `addr` lies in an object already reported.
@@ -183,21 +183,27 @@ pub fn known(addr: u64) -> bool {
     })
 }
 
-/// Emits a module record for every loaded object not reported yet.
-/// Takes the loader's lock (through `dl_iterate_phdr`): never call it in a
-/// vfork child or from a hook nested in a signal handler.
-pub fn report_new_modules() {
-    // SAFETY: the callback only reads what the loader passes.
-    unsafe { libc::dl_iterate_phdr(Some(report_cb), core::ptr::null_mut()) };
+/// Emits a module record for every loaded object not reported yet, with
+/// completion time `t_end` (now when `None`). Takes the loader's lock
+/// (through `dl_iterate_phdr`): never call it in a vfork child or from a
+/// hook nested in a signal handler.
+pub fn report_new_modules(t_end: Option<u64>) {
+    let mut t = t_end.unwrap_or(0);
+    // SAFETY: the callback only reads what the loader passes and the u64
+    // behind `data`, which lives until dl_iterate_phdr returns.
+    unsafe {
+        libc::dl_iterate_phdr(Some(report_cb), &mut t as *mut u64 as *mut c_void)
+    };
 }
 
 unsafe extern "C" fn report_cb(
     info: *mut libc::dl_phdr_info,
     _size: usize,
-    _data: *mut c_void,
+    data: *mut c_void,
 ) -> c_int {
-    // SAFETY: valid for the duration of the call.
-    let info = unsafe { &*info };
+    // SAFETY: valid for the duration of the call; `data` is the u64 that
+    // report_new_modules passed.
+    let (info, t_end) = unsafe { (&*info, *(data as *const u64)) };
     let (lo, hi) = loaded_range(info);
     if lo >= hi || known(lo) {
         return 0;
@@ -221,20 +227,20 @@ unsafe extern "C" fn report_cb(
         MODULE_HI[slot].store(hi, Ordering::Relaxed);
         MODULE_COUNT.store(slot + 1, Ordering::Release);
     }
-    emit_module(info, name);
+    emit_module(info, name, (t_end != 0).then_some(t_end));
     0
 }
 
-fn emit_module(info: &libc::dl_phdr_info, name: &[u8]) {
+fn emit_module(info: &libc::dl_phdr_info, name: &[u8], t_end: Option<u64>) {
     let call = Call {
         func: Func::Module,
-        t_start: sys::now(),
+        t_start: t_end.unwrap_or_else(sys::now),
         ret: 0,
         errno: 0,
         flags: 0,
         extra: 4096,
     };
-    state::emit(call, |w| {
+    state::emit_at(call, t_end, |w| {
         w.header().args[0] = info.dlpi_addr;
         let mut segs = [0i64; 4 * 8];
         let mut n = 0;

@@ -108,10 +108,10 @@ pub fn ensure_init() {
     STATE.store(next, Ordering::Release);
     if next == ACTIVE {
         crate::hooks::warm_up();
-        emit_process_start();
+        emit_process_start(sys::getppid(), false);
         if CALLER_DEPTH.load(Ordering::Relaxed) > 0 {
             crate::callers::init_own_range();
-            crate::callers::report_new_modules();
+            crate::callers::report_new_modules(None);
         }
     }
 }
@@ -220,7 +220,10 @@ extern "C" fn on_fork_child() {
     // The parent's thread keeps writing its own ring; this child must take
     // its own. Only atomics and TLS cells here: the parent may have had
     // threads holding any lock at fork time.
-    PID.store(sys::getpid(), Ordering::Relaxed);
+    // The cached pid is still the parent's: the real parent, even when it
+    // exits before we get here (a double-forking daemon), where getppid
+    // would already name whoever adopted us.
+    let parent = PID.swap(sys::getpid(), Ordering::Relaxed);
     crate::actions::after_fork();
     let _ = TID.try_with(|t| t.set(0));
     let _ = RING.try_with(|r| r.set(NO_RING));
@@ -232,7 +235,7 @@ extern "C" fn on_fork_child() {
     if let Some(shm) = shm() {
         shm.header().processes.fetch_add(1, Ordering::Relaxed);
     }
-    emit_process_start();
+    emit_process_start(parent, true);
 }
 
 /// Gives this thread's ring back before an exec replaces the image. Not in
@@ -343,8 +346,14 @@ pub struct Call {
 /// Writes one record. `fill` adds arguments and blobs. Never panics into
 /// the caller, never blocks unless the collector is alive and behind.
 pub fn emit(call: Call, fill: impl FnOnce(&mut RecordWriter<'_>)) {
+    emit_at(call, None, fill)
+}
+
+/// [`emit`] with the completion time given: records that must sort before
+/// the call that caused them (module records found while recording it).
+pub fn emit_at(call: Call, t_end: Option<u64>, fill: impl FnOnce(&mut RecordWriter<'_>)) {
     let Some(shm) = shm() else { return };
-    let t_end = sys::now();
+    let t_end = t_end.unwrap_or_else(sys::now);
     let depth = CALLER_DEPTH.load(Ordering::Relaxed) as usize;
     let mut frames = [0u64; crate::callers::MAX_FRAMES];
     let nframes = if depth > 0 && call.func.family() != sock_trace_event::Family::Meta {
@@ -359,7 +368,9 @@ pub fn emit(call: Call, fill: impl FnOnce(&mut RecordWriter<'_>)) {
     if nframes > 0 && !crate::callers::known(frames[0]) {
         let busy = EMITTING.try_with(|e| e.get()).unwrap_or(true);
         if !busy && !in_vfork_child() {
-            crate::callers::rescan_if_unknown(frames[0]);
+            // Stamped just before this call completed, so that the
+            // collector knows the object when it symbolises the call.
+            crate::callers::rescan_if_unknown(frames[0], t_end.saturating_sub(1));
         }
     }
     let nested = EMITTING.try_with(|e| e.replace(true)).unwrap_or(true);
@@ -440,7 +451,9 @@ pub fn vfork_flag(is_vfork: bool) -> u16 {
     }
 }
 
-fn emit_process_start() {
+/// `forked`: the child side of a fork (same image as the parent), else a
+/// new image (exec, or the first process).
+fn emit_process_start(ppid: u32, forked: bool) {
     let call = Call {
         func: Func::ProcStart,
         t_start: sys::now(),
@@ -450,7 +463,8 @@ fn emit_process_start() {
         extra: 2048,
     };
     emit(call, |w| {
-        w.header().args[0] = sys::getppid() as u64;
+        w.header().args[0] = ppid as u64;
+        w.header().args[1] = forked as u64;
         let buf = w.reserve(1024);
         let n = sys::readlink_self_exe(buf);
         w.commit_reserved(sock_trace_event::Tag::Str, sock_trace_event::role::EXE, n);
