@@ -9,7 +9,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 /// The direct child, for the signal handler.
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -19,15 +19,13 @@ static CHILD_GROUP: AtomicI32 = AtomicI32::new(0);
 /// Whether the program shares our process group in a terminal's
 /// foreground: then keyboard signals (SI_KERNEL) reach it directly.
 static SHARES_TERMINAL_GROUP: AtomicBool = AtomicBool::new(false);
+/// Signals that arrived before the program's pid was known (bit N: signal
+/// N); the main loop delivers them.
+static PENDING: AtomicU64 = AtomicU64::new(0);
 
-extern "C" fn forward_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
-    let from_kernel = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
-    if from_kernel && SHARES_TERMINAL_GROUP.load(Ordering::Relaxed) {
-        // The terminal sent it to the whole foreground group, the program
-        // included: forwarding would deliver it twice.
-        return;
-    }
+/// Sends `sig` to the program (its group when it has its own). False when
+/// there is no program yet.
+fn deliver(sig: libc::c_int) -> bool {
     let group = CHILD_GROUP.load(Ordering::Relaxed);
     let child = CHILD.load(Ordering::Relaxed);
     // SAFETY: kill is async-signal-safe.
@@ -39,7 +37,35 @@ extern "C" fn forward_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *m
             libc::kill(-group, sig);
         } else if child > 0 {
             libc::kill(child, sig);
+        } else {
+            return false;
         }
+    }
+    true
+}
+
+/// Delivers what arrived while the program was being started.
+fn deliver_pending() {
+    let bits = PENDING.swap(0, Ordering::Relaxed);
+    for sig in 1..64 {
+        if bits & (1u64 << sig) != 0 {
+            deliver(sig);
+        }
+    }
+}
+
+extern "C" fn forward_signal(sig: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo with SA_SIGINFO.
+    let from_kernel = !info.is_null() && unsafe { (*info).si_code } == libc::SI_KERNEL;
+    if from_kernel && SHARES_TERMINAL_GROUP.load(Ordering::Relaxed) {
+        // The terminal sent it to the whole foreground group, the program
+        // included: forwarding would deliver it twice.
+        return;
+    }
+    if !deliver(sig) && (1..64).contains(&sig) {
+        // Between fork and the pid's publication: the program may already
+        // run its handlers, so this must not be dropped.
+        PENDING.fetch_or(1u64 << sig, Ordering::Relaxed);
     }
 }
 
@@ -318,6 +344,7 @@ pub fn run(plan: RunPlan<'_>, area: &Area, collector: &mut Collector<'_>) -> Res
     if !foreground {
         CHILD_GROUP.store(child_pid, Ordering::Relaxed);
     }
+    deliver_pending();
     // std's Child would reap on wait(); we reap with waitpid ourselves.
     std::mem::forget(child);
 
@@ -325,6 +352,7 @@ pub fn run(plan: RunPlan<'_>, area: &Area, collector: &mut Collector<'_>) -> Res
     let mut idle_rounds = 0u32;
     let mut last_reclaim = std::time::Instant::now();
     loop {
+        deliver_pending();
         let n = collector.poll();
         // Reap everything that has exited.
         loop {

@@ -203,3 +203,33 @@ fn a_dynamically_linked_go_program_is_named_as_such() {
     let (_, _, err) = run_with_timeout(c, T);
     assert!(!err.contains("Go program"), "{err}");
 }
+
+#[test]
+fn processes_that_leave_the_trace_are_named_and_their_stderr_is_untouched() {
+    // SAFETY: getuid cannot fail.
+    assert_eq!(unsafe { libc::getuid() }, 0, "setpriv --reuid needs root");
+    let script = "env -i /usr/bin/true; \
+                  setpriv --reuid=65534 --regid=65534 --clear-groups /bin/sh -c 'echo dropped >&2'";
+    let t = run_traced_as("text", &[], &["sh", "-c", script], T);
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    assert!(
+        !t.stderr.contains("ld.so"),
+        "the loader must not complain on the program's stderr: {}",
+        t.stderr
+    );
+    assert!(t.stderr.contains("dropped"), "{}", t.stderr);
+    assert!(
+        t.trace.contains(
+            "leaves the trace at the exec of \"/usr/bin/true\": its environment no longer preloads the tracer"
+        ),
+        "{}",
+        t.trace
+    );
+    assert!(
+        t.trace.contains(
+            "leaves the trace at the exec of \"/bin/sh\": its user cannot read the tracer library"
+        ),
+        "{}",
+        t.trace
+    );
+}

@@ -392,6 +392,11 @@ impl<'a> Collector<'a> {
                 continue;
             };
             self.stats.events += 1;
+            if ev.func == Func::ProcLeave {
+                let text = leave_text(&ev);
+                self.notice(Some(ev.pid), &text);
+                continue;
+            }
             let route = self.route_of(&ev);
             if let Some(e) = &mut self.enricher {
                 let pid = ev.pid;
@@ -439,6 +444,30 @@ impl<'a> Collector<'a> {
         self.routes.insert(ev.pid, route);
         route
     }
+}
+
+/// "process N leaves the trace at exec of PROG: why".
+fn leave_text(ev: &Event) -> String {
+    use sock_trace_decode::Value;
+    let mut reason = 0;
+    let mut exe = String::new();
+    for a in &ev.args {
+        match (a.name, &a.value) {
+            ("reason", Value::Int(r)) => reason = *r as u64,
+            ("exe", Value::Str(s)) => exe = String::from_utf8_lossy(s).into_owned(),
+            _ => {}
+        }
+    }
+    let what = if exe.is_empty() {
+        "a program".to_string()
+    } else {
+        format!("{exe:?}")
+    };
+    format!(
+        "process {} leaves the trace at the exec of {what}: {}",
+        ev.pid,
+        sock_trace_event::leave::describe(reason)
+    )
 }
 
 /// Whether thread `tid` of process `pid` exists.

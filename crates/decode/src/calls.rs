@@ -171,6 +171,12 @@ pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
     let ret = rec.header.ret;
     match ev.func {
         Pad | Module => {}
+        ProcLeave => {
+            ev.args = vec![
+                f("reason", Value::Int(arg(rec, 0).min(i64::MAX as u64) as i64)),
+                f("exe", string(rec, role::EXE, 1)),
+            ];
+        }
         ProcStart => {
             // args[1] is 1 when the record comes from the child side of a
             // fork, 0 for a new program image.

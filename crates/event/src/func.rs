@@ -72,6 +72,9 @@ funcs! {
     Lost = 2, "<lost>", Meta, true;
     // A loaded ELF object (for symbolising caller addresses).
     Module = 3, "<module>", Meta, true;
+    // A process is about to exec a program that will not be traced
+    // (args[0]: one of `leave::*`; a Str blob: the program).
+    ProcLeave = 4, "<leave>", Meta, true;
 
     Socket = 10, "socket", Socket, true;
     Socketpair = 11, "socketpair", Socket, true;

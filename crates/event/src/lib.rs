@@ -29,3 +29,27 @@ pub const ABI_VERSION: u32 = 3;
 
 /// Environment variable naming the shared-memory file of a trace session.
 pub const ENV_SHM: &str = "SOCK_TRACE_SHM";
+
+/// Why a process leaves the trace at exec ([`Func::ProcLeave`] records).
+pub mod leave {
+    /// The new program's environment does not preload the tracer.
+    pub const NO_PRELOAD: u64 = 1;
+    /// Its credentials cannot read the tracer library (it dropped
+    /// privileges); the tracer was removed from its `LD_PRELOAD` so that
+    /// the dynamic loader does not complain on the program's stderr.
+    pub const UNREADABLE: u64 = 2;
+    /// A set-user-ID or set-group-ID program: the loader ignores LD_PRELOAD.
+    pub const SETUID: u64 = 3;
+    /// Statically linked: there is no dynamic loader to preload anything.
+    pub const STATIC: u64 = 4;
+
+    pub fn describe(reason: u64) -> &'static str {
+        match reason {
+            NO_PRELOAD => "its environment no longer preloads the tracer (cleared or rewritten)",
+            UNREADABLE => "its user cannot read the tracer library (privileges dropped)",
+            SETUID => "it is set-user-ID or set-group-ID, so the loader ignores LD_PRELOAD",
+            STATIC => "it is statically linked, so nothing can be preloaded",
+            _ => "for an unknown reason",
+        }
+    }
+}

@@ -22,6 +22,7 @@ mod callers;
 mod capture;
 mod fds;
 mod hooks;
+mod leave;
 mod real;
 mod standalone;
 mod state;

@@ -67,6 +67,11 @@ fn shm() -> Option<&'static Shm> {
     unsafe { (*SHM.0.get()).as_ref() }
 }
 
+/// Whether this process is being traced.
+pub fn active() -> bool {
+    shm().is_some()
+}
+
 pub fn cached_pid() -> u32 {
     PID.load(Ordering::Relaxed)
 }
@@ -197,6 +202,7 @@ fn init() -> u8 {
         crate::actions::init(shm, &exe[..exe_len], argv0);
     }
     crate::fds::scan_inherited();
+    crate::leave::init();
     let mut key: libc::pthread_key_t = 0;
     // SAFETY: plain FFI; the destructor is a valid extern "C" fn.
     if unsafe { libc::pthread_key_create(&mut key, Some(on_thread_exit)) } == 0 {

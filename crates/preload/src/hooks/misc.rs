@@ -212,6 +212,9 @@ pub unsafe extern "C" fn execve(
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) -> c_int {
+    let mut buf = crate::leave::EnvBuf::new();
+    // SAFETY: the caller's arguments, as execve requires them.
+    let envp = unsafe { crate::leave::check(path, envp, &mut buf) };
     state::before_exec();
     // SAFETY: forwarding.
     unsafe { real::execve(path, argv, envp) }
@@ -219,16 +222,34 @@ pub unsafe extern "C" fn execve(
 
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
+    let mut buf = crate::leave::EnvBuf::new();
+    // SAFETY: the caller's arguments; NULL means environ.
+    let envp = unsafe { crate::leave::check(path, core::ptr::null(), &mut buf) };
     state::before_exec();
-    // SAFETY: forwarding.
-    unsafe { real::execv(path, argv) }
+    // SAFETY: forwarding (with a rewritten environment when one was made).
+    unsafe {
+        if envp.is_null() {
+            real::execv(path, argv)
+        } else {
+            real::execve(path, argv, envp)
+        }
+    }
 }
 
 #[no_mangle]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
+    let mut buf = crate::leave::EnvBuf::new();
+    // SAFETY: the caller's arguments; NULL means environ.
+    let envp = unsafe { crate::leave::check(file, core::ptr::null(), &mut buf) };
     state::before_exec();
-    // SAFETY: forwarding.
-    unsafe { real::execvp(file, argv) }
+    // SAFETY: forwarding (with a rewritten environment when one was made).
+    unsafe {
+        if envp.is_null() {
+            real::execvp(file, argv)
+        } else {
+            real::execvpe(file, argv, envp)
+        }
+    }
 }
 
 #[no_mangle]
@@ -237,6 +258,9 @@ pub unsafe extern "C" fn execvpe(
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) -> c_int {
+    let mut buf = crate::leave::EnvBuf::new();
+    // SAFETY: the caller's arguments.
+    let envp = unsafe { crate::leave::check(file, envp, &mut buf) };
     state::before_exec();
     // SAFETY: forwarding.
     unsafe { real::execvpe(file, argv, envp) }
@@ -248,6 +272,9 @@ pub unsafe extern "C" fn fexecve(
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) -> c_int {
+    let mut buf = crate::leave::EnvBuf::new();
+    // SAFETY: the caller's arguments; the program has no path to show.
+    let envp = unsafe { crate::leave::check(core::ptr::null(), envp, &mut buf) };
     state::before_exec();
     // SAFETY: forwarding.
     unsafe { real::fexecve(fd, argv, envp) }
