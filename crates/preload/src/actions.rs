@@ -178,9 +178,7 @@ pub fn before(func: Func, t: &Target) -> Verdict {
             ACTION_FAULT if v.fail.is_none() => v.fail = Some((r.ret, r.error)),
             // Short *writes*: receive calls now carry their length too
             // (for pacing) but are never cut by this rule.
-            ACTION_SHORT
-                if v.shorten.is_none() && t.len > 1 && func.family() == Family::Send =>
-            {
+            ACTION_SHORT if v.shorten.is_none() && t.len > 1 && func.family() == Family::Send => {
                 v.shorten = Some(t.len / 2)
             }
             ACTION_LIMIT if r.bytes_per_sec > 0 && v.limit == 0 => v.limit = i as u32 + 1,

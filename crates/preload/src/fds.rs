@@ -192,4 +192,3 @@ fn parse_fd(name: &[u8]) -> Option<i32> {
     }
     Some(v)
 }
-

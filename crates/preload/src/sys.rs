@@ -297,7 +297,6 @@ pub unsafe fn raw6(nr: c_long, a: [c_long; 6]) -> c_long {
     }
 }
 
-
 /// Whether `fd` is open and a socket (a raw fstat).
 pub fn is_socket_fd(fd: i32) -> bool {
     if fd < 0 {

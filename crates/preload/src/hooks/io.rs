@@ -167,7 +167,9 @@ fn recv_impl(
         // without writing the buffer at all.
         if flags & libc::MSG_TRUNC != 0 {
             // SAFETY: fault-safe copy.
-            unsafe { capture::payload_unsure(w, role::DATA_IN, buf as *const u8, r.min(len as isize)) };
+            unsafe {
+                capture::payload_unsure(w, role::DATA_IN, buf as *const u8, r.min(len as isize))
+            };
         } else {
             // SAFETY: the kernel wrote r bytes.
             unsafe { capture::payload(w, role::DATA_IN, buf as *const u8, r.min(len as isize)) };

@@ -106,7 +106,9 @@ unsafe fn routed_call(nr: c_long, a: [c_long; 6]) -> c_long {
             libc::SYS_connect => {
                 socket::connect(fd, p(1) as *const sockaddr, a[2] as socklen_t) as c_long
             }
-            libc::SYS_bind => socket::bind(fd, p(1) as *const sockaddr, a[2] as socklen_t) as c_long,
+            libc::SYS_bind => {
+                socket::bind(fd, p(1) as *const sockaddr, a[2] as socklen_t) as c_long
+            }
             libc::SYS_listen => socket::listen(fd, a[1] as c_int) as c_long,
             libc::SYS_accept => {
                 socket::accept(fd, p(1) as *mut sockaddr, p(2) as *mut socklen_t) as c_long
@@ -124,13 +126,10 @@ unsafe fn routed_call(nr: c_long, a: [c_long; 6]) -> c_long {
             libc::SYS_getpeername => {
                 socket::getpeername(fd, p(1) as *mut sockaddr, p(2) as *mut socklen_t) as c_long
             }
-            libc::SYS_setsockopt => socket::setsockopt(
-                fd,
-                a[1] as c_int,
-                a[2] as c_int,
-                p(3),
-                a[4] as socklen_t,
-            ) as c_long,
+            libc::SYS_setsockopt => {
+                socket::setsockopt(fd, a[1] as c_int, a[2] as c_int, p(3), a[4] as socklen_t)
+                    as c_long
+            }
             libc::SYS_getsockopt => socket::getsockopt(
                 fd,
                 a[1] as c_int,

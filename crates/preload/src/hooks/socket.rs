@@ -396,7 +396,11 @@ fn forward_close_many(first: u32, last: u32, flags: Option<c_int>) -> c_int {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn close_range(first: core::ffi::c_uint, last: core::ffi::c_uint, flags: c_int) -> c_int {
+pub unsafe extern "C" fn close_range(
+    first: core::ffi::c_uint,
+    last: core::ffi::c_uint,
+    flags: c_int,
+) -> c_int {
     close_many(Func::CloseRange, first, last, Some(flags))
 }
 
@@ -584,7 +588,11 @@ unsafe fn setsockopt_hooked(
                 role::OPTVAL,
                 val as *const u8,
                 (len as usize).min(capture::MAX_OPT),
-                if r == 0 { opt_size_read(level, name, len) } else { 0 },
+                if r == 0 {
+                    opt_size_read(level, name, len)
+                } else {
+                    0
+                },
             )
         };
     });
