@@ -35,7 +35,10 @@ fn sockets_closed_behind_the_hooks_back_lose_their_mark() {
     );
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     assert_eq!(t.stdout, out, "the program saw something else traced");
-    assert!(t.calls("read").is_empty(), "a file read traced as socket I/O");
+    assert!(
+        t.calls("read").is_empty(),
+        "a file read traced as socket I/O"
+    );
     assert_eq!(t.calls("close_range").len(), 1);
     assert_eq!(t.calls("closefrom").len(), 1);
     // fclose and syscall(SYS_close) show as the closes they are.
@@ -86,7 +89,10 @@ fn socket_calls_through_syscall_are_traced_and_others_pass_through() {
     assert!(out.contains("nr 99999 -1 ENOSYS"), "{out}");
     let t = run_traced(&[], &[prog.as_os_str(), "syscall".as_ref()], T);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
-    assert_eq!(t.stdout, out, "errno or results changed by the syscall hook");
+    assert_eq!(
+        t.stdout, out,
+        "errno or results changed by the syscall hook"
+    );
     assert_eq!(t.calls("socket").len(), 2, "{}", t.trace);
     let mm = t.calls("sendmmsg");
     assert_eq!(mm.len(), 1, "{}", t.trace);
