@@ -278,6 +278,30 @@ pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
             ev.outcome = int_result(rec);
             dec.forget(pid, arg(rec, 0) as i32);
         }
+        CloseRange | Closefrom => {
+            let (first, last, fl) = (arg(rec, 0) as u32, arg(rec, 1) as u32, arg(rec, 2) as u32);
+            if ev.func == CloseRange {
+                ev.args = vec![
+                    f("first", Value::Fd(first as i32)),
+                    f(
+                        "last",
+                        if last == u32::MAX {
+                            Value::Hex(last as u64)
+                        } else {
+                            Value::Fd(last as i32)
+                        },
+                    ),
+                    f("flags", flags(&x::CLOSE_RANGE_FLAGS, fl as u64)),
+                ];
+            } else {
+                ev.args = vec![f("lowfd", Value::Fd(first as i32))];
+            }
+            ev.outcome = int_result(rec);
+            // CLOSE_RANGE_CLOEXEC only marks them.
+            if ret == 0 && fl & 4 == 0 {
+                dec.forget_range(pid, first, last);
+            }
+        }
         Dup => {
             ev.args = vec![f("fd", fd(rec, 0))];
             ev.outcome = fd_result(rec);
@@ -421,6 +445,9 @@ pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
                     msg.push(f("iov", l));
                 }
                 msg.push(f("controllen", Value::Int(m.get(2))));
+                if let Some(c) = rec.find(Tag::Bytes, role::CONTROL) {
+                    msg.push(f("control", crate::cmsg::control(c)));
+                }
                 if !out {
                     msg.push(f("flags", flags(&x::MSG, m.get(3) as u32 as u64)));
                 }

@@ -17,6 +17,7 @@
 //! descriptors are sockets of which kind (copied to a child at fork).
 
 mod calls;
+mod cmsg;
 pub mod sockaddr;
 mod sockopt;
 pub mod value;
@@ -221,6 +222,13 @@ impl Decoder {
     pub(crate) fn forget(&mut self, pid: u32, fd: i32) {
         if let Some(t) = self.sockets.get_mut(&pid) {
             t.remove(&fd);
+        }
+    }
+
+    /// close_range / closefrom: every descriptor of the range is gone.
+    pub(crate) fn forget_range(&mut self, pid: u32, first: u32, last: u32) {
+        if let Some(t) = self.sockets.get_mut(&pid) {
+            t.retain(|&fd, _| fd < 0 || (fd as u32) < first || (fd as u32) > last);
         }
     }
 

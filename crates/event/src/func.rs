@@ -90,6 +90,10 @@ funcs! {
     Dup = 21, "dup", Socket, true;
     Dup2 = 22, "dup2", Socket, true;
     Dup3 = 23, "dup3", Socket, true;
+    // Close many descriptors at once (glibc 2.34+); traced when a socket
+    // was among them, always used for bookkeeping.
+    CloseRange = 24, "close_range", Socket, true;
+    Closefrom = 25, "closefrom", Socket, true;
 
     Setsockopt = 30, "setsockopt", Control, true;
     Getsockopt = 31, "getsockopt", Control, true;

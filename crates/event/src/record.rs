@@ -177,6 +177,9 @@ pub mod role {
     /// The socket's peer address, read by the hook after an accept whose
     /// program passed no address buffer (same condition as `LOCAL_ADDR`).
     pub const PEER_ADDR: u8 = 39;
+    /// Ancillary data of sendmsg/recvmsg (Bytes): the control buffer as the
+    /// kernel read or wrote it, cut to 512 bytes.
+    pub const CONTROL: u8 = 40;
 }
 
 /// Writes a record into a caller-provided buffer (a slot in a ring, or a

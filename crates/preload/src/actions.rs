@@ -97,14 +97,25 @@ impl Target {
 pub struct Verdict {
     /// Fail without calling: (return value, error).
     pub fail: Option<(i64, i32)>,
-    /// Move at most this many bytes.
+    /// Move at most this many bytes (a short-write rule: injected).
     pub shorten: Option<usize>,
+    /// Move at most this many bytes (a bandwidth limit's slice: pacing,
+    /// not an injected fault).
+    pub cap: Option<usize>,
     after_ns: u64,
     /// Pacing rule index + 1 (0: none).
     limit: u32,
 }
 
 impl Verdict {
+    /// The most bytes the call may move, if a rule says.
+    pub fn limit_len(&self) -> Option<usize> {
+        match (self.shorten, self.cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Whether a bandwidth limit paces this call's socket.
     pub fn paces(&self) -> bool {
         self.limit != 0
@@ -165,10 +176,17 @@ pub fn before(func: Func, t: &Target) -> Verdict {
                 }
             }
             ACTION_FAULT if v.fail.is_none() => v.fail = Some((r.ret, r.error)),
-            ACTION_SHORT if v.shorten.is_none() && t.len > 1 => v.shorten = Some(t.len / 2),
+            // Short *writes*: receive calls now carry their length too
+            // (for pacing) but are never cut by this rule.
+            ACTION_SHORT if v.shorten.is_none() && t.len > 1 && func.family() == Family::Send => {
+                v.shorten = Some(t.len / 2)
+            }
             ACTION_LIMIT if r.bytes_per_sec > 0 && v.limit == 0 => v.limit = i as u32 + 1,
             _ => {}
         }
+    }
+    if v.limit != 0 {
+        v.cap = slice(func, t, rules[v.limit as usize - 1].bytes_per_sec);
     }
     if v.limit != 0 && t.fd >= 0 && (t.fd as usize) < PACED_FDS {
         // Wait until the socket's previous transfers have "drained" at the
@@ -186,6 +204,40 @@ pub fn before(func: Func, t: &Target) -> Verdict {
     }
     sleep_ns(before_ns);
     v
+}
+
+/// A paced call moves at most what the rate allows in a tenth of a second
+/// (at least one byte): sleeping after a 98 KB recv at 1 KB/s would stall
+/// the program for 98 s and then let the whole burst through. Only stream
+/// sockets are cut (a datagram cut short would lose its tail), and the
+/// message-vector calls, whose length counts messages, are not.
+fn slice(func: Func, t: &Target, bytes_per_sec: u64) -> Option<usize> {
+    if matches!(func, Func::Sendmmsg | Func::Recvmmsg) || t.fd < 0 {
+        return None;
+    }
+    let slice = (bytes_per_sec / 10).max(1) as usize;
+    if t.len <= slice || !is_stream(t.fd) {
+        return None;
+    }
+    Some(slice)
+}
+
+/// Whether a socket is a stream socket (a raw getsockopt SO_TYPE).
+fn is_stream(fd: i32) -> bool {
+    let mut ty: libc::c_int = 0;
+    let mut len = core::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: valid out-pointers for the kernel.
+    let r = unsafe {
+        crate::sys::raw!(
+            libc::SYS_getsockopt,
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            &mut ty as *mut libc::c_int,
+            &mut len as *mut libc::socklen_t,
+        )
+    };
+    r == 0 && ty == libc::SOCK_STREAM
 }
 
 /// Applies the rules after the call: delays that come after, and the
@@ -227,7 +279,7 @@ fn sleep_ns(ns: u64) {
         };
         // SAFETY: a valid timespec; no remainder wanted (we recompute).
         unsafe {
-            libc::syscall(
+            crate::sys::raw!(
                 libc::SYS_nanosleep,
                 &ts as *const libc::timespec,
                 core::ptr::null_mut::<libc::timespec>(),
@@ -247,7 +299,7 @@ fn peer_of(t: &Target) -> (u16, [u8; 16], usize, u16) {
         let mut len = buf.len() as libc::socklen_t;
         // SAFETY: valid buffer and length for the kernel to fill.
         let r = unsafe {
-            libc::syscall(
+            crate::sys::raw!(
                 libc::SYS_getpeername,
                 t.fd as libc::c_long,
                 buf.as_mut_ptr(),

@@ -12,6 +12,11 @@ use sock_trace_event::Tag;
 
 pub const MAX_ADDR: usize = 128;
 pub const MAX_STR: usize = 1024;
+/// The longest socket option value captured (a whole `struct tcp_info`
+/// is 232 bytes on Linux 6.x).
+pub const MAX_OPT: usize = 512;
+/// The longest control buffer (ancillary data) captured per message.
+pub const MAX_CONTROL: usize = 512;
 
 /// Copies `n` bytes from `src` into the record as one blob.
 ///
@@ -44,6 +49,91 @@ pub unsafe fn bytes(
     w.commit_reserved(tag, role, got);
 }
 
+/// Copies up to `n` bytes of which only the first `sure` are known to be
+/// readable (the call used them): those directly, the rest through the
+/// fault-safe path, keeping whatever part of it is mapped. A program may
+/// pass a length larger than what the kernel or libc reads (an `int`
+/// option with `optlen` 16 at the very end of a mapping): the record then
+/// holds what could be read, and the program is never harmed.
+///
+/// # Safety
+/// `src` must be valid for `sure.min(n)` bytes.
+pub unsafe fn bytes_used(
+    w: &mut RecordWriter<'_>,
+    tag: Tag,
+    role: u8,
+    src: *const u8,
+    n: usize,
+    sure: usize,
+) {
+    if src.is_null() || n == 0 {
+        return;
+    }
+    let buf = w.reserve(n);
+    let want = buf.len();
+    let direct = sure.min(want);
+    // SAFETY: caller guarantees `src` is valid for `direct` bytes.
+    unsafe { core::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), direct) };
+    let mut got = direct;
+    if want > direct {
+        // SAFETY: in bounds of the reservation / pointer arithmetic only.
+        got += sys::safe_copy(&mut buf[direct..want], unsafe { src.add(direct) });
+    }
+    if got == 0 {
+        w.header().flags |= FLAG_BAD_POINTER;
+        return;
+    }
+    w.commit_reserved(tag, role, got);
+}
+
+/// The bytes of a socket address that its family defines (what libc's
+/// getnameinfo reads of it, whatever length the program passed).
+pub fn family_size(family: u16, len: usize) -> usize {
+    let n = match family as i32 {
+        libc::AF_INET => core::mem::size_of::<libc::sockaddr_in>(),
+        libc::AF_INET6 => core::mem::size_of::<libc::sockaddr_in6>(),
+        _ => 2,
+    };
+    n.min(len)
+}
+
+/// A socket address a library function (not the kernel) was given: on
+/// success only the family's own size is known to have been read.
+///
+/// # Safety
+/// When `ok`, `addr` must be readable for the family's size.
+pub unsafe fn sockaddr_libc(
+    w: &mut RecordWriter<'_>,
+    role: u8,
+    addr: *const libc::sockaddr,
+    len: usize,
+    ok: bool,
+) {
+    if addr.is_null() || len < 2 {
+        return;
+    }
+    let sure = if ok {
+        // SAFETY: libc read the family to succeed.
+        family_size(unsafe { (*addr).sa_family }, len)
+    } else {
+        0
+    };
+    // SAFETY: `sure` bytes were read by libc.
+    unsafe {
+        bytes_used(
+            w,
+            Tag::SockAddr,
+            role,
+            addr as *const u8,
+            len.min(MAX_ADDR),
+            sure,
+        )
+    }
+}
+
+/// A socket address the kernel copied in whole (connect, bind, sendto,
+/// sendmsg: `move_addr_to_kernel` reads all `len <= 128` bytes or fails).
+///
 /// # Safety
 /// As [`bytes`], with `len` the length the program passed.
 pub unsafe fn sockaddr(
@@ -152,6 +242,20 @@ pub unsafe fn payload(w: &mut RecordWriter<'_>, role: u8, buf: *const u8, n: isi
     }
     // SAFETY: forwarded.
     unsafe { bytes(w, Tag::Bytes, role, buf, (n as usize).min(max), true) }
+}
+
+/// Up to `max_data` bytes of a buffer the call may not have touched
+/// (recv with MSG_TRUNC), through the fault-safe path.
+///
+/// # Safety
+/// None beyond a valid record writer.
+pub unsafe fn payload_unsure(w: &mut RecordWriter<'_>, role: u8, buf: *const u8, n: isize) {
+    let max = crate::state::max_data();
+    if max == 0 || n <= 0 {
+        return;
+    }
+    // SAFETY: not trusted: the fault-safe path.
+    unsafe { bytes(w, Tag::Bytes, role, buf, (n as usize).min(max), false) }
 }
 
 /// Payload from an iovec array, gathering up to `max_data` of the `n`
@@ -288,7 +392,7 @@ pub fn socket_ends(w: &mut RecordWriter<'_>, fd: i32, peer: bool) {
         let mut len = MAX_ADDR as libc::socklen_t;
         // SAFETY: valid buffer and length pointer for the kernel to fill.
         let r = unsafe {
-            libc::syscall(
+            crate::sys::raw!(
                 nr,
                 fd as libc::c_long,
                 buf.as_mut_ptr(),

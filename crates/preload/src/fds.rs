@@ -58,6 +58,72 @@ pub fn forget(fd: i32) {
     set(&EPOLLS, fd, false);
 }
 
+/// Descriptors `first..=last` were closed (close_range, closefrom): none of
+/// them is a socket or a watched epoll instance any more. Whole words are
+/// cleared at once.
+pub fn forget_range(first: u32, last: u32) {
+    if first as usize >= MAX_FD || first > last {
+        return;
+    }
+    let last = (last as usize).min(MAX_FD - 1);
+    let mut fd = first as usize;
+    while fd <= last {
+        let word = fd / 64;
+        let lo = fd % 64;
+        let hi = if last / 64 == word { last % 64 } else { 63 };
+        let width = hi - lo + 1;
+        let mask = if width == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << width) - 1) << lo
+        };
+        SOCKETS[word].fetch_and(!mask, Ordering::Relaxed);
+        EPOLLS[word].fetch_and(!mask, Ordering::Relaxed);
+        fd = (word + 1) * 64;
+    }
+}
+
+/// Whether any descriptor in `first..=last` is marked as a socket.
+pub fn any_in_range(first: u32, last: u32) -> bool {
+    if first as usize >= MAX_FD || first > last {
+        return false;
+    }
+    let last = (last as usize).min(MAX_FD - 1);
+    let mut fd = first as usize;
+    while fd <= last {
+        let word = fd / 64;
+        let lo = fd % 64;
+        let hi = if last / 64 == word { last % 64 } else { 63 };
+        let width = hi - lo + 1;
+        let mask = if width == 64 {
+            u64::MAX
+        } else {
+            ((1u64 << width) - 1) << lo
+        };
+        if SOCKETS[word].load(Ordering::Relaxed) & mask != 0 {
+            return true;
+        }
+        fd = (word + 1) * 64;
+    }
+    false
+}
+
+/// Whether a descriptor marked as a socket still is one (a raw fstat).
+/// A descriptor closed behind the hooks' back (by code that reaches the
+/// kernel without a hooked function) and reused for a file loses its mark
+/// here. Costs a system call: only for paths that act on a call or copy
+/// its payload.
+pub fn verify_socket(fd: i32) -> bool {
+    if crate::sys::is_socket_fd(fd) {
+        return true;
+    }
+    // A vfork child shares our memory but has its own descriptors.
+    if !crate::state::in_vfork_child() {
+        forget(fd);
+    }
+    false
+}
+
 /// Finds the sockets a process inherited (socket activation, inetd-style
 /// servers, a shell's redirections) by reading /proc/self/fd with raw
 /// syscalls.
@@ -65,7 +131,7 @@ pub fn scan_inherited() {
     use core::ffi::c_long;
     // SAFETY: raw syscalls on buffers we own.
     unsafe {
-        let dir = libc::syscall(
+        let dir = crate::sys::raw!(
             libc::SYS_openat,
             libc::AT_FDCWD as c_long,
             c"/proc/self/fd".as_ptr(),
@@ -76,7 +142,7 @@ pub fn scan_inherited() {
         }
         let mut buf = [0u8; 4096];
         loop {
-            let n = libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len());
+            let n = crate::sys::raw!(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len());
             if n <= 0 {
                 break;
             }
@@ -94,7 +160,7 @@ pub fn scan_inherited() {
                         let mut path = [0u8; 32];
                         path[..name.len().min(31)].copy_from_slice(&name[..name.len().min(31)]);
                         let mut target = [0u8; 64];
-                        let r = libc::syscall(
+                        let r = crate::sys::raw!(
                             libc::SYS_readlinkat,
                             dir,
                             path.as_ptr(),
@@ -109,7 +175,7 @@ pub fn scan_inherited() {
                 off += reclen;
             }
         }
-        libc::syscall(libc::SYS_close, dir);
+        crate::sys::raw!(libc::SYS_close, dir);
     }
 }
 

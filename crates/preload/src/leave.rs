@@ -147,7 +147,7 @@ fn readable_after_exec(lib: &[u8]) -> bool {
     }
     let mut groups = [0 as libc::gid_t; 64];
     // SAFETY: a valid buffer of the given size.
-    let ngroups = unsafe { libc::syscall(libc::SYS_getgroups, 64 as c_long, groups.as_mut_ptr()) };
+    let ngroups = unsafe { crate::sys::raw!(libc::SYS_getgroups, 64 as c_long, groups.as_mut_ptr()) };
     let groups = &groups[..ngroups.clamp(0, 64) as usize];
     let allowed = |st: &libc::stat, want: u32| {
         let bits = if st.st_uid == euid {
@@ -169,7 +169,7 @@ fn readable_after_exec(lib: &[u8]) -> bool {
             // SAFETY: a zeroed stat is valid; NUL-terminated path.
             let st = unsafe {
                 let mut st: libc::stat = core::mem::zeroed();
-                if libc::syscall(
+                if crate::sys::raw!(
                     libc::SYS_newfstatat,
                     libc::AT_FDCWD as c_long,
                     cpath.as_ptr(),
@@ -269,7 +269,7 @@ fn program_kind(path: *const c_char) -> Option<u64> {
     // SAFETY: a zeroed stat is valid; raw syscalls on our own buffers.
     unsafe {
         let mut st: libc::stat = core::mem::zeroed();
-        if libc::syscall(
+        if crate::sys::raw!(
             libc::SYS_newfstatat,
             libc::AT_FDCWD as c_long,
             path,
@@ -284,7 +284,7 @@ fn program_kind(path: *const c_char) -> Option<u64> {
         {
             return Some(leave::SETUID);
         }
-        let fd = libc::syscall(
+        let fd = crate::sys::raw!(
             libc::SYS_openat,
             libc::AT_FDCWD as c_long,
             path,
@@ -294,8 +294,8 @@ fn program_kind(path: *const c_char) -> Option<u64> {
             return None;
         }
         let mut head = [0u8; 2048];
-        let n = libc::syscall(libc::SYS_pread64, fd, head.as_mut_ptr(), head.len(), 0 as c_long);
-        libc::syscall(libc::SYS_close, fd);
+        let n = crate::sys::raw!(libc::SYS_pread64, fd, head.as_mut_ptr(), head.len(), 0 as c_long);
+        crate::sys::raw!(libc::SYS_close, fd);
         if n < 64 {
             return None;
         }

@@ -3,7 +3,7 @@
 //! hook may run before our constructor) and warmed up at start so that a
 //! vfork child never has to call into the dynamic loader.
 
-use core::ffi::{c_char, c_int, c_uint, c_void};
+use core::ffi::{c_char, c_int, c_long, c_uint, c_void};
 use core::sync::atomic::{AtomicUsize, Ordering};
 use libc::{
     addrinfo, epoll_event, fd_set, hostent, iovec, mmsghdr, msghdr, nfds_t, off_t, pollfd,
@@ -103,6 +103,11 @@ reals! {
     dup(fd: c_int) -> c_int;
     dup2(old: c_int, new: c_int) -> c_int;
     dup3(old: c_int, new: c_int, flags: c_int) -> c_int;
+    close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int;
+    closefrom(low: c_int) -> ();
+    fdopen(fd: c_int, mode: *const c_char) -> *mut libc::FILE;
+    fclose(fp: *mut libc::FILE) -> c_int;
+    syscall(nr: c_long, a1: c_long, a2: c_long, a3: c_long, a4: c_long, a5: c_long, a6: c_long) -> c_long;
     setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int;
     getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int;
     fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int;

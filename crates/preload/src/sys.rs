@@ -4,22 +4,34 @@
 
 use core::ffi::{c_char, c_long};
 
+/// [`raw6`] with any number of integer or pointer arguments.
+macro_rules! raw {
+    ($nr:expr $(, $a:expr)* $(,)?) => {{
+        #[allow(unused_mut)]
+        let mut args = [0 as core::ffi::c_long; 6];
+        let mut _i = 0;
+        $( args[_i] = $a as core::ffi::c_long; _i += 1; )*
+        $crate::sys::raw6($nr as core::ffi::c_long, args)
+    }};
+}
+pub(crate) use raw;
+
 #[inline]
 pub fn getpid() -> u32 {
     // SAFETY: no arguments, cannot fail.
-    unsafe { libc::syscall(libc::SYS_getpid) as u32 }
+    unsafe { raw!(libc::SYS_getpid) as u32 }
 }
 
 #[inline]
 pub fn getppid() -> u32 {
     // SAFETY: no arguments, cannot fail.
-    unsafe { libc::syscall(libc::SYS_getppid) as u32 }
+    unsafe { raw!(libc::SYS_getppid) as u32 }
 }
 
 #[inline]
 pub fn gettid() -> u32 {
     // SAFETY: no arguments, cannot fail.
-    unsafe { libc::syscall(libc::SYS_gettid) as u32 }
+    unsafe { raw!(libc::SYS_gettid) as u32 }
 }
 
 /// CLOCK_MONOTONIC in nanoseconds (vDSO, no syscall).
@@ -37,8 +49,8 @@ pub fn now() -> u64 {
 /// Whether a process exists (kill with signal 0).
 pub fn alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks for existence.
-    let r = unsafe { libc::syscall(libc::SYS_kill, pid as c_long, 0 as c_long) };
-    r == 0 || errno() == libc::EPERM
+    let r = unsafe { raw!(libc::SYS_kill, pid as c_long, 0 as c_long) };
+    r == 0 || r == -(libc::EPERM as c_long)
 }
 
 #[inline]
@@ -57,7 +69,7 @@ pub fn set_errno(e: i32) {
 pub fn pause_briefly(spins: u32) {
     if spins < 64 {
         // SAFETY: no arguments.
-        unsafe { libc::syscall(libc::SYS_sched_yield) };
+        unsafe { raw!(libc::SYS_sched_yield) };
     } else {
         let ts = libc::timespec {
             tv_sec: 0,
@@ -65,7 +77,7 @@ pub fn pause_briefly(spins: u32) {
         };
         // SAFETY: valid timespec; a NULL remainder is allowed.
         unsafe {
-            libc::syscall(
+            raw!(
                 libc::SYS_nanosleep,
                 &ts as *const libc::timespec,
                 core::ptr::null_mut::<libc::timespec>(),
@@ -77,7 +89,7 @@ pub fn pause_briefly(spins: u32) {
 /// Writes a diagnostic to stderr with one raw write.
 pub fn warn(msg: &[u8]) {
     // SAFETY: valid buffer.
-    unsafe { libc::syscall(libc::SYS_write, 2 as c_long, msg.as_ptr(), msg.len()) };
+    unsafe { raw!(libc::SYS_write, 2 as c_long, msg.as_ptr(), msg.len()) };
 }
 
 /// Looks a variable up in the initial environment without allocating.
@@ -117,7 +129,7 @@ pub fn map_shared(path: &[u8]) -> Option<(*mut u8, usize)> {
     cpath[..path.len()].copy_from_slice(path);
     // SAFETY: NUL-terminated path buffer; raw syscalls with valid pointers.
     unsafe {
-        let fd = libc::syscall(
+        let fd = raw!(
             libc::SYS_openat,
             libc::AT_FDCWD as c_long,
             cpath.as_ptr(),
@@ -127,10 +139,10 @@ pub fn map_shared(path: &[u8]) -> Option<(*mut u8, usize)> {
             return None;
         }
         let mut st: libc::stat = core::mem::zeroed();
-        let ok = libc::syscall(libc::SYS_fstat, fd, &mut st as *mut libc::stat) == 0;
+        let ok = raw!(libc::SYS_fstat, fd, &mut st as *mut libc::stat) == 0;
         let len = st.st_size as usize;
         let p = if ok && len > 0 {
-            libc::syscall(
+            raw!(
                 libc::SYS_mmap,
                 0 as c_long,
                 len,
@@ -142,11 +154,8 @@ pub fn map_shared(path: &[u8]) -> Option<(*mut u8, usize)> {
         } else {
             -1
         };
-        libc::syscall(libc::SYS_close, fd);
-        if p < 0 && p > -4096 {
-            return None;
-        }
-        if p == -1 {
+        raw!(libc::SYS_close, fd);
+        if (-4095..0).contains(&p) {
             return None;
         }
         Some((p as *mut u8, len))
@@ -169,7 +178,7 @@ pub fn safe_copy(dst: &mut [u8], src: *const u8) -> usize {
     };
     // SAFETY: the kernel validates `remote`; `local` is our buffer.
     let r = unsafe {
-        libc::syscall(
+        raw!(
             libc::SYS_process_vm_readv,
             getpid() as c_long,
             &local as *const libc::iovec,
@@ -189,7 +198,7 @@ pub fn safe_copy(dst: &mut [u8], src: *const u8) -> usize {
 pub fn readlink_self_exe(buf: &mut [u8]) -> usize {
     // SAFETY: valid path literal and buffer.
     let r = unsafe {
-        libc::syscall(
+        raw!(
             libc::SYS_readlinkat,
             libc::AT_FDCWD as c_long,
             c"/proc/self/exe".as_ptr(),
@@ -212,7 +221,7 @@ pub fn read_cmdline(buf: &mut [u8]) -> usize {
 fn read_file(path: &core::ffi::CStr, buf: &mut [u8]) -> usize {
     // SAFETY: raw syscalls with valid pointers.
     unsafe {
-        let fd = libc::syscall(
+        let fd = raw!(
             libc::SYS_openat,
             libc::AT_FDCWD as c_long,
             path.as_ptr(),
@@ -223,7 +232,7 @@ fn read_file(path: &core::ffi::CStr, buf: &mut [u8]) -> usize {
         }
         let mut total = 0usize;
         while total < buf.len() {
-            let r = libc::syscall(
+            let r = raw!(
                 libc::SYS_read,
                 fd,
                 buf.as_mut_ptr().add(total),
@@ -234,12 +243,102 @@ fn read_file(path: &core::ffi::CStr, buf: &mut [u8]) -> usize {
             }
             total += r as usize;
         }
-        libc::syscall(libc::SYS_close, fd);
+        raw!(libc::SYS_close, fd);
         // Drop the trailing NUL of the last argument.
         if total > 0 && buf[total - 1] == 0 {
             total -= 1;
         }
         total
+    }
+}
+
+/// A system call made with the `syscall` instruction itself, never through
+/// libc's `syscall()` (which the library interposes, see
+/// `hooks::syscall`): the tracer's own getpeername, close or nanosleep must
+/// not be routed through the hooks. Returns the kernel's value: a negative
+/// errno on failure (errno is not touched).
+///
+/// # Safety
+/// As the system call `nr` with these arguments.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub unsafe fn raw6(nr: c_long, a: [c_long; 6]) -> c_long {
+    let ret: c_long;
+    // SAFETY: the Linux x86_64 system call convention; rcx and r11 are
+    // clobbered by the instruction, memory effects are the caller's contract.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr => ret,
+            in("rdi") a[0],
+            in("rsi") a[1],
+            in("rdx") a[2],
+            in("r10") a[3],
+            in("r8") a[4],
+            in("r9") a[5],
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    ret
+}
+
+/// Other architectures: libc's `syscall()`, converted to the kernel's
+/// convention.
+#[cfg(not(target_arch = "x86_64"))]
+pub unsafe fn raw6(nr: c_long, a: [c_long; 6]) -> c_long {
+    // SAFETY: caller's contract.
+    let r = unsafe { libc::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]) };
+    if r == -1 {
+        -(errno() as c_long)
+    } else {
+        r
+    }
+}
+
+/// Whether `fd` is open and a socket (a raw fstat).
+pub fn is_socket_fd(fd: i32) -> bool {
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: zeroed plain data for the kernel to fill.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    let r = unsafe { raw!(libc::SYS_fstat, fd, &mut st as *mut libc::stat) };
+    r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFSOCK
+}
+
+/// Writes into our own address space without faulting on a bad pointer
+/// (process_vm_writev on ourselves). Returns the bytes written.
+pub fn safe_write(dst: *mut u8, src: &[u8]) -> usize {
+    if dst.is_null() || src.is_empty() {
+        return 0;
+    }
+    let local = libc::iovec {
+        iov_base: src.as_ptr() as *mut libc::c_void,
+        iov_len: src.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: dst as *mut libc::c_void,
+        iov_len: src.len(),
+    };
+    // SAFETY: the kernel validates `remote`; `local` is our buffer.
+    let r = unsafe {
+        raw!(
+            libc::SYS_process_vm_writev,
+            getpid(),
+            &local as *const libc::iovec,
+            1,
+            &remote as *const libc::iovec,
+            1,
+            0
+        )
+    };
+    if r < 0 {
+        0
+    } else {
+        r as usize
     }
 }
 
@@ -250,10 +349,6 @@ fn read_file(path: &core::ffi::CStr, buf: &mut [u8]) -> usize {
 pub fn populate(addr: *mut u8, len: usize) -> bool {
     const MADV_POPULATE_WRITE: c_long = 23;
     // SAFETY: advice on a range of our own mapping; no memory is changed.
-    let r = unsafe { libc::syscall(libc::SYS_madvise, addr, len, MADV_POPULATE_WRITE) };
-    if r == 0 {
-        return true;
-    }
-    let e = errno();
-    e == libc::EINVAL || e == libc::ENOSYS
+    let r = unsafe { raw!(libc::SYS_madvise, addr, len, MADV_POPULATE_WRITE) };
+    r == 0 || r == -(libc::EINVAL as c_long) || r == -(libc::ENOSYS as c_long)
 }

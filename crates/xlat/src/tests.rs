@@ -25,6 +25,9 @@ const ALL: &[&Xlat] = &[
     &AI_FLAGS,
     &NI_FLAGS,
     &TCP_STATE,
+    &SOF_TIMESTAMPING,
+    &SCM,
+    &CLOSE_RANGE_FLAGS,
 ];
 
 #[test]
@@ -56,6 +59,18 @@ fn known_values() {
         (vec!["SOCK_NONBLOCK", "SOCK_CLOEXEC"], 0)
     );
     assert_eq!(
+        SOF_TIMESTAMPING.flags(1 | 2 | 0x10),
+        (
+            vec![
+                "SOF_TIMESTAMPING_TX_HARDWARE",
+                "SOF_TIMESTAMPING_TX_SOFTWARE",
+                "SOF_TIMESTAMPING_SOFTWARE"
+            ],
+            0
+        )
+    );
+    assert_eq!(SCM.lookup(1), Some("SCM_RIGHTS"));
+    assert_eq!(
         MSG.flags(0x40 | 0x8000_0000_0),
         (vec!["MSG_DONTWAIT"], 0x8000_0000_0)
     );
@@ -77,9 +92,17 @@ fn tables_agree_with_the_system_headers() {
     let mut src = String::from(
         "#define _GNU_SOURCE\n#include <sys/socket.h>\n#include <netinet/in.h>\n#include <netinet/tcp.h>\n\
          #include <netinet/udp.h>\n#include <sys/ioctl.h>\n#include <linux/sockios.h>\n#include <poll.h>\n#include <sys/epoll.h>\n\
-         #include <fcntl.h>\n#include <netdb.h>\n#include <stdio.h>\n#include <net/if.h>\nint main(void){\n",
+         #include <fcntl.h>\n#include <netdb.h>\n#include <stdio.h>\n#include <net/if.h>\n#include <linux/net_tstamp.h>\n#include <linux/close_range.h>\nint main(void){\n",
     );
     for (n, _) in &names {
+        // The timestamping flags are enum constants (no #ifdef possible):
+        // every one must exist in the headers.
+        if n.starts_with("SOF_TIMESTAMPING_") {
+            src.push_str(&format!(
+                "printf(\"%s %llu\\n\", \"{n}\", (unsigned long long)({n}));\n"
+            ));
+            continue;
+        }
         src.push_str(&format!(
             "#ifdef {n}\nprintf(\"%s %llu\\n\", \"{n}\", (unsigned long long)({n}));\n#endif\n"
         ));
@@ -117,5 +140,13 @@ fn tables_agree_with_the_system_headers() {
         checked += 1;
     }
     assert!(checked > 300, "only {checked} constants checked");
+    // The timestamping flags have their own table, checked above; they
+    // must all have been found in the headers.
+    for &(_, n) in SOF_TIMESTAMPING.entries {
+        assert!(
+            text.lines().any(|l| l.starts_with(&format!("{n} "))),
+            "{n} not in the headers"
+        );
+    }
     let _ = std::fs::remove_dir_all(dir);
 }

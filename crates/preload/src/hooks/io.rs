@@ -1,7 +1,7 @@
 //! Moving bytes: send*, recv*, and read/write/readv/writev/sendfile on
 //! sockets, plus the `_FORTIFY_SOURCE` entry points.
 
-use super::{call, involved, perform, perform_counting};
+use super::{call, involved, perform, perform_counting, still_socket};
 use crate::actions::Target;
 use crate::capture;
 use crate::fds;
@@ -11,7 +11,7 @@ use crate::sys;
 use core::ffi::{c_int, c_uint, c_void};
 use libc::{iovec, mmsghdr, msghdr, off_t, size_t, sockaddr, socklen_t, ssize_t, timespec};
 use sock_trace_event::record::FLAG_FORTIFIED;
-use sock_trace_event::{role, Func};
+use sock_trace_event::{role, Func, Tag};
 
 fn io_call(func: Func, t0: u64, r: isize, e: i32, fortified: bool) -> state::Call {
     let mut c = call(func, t0, r as i64, e);
@@ -122,7 +122,9 @@ fn recv_impl(
     chk: Option<size_t>,
 ) -> ssize_t {
     let func = if from { Func::Recvfrom } else { Func::Recv };
-    let forward = || {
+    let forward = |short: Option<usize>| {
+        // A paced call asks for less (a prefix of the buffer).
+        let len = short.unwrap_or(len);
         // SAFETY: forwarding.
         unsafe {
             match (from, chk) {
@@ -134,7 +136,11 @@ fn recv_impl(
         }
     };
     let t0 = sys::now();
-    let (r, e, injected) = perform(func, || Target::fd(fd), |_| forward() as i64);
+    let target = || Target {
+        len,
+        ..Target::fd(fd)
+    };
+    let (r, e, injected) = perform(func, target, |l| forward(l) as i64);
     let r = r as isize;
     if !state::enabled(func) {
         sys::set_errno(e);
@@ -156,8 +162,18 @@ fn recv_impl(
             unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, alen) };
             capture::socket_ends(w, fd, false);
         }
-        // SAFETY: the kernel wrote r bytes.
-        unsafe { capture::payload(w, role::DATA_IN, buf as *const u8, r) };
+        // With MSG_TRUNC a datagram's full length is returned, more than
+        // the buffer holds, and a stream socket discards the bytes
+        // without writing the buffer at all.
+        if flags & libc::MSG_TRUNC != 0 {
+            // SAFETY: fault-safe copy.
+            unsafe {
+                capture::payload_unsure(w, role::DATA_IN, buf as *const u8, r.min(len as isize))
+            };
+        } else {
+            // SAFETY: the kernel wrote r bytes.
+            unsafe { capture::payload(w, role::DATA_IN, buf as *const u8, r.min(len as isize)) };
+        }
     });
     sys::set_errno(e);
     r
@@ -264,6 +280,10 @@ unsafe fn msghdr_blobs(
             m.msg_flags as i64,
         ],
     );
+    // A received address may be longer than the program's buffer: the
+    // kernel writes what fits and reports the full length in msg_namelen,
+    // so only a sent address is trusted.
+    let name_trusted = trusted && addr_role == role::ADDR;
     // SAFETY: forwarded trust.
     unsafe {
         capture::sockaddr(
@@ -271,12 +291,93 @@ unsafe fn msghdr_blobs(
             addr_role,
             m.msg_name as *const sockaddr,
             m.msg_namelen as usize,
-            trusted,
+            name_trusted,
         );
         capture::iov_lens(w, role::IOV_LENS, m.msg_iov, m.msg_iovlen as i64, trusted);
     }
+    // Ancillary data: sendmsg's kernel read all msg_controllen bytes;
+    // recvmsg's wrote exactly msg_controllen bytes (it updates the field).
+    if trusted && !m.msg_control.is_null() && m.msg_controllen > 0 {
+        // SAFETY: read or written by the kernel, as above.
+        unsafe {
+            capture::bytes(
+                w,
+                Tag::Bytes,
+                role::CONTROL,
+                m.msg_control as *const u8,
+                m.msg_controllen.min(capture::MAX_CONTROL),
+                true,
+            )
+        };
+    }
     Some(m)
 }
+
+/// Descriptors passed in SCM_RIGHTS control messages of a received message
+/// become sockets in our table when they are sockets, so that their calls
+/// are traced. Raw fstat per descriptor; nothing when the message carried
+/// no ancillary data.
+///
+/// # Safety
+/// `m` was filled by a successful recvmsg (its control buffer holds
+/// `msg_controllen` bytes written by the kernel).
+unsafe fn note_passed_fds(m: &msghdr) {
+    let base = m.msg_control as *const u8;
+    let total = m.msg_controllen;
+    if base.is_null() || total < CMSG_HDR {
+        return;
+    }
+    if state::in_vfork_child() {
+        return;
+    }
+    let mut off = 0usize;
+    let mut seen = 0;
+    while off + CMSG_HDR <= total && seen < 64 {
+        seen += 1;
+        // SAFETY: within the bytes the kernel wrote (cmsghdr is 8-aligned
+        // inside a properly aligned control buffer; read unaligned anyway).
+        let (len, level, ty) = unsafe {
+            (
+                core::ptr::read_unaligned(base.add(off) as *const usize),
+                core::ptr::read_unaligned(base.add(off + 8) as *const c_int),
+                core::ptr::read_unaligned(base.add(off + 12) as *const c_int),
+            )
+        };
+        if len < CMSG_HDR || off + len > total {
+            break;
+        }
+        if level == libc::SOL_SOCKET && ty == libc::SCM_RIGHTS {
+            let n = (len - CMSG_HDR) / 4;
+            for i in 0..n {
+                // SAFETY: inside this control message.
+                let fd = unsafe {
+                    core::ptr::read_unaligned(base.add(off + CMSG_HDR + i * 4) as *const c_int)
+                };
+                if sys::is_socket_fd(fd) {
+                    fds::set_socket(fd, true);
+                }
+            }
+        }
+        off += (len + 7) & !7;
+    }
+}
+
+/// [`note_passed_fds`] for each of the `n` messages recvmmsg filled.
+///
+/// # Safety
+/// The first `n` entries were filled by the call.
+unsafe fn note_passed_fds_mmsg(vec: *const mmsghdr, n: c_int) {
+    if vec.is_null() {
+        return;
+    }
+    for i in 0..n.max(0) as usize {
+        // SAFETY: i < n, filled by the kernel.
+        unsafe { note_passed_fds(&(*vec.add(i)).msg_hdr) };
+    }
+}
+
+/// `sizeof(struct cmsghdr)` on x86_64 (len, level, type).
+const CMSG_HDR: usize = 16;
 
 /// The most iovecs a short write rebuilds on the stack. A longer array is
 /// sent whole: no short write, never a wrong one.
@@ -376,7 +477,7 @@ fn sendmsg_hooked(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
             return;
         }
         // SAFETY: read by the kernel on success.
-        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0, role::ADDR) } {
+        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && injected == 0, role::ADDR) } {
             if r > 0 {
                 // SAFETY: the kernel read r bytes from these buffers.
                 unsafe { capture::payload_iov(w, role::DATA_OUT, m.msg_iov, m.msg_iovlen, r) };
@@ -392,18 +493,65 @@ fn sendmsg_hooked(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     if !involved(Func::Recvmsg) {
         // SAFETY: forwarding.
-        return unsafe { real::recvmsg(fd, msg, flags) };
+        let r = unsafe { real::recvmsg(fd, msg, flags) };
+        if r >= 0 && !msg.is_null() {
+            // SAFETY: written by the successful call; raw syscalls only,
+            // errno is untouched.
+            unsafe { note_passed_fds(&*msg) };
+        }
+        return r;
     }
     recvmsg_hooked(fd, msg, flags)
 }
 
 #[inline(never)]
 fn recvmsg_hooked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    // SAFETY: forwarding.
-    let forward = || unsafe { real::recvmsg(fd, msg, flags) };
+    let forward = |short: Option<usize>| {
+        if let Some(limit) = short {
+            // A paced call: the program's message with a prefix of its
+            // buffers; what the kernel writes back into the header
+            // (name length, control length, flags) is copied back.
+            if let Some(mut m) = capture::read_value(msg as *const msghdr) {
+                if let Some((v, n)) = iov_prefix(m.msg_iov, m.msg_iovlen, limit) {
+                    let (iov, iovlen) = (m.msg_iov, m.msg_iovlen);
+                    m.msg_iov = v.as_ptr() as *mut iovec;
+                    m.msg_iovlen = n;
+                    // SAFETY: our copy of the program's message.
+                    let r = unsafe { real::recvmsg(fd, &mut m, flags) };
+                    m.msg_iov = iov;
+                    m.msg_iovlen = iovlen;
+                    if r >= 0 {
+                        // SAFETY: plain data; a fault-safe write (the
+                        // kernel would have written these fields).
+                        let bytes = unsafe {
+                            core::slice::from_raw_parts(
+                                &m as *const msghdr as *const u8,
+                                core::mem::size_of::<msghdr>(),
+                            )
+                        };
+                        sys::safe_write(msg as *mut u8, bytes);
+                    }
+                    return r;
+                }
+            }
+        }
+        // SAFETY: forwarding.
+        unsafe { real::recvmsg(fd, msg, flags) }
+    };
     let t0 = sys::now();
-    let (r, e, injected) = perform(Func::Recvmsg, || Target::fd(fd), |_| forward() as i64);
+    let target = || match capture::read_value(msg as *const msghdr) {
+        Some(m) => Target {
+            len: iov_total(m.msg_iov, m.msg_iovlen),
+            ..Target::fd(fd)
+        },
+        None => Target::fd(fd),
+    };
+    let (r, e, injected) = perform(Func::Recvmsg, target, |l| forward(l) as i64);
     let r = r as isize;
+    if r >= 0 && injected == 0 && !msg.is_null() {
+        // SAFETY: written by the successful call.
+        unsafe { note_passed_fds(&*msg) };
+    }
     if !state::enabled(Func::Recvmsg) {
         sys::set_errno(e);
         return r;
@@ -416,7 +564,7 @@ fn recvmsg_hooked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
             return;
         }
         // SAFETY: written by the kernel on success.
-        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0, role::ADDR_OUT) } {
+        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && injected == 0, role::ADDR_OUT) } {
             if r > 0 {
                 // SAFETY: the kernel wrote r bytes into these buffers.
                 unsafe { capture::payload_iov(w, role::DATA_IN, m.msg_iov, m.msg_iovlen, r) };
@@ -451,14 +599,15 @@ unsafe fn mmsg_blobs(
     w.ints(role::MMSG, &lens[..count]);
     // SAFETY: entry 0 is valid.
     let first = unsafe { (*vec).msg_hdr };
-    // SAFETY: processed by the kernel.
+    // SAFETY: processed by the kernel; a received address may be longer
+    // than its buffer (see msghdr_blobs), so only a sent one is trusted.
     unsafe {
         capture::sockaddr(
             w,
             addr_role,
             first.msg_name as *const sockaddr,
             first.msg_namelen as usize,
-            true,
+            addr_role == role::ADDR,
         )
     };
     // Payload: the bytes each message moved, message after message, up to
@@ -568,7 +717,10 @@ pub unsafe extern "C" fn recvmmsg(
 ) -> c_int {
     if !involved(Func::Recvmmsg) {
         // SAFETY: forwarding.
-        return unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
+        let r = unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
+        // SAFETY: r messages were filled.
+        unsafe { note_passed_fds_mmsg(vec, r) };
+        return r;
     }
     recvmmsg_hooked(fd, vec, vlen, flags, tmo)
 }
@@ -591,6 +743,10 @@ fn recvmmsg_hooked(
         |r| mmsg_bytes(vec, r),
     );
     let r = r as c_int;
+    if injected == 0 {
+        // SAFETY: r messages were filled.
+        unsafe { note_passed_fds_mmsg(vec, r) };
+    }
     if !state::enabled(Func::Recvmmsg) {
         sys::set_errno(e);
         return r;
@@ -639,7 +795,7 @@ fn write_hooked(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
     };
     let (r, e, injected) = perform(Func::Write, target, |l| forward(l) as i64);
     let r = r as isize;
-    if !state::enabled(Func::Write) {
+    if !state::enabled(Func::Write) || !still_socket(fd) {
         sys::set_errno(e);
         return r;
     }
@@ -656,7 +812,9 @@ fn write_hooked(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
 
 #[inline(never)]
 fn read_impl(fd: c_int, buf: *mut c_void, len: size_t, chk: Option<size_t>) -> ssize_t {
-    let forward = || {
+    let forward = |short: Option<usize>| {
+        // A paced call asks for less (a prefix of the buffer).
+        let len = short.unwrap_or(len);
         // SAFETY: forwarding.
         unsafe {
             match chk {
@@ -666,9 +824,13 @@ fn read_impl(fd: c_int, buf: *mut c_void, len: size_t, chk: Option<size_t>) -> s
         }
     };
     let t0 = sys::now();
-    let (r, e, injected) = perform(Func::Read, || Target::fd(fd), |_| forward() as i64);
+    let target = || Target {
+        len,
+        ..Target::fd(fd)
+    };
+    let (r, e, injected) = perform(Func::Read, target, |l| forward(l) as i64);
     let r = r as isize;
-    if !state::enabled(Func::Read) {
+    if !state::enabled(Func::Read) || !still_socket(fd) {
         sys::set_errno(e);
         return r;
     }
@@ -710,13 +872,17 @@ pub unsafe extern "C" fn __read_chk(
 fn vec_impl(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     let out = func == Func::Writev;
     let forward = |short: Option<usize>| {
-        // Only writev is ever shortened (readv's target asks for no bytes).
-        let prefix = short
-            .filter(|_| out)
-            .and_then(|l| iov_prefix(iov, cnt.max(0) as usize, l));
+        // A short write or a paced call: a prefix of the buffers.
+        let prefix = short.and_then(|l| iov_prefix(iov, cnt.max(0) as usize, l));
         if let Some((v, n)) = prefix {
             // SAFETY: a prefix of the program's own buffers.
-            return unsafe { real::writev(fd, v.as_ptr(), n as c_int) };
+            return unsafe {
+                if out {
+                    real::writev(fd, v.as_ptr(), n as c_int)
+                } else {
+                    real::readv(fd, v.as_ptr(), n as c_int)
+                }
+            };
         }
         // SAFETY: forwarding.
         unsafe {
@@ -729,16 +895,12 @@ fn vec_impl(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     };
     let t0 = sys::now();
     let target = || Target {
-        len: if out {
-            iov_total(iov, cnt.max(0) as usize)
-        } else {
-            0
-        },
+        len: iov_total(iov, cnt.max(0) as usize),
         ..Target::fd(fd)
     };
     let (r, e, injected) = perform(func, target, |l| forward(l) as i64);
     let r = r as isize;
-    if !state::enabled(func) {
+    if !state::enabled(func) || !still_socket(fd) {
         sys::set_errno(e);
         return r;
     }
@@ -794,7 +956,7 @@ fn sendfile_impl(is64: bool, out: c_int, inp: c_int, off: *mut off_t, count: siz
     };
     let (r, e, injected) = perform(Func::Sendfile, target, |l| forward(l) as i64);
     let r = r as isize;
-    if !state::enabled(Func::Sendfile) {
+    if !state::enabled(Func::Sendfile) || !fds::is_socket(out) {
         sys::set_errno(e);
         return r;
     }

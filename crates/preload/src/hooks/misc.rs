@@ -60,8 +60,10 @@ unsafe fn inet_addr_hooked(cp: *const c_char) -> u32 {
     let e = sys::errno();
     emit(call(Func::InetAddr, t0, r as i64, e), |w| {
         w.header().args[0] = cp as u64;
-        // SAFETY: libc read it.
-        unsafe { capture::cstr(w, role::TEXT, cp, true) };
+        // inet_addr stops at the first blank ("1.2.3.4 junk" is accepted):
+        // the string is copied through the fault-safe path.
+        // SAFETY: not trusted.
+        unsafe { capture::cstr(w, role::TEXT, cp, false) };
     });
     sys::set_errno(e);
     r
@@ -88,9 +90,10 @@ unsafe fn inet_aton_hooked(cp: *const c_char, inp: *mut libc::in_addr) -> c_int 
     let e = sys::errno();
     emit(call(Func::InetAton, t0, r as i64, e), |w| {
         w.header().args[..2].copy_from_slice(&[cp as u64, inp as u64]);
-        // SAFETY: libc read cp and wrote inp on success.
+        // SAFETY: cp copied through the fault-safe path (inet_aton stops
+        // at the first blank); inp written on success.
         unsafe {
-            capture::cstr(w, role::TEXT, cp, true);
+            capture::cstr(w, role::TEXT, cp, false);
             if r != 0 {
                 capture::bytes(w, Tag::Bytes, role::ADDR_OUT, inp as *const u8, 4, true);
             }
@@ -151,7 +154,8 @@ unsafe fn inet_pton_hooked(af: c_int, src: *const c_char, dst: *mut c_void) -> c
         w.header().args[..3].copy_from_slice(&[af as u64, src as u64, dst as u64]);
         // SAFETY: libc read src; wrote dst when r == 1.
         unsafe {
-            capture::cstr(w, role::TEXT, src, r >= 0);
+            // A rejected string was read only up to its first bad character.
+            capture::cstr(w, role::TEXT, src, r == 1);
             if r == 1 {
                 let n = if af == libc::AF_INET6 { 16 } else { 4 };
                 capture::bytes(w, Tag::Bytes, role::ADDR_OUT, dst as *const u8, n, true);

@@ -13,12 +13,24 @@
 mod io;
 mod misc;
 mod poll;
+mod raw;
 mod resolve;
 mod socket;
 
 use crate::actions::{self, Target};
 use crate::{state, sys};
 use sock_trace_event::Func;
+
+/// Whether a call on a descriptor hooked only because it is marked as a
+/// socket (read, write, readv, writev, sendfile) should be recorded: it is
+/// still marked (a bent call re-verified it), and, when its payload is
+/// captured, an fstat confirms it still is a socket, so that a file that
+/// reused the number of a socket closed behind our back is never recorded
+/// as socket data.
+#[inline(always)]
+fn still_socket(fd: i32) -> bool {
+    crate::fds::is_socket(fd) && (state::max_data() == 0 || crate::fds::verify_socket(fd))
+}
 
 pub fn warm_up() {
     crate::real::warm_up();
@@ -56,7 +68,8 @@ fn involved(func: Func) -> bool {
 
 /// The real call, under the action rules: returns its result, the errno
 /// to leave behind and the record flags (injected). `forward` gets the
-/// shortened length for a short write, if any.
+/// length to cut the call to (a short write, or a bandwidth limit's slice),
+/// if any.
 #[inline(always)]
 fn perform(
     func: Func,
@@ -90,12 +103,24 @@ fn perform_acted(
     forward: impl FnOnce(Option<usize>) -> i64,
     moved: impl FnOnce(i64) -> i64,
 ) -> (i64, i32, u16) {
+    // read, write, readv, writev and sendfile are hooked for descriptors
+    // our table marks as sockets; a mark can be stale (the socket was
+    // closed by code no hook sees and the number reused for a file): never
+    // bend a call on something that is not a socket any more.
+    if matches!(
+        func,
+        Func::Read | Func::Write | Func::Readv | Func::Writev | Func::Sendfile
+    ) && !crate::fds::verify_socket(t.fd)
+    {
+        let r = forward(None);
+        return (r, sys::errno(), 0);
+    }
     let v = actions::before(func, t);
     let (r, e) = match v.fail {
         // errno 0 in a rule means "leave errno alone" (EAI codes).
         Some((ret, err)) => (ret, if err != 0 { err } else { sys::errno() }),
         None => {
-            let r = forward(v.shorten);
+            let r = forward(v.limit_len());
             (r, sys::errno())
         }
     };

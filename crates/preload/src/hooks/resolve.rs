@@ -145,7 +145,8 @@ pub unsafe extern "C" fn getnameinfo(
         ]);
         // SAFETY: read by libc on success; results written on success.
         unsafe {
-            capture::sockaddr(w, role::ADDR, addr, alen as usize, r == 0);
+            // libc reads the family's size, whatever `alen` says.
+            capture::sockaddr_libc(w, role::ADDR, addr, alen as usize, r == 0);
             if r == 0 {
                 if hlen > 0 {
                     capture::cstr(w, role::HOST_OUT, host, true);

@@ -346,6 +346,128 @@ unsafe fn close_hooked(fd: c_int) -> c_int {
     r
 }
 
+/// `close_range` flags (linux/close_range.h).
+const CLOSE_RANGE_UNSHARE: c_int = 1 << 1;
+const CLOSE_RANGE_CLOEXEC: c_int = 1 << 2;
+
+/// close_range and closefrom: forget every descriptor of the range *before*
+/// closing (as close does, so that a socket another thread opens meanwhile
+/// keeps its mark), and trace the call when a socket was among them.
+/// `flags` is None for closefrom (which returns nothing).
+fn close_many(func: Func, first: u32, last: u32, flags: Option<c_int>) -> c_int {
+    let f = flags.unwrap_or(0);
+    // CLOSE_RANGE_CLOEXEC only marks them; invalid arguments close nothing.
+    let closes = f & CLOSE_RANGE_CLOEXEC == 0
+        && f & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) == 0
+        && first <= last;
+    let had_socket = fds::any_in_range(first, last);
+    if !had_socket && !state::enabled(func) {
+        return forward_close_many(first, last, flags);
+    }
+    let t0 = sys::now();
+    let vfork = state::in_vfork_child();
+    if closes && !vfork {
+        fds::forget_range(first, last);
+    }
+    let r = forward_close_many(first, last, flags);
+    let e = sys::errno();
+    if had_socket && state::enabled(func) {
+        let mut c = call(func, t0, r as i64, e);
+        c.flags |= state::vfork_flag(vfork);
+        emit(c, |w| {
+            w.header().args[..3].copy_from_slice(&[first as u64, last as u64, f as u64])
+        });
+    }
+    sys::set_errno(e);
+    r
+}
+
+fn forward_close_many(first: u32, last: u32, flags: Option<c_int>) -> c_int {
+    // SAFETY: forwarding.
+    unsafe {
+        match flags {
+            Some(f) => real::close_range(first, last, f),
+            None => {
+                real::closefrom(first as c_int);
+                0
+            }
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn close_range(
+    first: core::ffi::c_uint,
+    last: core::ffi::c_uint,
+    flags: c_int,
+) -> c_int {
+    close_many(Func::CloseRange, first, last, Some(flags))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn closefrom(low: c_int) {
+    if low < 0 {
+        // SAFETY: forwarding (glibc reports the bad argument itself).
+        return unsafe { real::closefrom(low) };
+    }
+    close_many(Func::Closefrom, low as u32, u32::MAX, None);
+}
+
+/// Set once a socket was wrapped in a stdio stream: only then does fclose
+/// need a look at its descriptor (glibc's fclose closes it with an
+/// internal call no hook sees).
+static STDIO_SOCKETS: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+#[no_mangle]
+pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const core::ffi::c_char) -> *mut libc::FILE {
+    // SAFETY: forwarding.
+    let fp = unsafe { real::fdopen(fd, mode) };
+    if !fp.is_null() && fds::is_socket(fd) {
+        STDIO_SOCKETS.store(true, core::sync::atomic::Ordering::Relaxed);
+    }
+    fp
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn fclose(fp: *mut libc::FILE) -> c_int {
+    if !STDIO_SOCKETS.load(core::sync::atomic::Ordering::Relaxed) || fp.is_null() {
+        // SAFETY: forwarding.
+        return unsafe { real::fclose(fp) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { fclose_hooked(fp) }
+}
+
+#[inline(never)]
+unsafe fn fclose_hooked(fp: *mut libc::FILE) -> c_int {
+    let e0 = sys::errno();
+    // SAFETY: fclose's contract: fp is an open stream.
+    let fd = unsafe { libc::fileno(fp) };
+    sys::set_errno(e0);
+    if !fds::is_socket(fd) {
+        // SAFETY: forwarding.
+        return unsafe { real::fclose(fp) };
+    }
+    let t0 = sys::now();
+    // fclose closes the descriptor whatever it reports (like close).
+    let vfork = state::in_vfork_child();
+    if !vfork {
+        fds::forget(fd);
+    }
+    // SAFETY: forwarding.
+    let r = unsafe { real::fclose(fp) };
+    let e = sys::errno();
+    if state::enabled(Func::Close) {
+        // Shown as the close it is (the stream's buffered bytes went out
+        // through stdio's internal write, which no hook sees).
+        let mut c = call(Func::Close, t0, r as i64, e);
+        c.flags |= state::vfork_flag(vfork);
+        emit(c, |w| w.header().args[0] = fd as u64);
+    }
+    sys::set_errno(e);
+    r
+}
+
 /// dup-family bookkeeping: the new descriptor is a socket exactly when the
 /// old one is.
 fn duplicated(
@@ -455,20 +577,39 @@ unsafe fn setsockopt_hooked(
             val as u64,
             len as u64,
         ]);
-        // SAFETY: on success the kernel read val[..len].
+        // The kernel reads the option's own size, which may be less than
+        // `len` (an int passed with optlen 16): on success only the first
+        // byte is sure, the rest is copied through the fault-safe path.
+        // SAFETY: on success the kernel read at least val[..1].
         unsafe {
-            capture::bytes(
+            capture::bytes_used(
                 w,
                 Tag::Bytes,
                 role::OPTVAL,
                 val as *const u8,
-                (len as usize).min(64),
-                r == 0,
+                (len as usize).min(capture::MAX_OPT),
+                if r == 0 {
+                    opt_size_read(level, name, len)
+                } else {
+                    0
+                },
             )
         };
     });
     sys::set_errno(e);
     r
+}
+
+/// Bytes of a setsockopt value the kernel surely read on success: an `int`
+/// for the options that take one (they check `optlen >= 4` and read 4),
+/// otherwise one byte (`IP_TOS` and friends accept a single byte).
+fn opt_size_read(level: c_int, name: c_int, len: socklen_t) -> usize {
+    let _ = (level, name);
+    if len >= 4 {
+        4
+    } else {
+        (len as usize).min(1)
+    }
 }
 
 #[no_mangle]
@@ -518,16 +659,14 @@ unsafe fn getsockopt_hooked(
             out_len as u64,
         ];
         if r == 0 {
-            // SAFETY: the kernel wrote out_len bytes (at most the buffer).
+            // The kernel wrote `out_len` bytes for the options that report
+            // what they wrote; an `int` is sure, anything longer (tcp_info)
+            // goes through the fault-safe path, in case an option reports
+            // more than it wrote.
+            let n = (out_len as usize).min(capture::MAX_OPT);
+            // SAFETY: the kernel wrote at least min(out_len, 4) bytes.
             unsafe {
-                capture::bytes(
-                    w,
-                    Tag::Bytes,
-                    role::OPTVAL,
-                    val as *const u8,
-                    (out_len as usize).min(64),
-                    true,
-                )
+                capture::bytes_used(w, Tag::Bytes, role::OPTVAL, val as *const u8, n, n.min(4))
             };
         }
     });

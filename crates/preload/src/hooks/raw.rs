@@ -1,0 +1,171 @@
+//! libc's `syscall()`: programs and libraries (libuv: `sendmmsg`, `close`)
+//! reach the kernel through it, bypassing the named wrappers. The socket
+//! and descriptor numbers are routed through the same hook bodies as the
+//! named functions, so they are traced, bent and kept in the socket table;
+//! every other number (futex above all) goes straight on to libc's
+//! `syscall` with a few compares and a tail call.
+//!
+//! `syscall` is variadic in C; on x86_64 variadic integer arguments travel
+//! exactly like fixed ones (six registers, then the stack), so six `long`
+//! arguments are taken, whatever the caller passed: unused ones hold
+//! whatever their registers or stack slot held, and are passed on as they
+//! came, as libc's own `syscall` does.
+
+use super::{io, socket};
+use crate::real;
+use core::ffi::{c_int, c_long, c_uint, c_void};
+use libc::{iovec, mmsghdr, msghdr, sockaddr, socklen_t, timespec};
+
+/// System call numbers below 64 that are routed (x86_64): read, write,
+/// close, readv, writev, dup, dup2, socket .. getsockopt.
+const LOW: u64 = (1 << libc::SYS_read)
+    | (1 << libc::SYS_write)
+    | (1 << libc::SYS_close)
+    | (1 << libc::SYS_readv)
+    | (1 << libc::SYS_writev)
+    | (1 << libc::SYS_dup)
+    | (1 << libc::SYS_dup2)
+    | (1 << libc::SYS_socket)
+    | (1 << libc::SYS_connect)
+    | (1 << libc::SYS_accept)
+    | (1 << libc::SYS_sendto)
+    | (1 << libc::SYS_recvfrom)
+    | (1 << libc::SYS_sendmsg)
+    | (1 << libc::SYS_recvmsg)
+    | (1 << libc::SYS_shutdown)
+    | (1 << libc::SYS_bind)
+    | (1 << libc::SYS_listen)
+    | (1 << libc::SYS_getsockname)
+    | (1 << libc::SYS_getpeername)
+    | (1 << libc::SYS_socketpair)
+    | (1 << libc::SYS_setsockopt)
+    | (1 << libc::SYS_getsockopt);
+
+/// Whether a system call number is one the hooks handle.
+#[inline(always)]
+fn routed(nr: c_long) -> bool {
+    if (nr as u64) < 64 {
+        LOW >> nr & 1 != 0
+    } else {
+        matches!(
+            nr,
+            libc::SYS_accept4
+                | libc::SYS_dup3
+                | libc::SYS_recvmmsg
+                | libc::SYS_sendmmsg
+                | libc::SYS_close_range
+        )
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn syscall(
+    nr: c_long,
+    a1: c_long,
+    a2: c_long,
+    a3: c_long,
+    a4: c_long,
+    a5: c_long,
+    a6: c_long,
+) -> c_long {
+    if !routed(nr) {
+        // SAFETY: forwarding the program's call unchanged (a tail call:
+        // clone and vfork return through libc's frame as without us).
+        return unsafe { real::syscall(nr, a1, a2, a3, a4, a5, a6) };
+    }
+    // SAFETY: forwarded contract.
+    unsafe { routed_call(nr, [a1, a2, a3, a4, a5, a6]) }
+}
+
+/// One routed system call, through the hook of the libc function that
+/// makes it. Each hook returns -1 and sets errno on failure, which is what
+/// `syscall()` does.
+#[inline(never)]
+unsafe fn routed_call(nr: c_long, a: [c_long; 6]) -> c_long {
+    let fd = a[0] as c_int;
+    let p = |i: usize| a[i] as usize as *mut c_void;
+    // SAFETY: the program's system call, made through the libc wrapper of
+    // the same system call with the same arguments.
+    unsafe {
+        match nr {
+            libc::SYS_read => io::read(fd, p(1), a[2] as usize) as c_long,
+            libc::SYS_write => io::write(fd, p(1), a[2] as usize) as c_long,
+            libc::SYS_readv => io::readv(fd, p(1) as *const iovec, a[2] as c_int) as c_long,
+            libc::SYS_writev => io::writev(fd, p(1) as *const iovec, a[2] as c_int) as c_long,
+            libc::SYS_close => socket::close(fd) as c_long,
+            libc::SYS_close_range => {
+                socket::close_range(a[0] as c_uint, a[1] as c_uint, a[2] as c_int) as c_long
+            }
+            libc::SYS_dup => socket::dup(fd) as c_long,
+            libc::SYS_dup2 => socket::dup2(fd, a[1] as c_int) as c_long,
+            libc::SYS_dup3 => socket::dup3(fd, a[1] as c_int, a[2] as c_int) as c_long,
+            libc::SYS_socket => socket::socket(fd, a[1] as c_int, a[2] as c_int) as c_long,
+            libc::SYS_socketpair => {
+                socket::socketpair(fd, a[1] as c_int, a[2] as c_int, p(3) as *mut c_int) as c_long
+            }
+            libc::SYS_connect => {
+                socket::connect(fd, p(1) as *const sockaddr, a[2] as socklen_t) as c_long
+            }
+            libc::SYS_bind => {
+                socket::bind(fd, p(1) as *const sockaddr, a[2] as socklen_t) as c_long
+            }
+            libc::SYS_listen => socket::listen(fd, a[1] as c_int) as c_long,
+            libc::SYS_accept => {
+                socket::accept(fd, p(1) as *mut sockaddr, p(2) as *mut socklen_t) as c_long
+            }
+            libc::SYS_accept4 => socket::accept4(
+                fd,
+                p(1) as *mut sockaddr,
+                p(2) as *mut socklen_t,
+                a[3] as c_int,
+            ) as c_long,
+            libc::SYS_shutdown => socket::shutdown(fd, a[1] as c_int) as c_long,
+            libc::SYS_getsockname => {
+                socket::getsockname(fd, p(1) as *mut sockaddr, p(2) as *mut socklen_t) as c_long
+            }
+            libc::SYS_getpeername => {
+                socket::getpeername(fd, p(1) as *mut sockaddr, p(2) as *mut socklen_t) as c_long
+            }
+            libc::SYS_setsockopt => {
+                socket::setsockopt(fd, a[1] as c_int, a[2] as c_int, p(3), a[4] as socklen_t)
+                    as c_long
+            }
+            libc::SYS_getsockopt => socket::getsockopt(
+                fd,
+                a[1] as c_int,
+                a[2] as c_int,
+                p(3),
+                p(4) as *mut socklen_t,
+            ) as c_long,
+            libc::SYS_sendto => io::sendto(
+                fd,
+                p(1),
+                a[2] as usize,
+                a[3] as c_int,
+                p(4) as *const sockaddr,
+                a[5] as socklen_t,
+            ) as c_long,
+            libc::SYS_recvfrom => io::recvfrom(
+                fd,
+                p(1),
+                a[2] as usize,
+                a[3] as c_int,
+                p(4) as *mut sockaddr,
+                p(5) as *mut socklen_t,
+            ) as c_long,
+            libc::SYS_sendmsg => io::sendmsg(fd, p(1) as *const msghdr, a[2] as c_int) as c_long,
+            libc::SYS_recvmsg => io::recvmsg(fd, p(1) as *mut msghdr, a[2] as c_int) as c_long,
+            libc::SYS_sendmmsg => {
+                io::sendmmsg(fd, p(1) as *mut mmsghdr, a[2] as c_uint, a[3] as c_int) as c_long
+            }
+            libc::SYS_recvmmsg => io::recvmmsg(
+                fd,
+                p(1) as *mut mmsghdr,
+                a[2] as c_uint,
+                a[3] as c_int,
+                p(4) as *mut timespec,
+            ) as c_long,
+            _ => real::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]),
+        }
+    }
+}
