@@ -368,10 +368,19 @@ impl DelayRule {
 
     pub(crate) fn check(&self) -> Result<Vec<ActionRule>, RuleError> {
         let (min, max) = match (self.ms, self.min_ms, self.max_ms) {
-            (Some(ms), None, None) => (ms, ms),
-            (None, Some(a), Some(b)) if a <= b => (a, b),
-            (None, Some(_), Some(_)) => {
-                return Err(at("min_ms")("min_ms is larger than max_ms".into()))
+            (Some(ms), None, None) => {
+                let ns = ms_to_ns(ms).map_err(at("ms"))?;
+                (ns, ns)
+            }
+            (None, Some(a), Some(b)) => {
+                let (a, b) = (
+                    ms_to_ns(a).map_err(at("min_ms"))?,
+                    ms_to_ns(b).map_err(at("max_ms"))?,
+                );
+                if a > b {
+                    return Err(at("min_ms")("min_ms is larger than max_ms".into()));
+                }
+                (a, b)
             }
             (Some(_), _, _) => {
                 return Err(at("ms")(
@@ -384,12 +393,11 @@ impl DelayRule {
                 ))
             }
         };
-        let key = if self.ms.is_some() { "ms" } else { "min_ms" };
         let mut r = ActionRule {
             funcs: functions(&self.functions).map_err(at("functions"))?,
             kind: ACTION_DELAY,
-            min_ns: ms_to_ns(min).map_err(at(key))?,
-            max_ns: ms_to_ns(max).map_err(at(if key == "ms" { "ms" } else { "max_ms" }))?,
+            min_ns: min,
+            max_ns: max,
             seed: 0x0de1_a7,
             ..ActionRule::default()
         };
@@ -951,5 +959,103 @@ mod tests {
             vec![100_000, 2_000_000]
         );
         assert!(parse_limit("send=fast").is_err());
+    }
+
+    #[test]
+    fn ipv6_peers_on_the_command_line() {
+        let peer = |spec: &str| {
+            let r = parse_inject(spec).unwrap_or_else(|e| panic!("{spec}: {e}"));
+            let a = r.to_rules().unwrap()[0];
+            (
+                std::net::Ipv6Addr::from(a.addr).to_string(),
+                a.prefix,
+                a.family,
+                r.nth,
+            )
+        };
+        let v6 = libc::AF_INET6 as u16;
+        for (spec, addr, prefix) in [
+            ("connect=ECONNREFUSED:peer=::1", "::1", 128),
+            ("connect=ECONNREFUSED:peer=[::1]", "::1", 128),
+            ("connect=ECONNREFUSED:peer=[2001:db8::]/32", "2001:db8::", 32),
+            ("connect=ECONNREFUSED:peer=2001:db8::/32", "2001:db8::", 32),
+            ("connect=ECONNREFUSED:peer=fe80::1%lo", "fe80::1", 128),
+            ("connect=ECONNREFUSED:peer=[fe80::1%2]/64", "fe80::1", 64),
+        ] {
+            let (a, p, f, _) = peer(spec);
+            assert_eq!((a.as_str(), p, f), (addr, prefix, v6), "{spec}");
+        }
+        // Options after an unbracketed address still parse.
+        let (a, p, _, nth) = peer("connect=ECONNREFUSED:peer=::1:nth=2");
+        assert_eq!((a.as_str(), p, nth), ("::1", 128, Some(2)));
+        let r = parse_inject("connect=ECONNREFUSED:peer=2001:db8::/48:port=443:short")
+            .unwrap();
+        assert_eq!(
+            (r.peer.as_deref(), r.port, r.short),
+            (Some("2001:db8::/48"), Some(443), true)
+        );
+        let d = parse_delay("connect=5:peer=[::1]:after").unwrap();
+        assert_eq!((d.peer.as_deref(), d.after), (Some("[::1]"), true));
+        let l = parse_limit("recv=1m:peer=::1:port=80").unwrap();
+        assert_eq!((l.peer.as_deref(), l.port), (Some("::1"), Some(80)));
+        let e = parse_inject("connect=ECONNREFUSED:peer=::1:bogus=1").unwrap_err();
+        assert!(e.contains("unknown option `bogus`"), "{e}");
+    }
+
+    #[test]
+    fn nonsense_is_refused_naming_the_value() {
+        for (spec, want) in [
+            ("connect=0", "`0` is not an errno: a number from 1 to 4095"),
+            ("connect=-1", "`-1` is not an errno"),
+            ("connect=99999", "`99999` is not an errno"),
+            ("connect=ECONNREFUSED:nth=0", "nth = 0: calls are counted from 1"),
+            ("connect=ECONNREFUSED:every=0", "every = 0 matches no call"),
+            ("connect=ECONNREFUSED:nth=-3", "`nth=-3`: not a call number"),
+            ("connect=ECONNREFUSED:nth=99999999999", "`nth=99999999999`"),
+            ("connect=ECONNREFUSED:p=2", "probability 2 is not between 0 and 1"),
+            ("connect=ECONNREFUSED:peer=10.0.0.0/99", "`10.0.0.0/99`: prefix length 99 is more than 32"),
+            ("connect=ECONNREFUSED:peer=::1/200", "prefix length 200 is more than 128"),
+            ("connect=ECONNREFUSED:peer=10.0.0.0/x", "`x` is not a prefix length"),
+            ("connect=ECONNREFUSED:peer=example.com", "`example.com` is not an address"),
+            ("connect=ECONNREFUSED:port=70000", "`port=70000`: not a port"),
+            ("getaddrinfo=0", "`0` is not an EAI_* code"),
+            ("gethostbyname=9", "`9` is not an h_errno code"),
+        ] {
+            let e = parse_inject(spec).unwrap_err();
+            assert!(e.contains(want), "{spec}: {e}");
+        }
+        assert_eq!(parse_inject("connect=111").unwrap().to_rules().unwrap()[0].error, 111);
+        for (spec, want) in [
+            ("send*=-5", "delay -5 ms is out of range"),
+            ("send*=10--5", "delay -5 ms is out of range"),
+            ("send*=abc", "`abc` is not a number of milliseconds"),
+            ("send*=50-10", "min_ms is larger than max_ms"),
+            ("send*=1e9", "out of range"),
+        ] {
+            let e = parse_delay(spec).unwrap_err();
+            assert!(e.contains(want), "{spec}: {e}");
+        }
+        let d = parse_delay("send*=1e1-2e1").unwrap().to_rules().unwrap();
+        assert_eq!((d[0].min_ns, d[0].max_ns), (10_000_000, 20_000_000));
+        assert!(parse_limit("recv=0").unwrap_err().contains("positive"));
+        let long = "x".repeat(100_000);
+        let e = parse_inject(&format!("connect={long}")).unwrap_err();
+        assert!(e.len() < 300, "{} bytes", e.len());
+    }
+
+    #[test]
+    fn a_bare_eintr_fails_one_call_in_ten_other_presets_every_call() {
+        let r = parse_inject("eintr").unwrap().to_rules().unwrap();
+        assert!(r.iter().all(|r| r.chance == (0.1f64 * 4_294_967_296.0) as u32));
+        assert_eq!(r[0].error, libc::EINTR);
+        // Saying how often replaces the default rate.
+        let r = parse_inject("eintr:nth=3").unwrap().to_rules().unwrap();
+        assert_eq!((r[0].chance, r[0].nth), (0, 3));
+        let r = parse_inject("eintr:p=1").unwrap().to_rules().unwrap();
+        assert_eq!(r[0].chance, 0);
+        for p in ["refuse", "reset", "no-ipv6", "dns-again", "dns-nxdomain", "short-writes"] {
+            let r = parse_inject(p).unwrap().to_rules().unwrap();
+            assert!(r.iter().all(|r| r.chance == 0 && r.nth == 0 && r.every == 0), "{p}");
+        }
     }
 }
