@@ -234,10 +234,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => {
             ignore_sigpipe();
-            let mut settings = setup::Settings::load_with(
-                &args.flags,
-                setup::Load::Run { quiet: args.quiet },
-            )?;
+            let mut settings =
+                setup::Settings::load_with(&args.flags, setup::Load::Run { quiet: args.quiet })?;
             if args.no_follow {
                 settings.no_follow = true;
             }

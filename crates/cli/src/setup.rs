@@ -59,7 +59,11 @@ impl Settings {
     pub fn load(flags: &TraceFlags, lenient: bool) -> Result<Settings> {
         Settings::load_with(
             flags,
-            if lenient { Load::Standalone } else { Load::Check },
+            if lenient {
+                Load::Standalone
+            } else {
+                Load::Check
+            },
         )
     }
 
@@ -454,13 +458,12 @@ pub fn start_session(settings: &Settings) -> Result<(Area, Collector<'static>)> 
             start_mono_ns: h.start_mono_ns,
             realtime_offset_ns: h.realtime_offset_ns,
         };
-        let sink = sock_trace_collect::PcapSink::create(path, clock)
-            .with_context(|| {
-                format!(
-                    "creating the packet capture {}",
-                    cfg::shorten(&path.display().to_string(), cfg::MAX_ECHO)
-                )
-            })?;
+        let sink = sock_trace_collect::PcapSink::create(path, clock).with_context(|| {
+            format!(
+                "creating the packet capture {}",
+                cfg::shorten(&path.display().to_string(), cfg::MAX_ECHO)
+            )
+        })?;
         collector.add_sink(Box::new(sink));
     }
     collector.set_enricher(Box::new(crate::enrich::Enrich::new(

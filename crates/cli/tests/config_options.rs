@@ -91,7 +91,10 @@ fn a_current_directory_file_that_is_not_the_users_is_not_loaded() {
     set_mode(&cfg, 0o664);
     let (code, out, err) = sock_trace_in(&dir, &["run", "--", prog_s]);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(out, "v6 ok\nv4 ok\n", "the fault of the file must not apply");
+    assert_eq!(
+        out, "v6 ok\nv4 ok\n",
+        "the fault of the file must not apply"
+    );
     assert!(!stolen.exists());
     assert!(
         err.contains(&format!(
@@ -109,8 +112,14 @@ fn a_current_directory_file_that_is_not_the_users_is_not_loaded() {
     }
     let (code, out, err) = sock_trace_in(&dir, &["run", "--", prog_s]);
     assert_eq!(code, Some(0), "{err}");
-    assert_eq!(out, "v6 ok\nv4 ok\n", "the fault of the file must not apply");
-    assert!(!stolen.exists(), "the trace went where the foreign file said");
+    assert_eq!(
+        out, "v6 ok\nv4 ok\n",
+        "the fault of the file must not apply"
+    );
+    assert!(
+        !stolen.exists(),
+        "the trace went where the foreign file said"
+    );
     assert!(
         err.contains("not used: it is owned by uid 65534, not by you (uid "),
         "{err}"
@@ -123,7 +132,9 @@ fn a_current_directory_file_that_is_not_the_users_is_not_loaded() {
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "v6 ECONNREFUSED\nv4 ECONNREFUSED\n");
     assert!(err.starts_with("sock-trace: configuration from "), "{err}");
-    assert!(std::fs::read_to_string(&stolen).unwrap().contains("connect("));
+    assert!(std::fs::read_to_string(&stolen)
+        .unwrap()
+        .contains("connect("));
 }
 
 #[test]
@@ -135,26 +146,48 @@ fn explicit_config_paths_missing_directory_and_dev_null() {
     for (path, want) in [
         (
             missing.to_str().unwrap(),
-            format!("{}: no such configuration file (named by --config)", missing.display()),
+            format!(
+                "{}: no such configuration file (named by --config)",
+                missing.display()
+            ),
         ),
         (
             dir.to_str().unwrap(),
-            format!("{}: is a directory, not a configuration file", dir.display()),
+            format!(
+                "{}: is a directory, not a configuration file",
+                dir.display()
+            ),
         ),
     ] {
-        let (code, _, err) =
-            sock_trace_in(&dir, &["run", "--config", path, "--", "/bin/sh", "-c", &touch]);
+        let (code, _, err) = sock_trace_in(
+            &dir,
+            &["run", "--config", path, "--", "/bin/sh", "-c", &touch],
+        );
         assert_eq!(code, Some(2), "{err}");
         assert!(err.contains(&want), "{err}");
-        assert!(!marker.exists(), "the program ran although the configuration was wrong");
+        assert!(
+            !marker.exists(),
+            "the program ran although the configuration was wrong"
+        );
     }
     let (code, _, err) = sock_trace_in(
         &dir,
-        &["run", "--config", "/dev/null", "--", "/bin/sh", "-c", &touch],
+        &[
+            "run",
+            "--config",
+            "/dev/null",
+            "--",
+            "/bin/sh",
+            "-c",
+            &touch,
+        ],
     );
     assert_eq!(code, Some(0), "{err}");
     assert!(marker.exists());
-    assert!(err.starts_with("sock-trace: configuration from /dev/null\n"), "{err}");
+    assert!(
+        err.starts_with("sock-trace: configuration from /dev/null\n"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -173,12 +206,24 @@ fn unknown_keys_are_named_and_every_other_key_is_kept() {
     let prog = connect6();
     let (code, out, err) = sock_trace_in(
         &dir,
-        &["run", "--config", cfg.to_str().unwrap(), "--", prog.to_str().unwrap()],
+        &[
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--",
+            prog.to_str().unwrap(),
+        ],
     );
     assert_eq!(code, Some(0), "{err}");
     let name = cfg.display();
-    assert!(err.contains(&format!("{name}:3:1: unknown key `bogus`")), "{err}");
-    assert!(err.contains(&format!("{name}:8:1: unknown key `nht`")), "{err}");
+    assert!(
+        err.contains(&format!("{name}:3:1: unknown key `bogus`")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{name}:8:1: unknown key `nht`")),
+        "{err}"
+    );
     assert!(!err.contains("using the default configuration"), "{err}");
     // The fault, the format and the output of the same file apply.
     assert_eq!(out, "v6 ECONNREFUSED\nv4 ECONNREFUSED\n");
@@ -200,8 +245,7 @@ fn a_fault_error_points_at_its_key() {
         "[[fault]]\npreset = \"refuse\"\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ECONNREFUSED\"\n  nth = 0\n",
     )
     .unwrap();
-    let (code, _, err) =
-        sock_trace_in(&dir, &["config", "--config", cfg.to_str().unwrap()]);
+    let (code, _, err) = sock_trace_in(&dir, &["config", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains(&format!("{}:7:3: [[fault]]: nth = 0", cfg.display())),
@@ -212,8 +256,7 @@ fn a_fault_error_points_at_its_key() {
         "[[delay]]\nfunctions = [\"send\"]\nms = 5\nport = \"http\"\n",
     )
     .unwrap();
-    let (code, _, err) =
-        sock_trace_in(&dir, &["config", "--config", cfg.to_str().unwrap()]);
+    let (code, _, err) = sock_trace_in(&dir, &["config", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains(&format!("{}:4:8: ", cfg.display())), "{err}");
 }
@@ -238,7 +281,15 @@ fn named_functions_are_traced_despite_the_default_exclusions() {
 #[test]
 fn an_ipv6_peer_rule_refuses_a_connect_to_loopback() {
     let prog = connect6();
-    for peer in ["::1", "[::1]", "::1/128", "[::1]/128", "::/0", "::1%lo", "[::1%1]"] {
+    for peer in [
+        "::1",
+        "[::1]",
+        "::1/128",
+        "[::1]/128",
+        "::/0",
+        "::1%lo",
+        "[::1%1]",
+    ] {
         let spec = format!("connect=ECONNREFUSED:peer={peer}");
         let t = run_traced(&["--inject", &spec], &[&prog], T);
         assert_eq!(t.code, Some(0), "{spec}: {}", t.stderr);
@@ -246,7 +297,12 @@ fn an_ipv6_peer_rule_refuses_a_connect_to_loopback() {
         let c = t.calls("connect");
         assert_eq!(c.len(), 2, "{spec}: {}", t.trace);
         assert_eq!(c[0]["notes"], serde_json::json!(["injected"]), "{spec}");
-        assert_ne!(c[1]["notes"], serde_json::json!(["injected"]), "{spec}: {}", c[1]);
+        assert_ne!(
+            c[1]["notes"],
+            serde_json::json!(["injected"]),
+            "{spec}: {}",
+            c[1]
+        );
     }
     // A network the address is not in does not match.
     for peer in ["2001:db8::/32", "[2001:db8::]/32"] {
@@ -310,7 +366,11 @@ fn a_bare_eintr_preset_lets_a_retrying_program_finish() {
         .count();
     // 600 calls that succeed plus the retries: about one in ten injected.
     assert!(calls.len() >= 600, "{}", calls.len());
-    assert!(injected > 10 && injected < calls.len() / 4, "{injected} of {}", calls.len());
+    assert!(
+        injected > 10 && injected < calls.len() / 4,
+        "{injected} of {}",
+        calls.len()
+    );
 }
 
 #[test]
@@ -318,7 +378,15 @@ fn lookup_takes_zone_ids_and_brackets() {
     let dir = scratch("lookup-zone");
     let (code, out, err) = sock_trace_in(
         &dir,
-        &["lookup", "--config", "/dev/null", "fe80::1%lo", "[::1]", "[fe80::2%2]", "192.0.2.1"],
+        &[
+            "lookup",
+            "--config",
+            "/dev/null",
+            "fe80::1%lo",
+            "[::1]",
+            "[fe80::2%2]",
+            "192.0.2.1",
+        ],
     );
     assert_eq!(code, Some(0), "{err}");
     let firsts: Vec<&str> = out
@@ -326,7 +394,11 @@ fn lookup_takes_zone_ids_and_brackets() {
         .filter(|l| !l.starts_with(' '))
         .map(|l| l.split(": ").next().unwrap())
         .collect();
-    assert_eq!(firsts, ["fe80::1%lo", "::1", "fe80::2%2", "192.0.2.1"], "{out}");
+    assert_eq!(
+        firsts,
+        ["fe80::1%lo", "::1", "fe80::2%2", "192.0.2.1"],
+        "{out}"
+    );
     let (code, _, err) = sock_trace_in(&dir, &["lookup", "--config", "/dev/null", "fe80::1%"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("fe80::1%: not an IP address"), "{err}");
@@ -338,7 +410,9 @@ fn ten_thousand_program_sections_are_refused_within_a_second() {
     let cfg = dir.join("many.toml");
     let mut text = String::new();
     for i in 0..10_000 {
-        text.push_str(&format!("[[program]]\nmatch = \"prog{i}\"\ncaller_depth = 2\n\n"));
+        text.push_str(&format!(
+            "[[program]]\nmatch = \"prog{i}\"\ncaller_depth = 2\n\n"
+        ));
     }
     std::fs::write(&cfg, text).unwrap();
     let t = Instant::now();
@@ -360,17 +434,31 @@ fn huge_values_and_binary_are_cut_in_messages() {
     std::fs::write(&cfg, format!("[trace]\noutput = {long:?}\n")).unwrap();
     let (code, _, err) = sock_trace_in(
         &dir,
-        &["run", "-q", "--config", cfg.to_str().unwrap(), "--", "/bin/true"],
+        &[
+            "run",
+            "-q",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--",
+            "/bin/true",
+        ],
     );
     assert_eq!(code, Some(2), "{}", &err[..err.len().min(2000)]);
     assert!(err.len() < 2000, "{} bytes of messages", err.len());
     assert!(err.contains("opening the trace output "), "{err}");
-    assert!(err.contains("(10000123 bytes in all)") || err.contains("bytes in all)"), "{err}");
+    assert!(
+        err.contains("(10000123 bytes in all)") || err.contains("bytes in all)"),
+        "{err}"
+    );
 
     // A corrupt DROP list: kilobytes of binary are not echoed.
     let drop = dir.join("drop.txt");
     let mut junk = b"1.2.3.0/24 ; SBL1\n".to_vec();
-    junk.extend((0..1024u32).map(|i| (i * 37 % 256) as u8).filter(|b| *b != b'\n'));
+    junk.extend(
+        (0..1024u32)
+            .map(|i| (i * 37 % 256) as u8)
+            .filter(|b| *b != b'\n'),
+    );
     std::fs::write(&drop, &junk).unwrap();
     let db = dir.join("db.toml");
     std::fs::write(
@@ -381,8 +469,10 @@ fn huge_values_and_binary_are_cut_in_messages() {
         ),
     )
     .unwrap();
-    let (code, _, err) =
-        sock_trace_in(&dir, &["lookup", "--config", db.to_str().unwrap(), "192.0.2.1"]);
+    let (code, _, err) = sock_trace_in(
+        &dir,
+        &["lookup", "--config", db.to_str().unwrap(), "192.0.2.1"],
+    );
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("DROP list line 2"), "{err}");
     assert!(err.len() < 600, "{} bytes: {err}", err.len());

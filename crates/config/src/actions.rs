@@ -171,7 +171,8 @@ fn parse_rate(t: &str) -> Result<u64, String> {
         .trim()
         .parse()
         .map_err(|_| format!("`{shown}` is not a rate (bytes per second, e.g. 100k)"))?;
-    if !(v > 0.0) || !v.is_finite() || v * mult as f64 >= u64::MAX as f64 {
+    let positive = v.is_finite() && v > 0.0;
+    if !positive || v * mult as f64 >= u64::MAX as f64 {
         return Err(format!("rate `{shown}` must be a positive number"));
     }
     Ok(((v * mult as f64) as u64).max(1))
@@ -977,7 +978,11 @@ mod tests {
         for (spec, addr, prefix) in [
             ("connect=ECONNREFUSED:peer=::1", "::1", 128),
             ("connect=ECONNREFUSED:peer=[::1]", "::1", 128),
-            ("connect=ECONNREFUSED:peer=[2001:db8::]/32", "2001:db8::", 32),
+            (
+                "connect=ECONNREFUSED:peer=[2001:db8::]/32",
+                "2001:db8::",
+                32,
+            ),
             ("connect=ECONNREFUSED:peer=2001:db8::/32", "2001:db8::", 32),
             ("connect=ECONNREFUSED:peer=fe80::1%lo", "fe80::1", 128),
             ("connect=ECONNREFUSED:peer=[fe80::1%2]/64", "fe80::1", 64),
@@ -988,8 +993,7 @@ mod tests {
         // Options after an unbracketed address still parse.
         let (a, p, _, nth) = peer("connect=ECONNREFUSED:peer=::1:nth=2");
         assert_eq!((a.as_str(), p, nth), ("::1", 128, Some(2)));
-        let r = parse_inject("connect=ECONNREFUSED:peer=2001:db8::/48:port=443:short")
-            .unwrap();
+        let r = parse_inject("connect=ECONNREFUSED:peer=2001:db8::/48:port=443:short").unwrap();
         assert_eq!(
             (r.peer.as_deref(), r.port, r.short),
             (Some("2001:db8::/48"), Some(443), true)
@@ -1008,23 +1012,47 @@ mod tests {
             ("connect=0", "`0` is not an errno: a number from 1 to 4095"),
             ("connect=-1", "`-1` is not an errno"),
             ("connect=99999", "`99999` is not an errno"),
-            ("connect=ECONNREFUSED:nth=0", "nth = 0: calls are counted from 1"),
+            (
+                "connect=ECONNREFUSED:nth=0",
+                "nth = 0: calls are counted from 1",
+            ),
             ("connect=ECONNREFUSED:every=0", "every = 0 matches no call"),
             ("connect=ECONNREFUSED:nth=-3", "`nth=-3`: not a call number"),
             ("connect=ECONNREFUSED:nth=99999999999", "`nth=99999999999`"),
-            ("connect=ECONNREFUSED:p=2", "probability 2 is not between 0 and 1"),
-            ("connect=ECONNREFUSED:peer=10.0.0.0/99", "`10.0.0.0/99`: prefix length 99 is more than 32"),
-            ("connect=ECONNREFUSED:peer=::1/200", "prefix length 200 is more than 128"),
-            ("connect=ECONNREFUSED:peer=10.0.0.0/x", "`x` is not a prefix length"),
-            ("connect=ECONNREFUSED:peer=example.com", "`example.com` is not an address"),
-            ("connect=ECONNREFUSED:port=70000", "`port=70000`: not a port"),
+            (
+                "connect=ECONNREFUSED:p=2",
+                "probability 2 is not between 0 and 1",
+            ),
+            (
+                "connect=ECONNREFUSED:peer=10.0.0.0/99",
+                "`10.0.0.0/99`: prefix length 99 is more than 32",
+            ),
+            (
+                "connect=ECONNREFUSED:peer=::1/200",
+                "prefix length 200 is more than 128",
+            ),
+            (
+                "connect=ECONNREFUSED:peer=10.0.0.0/x",
+                "`x` is not a prefix length",
+            ),
+            (
+                "connect=ECONNREFUSED:peer=example.com",
+                "`example.com` is not an address",
+            ),
+            (
+                "connect=ECONNREFUSED:port=70000",
+                "`port=70000`: not a port",
+            ),
             ("getaddrinfo=0", "`0` is not an EAI_* code"),
             ("gethostbyname=9", "`9` is not an h_errno code"),
         ] {
             let e = parse_inject(spec).unwrap_err();
             assert!(e.contains(want), "{spec}: {e}");
         }
-        assert_eq!(parse_inject("connect=111").unwrap().to_rules().unwrap()[0].error, 111);
+        assert_eq!(
+            parse_inject("connect=111").unwrap().to_rules().unwrap()[0].error,
+            111
+        );
         for (spec, want) in [
             ("send*=-5", "delay -5 ms is out of range"),
             ("send*=10--5", "delay -5 ms is out of range"),
@@ -1046,16 +1074,29 @@ mod tests {
     #[test]
     fn a_bare_eintr_fails_one_call_in_ten_other_presets_every_call() {
         let r = parse_inject("eintr").unwrap().to_rules().unwrap();
-        assert!(r.iter().all(|r| r.chance == (0.1f64 * 4_294_967_296.0) as u32));
+        assert!(r
+            .iter()
+            .all(|r| r.chance == (0.1f64 * 4_294_967_296.0) as u32));
         assert_eq!(r[0].error, libc::EINTR);
         // Saying how often replaces the default rate.
         let r = parse_inject("eintr:nth=3").unwrap().to_rules().unwrap();
         assert_eq!((r[0].chance, r[0].nth), (0, 3));
         let r = parse_inject("eintr:p=1").unwrap().to_rules().unwrap();
         assert_eq!(r[0].chance, 0);
-        for p in ["refuse", "reset", "no-ipv6", "dns-again", "dns-nxdomain", "short-writes"] {
+        for p in [
+            "refuse",
+            "reset",
+            "no-ipv6",
+            "dns-again",
+            "dns-nxdomain",
+            "short-writes",
+        ] {
             let r = parse_inject(p).unwrap().to_rules().unwrap();
-            assert!(r.iter().all(|r| r.chance == 0 && r.nth == 0 && r.every == 0), "{p}");
+            assert!(
+                r.iter()
+                    .all(|r| r.chance == 0 && r.nth == 0 && r.every == 0),
+                "{p}"
+            );
         }
     }
 }

@@ -697,8 +697,7 @@ const MAX_UNKNOWN_KEYS: usize = 32;
 /// to `max` characters with an ellipsis and the full length.
 pub fn shorten(s: &str, max: usize) -> String {
     let mut out = String::new();
-    let mut shown = 0;
-    for c in s.chars() {
+    for (shown, c) in s.chars().enumerate() {
         if shown >= max {
             out.push_str(&format!("\u{2026} ({} bytes in all)", s.len()));
             return out;
@@ -708,7 +707,6 @@ pub fn shorten(s: &str, max: usize) -> String {
         } else {
             out.push(c);
         }
-        shown += 1;
     }
     out
 }
@@ -966,9 +964,8 @@ impl FunctionFilter {
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        self.include.is_match(name)
-            && !self.exclude.is_match(name)
-            && !(self.default_exclude.is_match(name) && !self.named.is_match(name))
+        let hidden_by_default = self.default_exclude.is_match(name) && !self.named.is_match(name);
+        self.include.is_match(name) && !self.exclude.is_match(name) && !hidden_by_default
     }
 
     /// Patterns that match none of `known` (typos such as `conect`).
