@@ -23,7 +23,6 @@ use sock_trace_ipintel::update::{
 };
 use sock_trace_ipintel::{Intel, Sources};
 use std::io::BufRead;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 /// `sock-trace lookup [--json] [ADDR...]`
@@ -82,8 +81,13 @@ pub fn lookup_cmd(args: LookupArgs, sources: Sources) -> Result<i32> {
     };
     let mut status = 0;
     for text in inputs.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-        let Ok(ip) = text.parse::<IpAddr>() else {
-            eprintln!("{text}: not an IP address");
+        // `fe80::1%eth0` and `[::1]` too: the zone names an interface and
+        // does not change what is known about the address.
+        let Some((ip, zone)) = sock_trace_ipintel::parse_addr_zone(text) else {
+            eprintln!(
+                "{}: not an IP address",
+                sock_trace_config::shorten(text, sock_trace_config::MAX_ECHO)
+            );
             status = 1;
             continue;
         };
@@ -91,7 +95,8 @@ pub fn lookup_cmd(args: LookupArgs, sources: Sources) -> Result<i32> {
         if args.json {
             println!("{}", serde_json::to_string(&a)?);
         } else {
-            println!("{ip}: {}", a.compact());
+            let zone = zone.map(|z| format!("%{z}")).unwrap_or_default();
+            println!("{ip}{zone}: {}", a.compact());
             for line in a.detailed_lines() {
                 println!("  {line}");
             }

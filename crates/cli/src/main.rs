@@ -105,7 +105,10 @@ pub struct TraceFlags {
     #[arg(long, value_name = "SPEC", value_parser = sock_trace_config::parse_delay)]
     pub delay: Vec<sock_trace_config::DelayRule>,
     /// Make calls fail: a preset (no-ipv6, dns-again, dns-nxdomain, refuse, reset, short-writes, eintr)
-    /// or FUNCS=ERROR, options :nth=N :every=N :p=P :seed=N :peer=NET :port=N :program=GLOB (repeatable).
+    /// or FUNCS=ERROR (an errno name or 1-4095), options :nth=N :every=N :p=P :seed=N :peer=NET
+    /// :port=N :program=GLOB (repeatable). A bare preset fails every matching call, except eintr:
+    /// one call in ten (p=0.1), since programs retry it at once. NET: 10.0.0.0/8, ::1, [::1],
+    /// 2001:db8::/32, [2001:db8::]/32, fe80::1%eth0.
     #[arg(long, value_name = "SPEC", value_parser = sock_trace_config::parse_inject)]
     pub inject: Vec<sock_trace_config::FaultRule>,
     /// Do not annotate addresses with country and AS.
@@ -126,6 +129,9 @@ struct RunArgs {
     /// Do not trace child processes.
     #[arg(long)]
     no_follow: bool,
+    /// Do not name the configuration file on stderr (warnings still show).
+    #[arg(short = 'q', long)]
+    quiet: bool,
     /// Test-suite only: make the tracer panic while recording connect().
     #[arg(long, hide = true)]
     selftest_panic: bool,
@@ -228,7 +234,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => {
             ignore_sigpipe();
-            let mut settings = setup::Settings::load(&args.flags, true)?;
+            let mut settings =
+                setup::Settings::load_with(&args.flags, setup::Load::Run { quiet: args.quiet })?;
             if args.no_follow {
                 settings.no_follow = true;
             }

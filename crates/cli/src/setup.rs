@@ -38,36 +38,95 @@ fn known_functions() -> Vec<&'static str> {
         .collect()
 }
 
+/// How a command treats its configuration file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// `sock-trace run`: a named file that is missing (or a directory) is
+    /// an error, before anything starts; a file whose contents are broken
+    /// is reported and the program runs with the defaults. The file used
+    /// is named on stderr unless `quiet`.
+    Run { quiet: bool },
+    /// The standalone collector: the program is already running, so every
+    /// problem is reported and the defaults are used. The file is named.
+    Standalone,
+    /// `config`, `lookup`, `db`: every problem is an error.
+    Check,
+}
+
 impl Settings {
-    /// Loads the configuration (discovery order in docs/CONFIG.md) and
-    /// applies the flags. With `lenient`, a broken file is reported once
-    /// and the defaults are used, so the program still runs.
+    /// Loads the configuration as the standalone collector (`lenient`) or
+    /// a checking command does; see [`Settings::load_with`].
     pub fn load(flags: &TraceFlags, lenient: bool) -> Result<Settings> {
+        Settings::load_with(
+            flags,
+            if lenient {
+                Load::Standalone
+            } else {
+                Load::Check
+            },
+        )
+    }
+
+    /// Loads the configuration (discovery order in docs/CONFIG.md) and
+    /// applies the flags. Unknown keys are left out with one warning each;
+    /// a `./sock-trace.toml` that is not the user's is passed over with a
+    /// warning that says why.
+    pub fn load_with(flags: &TraceFlags, how: Load) -> Result<Settings> {
         let env = |k: &str| std::env::var_os(k);
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-        let discovered = cfg::discover(flags.config.as_deref(), &env, &cwd);
-        let (mut config, source) = match discovered {
-            Ok(Some(path)) => match cfg::Config::load(&path) {
-                Ok(c) => (c, Some(path)),
-                Err(e) if lenient => {
-                    eprintln!("sock-trace: warning: {e}; using the default configuration");
-                    (cfg::Config::default(), Some(path))
-                }
-                Err(e) => return Err(e.into()),
-            },
-            Ok(None) => (cfg::Config::default(), None),
-            Err(e) if lenient => {
+        let discovered = match cfg::discover(flags.config.as_deref(), &env, &cwd) {
+            Ok(d) => d,
+            Err(e) if how == Load::Standalone => {
                 eprintln!("sock-trace: warning: {e}; using the default configuration");
-                (cfg::Config::default(), None)
+                cfg::Discovery::default()
             }
             Err(e) => return Err(e.into()),
         };
+        let mut notes: Vec<String> = discovered
+            .skipped
+            .iter()
+            .map(|s| format!("sock-trace: warning: {s}"))
+            .collect();
+        let (mut config, source) = match &discovered.path {
+            Some(path) => match cfg::Config::load_lenient(path) {
+                Ok((c, warnings)) => {
+                    notes.extend(warnings.iter().map(|w| format!("sock-trace: warning: {w}")));
+                    (c, Some(path.clone()))
+                }
+                Err(e) if how != Load::Check => {
+                    notes.push(format!(
+                        "sock-trace: warning: {e}; using the default configuration"
+                    ));
+                    (cfg::Config::default(), None)
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => (cfg::Config::default(), None),
+        };
+        let announce = match how {
+            Load::Run { quiet } => !quiet,
+            Load::Standalone => true,
+            Load::Check => false,
+        };
+        if let (true, Some(path)) = (announce, &source) {
+            eprintln!(
+                "sock-trace: configuration from {}",
+                cfg::shorten(&path.display().to_string(), cfg::MAX_ECHO)
+            );
+        }
+        for n in notes {
+            eprintln!("{n}");
+        }
         let overrides = overrides(flags);
         let file_config = config.clone();
         config.apply(&overrides);
         let filter = cfg::FunctionFilter::new(&config.trace.include, &config.trace.exclude)?;
+        cfg::ModuleFilter::new(&config.callers.skip)?;
         for p in filter.unknown_patterns(&known_functions()) {
-            eprintln!("sock-trace: warning: `{p}` matches no traceable function");
+            eprintln!(
+                "sock-trace: warning: `{}` matches no traceable function",
+                cfg::shorten(&p, cfg::MAX_ECHO)
+            );
         }
         Ok(Settings {
             config,
@@ -230,7 +289,12 @@ fn open_output(output: &cfg::Output) -> Result<(Box<dyn Write>, bool)> {
                     .write(true)
                     .truncate(true)
                     .open(p)
-                    .with_context(|| format!("opening the trace output {}", p.display()))?;
+                    .with_context(|| {
+                        format!(
+                            "opening the trace output {}",
+                            cfg::shorten(&p.display().to_string(), cfg::MAX_ECHO)
+                        )
+                    })?;
                 (
                     Box::new(std::io::BufWriter::with_capacity(256 * 1024, f)),
                     false,
@@ -394,8 +458,12 @@ pub fn start_session(settings: &Settings) -> Result<(Area, Collector<'static>)> 
             start_mono_ns: h.start_mono_ns,
             realtime_offset_ns: h.realtime_offset_ns,
         };
-        let sink = sock_trace_collect::PcapSink::create(path, clock)
-            .with_context(|| format!("creating the packet capture {}", path.display()))?;
+        let sink = sock_trace_collect::PcapSink::create(path, clock).with_context(|| {
+            format!(
+                "creating the packet capture {}",
+                cfg::shorten(&path.display().to_string(), cfg::MAX_ECHO)
+            )
+        })?;
         collector.add_sink(Box::new(sink));
     }
     collector.set_enricher(Box::new(crate::enrich::Enrich::new(

@@ -342,7 +342,7 @@ fn bad_action_rules_are_reported_with_their_place() {
     assert_eq!(t.code, Some(0), "the program still runs");
     assert!(
         t.stderr
-            .contains("bad.toml:4:1: [[fault]]: `ENOPE` is not an errno name"),
+            .contains("bad.toml:6:1: [[fault]]: `ENOPE` is not an errno name"),
         "{}",
         t.stderr
     );

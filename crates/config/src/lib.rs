@@ -11,10 +11,12 @@
 //! [`DEFAULT_CONFIG`].
 
 mod actions;
+mod spans;
 mod style;
 
 pub use actions::{
-    parse_delay, parse_inject, parse_limit, DelayRule, FaultRule, Filter, LimitRule, Rate,
+    parse_delay, parse_inject, parse_limit, parse_peer, DelayRule, FaultRule, Filter, LimitRule,
+    Rate,
 };
 pub use style::Style;
 
@@ -419,10 +421,11 @@ impl Config {
 
     /// This configuration with one `[[program]]` section applied.
     pub fn apply_rule(&mut self, r: &ProgramRule) {
-        if r.include.is_some() || r.exclude.is_some() {
-            let base = self.clone();
-            self.trace.include = r.include.clone().unwrap_or(base.trace.include);
-            self.trace.exclude = r.exclude.clone().unwrap_or(base.trace.exclude);
+        if let Some(v) = &r.include {
+            self.trace.include = v.clone();
+        }
+        if let Some(v) = &r.exclude {
+            self.trace.exclude = v.clone();
         }
         if let Some(v) = r.max_data {
             self.trace.max_data = v;
@@ -444,45 +447,86 @@ impl Config {
         }
     }
 
-    /// Parses a file. Errors name the file, line and column.
+    /// Parses a file. Errors name the file, line and column; an unknown
+    /// key is an error too (see [`Config::load_lenient`]).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            kind: ErrorKind::Io {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            },
-        })?;
-        Config::from_str_named(&text, &path.display().to_string())
+        Config::from_str_named(&read_config(path)?, &path.display().to_string())
     }
 
-    /// Parses text; `name` is used in error messages.
+    /// Parses a file, keeping every valid key: each unknown key is left
+    /// out and named in a warning (`file:line:col: unknown key ...`).
+    /// Any other error (a bad value, bad syntax) fails the whole file.
+    pub fn load_lenient(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
+        Config::from_str_lenient(&read_config(path)?, &path.display().to_string())
+    }
+
+    /// Parses text; `name` is used in error messages. Unknown keys are errors.
     pub fn from_str_named(text: &str, name: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
+        Config::parse_text(text, name, false).map(|(c, _)| c)
+    }
+
+    /// As [`Config::load_lenient`], from text.
+    pub fn from_str_lenient(text: &str, name: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        Config::parse_text(text, name, true)
+    }
+
+    fn parse_text(
+        text: &str,
+        name: &str,
+        skip_unknown: bool,
+    ) -> Result<(Config, Vec<String>), ConfigError> {
+        let file = shorten(name, MAX_ECHO);
+        let parse_error = |text: &str, e: toml::de::Error| {
             let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((0, 0));
             ConfigError {
                 kind: ErrorKind::Parse {
-                    file: name.to_string(),
+                    file: file.clone(),
                     line,
                     column,
-                    message: e.message().to_string(),
+                    message: shorten(e.message(), MAX_MESSAGE),
                 },
             }
-        })?;
-        // Patterns are checked here too, so a bad glob is reported at load.
-        let named = |mut e: ConfigError| {
-            if let ErrorKind::Pattern { file, .. } = &mut e.kind {
-                *file = Some(name.to_string());
-            }
-            e
         };
-        FunctionFilter::new(&config.trace.include, &config.trace.exclude).map_err(named)?;
-        for r in &config.programs {
-            let mut c = config.clone();
-            c.apply_rule(r);
-            FunctionFilter::new(&c.trace.include, &c.trace.exclude).map_err(named)?;
-            ModuleFilter::new(&c.callers.skip).map_err(named)?;
-        }
-        ModuleFilter::new(&config.callers.skip).map_err(named)?;
+        // Unknown keys: each is blanked out of a copy of the text (so
+        // that every position stays the same) and the copy parsed again.
+        let mut work = std::borrow::Cow::Borrowed(text);
+        let mut warnings = Vec::new();
+        let config: Config = loop {
+            let e = match toml::from_str(&work) {
+                Ok(c) => break c,
+                Err(e) => e,
+            };
+            let unknown = e.message().starts_with("unknown field `");
+            let span = e.span();
+            let blanked = match (
+                skip_unknown && unknown && warnings.len() < MAX_UNKNOWN_KEYS,
+                span.clone(),
+            ) {
+                (true, Some(span)) => spans::Doc::parse(&work)
+                    .and_then(|d| d.entry_at(span.start))
+                    .map(|ranges| spans::blank(&work, &ranges)),
+                _ => None,
+            };
+            let Some(blanked) = blanked else {
+                return Err(parse_error(&work, e));
+            };
+            let (line, column) = line_col(&work, span.map_or(0, |s| s.start));
+            let message = e.message().replacen("unknown field", "unknown key", 1);
+            warnings.push(format!(
+                "{file}:{line}:{column}: {}; ignored",
+                shorten(message.trim_end(), MAX_MESSAGE)
+            ));
+            work = std::borrow::Cow::Owned(blanked);
+        };
+        let text: &str = &work;
+        let invalid = |(line, column): (usize, usize), message: String| ConfigError {
+            kind: ErrorKind::Invalid {
+                file: file.clone(),
+                line,
+                column,
+                message: shorten(&message, MAX_MESSAGE),
+            },
+        };
         // The place of the n-th `[[program]]` header, for messages.
         let section_at = |n: usize| {
             text.match_indices("[[program]]")
@@ -490,42 +534,7 @@ impl Config {
                 .map(|(at, _)| line_col(text, at))
                 .unwrap_or((0, 0))
         };
-        let invalid = |(line, column): (usize, usize), message: String| ConfigError {
-            kind: ErrorKind::Invalid {
-                file: name.to_string(),
-                line,
-                column,
-                message,
-            },
-        };
-        // Delays, faults and limits: reported at their section.
-        for (kind, n, result) in config
-            .delays
-            .iter()
-            .map(|d| ("[[delay]]", d.to_rules()))
-            .chain(config.faults.iter().map(|f| ("[[fault]]", f.to_rules())))
-            .chain(config.limits.iter().map(|l| ("[[limit]]", l.to_rules())))
-            .scan(
-                std::collections::HashMap::<&str, usize>::new(),
-                |seen, (kind, r)| {
-                    let n = seen.entry(kind).or_default();
-                    *n += 1;
-                    Some((kind, *n - 1, r))
-                },
-            )
-        {
-            if let Err(message) = result {
-                let at = text
-                    .match_indices(kind)
-                    .nth(n)
-                    .map(|(at, _)| line_col(text, at))
-                    .unwrap_or((0, 0));
-                return Err(invalid(at, format!("{kind}: {message}")));
-            }
-        }
-        if let Err(message) = config.action_rules() {
-            return Err(invalid((0, 0), message));
-        }
+        // Checked first: everything below is per section.
         if config.programs.len() > MAX_PROGRAM_RULES {
             return Err(invalid(
                 section_at(MAX_PROGRAM_RULES),
@@ -535,18 +544,80 @@ impl Config {
                 ),
             ));
         }
-        for (i, r) in config.programs.iter().enumerate() {
-            if r.pattern.is_empty() || r.pattern.len() > MAX_PROGRAM_PATTERN {
+        // Patterns are checked here too, so a bad glob is reported at load.
+        let named = |mut e: ConfigError| {
+            if let ErrorKind::Pattern { file: f, .. } = &mut e.kind {
+                *f = Some(file.clone());
+            }
+            e
+        };
+        FunctionFilter::new(&config.trace.include, &config.trace.exclude).map_err(named)?;
+        ModuleFilter::new(&config.callers.skip).map_err(named)?;
+        for r in &config.programs {
+            let include = r.include.as_ref().unwrap_or(&config.trace.include);
+            let exclude = r.exclude.as_ref().unwrap_or(&config.trace.exclude);
+            FunctionFilter::new(include, exclude).map_err(named)?;
+            if let Some(skip) = &r.caller_skip {
+                ModuleFilter::new(skip).map_err(named)?;
+            }
+        }
+        // Delays, faults and limits: reported at the key that is wrong
+        // (or the section's header when no key is).
+        let doc = std::cell::OnceCell::new();
+        let place = |section: &str, n: usize, key: Option<&str>| {
+            doc.get_or_init(|| spans::Doc::parse(text))
+                .as_ref()
+                .and_then(|d| d.section_key(section, n, key))
+                .or_else(|| {
+                    text.match_indices(&format!("[[{section}]]"))
+                        .nth(n)
+                        .map(|(at, _)| at)
+                })
+                .map(|at| line_col(text, at))
+                .unwrap_or((0, 0))
+        };
+        let checks = config
+            .delays
+            .iter()
+            .enumerate()
+            .map(|(n, d)| ("delay", n, d.check()))
+            .chain(
+                config
+                    .faults
+                    .iter()
+                    .enumerate()
+                    .map(|(n, f)| ("fault", n, f.check())),
+            )
+            .chain(
+                config
+                    .limits
+                    .iter()
+                    .enumerate()
+                    .map(|(n, l)| ("limit", n, l.check())),
+            );
+        for (section, n, result) in checks {
+            if let Err(e) = result {
                 return Err(invalid(
-                    section_at(i),
-                    format!(
-                    "[[program]] match = {:?}: a pattern needs 1 to {MAX_PROGRAM_PATTERN} bytes",
-                    r.pattern
-                ),
+                    place(section, n, e.key),
+                    format!("[[{section}]]: {}", e.message),
                 ));
             }
         }
-        Ok(config)
+        if let Err(message) = config.action_rules() {
+            return Err(invalid((0, 0), message));
+        }
+        for (i, r) in config.programs.iter().enumerate() {
+            if r.pattern.is_empty() || r.pattern.len() > MAX_PROGRAM_PATTERN {
+                return Err(invalid(
+                    place("program", i, Some("match")),
+                    format!(
+                        "[[program]] match = {:?}: a pattern needs 1 to {MAX_PROGRAM_PATTERN} bytes",
+                        shorten(&r.pattern, 40)
+                    ),
+                ));
+            }
+        }
+        Ok((config, warnings))
     }
 
     pub fn apply(&mut self, o: &Overrides) {
@@ -615,6 +686,52 @@ impl Config {
     }
 }
 
+/// Longest file name or value echoed in a message, in characters.
+pub const MAX_ECHO: usize = 200;
+/// Longest message from the TOML parser (which may quote the file).
+const MAX_MESSAGE: usize = 400;
+/// Unknown keys skipped with a warning before the file counts as broken.
+const MAX_UNKNOWN_KEYS: usize = 32;
+
+/// `s` fit for a one-line message: control characters escaped, and cut
+/// to `max` characters with an ellipsis and the full length.
+pub fn shorten(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (shown, c) in s.chars().enumerate() {
+        if shown >= max {
+            out.push_str(&format!("\u{2026} ({} bytes in all)", s.len()));
+            return out;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The text of a configuration file (`/dev/null` and pipes included).
+fn read_config(path: &Path) -> Result<String, ConfigError> {
+    let io = |message: String| ConfigError {
+        kind: ErrorKind::Io {
+            path: path.to_path_buf(),
+            message,
+        },
+    };
+    if path.is_dir() {
+        return Err(io("is a directory, not a configuration file".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let (line, column) = line_col(
+            &String::from_utf8_lossy(e.as_bytes()),
+            e.utf8_error().valid_up_to(),
+        );
+        io(format!("{line}:{column}: not UTF-8 text"))
+    })
+}
+
 /// 1-based line and column of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -624,41 +741,76 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The file [`discover`] found, and the files it passed over.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Discovery {
+    pub path: Option<PathBuf>,
+    /// One line per file that was there but not used, with the reason
+    /// (a `./sock-trace.toml` that is not the user's).
+    pub skipped: Vec<String>,
+}
+
 /// Finds the configuration file: `explicit`, then `$SOCK_TRACE_CONFIG`,
 /// `./sock-trace.toml`, `$XDG_CONFIG_HOME/sock-trace/config.toml` (default
 /// `$HOME/.config`), `/etc/sock-trace/config.toml`. An explicit path or
-/// variable that names a missing file is an error; the rest are optional.
+/// variable that names a missing file or a directory is an error; the
+/// rest are optional. `./sock-trace.toml` is used only when it is safe
+/// ([`untrusted_reason`] with the effective uid); otherwise it is named in
+/// [`Discovery::skipped`] and the search goes on.
 pub fn discover(
     explicit: Option<&Path>,
     env: &dyn Fn(&str) -> Option<OsString>,
     cwd: &Path,
-) -> Result<Option<PathBuf>, ConfigError> {
-    if let Some(p) = explicit {
-        return if p.is_file() {
-            Ok(Some(p.to_path_buf()))
-        } else {
-            Err(ConfigError {
-                kind: ErrorKind::Missing {
-                    path: p.to_path_buf(),
-                    origin: "--config",
+) -> Result<Discovery, ConfigError> {
+    let named = |p: PathBuf, origin: &'static str| -> Result<Discovery, ConfigError> {
+        match std::fs::metadata(&p) {
+            Ok(m) if m.is_dir() => Err(ConfigError {
+                kind: ErrorKind::Io {
+                    path: p,
+                    message: format!(
+                        "is a directory, not a configuration file (named by {origin})"
+                    ),
                 },
-            })
-        };
+            }),
+            // Regular files, and also /dev/null, pipes (`<(...)`): read as text.
+            Ok(_) => Ok(Discovery {
+                path: Some(p),
+                skipped: Vec::new(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ConfigError {
+                kind: ErrorKind::Missing { path: p, origin },
+            }),
+            Err(e) => Err(ConfigError {
+                kind: ErrorKind::Io {
+                    path: p,
+                    message: format!("{e} (named by {origin})"),
+                },
+            }),
+        }
+    };
+    if let Some(p) = explicit {
+        return named(p.to_path_buf(), "--config");
     }
     if let Some(p) = env("SOCK_TRACE_CONFIG").filter(|v| !v.is_empty()) {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(Some(p))
-        } else {
-            Err(ConfigError {
-                kind: ErrorKind::Missing {
-                    path: p,
-                    origin: "$SOCK_TRACE_CONFIG",
-                },
-            })
-        };
+        return named(PathBuf::from(p), "$SOCK_TRACE_CONFIG");
     }
-    let mut candidates = vec![cwd.join("sock-trace.toml")];
+    let mut found = Discovery::default();
+    let local = cwd.join("sock-trace.toml");
+    if local.is_file() {
+        // SAFETY: geteuid cannot fail.
+        let euid = unsafe { libc::geteuid() };
+        match untrusted_reason(&local, euid) {
+            None => {
+                found.path = Some(local);
+                return Ok(found);
+            }
+            Some(why) => found.skipped.push(format!(
+                "{} not used: {why}",
+                shorten(&local.display().to_string(), MAX_ECHO)
+            )),
+        }
+    }
+    let mut candidates = Vec::new();
     let xdg = env("XDG_CONFIG_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
@@ -671,7 +823,55 @@ pub fn discover(
         candidates.push(x.join("sock-trace/config.toml"));
     }
     candidates.push(PathBuf::from("/etc/sock-trace/config.toml"));
-    Ok(candidates.into_iter().find(|p| p.is_file()))
+    found.path = candidates.into_iter().find(|p| p.is_file());
+    Ok(found)
+}
+
+/// Why a configuration file found in the current directory must not be
+/// used by the user `euid`, as git's `safe.directory` reasons: the file
+/// and its directory must belong to that user or to root, and the file
+/// must not be writable by its group or by everyone (nor the directory by
+/// everyone, unless it is sticky like /tmp). `None`: it may be used.
+pub fn untrusted_reason(path: &Path, euid: u32) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let trusted = |uid: u32| uid == euid || uid == 0;
+    let m = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return Some(format!("cannot be examined ({e})")),
+    };
+    if !trusted(m.uid()) {
+        return Some(format!(
+            "it is owned by uid {}, not by you (uid {euid}) or root",
+            m.uid()
+        ));
+    }
+    if m.mode() & 0o022 != 0 {
+        let who = if m.mode() & 0o002 != 0 {
+            "everyone"
+        } else {
+            "its group"
+        };
+        return Some(format!(
+            "it is writable by {who} (mode {:04o})",
+            m.mode() & 0o7777
+        ));
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match std::fs::metadata(dir) {
+        Ok(d) if !trusted(d.uid()) => Some(format!(
+            "its directory is owned by uid {}, not by you (uid {euid}) or root",
+            d.uid()
+        )),
+        Ok(d) if d.mode() & 0o002 != 0 && d.mode() & 0o1000 == 0 => Some(format!(
+            "its directory is writable by everyone (mode {:04o})",
+            d.mode() & 0o7777
+        )),
+        Ok(_) => None,
+        Err(e) => Some(format!("its directory cannot be examined ({e})")),
+    }
 }
 
 /// Whether to emit colour. Precedence: an explicit `--color` flag, then
@@ -702,19 +902,29 @@ pub fn resolve_color(
     }
 }
 
+/// The exclude patterns of the default configuration: the byte-order and
+/// `inet_*` helpers, off unless asked for.
+pub const DEFAULT_EXCLUDE: &[&str] = &["hton*", "ntoh*", "inet_*"];
+
 /// Function selection from include and exclude patterns: exact names or
 /// globs (`*`, `?`, `[...]`) matched against the whole name. Unlike
 /// wsock-trace's prefix match, excluding `recv` does not hide `recvfrom`.
+/// The default exclusions ([`DEFAULT_EXCLUDE`]) hide only functions that
+/// no include pattern names: `include = ["hton*"]` traces `htons`, while
+/// `include = ["*"]` names nothing in particular and leaves them hidden.
 #[derive(Clone, Debug)]
 pub struct FunctionFilter {
     include: globset::GlobSet,
+    /// Include patterns other than a bare `*`.
+    named: globset::GlobSet,
     exclude: globset::GlobSet,
+    default_exclude: globset::GlobSet,
     patterns: Vec<String>,
 }
 
 impl FunctionFilter {
     pub fn new(include: &[String], exclude: &[String]) -> Result<FunctionFilter, ConfigError> {
-        let build = |pats: &[String]| {
+        let build = |pats: &mut dyn Iterator<Item = &String>| {
             let mut b = globset::GlobSetBuilder::new();
             for p in pats {
                 let g = globset::GlobBuilder::new(p.trim())
@@ -723,6 +933,7 @@ impl FunctionFilter {
                     .map_err(|e| ConfigError {
                         kind: ErrorKind::Pattern {
                             file: None,
+                            what: "function",
                             pattern: p.clone(),
                             message: e.kind().to_string(),
                         },
@@ -732,20 +943,29 @@ impl FunctionFilter {
             b.build().map_err(|e| ConfigError {
                 kind: ErrorKind::Pattern {
                     file: None,
+                    what: "function",
                     pattern: String::new(),
                     message: e.to_string(),
                 },
             })
         };
+        let is_default = |p: &&String| DEFAULT_EXCLUDE.contains(&p.trim());
         Ok(FunctionFilter {
-            include: build(include)?,
-            exclude: build(exclude)?,
+            include: build(&mut include.iter())?,
+            named: build(
+                &mut include
+                    .iter()
+                    .filter(|p| p.trim().chars().any(|c| c != '*')),
+            )?,
+            exclude: build(&mut exclude.iter().filter(|p| !is_default(p)))?,
+            default_exclude: build(&mut exclude.iter().filter(is_default))?,
             patterns: include.iter().chain(exclude).cloned().collect(),
         })
     }
 
     pub fn matches(&self, name: &str) -> bool {
-        self.include.is_match(name) && !self.exclude.is_match(name)
+        let hidden_by_default = self.default_exclude.is_match(name) && !self.named.is_match(name);
+        self.include.is_match(name) && !self.exclude.is_match(name) && !hidden_by_default
     }
 
     /// Patterns that match none of `known` (typos such as `conect`).
@@ -788,6 +1008,8 @@ pub enum ErrorKind {
     },
     Pattern {
         file: Option<String>,
+        /// "function" or "object".
+        what: &'static str,
         pattern: String,
         message: String,
     },
@@ -804,7 +1026,12 @@ pub enum ErrorKind {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            ErrorKind::Io { path, message } => write!(f, "{}: {message}", path.display()),
+            ErrorKind::Io { path, message } => write!(
+                f,
+                "{}: {}",
+                shorten(&path.display().to_string(), MAX_ECHO),
+                shorten(message, MAX_MESSAGE)
+            ),
             ErrorKind::Invalid {
                 file,
                 line,
@@ -820,7 +1047,7 @@ impl fmt::Display for ConfigError {
             ErrorKind::Missing { path, origin } => write!(
                 f,
                 "{}: no such configuration file (named by {origin})",
-                path.display()
+                shorten(&path.display().to_string(), MAX_ECHO)
             ),
             ErrorKind::Parse {
                 file,
@@ -832,12 +1059,16 @@ impl fmt::Display for ConfigError {
             }
             ErrorKind::Pattern {
                 file,
+                what,
                 pattern,
                 message,
-            } => match file {
-                Some(file) => write!(f, "{file}: bad function pattern `{pattern}`: {message}"),
-                None => write!(f, "bad function pattern `{pattern}`: {message}"),
-            },
+            } => {
+                let pattern = shorten(pattern, MAX_ECHO);
+                match file {
+                    Some(file) => write!(f, "{file}: bad {what} pattern `{pattern}`: {message}"),
+                    None => write!(f, "bad {what} pattern `{pattern}`: {message}"),
+                }
+            }
         }
     }
 }
@@ -866,6 +1097,7 @@ impl ModuleFilter {
             let g = globset::Glob::new(p.trim()).map_err(|e| ConfigError {
                 kind: ErrorKind::Pattern {
                     file: None,
+                    what: "object",
                     pattern: p.clone(),
                     message: e.kind().to_string(),
                 },
@@ -875,6 +1107,7 @@ impl ModuleFilter {
         let set = b.build().map_err(|e| ConfigError {
             kind: ErrorKind::Pattern {
                 file: None,
+                what: "object",
                 pattern: String::new(),
                 message: e.to_string(),
             },

@@ -1,5 +1,6 @@
 use super::*;
 use std::collections::HashMap;
+use std::path::Path;
 
 fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
     let m: HashMap<String, OsString> = pairs
@@ -92,27 +93,24 @@ fn discovery_order() {
         ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
         ("HOME", home.to_str().unwrap()),
     ]);
-    assert_eq!(
-        discover(Some(&explicit), &all, &cwd).unwrap(),
-        Some(explicit.clone())
-    );
-    assert_eq!(discover(None, &all, &cwd).unwrap(), Some(envfile.clone()));
+    let found = |e: Option<&Path>, env: &dyn Fn(&str) -> Option<OsString>| {
+        discover(e, env, &cwd).unwrap().path
+    };
+    assert_eq!(found(Some(&explicit), &all), Some(explicit.clone()));
+    assert_eq!(found(None, &all), Some(envfile.clone()));
     let no_env = env_of(&[
         ("XDG_CONFIG_HOME", xdg.to_str().unwrap()),
         ("HOME", home.to_str().unwrap()),
     ]);
-    assert_eq!(
-        discover(None, &no_env, &cwd).unwrap(),
-        Some(cwd.join("sock-trace.toml"))
-    );
+    assert_eq!(found(None, &no_env), Some(cwd.join("sock-trace.toml")));
     std::fs::remove_file(cwd.join("sock-trace.toml")).unwrap();
     assert_eq!(
-        discover(None, &no_env, &cwd).unwrap(),
+        found(None, &no_env),
         Some(xdg.join("sock-trace/config.toml"))
     );
     let home_only = env_of(&[("HOME", home.to_str().unwrap())]);
     assert_eq!(
-        discover(None, &home_only, &cwd).unwrap(),
+        found(None, &home_only),
         Some(home.join(".config/sock-trace/config.toml"))
     );
     let missing = dir.path().join("nope.toml");
@@ -120,6 +118,193 @@ fn discovery_order() {
     let bad_env = env_of(&[("SOCK_TRACE_CONFIG", missing.to_str().unwrap())]);
     let e = discover(None, &bad_env, &cwd).unwrap_err();
     assert!(e.to_string().contains("SOCK_TRACE_CONFIG"), "{e}");
+}
+
+#[test]
+fn explicit_paths_directories_and_dev_null() {
+    let dir = tempfile::tempdir().unwrap();
+    let none = env_of(&[]);
+    let e = discover(Some(dir.path()), &none, dir.path()).unwrap_err();
+    assert!(e.to_string().contains("is a directory"), "{e}");
+    assert!(!e.to_string().contains("no such"), "{e}");
+    let e = Config::load(dir.path()).unwrap_err();
+    assert!(e.to_string().contains("is a directory"), "{e}");
+    let null = Path::new("/dev/null");
+    assert_eq!(
+        discover(Some(null), &none, dir.path())
+            .unwrap()
+            .path
+            .as_deref(),
+        Some(null)
+    );
+    assert_eq!(Config::load(null).unwrap(), Config::default());
+    let e = discover(Some(&dir.path().join("missing.toml")), &none, dir.path()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("missing.toml: no such configuration file"),
+        "{e}"
+    );
+}
+
+/// chown works only for root; elsewhere the owner checks are skipped.
+fn chown(path: &Path, uid: u32) -> bool {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: valid C string; -1 keeps the group.
+    unsafe { libc::chown(c.as_ptr(), uid, u32::MAX) == 0 }
+}
+
+#[test]
+fn a_current_directory_file_is_used_only_when_it_is_safe() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path().join("checkout");
+    let xdg = dir.path().join("xdg");
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::create_dir_all(xdg.join("sock-trace")).unwrap();
+    let local = cwd.join("sock-trace.toml");
+    std::fs::write(&local, "").unwrap();
+    std::fs::write(xdg.join("sock-trace/config.toml"), "").unwrap();
+    let env = env_of(&[("XDG_CONFIG_HOME", xdg.to_str().unwrap())]);
+    // SAFETY: no arguments, cannot fail.
+    let me = unsafe { libc::geteuid() };
+    assert_eq!(untrusted_reason(&local, me), None);
+    assert_eq!(
+        discover(None, &env, &cwd).unwrap().path,
+        Some(local.clone())
+    );
+
+    std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let why = untrusted_reason(&local, me).unwrap();
+    assert!(why.contains("writable by everyone"), "{why}");
+    std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let d = discover(None, &env, &cwd).unwrap();
+    assert_eq!(d.path, Some(xdg.join("sock-trace/config.toml")));
+    assert_eq!(d.skipped.len(), 1);
+    assert!(
+        d.skipped[0].contains("sock-trace.toml not used: it is writable by its group"),
+        "{:?}",
+        d.skipped
+    );
+    std::fs::set_permissions(&local, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    if !chown(&local, 65534) {
+        eprintln!("not root: owner checks not exercised");
+        return;
+    }
+    let why = untrusted_reason(&local, me).unwrap();
+    assert!(why.contains("owned by uid 65534"), "{why}");
+    let d = discover(None, &env, &cwd).unwrap();
+    assert_eq!(d.path, Some(xdg.join("sock-trace/config.toml")));
+    assert!(
+        d.skipped[0].contains("owned by uid 65534"),
+        "{:?}",
+        d.skipped
+    );
+    // The user's own file in someone else's directory is not safe either.
+    assert!(chown(&local, me) && chown(&cwd, 65534));
+    let why = untrusted_reason(&local, me).unwrap();
+    assert!(why.contains("its directory is owned by uid 65534"), "{why}");
+    // Root's files are trusted by everyone.
+    assert!(chown(&cwd, 0) && chown(&local, 0));
+    assert_eq!(untrusted_reason(&local, 4242), None);
+}
+
+#[test]
+fn unknown_keys_are_skipped_one_warning_each_and_the_rest_is_kept() {
+    let text = "[trace]\nformat = \"jsonl\"\nbogus = 1\n\n[callers]\ndepth = 3\nalso.dotted = [\n  1,\n  2,\n]\n\n[nonsense]\nx = 1 # c\ny = \"z\"\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ECONNREFUSED\"\nnht = 2\n";
+    let (c, warnings) = Config::from_str_lenient(text, "t.toml").unwrap();
+    assert_eq!(c.trace.format, Format::Jsonl);
+    assert_eq!(c.callers.depth, 3);
+    assert_eq!(c.faults.len(), 1);
+    assert_eq!(c.faults[0].error.as_deref(), Some("ECONNREFUSED"));
+    assert_eq!(warnings.len(), 4, "{warnings:#?}");
+    assert!(
+        warnings[0].starts_with("t.toml:3:1: unknown key `bogus`"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1].starts_with("t.toml:7:1: unknown key `also`"),
+        "{}",
+        warnings[1]
+    );
+    assert!(
+        warnings[2].starts_with("t.toml:12:2: unknown key `nonsense`"),
+        "{}",
+        warnings[2]
+    );
+    assert!(
+        warnings[3].starts_with("t.toml:19:1: unknown key `nht`"),
+        "{}",
+        warnings[3]
+    );
+    assert!(warnings.iter().all(|w| w.ends_with("; ignored")));
+    // Strict parsing (and anything that is not an unknown key) still fails.
+    assert!(Config::from_str_named(text, "t.toml").is_err());
+    assert!(Config::from_str_lenient("[trace]\nbogus = 1\nformat = \"jsn\"\n", "t").is_err());
+}
+
+#[test]
+fn rule_errors_point_at_the_key() {
+    let at = |text: &str| {
+        let e = Config::from_str_named(text, "r.toml").unwrap_err();
+        match e.kind {
+            ErrorKind::Invalid { line, column, .. } | ErrorKind::Parse { line, column, .. } => {
+                (line, column, e.to_string())
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let fault = "[[fault]]\npreset = \"refuse\"\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ECONNREFUSED\"\n";
+    let (l, c, m) = at(&format!("{fault}nth = 0\n"));
+    assert_eq!((l, c), (7, 1), "{m}");
+    assert!(m.contains("nth = 0"), "{m}");
+    let (l, c, m) = at(&format!("{fault}port = \"http\"\n"));
+    assert_eq!((l, c), (7, 8), "{m}");
+    let (l, c, m) = at(&format!("{fault}peer = \"10.0.0.0/99\"\n"));
+    assert_eq!((l, c), (7, 1), "{m}");
+    assert!(m.contains("prefix length 99 is more than 32"), "{m}");
+    let (l, c, m) = at("[[fault]]\nfunctions = [\"connect\"]\n  error = \"0\"\n");
+    assert_eq!((l, c), (3, 3), "{m}");
+    let (l, _, m) = at("[[delay]]\nfunctions = [\"send\"]\nms = -5.0\n");
+    assert_eq!(l, 3, "{m}");
+    assert!(m.contains("-5 ms"), "{m}");
+    let (l, _, m) = at("[[limit]]\nprogram = \"x\"\nrecv = \"fast\"\n");
+    assert_eq!(l, 3, "{m}");
+    let (l, _, m) = at("[[program]]\nmatch = \"a\"\n[[program]]\n\nmatch = \"\"\n");
+    assert_eq!(l, 5, "{m}");
+}
+
+#[test]
+fn ten_thousand_program_sections_are_refused_fast_and_echoes_are_cut() {
+    let mut text = String::new();
+    for i in 0..10_000 {
+        text.push_str(&format!(
+            "[[program]]\nmatch = \"prog{i}\"\ninclude = [\"connect\"]\n\n"
+        ));
+    }
+    let t = std::time::Instant::now();
+    let e = Config::from_str_lenient(&text, "many.toml").unwrap_err();
+    let took = t.elapsed();
+    assert!(
+        e.to_string()
+            .contains("10000 [[program]] sections; at most 14"),
+        "{e}"
+    );
+    assert!(e.to_string().starts_with("many.toml:57:1: "), "{e}");
+    assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
+
+    let long = "a".repeat(10_000_000);
+    let e = Config::from_str_named(
+        &format!("[trace]\noutput = \"{long}\"\nformat = 3\n"),
+        &long,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.len() < 1000, "{} bytes", e.len());
+    assert!(e.contains("(10000000 bytes in all)"), "{}", &e[..300]);
+    let cut = shorten("x\u{1}\ny", 2);
+    assert_eq!(cut, "x\\u{1}\u{2026} (4 bytes in all)");
 }
 
 #[test]
@@ -141,6 +326,26 @@ fn globs_match_whole_names() {
         vec!["conect".to_string()]
     );
     assert!(FunctionFilter::new(&["[".into()], &[]).is_err());
+}
+
+#[test]
+fn naming_a_function_overrides_the_default_exclusions() {
+    let defaults = TraceConfig::default().exclude;
+    let f = FunctionFilter::new(&["hton*".into(), "inet_*".into()], &defaults).unwrap();
+    assert!(f.matches("htons") && f.matches("inet_pton") && !f.matches("ntohs"));
+    let f = FunctionFilter::new(&["*".into()], &defaults).unwrap();
+    assert!(!f.matches("htons") && !f.matches("inet_ntop") && f.matches("connect"));
+    // A user's own exclusion still wins.
+    let f = FunctionFilter::new(&["c*".into()], &["connect".into()]).unwrap();
+    assert!(!f.matches("connect") && f.matches("close"));
+    // As `-e 'hton*,inet_*'` over the default file.
+    let mut c = Config::default();
+    c.apply(&Overrides {
+        include: Some(vec!["hton*".into(), "inet_*".into()]),
+        ..Overrides::default()
+    });
+    let f = FunctionFilter::new(&c.trace.include, &c.trace.exclude).unwrap();
+    assert!(f.matches("htonl") && f.matches("inet_ntop") && !f.matches("connect"));
 }
 
 #[test]

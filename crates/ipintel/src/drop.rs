@@ -89,6 +89,26 @@ pub enum JsonItem {
     Metadata { timestamp: Option<u64> },
 }
 
+/// `reason` for a one-line message: control characters and the
+/// replacement character of undecodable bytes escaped, and at most 120
+/// characters (a corrupt file must not fill the terminal with binary).
+fn cut(reason: &str) -> String {
+    const MAX: usize = 120;
+    let mut out = String::new();
+    for (i, c) in reason.chars().enumerate() {
+        if i == MAX {
+            out.push_str(&format!("... ({} bytes in all)", reason.len()));
+            break;
+        }
+        if c.is_control() || c == char::REPLACEMENT_CHARACTER {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// All loaded DROP lists.
 #[derive(Debug, Default)]
 pub struct DropList {
@@ -113,7 +133,7 @@ impl DropList {
         let mut entries = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let err = |reason: String| {
-                IntelError::corrupt(path, format!("DROP list line {}: {reason}", n + 1))
+                IntelError::corrupt(path, format!("DROP list line {}: {}", n + 1, cut(&reason)))
             };
             if is_json {
                 match parse_json_line(line).map_err(err)? {

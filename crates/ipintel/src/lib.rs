@@ -52,4 +52,4 @@ pub use annotation::{
 pub use class::{classify, AddressClass, ClassDetail, Classification};
 pub use error::IntelError;
 pub use intel::{default_data_dir, Intel, SourceInfo, SourceKind, SourceProblem, Sources};
-pub use net::IpNetwork;
+pub use net::{parse_addr_zone, IpNetwork};

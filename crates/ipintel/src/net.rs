@@ -92,6 +92,35 @@ impl fmt::Display for IpNetwork {
     }
 }
 
+/// An address as people write it: `192.0.2.1`, `::1`, `[::1]`, or with
+/// an IPv6 zone (scope) id, `fe80::1%eth0` / `[fe80::1%2]`. Returns the
+/// address and the zone as written. The zone names an interface (a name
+/// or an index); nothing checks that it exists.
+pub fn parse_addr_zone(s: &str) -> Option<(IpAddr, Option<&str>)> {
+    let s = s.trim();
+    let s = match s.strip_prefix('[') {
+        Some(inner) => inner.strip_suffix(']')?,
+        None => s,
+    };
+    let (addr, zone) = match s.split_once('%') {
+        Some((a, z)) => (a, Some(z)),
+        None => (s, None),
+    };
+    let ip: IpAddr = addr.parse().ok()?;
+    if let Some(z) = zone {
+        // IF_NAMESIZE is 16 with the NUL; a zone is an interface.
+        let ok = ip.is_ipv6()
+            && !z.is_empty()
+            && z.len() < 16
+            && z.bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'%');
+        if !ok {
+            return None;
+        }
+    }
+    Some((ip, zone))
+}
+
 impl FromStr for IpNetwork {
     type Err = String;
 
@@ -204,5 +233,30 @@ impl XorShift {
         x ^= x >> 27;
         self.0 = x;
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+#[cfg(test)]
+mod zone_tests {
+    use super::parse_addr_zone;
+
+    #[test]
+    fn addresses_with_brackets_and_zones() {
+        let (ip, z) = parse_addr_zone("fe80::1%lo").unwrap();
+        assert_eq!((ip.to_string().as_str(), z), ("fe80::1", Some("lo")));
+        let (ip, z) = parse_addr_zone("[fe80::1%2]").unwrap();
+        assert_eq!((ip.to_string().as_str(), z), ("fe80::1", Some("2")));
+        assert_eq!(parse_addr_zone("[::1]").unwrap().0.to_string(), "::1");
+        assert_eq!(parse_addr_zone("10.0.0.1").unwrap().1, None);
+        for bad in [
+            "10.0.0.1%eth0",
+            "fe80::1%",
+            "[::1",
+            "::1]",
+            "fe80::1%a/b",
+            "nope",
+        ] {
+            assert!(parse_addr_zone(bad).is_none(), "{bad}");
+        }
     }
 }
