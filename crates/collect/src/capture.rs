@@ -33,7 +33,7 @@ use sock_trace_print::Clock;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::io::BufWriter;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// A stream connection, by its ends.
 type ConnKey = (String, String);
@@ -68,10 +68,20 @@ struct Stream {
     ends: [bool; 2],
 }
 
-/// A datagram as both its ends see it: source, destination port (a
-/// receiver bound to a wildcard address does not know the destination
-/// address), length and a hash of the bytes.
-type DgramKey = (SocketAddr, u16, usize, u64);
+/// A datagram as both its ends see it: source and destination port,
+/// length and a hash of the bytes. The addresses are compared apart
+/// ([`Waiting`]): a socket bound implicitly by `sendto`, or to a wildcard,
+/// knows its own address only as `0.0.0.0`.
+type DgramKey = (u16, u16, usize, u64);
+
+/// A datagram written by one end, waiting for the other end's call.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    by_sender: bool,
+    t_ns: u64,
+    src: IpAddr,
+    dst: IpAddr,
+}
 
 /// How long a datagram written by one end waits for the other end's call.
 const DGRAM_MATCH_NS: u64 = 30_000_000_000;
@@ -86,7 +96,7 @@ pub struct PcapSink {
     streams: HashMap<ConnKey, Stream>,
     /// Datagrams written by one end, not yet seen at the other: per key,
     /// (written by the sender, time written).
-    dgrams: HashMap<DgramKey, VecDeque<(bool, u64)>>,
+    dgrams: HashMap<DgramKey, VecDeque<Waiting>>,
     dgrams_waiting: usize,
     failed: bool,
 }
@@ -345,9 +355,12 @@ impl PcapSink {
         };
         let mut h = std::collections::hash_map::DefaultHasher::new();
         bytes.hash(&mut h);
-        let key: DgramKey = (src, dst.port(), bytes.len(), h.finish());
+        let key: DgramKey = (src.port(), dst.port(), bytes.len(), h.finish());
+        let same = |a: IpAddr, b: IpAddr| a == b || a.is_unspecified() || b.is_unspecified();
         if let Some(q) = self.dgrams.get_mut(&key) {
-            if let Some(i) = q.iter().position(|&(by_sender, _)| by_sender != outgoing) {
+            if let Some(i) = q.iter().position(|w| {
+                w.by_sender != outgoing && same(w.src, src.ip()) && same(w.dst, dst.ip())
+            }) {
                 q.remove(i);
                 self.dgrams_waiting -= 1;
                 if q.is_empty() {
@@ -361,7 +374,7 @@ impl PcapSink {
             // very late.
             let cutoff = t_ns.saturating_sub(DGRAM_MATCH_NS);
             self.dgrams.retain(|_, q| {
-                q.retain(|&(_, t)| t >= cutoff);
+                q.retain(|w| w.t_ns >= cutoff);
                 !q.is_empty()
             });
             if self.dgrams.values().map(VecDeque::len).sum::<usize>() >= DGRAM_MATCH_MAX {
@@ -369,10 +382,12 @@ impl PcapSink {
             }
             self.dgrams_waiting = self.dgrams.values().map(VecDeque::len).sum();
         }
-        self.dgrams
-            .entry(key)
-            .or_default()
-            .push_back((outgoing, t_ns));
+        self.dgrams.entry(key).or_default().push_back(Waiting {
+            by_sender: outgoing,
+            t_ns,
+            src: src.ip(),
+            dst: dst.ip(),
+        });
         self.dgrams_waiting += 1;
         false
     }
