@@ -94,8 +94,8 @@ pub struct PcapSink {
     /// Which connection each (pid, fd) holds.
     holders: HashMap<(u32, i32), Held>,
     streams: HashMap<ConnKey, Stream>,
-    /// Datagrams written by one end, not yet seen at the other: per key,
-    /// (written by the sender, time written).
+    /// Datagrams written by one end, not yet seen at the other, oldest
+    /// first per key.
     dgrams: HashMap<DgramKey, VecDeque<Waiting>>,
     dgrams_waiting: usize,
     failed: bool,
