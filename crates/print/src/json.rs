@@ -1112,11 +1112,11 @@ mod tests {
         let mut out = Vec::new();
         let mut rest = text;
         while let Some(i) = rest.find('\\') {
-            out.extend_from_slice(rest[..i].as_bytes());
+            out.extend_from_slice(&rest.as_bytes()[..i]);
             let esc = &rest[i..];
-            if esc.starts_with("\\\\") {
+            if let Some(after) = esc.strip_prefix("\\\\") {
                 out.push(b'\\');
-                rest = &esc[2..];
+                rest = after;
             } else {
                 assert!(esc.starts_with("\\x"), "{text:?}");
                 out.push(u8::from_str_radix(&esc[2..4], 16).unwrap());
