@@ -7,24 +7,97 @@
 //! so they share its sequence numbers, and its FIN is written when the last
 //! descriptor for it is closed. Datagrams are written one by one with the
 //! address of the call or of the connected peer.
+//!
+//! Bytes are written once, as they moved:
+//!
+//! - A receive with `MSG_PEEK` consumed nothing: it writes nothing (the
+//!   receive that consumes the bytes writes them).
+//! - When both ends of a TCP connection are traced (the same two addresses
+//!   seen reversed), they share one stream. Each direction keeps the stream
+//!   position its sender and its receiver have reached and how far the
+//!   capture has written; a call writes only the part of its range beyond
+//!   that, so the bytes come from whichever end's call is seen first
+//!   (usually the send) and the other end's call adds nothing.
+//! - When both ends of a UDP exchange are traced, a datagram is written by
+//!   the first of its send and its receive; the other one, the same bytes
+//!   between the same addresses, is matched to it and adds nothing.
+//! - A call that moved more bytes than were captured advances the sequence
+//!   numbers by all it moved, so the capture shows a hole there.
 
 use crate::EventSink;
 use sock_trace_decode::{Event, Outcome, SockAddr, SocketInfo, Value};
 use sock_trace_event::Func;
 use sock_trace_pcap::{Endpoints, PcapWriter};
+use sock_trace_print::summary::peeked;
 use sock_trace_print::Clock;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::io::BufWriter;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// A stream connection, by its ends.
 type ConnKey = (String, String);
+
+/// What a descriptor holds: a connection, and which of its ends. `far` is
+/// true when the descriptor is the connection's second end (its local
+/// address is the key's second address): the end that was seen second when
+/// both ends are traced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Held {
+    key: ConnKey,
+    far: bool,
+}
+
+/// One direction of a stream, in bytes since the trace saw it open.
+#[derive(Clone, Copy, Debug, Default)]
+struct Flow {
+    /// How far the sending end's calls have sent.
+    sent: u64,
+    /// How far the receiving end's calls have received.
+    received: u64,
+    /// How far the capture has written (data or holes).
+    written: u64,
+}
+
+/// A stream connection's byte positions; `flows[0]` runs from the key's
+/// first address to its second.
+#[derive(Clone, Copy, Debug, Default)]
+struct Stream {
+    flows: [Flow; 2],
+    /// Whether a descriptor of each end has been seen.
+    ends: [bool; 2],
+}
+
+/// A datagram as both its ends see it: source and destination port,
+/// length and a hash of the bytes. The addresses are compared apart
+/// ([`Waiting`]): a socket bound implicitly by `sendto`, or to a wildcard,
+/// knows its own address only as `0.0.0.0`.
+type DgramKey = (u16, u16, usize, u64);
+
+/// A datagram written by one end, waiting for the other end's call.
+#[derive(Clone, Copy, Debug)]
+struct Waiting {
+    by_sender: bool,
+    t_ns: u64,
+    src: IpAddr,
+    dst: IpAddr,
+}
+
+/// How long a datagram written by one end waits for the other end's call.
+const DGRAM_MATCH_NS: u64 = 30_000_000_000;
+/// At most this many datagrams wait for their other end.
+const DGRAM_MATCH_MAX: usize = 65_536;
 
 pub struct PcapSink {
     writer: PcapWriter<BufWriter<std::fs::File>, ConnKey>,
     clock: Clock,
     /// Which connection each (pid, fd) holds.
-    holders: HashMap<(u32, i32), ConnKey>,
+    holders: HashMap<(u32, i32), Held>,
+    streams: HashMap<ConnKey, Stream>,
+    /// Datagrams written by one end, not yet seen at the other, oldest
+    /// first per key.
+    dgrams: HashMap<DgramKey, VecDeque<Waiting>>,
+    dgrams_waiting: usize,
     failed: bool,
 }
 
@@ -39,6 +112,9 @@ impl PcapSink {
             writer,
             clock,
             holders: HashMap::new(),
+            streams: HashMap::new(),
+            dgrams: HashMap::new(),
+            dgrams_waiting: 0,
             failed: false,
         })
     }
@@ -50,14 +126,14 @@ impl PcapSink {
             if let Some(Value::Int(ppid)) =
                 ev.args.iter().find(|f| f.name == "ppid").map(|f| &f.value)
             {
-                let inherited: Vec<(i32, ConnKey)> = self
+                let inherited: Vec<(i32, Held)> = self
                     .holders
                     .iter()
                     .filter(|((p, _), _)| *p == *ppid as u32)
-                    .map(|((_, fd), k)| (*fd, k.clone()))
+                    .map(|((_, fd), h)| (*fd, h.clone()))
                     .collect();
-                for (fd, k) in inherited {
-                    self.holders.entry((ev.pid, fd)).or_insert(k);
+                for (fd, h) in inherited {
+                    self.holders.entry((ev.pid, fd)).or_insert(h);
                 }
             }
             return Ok(());
@@ -75,32 +151,31 @@ impl PcapSink {
         match ev.func {
             Func::Connect if stream && (ok || in_progress) => {
                 if let Some(ends) = endpoints(socket, None) {
-                    let key = key_of(&ends, ev.pid, fd);
-                    self.writer
-                        .connection_opened(key.clone(), &ends, true, t_ns, &comment)?;
-                    self.holders.insert((ev.pid, fd), key);
+                    self.open(ev.pid, fd, &ends, true, t_ns, &comment)?;
                 }
             }
             Func::Accept | Func::Accept4 if stream && ok => {
                 if let Some(ends) = endpoints(socket, None) {
                     let new_fd = ev_ret(ev) as i32;
-                    let key = key_of(&ends, ev.pid, new_fd);
-                    self.writer
-                        .connection_opened(key.clone(), &ends, false, t_ns, &comment)?;
-                    self.holders.insert((ev.pid, new_fd), key);
+                    self.open(ev.pid, new_fd, &ends, false, t_ns, &comment)?;
                 }
             }
             Func::Close if ok => {
-                if let Some(key) = self.holders.remove(&(ev.pid, fd)) {
-                    if !self.holders.values().any(|k| *k == key) {
-                        self.writer.connection_closed(&key, true, t_ns, &comment)?;
+                if let Some(held) = self.holders.remove(&(ev.pid, fd)) {
+                    if !self.holders.values().any(|h| h.key == held.key) {
+                        self.streams.remove(&held.key);
+                        self.writer
+                            .connection_closed(&held.key, !held.far, t_ns, &comment)?;
                     }
                 }
             }
             _ => {
-                let Some(data) = ev.data.as_ref().filter(|d| !d.shown.is_empty()) else {
+                let Some(data) = ev.data.as_ref() else {
                     return Ok(());
                 };
+                if peeked(ev) || (data.shown.is_empty() && data.total == 0) {
+                    return Ok(());
+                }
                 let comment = if (data.shown.len() as u64) < data.total {
                     format!(
                         "{comment} ({} of {} bytes captured)",
@@ -110,6 +185,13 @@ impl PcapSink {
                 } else {
                     comment
                 };
+                if stream {
+                    self.stream_data(ev, fd, socket, data, t_ns, &comment)?;
+                    return Ok(());
+                }
+                if data.shown.is_empty() {
+                    return Ok(());
+                }
                 // sendmmsg/recvmmsg: one packet per message (the payload
                 // is the messages back to back, `buffers` their lengths).
                 let mut parts: Vec<&[u8]> = Vec::new();
@@ -125,29 +207,11 @@ impl PcapSink {
                 } else {
                     parts.push(&data.shown);
                 }
-                if stream {
-                    let key = match self.holders.get(&(ev.pid, fd)) {
-                        Some(k) if self.writer.is_open(k) => k.clone(),
-                        _ => {
-                            // A connection older than the trace (or whose
-                            // open we could not place): join it mid-stream.
-                            let Some(ends) = endpoints(socket, None) else {
-                                return Ok(());
-                            };
-                            let key = key_of(&ends, ev.pid, fd);
-                            if !self.writer.is_open(&key) {
-                                self.writer.connection_adopted(key.clone(), &ends);
-                            }
-                            self.holders.insert((ev.pid, fd), key.clone());
-                            key
+                if let Some(ends) = endpoints(socket, ev.named_addr()) {
+                    for part in parts {
+                        if self.dgram_seen_at_other_end(&ends, data.outgoing, part, t_ns) {
+                            continue;
                         }
-                    };
-                    for part in parts {
-                        self.writer
-                            .data(&key, data.outgoing, part, t_ns, &comment)?;
-                    }
-                } else if let Some(ends) = endpoints(socket, ev.named_addr()) {
-                    for part in parts {
                         self.writer
                             .datagram(&ends, data.outgoing, part, t_ns, &comment)?;
                     }
@@ -155,6 +219,177 @@ impl PcapSink {
             }
         }
         Ok(())
+    }
+
+    /// A connect or accept: a new connection, or the second end of one
+    /// whose first end is traced too (its ends are ours reversed).
+    fn open(
+        &mut self,
+        pid: u32,
+        fd: i32,
+        ends: &Endpoints,
+        initiated_locally: bool,
+        t_ns: u64,
+        comment: &str,
+    ) -> std::io::Result<()> {
+        let key = key_of(ends, pid, fd);
+        if let Some(held) = self.join_far_end(&key) {
+            self.holders.insert((pid, fd), held);
+            return Ok(());
+        }
+        self.writer
+            .connection_opened(key.clone(), ends, initiated_locally, t_ns, comment)?;
+        let mut st = Stream::default();
+        st.ends[0] = true;
+        self.streams.insert(key.clone(), st);
+        self.holders.insert((pid, fd), Held { key, far: false });
+        Ok(())
+    }
+
+    /// If the connection `key` reversed is open and its second end has not
+    /// been seen, `key` is that second end.
+    fn join_far_end(&mut self, key: &ConnKey) -> Option<Held> {
+        if key.0 == key.1 || key.0.starts_with("unix") {
+            return None;
+        }
+        let reversed = (key.1.clone(), key.0.clone());
+        if !self.writer.is_open(&reversed) {
+            return None;
+        }
+        let st = self.streams.entry(reversed.clone()).or_default();
+        if st.ends[1] {
+            return None;
+        }
+        st.ends[1] = true;
+        Some(Held {
+            key: reversed,
+            far: true,
+        })
+    }
+
+    /// Data on a stream: the part of the call's byte range that the capture
+    /// has not written yet (see the module docs).
+    fn stream_data(
+        &mut self,
+        ev: &Event,
+        fd: i32,
+        socket: &SocketInfo,
+        data: &sock_trace_decode::Payload,
+        t_ns: u64,
+        comment: &str,
+    ) -> std::io::Result<()> {
+        let held = match self.holders.get(&(ev.pid, fd)) {
+            Some(h) if self.writer.is_open(&h.key) => h.clone(),
+            _ => {
+                // A connection older than the trace (or whose open we
+                // could not place): join it mid-stream.
+                let Some(ends) = endpoints(socket, None) else {
+                    return Ok(());
+                };
+                let key = key_of(&ends, ev.pid, fd);
+                let held = match self.join_far_end(&key) {
+                    Some(h) => h,
+                    None => {
+                        if !self.writer.is_open(&key) {
+                            self.writer.connection_adopted(key.clone(), &ends);
+                            let mut st = Stream::default();
+                            st.ends[0] = true;
+                            self.streams.insert(key.clone(), st);
+                        }
+                        Held { key, far: false }
+                    }
+                };
+                self.holders.insert((ev.pid, fd), held.clone());
+                held
+            }
+        };
+        // The writer's "outgoing" is from the key's first address.
+        let first_to_second = data.outgoing != held.far;
+        let st = self.streams.entry(held.key.clone()).or_default();
+        let flow = &mut st.flows[usize::from(!first_to_second)];
+        let moved = data.total.max(data.shown.len() as u64);
+        let pos = if data.outgoing {
+            &mut flow.sent
+        } else {
+            &mut flow.received
+        };
+        let start = *pos;
+        let end = start.saturating_add(moved);
+        *pos = end;
+        if end <= flow.written {
+            return Ok(());
+        }
+        // Positions never pass `written`, so the new part starts there.
+        let from = flow.written.max(start);
+        flow.written = end;
+        let skip = usize::try_from(from - start).unwrap_or(usize::MAX);
+        let captured = data.shown.get(skip..).unwrap_or(&[]);
+        self.writer.data_moved(
+            &held.key,
+            first_to_second,
+            captured,
+            end - from,
+            t_ns,
+            comment,
+        )
+    }
+
+    /// Whether the other end of this datagram already wrote it (then it is
+    /// matched and forgotten); otherwise it is remembered for the other
+    /// end and the caller writes it.
+    fn dgram_seen_at_other_end(
+        &mut self,
+        ends: &Endpoints,
+        outgoing: bool,
+        bytes: &[u8],
+        t_ns: u64,
+    ) -> bool {
+        let Endpoints::Ip { local, peer } = ends else {
+            return false;
+        };
+        let canon = |a: &SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+        let (src, dst) = if outgoing {
+            (canon(local), canon(peer))
+        } else {
+            (canon(peer), canon(local))
+        };
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut h);
+        let key: DgramKey = (src.port(), dst.port(), bytes.len(), h.finish());
+        let same = |a: IpAddr, b: IpAddr| a == b || a.is_unspecified() || b.is_unspecified();
+        if let Some(q) = self.dgrams.get_mut(&key) {
+            if let Some(i) = q.iter().position(|w| {
+                w.by_sender != outgoing && same(w.src, src.ip()) && same(w.dst, dst.ip())
+            }) {
+                q.remove(i);
+                self.dgrams_waiting -= 1;
+                if q.is_empty() {
+                    self.dgrams.remove(&key);
+                }
+                return true;
+            }
+        }
+        if self.dgrams_waiting >= DGRAM_MATCH_MAX {
+            // Forget the old ones: their other end is not traced, or is
+            // very late.
+            let cutoff = t_ns.saturating_sub(DGRAM_MATCH_NS);
+            self.dgrams.retain(|_, q| {
+                q.retain(|w| w.t_ns >= cutoff);
+                !q.is_empty()
+            });
+            if self.dgrams.values().map(VecDeque::len).sum::<usize>() >= DGRAM_MATCH_MAX {
+                self.dgrams.clear();
+            }
+            self.dgrams_waiting = self.dgrams.values().map(VecDeque::len).sum();
+        }
+        self.dgrams.entry(key).or_default().push_back(Waiting {
+            by_sender: outgoing,
+            t_ns,
+            src: src.ip(),
+            dst: dst.ip(),
+        });
+        self.dgrams_waiting += 1;
+        false
     }
 }
 

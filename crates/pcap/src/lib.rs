@@ -96,7 +96,11 @@
 //!   receiver "acknowledges" with a pure ACK whenever a direction would
 //!   otherwise exceed it; data in the opposite direction acknowledges too.
 //! - If both ends of a connection are traced, each side's calls produce
-//!   their own packets; de-duplicating is up to the caller.
+//!   their own packets; de-duplicating is up to the caller (sock-trace's
+//!   collector writes each byte once, see `crates/collect/src/capture.rs`).
+//! - Bytes a call moved but the tracer did not capture are not invented:
+//!   [`data_moved`](PcapWriter::data_moved) skips them in sequence space,
+//!   so the capture shows a hole where they were.
 //!
 //! Nothing here panics on any input: lengths are capped before they are
 //! narrowed, and sequence numbers wrap as TCP's do.
@@ -353,6 +357,39 @@ impl<W: Write, K: Eq + Hash> PcapWriter<W, K> {
                 "data on a connection that was never opened or adopted",
             )),
         }
+    }
+
+    /// Like [`data`](Self::data) for a call that moved `moved` bytes of
+    /// which only the first `captured` were recorded (a capture limit):
+    /// the captured bytes are written as segments, then the sequence number
+    /// of that direction advances over the rest without writing it. The
+    /// next segment therefore starts after a hole that Wireshark reports
+    /// ("previous segment not captured", `tcp.analysis.lost_segment`),
+    /// instead of a stream that looks complete but lacks bytes. `moved`
+    /// smaller than `captured.len()` is taken as `captured.len()`.
+    pub fn data_moved(
+        &mut self,
+        key: &K,
+        outgoing: bool,
+        captured: &[u8],
+        moved: u64,
+        t_ns: u64,
+        comment: &str,
+    ) -> io::Result<()> {
+        self.data(key, outgoing, captured, t_ns, comment)?;
+        let missing = moved.saturating_sub(captured.len() as u64);
+        if missing > 0 {
+            if let Some(conn) = self.conns.get_mut(key) {
+                let tx = if outgoing {
+                    &mut conn.out
+                } else {
+                    &mut conn.inc
+                };
+                // Sequence numbers are modulo 2^32, as TCP's are.
+                tx.next_seq = tx.next_seq.wrapping_add(missing as u32);
+            }
+        }
+        Ok(())
     }
 
     /// Writes the close of connection `key`: FIN from the side that closed

@@ -336,3 +336,71 @@ fn nanosecond_timestamps() {
     let t = tshark(&f, &["-T", "fields", "-e", "frame.time_epoch"]);
     assert_eq!(t, "1700000000.123456789\n1700000000.143456789\n");
 }
+
+/// A call that moved more than was captured leaves a hole in sequence
+/// space that tshark reports, and the bytes after it are still in place.
+#[test]
+fn uncaptured_bytes_show_as_a_lost_segment() {
+    if !have_tshark() {
+        return;
+    }
+    use sock_trace_pcap::{Endpoints, PcapWriter};
+    let ends = Endpoints::ip(
+        "192.0.2.10:51000".parse().unwrap(),
+        "198.51.100.7:80".parse().unwrap(),
+    );
+    let mut w = PcapWriter::new(Vec::new(), "gap test").unwrap();
+    let t = common::T0;
+    w.connection_opened(1u64, &ends, true, t, "connect")
+        .unwrap();
+    // 100000 bytes moved, 61440 captured; then 10 more bytes.
+    let first = common::noise(61_440, 7);
+    w.data_moved(
+        &1,
+        false,
+        &first,
+        100_000,
+        t + 1_000,
+        "recv 61440 of 100000",
+    )
+    .unwrap();
+    w.data(&1, false, b"after-gap!", t + 2_000, "recv").unwrap();
+    w.connection_closed(&1, true, t + 3_000, "close").unwrap();
+    let sc = common::Scenario {
+        name: "gap",
+        bytes: w.into_inner(),
+        exchange: vec![],
+        local: String::new(),
+        peer: String::new(),
+    };
+    let f = write(&sc);
+    let lost = tshark(
+        &f,
+        &[
+            "-Y",
+            "tcp.analysis.lost_segment",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.seq",
+            "-e",
+            "tcp.len",
+        ],
+    );
+    // The segment after the hole is flagged: relative sequence number
+    // 1 + 100000 (the SYN took one), 10 bytes.
+    assert_eq!(lost.trim(), "100001\t10", "{lost}");
+    // Sequence numbers of the peer's side advance by everything moved.
+    let fin = tshark(
+        &f,
+        &[
+            "-Y",
+            "tcp.flags.fin==1 && tcp.srcport==80",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.seq",
+        ],
+    );
+    assert_eq!(fin.trim(), "100011", "{fin}");
+}

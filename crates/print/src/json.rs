@@ -13,7 +13,6 @@
 //! "name":"ECONNREFUSED","text":"Connection refused"}}`. Process starts are
 //! `{"type":"process",...}`, tracer messages `{"type":"notice",...}`.
 
-use crate::text::escape;
 use crate::{Clock, Printer};
 use base64::Engine;
 use serde_json::{json, Map, Value as J};
@@ -97,18 +96,9 @@ impl<'a> Out<'a> {
         self.scalar(v);
     }
 
-    /// A string from the program, as [`string`] renders it.
+    /// A string from the program, as [`program_text`] renders it.
     fn program_string(&mut self, bytes: &[u8], max: usize) {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => {
-                let mut end = s.len().min(max);
-                while !s.is_char_boundary(end) {
-                    end -= 1;
-                }
-                self.scalar(&s[..end]);
-            }
-            Err(_) => self.scalar(escape(bytes, max).0.as_str()),
-        }
+        self.scalar(program_text(bytes, max).as_ref());
     }
 
     fn addr(&mut self, a: &SockAddr) {
@@ -284,6 +274,59 @@ impl<'a> Out<'a> {
     }
 }
 
+/// A string from the program as JSON text, cut after at most `max` of its
+/// bytes (on a character boundary). Unambiguous, so the bytes can always
+/// be recovered (docs/JSON.md gives a decoder):
+///
+/// - valid UTF-8 other than a backslash is itself (serde_json then applies
+///   JSON's own escaping, `\n`, `\"`, ...);
+/// - a backslash is `\\` (two backslashes in the decoded text);
+/// - each byte that is not part of valid UTF-8 is `\xHH` (lowercase hex).
+///
+/// So the four characters `\xff` and the byte 0xFF differ: the first is
+/// the text `\\xff`, the second `\xff`. The text printer's C escaping
+/// writes a backslash and a non-text byte the same two ways.
+pub(crate) fn program_text(bytes: &[u8], max: usize) -> std::borrow::Cow<'_, str> {
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        let mut end = s.len().min(max);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        if !s[..end].contains('\\') {
+            return std::borrow::Cow::Borrowed(&s[..end]);
+        }
+    }
+    // `used` counts input bytes; a character that would cross `max` is
+    // left out whole, as a cut valid string leaves it out.
+    let mut out = String::with_capacity(bytes.len().min(max) + 8);
+    let mut used = 0usize;
+    'outer: for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            used += c.len_utf8();
+            if used > max {
+                break 'outer;
+            }
+            if c == '\\' {
+                out.push_str("\\\\");
+            } else {
+                out.push(c);
+            }
+        }
+        for b in chunk.invalid() {
+            used += 1;
+            if used > max {
+                break 'outer;
+            }
+            out.push_str("\\x");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 /// The entries of a JSON map built from `items` in order: each key once,
 /// at its first place, with the item that gave it last (what inserting
 /// into an ordered map does). Lists here are a handful of items long.
@@ -453,19 +496,9 @@ mod reference {
     use super::*;
     use serde_json::{json, Map, Value as J};
 
-    /// A string from the program: text when it is valid UTF-8 (cut at `max`
-    /// bytes on a character boundary), otherwise C-escaped like the text printer.
+    /// A string from the program, escaped as [`program_text`] does.
     fn string(bytes: &[u8], max: usize) -> J {
-        match std::str::from_utf8(bytes) {
-            Ok(s) => {
-                let mut end = s.len().min(max);
-                while !s.is_char_boundary(end) {
-                    end -= 1;
-                }
-                J::String(s[..end].to_string())
-            }
-            Err(_) => J::String(escape(bytes, max).0),
-        }
+        J::String(program_text(bytes, max).into_owned())
     }
 
     /// An address as an object keyed by what it holds.
@@ -802,6 +835,11 @@ mod tests {
         assert_eq!(a["c"], 77);
         assert_eq!(a["d"], json!(["MSG_PEEK", "0x80000000"]));
         assert_eq!(a["e"], "\\xffa");
+        assert_ne!(
+            program_text(b"\\xffa", 99),
+            program_text(&[0xff, b'a'], 99),
+            "a literal backslash-x-f-f and the byte 0xFF must differ"
+        );
         assert_eq!(a["f"]["base64"], "aGk=");
         assert_eq!(a["g"], J::Null);
         assert_eq!(a["h"]["sec"], 0.0015);
@@ -1067,5 +1105,53 @@ mod tests {
                 "{e:?}"
             );
         }
+    }
+
+    /// The decoder docs/JSON.md describes, in Rust.
+    fn unescape(text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut rest = text;
+        while let Some(i) = rest.find('\\') {
+            out.extend_from_slice(&rest.as_bytes()[..i]);
+            let esc = &rest[i..];
+            if let Some(after) = esc.strip_prefix("\\\\") {
+                out.push(b'\\');
+                rest = after;
+            } else {
+                assert!(esc.starts_with("\\x"), "{text:?}");
+                out.push(u8::from_str_radix(&esc[2..4], 16).unwrap());
+                rest = &esc[4..];
+            }
+        }
+        out.extend_from_slice(rest.as_bytes());
+        out
+    }
+
+    #[test]
+    fn program_strings_escape_unambiguously_and_round_trip() {
+        let literal = b"C:\\xff".to_vec();
+        let byte = b"C:\xff".to_vec();
+        assert_eq!(program_text(&literal, 99), "C:\\\\xff");
+        assert_eq!(program_text(&byte, 99), "C:\\xff");
+        let cases: Vec<Vec<u8>> = vec![
+            literal,
+            byte,
+            b"plain".to_vec(),
+            "h\u{e9}llo \\ w\u{f6}rld\n\"q\"".as_bytes().to_vec(),
+            vec![0xff, b'a', b'"', b'\\', b'\n', 0xc3, 0xa9, 0x80, 0xe2, 0x82],
+            (0u8..=255).collect(),
+        ];
+        for bytes in &cases {
+            let text = program_text(bytes, usize::MAX);
+            assert_eq!(&unescape(&text), bytes, "{text:?}");
+            // And through a JSON line, as a reader meets it.
+            let line = serde_json::to_string(text.as_ref()).unwrap();
+            let back: String = serde_json::from_str(&line).unwrap();
+            assert_eq!(&unescape(&back), bytes);
+        }
+        // Cutting keeps whole characters and whole escapes.
+        assert_eq!(program_text("a\u{e9}".as_bytes(), 2), "a");
+        assert_eq!(program_text(b"a\\\xff", 2), "a\\\\");
+        assert_eq!(program_text(b"\xff\xfe", 1), "\\xff");
     }
 }

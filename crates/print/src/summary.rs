@@ -102,6 +102,22 @@ fn addr_of(v: Option<&Value>) -> Option<&SockAddr> {
     }
 }
 
+/// Whether `ev` is a receive that only peeked (`MSG_PEEK` in the call's
+/// flags): its bytes were not consumed, so they are neither counted as
+/// received nor written to a capture; the receive that consumes them is.
+pub fn peeked(ev: &Event) -> bool {
+    use Func::*;
+    if !matches!(ev.func, Recv | Recvfrom | Recvmsg | Recvmmsg) {
+        return false;
+    }
+    // The call's own flags argument, not `msg.flags` (what recvmsg
+    // returned in msg_flags).
+    matches!(
+        ev.args.iter().find(|f| f.name == "flags").map(|f| &f.value),
+        Some(Value::Flags { raw, .. }) if raw & libc::MSG_PEEK as u64 != 0
+    )
+}
+
 impl Summary {
     pub fn new() -> Self {
         Summary::default()
@@ -144,7 +160,9 @@ impl Summary {
         self.track(ev, ok_value);
     }
 
-    /// Connections and bytes per peer. The peer of a connected socket is
+    /// Connections and bytes per peer. A receive with `MSG_PEEK` moved
+    /// nothing (the bytes stay queued and the next receive returns them
+    /// again), so it adds no bytes ([`peeked`]). The peer of a connected socket is
     /// what the decoder learnt of it (connect, accept, getpeername, also
     /// across fork and dup); an address passed with the call wins.
     fn track(&mut self, ev: &Event, ok: Option<i64>) {
@@ -177,6 +195,7 @@ impl Summary {
             }
             _ => return,
         };
+        let received = if peeked(ev) { 0 } else { received };
         if !connection && sent <= 0 && received <= 0 {
             return;
         }
