@@ -178,3 +178,16 @@ fn a_full_area_file_loses_events_with_a_word_but_never_the_program() {
     );
     assert!(t.contains("send("), "threads that got a ring are traced");
 }
+
+#[test]
+fn a_program_that_corrupts_its_ring_does_not_hang() {
+    let prog = compile_c("corrupt", &["-O1"]);
+    let t = run_traced_as("text", &[], &[&prog], Duration::from_secs(60));
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    assert_eq!(t.stdout.trim(), "done 20000");
+    assert!(
+        t.trace.contains("rings were found corrupt (a traced process wrote into the trace area) and restarted"),
+        "{}",
+        t.trace.lines().rev().take(3).collect::<Vec<_>>().join("\n")
+    );
+}

@@ -40,6 +40,10 @@ thread_local! {
     static RING: Cell<u32> = const { Cell::new(NO_RING) };
     /// Cached kernel thread id (0: not yet known).
     static TID: Cell<u32> = const { Cell::new(0) };
+    /// The ring tail (plus one) at which this thread last gave up waiting
+    /// for room: while the tail stays there, records are dropped at once
+    /// instead of waiting the full stall limit again for each one.
+    static GAVE_UP_AT: Cell<u64> = const { Cell::new(0) };
     /// Set while this thread writes a record; a hook that finds it set runs
     /// in a signal handler that interrupted the write.
     static EMITTING: Cell<bool> = const { Cell::new(false) };
@@ -304,6 +308,7 @@ fn reserve(shm: &Shm, ring: u32, len: usize) -> Option<*mut u8> {
     let mut spins = 0u32;
     let mut last_tail = 0u64;
     let mut since = 0u64;
+    let gave_up = GAVE_UP_AT.try_with(|g| g.get()).unwrap_or(0);
     loop {
         // SAFETY: this thread owns `ring` (or borrowed it in a signal
         // handler with the owner interrupted, see emit).
@@ -315,6 +320,12 @@ fn reserve(shm: &Shm, ring: u32, len: usize) -> Option<*mut u8> {
             return None;
         }
         if spins == 0 {
+            let tail = shm.ctl(ring).tail.load(Ordering::Relaxed);
+            if gave_up != 0 && gave_up == tail.wrapping_add(1) {
+                // Still no progress since we last gave up: do not wait again.
+                h.lost_full.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
             h.waits_full.fetch_add(1, Ordering::Relaxed);
         }
         spins += 1;
@@ -331,6 +342,7 @@ fn reserve(shm: &Shm, ring: u32, len: usize) -> Option<*mut u8> {
                 since = now;
             } else if now.saturating_sub(since) > STALL_LIMIT_NS {
                 h.lost_full.fetch_add(1, Ordering::Relaxed);
+                let _ = GAVE_UP_AT.try_with(|g| g.set(tail.wrapping_add(1)));
                 return None;
             }
         }
