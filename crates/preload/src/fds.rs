@@ -58,16 +58,15 @@ pub fn forget(fd: i32) {
     set(&EPOLLS, fd, false);
 }
 
-/// Descriptors `first..=last` were closed (close_range, closefrom): none of
-/// them is a socket or a watched epoll instance any more. Whole words are
-/// cleared at once.
-pub fn forget_range(first: u32, last: u32) {
-    if first as usize >= MAX_FD || first > last {
-        return;
-    }
+/// The bitmap words that cover descriptors `first..=last` (clamped to
+/// what the bitmaps hold), each with the mask of its bits in the range.
+fn range_words(first: u32, last: u32) -> impl Iterator<Item = (usize, u64)> {
     let last = (last as usize).min(MAX_FD - 1);
     let mut fd = first as usize;
-    while fd <= last {
+    core::iter::from_fn(move || {
+        if fd > last {
+            return None;
+        }
         let word = fd / 64;
         let lo = fd % 64;
         let hi = if last / 64 == word { last % 64 } else { 63 };
@@ -77,9 +76,21 @@ pub fn forget_range(first: u32, last: u32) {
         } else {
             ((1u64 << width) - 1) << lo
         };
+        fd = (word + 1) * 64;
+        Some((word, mask))
+    })
+}
+
+/// Descriptors `first..=last` were closed (close_range, closefrom): none of
+/// them is a socket or a watched epoll instance any more. Whole words are
+/// cleared at once.
+pub fn forget_range(first: u32, last: u32) {
+    if first as usize >= MAX_FD || first > last {
+        return;
+    }
+    for (word, mask) in range_words(first, last) {
         SOCKETS[word].fetch_and(!mask, Ordering::Relaxed);
         EPOLLS[word].fetch_and(!mask, Ordering::Relaxed);
-        fd = (word + 1) * 64;
     }
 }
 
@@ -88,24 +99,7 @@ pub fn any_in_range(first: u32, last: u32) -> bool {
     if first as usize >= MAX_FD || first > last {
         return false;
     }
-    let last = (last as usize).min(MAX_FD - 1);
-    let mut fd = first as usize;
-    while fd <= last {
-        let word = fd / 64;
-        let lo = fd % 64;
-        let hi = if last / 64 == word { last % 64 } else { 63 };
-        let width = hi - lo + 1;
-        let mask = if width == 64 {
-            u64::MAX
-        } else {
-            ((1u64 << width) - 1) << lo
-        };
-        if SOCKETS[word].load(Ordering::Relaxed) & mask != 0 {
-            return true;
-        }
-        fd = (word + 1) * 64;
-    }
-    false
+    range_words(first, last).any(|(word, mask)| SOCKETS[word].load(Ordering::Relaxed) & mask != 0)
 }
 
 /// Whether a descriptor marked as a socket still is one (a raw fstat).

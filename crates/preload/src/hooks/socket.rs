@@ -324,18 +324,23 @@ unsafe fn close_hooked(fd: c_int) -> c_int {
         // SAFETY: forwarding.
         return unsafe { real::close(fd) };
     }
+    // SAFETY: forwarding.
+    closing_socket(fd, || unsafe { real::close(fd) })
+}
+
+/// Closes socket `fd` through `close` (close, or fclose of its stream) and
+/// records it as the close it is. The descriptor is forgotten *before* it
+/// is closed: once closed, another thread's socket() may get the same
+/// number and set the bit again, which clearing afterwards would wipe.
+/// (Linux releases the descriptor even when close reports EINTR or EIO.)
+/// A vfork child has its own descriptors but shares our memory.
+fn closing_socket(fd: c_int, close: impl FnOnce() -> c_int) -> c_int {
     let t0 = sys::now();
-    // Forget the descriptor *before* closing it: once closed, another
-    // thread's socket() may get the same number and set the bit again,
-    // which clearing afterwards would wipe. (Linux releases the descriptor
-    // even when close reports EINTR or EIO; EBADF means it was not open.)
-    // A vfork child has its own descriptors but shares our memory.
     let vfork = state::in_vfork_child();
     if !vfork {
         fds::forget(fd);
     }
-    // SAFETY: forwarding.
-    let r = unsafe { real::close(fd) };
+    let r = close();
     let e = sys::errno();
     if state::enabled(Func::Close) {
         let mut c = call(Func::Close, t0, r as i64, e);
@@ -448,24 +453,11 @@ unsafe fn fclose_hooked(fp: *mut libc::FILE) -> c_int {
         // SAFETY: forwarding.
         return unsafe { real::fclose(fp) };
     }
-    let t0 = sys::now();
-    // fclose closes the descriptor whatever it reports (like close).
-    let vfork = state::in_vfork_child();
-    if !vfork {
-        fds::forget(fd);
-    }
+    // fclose closes the descriptor whatever it reports, like close; it is
+    // shown as that close (the stream's buffered bytes went out through
+    // stdio's internal write, which no hook sees).
     // SAFETY: forwarding.
-    let r = unsafe { real::fclose(fp) };
-    let e = sys::errno();
-    if state::enabled(Func::Close) {
-        // Shown as the close it is (the stream's buffered bytes went out
-        // through stdio's internal write, which no hook sees).
-        let mut c = call(Func::Close, t0, r as i64, e);
-        c.flags |= state::vfork_flag(vfork);
-        emit(c, |w| w.header().args[0] = fd as u64);
-    }
-    sys::set_errno(e);
-    r
+    closing_socket(fd, || unsafe { real::fclose(fp) })
 }
 
 /// dup-family bookkeeping: the new descriptor is a socket exactly when the
