@@ -148,6 +148,11 @@ fn a_panic_inside_the_tracer_never_reaches_the_program() {
     let t = run_traced(&["--selftest-panic"], &[&prog], T);
     assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
     assert!(t.stdout.contains("ALL OK"));
+    assert!(
+        !t.stderr.contains("panicked"),
+        "the panic message must not reach the program's stderr: {}",
+        t.stderr
+    );
     // The connect records were lost to the panic; everything else is there.
     assert_eq!(t.calls("connect").len(), 0);
     assert_eq!(t.calls("socket").len(), 7);

@@ -106,17 +106,34 @@ fn in_own_code(addr: u64) -> bool {
     addr >= OWN_LO.load(Ordering::Relaxed) && addr < OWN_HI.load(Ordering::Relaxed)
 }
 
+/// This function's frame pointer. Both supported architectures keep the
+/// same frame record at it: the caller's frame pointer, then the return
+/// address.
+#[inline(always)]
+fn frame_pointer() -> u64 {
+    let fp: u64;
+    // SAFETY: reads the frame-pointer register; no memory is touched.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags))
+    };
+    // SAFETY: as above (x29 is AArch64's frame pointer).
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        core::arch::asm!("mov {}, x29", out(reg) fp, options(nomem, nostack, preserves_flags))
+    };
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    compile_error!("caller capture knows the frame layout of x86_64 and aarch64 only");
+    fp
+}
+
 /// Fills `out` with up to `depth` return addresses of the program, innermost
 /// first, and returns how many. Must be called from this library's own code
 /// (the walk starts at its own frame).
 #[inline(never)]
 pub fn capture(out: &mut [u64; MAX_FRAMES], depth: usize) -> usize {
     let depth = depth.min(MAX_FRAMES);
-    let mut fp: u64;
-    // SAFETY: reads the frame-pointer register; no memory is touched.
-    unsafe {
-        core::arch::asm!("mov {}, rbp", out(reg) fp, options(nomem, nostack, preserves_flags))
-    };
+    let mut fp = frame_pointer();
     let mut n = 0;
     let mut trusted = true;
     for _ in 0..MAX_HOPS {
@@ -276,9 +293,23 @@ fn build_id(info: &libc::dl_phdr_info) -> Option<&[u8]> {
         if ph.p_type != libc::PT_NOTE {
             continue;
         }
+        // Notes are read in place only where a loaded segment maps them
+        // from the file (they normally sit in the first one); a note outside
+        // every PT_LOAD is not in memory at all.
+        let (lo, hi) = (ph.p_vaddr, ph.p_vaddr.saturating_add(ph.p_memsz));
+        let mapped = phdrs(info).iter().any(|l| {
+            l.p_type == libc::PT_LOAD
+                && l.p_vaddr <= lo
+                && hi <= l.p_vaddr.saturating_add(l.p_filesz)
+                && l.p_flags & libc::PF_R != 0
+        });
+        if !mapped {
+            continue;
+        }
         let start = (info.dlpi_addr + ph.p_vaddr) as *const u8;
         let len = ph.p_memsz as usize;
-        // SAFETY: a PT_NOTE segment of a loaded object is mapped readable.
+        // SAFETY: inside a readable PT_LOAD segment's file-backed part,
+        // which the loader mapped (checked above).
         let notes = unsafe { core::slice::from_raw_parts(start, len) };
         let mut pos = 0;
         while pos + 12 <= notes.len() {

@@ -27,7 +27,7 @@ pub fn start_collector() -> Option<[u8; 512]> {
     }
     let mut fds = [0 as c_int; 2];
     // SAFETY: valid out-array.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    if unsafe { sys::raw!(libc::SYS_pipe2, fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return None;
     }
     let (rd, wr) = (fds[0], fds[1]);
@@ -53,25 +53,25 @@ pub fn start_collector() -> Option<[u8; 512]> {
 
     // SAFETY: fork/exec with only async-signal-safe calls in the children.
     unsafe {
-        let child = libc::syscall(libc::SYS_fork) as i32;
+        let child = sys::fork_raw();
         if child < 0 {
-            libc::close(rd);
-            libc::close(wr);
+            sys::raw!(libc::SYS_close, rd);
+            sys::raw!(libc::SYS_close, wr);
             return None;
         }
         if child == 0 {
-            libc::setsid();
-            let grandchild = libc::syscall(libc::SYS_fork) as i32;
+            sys::raw!(libc::SYS_setsid);
+            let grandchild = sys::fork_raw();
             if grandchild == 0 {
-                libc::dup2(wr, 200);
-                libc::syscall(libc::SYS_execve, argv[0], argv.as_ptr(), envp.as_ptr());
-                libc::_exit(127);
+                sys::raw!(libc::SYS_dup3, wr, 200, 0);
+                sys::raw!(libc::SYS_execve, argv[0], argv.as_ptr(), envp.as_ptr());
+                sys::raw!(libc::SYS_exit_group, 127);
             }
-            libc::_exit(0);
+            sys::raw!(libc::SYS_exit_group, 0);
         }
-        libc::close(wr);
+        sys::raw!(libc::SYS_close, wr);
         let mut st = 0;
-        libc::syscall(
+        sys::raw!(
             libc::SYS_wait4,
             child,
             &mut st as *mut c_int,
@@ -89,12 +89,18 @@ pub fn start_collector() -> Option<[u8; 512]> {
             events: libc::POLLIN,
             revents: 0,
         };
-        // SAFETY: raw poll/read on our pipe.
+        let wait = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 200_000_000,
+        };
+        // SAFETY: raw poll/read on our pipe; pfd and wait outlive the calls.
         let n = unsafe {
-            if libc::syscall(libc::SYS_poll, &mut pfd as *mut libc::pollfd, 1, 200) <= 0 {
+            let fds = &mut pfd as *mut libc::pollfd;
+            let timeout = &wait as *const libc::timespec;
+            if sys::raw!(libc::SYS_ppoll, fds, 1, timeout, 0, 8) <= 0 {
                 continue;
             }
-            libc::syscall(
+            sys::raw!(
                 libc::SYS_read,
                 rd,
                 path.as_mut_ptr().add(got),
@@ -110,7 +116,7 @@ pub fn start_collector() -> Option<[u8; 512]> {
         }
     }
     // SAFETY: our fd.
-    unsafe { libc::syscall(libc::SYS_close, rd) };
+    unsafe { sys::raw!(libc::SYS_close, rd) };
     let end = path[..got].iter().position(|&b| b == b'\n')?;
     path[end] = 0;
     for b in &mut path[end + 1..] {
@@ -163,7 +169,7 @@ fn join(out: &mut [u8; MAX_PATH], dir: &[u8], name: &[u8]) -> bool {
 fn executable(path: &[u8; MAX_PATH]) -> bool {
     // SAFETY: NUL-terminated path.
     let runnable = unsafe {
-        libc::syscall(
+        sys::raw!(
             libc::SYS_faccessat,
             libc::AT_FDCWD,
             path.as_ptr(),
@@ -191,7 +197,7 @@ fn trusted(path: &[u8; MAX_PATH], dir: bool) -> bool {
     // SAFETY: a zeroed stat is valid; NUL-terminated path.
     unsafe {
         let mut st: libc::stat = core::mem::zeroed();
-        if libc::syscall(
+        if sys::raw!(
             libc::SYS_newfstatat,
             libc::AT_FDCWD,
             path.as_ptr(),

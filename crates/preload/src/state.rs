@@ -44,6 +44,10 @@ thread_local! {
     /// for room: while the tail stays there, records are dropped at once
     /// instead of waiting the full stall limit again for each one.
     static GAVE_UP_AT: Cell<u64> = const { Cell::new(0) };
+    /// Set while this thread scans the loaded objects (under the loader's
+    /// lock): a hook in a signal handler that interrupted the scan must not
+    /// start another.
+    static RESCANNING: Cell<bool> = const { Cell::new(false) };
     /// Set while this thread writes a record; a hook that finds it set runs
     /// in a signal handler that interrupted the write.
     static EMITTING: Cell<bool> = const { Cell::new(false) };
@@ -126,6 +130,10 @@ pub fn ensure_init() {
 }
 
 fn init() -> u8 {
+    // A panic inside a hook is caught (see emit); std's default hook would
+    // first print it on the program's stderr, taking std's stderr lock. This
+    // library's std is its own copy: a Rust program keeps its own hook.
+    std::panic::set_hook(Box::new(|_| {}));
     // Secure-execution mode (setuid, file capabilities): ignore the
     // environment entirely.
     // SAFETY: getauxval has no preconditions.
@@ -238,6 +246,7 @@ extern "C" fn on_fork_child() {
     let _ = TID.try_with(|t| t.set(0));
     let _ = RING.try_with(|r| r.set(NO_RING));
     let _ = EMITTING.try_with(|e| e.set(false));
+    let _ = RESCANNING.try_with(|r| r.set(false));
     if CAPTURE_FLAGS.load(Ordering::Relaxed) & CAPTURE_NO_FOLLOW != 0 {
         STATE.store(DISABLED, Ordering::Release);
         return;
@@ -384,11 +393,14 @@ pub fn emit_at(call: Call, t_end: Option<u64>, fill: impl FnOnce(&mut RecordWrit
     // we interrupted (a hook nested in a signal handler) or by a parent
     // thread (a vfork child).
     if nframes > 0 && !crate::callers::known(frames[0]) {
-        let busy = EMITTING.try_with(|e| e.get()).unwrap_or(true);
+        let busy = EMITTING.try_with(|e| e.get()).unwrap_or(true)
+            || RESCANNING.try_with(|r| r.get()).unwrap_or(true);
         if !busy && !in_vfork_child() {
+            let _ = RESCANNING.try_with(|r| r.set(true));
             // Stamped just before this call completed, so that the
             // collector knows the object when it symbolises the call.
             crate::callers::rescan_if_unknown(frames[0], t_end.saturating_sub(1));
+            let _ = RESCANNING.try_with(|r| r.set(false));
         }
     }
     let nested = EMITTING.try_with(|e| e.replace(true)).unwrap_or(true);

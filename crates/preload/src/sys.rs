@@ -352,3 +352,16 @@ pub fn populate(addr: *mut u8, len: usize) -> bool {
     let r = unsafe { raw!(libc::SYS_madvise, addr, len, MADV_POPULATE_WRITE) };
     r == 0 || r == -(libc::EINVAL as c_long) || r == -(libc::ENOSYS as c_long)
 }
+
+/// fork(2) as the bare system call: no atfork handlers run, nothing of
+/// libc's is touched (the standalone collector's launch). AArch64 has no
+/// fork system call, only clone.
+pub fn fork_raw() -> i32 {
+    // SAFETY: the caller runs only raw system calls in the child.
+    #[cfg(target_arch = "x86_64")]
+    let r = unsafe { raw!(libc::SYS_fork) };
+    // SAFETY: as above.
+    #[cfg(not(target_arch = "x86_64"))]
+    let r = unsafe { raw!(libc::SYS_clone, libc::SIGCHLD, 0, 0, 0, 0) };
+    r as i32
+}
