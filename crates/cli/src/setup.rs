@@ -313,8 +313,8 @@ impl Settings {
     ) -> Box<dyn print::Printer> {
         let h = area.shm().header();
         let clock = print::Clock {
-            start_mono_ns: h.start_mono_ns,
-            realtime_offset_ns: h.realtime_offset_ns,
+            start_mono_ns: h.start_mono_ns.get(),
+            realtime_offset_ns: h.realtime_offset_ns.get(),
         };
         let t = &c.trace;
         match t.format {
@@ -455,8 +455,8 @@ pub fn start_session(settings: &Settings) -> Result<(Area, Collector<'static>)> 
     if let Some(path) = &settings.config.trace.pcap {
         let h = area.shm().header();
         let clock = print::Clock {
-            start_mono_ns: h.start_mono_ns,
-            realtime_offset_ns: h.realtime_offset_ns,
+            start_mono_ns: h.start_mono_ns.get(),
+            realtime_offset_ns: h.realtime_offset_ns.get(),
         };
         let sink = sock_trace_collect::PcapSink::create(path, clock).with_context(|| {
             format!(

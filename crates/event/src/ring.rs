@@ -175,29 +175,34 @@ pub struct ActionRule {
     pub _reserved: u32,
 }
 
+impl ActionRule {
+    /// A rule that does nothing (the table's unused entries).
+    pub const EMPTY: ActionRule = ActionRule {
+        funcs: FuncMask::empty(),
+        kind: 0,
+        flags: 0,
+        ret: 0,
+        error: 0,
+        nth: 0,
+        every: 0,
+        chance: 0,
+        seed: 0,
+        min_ns: 0,
+        max_ns: 0,
+        bytes_per_sec: 0,
+        family: 0,
+        port: 0,
+        prefix: 0,
+        addr: [0; 16],
+        program: [0; MAX_ACTION_PROGRAM],
+        program_len: 0,
+        _reserved: 0,
+    };
+}
+
 impl Default for ActionRule {
     fn default() -> Self {
-        ActionRule {
-            funcs: FuncMask::empty(),
-            kind: 0,
-            flags: 0,
-            ret: 0,
-            error: 0,
-            nth: 0,
-            every: 0,
-            chance: 0,
-            seed: 0,
-            min_ns: 0,
-            max_ns: 0,
-            bytes_per_sec: 0,
-            family: 0,
-            port: 0,
-            prefix: 0,
-            addr: [0; 16],
-            program: [0; MAX_ACTION_PROGRAM],
-            program_len: 0,
-            _reserved: 0,
-        }
+        ActionRule::EMPTY
     }
 }
 
@@ -281,27 +286,50 @@ pub fn options_for(
 /// Test-suite only: make the tracer panic while recording `connect`.
 pub const CAPTURE_SELFTEST_PANIC: u32 = 1 << 31;
 
+/// A header field that the collector writes before any producer runs, but
+/// that any process mapping the area *could* write at any time: it is read
+/// by volatile copy, never through a plain reference the compiler may
+/// assume unchanging.
+#[repr(transparent)]
+pub struct Shared<T>(core::cell::UnsafeCell<T>);
+
+// SAFETY: every access is a volatile copy of plain data.
+unsafe impl<T: Copy + Send> Sync for Shared<T> {}
+
+impl<T: Copy> Shared<T> {
+    pub fn get(&self) -> T {
+        // SAFETY: the cell lies in the mapping (or in a test's memory); a
+        // torn read of plain data is only wrong data, which readers bound.
+        unsafe { core::ptr::read_volatile(self.0.get()) }
+    }
+
+    fn set(&self, v: T) {
+        // SAFETY: as above.
+        unsafe { core::ptr::write_volatile(self.0.get(), v) }
+    }
+}
+
 /// The header page. Fields written by the collector before any producer
-/// runs are plain; fields producers update are atomics.
+/// runs are [`Shared`]; fields producers update are atomics.
 #[repr(C)]
 pub struct ShmHeader {
-    pub magic: u64,
-    pub abi: u32,
-    pub nrings: u32,
-    pub ring_bytes: u32,
-    pub data_offset: u32,
-    pub total_bytes: u64,
+    pub magic: Shared<u64>,
+    pub abi: Shared<u32>,
+    pub nrings: Shared<u32>,
+    pub ring_bytes: Shared<u32>,
+    pub data_offset: Shared<u32>,
+    pub total_bytes: Shared<u64>,
     /// CLOCK_REALTIME minus CLOCK_MONOTONIC at creation, nanoseconds.
-    pub realtime_offset_ns: i64,
+    pub realtime_offset_ns: Shared<i64>,
     /// CLOCK_MONOTONIC at creation.
-    pub start_mono_ns: u64,
-    pub capture: CaptureOptions,
+    pub start_mono_ns: Shared<u64>,
+    pub capture: Shared<CaptureOptions>,
     /// Per-program rules, `nrules` of them, applied in order.
-    pub nrules: u32,
-    pub rules: [ProgramRule; MAX_RULES],
+    pub nrules: Shared<u32>,
+    pub rules: Shared<[ProgramRule; MAX_RULES]>,
     /// Delays, injected failures and bandwidth limits, `nactions` of them.
-    pub nactions: u32,
-    pub actions: [ActionRule; MAX_ACTIONS],
+    pub nactions: Shared<u32>,
+    pub actions: Shared<[ActionRule; MAX_ACTIONS]>,
     /// Pid of the collector; producers stop waiting for room when it dies.
     pub consumer_pid: AtomicU32,
     /// Set by a producer that found the collector dead: tracing stops.
@@ -340,6 +368,26 @@ pub struct RingCtl {
 }
 
 const _: () = assert!(core::mem::size_of::<RingCtl>() == RING_CTL_BYTES);
+
+/// A private copy of a table from the header and how many entries count.
+#[derive(Clone, Copy)]
+pub struct Bounded<T, const N: usize> {
+    items: [T; N],
+    len: usize,
+}
+
+impl<const N: usize> Bounded<ActionRule, N> {
+    pub const EMPTY: Self = Bounded {
+        items: [ActionRule::EMPTY; N],
+        len: 0,
+    };
+}
+
+impl<T, const N: usize> Bounded<T, N> {
+    pub fn as_slice(&self) -> &[T] {
+        &self.items[..self.len.min(N)]
+    }
+}
 
 /// Geometry of an area; the collector picks it, producers read it back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -429,24 +477,25 @@ impl Shm {
         // SAFETY: the caller guarantees the mapping; the header fits in the
         // first page (static assertion above) and nobody else uses the area yet.
         unsafe {
-            (*h).abi = crate::ABI_VERSION;
-            (*h).nrings = geo.nrings;
-            (*h).ring_bytes = geo.ring_bytes;
-            (*h).data_offset = geo.data_offset() as u32;
-            (*h).total_bytes = geo.total_bytes() as u64;
-            (*h).realtime_offset_ns = realtime_offset_ns;
-            (*h).start_mono_ns = start_mono_ns;
-            (*h).capture = capture;
-            (*h).nrules = rules.len() as u32;
-            for (i, r) in rules.iter().enumerate() {
-                (*h).rules[i] = *r;
-            }
-            (*h).nactions = actions.len() as u32;
-            for (i, a) in actions.iter().enumerate() {
-                (*h).actions[i] = *a;
-            }
+            let h = &*h;
+            h.abi.set(crate::ABI_VERSION);
+            h.nrings.set(geo.nrings);
+            h.ring_bytes.set(geo.ring_bytes);
+            h.data_offset.set(geo.data_offset() as u32);
+            h.total_bytes.set(geo.total_bytes() as u64);
+            h.realtime_offset_ns.set(realtime_offset_ns);
+            h.start_mono_ns.set(start_mono_ns);
+            h.capture.set(capture);
+            h.nrules.set(rules.len() as u32);
+            let mut all_rules = [ProgramRule::default(); MAX_RULES];
+            all_rules[..rules.len()].copy_from_slice(rules);
+            h.rules.set(all_rules);
+            h.nactions.set(actions.len() as u32);
+            let mut all_actions = [ActionRule::default(); MAX_ACTIONS];
+            all_actions[..actions.len()].copy_from_slice(actions);
+            h.actions.set(all_actions);
             core::sync::atomic::fence(Ordering::Release);
-            core::ptr::write_volatile(&mut (*h).magic, MAGIC);
+            h.magic.set(MAGIC);
         }
         Ok(Shm { base, geo })
     }
@@ -463,13 +512,14 @@ impl Shm {
         let h = base as *const ShmHeader;
         // SAFETY: at least one page is mapped (checked above).
         let (magic, abi, nrings, ring_bytes, data_offset, total) = unsafe {
+            let h = &*h;
             (
-                core::ptr::read_volatile(&(*h).magic),
-                (*h).abi,
-                (*h).nrings,
-                (*h).ring_bytes,
-                (*h).data_offset,
-                (*h).total_bytes,
+                h.magic.get(),
+                h.abi.get(),
+                h.nrings.get(),
+                h.ring_bytes.get(),
+                h.data_offset.get(),
+                h.total_bytes.get(),
             )
         };
         if magic != MAGIC {
@@ -498,16 +548,24 @@ impl Shm {
         unsafe { &*(self.base as *const ShmHeader) }
     }
 
-    /// The action rules, bounded by [`MAX_ACTIONS`] whatever the header says.
-    pub fn actions(&self) -> &[ActionRule] {
+    /// A copy of the action rules, bounded by [`MAX_ACTIONS`] whatever the
+    /// header says.
+    pub fn actions(&self) -> Bounded<ActionRule, MAX_ACTIONS> {
         let h = self.header();
-        &h.actions[..(h.nactions as usize).min(MAX_ACTIONS)]
+        Bounded {
+            items: h.actions.get(),
+            len: (h.nactions.get() as usize).min(MAX_ACTIONS),
+        }
     }
 
-    /// The per-program rules, bounded by [`MAX_RULES`] whatever the header says.
-    pub fn rules(&self) -> &[ProgramRule] {
+    /// A copy of the per-program rules, bounded by [`MAX_RULES`] whatever
+    /// the header says.
+    pub fn rules(&self) -> Bounded<ProgramRule, MAX_RULES> {
         let h = self.header();
-        &h.rules[..(h.nrules as usize).min(MAX_RULES)]
+        Bounded {
+            items: h.rules.get(),
+            len: (h.nrules.get() as usize).min(MAX_RULES),
+        }
     }
 
     pub fn ctl(&self, ring: u32) -> &RingCtl {

@@ -22,8 +22,12 @@ static FUNCS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 static APPLICABLE: AtomicU32 = AtomicU32::new(0);
 /// Matching calls so far, per rule, in this process.
 static COUNTS: [AtomicU64; MAX_ACTIONS] = [const { AtomicU64::new(0) }; MAX_ACTIONS];
-/// The area, for reading rules (set once at init, before FUNCS).
+/// A private copy of the area's rules, taken once at init (before FUNCS
+/// makes any hook read it): another process writing the area later cannot
+/// change them under a running hook.
 static mut RULES: Option<&'static [ActionRule]> = None;
+static mut RULES_COPY: sock_trace_event::ring::Bounded<ActionRule, MAX_ACTIONS> =
+    sock_trace_event::ring::Bounded::EMPTY;
 
 /// Descriptors paced by a bandwidth limit: when the socket may next move
 /// data, per direction (CLOCK_MONOTONIC ns).
@@ -33,7 +37,12 @@ static NEXT_RECV: [AtomicU64; PACED_FDS] = [const { AtomicU64::new(0) }; PACED_F
 
 /// Chooses the rules that apply to this process. Called once at init.
 pub fn init(shm: &'static Shm, exe: &[u8], argv0: &[u8]) {
-    let rules = shm.actions();
+    // SAFETY: written once here, during single-threaded initialisation,
+    // before any hook can read it.
+    let rules: &'static [ActionRule] = unsafe {
+        RULES_COPY = shm.actions();
+        (*core::ptr::addr_of!(RULES_COPY)).as_slice()
+    };
     let mut applicable = 0u32;
     let mut funcs = [0u64; 2];
     for (i, r) in rules.iter().enumerate() {
