@@ -173,7 +173,10 @@ pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
         Pad | Module => {}
         ProcLeave => {
             ev.args = vec![
-                f("reason", Value::Int(arg(rec, 0).min(i64::MAX as u64) as i64)),
+                f(
+                    "reason",
+                    Value::Int(arg(rec, 0).min(i64::MAX as u64) as i64),
+                ),
                 f("exe", string(rec, role::EXE, 1)),
             ];
         }
@@ -194,7 +197,12 @@ pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
             }
         }
         // The count is whatever the producer wrote: shown unsigned.
-        Lost => ev.args = vec![f("count", Value::Int(arg(rec, 0).min(i64::MAX as u64) as i64))],
+        Lost => {
+            ev.args = vec![f(
+                "count",
+                Value::Int(arg(rec, 0).min(i64::MAX as u64) as i64),
+            )]
+        }
         Socket => {
             let (d, t, p) = (iarg(rec, 0), iarg(rec, 1), iarg(rec, 2));
             ev.args = vec![

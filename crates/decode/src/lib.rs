@@ -103,7 +103,7 @@ impl Decoder {
             args: Vec::new(),
             outcome: Outcome::Void,
             returned: Vec::new(),
-            may_block: may_block(func),
+            may_block: func.may_block(),
             notes: Vec::new(),
             callers: Vec::new(),
             frames: Vec::new(),
@@ -298,42 +298,4 @@ impl Decoder {
         list.retain(|m| m.bias != module.bias || m.path != module.path);
         list.push(module);
     }
-}
-
-fn may_block(f: Func) -> bool {
-    use Func::*;
-    matches!(
-        f,
-        Connect
-            | Accept
-            | Accept4
-            | Send
-            | Sendto
-            | Sendmsg
-            | Sendmmsg
-            | Write
-            | Writev
-            | Sendfile
-            | Recv
-            | Recvfrom
-            | Recvmsg
-            | Recvmmsg
-            | Read
-            | Readv
-            | Select
-            | Pselect
-            | Poll
-            | Ppoll
-            | EpollWait
-            | EpollPwait
-            | Getaddrinfo
-            | Getnameinfo
-            | Gethostbyname
-            | Gethostbyname2
-            | Gethostbyaddr
-            | GethostbynameR
-            | Gethostbyname2R
-            | GethostbyaddrR
-            | Close
-    )
 }
