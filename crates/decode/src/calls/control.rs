@@ -1,7 +1,12 @@
 //! Options and descriptor control: setsockopt/getsockopt (values decoded
 //! by level and name in `sockopt`), fcntl and ioctl.
 
-use super::*;
+use super::{arg, f, fd, fd_result, flags, iarg, int_result, result, sym};
+use crate::sockopt;
+use crate::value::{Event, Value};
+use crate::Decoder;
+use sock_trace_event::{role, Func, Record, Tag};
+use sock_trace_xlat as x;
 
 /// Decodes one call of this family into `ev`.
 pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {

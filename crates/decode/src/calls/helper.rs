@@ -1,7 +1,11 @@
 //! Byte-order and text/address conversion helpers (htons, inet_pton, ...),
 //! traced only when asked for.
 
-use super::*;
+use super::{arg, errno_error, f, iarg, string, sym};
+use crate::sockaddr;
+use crate::value::{Event, Outcome, Value};
+use sock_trace_event::{role, Func, Record, Tag};
+use sock_trace_xlat as x;
 
 /// Decodes one call of this family into `ev`.
 pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {

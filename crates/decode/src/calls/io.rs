@@ -1,8 +1,11 @@
 //! Moving bytes: the send and receive calls, read/write and their vector
 //! forms, sendfile. Each attaches the captured payload to the event.
 
-use super::*;
+use super::{addr, arg, f, fd, flags, iarg, int_list, int_result, timeout_blob};
+use crate::value::{Event, Payload, Value};
 use sock_trace_event::func::Direction;
+use sock_trace_event::{role, Func, Record, Tag};
+use sock_trace_xlat as x;
 
 /// Decodes one call of this family into `ev`.
 pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {

@@ -2,7 +2,10 @@
 //! untraced program) and a count of lost records. A process start also
 //! tells the [`Decoder`] which parent's sockets the process inherits.
 
-use super::*;
+use super::{arg, f, string};
+use crate::value::{Event, Value};
+use crate::Decoder;
+use sock_trace_event::{role, Func, Record};
 
 /// Decodes one call of this family into `ev`.
 pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {

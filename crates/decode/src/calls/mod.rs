@@ -14,11 +14,9 @@ mod resolve;
 mod socket;
 
 use crate::sockaddr;
-use crate::sockopt;
-use crate::value::{ErrorInfo, ErrorSpace, Event, Field, Outcome, Payload, Value};
-use crate::{Decoder, SocketInfo};
-use sock_trace_event::Family;
-use sock_trace_event::{role, Func, Record, Tag};
+use crate::value::{ErrorInfo, ErrorSpace, Event, Field, Outcome, Value};
+use crate::Decoder;
+use sock_trace_event::{role, Family, Record, Tag};
 use sock_trace_xlat::{self as x, Xlat};
 
 /// Decodes `rec` into `ev` with the decoder of the call's family.

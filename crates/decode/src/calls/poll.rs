@@ -1,7 +1,10 @@
 //! Waiting for readiness: select, poll and epoll, with the descriptor sets
 //! asked for and the ones that came back ready.
 
-use super::*;
+use super::{arg, f, fd, fd_result, flags, iarg, int_result, sym, timeout_blob, timeout_ms};
+use crate::value::{Event, Value};
+use sock_trace_event::{role, Func, Record, Tag};
+use sock_trace_xlat as x;
 
 /// Decodes one call of this family into `ev`.
 pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {

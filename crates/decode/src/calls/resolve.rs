@@ -2,7 +2,11 @@
 //! family (plain and `_r`), getservby* and getprotoby*. Their errors live
 //! in other spaces than errno (EAI_*, h_errno), hence their own outcomes.
 
-use super::*;
+use super::{addr, arg, errno_error, f, flags, iarg, sock_type, string, sym};
+use crate::sockaddr;
+use crate::value::{ErrorInfo, ErrorSpace, Event, Field, Outcome, Value};
+use sock_trace_event::{role, Func, Record, Tag};
+use sock_trace_xlat as x;
 
 /// Decodes one call of this family into `ev`.
 pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {

@@ -2,7 +2,11 @@
 //! accept, shutdown, the name queries, close and the dup family. These are
 //! the calls that teach the [`Decoder`] which descriptors are sockets.
 
-use super::*;
+use super::{addr, arg, f, fd, fd_result, flags, iarg, int_result, sock_type, sym};
+use crate::value::{Event, Value};
+use crate::{Decoder, SocketInfo};
+use sock_trace_event::{role, Func, Record};
+use sock_trace_xlat as x;
 
 /// Decodes one call of this family into `ev`.
 pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
