@@ -7,8 +7,9 @@
 //! number and text. Printers (text, JSON, summary) render the events;
 //! nothing here formats text.
 //!
-//! Layout: [`sockaddr`] (addresses by family), `calls` (one function per
-//! traced call family), `sockopt` (option values by level and name). Every
+//! Layout: [`sockaddr`] (addresses by family), `calls` (one file per
+//! traced call family, dispatched on the family column of the function
+//! table), `sockopt` (option values by level and name). Every
 //! reader is bounds-checked: records come from shared memory that a
 //! crashing or hostile program may have scribbled on, and no input may
 //! panic (a test feeds thousands of random records for every function).
