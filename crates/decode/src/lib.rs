@@ -7,8 +7,9 @@
 //! number and text. Printers (text, JSON, summary) render the events;
 //! nothing here formats text.
 //!
-//! Layout: [`sockaddr`] (addresses by family), `calls` (one function per
-//! traced call family), `sockopt` (option values by level and name). Every
+//! Layout: [`sockaddr`] (addresses by family), `calls` (one file per
+//! traced call family, dispatched on the family column of the function
+//! table), `sockopt` (option values by level and name). Every
 //! reader is bounds-checked: records come from shared memory that a
 //! crashing or hostile program may have scribbled on, and no input may
 //! panic (a test feeds thousands of random records for every function).
@@ -103,7 +104,7 @@ impl Decoder {
             args: Vec::new(),
             outcome: Outcome::Void,
             returned: Vec::new(),
-            may_block: may_block(func),
+            may_block: func.may_block(),
             notes: Vec::new(),
             callers: Vec::new(),
             frames: Vec::new(),
@@ -298,42 +299,4 @@ impl Decoder {
         list.retain(|m| m.bias != module.bias || m.path != module.path);
         list.push(module);
     }
-}
-
-fn may_block(f: Func) -> bool {
-    use Func::*;
-    matches!(
-        f,
-        Connect
-            | Accept
-            | Accept4
-            | Send
-            | Sendto
-            | Sendmsg
-            | Sendmmsg
-            | Write
-            | Writev
-            | Sendfile
-            | Recv
-            | Recvfrom
-            | Recvmsg
-            | Recvmmsg
-            | Read
-            | Readv
-            | Select
-            | Pselect
-            | Poll
-            | Ppoll
-            | EpollWait
-            | EpollPwait
-            | Getaddrinfo
-            | Getnameinfo
-            | Gethostbyname
-            | Gethostbyname2
-            | Gethostbyaddr
-            | GethostbynameR
-            | Gethostbyname2R
-            | GethostbyaddrR
-            | Close
-    )
 }

@@ -27,8 +27,31 @@ pub enum Family {
     Meta,
 }
 
+/// Whether a call can wait (on the peer, the network, a timeout or a
+/// resolver): printers show the duration of such calls only, since for the
+/// others it is the tracer's own cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Blocking {
+    /// Can wait: connect, accept, the byte movers, the pollers, the
+    /// resolvers, close (lingering sockets).
+    May,
+    /// Returns at once.
+    Never,
+}
+
+/// Which way a call moves payload bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Bytes leave the program (send, write, sendfile, ...).
+    Sends,
+    /// Bytes reach the program (recv, read, ...).
+    Receives,
+    /// No payload.
+    Neither,
+}
+
 macro_rules! funcs {
-    ($( $variant:ident = $id:literal, $name:literal, $family:ident, $default_on:literal; )*) => {
+    ($( $variant:ident = $id:literal, $name:literal, $family:ident, $default_on:literal, $blocking:ident; )*) => {
         /// A traced function. The discriminant is part of the record ABI:
         /// never renumber, only append.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -54,6 +77,11 @@ macro_rules! funcs {
                 match self { $( Func::$variant => $default_on, )* }
             }
 
+            /// Whether the call can wait; see [`Blocking`].
+            pub const fn blocking(self) -> Blocking {
+                match self { $( Func::$variant => Blocking::$blocking, )* }
+            }
+
             pub fn from_id(id: u16) -> Option<Func> {
                 match id { $( $id => Some(Func::$variant), )* _ => None }
             }
@@ -65,89 +93,108 @@ macro_rules! funcs {
     };
 }
 
+// Columns: variant = record id, name, family, traced by default, may block.
+// The direction bytes move in is the family's (see `Func::direction`).
 funcs! {
     // Meta records: always on, never user-visible as calls.
-    Pad = 0, "<pad>", Meta, true;
-    ProcStart = 1, "<process>", Meta, true;
-    Lost = 2, "<lost>", Meta, true;
+    Pad = 0, "<pad>", Meta, true, Never;
+    ProcStart = 1, "<process>", Meta, true, Never;
+    Lost = 2, "<lost>", Meta, true, Never;
     // A loaded ELF object (for symbolising caller addresses).
-    Module = 3, "<module>", Meta, true;
+    Module = 3, "<module>", Meta, true, Never;
     // A process is about to exec a program that will not be traced
     // (args[0]: one of `leave::*`; a Str blob: the program).
-    ProcLeave = 4, "<leave>", Meta, true;
+    ProcLeave = 4, "<leave>", Meta, true, Never;
 
-    Socket = 10, "socket", Socket, true;
-    Socketpair = 11, "socketpair", Socket, true;
-    Connect = 12, "connect", Socket, true;
-    Bind = 13, "bind", Socket, true;
-    Listen = 14, "listen", Socket, true;
-    Accept = 15, "accept", Socket, true;
-    Accept4 = 16, "accept4", Socket, true;
-    Shutdown = 17, "shutdown", Socket, true;
-    Getsockname = 18, "getsockname", Socket, true;
-    Getpeername = 19, "getpeername", Socket, true;
-    Close = 20, "close", Socket, true;
-    Dup = 21, "dup", Socket, true;
-    Dup2 = 22, "dup2", Socket, true;
-    Dup3 = 23, "dup3", Socket, true;
+    Socket = 10, "socket", Socket, true, Never;
+    Socketpair = 11, "socketpair", Socket, true, Never;
+    Connect = 12, "connect", Socket, true, May;
+    Bind = 13, "bind", Socket, true, Never;
+    Listen = 14, "listen", Socket, true, Never;
+    Accept = 15, "accept", Socket, true, May;
+    Accept4 = 16, "accept4", Socket, true, May;
+    Shutdown = 17, "shutdown", Socket, true, Never;
+    Getsockname = 18, "getsockname", Socket, true, Never;
+    Getpeername = 19, "getpeername", Socket, true, Never;
+    Close = 20, "close", Socket, true, May;
+    Dup = 21, "dup", Socket, true, Never;
+    Dup2 = 22, "dup2", Socket, true, Never;
+    Dup3 = 23, "dup3", Socket, true, Never;
     // Close many descriptors at once (glibc 2.34+); traced when a socket
     // was among them, always used for bookkeeping.
-    CloseRange = 24, "close_range", Socket, true;
-    Closefrom = 25, "closefrom", Socket, true;
+    CloseRange = 24, "close_range", Socket, true, Never;
+    Closefrom = 25, "closefrom", Socket, true, Never;
 
-    Setsockopt = 30, "setsockopt", Control, true;
-    Getsockopt = 31, "getsockopt", Control, true;
-    Fcntl = 32, "fcntl", Control, true;
-    Ioctl = 33, "ioctl", Control, true;
+    Setsockopt = 30, "setsockopt", Control, true, Never;
+    Getsockopt = 31, "getsockopt", Control, true, Never;
+    Fcntl = 32, "fcntl", Control, true, Never;
+    Ioctl = 33, "ioctl", Control, true, Never;
 
-    Send = 40, "send", Send, true;
-    Sendto = 41, "sendto", Send, true;
-    Sendmsg = 42, "sendmsg", Send, true;
-    Sendmmsg = 43, "sendmmsg", Send, true;
-    Write = 44, "write", Send, true;
-    Writev = 45, "writev", Send, true;
-    Sendfile = 46, "sendfile", Send, true;
+    Send = 40, "send", Send, true, May;
+    Sendto = 41, "sendto", Send, true, May;
+    Sendmsg = 42, "sendmsg", Send, true, May;
+    Sendmmsg = 43, "sendmmsg", Send, true, May;
+    Write = 44, "write", Send, true, May;
+    Writev = 45, "writev", Send, true, May;
+    Sendfile = 46, "sendfile", Send, true, May;
 
-    Recv = 50, "recv", Recv, true;
-    Recvfrom = 51, "recvfrom", Recv, true;
-    Recvmsg = 52, "recvmsg", Recv, true;
-    Recvmmsg = 53, "recvmmsg", Recv, true;
-    Read = 54, "read", Recv, true;
-    Readv = 55, "readv", Recv, true;
+    Recv = 50, "recv", Recv, true, May;
+    Recvfrom = 51, "recvfrom", Recv, true, May;
+    Recvmsg = 52, "recvmsg", Recv, true, May;
+    Recvmmsg = 53, "recvmmsg", Recv, true, May;
+    Read = 54, "read", Recv, true, May;
+    Readv = 55, "readv", Recv, true, May;
 
-    Select = 60, "select", Poll, true;
-    Pselect = 61, "pselect", Poll, true;
-    Poll = 62, "poll", Poll, true;
-    Ppoll = 63, "ppoll", Poll, true;
-    EpollCreate = 64, "epoll_create", Poll, true;
-    EpollCreate1 = 65, "epoll_create1", Poll, true;
-    EpollCtl = 66, "epoll_ctl", Poll, true;
-    EpollWait = 67, "epoll_wait", Poll, true;
-    EpollPwait = 68, "epoll_pwait", Poll, true;
+    Select = 60, "select", Poll, true, May;
+    Pselect = 61, "pselect", Poll, true, May;
+    Poll = 62, "poll", Poll, true, May;
+    Ppoll = 63, "ppoll", Poll, true, May;
+    EpollCreate = 64, "epoll_create", Poll, true, Never;
+    EpollCreate1 = 65, "epoll_create1", Poll, true, Never;
+    EpollCtl = 66, "epoll_ctl", Poll, true, Never;
+    EpollWait = 67, "epoll_wait", Poll, true, May;
+    EpollPwait = 68, "epoll_pwait", Poll, true, May;
 
-    Getaddrinfo = 80, "getaddrinfo", Resolve, true;
-    Freeaddrinfo = 81, "freeaddrinfo", Resolve, true;
-    Getnameinfo = 82, "getnameinfo", Resolve, true;
-    Gethostbyname = 83, "gethostbyname", Resolve, true;
-    Gethostbyname2 = 84, "gethostbyname2", Resolve, true;
-    Gethostbyaddr = 85, "gethostbyaddr", Resolve, true;
-    GethostbynameR = 86, "gethostbyname_r", Resolve, true;
-    Gethostbyname2R = 87, "gethostbyname2_r", Resolve, true;
-    GethostbyaddrR = 88, "gethostbyaddr_r", Resolve, true;
-    Getservbyname = 89, "getservbyname", Resolve, true;
-    Getservbyport = 90, "getservbyport", Resolve, true;
-    Getprotobyname = 91, "getprotobyname", Resolve, true;
-    Getprotobynumber = 92, "getprotobynumber", Resolve, true;
+    Getaddrinfo = 80, "getaddrinfo", Resolve, true, May;
+    Freeaddrinfo = 81, "freeaddrinfo", Resolve, true, Never;
+    Getnameinfo = 82, "getnameinfo", Resolve, true, May;
+    Gethostbyname = 83, "gethostbyname", Resolve, true, May;
+    Gethostbyname2 = 84, "gethostbyname2", Resolve, true, May;
+    Gethostbyaddr = 85, "gethostbyaddr", Resolve, true, May;
+    GethostbynameR = 86, "gethostbyname_r", Resolve, true, May;
+    Gethostbyname2R = 87, "gethostbyname2_r", Resolve, true, May;
+    GethostbyaddrR = 88, "gethostbyaddr_r", Resolve, true, May;
+    Getservbyname = 89, "getservbyname", Resolve, true, Never;
+    Getservbyport = 90, "getservbyport", Resolve, true, Never;
+    Getprotobyname = 91, "getprotobyname", Resolve, true, Never;
+    Getprotobynumber = 92, "getprotobynumber", Resolve, true, Never;
 
-    Htons = 100, "htons", Helper, false;
-    Htonl = 101, "htonl", Helper, false;
-    Ntohs = 102, "ntohs", Helper, false;
-    Ntohl = 103, "ntohl", Helper, false;
-    InetAddr = 104, "inet_addr", Helper, false;
-    InetAton = 105, "inet_aton", Helper, false;
-    InetNtoa = 106, "inet_ntoa", Helper, false;
-    InetPton = 107, "inet_pton", Helper, false;
-    InetNtop = 108, "inet_ntop", Helper, false;
+    Htons = 100, "htons", Helper, false, Never;
+    Htonl = 101, "htonl", Helper, false, Never;
+    Ntohs = 102, "ntohs", Helper, false, Never;
+    Ntohl = 103, "ntohl", Helper, false, Never;
+    InetAddr = 104, "inet_addr", Helper, false, Never;
+    InetAton = 105, "inet_aton", Helper, false, Never;
+    InetNtoa = 106, "inet_ntoa", Helper, false, Never;
+    InetPton = 107, "inet_pton", Helper, false, Never;
+    InetNtop = 108, "inet_ntop", Helper, false, Never;
+}
+
+impl Func {
+    pub const fn may_block(self) -> bool {
+        matches!(self.blocking(), Blocking::May)
+    }
+
+    /// Which way the call moves bytes. Derived from the family rather than
+    /// kept as a column of its own: the Send and Recv families are exactly
+    /// the byte movers, and two columns saying the same thing could drift.
+    pub const fn direction(self) -> Direction {
+        match self.family() {
+            Family::Send => Direction::Sends,
+            Family::Recv => Direction::Receives,
+            _ => Direction::Neither,
+        }
+    }
 }
 
 /// Number of bits in a [`FuncMask`].
@@ -220,6 +267,39 @@ mod tests {
         let n = names.len();
         names.dedup();
         assert_eq!(n, names.len());
+    }
+
+    #[test]
+    fn columns_answer_what_the_decoder_and_summary_ask() {
+        use Func::*;
+        for f in [
+            Connect,
+            Accept4,
+            Recvmsg,
+            Sendfile,
+            EpollPwait,
+            GethostbyaddrR,
+            Close,
+        ] {
+            assert!(f.may_block(), "{f:?}");
+        }
+        for f in [
+            Socket,
+            Bind,
+            Setsockopt,
+            EpollCtl,
+            Freeaddrinfo,
+            Htons,
+            ProcStart,
+        ] {
+            assert!(!f.may_block(), "{f:?}");
+        }
+        assert_eq!(Sendmmsg.direction(), Direction::Sends);
+        assert_eq!(Writev.direction(), Direction::Sends);
+        assert_eq!(Readv.direction(), Direction::Receives);
+        assert_eq!(Recvfrom.direction(), Direction::Receives);
+        assert_eq!(Connect.direction(), Direction::Neither);
+        assert_eq!(Poll.direction(), Direction::Neither);
     }
 
     #[test]
