@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 mod skip;
+#[allow(unused_imports)]
 pub use skip::*;
 
 /// Whether the tests run as root (setuid files and chown need it).

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 #[path = "../../../cli/tests/common/skip.rs"]
 mod skip;
+#[allow(unused_imports)]
 pub use skip::*;
 
 /// The shared fixtures, beside the repository (`../shared/testdata`).

@@ -6,6 +6,7 @@ use sock_trace_pcap::{Endpoints, PcapWriter};
 
 #[path = "../../../cli/tests/common/skip.rs"]
 mod skip;
+#[allow(unused_imports)]
 pub use skip::*;
 
 pub const T0: u64 = 1_700_000_000_123_456_789;

@@ -13,6 +13,7 @@ use sock_trace_symbolize::{Module, ProcessMap, Segment};
 
 #[path = "../../../cli/tests/common/skip.rs"]
 mod skip;
+#[allow(unused_imports)]
 pub use skip::*;
 
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
