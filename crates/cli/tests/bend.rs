@@ -39,6 +39,11 @@ fn durations(out: &str, which: &str) -> Vec<f64> {
         .collect()
 }
 
+/// Upper bound on a delayed call, in ms: not a speed check (a loaded machine
+/// may stall any call), only a guard against a delay applied in the wrong
+/// unit (20 ms taken as 20 s) or never ending.
+const UNIT_GUARD_MS: f64 = 5000.0;
+
 #[test]
 fn delays_are_never_shorter_than_asked_and_apply_untraced() {
     let t = python(
@@ -50,10 +55,10 @@ fn delays_are_never_shorter_than_asked_and_apply_untraced() {
     let recvs = durations(&t.stdout, "recv");
     assert_eq!(sends.len(), 5, "{}", t.stdout);
     for s in &sends {
-        assert!(*s >= 20.0 && *s < 500.0, "send took {s} ms: {}", t.stdout);
+        assert!(*s >= 20.0 && *s < UNIT_GUARD_MS, "send took {s} ms: {}", t.stdout);
     }
     for r in &recvs {
-        assert!(*r >= 5.0 && *r < 500.0, "recv took {r} ms: {}", t.stdout);
+        assert!(*r >= 5.0 && *r < UNIT_GUARD_MS, "recv took {r} ms: {}", t.stdout);
     }
     // The delay applies even when the call is excluded from the trace.
     let t = python(&["-x", "send*", "--delay", "send*=20"], TIMED_IO);
@@ -63,12 +68,19 @@ fn delays_are_never_shorter_than_asked_and_apply_untraced() {
         t.stdout
     );
     assert!(t.calls("send").is_empty() && t.calls("sendto").is_empty());
-    // Without a delay the same calls are fast (the bound above means something).
-    let t = python(&[], TIMED_IO);
+    // Without a delay the same calls are faster (the bound above means
+    // something): an ordering, not a wall-clock bound, so a loaded machine
+    // that stalls one call does not fail it.
+    let bare_t = python(&[], TIMED_IO);
+    let mut bare = durations(&bare_t.stdout, "send");
+    assert_eq!(bare.len(), 5, "{}", bare_t.stdout);
+    bare.sort_by(f64::total_cmp);
+    let shortest_delayed = sends.iter().copied().fold(f64::INFINITY, f64::min);
     assert!(
-        durations(&t.stdout, "send").iter().all(|s| *s < 20.0),
-        "{}",
-        t.stdout
+        bare[bare.len() / 2] < shortest_delayed,
+        "median undelayed send {} ms, shortest delayed {shortest_delayed} ms:\n{}",
+        bare[bare.len() / 2],
+        bare_t.stdout
     );
 }
 
@@ -326,7 +338,7 @@ print("elapsed %.3f" % (time.monotonic() - start))
         .unwrap()
         .parse()
         .unwrap();
-    assert!(bare < 0.3, "unlimited it is fast: {bare}");
+    assert!(bare < elapsed, "unlimited it is faster: {bare} s vs {elapsed} s");
 }
 
 #[test]
@@ -415,7 +427,7 @@ print("received", len(got), got[:600] == b"y" * 500 + b"w" * 100)
         "import os,socket,time\na,b=socket.socketpair()\na.send(b'xy')\nt=time.monotonic()\nos.readv(b.fileno(),[bytearray(1),bytearray(1)])\nprint('%.3f' % ((time.monotonic()-t)*1000))\n",
     );
     let ms: f64 = t.stdout.trim().parse().expect(&t.stderr);
-    assert!((30.0..1000.0).contains(&ms), "readv took {ms} ms");
+    assert!((30.0..UNIT_GUARD_MS).contains(&ms), "readv took {ms} ms");
 
     // sendmmsg: a short call sends half the messages; recvmmsg delays and
     // faults reach the program.
@@ -457,5 +469,5 @@ print("received", len(got), got[:600] == b"y" * 500 + b"w" * 100)
         .unwrap()
         .parse()
         .unwrap();
-    assert!((25.0..1000.0).contains(&took), "{}", slow.stdout);
+    assert!((25.0..UNIT_GUARD_MS).contains(&took), "{}", slow.stdout);
 }

@@ -271,7 +271,7 @@ fn static_programs_get_a_clear_warning_and_still_run() {
         .status()
         .unwrap();
     if !ok.success() {
-        eprintln!("SKIPPED: no static libc to link against");
+        skip("no static libc to link against", "apt-get install libc6-dev");
         return;
     }
     let t = run_traced(&[], &[&exe], T);
@@ -431,9 +431,11 @@ fn rust_std_networking_is_traced() {
 
 #[test]
 fn setuid_programs_run_untraced_with_a_warning() {
-    // SAFETY: geteuid cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIPPED: making a setuid file owned by another user needs root");
+    if !is_root() {
+        skip(
+            "making a setuid file owned by another user needs root",
+            "run the tests as root",
+        );
         return;
     }
     let dir = scratch("setuid");

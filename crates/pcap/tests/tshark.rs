@@ -63,20 +63,10 @@ fn tempdir() -> PathBuf {
 fn have_tshark() -> bool {
     // Looked up on PATH first so a missing tool is a skip, not a spawn
     // failure inside `run`.
-    let on_path = std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("tshark").is_file()));
-    if on_path && run(Command::new("tshark").arg("--version")).0 {
+    if common::on_path("tshark") && run(Command::new("tshark").arg("--version")).0 {
         return true;
     }
-    if std::env::var("SOCK_TRACE_REQUIRE_DATA").as_deref() == Ok("1") {
-        panic!("tshark not found and SOCK_TRACE_REQUIRE_DATA=1 (apt-get install -y tshark)");
-    }
-    // Written to the real stderr: the test harness captures `eprintln!`
-    // and would hide the reason for a passing (skipped) test.
-    let _ = std::io::Write::write_all(
-        &mut std::io::stderr(),
-        b"SKIPPED: tshark not found on PATH (Debian: apt-get install -y tshark)\n",
-    );
+    common::skip("tshark not found on PATH", "apt-get install -y tshark");
     false
 }
 

@@ -131,7 +131,7 @@ fn split_debug_by_build_id_zstd() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("objcopy cannot write zstd sections; skipped");
+        skip("objcopy cannot write zstd sections", "apt-get install binutils");
         return;
     }
     split_test(Some("zstd"));
@@ -296,7 +296,7 @@ fn deleted_module_with_installed_debug_file() {
 #[test]
 fn dwz_supplementary_file() {
     if Command::new("dwz").arg("--version").output().is_err() {
-        eprintln!("dwz not installed; skipped");
+        skip("dwz not installed", "apt-get install dwz");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -334,7 +334,7 @@ fn debian_libc6_dbg() {
     use object::{Object, ObjectSegment, ObjectSymbol};
     let libc = Path::new("/lib/x86_64-linux-gnu/libc.so.6");
     let Ok(data) = std::fs::read(libc) else {
-        eprintln!("no libc.so.6; skipped");
+        skip("no /lib/x86_64-linux-gnu/libc.so.6", "run on x86-64 Debian");
         return;
     };
     let obj = object::File::parse(&*data).unwrap();
@@ -344,7 +344,7 @@ fn debian_libc6_dbg() {
         .join(&h[..2])
         .join(format!("{}.debug", &h[2..]));
     if !dbg.is_file() {
-        eprintln!("libc6-dbg not installed; skipped");
+        skip("libc6-dbg not installed", "apt-get install libc6-dbg");
         return;
     }
     let connect = obj

@@ -7,7 +7,27 @@ use serde_json::Value;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+mod skip;
+#[allow(unused_imports)]
+pub use skip::*;
+
+/// Whether the tests run as root (setuid files and chown need it).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A name no other call in any test process uses: `<name>-<pid>-<n>`.
+/// Tests run as threads of one process under `cargo test`, so the pid alone
+/// is not enough.
+pub fn unique(name: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("{name}-{}-{n}", std::process::id())
+}
 
 pub fn sock_trace() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sock-trace"))
@@ -19,9 +39,9 @@ pub fn tmp_dir() -> PathBuf {
     d
 }
 
-/// A fresh directory for one test.
+/// A fresh directory, unique per call.
 pub fn scratch(name: &str) -> PathBuf {
-    let d = tmp_dir().join(format!("{name}-{}", std::process::id()));
+    let d = tmp_dir().join(unique(name));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -38,7 +58,9 @@ pub fn compile_c(name: &str, flags: &[&str]) -> PathBuf {
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
     let out = tmp_dir().join(format!("{name}-{tag}"));
-    let lock = tmp_dir().join(format!(".{name}-{tag}.{}", std::process::id()));
+    // Written under a name unique per call, then renamed into place
+    // (atomic): concurrent compiles of one program never see half a file.
+    let lock = tmp_dir().join(format!(".{}", unique(&format!("{name}-{tag}"))));
     let status = Command::new("gcc")
         .args(flags)
         .args(["-pthread", "-o"])

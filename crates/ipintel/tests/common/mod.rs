@@ -5,20 +5,23 @@ use sock_trace_ipintel::net::XorShift;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
+#[path = "../../../cli/tests/common/skip.rs"]
+mod skip;
+#[allow(unused_imports)]
+pub use skip::*;
+
 /// The shared fixtures, beside the repository (`../shared/testdata`).
 pub const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata");
 
-/// Returns the first existing path, or skips (prints the reason, returns None).
-/// With SOCK_TRACE_REQUIRE_DATA=1 a missing file is a test failure instead.
+/// Returns the first existing path, or [`skip`]s (None; a failure in CI).
 pub fn require_data(what: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Some(p) = candidates.iter().map(PathBuf::from).find(|p| p.is_file()) {
         return Some(p);
     }
-    let msg = format!("{what} not found (looked at {candidates:?})");
-    if std::env::var("SOCK_TRACE_REQUIRE_DATA").as_deref() == Ok("1") {
-        panic!("SOCK_TRACE_REQUIRE_DATA=1 but {msg}; run .ci/install-data.sh");
-    }
-    eprintln!("SKIPPED: {msg}; run .ci/install-data.sh to enable this test");
+    skip(
+        &format!("{what} not found (looked at {candidates:?})"),
+        "run .ci/install-data.sh",
+    );
     None
 }
 

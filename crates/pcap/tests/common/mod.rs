@@ -4,6 +4,11 @@
 
 use sock_trace_pcap::{Endpoints, PcapWriter};
 
+#[path = "../../../cli/tests/common/skip.rs"]
+mod skip;
+#[allow(unused_imports)]
+pub use skip::*;
+
 pub const T0: u64 = 1_700_000_000_123_456_789;
 
 pub const HTTP_REQUEST: &[u8] = b"GET /index.html HTTP/1.1\r\nHost: example.test\r\nUser-Agent: sock-trace-test\r\nAccept: */*\r\n\r\n";

@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 
 use sock_trace_symbolize::{Module, ProcessMap, Segment};
 
+#[path = "../../../cli/tests/common/skip.rs"]
+mod skip;
+#[allow(unused_imports)]
+pub use skip::*;
+
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 pub fn fixture(name: &str) -> PathBuf {
