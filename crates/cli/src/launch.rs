@@ -114,7 +114,10 @@ fn install_forwarding() {
 fn in_terminal_foreground() -> bool {
     // SAFETY: plain open/tcgetpgrp/close on a fresh descriptor.
     unsafe {
-        let fd = libc::open(c"/dev/tty".as_ptr(), libc::O_RDONLY | libc::O_NOCTTY | libc::O_CLOEXEC);
+        let fd = libc::open(
+            c"/dev/tty".as_ptr(),
+            libc::O_RDONLY | libc::O_NOCTTY | libc::O_CLOEXEC,
+        );
         if fd < 0 {
             return false;
         }

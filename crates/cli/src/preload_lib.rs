@@ -95,7 +95,9 @@ fn cache_root(env: &dyn Fn(&str) -> Option<OsString>) -> Result<PathBuf> {
     }
     match home_from_passwd().filter(|p| p.is_absolute()) {
         Some(h) => Ok(h.join(".cache")),
-        None => bail!("HOME is unset and the password database has no home directory for this user"),
+        None => {
+            bail!("HOME is unset and the password database has no home directory for this user")
+        }
     }
 }
 
@@ -225,7 +227,10 @@ fn nonce() -> u64 {
     let mut v = [0u8; 8];
     // SAFETY: valid buffer.
     unsafe { libc::getrandom(v.as_mut_ptr() as *mut libc::c_void, 8, 0) };
-    u64::from_ne_bytes(v) ^ std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos() as u64)
+    u64::from_ne_bytes(v)
+        ^ std::time::UNIX_EPOCH
+            .elapsed()
+            .map_or(0, |d| d.as_nanos() as u64)
 }
 
 fn cache_file() -> Result<PathBuf> {
@@ -257,21 +262,27 @@ fn cache_file() -> Result<PathBuf> {
 fn memfd() -> Result<Placement> {
     let name = CString::new("sock-trace-preload").expect("no NUL");
     // SAFETY: plain FFI with a valid name.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_ALLOW_SEALING | libc::MFD_CLOEXEC) };
+    let fd =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_ALLOW_SEALING | libc::MFD_CLOEXEC) };
     if fd < 0 {
         return Err(std::io::Error::last_os_error()).context("memfd_create");
     }
     // SAFETY: a fresh fd that we own.
     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
     let mut f = std::fs::File::from(owned.try_clone()?);
-    f.write_all(LIBRARY).context("writing the preload library to a memfd")?;
+    f.write_all(LIBRARY)
+        .context("writing the preload library to a memfd")?;
     f.set_permissions(std::fs::Permissions::from_mode(0o500))?;
     let seals = libc::F_SEAL_WRITE | libc::F_SEAL_GROW | libc::F_SEAL_SHRINK | libc::F_SEAL_SEAL;
     // SAFETY: plain fcntl on our fd.
     if unsafe { libc::fcntl(owned.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
         return Err(anyhow!(std::io::Error::last_os_error())).context("sealing the memfd");
     }
-    let path = PathBuf::from(format!("/proc/{}/fd/{}", std::process::id(), owned.as_raw_fd()));
+    let path = PathBuf::from(format!(
+        "/proc/{}/fd/{}",
+        std::process::id(),
+        owned.as_raw_fd()
+    ));
     Ok(Placement::Memfd { path, _fd: owned })
 }
 

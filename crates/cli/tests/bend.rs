@@ -55,10 +55,18 @@ fn delays_are_never_shorter_than_asked_and_apply_untraced() {
     let recvs = durations(&t.stdout, "recv");
     assert_eq!(sends.len(), 5, "{}", t.stdout);
     for s in &sends {
-        assert!(*s >= 20.0 && *s < UNIT_GUARD_MS, "send took {s} ms: {}", t.stdout);
+        assert!(
+            *s >= 20.0 && *s < UNIT_GUARD_MS,
+            "send took {s} ms: {}",
+            t.stdout
+        );
     }
     for r in &recvs {
-        assert!(*r >= 5.0 && *r < UNIT_GUARD_MS, "recv took {r} ms: {}", t.stdout);
+        assert!(
+            *r >= 5.0 && *r < UNIT_GUARD_MS,
+            "recv took {r} ms: {}",
+            t.stdout
+        );
     }
     // The delay applies even when the call is excluded from the trace.
     let t = python(&["-x", "send*", "--delay", "send*=20"], TIMED_IO);
@@ -338,7 +346,10 @@ print("elapsed %.3f" % (time.monotonic() - start))
         .unwrap()
         .parse()
         .unwrap();
-    assert!(bare < elapsed, "unlimited it is faster: {bare} s vs {elapsed} s");
+    assert!(
+        bare < elapsed,
+        "unlimited it is faster: {bare} s vs {elapsed} s"
+    );
 }
 
 #[test]

@@ -386,7 +386,14 @@ fn build_lifecycle(dir: &Path) -> (PathBuf, PathBuf) {
     let lib = dir.join("libnetlib.so");
     build(
         Command::new("gcc")
-            .args(["-g", "-O2", "-fno-omit-frame-pointer", "-shared", "-fPIC", "-o"])
+            .args([
+                "-g",
+                "-O2",
+                "-fno-omit-frame-pointer",
+                "-shared",
+                "-fPIC",
+                "-o",
+            ])
             .arg(&lib)
             .arg(source("netlib.c")),
     );
@@ -404,7 +411,11 @@ fn build_lifecycle(dir: &Path) -> (PathBuf, PathBuf) {
 fn callers_after_a_re_exec_of_the_same_program() {
     let dir = scratch("callers-reexec");
     let (exe, lib) = build_lifecycle(&dir);
-    let t = run_traced(&[], &[exe.as_os_str(), "reexec".as_ref(), lib.as_os_str()], T);
+    let t = run_traced(
+        &[],
+        &[exe.as_os_str(), "reexec".as_ref(), lib.as_os_str()],
+        T,
+    );
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     assert_frame(
         &caller(&t, "socket"),
@@ -418,7 +429,11 @@ fn callers_after_a_re_exec_of_the_same_program() {
 fn a_double_fork_daemon_has_its_real_parent_and_its_callers() {
     let dir = scratch("callers-daemon");
     let (exe, lib) = build_lifecycle(&dir);
-    let t = run_traced(&[], &[exe.as_os_str(), "daemon".as_ref(), lib.as_os_str()], T);
+    let t = run_traced(
+        &[],
+        &[exe.as_os_str(), "daemon".as_ref(), lib.as_os_str()],
+        T,
+    );
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     let starts: Vec<Value> = t
         .events()
@@ -434,14 +449,23 @@ fn a_double_fork_daemon_has_its_real_parent_and_its_callers() {
         t.trace
     );
     let f = caller(&t, "socket");
-    assert_frame(&f, "lifecycle.c", marked_line("lifecycle.c", "in_daemon"), "in_daemon");
+    assert_frame(
+        &f,
+        "lifecycle.c",
+        marked_line("lifecycle.c", "in_daemon"),
+        "in_daemon",
+    );
 }
 
 #[test]
 fn the_first_call_from_a_dlopened_library_is_symbolised() {
     let dir = scratch("callers-dlopen");
     let (exe, lib) = build_lifecycle(&dir);
-    let t = run_traced(&[], &[exe.as_os_str(), "dlopen".as_ref(), lib.as_os_str()], T);
+    let t = run_traced(
+        &[],
+        &[exe.as_os_str(), "dlopen".as_ref(), lib.as_os_str()],
+        T,
+    );
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     assert_frame(
         &caller(&t, "socket"),

@@ -271,7 +271,10 @@ fn static_programs_get_a_clear_warning_and_still_run() {
         .status()
         .unwrap();
     if !ok.success() {
-        skip("no static libc to link against", "apt-get install libc6-dev");
+        skip(
+            "no static libc to link against",
+            "apt-get install libc6-dev",
+        );
         return;
     }
     let t = run_traced(&[], &[&exe], T);

@@ -76,7 +76,11 @@ fn a_signal_sent_to_the_whole_group_arrives_once() {
     unsafe { libc::kill(-group, libc::SIGINT) };
     let (code, out) = finish(child);
     assert_eq!(code, Some(0));
-    assert_eq!(out.trim(), "USR1=1 USR2=0 INT=1 TERM=0", "each signal exactly once");
+    assert_eq!(
+        out.trim(),
+        "USR1=1 USR2=0 INT=1 TERM=0",
+        "each signal exactly once"
+    );
 }
 
 #[test]
@@ -90,11 +94,18 @@ fn signals_sent_to_the_launcher_reach_the_program_and_do_not_kill_the_tracer() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let (code, out) = finish(child);
-    assert_eq!(code, Some(0), "the launcher lived to report the exit status");
+    assert_eq!(
+        code,
+        Some(0),
+        "the launcher lived to report the exit status"
+    );
     assert_eq!(out.trim(), "USR1=1 USR2=1 INT=0 TERM=1");
     let trace = std::fs::read_to_string(d.join("trace.txt")).unwrap();
     assert!(trace.contains("socket(AF_INET"), "{trace}");
-    assert!(trace.contains("+++ exited with 0 +++"), "the trace is complete: {trace}");
+    assert!(
+        trace.contains("+++ exited with 0 +++"),
+        "the trace is complete: {trace}"
+    );
 }
 
 #[test]
@@ -125,7 +136,16 @@ fn no_follow_waits_for_the_program_not_for_its_background_children() {
     // Output to files: the background sleep holds inherited pipes open.
     let d = scratch("no-follow");
     let child = Command::new(sock_trace())
-        .args(["run", "--no-follow", "-o", "/dev/null", "--", "sh", "-c", "sleep 4 & exit 3"])
+        .args([
+            "run",
+            "--no-follow",
+            "-o",
+            "/dev/null",
+            "--",
+            "sh",
+            "-c",
+            "sleep 4 & exit 3",
+        ])
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(d.join("out")).unwrap())
         .stderr(std::fs::File::create(d.join("err")).unwrap())
@@ -141,7 +161,6 @@ fn no_follow_waits_for_the_program_not_for_its_background_children() {
     );
 }
 
-
 #[test]
 fn commands_that_cannot_run_exit_126_or_127_like_a_shell() {
     let d = scratch("not-runnable");
@@ -154,7 +173,10 @@ fn commands_that_cannot_run_exit_126_or_127_like_a_shell() {
     };
     let (code, _, err) = run(Path::new("no-such-command-anywhere"));
     assert_eq!(code, Some(127), "{err}");
-    assert!(err.contains("no-such-command-anywhere: command not found"), "{err}");
+    assert!(
+        err.contains("no-such-command-anywhere: command not found"),
+        "{err}"
+    );
     let (code, _, err) = run(&plain);
     assert_eq!(code, Some(126), "{err}");
     assert!(err.contains("Permission denied"), "{err}");

@@ -69,9 +69,15 @@ fn a_cache_directory_of_another_user_is_refused_and_memory_used() {
         .current_dir(&d);
     let (code, _, err) = run_with_timeout(c, T);
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("loading the preload library from memory"), "{err}");
+    assert!(
+        err.contains("loading the preload library from memory"),
+        "{err}"
+    );
     let t = std::fs::read_to_string(&trace).unwrap();
-    assert!(t.contains("\"func\":\"connect\""), "traced from memory: {t}");
+    assert!(
+        t.contains("\"func\":\"connect\""),
+        "traced from memory: {t}"
+    );
     assert_eq!(
         std::fs::read_dir(&home).unwrap().count(),
         0,
@@ -109,7 +115,11 @@ fn a_replaced_library_is_detected_and_rewritten_before_use() {
     let (code, out2, err) = preload_path(&[("XDG_CACHE_HOME", &cache)]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out2, out);
-    assert_eq!(std::fs::read(&lib).unwrap(), good, "the library was restored");
+    assert_eq!(
+        std::fs::read(&lib).unwrap(),
+        good,
+        "the library was restored"
+    );
     // A symlink planted in its place is not followed, but replaced.
     let target = d.join("elsewhere");
     std::fs::write(&target, b"not a library").unwrap();
@@ -117,8 +127,15 @@ fn a_replaced_library_is_detected_and_rewritten_before_use() {
     std::os::unix::fs::symlink(&target, &lib).unwrap();
     let (code, _, err) = preload_path(&[("XDG_CACHE_HOME", &cache)]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(!std::fs::symlink_metadata(&lib).unwrap().file_type().is_symlink());
-    assert_eq!(std::fs::read(&target).unwrap(), b"not a library", "link target untouched");
+    assert!(!std::fs::symlink_metadata(&lib)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        b"not a library",
+        "link target untouched"
+    );
 }
 
 /// Runs `script` in a new mount namespace whose /dev/shm is a tmpfs of
@@ -133,7 +150,12 @@ fn in_small_shm(size: &str, script: &str, env: &[(&str, &str)]) -> (Option<i32>,
         c.env(k, v);
     }
     let r = run_with_timeout(c, Duration::from_secs(120));
-    assert_ne!(r.0, Some(99), "cannot mount a tmpfs in a mount namespace (needs root): {}", r.2);
+    assert_ne!(
+        r.0,
+        Some(99),
+        "cannot mount a tmpfs in a mount namespace (needs root): {}",
+        r.2
+    );
     r
 }
 
@@ -149,9 +171,16 @@ fn a_small_dev_shm_does_not_kill_a_threaded_program() {
         prog.display()
     );
     let (code, _, err) = in_small_shm("8m", &script, &[]);
-    assert_eq!(code, Some(0), "the program must finish as it does untraced: {err}");
+    assert_eq!(
+        code,
+        Some(0),
+        "the program must finish as it does untraced: {err}"
+    );
     let t = std::fs::read_to_string(&trace).unwrap();
-    let sends = t.lines().filter(|l| l.contains("\"func\":\"send\"")).count();
+    let sends = t
+        .lines()
+        .filter(|l| l.contains("\"func\":\"send\""))
+        .count();
     assert_eq!(sends, 64 * 1000, "every call is in the trace");
     assert!(!t.contains("not recorded"), "nothing lost");
 }
@@ -186,7 +215,9 @@ fn a_program_that_corrupts_its_ring_does_not_hang() {
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     assert_eq!(t.stdout.trim(), "done 20000");
     assert!(
-        t.trace.contains("rings were found corrupt (a traced process wrote into the trace area) and restarted"),
+        t.trace.contains(
+            "rings were found corrupt (a traced process wrote into the trace area) and restarted"
+        ),
         "{}",
         t.trace.lines().rev().take(3).collect::<Vec<_>>().join("\n")
     );

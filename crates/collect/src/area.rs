@@ -202,7 +202,11 @@ fn create_memfd() -> io::Result<OwnedFd> {
 /// a link; stale areas of dead sessions in `dir` are removed first.
 fn create_file(dir: &Path) -> io::Result<(OwnedFd, PathBuf, Option<CString>)> {
     remove_stale(dir);
-    let path = dir.join(format!("{FILE_PREFIX}{}-{:016x}", std::process::id(), nonce()));
+    let path = dir.join(format!(
+        "{FILE_PREFIX}{}-{:016x}",
+        std::process::id(),
+        nonce()
+    ));
     let cpath = CString::new(path.as_os_str().as_bytes()).map_err(io::Error::other)?;
     // SAFETY: plain FFI with a valid path.
     let fd = unsafe {

@@ -12,43 +12,21 @@
 //! only an integration test can use both.
 
 use sock_trace_decode::Decoder;
-use sock_trace_event::record::{role, Record, RecordWriter};
+use sock_trace_event::record::{role, Record};
 use sock_trace_event::{Family, Func, Tag};
 use sock_trace_print::{Clock, JsonOptions, JsonPrinter, Printer, TextOptions, TextPrinter};
 
-const PID: u32 = 4242;
+#[allow(dead_code)]
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+use common::record;
 
 /// One row: what the call is, its record, and the expected output.
 struct Case {
     record: Vec<u8>,
     text: &'static str,
     json: &'static str,
-}
-
-/// A record as a hook writes it: header fields, then `fill` adds the blobs.
-fn record(
-    func: Func,
-    args: &[u64],
-    ret: i64,
-    errno: i32,
-    fill: impl FnOnce(&mut RecordWriter),
-) -> Vec<u8> {
-    let mut buf = vec![0u8; 4096];
-    let mut w = RecordWriter::new(&mut buf, func);
-    {
-        let h = w.header();
-        h.pid = PID;
-        h.tid = PID;
-        h.t_start = 1_000_000_000;
-        h.t_end = 1_000_012_345;
-        h.ret = ret;
-        h.errno = errno;
-        h.args[..args.len()].copy_from_slice(args);
-    }
-    fill(&mut w);
-    let n = w.finish();
-    buf.truncate(n);
-    buf
 }
 
 /// sockaddr_in for a.b.c.d:port, as the kernel lays it out.

@@ -208,9 +208,7 @@ pub fn report_new_modules(t_end: Option<u64>) {
     let mut t = t_end.unwrap_or(0);
     // SAFETY: the callback only reads what the loader passes and the u64
     // behind `data`, which lives until dl_iterate_phdr returns.
-    unsafe {
-        libc::dl_iterate_phdr(Some(report_cb), &mut t as *mut u64 as *mut c_void)
-    };
+    unsafe { libc::dl_iterate_phdr(Some(report_cb), &mut t as *mut u64 as *mut c_void) };
 }
 
 unsafe extern "C" fn report_cb(

@@ -89,7 +89,11 @@ pub unsafe fn check(
     }
     let saved = sys::errno();
     // SAFETY: per the contract; environ is libc's array.
-    let env = if envp.is_null() { unsafe { environ } } else { envp };
+    let env = if envp.is_null() {
+        unsafe { environ }
+    } else {
+        envp
+    };
     // SAFETY: per the contract.
     let result = unsafe { decide(path, env, lib, buf) };
     sys::set_errno(saved);
@@ -147,7 +151,8 @@ fn readable_after_exec(lib: &[u8]) -> bool {
     }
     let mut groups = [0 as libc::gid_t; 64];
     // SAFETY: a valid buffer of the given size.
-    let ngroups = unsafe { crate::sys::raw!(libc::SYS_getgroups, 64 as c_long, groups.as_mut_ptr()) };
+    let ngroups =
+        unsafe { crate::sys::raw!(libc::SYS_getgroups, 64 as c_long, groups.as_mut_ptr()) };
     let groups = &groups[..ngroups.clamp(0, 64) as usize];
     let allowed = |st: &libc::stat, want: u32| {
         let bits = if st.st_uid == euid {
@@ -294,7 +299,13 @@ fn program_kind(path: *const c_char) -> Option<u64> {
             return None;
         }
         let mut head = [0u8; 2048];
-        let n = crate::sys::raw!(libc::SYS_pread64, fd, head.as_mut_ptr(), head.len(), 0 as c_long);
+        let n = crate::sys::raw!(
+            libc::SYS_pread64,
+            fd,
+            head.as_mut_ptr(),
+            head.len(),
+            0 as c_long
+        );
         crate::sys::raw!(libc::SYS_close, fd);
         if n < 64 {
             return None;

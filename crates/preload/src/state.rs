@@ -193,7 +193,12 @@ fn init() -> u8 {
     let mut cmdline = [0u8; 1024];
     let cmd_len = sys::read_cmdline(&mut cmdline);
     let argv0 = cmdline[..cmd_len].split(|&b| b == 0).next().unwrap_or(&[]);
-    let opts = options_for(h.capture.get(), shm.rules().as_slice(), &exe[..exe_len], argv0);
+    let opts = options_for(
+        h.capture.get(),
+        shm.rules().as_slice(),
+        &exe[..exe_len],
+        argv0,
+    );
     if opts.flags & CAPTURE_DISABLED != 0 {
         return DISABLED;
     }

@@ -131,7 +131,10 @@ fn split_debug_by_build_id_zstd() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        skip("objcopy cannot write zstd sections", "apt-get install binutils");
+        skip(
+            "objcopy cannot write zstd sections",
+            "apt-get install binutils",
+        );
         return;
     }
     split_test(Some("zstd"));

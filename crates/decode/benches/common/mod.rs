@@ -1,7 +1,7 @@
 //! Realistic records, built with the preload library's own writer
 //! ([`RecordWriter`]) the way the hooks fill them (docs/RECORDS.md), for the
 //! decode and print benchmarks. Shared: `crates/print/benches/print.rs`
-//! includes this file by path.
+//! includes this file by path, and so do the decode crate's table tests.
 
 use sock_trace_event::record::{role, Record, RecordWriter};
 use sock_trace_event::{Func, Tag};
@@ -26,7 +26,10 @@ fn sin6(port: u16) -> [u8; 28] {
     a
 }
 
-fn record(
+/// A record as a hook writes it: header fields (pid [`PID`], fixed
+/// times), then `fill` adds the blobs. Also used by the decode crate's
+/// table tests.
+pub fn record(
     func: Func,
     args: &[u64],
     ret: i64,
