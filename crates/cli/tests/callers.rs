@@ -153,9 +153,8 @@ fn rust_functions_are_demangled_with_their_module_path() {
     );
 }
 
-/// Builds libnetlib.so (with frame pointers, so the walk can leave it) and
-/// a program linked against it.
-fn build_library_pair(dir: &Path) -> PathBuf {
+/// Builds libnetlib.so, with frame pointers so that the walk can leave it.
+fn build_netlib(dir: &Path) -> PathBuf {
     let lib = dir.join("libnetlib.so");
     build(
         Command::new("gcc")
@@ -170,6 +169,12 @@ fn build_library_pair(dir: &Path) -> PathBuf {
             .arg(&lib)
             .arg(source("netlib.c")),
     );
+    lib
+}
+
+/// Builds libnetlib.so and a program linked against it.
+fn build_library_pair(dir: &Path) -> PathBuf {
+    build_netlib(dir);
     let exe = dir.join("uselib");
     build(
         Command::new("gcc")
@@ -383,20 +388,7 @@ fn a_program_section_can_send_its_lines_elsewhere() {
 
 /// Builds `lifecycle` (see its source) and libnetlib.so for it to dlopen.
 fn build_lifecycle(dir: &Path) -> (PathBuf, PathBuf) {
-    let lib = dir.join("libnetlib.so");
-    build(
-        Command::new("gcc")
-            .args([
-                "-g",
-                "-O2",
-                "-fno-omit-frame-pointer",
-                "-shared",
-                "-fPIC",
-                "-o",
-            ])
-            .arg(&lib)
-            .arg(source("netlib.c")),
-    );
+    let lib = build_netlib(dir);
     let exe = dir.join("lifecycle");
     build(
         Command::new("gcc")
