@@ -262,7 +262,7 @@ fn protocol_hint(ev: &Event) -> Option<String> {
     };
     // An address passed with the call (sendto, recvfrom) wins over the
     // connected peer.
-    let explicit = ev.named_addr();
+    let explicit = ev.core.peer.as_ref();
     let peer = port(explicit.or(socket.peer.as_ref()));
     sock_trace_proto::hint(
         transport,

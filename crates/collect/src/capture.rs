@@ -25,7 +25,7 @@
 //!   numbers by all it moved, so the capture shows a hole there.
 
 use crate::EventSink;
-use sock_trace_decode::{Event, Outcome, SockAddr, SocketInfo, Value};
+use sock_trace_decode::{Event, SockAddr, SocketChange, SocketInfo};
 use sock_trace_event::Func;
 use sock_trace_pcap::{Endpoints, PcapWriter};
 use sock_trace_print::summary::peeked;
@@ -121,46 +121,39 @@ impl PcapSink {
 
     fn handle(&mut self, ev: &Event) -> std::io::Result<()> {
         let t_ns = self.clock.realtime_ns(ev.t_end).max(0) as u64;
-        if ev.func == Func::ProcStart {
+        if let Some(p) = ev.proc_start() {
             // A forked child holds every connection its parent held.
-            if let Some(Value::Int(ppid)) =
-                ev.args.iter().find(|f| f.name == "ppid").map(|f| &f.value)
-            {
-                let inherited: Vec<(i32, Held)> = self
-                    .holders
-                    .iter()
-                    .filter(|((p, _), _)| *p == *ppid as u32)
-                    .map(|((_, fd), h)| (*fd, h.clone()))
-                    .collect();
-                for (fd, h) in inherited {
-                    self.holders.entry((ev.pid, fd)).or_insert(h);
-                }
+            let inherited: Vec<(i32, Held)> = self
+                .holders
+                .iter()
+                .filter(|((pid, _), _)| *pid == p.ppid)
+                .map(|((_, fd), h)| (*fd, h.clone()))
+                .collect();
+            for (fd, h) in inherited {
+                self.holders.entry((ev.pid, fd)).or_insert(h);
             }
             return Ok(());
         }
         let Some(socket) = &ev.socket else {
             return Ok(());
         };
-        let Some(fd) = ev.fd() else {
+        let Some(fd) = ev.core.fd else {
             return Ok(());
         };
         let stream = socket.ty == libc::SOCK_STREAM;
         let comment = format!("pid {} tid {} {}", ev.pid, ev.tid, ev.func.name());
-        let ok = !ev.failed();
-        let in_progress = matches!(&ev.outcome, Outcome::Err(e) if e.name == Some("EINPROGRESS"));
-        match ev.func {
-            Func::Connect if stream && (ok || in_progress) => {
+        match &ev.core.change {
+            SocketChange::Connected if stream => {
                 if let Some(ends) = endpoints(socket, None) {
                     self.open(ev.pid, fd, &ends, true, t_ns, &comment)?;
                 }
             }
-            Func::Accept | Func::Accept4 if stream && ok => {
+            SocketChange::Accepted { fd: new_fd } if stream => {
                 if let Some(ends) = endpoints(socket, None) {
-                    let new_fd = ev_ret(ev) as i32;
-                    self.open(ev.pid, new_fd, &ends, false, t_ns, &comment)?;
+                    self.open(ev.pid, *new_fd, &ends, false, t_ns, &comment)?;
                 }
             }
-            Func::Close if ok => {
+            SocketChange::Closed { .. } if ev.succeeded() => {
                 if let Some(held) = self.holders.remove(&(ev.pid, fd)) {
                     if !self.holders.values().any(|h| h.key == held.key) {
                         self.streams.remove(&held.key);
@@ -207,7 +200,7 @@ impl PcapSink {
                 } else {
                     parts.push(&data.shown);
                 }
-                if let Some(ends) = endpoints(socket, ev.named_addr()) {
+                if let Some(ends) = endpoints(socket, ev.core.peer.as_ref()) {
                     for part in parts {
                         if self.dgram_seen_at_other_end(&ends, data.outgoing, part, t_ns) {
                             continue;
@@ -408,14 +401,6 @@ impl EventSink for PcapSink {
         if let Err(e) = self.writer.flush() {
             eprintln!("sock-trace: writing the packet capture failed: {e}");
         }
-    }
-}
-
-fn ev_ret(ev: &Event) -> i64 {
-    match &ev.outcome {
-        Outcome::Ok(Value::Fd(fd)) => *fd as i64,
-        Outcome::Ok(Value::Int(n)) => *n,
-        _ => -1,
     }
 }
 

@@ -170,6 +170,142 @@ pub struct Event {
     /// What is known about the IP addresses in the call, added by the
     /// collector from its address databases.
     pub annotations: Vec<AddrNote>,
+    /// The call's facts, typed: what every stage but the printers reads.
+    pub core: Core,
+}
+
+/// The facts of one call that the collector's stages act on (socket table,
+/// summary, packet capture, router, protocol hints), typed so that no stage
+/// finds them by an argument's name in the value tree: renaming `addr` in
+/// what a printer shows cannot break the capture. Decoders fill both.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Core {
+    /// The socket descriptor the call works on (`fd`; sendfile's `out_fd`).
+    pub fd: Option<i32>,
+    /// The local address the call reveals: bind's address, getsockname's
+    /// result, or the one the hooks read after a connect, an accept (the
+    /// new socket's) or a datagram call.
+    pub local: Option<SockAddr>,
+    /// The far address the call names: connect's, a send's destination, a
+    /// receive's source (recvfrom, recvmsg, the first message of
+    /// sendmmsg/recvmmsg), the peer of an accepted connection, getpeername's
+    /// result.
+    pub peer: Option<SockAddr>,
+    /// Payload bytes the call moved, for the send and receive families.
+    pub io: Option<Io>,
+    /// The raw return value and, when the call failed, its errno.
+    pub ret: i64,
+    pub errno: Option<i32>,
+    pub flags: CallFlags,
+    /// What the call changes in the table of sockets.
+    pub change: SocketChange,
+    /// Process records: a start, or a process leaving the trace.
+    pub process: Option<ProcessChange>,
+}
+
+/// Bytes moved by a successful send or receive (0 for a failed one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Io {
+    pub direction: sock_trace_event::func::Direction,
+    /// Bytes (the sum of the message lengths for sendmmsg/recvmmsg, whose
+    /// result counts messages).
+    pub bytes: u64,
+}
+
+/// Facts about how a call was made or ended, as bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallFlags(pub u16);
+
+impl CallFlags {
+    /// The failure was injected by sock-trace.
+    pub const INJECTED: CallFlags = CallFlags(1 << 0);
+    /// sock-trace held the call back (a delay rule).
+    pub const DELAYED: CallFlags = CallFlags(1 << 1);
+    /// Made through a `_FORTIFY_SOURCE` entry point.
+    pub const FORTIFIED: CallFlags = CallFlags(1 << 2);
+    /// A pointer argument could not be read.
+    pub const BAD_POINTER: CallFlags = CallFlags(1 << 3);
+    /// A non-blocking connect that returned EINPROGRESS.
+    pub const IN_PROGRESS: CallFlags = CallFlags(1 << 4);
+    /// A receive with MSG_PEEK: the bytes stay queued, nothing was consumed.
+    pub const PEEKED: CallFlags = CallFlags(1 << 5);
+    /// Blobs were cut for lack of room.
+    pub const TRUNCATED: CallFlags = CallFlags(1 << 6);
+    /// Made by a vfork child on its parent's thread.
+    pub const VFORK_CHILD: CallFlags = CallFlags(1 << 7);
+
+    pub const fn contains(self, f: CallFlags) -> bool {
+        self.0 & f.0 == f.0
+    }
+
+    pub fn insert(&mut self, f: CallFlags) {
+        self.0 |= f.0;
+    }
+}
+
+/// What a call changes in the table of sockets ([`crate::SocketTable`]);
+/// addresses come from [`Core::local`] and [`Core::peer`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SocketChange {
+    #[default]
+    None,
+    /// socket, socketpair: new descriptors of this kind (type without flags).
+    Created {
+        fds: Vec<i32>,
+        domain: i32,
+        ty: i32,
+        protocol: i32,
+    },
+    /// connect succeeded or is in progress: the peer, maybe the local end.
+    Connected,
+    /// bind succeeded: the local end.
+    Bound,
+    /// getsockname / getpeername succeeded.
+    LocalNamed,
+    PeerNamed,
+    /// accept: a new descriptor of the listener's kind, with both ends.
+    Accepted {
+        fd: i32,
+    },
+    Closed {
+        fd: i32,
+    },
+    /// close_range / closefrom: every descriptor from `first` to `last`.
+    ClosedRange {
+        first: u32,
+        last: u32,
+    },
+    /// dup, dup2, dup3, fcntl(F_DUPFD): `new` is what `old` is.
+    Duplicated {
+        old: i32,
+        new: i32,
+    },
+}
+
+/// A process record, typed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProcessChange {
+    Started(ProcStart),
+    /// The process execs a program that will not be traced.
+    Leaves {
+        reason: u64,
+        exe: Option<Vec<u8>>,
+    },
+}
+
+/// A process joined the trace (its first record, or a new program image).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcStart {
+    /// The parent to show: the reported one, corrected by the socket table
+    /// when the reporter was an adopter rather than the real parent.
+    pub ppid: u32,
+    /// The child side of a fork (same image), else a new program image.
+    pub forked: bool,
+    pub exe: Option<Vec<u8>>,
+    pub argv: Option<Vec<Vec<u8>>>,
+    /// Which platform and capture backend produced the process's records.
+    pub platform: sock_trace_event::Platform,
+    pub backend: sock_trace_event::Backend,
 }
 
 /// Address intelligence for one IP address of a call.
@@ -205,43 +341,20 @@ impl Event {
         self.t_end.saturating_sub(self.t_start)
     }
 
-    /// An argument, or failing that a returned value, by its C name.
-    pub fn field(&self, name: &str) -> Option<&Value> {
-        self.args
-            .iter()
-            .chain(self.returned.iter())
-            .find(|f| f.name == name)
-            .map(|f| &f.value)
+    /// Whether the call reported success (a connect in progress counts
+    /// as started, see [`CallFlags::IN_PROGRESS`]).
+    pub fn succeeded(&self) -> bool {
+        !self.failed()
     }
 
-    /// The socket descriptor the call works on (`fd` argument).
-    pub fn fd(&self) -> Option<i32> {
-        match self.args.iter().find(|f| f.name == "fd").map(|f| &f.value) {
-            Some(Value::Fd(fd)) => Some(*fd),
-            _ => None,
-        }
+    pub fn has(&self, f: CallFlags) -> bool {
+        self.core.flags.contains(f)
     }
 
-    /// The address the call itself names: passed (connect, sendto, a
-    /// sendmsg `msg_name`) or returned with the data (recvfrom, recvmsg).
-    /// Summaries, captures and protocol hints prefer it to the socket's
-    /// connected peer.
-    pub fn named_addr(&self) -> Option<&SockAddr> {
-        let in_msg = || match self.field("msg") {
-            Some(Value::Struct(fields)) => {
-                fields.iter().find(|f| f.name == "name").map(|f| &f.value)
-            }
-            _ => None,
-        };
-        // sendmmsg/recvmmsg: the first message's address.
-        let first = || {
-            self.returned
-                .iter()
-                .find(|f| f.name == "first_addr")
-                .map(|f| &f.value)
-        };
-        match self.field("addr").or_else(in_msg).or_else(first) {
-            Some(Value::Addr(a)) => Some(a),
+    /// The process record's start, if this is one.
+    pub fn proc_start(&self) -> Option<&ProcStart> {
+        match &self.core.process {
+            Some(ProcessChange::Started(p)) => Some(p),
             _ => None,
         }
     }

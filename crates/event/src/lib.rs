@@ -6,6 +6,8 @@
 //!   errno, raw arguments) and tagged blobs (addresses, strings, option
 //!   values, payload samples, caller addresses). Hooks write records without
 //!   allocating or formatting; the collector parses them, bounds-checked.
+//! - [`platform`]: which platform and capture backend wrote a process's
+//!   records (the seam where Winsock and system-call records join).
 //! - [`ring`]: the shared-memory area that carries records, one SPSC ring
 //!   per traced thread.
 //!
@@ -16,11 +18,13 @@
 //! versions then refuse each other instead of misreading.
 
 pub mod func;
+pub mod platform;
 pub mod program;
 pub mod record;
 pub mod ring;
 
 pub use func::{Family, Func, FuncMask};
+pub use platform::{Backend, Platform};
 pub use record::{role, Record, RecordHeader, RecordWriter, Tag};
 pub use ring::{CaptureOptions, Geometry, Shm};
 

@@ -57,6 +57,8 @@ pub const FLAG_VFORK_CHILD: u16 = 1 << 2;
 pub const FLAG_INJECTED: u16 = 1 << 3;
 /// Pointer arguments could not be read safely; blobs are missing on purpose.
 pub const FLAG_BAD_POINTER: u16 = 1 << 4;
+/// A delay rule held the call back (its duration includes the delay).
+pub const FLAG_DELAYED: u16 = 1 << 5;
 
 /// What a blob holds. Part of the ABI: append only.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

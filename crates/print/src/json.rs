@@ -739,6 +739,7 @@ mod tests {
             socket: None,
             hint: None,
             annotations: vec![],
+            core: Default::default(),
         }
     }
 

@@ -8,8 +8,9 @@
 //! so it agrees with the trace's lines by construction (a test checks it).
 //! The text and JSON printers render it ([`crate::Printer::summary`]).
 
-use sock_trace_decode::{Event, Outcome, SockAddr, Value};
-use sock_trace_event::{Family, Func};
+use sock_trace_decode::{CallFlags, Event, Outcome, SockAddr, SocketChange};
+use sock_trace_event::func::Direction;
+use sock_trace_event::Family;
 use std::collections::BTreeMap;
 
 /// Counts for one function.
@@ -91,31 +92,11 @@ fn peer_text(a: &SockAddr) -> String {
     }
 }
 
-fn field<'e>(fields: &'e [sock_trace_decode::Field], name: &str) -> Option<&'e Value> {
-    fields.iter().find(|f| f.name == name).map(|f| &f.value)
-}
-
-fn addr_of(v: Option<&Value>) -> Option<&SockAddr> {
-    match v {
-        Some(Value::Addr(a)) => Some(a),
-        _ => None,
-    }
-}
-
 /// Whether `ev` is a receive that only peeked (`MSG_PEEK` in the call's
 /// flags): its bytes were not consumed, so they are neither counted as
 /// received nor written to a capture; the receive that consumes them is.
 pub fn peeked(ev: &Event) -> bool {
-    use Func::*;
-    if !matches!(ev.func, Recv | Recvfrom | Recvmsg | Recvmmsg) {
-        return false;
-    }
-    // The call's own flags argument, not `msg.flags` (what recvmsg
-    // returned in msg_flags).
-    matches!(
-        ev.args.iter().find(|f| f.name == "flags").map(|f| &f.value),
-        Some(Value::Flags { raw, .. }) if raw & libc::MSG_PEEK as u64 != 0
-    )
+    ev.has(CallFlags::PEEKED)
 }
 
 impl Summary {
@@ -125,30 +106,25 @@ impl Summary {
 
     /// Counts one event (process starts set the name; calls are counted).
     pub fn add(&mut self, ev: &Event) {
-        match ev.func {
-            Func::ProcStart => {
-                let exe = match field(&ev.args, "exe") {
-                    Some(Value::Str(s)) => String::from_utf8_lossy(s).into_owned(),
-                    _ => String::new(),
-                };
-                self.processes.entry(ev.pid).or_default().exe = exe;
-                return;
-            }
-            f if f.family() == Family::Meta => return,
-            _ => {}
+        if let Some(p) = ev.proc_start() {
+            let exe = p
+                .exe
+                .as_deref()
+                .map(|s| String::from_utf8_lossy(s).into_owned())
+                .unwrap_or_default();
+            self.processes.entry(ev.pid).or_default().exe = exe;
+            return;
+        }
+        if ev.func.family() == Family::Meta {
+            return;
         }
         let p = self.processes.entry(ev.pid).or_default();
         let s = p.functions.entry(ev.func.name()).or_default();
         s.calls += 1;
         s.total_ns += ev.duration_ns();
-        let ok_value = match &ev.outcome {
-            Outcome::Ok(Value::Int(n)) => Some(*n),
-            Outcome::Ok(Value::Fd(fd)) => Some(*fd as i64),
-            _ => None,
-        };
         if let Outcome::Err(e) = &ev.outcome {
             s.errors += 1;
-            if ev.notes.contains(&"injected") {
+            if ev.has(CallFlags::INJECTED) {
                 s.injected += 1;
             }
             let name = e
@@ -157,7 +133,7 @@ impl Summary {
                 .unwrap_or_else(|| format!("error {}", e.code));
             *p.errors.entry(name).or_default() += 1;
         }
-        self.track(ev, ok_value);
+        self.track(ev);
     }
 
     /// Connections and bytes per peer. A receive with `MSG_PEEK` moved
@@ -165,38 +141,23 @@ impl Summary {
     /// again), so it adds no bytes ([`peeked`]). The peer of a connected socket is
     /// what the decoder learnt of it (connect, accept, getpeername, also
     /// across fork and dup); an address passed with the call wins.
-    fn track(&mut self, ev: &Event, ok: Option<i64>) {
-        use Func::*;
-        let in_progress = matches!(&ev.outcome, Outcome::Err(e) if e.name == Some("EINPROGRESS"));
+    fn track(&mut self, ev: &Event) {
+        let core = &ev.core;
         let known_peer = ev.socket.as_ref().and_then(|s| s.peer.as_ref());
-        let (peer, sent, received, connection) = match ev.func {
-            Connect if ok.is_some() || in_progress => (ev.named_addr(), 0, 0, true),
-            Accept | Accept4 if ok.is_some() => (addr_of(field(&ev.returned, "peer")), 0, 0, true),
-            Send | Sendto | Sendmsg | Write | Writev | Sendfile => {
-                (ev.named_addr().or(known_peer), ok.unwrap_or(0), 0, false)
-            }
-            Recv | Recvfrom | Recvmsg | Read | Readv => {
-                (ev.named_addr().or(known_peer), 0, ok.unwrap_or(0), false)
-            }
-            Sendmmsg | Recvmmsg => {
-                let bytes: i64 = match field(&ev.returned, "msg_len") {
-                    Some(Value::List(l)) => l
-                        .iter()
-                        .map(|v| if let Value::Int(n) = v { *n } else { 0 })
-                        .sum(),
-                    _ => 0,
-                };
-                let peer = addr_of(field(&ev.returned, "first_addr")).or(known_peer);
-                if ev.func == Sendmmsg {
-                    (peer, bytes, 0, false)
-                } else {
-                    (peer, 0, bytes, false)
+        let (peer, sent, received, connection) = match (&core.change, core.io) {
+            (SocketChange::Connected, _) => (core.peer.as_ref(), 0, 0, true),
+            (SocketChange::Accepted { .. }, _) => (core.peer.as_ref(), 0, 0, true),
+            (_, Some(io)) => {
+                let peer = core.peer.as_ref().or(known_peer);
+                match io.direction {
+                    Direction::Sends => (peer, io.bytes, 0, false),
+                    Direction::Receives if !peeked(ev) => (peer, 0, io.bytes, false),
+                    _ => (peer, 0, 0, false),
                 }
             }
             _ => return,
         };
-        let received = if peeked(ev) { 0 } else { received };
-        if !connection && sent <= 0 && received <= 0 {
+        if !connection && sent == 0 && received == 0 {
             return;
         }
         let name = peer.map(peer_text).unwrap_or_else(|| "unknown".into());
@@ -208,8 +169,8 @@ impl Summary {
             .entry(name)
             .or_default();
         s.connections += connection as u64;
-        s.sent += sent.max(0) as u64;
-        s.received += received.max(0) as u64;
+        s.sent += sent;
+        s.received += received;
     }
 
     /// Per process, in pid order.

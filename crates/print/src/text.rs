@@ -675,6 +675,7 @@ mod tests {
             socket: None,
             hint: None,
             annotations: vec![],
+            core: Default::default(),
         }
     }
 

@@ -40,6 +40,7 @@ fn event(strings: &[Vec<u8>]) -> Event {
         socket: None,
         hint: None,
         annotations: vec![],
+        core: Default::default(),
     }
 }
 

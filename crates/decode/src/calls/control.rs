@@ -4,14 +4,12 @@
 use super::{arg, f, fd, fd_result, flags, iarg, int_result, result, sym};
 use crate::sockopt;
 use crate::value::{Event, Value};
-use crate::Decoder;
 use sock_trace_event::{role, Func, Record, Tag};
 use sock_trace_xlat as x;
 
 /// Decodes one call of this family into `ev`.
-pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
+pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
     use Func::*;
-    let pid = rec.header.pid;
     let ret = rec.header.ret;
     match ev.func {
         Setsockopt | Getsockopt => {
@@ -81,7 +79,7 @@ pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
                 libc::F_GETFD => result(rec, |r| flags(&x::FD_FLAGS, r as u32 as u64)),
                 libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => {
                     if ret >= 0 {
-                        dec.duplicate(pid, arg(rec, 0) as i32, ret as i32);
+                        ev.core.change = super::socket::duplicated(rec);
                     }
                     fd_result(rec)
                 }

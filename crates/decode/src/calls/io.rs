@@ -1,8 +1,8 @@
 //! Moving bytes: the send and receive calls, read/write and their vector
 //! forms, sendfile. Each attaches the captured payload to the event.
 
-use super::{addr, arg, f, fd, flags, iarg, int_list, int_result, timeout_blob};
-use crate::value::{Event, Payload, Value};
+use super::{addr, arg, f, fd, flags, iarg, int_list, int_result, sockaddr_of, timeout_blob};
+use crate::value::{CallFlags, Event, Io, Payload, Value};
 use sock_trace_event::func::Direction;
 use sock_trace_event::{role, Func, Record, Tag};
 use sock_trace_xlat as x;
@@ -20,12 +20,16 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
             ];
             ev.outcome = int_result(rec);
             if ev.func == Sendto && arg(rec, 4) != 0 {
-                ev.args.push(f("addr", addr(rec, role::ADDR, arg(rec, 4))));
+                let a = addr(rec, role::ADDR, arg(rec, 4));
+                ev.core.peer = sockaddr_of(&a);
+                ev.args.push(f("addr", a));
             }
             if ev.func == Recvfrom && ret >= 0 && arg(rec, 4) != 0 {
-                ev.returned = vec![f("addr", addr(rec, role::ADDR_OUT, arg(rec, 4)))];
+                let a = addr(rec, role::ADDR_OUT, arg(rec, 4));
+                ev.core.peer = sockaddr_of(&a);
+                ev.returned = vec![f("addr", a)];
             }
-            payload(rec, ev);
+            moved(rec, ev, arg(rec, 3));
         }
         Sendmsg | Recvmsg => {
             ev.args = vec![f("fd", fd(rec, 0))];
@@ -34,7 +38,9 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
                 let mut msg = Vec::new();
                 let r = if out { role::ADDR } else { role::ADDR_OUT };
                 if m.get(0) > 0 || rec.find(Tag::SockAddr, r).is_some() {
-                    msg.push(f("name", addr(rec, r, 1)));
+                    let a = addr(rec, r, 1);
+                    ev.core.peer = sockaddr_of(&a);
+                    msg.push(f("name", a));
                 }
                 if let Some(l) = int_list(rec, role::IOV_LENS) {
                     msg.push(f("iov", l));
@@ -60,7 +66,7 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
             ev.args
                 .push(f("flags", flags(&x::MSG, arg(rec, 2) as u32 as u64)));
             ev.outcome = int_result(rec);
-            payload(rec, ev);
+            moved(rec, ev, arg(rec, 2));
         }
         Sendmmsg | Recvmmsg => {
             ev.args = vec![
@@ -82,10 +88,12 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
                 role::ADDR_OUT
             };
             if rec.find(Tag::SockAddr, r).is_some() {
-                ret_fields.push(f("first_addr", addr(rec, r, 1)));
+                let a = addr(rec, r, 1);
+                ev.core.peer = sockaddr_of(&a);
+                ret_fields.push(f("first_addr", a));
             }
             ev.returned = ret_fields;
-            payload(rec, ev);
+            moved(rec, ev, arg(rec, 3));
         }
         Write | Read => {
             ev.args = vec![
@@ -93,7 +101,7 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
                 f("count", Value::Int(arg(rec, 2) as i64)),
             ];
             ev.outcome = int_result(rec);
-            payload(rec, ev);
+            moved(rec, ev, 0);
         }
         Writev | Readv => {
             let iov = int_list(rec, role::IOV_LENS).unwrap_or(if arg(rec, 1) == 0 {
@@ -107,7 +115,7 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
                 f("iovcnt", Value::Int(iarg(rec, 2))),
             ];
             ev.outcome = int_result(rec);
-            payload(rec, ev);
+            moved(rec, ev, 0);
         }
         Sendfile => {
             ev.args = vec![
@@ -119,10 +127,35 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
             if let Some(o) = rec.ints(role::ARG_VAL) {
                 ev.returned = vec![f("offset", Value::Int(o.get(0)))];
             }
+            moved(rec, ev, 0);
         }
         // Calls of other families are dispatched elsewhere (`calls::decode`).
         _ => {}
     }
+}
+
+/// The bytes the call moved (typed, for the summary and the capture), a
+/// receive that only peeked (`call_flags`: the call's own MSG_* flags, not
+/// what recvmsg returned in msg_flags), and the captured payload.
+fn moved(rec: &Record<'_>, ev: &mut Event, call_flags: u64) {
+    let ret = rec.header.ret;
+    let bytes = match rec.ints(role::MMSG) {
+        // The result counts messages; their lengths are the bytes.
+        Some(lens) if ret >= 0 => lens.iter().map(|l| l.max(0) as u64).sum(),
+        _ => ret.max(0) as u64,
+    };
+    ev.core.io = Some(Io {
+        direction: ev.func.direction(),
+        bytes,
+    });
+    let may_peek = matches!(
+        ev.func,
+        Func::Recv | Func::Recvfrom | Func::Recvmsg | Func::Recvmmsg
+    );
+    if may_peek && call_flags as u32 as u64 & libc::MSG_PEEK as u64 != 0 {
+        ev.core.flags.insert(CallFlags::PEEKED);
+    }
+    payload(rec, ev);
 }
 
 fn payload(rec: &Record<'_>, ev: &mut Event) {

@@ -15,20 +15,45 @@ mod socket;
 
 use crate::sockaddr;
 use crate::value::{ErrorInfo, ErrorSpace, Event, Field, Outcome, Value};
-use crate::Decoder;
-use sock_trace_event::{role, Family, Record, Tag};
+use sock_trace_event::func::Direction;
+use sock_trace_event::{role, Family, Func, Record, Tag};
 use sock_trace_xlat::{self as x, Xlat};
 
-/// Decodes `rec` into `ev` with the decoder of the call's family.
-pub(crate) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
+/// Decodes `rec` into `ev` with the decoder of the call's family: the value
+/// tree, and the typed facts of [`crate::Core`]. A pure function of the
+/// record: what the call changes is stated in `ev.core.change`, and the
+/// [`crate::SocketTable`] applies it.
+pub(crate) fn decode(rec: &Record<'_>, ev: &mut Event) {
+    ev.core.fd = fd_arg(ev.func).map(|i| arg(rec, i) as i32);
+    // The local address the hooks read after the call (connect, accept,
+    // datagram calls); bind and getsockname name theirs explicitly.
+    ev.core.local = rec
+        .find(Tag::SockAddr, role::LOCAL_ADDR)
+        .and_then(sockaddr::decode);
     match ev.func.family() {
-        Family::Meta => meta::decode(dec, rec, ev),
-        Family::Socket => socket::decode(dec, rec, ev),
-        Family::Control => control::decode(dec, rec, ev),
+        Family::Meta => meta::decode(rec, ev),
+        Family::Socket => socket::decode(rec, ev),
+        Family::Control => control::decode(rec, ev),
         Family::Send | Family::Recv => io::decode(rec, ev),
         Family::Poll => poll::decode(rec, ev),
         Family::Resolve => resolve::decode(rec, ev),
         Family::Helper => helper::decode(rec, ev),
+    }
+}
+
+pub(crate) use meta::process_fields;
+
+/// Which argument is the socket the call works on.
+fn fd_arg(func: Func) -> Option<usize> {
+    use Func::*;
+    match func {
+        // epoll_ctl's `fd` (the watched socket), not its epoll descriptor.
+        EpollCtl => Some(2),
+        Connect | Bind | Listen | Accept | Accept4 | Shutdown | Getsockname | Getpeername
+        | Close | Dup | Setsockopt | Getsockopt | Fcntl | Ioctl => Some(0),
+        // The byte movers, sendfile's `out_fd` included.
+        f if f.direction() != Direction::Neither => Some(0),
+        _ => None,
     }
 }
 
@@ -120,6 +145,14 @@ pub(super) fn addr(rec: &Record<'_>, role: u8, ptr: u64) -> Value {
         Some(a) => Value::Addr(a),
         None if ptr == 0 => Value::Ptr(0),
         None => Value::Unavailable("unreadable"),
+    }
+}
+
+/// The address inside an address value, when it could be read.
+pub(super) fn sockaddr_of(v: &Value) -> Option<crate::SockAddr> {
+    match v {
+        Value::Addr(a) => Some(a.clone()),
+        _ => None,
     }
 }
 

@@ -1,17 +1,17 @@
 //! Socket setup and teardown: socket, socketpair, connect, bind, listen,
 //! accept, shutdown, the name queries, close and the dup family. These are
-//! the calls that teach the [`Decoder`] which descriptors are sockets.
+//! the calls whose [`SocketChange`] teaches the socket table which
+//! descriptors are sockets and what their ends are.
 
-use super::{addr, arg, f, fd, fd_result, flags, iarg, int_result, sock_type, sym};
-use crate::value::{Event, Value};
-use crate::{Decoder, SocketInfo};
-use sock_trace_event::{role, Func, Record};
+use super::{addr, arg, f, fd, fd_result, flags, iarg, int_result, sock_type, sockaddr_of, sym};
+use crate::sockaddr;
+use crate::value::{Event, SocketChange, Value};
+use sock_trace_event::{role, Func, Record, Tag};
 use sock_trace_xlat as x;
 
 /// Decodes one call of this family into `ev`.
-pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
+pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
     use Func::*;
-    let pid = rec.header.pid;
     let ret = rec.header.ret;
     match ev.func {
         Socket => {
@@ -23,11 +23,7 @@ pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
             ];
             ev.outcome = fd_result(rec);
             if ret >= 0 {
-                dec.note_socket(
-                    pid,
-                    ret as i32,
-                    SocketInfo::of_kind(d as i32, t as i32 & 0xf, p as i32),
-                );
+                ev.core.change = created(vec![ret as i32], d, t, p);
             }
         }
         Socketpair => {
@@ -39,10 +35,7 @@ pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
             ];
             ev.outcome = int_result(rec);
             if let Some(fds) = rec.ints(role::FDS_OUT) {
-                let info = SocketInfo::of_kind(d as i32, t as i32 & 0xf, p as i32);
-                for fdv in fds.iter() {
-                    dec.note_socket(pid, fdv as i32, info.clone());
-                }
+                ev.core.change = created(fds.iter().map(|v| v as i32).collect(), d, t, p);
                 ev.returned = vec![f(
                     "sv",
                     Value::List(fds.iter().map(|v| Value::Fd(v as i32)).collect()),
@@ -50,12 +43,27 @@ pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
             }
         }
         Connect | Bind => {
+            let a = addr(rec, role::ADDR, arg(rec, 1));
+            let named = match &a {
+                Value::Addr(a) => Some(a.clone()),
+                _ => None,
+            };
             ev.args = vec![
                 f("fd", fd(rec, 0)),
-                f("addr", addr(rec, role::ADDR, arg(rec, 1))),
+                f("addr", a),
                 f("addrlen", Value::Int(arg(rec, 2) as u32 as i64)),
             ];
             ev.outcome = int_result(rec);
+            let in_progress = ret == -1 && rec.header.errno == libc::EINPROGRESS;
+            if ev.func == Connect {
+                ev.core.peer = named;
+                if ret == 0 || in_progress {
+                    ev.core.change = SocketChange::Connected;
+                }
+            } else if ret == 0 {
+                ev.core.local = named;
+                ev.core.change = SocketChange::Bound;
+            }
         }
         Listen => {
             ev.args = vec![f("fd", fd(rec, 0)), f("backlog", Value::Int(iarg(rec, 1)))];
@@ -69,16 +77,18 @@ pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
             }
             ev.outcome = fd_result(rec);
             if ret >= 0 {
-                if let Some(info) = dec.socket_info(pid, arg(rec, 0) as i32) {
-                    dec.note_socket(
-                        pid,
-                        ret as i32,
-                        SocketInfo::of_kind(info.domain, info.ty, info.protocol),
-                    );
-                }
+                ev.core.change = SocketChange::Accepted { fd: ret as i32 };
+                let mut peer = None;
                 if arg(rec, 1) != 0 {
-                    ev.returned = vec![f("peer", addr(rec, role::ADDR_OUT, arg(rec, 1)))];
+                    let a = addr(rec, role::ADDR_OUT, arg(rec, 1));
+                    peer = sockaddr_of(&a);
+                    ev.returned = vec![f("peer", a)];
                 }
+                // Without an address buffer the hooks ask for the peer.
+                ev.core.peer = peer.or_else(|| {
+                    rec.find(Tag::SockAddr, role::PEER_ADDR)
+                        .and_then(sockaddr::decode)
+                });
             }
         }
         Shutdown => {
@@ -89,13 +99,23 @@ pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
             ev.args = vec![f("fd", fd(rec, 0))];
             ev.outcome = int_result(rec);
             if ret == 0 {
-                ev.returned = vec![f("addr", addr(rec, role::ADDR_OUT, arg(rec, 1)))];
+                let a = addr(rec, role::ADDR_OUT, arg(rec, 1));
+                if ev.func == Getsockname {
+                    ev.core.local = sockaddr_of(&a);
+                    ev.core.change = SocketChange::LocalNamed;
+                } else {
+                    ev.core.peer = sockaddr_of(&a);
+                    ev.core.change = SocketChange::PeerNamed;
+                }
+                ev.returned = vec![f("addr", a)];
             }
         }
         Close => {
             ev.args = vec![f("fd", fd(rec, 0))];
             ev.outcome = int_result(rec);
-            dec.forget(pid, arg(rec, 0) as i32);
+            ev.core.change = SocketChange::Closed {
+                fd: arg(rec, 0) as i32,
+            };
         }
         CloseRange | Closefrom => {
             let (first, last, fl) = (arg(rec, 0) as u32, arg(rec, 1) as u32, arg(rec, 2) as u32);
@@ -118,14 +138,14 @@ pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
             ev.outcome = int_result(rec);
             // CLOSE_RANGE_CLOEXEC only marks them.
             if ret == 0 && fl & 4 == 0 {
-                dec.forget_range(pid, first, last);
+                ev.core.change = SocketChange::ClosedRange { first, last };
             }
         }
         Dup => {
             ev.args = vec![f("fd", fd(rec, 0))];
             ev.outcome = fd_result(rec);
             if ret >= 0 {
-                dec.duplicate(pid, arg(rec, 0) as i32, ret as i32);
+                ev.core.change = duplicated(rec);
             }
         }
         Dup2 | Dup3 => {
@@ -136,11 +156,28 @@ pub(super) fn decode(dec: &mut Decoder, rec: &Record<'_>, ev: &mut Event) {
             }
             ev.outcome = fd_result(rec);
             if ret >= 0 {
-                dec.duplicate(pid, arg(rec, 0) as i32, ret as i32);
+                ev.core.change = duplicated(rec);
             }
         }
         // Calls of other families are dispatched elsewhere (`calls::decode`).
         _ => {}
+    }
+}
+
+fn created(fds: Vec<i32>, domain: i64, ty: i64, protocol: i64) -> SocketChange {
+    SocketChange::Created {
+        fds,
+        domain: domain as i32,
+        ty: ty as i32 & 0xf,
+        protocol: protocol as i32,
+    }
+}
+
+/// dup and its kin, fcntl(F_DUPFD): the result is what `args[0]` is.
+pub(super) fn duplicated(rec: &Record<'_>) -> SocketChange {
+    SocketChange::Duplicated {
+        old: arg(rec, 0) as i32,
+        new: rec.header.ret as i32,
     }
 }
 
