@@ -38,7 +38,16 @@ pub use value::{
 use sock_trace_event::record::{
     FLAG_BAD_POINTER, FLAG_DELAYED, FLAG_FORTIFIED, FLAG_INJECTED, FLAG_TRUNCATED, FLAG_VFORK_CHILD,
 };
-use sock_trace_event::{Func, Record, Tag};
+use sock_trace_event::{platform, Func, Platform, Record, Tag};
+use sock_trace_xlat::PlatformTables;
+
+/// The constant tables a platform's records are decoded with.
+pub fn tables(platform: Platform) -> &'static PlatformTables {
+    match platform {
+        Platform::Linux => &sock_trace_xlat::LINUX,
+        Platform::Windows => &sock_trace_xlat::WINDOWS,
+    }
+}
 use std::collections::HashMap;
 
 /// What is known about a socket descriptor: its kind from the call that
@@ -111,7 +120,12 @@ impl Decoder {
             self.module_loaded(rec);
             return None;
         }
-        let mut ev = decode_record(rec, func);
+        let platform = match func {
+            // A start record names its own platform; others are their process's.
+            Func::ProcStart => platform::decode(rec.header.args[2]).0,
+            _ => self.table.origin(rec.header.pid).0,
+        };
+        let mut ev = decode_record(rec, func, platform);
         let applied = self.table.apply(&ev);
         ev.socket = applied.socket;
         if let Some(ProcessChange::Started(p)) = &mut ev.core.process {
@@ -158,7 +172,7 @@ impl Decoder {
 
 /// One record as an event, from its bytes alone: the value tree printers
 /// render and the typed facts the other stages read.
-pub fn decode_record(rec: &Record<'_>, func: Func) -> Event {
+pub fn decode_record(rec: &Record<'_>, func: Func, platform: Platform) -> Event {
     let h = &rec.header;
     let mut ev = Event {
         pid: h.pid,
@@ -211,7 +225,7 @@ pub fn decode_record(rec: &Record<'_>, func: Func) -> Event {
                 .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
         );
     }
-    calls::decode(rec, &mut ev);
+    calls::decode(rec, tables(platform), &mut ev);
     if let Outcome::Err(e) = &ev.outcome {
         if e.space == ErrorSpace::Errno {
             ev.core.errno = Some(e.code as i32);

@@ -3,37 +3,44 @@
 //! with the bytes that were there; nothing is lost or invented.
 
 use crate::value::{SockAddr, UnixKind};
+use sock_trace_xlat::PlatformTables;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 fn family(b: &[u8]) -> Option<u16> {
     Some(u16::from_ne_bytes([*b.first()?, *b.get(1)?]))
 }
 
-fn other(fam: u16, b: &[u8], short: bool) -> SockAddr {
+fn other(t: &PlatformTables, fam: u16, b: &[u8], short: bool) -> SockAddr {
     SockAddr::Other {
         family: fam,
-        family_name: sock_trace_xlat::AF.lookup(fam as u64),
+        family_name: t.af.lookup(fam as u64),
         bytes: b.get(2..).unwrap_or(&[]).to_vec(),
         short,
     }
 }
 
-/// Decodes an address as the program passed or received it.
+/// Decodes an address as a Linux program passed or received it.
 pub fn decode(b: &[u8]) -> Option<SockAddr> {
+    decode_for(&sock_trace_xlat::LINUX, b)
+}
+
+/// Decodes an address with the family numbers of a platform (the layouts
+/// of `sockaddr_in` and `sockaddr_in6` are the same on Linux and Windows).
+pub fn decode_for(t: &PlatformTables, b: &[u8]) -> Option<SockAddr> {
     let fam = family(b)?;
-    Some(match fam as i32 {
-        libc::AF_INET => {
+    Some(match fam {
+        f if f == t.af_inet => {
             if b.len() < 8 {
-                return Some(other(fam, b, true));
+                return Some(other(t, fam, b, true));
             }
             SockAddr::V4 {
                 port: u16::from_be_bytes([b[2], b[3]]),
                 ip: Ipv4Addr::new(b[4], b[5], b[6], b[7]),
             }
         }
-        libc::AF_INET6 => {
+        f if f == t.af_inet6 => {
             if b.len() < 24 {
-                return Some(other(fam, b, true));
+                return Some(other(t, fam, b, true));
             }
             let mut ip = [0u8; 16];
             ip.copy_from_slice(&b[8..24]);
@@ -47,7 +54,7 @@ pub fn decode(b: &[u8]) -> Option<SockAddr> {
                 scope_id,
             }
         }
-        libc::AF_UNIX => {
+        f if f == t.af_unix => {
             let path = &b[2..];
             if path.is_empty() {
                 SockAddr::Unix {
@@ -68,16 +75,16 @@ pub fn decode(b: &[u8]) -> Option<SockAddr> {
                 }
             }
         }
-        libc::AF_NETLINK => {
+        f if Some(f) == t.af_netlink => {
             if b.len() < 12 {
-                return Some(other(fam, b, true));
+                return Some(other(t, fam, b, true));
             }
             SockAddr::Netlink {
                 pid: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
                 groups: u32::from_ne_bytes([b[8], b[9], b[10], b[11]]),
             }
         }
-        _ => other(fam, b, false),
+        _ => other(t, fam, b, false),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use crate::calls::{sock_type, sym};
 use crate::value::{Field, Value};
-use sock_trace_xlat as x;
+use sock_trace_xlat::{self as x, PlatformTables};
 use std::net::Ipv4Addr;
 
 fn i32_at(b: &[u8], off: usize) -> Option<i32> {
@@ -33,8 +33,15 @@ fn generic(b: &[u8]) -> Value {
     }
 }
 
-pub(crate) fn value(level: i32, name: i32, b: &[u8]) -> Value {
-    decode(level, name, b).unwrap_or_else(|| generic(b))
+/// An option value. The structured decoders below are keyed by Linux's
+/// numbers; another platform's values are shown as integers or bytes until
+/// its own decoders join (see `sock_trace_xlat::platform`).
+pub(crate) fn value(t: &PlatformTables, level: i32, name: i32, b: &[u8]) -> Value {
+    let linux = std::ptr::eq(t, &sock_trace_xlat::LINUX);
+    linux
+        .then(|| decode(level, name, b))
+        .flatten()
+        .unwrap_or_else(|| generic(b))
 }
 
 fn decode(level: i32, name: i32, b: &[u8]) -> Option<Value> {
@@ -163,7 +170,7 @@ mod tests {
         put(&mut b, 8 + 18 * 4, 10); // snd_cwnd
         put(&mut b, 8 + 13 * 4, 65535); // pmtu
         b[120..128].copy_from_slice(&777u64.to_ne_bytes());
-        let Value::Struct(fields) = value(libc::IPPROTO_TCP, libc::TCP_INFO, &b) else {
+        let Value::Struct(fields) = value(&x::LINUX, libc::IPPROTO_TCP, libc::TCP_INFO, &b) else {
             panic!()
         };
         let get = |n: &str| fields.iter().find(|f| f.name == n).map(|f| f.value.clone());
@@ -180,7 +187,8 @@ mod tests {
             })
         ));
         // A value cut at 64 bytes (the old capture) says what is missing.
-        let Value::Struct(fields) = value(libc::IPPROTO_TCP, libc::TCP_INFO, &b[..64]) else {
+        let Value::Struct(fields) = value(&x::LINUX, libc::IPPROTO_TCP, libc::TCP_INFO, &b[..64])
+        else {
             panic!()
         };
         let rtt = fields.iter().find(|f| f.name == "rtt").unwrap();
@@ -189,7 +197,12 @@ mod tests {
 
     #[test]
     fn timestamping_flags_have_their_own_names() {
-        let v = value(libc::SOL_SOCKET, libc::SO_TIMESTAMPING, &1u32.to_ne_bytes());
+        let v = value(
+            &x::LINUX,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPING,
+            &1u32.to_ne_bytes(),
+        );
         assert_eq!(
             v,
             Value::Flags {

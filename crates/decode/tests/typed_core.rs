@@ -251,3 +251,96 @@ fn a_forked_child_inherits_sockets_and_an_adopted_exec_keeps_its_real_parent() {
         "inherited at fork, kept at exec"
     );
 }
+
+/// A record of process `pid` (the builder stamps [`PID`]).
+fn of_pid(mut r: Vec<u8>, pid: u32) -> Vec<u8> {
+    r[8..12].copy_from_slice(&pid.to_ne_bytes());
+    r[12..16].copy_from_slice(&pid.to_ne_bytes());
+    r
+}
+
+#[test]
+fn each_process_is_decoded_with_the_tables_of_its_platform() {
+    use sock_trace_decode::{Outcome, Value};
+    let mut dec = Decoder::new();
+    let win = PID + 10;
+    let origin = platform::encode(Platform::Windows, Backend::WinsockDll);
+    decode(
+        &mut dec,
+        &of_pid(record(Func::ProcStart, &[1, 0, origin], 0, 0, |_| {}), win),
+    );
+    assert_eq!(
+        dec.sockets().origin(win),
+        (Platform::Windows, Backend::WinsockDll)
+    );
+    // socket(AF_INET6 = 23, SOCK_STREAM, IPPROTO_TCP) on Windows; 23 is
+    // no family on Linux.
+    let socket = |pid| {
+        of_pid(
+            record(
+                Func::Socket,
+                &[23, libc::SOCK_STREAM as u64, 6],
+                5,
+                0,
+                |_| {},
+            ),
+            pid,
+        )
+    };
+    let ev = decode(&mut dec, &socket(win));
+    assert_eq!(
+        ev.args[0].value,
+        Value::Sym {
+            name: "AF_INET6",
+            raw: 23
+        }
+    );
+    assert_eq!(
+        ev.args[2].value,
+        Value::Sym {
+            name: "IPPROTO_TCP",
+            raw: 6
+        }
+    );
+    let ev = decode(&mut dec, &socket(PID));
+    // The same number in a Linux process is Linux's AF_IRDA.
+    assert_eq!(
+        ev.args[0].value,
+        Value::Sym {
+            name: "AF_IRDA",
+            raw: 23
+        }
+    );
+
+    // A Winsock sockaddr_in6 (family 23) and a WSAECONNREFUSED failure.
+    let mut sin6 = [0u8; 28];
+    sin6[0..2].copy_from_slice(&23u16.to_le_bytes());
+    sin6[2..4].copy_from_slice(&443u16.to_be_bytes());
+    sin6[23] = 1;
+    let ev = decode(
+        &mut dec,
+        &of_pid(
+            record(Func::Connect, &[5, 0x1000, 28], -1, 10061, |w| {
+                w.blob(Tag::SockAddr, role::ADDR, &sin6)
+            }),
+            win,
+        ),
+    );
+    assert_eq!(
+        ev.core.peer,
+        Some(SockAddr::V6 {
+            ip: std::net::Ipv6Addr::LOCALHOST,
+            port: 443,
+            flowinfo: 0,
+            scope_id: 0
+        })
+    );
+    match &ev.outcome {
+        Outcome::Err(e) => {
+            assert_eq!(e.name, Some("WSAECONNREFUSED"));
+            assert_eq!(e.text, Some("Connection refused"));
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+    assert_eq!(ev.core.errno, Some(10061));
+}

@@ -1,4 +1,5 @@
-//! Linux socket API constants as data.
+//! Socket API constants as data: Linux's, and through [`platform`] the
+//! ones that differ on Windows.
 //!
 //! Each family of constants is one [`Xlat`] table: a name, a kind (plain
 //! values or flag bits) and `(value, name)` pairs taken from the `libc`
@@ -9,8 +10,10 @@
 //! errno, EAI and h_errno texts are generated data ([`errno`]).
 
 pub mod errno;
+pub mod platform;
 mod tables;
 
+pub use platform::{PlatformTables, LINUX, WINDOWS};
 pub use tables::*;
 
 /// Whether a table names values or bits.

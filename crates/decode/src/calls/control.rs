@@ -1,32 +1,32 @@
 //! Options and descriptor control: setsockopt/getsockopt (values decoded
 //! by level and name in `sockopt`), fcntl and ioctl.
 
-use super::{arg, f, fd, fd_result, flags, iarg, int_result, result, sym};
+use super::{arg, f, fd, fd_result, flags, iarg, int_result, result, sym, Ctx};
 use crate::sockopt;
 use crate::value::{Event, Value};
-use sock_trace_event::{role, Func, Record, Tag};
+use sock_trace_event::{role, Func, Tag};
 use sock_trace_xlat as x;
 
 /// Decodes one call of this family into `ev`.
-pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
+pub(super) fn decode(rec: &Ctx<'_, '_>, ev: &mut Event) {
     use Func::*;
     let ret = rec.header.ret;
     match ev.func {
         Setsockopt | Getsockopt => {
             let (level, name) = (iarg(rec, 1), iarg(rec, 2));
-            let level_v = match x::level_name(level as i32) {
+            let level_v = match rec.t.level_name(level as i32) {
                 Some(n) => Value::Sym {
                     name: n,
                     raw: level,
                 },
                 None => Value::Unknown(level),
             };
-            let name_v = match x::sockopt_table(level as i32) {
+            let name_v = match rec.t.option_table(level as i32) {
                 Some(t) => sym(t, name),
                 None => Value::Unknown(name),
             };
             let val = rec.find(Tag::Bytes, role::OPTVAL);
-            let decoded = val.map(|b| sockopt::value(level as i32, name as i32, b));
+            let decoded = val.map(|b| sockopt::value(rec.t, level as i32, name as i32, b));
             ev.args = vec![
                 f("fd", fd(rec, 0)),
                 f("level", level_v),

@@ -1,14 +1,13 @@
 //! Byte-order and text/address conversion helpers (htons, inet_pton, ...),
 //! traced only when asked for.
 
-use super::{arg, errno_error, f, iarg, string, sym};
+use super::{arg, errno_error, f, iarg, string, sym, Ctx};
 use crate::sockaddr;
 use crate::value::{Event, Outcome, Value};
-use sock_trace_event::{role, Func, Record, Tag};
-use sock_trace_xlat as x;
+use sock_trace_event::{role, Func, Tag};
 
 /// Decodes one call of this family into `ev`.
-pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
+pub(super) fn decode(rec: &Ctx<'_, '_>, ev: &mut Event) {
     use Func::*;
     let ret = rec.header.ret;
     match ev.func {
@@ -36,14 +35,14 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
         InetAton | InetPton => {
             if ev.func == InetPton {
                 ev.args = vec![
-                    f("af", sym(&x::AF, iarg(rec, 0))),
+                    f("af", sym(rec.t.af, iarg(rec, 0))),
                     f("src", string(rec, role::TEXT, arg(rec, 1))),
                 ];
             } else {
                 ev.args = vec![f("cp", string(rec, role::TEXT, arg(rec, 0)))];
             }
             ev.outcome = if ret == -1 {
-                errno_error(ret, rec.header.errno)
+                errno_error(rec.t, ret, rec.header.errno)
             } else {
                 Outcome::Ok(Value::Int(ret))
             };
@@ -64,12 +63,12 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
                 .and_then(sockaddr::ip)
                 .map_or(Value::Unavailable("unreadable"), Value::Ip);
             ev.args = vec![
-                f("af", sym(&x::AF, iarg(rec, 0))),
+                f("af", sym(rec.t.af, iarg(rec, 0))),
                 f("src", a),
                 f("size", Value::Int(arg(rec, 3) as u32 as i64)),
             ];
             ev.outcome = if ret == 0 {
-                errno_error(0, rec.header.errno)
+                errno_error(rec.t, 0, rec.header.errno)
             } else {
                 Outcome::Ok(string(rec, role::TEXT, ret as u64))
             };

@@ -1,14 +1,14 @@
 //! Moving bytes: the send and receive calls, read/write and their vector
 //! forms, sendfile. Each attaches the captured payload to the event.
 
-use super::{addr, arg, f, fd, flags, iarg, int_list, int_result, sockaddr_of, timeout_blob};
+use super::{addr, arg, f, fd, flags, iarg, int_list, int_result, sockaddr_of, timeout_blob, Ctx};
 use crate::value::{CallFlags, Event, Io, Payload, Value};
 use sock_trace_event::func::Direction;
 use sock_trace_event::{role, Func, Record, Tag};
 use sock_trace_xlat as x;
 
 /// Decodes one call of this family into `ev`.
-pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
+pub(super) fn decode(rec: &Ctx<'_, '_>, ev: &mut Event) {
     use Func::*;
     let ret = rec.header.ret;
     match ev.func {
@@ -137,7 +137,7 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
 /// The bytes the call moved (typed, for the summary and the capture), a
 /// receive that only peeked (`call_flags`: the call's own MSG_* flags, not
 /// what recvmsg returned in msg_flags), and the captured payload.
-fn moved(rec: &Record<'_>, ev: &mut Event, call_flags: u64) {
+fn moved(rec: &Ctx<'_, '_>, ev: &mut Event, call_flags: u64) {
     let ret = rec.header.ret;
     let bytes = match rec.ints(role::MMSG) {
         // The result counts messages; their lengths are the bytes.

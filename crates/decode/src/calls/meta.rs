@@ -3,12 +3,12 @@
 //! typed ([`ProcStart`]); its fields are rendered from it after the socket
 //! table has said which parent to show ([`process_fields`]).
 
-use super::{arg, f, string};
+use super::{arg, f, string, Ctx};
 use crate::value::{Event, Field, ProcStart, ProcessChange, Value};
-use sock_trace_event::{platform, role, Func, Record};
+use sock_trace_event::{platform, role, Func};
 
 /// Decodes one call of this family into `ev`.
-pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
+pub(super) fn decode(rec: &Ctx<'_, '_>, ev: &mut Event) {
     use Func::*;
     match ev.func {
         Pad | Module => {}

@@ -17,19 +17,20 @@ use crate::sockaddr;
 use crate::value::{ErrorInfo, ErrorSpace, Event, Field, Outcome, Value};
 use sock_trace_event::func::Direction;
 use sock_trace_event::{role, Family, Func, Record, Tag};
-use sock_trace_xlat::{self as x, Xlat};
+use sock_trace_xlat::{self as x, PlatformTables, Xlat};
 
 /// Decodes `rec` into `ev` with the decoder of the call's family: the value
 /// tree, and the typed facts of [`crate::Core`]. A pure function of the
 /// record: what the call changes is stated in `ev.core.change`, and the
 /// [`crate::SocketTable`] applies it.
-pub(crate) fn decode(rec: &Record<'_>, ev: &mut Event) {
+pub(crate) fn decode(rec: &Record<'_>, tables: &'static PlatformTables, ev: &mut Event) {
+    let rec = &Ctx { rec, t: tables };
     ev.core.fd = fd_arg(ev.func).map(|i| arg(rec, i) as i32);
     // The local address the hooks read after the call (connect, accept,
     // datagram calls); bind and getsockname name theirs explicitly.
     ev.core.local = rec
         .find(Tag::SockAddr, role::LOCAL_ADDR)
-        .and_then(sockaddr::decode);
+        .and_then(|b| sockaddr::decode_for(rec.t, b));
     match ev.func.family() {
         Family::Meta => meta::decode(rec, ev),
         Family::Socket => socket::decode(rec, ev),
@@ -42,6 +43,30 @@ pub(crate) fn decode(rec: &Record<'_>, ev: &mut Event) {
 }
 
 pub(crate) use meta::process_fields;
+
+/// A record and the constant tables of the platform that wrote it. Derefs
+/// to the record, so readers that need no platform constant take either.
+pub(super) struct Ctx<'r, 'a> {
+    rec: &'r Record<'a>,
+    pub t: &'static PlatformTables,
+}
+
+impl<'a> std::ops::Deref for Ctx<'_, 'a> {
+    type Target = Record<'a>;
+
+    fn deref(&self) -> &Record<'a> {
+        self.rec
+    }
+}
+
+impl Ctx<'_, '_> {
+    /// A socket address blob, with this platform's family numbers.
+    pub fn sockaddr(&self, tag_role: u8) -> Option<crate::SockAddr> {
+        self.rec
+            .find(Tag::SockAddr, tag_role)
+            .and_then(|b| sockaddr::decode_for(self.t, b))
+    }
+}
 
 /// Which argument is the socket the call works on.
 fn fd_arg(func: Func) -> Option<usize> {
@@ -95,31 +120,31 @@ pub(crate) fn sock_type(v: i64) -> Value {
     }
 }
 
-pub(super) fn errno_error(ret: i64, e: i32) -> Outcome {
+pub(super) fn errno_error(t: &PlatformTables, ret: i64, e: i32) -> Outcome {
     Outcome::Err(ErrorInfo {
         ret,
         space: ErrorSpace::Errno,
         code: e as i64,
-        name: x::errno_name(e),
-        text: x::errno_text(e),
+        name: t.error_name(e),
+        text: t.error_text(e),
     })
 }
 
 /// -1 and errno, or `ok(ret)`.
-pub(super) fn result(rec: &Record<'_>, ok: impl FnOnce(i64) -> Value) -> Outcome {
+pub(super) fn result(rec: &Ctx<'_, '_>, ok: impl FnOnce(i64) -> Value) -> Outcome {
     let r = rec.header.ret;
     if r == -1 {
-        errno_error(r, rec.header.errno)
+        errno_error(rec.t, r, rec.header.errno)
     } else {
         Outcome::Ok(ok(r))
     }
 }
 
-pub(super) fn int_result(rec: &Record<'_>) -> Outcome {
+pub(super) fn int_result(rec: &Ctx<'_, '_>) -> Outcome {
     result(rec, Value::Int)
 }
 
-pub(super) fn fd_result(rec: &Record<'_>) -> Outcome {
+pub(super) fn fd_result(rec: &Ctx<'_, '_>) -> Outcome {
     result(rec, |r| Value::Fd(r as i32))
 }
 
@@ -140,8 +165,8 @@ pub(super) fn f(name: &'static str, value: Value) -> Field {
 }
 
 /// An address argument: decoded, NULL, or unreadable.
-pub(super) fn addr(rec: &Record<'_>, role: u8, ptr: u64) -> Value {
-    match rec.find(Tag::SockAddr, role).and_then(sockaddr::decode) {
+pub(super) fn addr(rec: &Ctx<'_, '_>, role: u8, ptr: u64) -> Value {
+    match rec.sockaddr(role) {
         Some(a) => Value::Addr(a),
         None if ptr == 0 => Value::Ptr(0),
         None => Value::Unavailable("unreadable"),

@@ -1,13 +1,13 @@
 //! Waiting for readiness: select, poll and epoll, with the descriptor sets
 //! asked for and the ones that came back ready.
 
-use super::{arg, f, fd, fd_result, flags, iarg, int_result, sym, timeout_blob, timeout_ms};
+use super::{arg, f, fd, fd_result, flags, iarg, int_result, sym, timeout_blob, timeout_ms, Ctx};
 use crate::value::{Event, Value};
-use sock_trace_event::{role, Func, Record, Tag};
+use sock_trace_event::{role, Func, Tag};
 use sock_trace_xlat as x;
 
 /// Decodes one call of this family into `ev`.
-pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
+pub(super) fn decode(rec: &Ctx<'_, '_>, ev: &mut Event) {
     use Func::*;
     let ret = rec.header.ret;
     match ev.func {

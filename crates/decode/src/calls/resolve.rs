@@ -2,14 +2,14 @@
 //! family (plain and `_r`), getservby* and getprotoby*. Their errors live
 //! in other spaces than errno (EAI_*, h_errno), hence their own outcomes.
 
-use super::{addr, arg, errno_error, f, flags, iarg, sock_type, string, sym};
+use super::{addr, arg, errno_error, f, flags, iarg, sock_type, string, sym, Ctx};
 use crate::sockaddr;
 use crate::value::{ErrorInfo, ErrorSpace, Event, Field, Outcome, Value};
 use sock_trace_event::{role, Func, Record, Tag};
 use sock_trace_xlat as x;
 
 /// Decodes one call of this family into `ev`.
-pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
+pub(super) fn decode(rec: &Ctx<'_, '_>, ev: &mut Event) {
     use Func::*;
     let ret = rec.header.ret;
     match ev.func {
@@ -36,7 +36,7 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
         Gethostbyname | Gethostbyname2 | GethostbynameR | Gethostbyname2R => {
             ev.args = vec![f("name", string(rec, role::NODE, arg(rec, 0)))];
             if ev.func == Gethostbyname2 || ev.func == Gethostbyname2R {
-                ev.args.push(f("af", sym(&x::AF, iarg(rec, 1))));
+                ev.args.push(f("af", sym(rec.t.af, iarg(rec, 1))));
             }
             hostent_outcome(rec, ev);
         }
@@ -48,7 +48,7 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
             ev.args = vec![
                 f("addr", a),
                 f("len", Value::Int(arg(rec, 1) as u32 as i64)),
-                f("type", sym(&x::AF, iarg(rec, 2))),
+                f("type", sym(rec.t.af, iarg(rec, 2))),
             ];
             hostent_outcome(rec, ev);
         }
@@ -91,7 +91,7 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
     }
 }
 
-fn eai_outcome(rec: &Record<'_>) -> Outcome {
+fn eai_outcome(rec: &Ctx<'_, '_>) -> Outcome {
     let r = rec.header.ret;
     if r == 0 {
         return Outcome::Ok(Value::Int(0));
@@ -104,7 +104,7 @@ fn eai_outcome(rec: &Record<'_>) -> Outcome {
             space: ErrorSpace::Eai,
             code: r,
             name: Some("EAI_SYSTEM"),
-            text: x::errno_text(e),
+            text: rec.t.error_text(e),
         });
     }
     Outcome::Err(ErrorInfo {
@@ -116,7 +116,7 @@ fn eai_outcome(rec: &Record<'_>) -> Outcome {
     })
 }
 
-fn resolve_getaddrinfo(rec: &Record<'_>, ev: &mut Event) {
+fn resolve_getaddrinfo(rec: &Ctx<'_, '_>, ev: &mut Event) {
     ev.args = vec![
         f("node", string(rec, role::NODE, arg(rec, 0))),
         f("service", string(rec, role::SERVICE, arg(rec, 1))),
@@ -124,7 +124,7 @@ fn resolve_getaddrinfo(rec: &Record<'_>, ev: &mut Event) {
     let hints = match rec.ints(role::HINTS) {
         Some(h) => Value::Struct(vec![
             f("flags", flags(&x::AI_FLAGS, h.get(0) as u32 as u64)),
-            f("family", sym(&x::AF, h.get(1))),
+            f("family", sym(rec.t.af, h.get(1))),
             f(
                 "socktype",
                 if h.get(2) == 0 {
@@ -157,13 +157,15 @@ fn resolve_getaddrinfo(rec: &Record<'_>, ev: &mut Event) {
             (Tag::Ints, role::AI) => {
                 let i = sock_trace_event::record::Ints(b.data);
                 results.push(vec![
-                    f("family", sym(&x::AF, i.get(1))),
+                    f("family", sym(rec.t.af, i.get(1))),
                     f("socktype", sock_type(i.get(2))),
                     f("protocol", sym(&x::IPPROTO, i.get(3))),
                 ]);
             }
             (Tag::SockAddr, role::AI_ADDR) => {
-                if let (Some(r), Some(a)) = (results.last_mut(), sockaddr::decode(b.data)) {
+                if let (Some(r), Some(a)) =
+                    (results.last_mut(), sockaddr::decode_for(rec.t, b.data))
+                {
                     r.push(f("addr", Value::Addr(a)));
                 }
             }
@@ -183,7 +185,7 @@ fn resolve_getaddrinfo(rec: &Record<'_>, ev: &mut Event) {
 
 /// hostent results: the pointer (or the _r functions' error code), and the
 /// entry's name, aliases and addresses.
-fn hostent_outcome(rec: &Record<'_>, ev: &mut Event) {
+fn hostent_outcome(rec: &Ctx<'_, '_>, ev: &mut Event) {
     let reentrant = matches!(
         ev.func,
         Func::GethostbynameR | Func::Gethostbyname2R | Func::GethostbyaddrR
@@ -193,7 +195,7 @@ fn hostent_outcome(rec: &Record<'_>, ev: &mut Event) {
     let found = rec.str(role::ENT_NAME).is_some();
     ev.outcome = if reentrant {
         if r != 0 {
-            errno_error(r, r as i32)
+            errno_error(rec.t, r, r as i32)
         } else if !found {
             Outcome::Err(ErrorInfo {
                 ret: 0,
@@ -232,7 +234,7 @@ fn hostent_outcome(rec: &Record<'_>, ev: &mut Event) {
         fields.push(f("aliases", Value::List(aliases)));
     }
     if let Some(info) = rec.ints(role::ENT_INFO) {
-        fields.push(f("addrtype", sym(&x::AF, info.get(0))));
+        fields.push(f("addrtype", sym(rec.t.af, info.get(0))));
     }
     let addrs = rec
         .blobs()

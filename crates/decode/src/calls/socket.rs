@@ -3,23 +3,24 @@
 //! the calls whose [`SocketChange`] teaches the socket table which
 //! descriptors are sockets and what their ends are.
 
-use super::{addr, arg, f, fd, fd_result, flags, iarg, int_result, sock_type, sockaddr_of, sym};
-use crate::sockaddr;
+use super::{
+    addr, arg, f, fd, fd_result, flags, iarg, int_result, sock_type, sockaddr_of, sym, Ctx,
+};
 use crate::value::{Event, SocketChange, Value};
-use sock_trace_event::{role, Func, Record, Tag};
-use sock_trace_xlat as x;
+use sock_trace_event::{role, Func};
+use sock_trace_xlat::{self as x, PlatformTables};
 
 /// Decodes one call of this family into `ev`.
-pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
+pub(super) fn decode(rec: &Ctx<'_, '_>, ev: &mut Event) {
     use Func::*;
     let ret = rec.header.ret;
     match ev.func {
         Socket => {
             let (d, t, p) = (iarg(rec, 0), iarg(rec, 1), iarg(rec, 2));
             ev.args = vec![
-                f("domain", sym(&x::AF, d)),
+                f("domain", sym(rec.t.af, d)),
                 f("type", sock_type(t)),
-                f("protocol", protocol(d, p)),
+                f("protocol", protocol(rec.t, d, p)),
             ];
             ev.outcome = fd_result(rec);
             if ret >= 0 {
@@ -29,9 +30,9 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
         Socketpair => {
             let (d, t, p) = (iarg(rec, 0), iarg(rec, 1), iarg(rec, 2));
             ev.args = vec![
-                f("domain", sym(&x::AF, d)),
+                f("domain", sym(rec.t.af, d)),
                 f("type", sock_type(t)),
-                f("protocol", protocol(d, p)),
+                f("protocol", protocol(rec.t, d, p)),
             ];
             ev.outcome = int_result(rec);
             if let Some(fds) = rec.ints(role::FDS_OUT) {
@@ -85,10 +86,7 @@ pub(super) fn decode(rec: &Record<'_>, ev: &mut Event) {
                     ev.returned = vec![f("peer", a)];
                 }
                 // Without an address buffer the hooks ask for the peer.
-                ev.core.peer = peer.or_else(|| {
-                    rec.find(Tag::SockAddr, role::PEER_ADDR)
-                        .and_then(sockaddr::decode)
-                });
+                ev.core.peer = peer.or_else(|| rec.sockaddr(role::PEER_ADDR));
             }
         }
         Shutdown => {
@@ -174,7 +172,7 @@ fn created(fds: Vec<i32>, domain: i64, ty: i64, protocol: i64) -> SocketChange {
 }
 
 /// dup and its kin, fcntl(F_DUPFD): the result is what `args[0]` is.
-pub(super) fn duplicated(rec: &Record<'_>) -> SocketChange {
+pub(super) fn duplicated(rec: &Ctx<'_, '_>) -> SocketChange {
     SocketChange::Duplicated {
         old: arg(rec, 0) as i32,
         new: rec.header.ret as i32,
@@ -182,14 +180,15 @@ pub(super) fn duplicated(rec: &Record<'_>) -> SocketChange {
 }
 
 /// The protocol argument; 0 means "the default for this family and type".
-fn protocol(domain: i64, p: i64) -> Value {
-    if p == 0 && (domain == libc::AF_INET as i64 || domain == libc::AF_INET6 as i64) {
+fn protocol(t: &PlatformTables, domain: i64, p: i64) -> Value {
+    let ip = domain == t.af_inet as i64 || domain == t.af_inet6 as i64;
+    if p == 0 && ip {
         return Value::Sym {
             name: "IPPROTO_IP",
             raw: 0,
         };
     }
-    if domain == libc::AF_INET as i64 || domain == libc::AF_INET6 as i64 {
+    if ip {
         return sym(&x::IPPROTO, p);
     }
     Value::Int(p)
