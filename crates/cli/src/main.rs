@@ -203,6 +203,15 @@ fn ignore_sigpipe() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
+/// The `[databases]` of the configuration file `config` (or the one found).
+fn databases(config: Option<PathBuf>) -> Result<sock_trace_ipintel::Sources> {
+    let flags = TraceFlags {
+        config,
+        ..TraceFlags::default()
+    };
+    Ok(setup::Settings::load(&flags, false)?.config.databases)
+}
+
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => {
@@ -224,22 +233,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
             settings.print_effective();
             Ok(0)
         }
-        Command::Lookup(c) => {
-            let flags = TraceFlags {
-                config: c.config,
-                ..TraceFlags::default()
-            };
-            let settings = setup::Settings::load(&flags, false)?;
-            intel_cmd::lookup_cmd(c.args, settings.config.databases.clone())
-        }
-        Command::Db(c) => {
-            let flags = TraceFlags {
-                config: c.config,
-                ..TraceFlags::default()
-            };
-            let settings = setup::Settings::load(&flags, false)?;
-            intel_cmd::db_cmd(c.args, settings.config.databases.clone())
-        }
+        Command::Lookup(c) => intel_cmd::lookup_cmd(c.args, databases(c.config)?),
+        Command::Db(c) => intel_cmd::db_cmd(c.args, databases(c.config)?),
         Command::PreloadPath => {
             println!("{}", preload_lib::path()?.display());
             Ok(0)

@@ -74,11 +74,7 @@ impl Watch for Joined {
 
     fn check(&mut self, collector: &mut Collector<'_>) -> Option<()> {
         self.known.extend(collector.stats().pids.iter().copied());
-        let processes = collector
-            .area()
-            .header()
-            .processes
-            .load(Ordering::Relaxed);
+        let processes = collector.area().header().processes.load(Ordering::Relaxed);
         self.known.retain(|&p| alive(p));
         // Done when every process that joined is gone and nobody joined
         // since the last look (a child may be between fork and its first

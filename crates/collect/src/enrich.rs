@@ -20,8 +20,8 @@ pub struct Enrich {
     /// Per process: how many module records the map was built from.
     maps: HashMap<u32, (usize, sym::ProcessMap)>,
     /// The note made for each address so far: building one (class,
-    /// database answers, detail lines, JSON) costs microseconds, and a
-    /// trace names the same few addresses over and over.
+    /// database answers) costs microseconds, and a trace names the same
+    /// few addresses over and over.
     notes: HashMap<IpAddr, AddrNote>,
 }
 
@@ -152,19 +152,7 @@ impl Lazy {
         } else {
             Annotation::bare(ip, c.class, c.detail)
         };
-        // Only what a database said is worth a word in a trace line.
-        let known =
-            annotation.country.is_some() || annotation.asn.is_some() || annotation.drop.is_some();
-        AddrNote {
-            ip,
-            compact: if known {
-                annotation.compact()
-            } else {
-                String::new()
-            },
-            detail: annotation.detailed_lines(),
-            json: serde_json::to_string(&annotation).unwrap_or_default(),
-        }
+        annotation.to_note()
     }
 }
 

@@ -327,7 +327,11 @@ impl<'a> Collector<'a> {
                 RING_OWNED => {
                     let pid = ctl.owner_pid.load(Ordering::Relaxed);
                     let tid = ctl.owner_tid.load(Ordering::Acquire);
-                    if pid != 0 && tid != 0 && !thread_alive(pid, tid) && self.area.shm().drained(ring) {
+                    if pid != 0
+                        && tid != 0
+                        && !thread_alive(pid, tid)
+                        && self.area.shm().drained(ring)
+                    {
                         // Check the state again: the owner cannot change it
                         // any more, but a released-then-freed race is harmless.
                         self.area.shm().free(ring);

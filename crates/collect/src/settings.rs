@@ -132,9 +132,7 @@ impl Programs {
         if self.keys.is_empty() {
             return self.default_profile();
         }
-        let (c, matched) = self
-            .file_config
-            .for_program(exe, argv0, &self.overrides);
+        let (c, matched) = self.file_config.for_program(exe, argv0, &self.overrides);
         if let Some((_, p)) = self.known.iter().find(|(m, _)| *m == matched.matched) {
             return p.clone();
         }

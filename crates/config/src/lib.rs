@@ -18,9 +18,9 @@ pub use actions::{
     parse_delay, parse_inject, parse_limit, parse_peer, DelayRule, FaultRule, Filter, LimitRule,
     Rate,
 };
-pub use style::Style;
 /// Declared once, by the printers that act on them.
 pub use sock_trace_print::{Choice, ColorMode, Format, PathStyle, ShowPid, TimestampMode};
+pub use style::Style;
 
 use serde::{Deserialize, Serialize};
 use std::ffi::OsString;

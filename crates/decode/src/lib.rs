@@ -24,8 +24,9 @@ mod sockopt;
 pub mod value;
 
 pub use value::{
-    AddrNote, CallerFrame, ErrorInfo, ErrorSpace, Event, Field, LoadedModule, Outcome, Payload,
-    SockAddr, UnixKind, Value,
+    AddrNote, CallerFrame, ErrorInfo, ErrorSpace, Event, Field, LoadedModule, NoteAs, NoteClass,
+    NoteClassDetail, NoteCountry, NoteDrop, NoteFlags, NoteLocation, NoteNet, NoteRegistry,
+    Outcome, Payload, SockAddr, UnixKind, Value,
 };
 
 use sock_trace_event::record::{

@@ -34,6 +34,7 @@
 //! ```
 
 pub mod json;
+pub mod note;
 mod style;
 pub mod summary;
 pub mod text;
