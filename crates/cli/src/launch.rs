@@ -3,7 +3,7 @@
 //! is gone, and exit with the program's status.
 
 use anyhow::{bail, Result};
-use sock_trace_collect::{Area, Collector};
+use sock_trace_collect::{collect_until, Collector, Watch};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
@@ -267,7 +267,7 @@ pub struct RunPlan<'a> {
 
 /// Runs the program and collects until its process tree is gone. Returns
 /// the program's wait status.
-pub fn run(plan: RunPlan<'_>, area: &Area, collector: &mut Collector<'_>) -> Result<i32> {
+pub fn run(plan: RunPlan<'_>, collector: &mut Collector<'_>) -> Result<i32> {
     let Some((program, args)) = plan.argv.split_first() else {
         bail!("no command given: sock-trace run [OPTIONS] -- CMD [ARGS...]");
     };
@@ -312,7 +312,7 @@ pub fn run(plan: RunPlan<'_>, area: &Area, collector: &mut Collector<'_>) -> Res
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env("LD_PRELOAD", preload_value(&plan.library))
-        .env(sock_trace_event::ENV_SHM, area.path());
+        .env(sock_trace_event::ENV_SHM, collector.area().path());
     if !foreground {
         cmd.process_group(0);
     }
@@ -351,47 +351,60 @@ pub fn run(plan: RunPlan<'_>, area: &Area, collector: &mut Collector<'_>) -> Res
     // std's Child would reap on wait(); we reap with waitpid ourselves.
     std::mem::forget(child);
 
-    let mut status: Option<i32> = None;
-    let mut idle_rounds = 0u32;
-    let mut last_reclaim = std::time::Instant::now();
-    loop {
+    let status = collect_until(
+        collector,
+        &mut Reaper {
+            child_pid,
+            follow,
+            status: None,
+        },
+    );
+    collector.finish();
+    Ok(status)
+}
+
+/// The launcher's watch: signals that arrived while the program started
+/// are delivered, exited processes reaped; the trace is over when the
+/// program has exited (with `--no-follow`) or the whole tree has.
+struct Reaper {
+    child_pid: i32,
+    follow: bool,
+    /// The program's wait status, once reaped.
+    status: Option<i32>,
+}
+
+impl Watch for Reaper {
+    /// The program's wait status.
+    type Done = i32;
+    const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+    const QUICK_IDLE_PASSES: u32 = 19;
+
+    fn before_poll(&mut self) {
         deliver_pending();
-        let n = collector.poll();
-        // Reap everything that has exited.
+    }
+
+    /// Reaps everything that has exited.
+    fn after_poll(&mut self, _: &mut Collector<'_>) -> Option<i32> {
         loop {
             let mut st = 0;
             // SAFETY: valid out-pointer.
             let pid = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG | libc::__WALL) };
             if pid > 0 {
-                if pid == child_pid {
-                    status = Some(st);
+                if pid == self.child_pid {
+                    self.status = Some(st);
                     CHILD.store(0, Ordering::Relaxed);
-                    if !follow {
+                    if !self.follow {
                         // Untraced descendants are not ours to wait for.
-                        collector.finish();
-                        return Ok(st);
+                        return Some(st);
                     }
                 }
                 continue;
             }
             if pid < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD) {
                 // Nobody left: drain what they wrote and stop.
-                collector.finish();
-                return Ok(status.unwrap_or(0));
+                return Some(self.status.unwrap_or(0));
             }
-            break;
-        }
-        if last_reclaim.elapsed() > std::time::Duration::from_millis(100) {
-            collector.reclaim();
-            last_reclaim = std::time::Instant::now();
-        }
-        if n == 0 {
-            idle_rounds = idle_rounds.saturating_add(1);
-            // Poll quickly right after activity, then settle at 1 ms.
-            let us = if idle_rounds < 20 { 100 } else { 1000 };
-            std::thread::sleep(std::time::Duration::from_micros(us));
-        } else {
-            idle_rounds = 0;
+            return None;
         }
     }
 }

@@ -7,7 +7,6 @@
 //! collector that the preload library starts on its own when it is used
 //! without the launcher (`collect`, hidden).
 
-mod enrich;
 mod intel_cmd;
 mod launch;
 mod preload_lib;
@@ -15,7 +14,9 @@ mod setup;
 mod standalone;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+use sock_trace_print::{Choice, ColorMode, Format, PathStyle, ShowPid, TimestampMode};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -52,17 +53,17 @@ pub struct TraceFlags {
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Output format.
-    #[arg(long, value_enum)]
-    pub format: Option<FormatArg>,
+    #[arg(long, value_parser = choice::<Format>())]
+    pub format: Option<Format>,
     /// When to colour the output.
-    #[arg(long, value_enum, value_name = "WHEN")]
-    pub color: Option<ColorArg>,
+    #[arg(long, value_parser = choice::<ColorMode>(), value_name = "WHEN")]
+    pub color: Option<ColorMode>,
     /// Timestamp on each line.
-    #[arg(short = 't', long, value_enum, value_name = "MODE")]
-    pub timestamps: Option<TimestampArg>,
+    #[arg(short = 't', long, value_parser = choice::<TimestampMode>(), value_name = "MODE")]
+    pub timestamps: Option<TimestampMode>,
     /// Show pid/tid on each line.
-    #[arg(long, value_enum, value_name = "WHEN")]
-    pub show_pid: Option<ShowPidArg>,
+    #[arg(long, value_parser = choice::<ShowPid>(), value_name = "WHEN")]
+    pub show_pid: Option<ShowPid>,
     /// Do not show how long blocking calls took.
     #[arg(long)]
     pub no_duration: bool,
@@ -90,8 +91,8 @@ pub struct TraceFlags {
     #[arg(long, value_name = "GLOBS", value_delimiter = ',')]
     pub caller_skip: Vec<String>,
     /// How source paths of callers are shown.
-    #[arg(long, value_enum, value_name = "STYLE")]
-    pub caller_paths: Option<PathsArg>,
+    #[arg(long, value_parser = choice::<PathStyle>(), value_name = "STYLE")]
+    pub caller_paths: Option<PathStyle>,
     /// Print a summary per process when the program ends (calls, errors, time, bytes per peer).
     #[arg(long)]
     pub summary: bool,
@@ -172,39 +173,11 @@ struct ConfigArgs {
     flags: TraceFlags,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum FormatArg {
-    Text,
-    Jsonl,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ColorArg {
-    Auto,
-    Always,
-    Never,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum TimestampArg {
-    None,
-    Absolute,
-    Relative,
-    Delta,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum PathsArg {
-    Full,
-    Relative,
-    Basename,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum ShowPidArg {
-    Auto,
-    Always,
-    Never,
+/// Parses one of the names of a [`Choice`] (the same words as in the
+/// configuration file), listing them in the help and in errors.
+fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(T::ALL.iter().map(|(name, _)| *name))
+        .map(|name| T::from_name(&name).expect("one of the possible values"))
 }
 
 fn main() {
@@ -230,6 +203,15 @@ fn ignore_sigpipe() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
 
+/// The `[databases]` of the configuration file `config` (or the one found).
+fn databases(config: Option<PathBuf>) -> Result<sock_trace_ipintel::Sources> {
+    let flags = TraceFlags {
+        config,
+        ..TraceFlags::default()
+    };
+    Ok(setup::Settings::load(&flags, false)?.config.databases)
+}
+
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => {
@@ -237,9 +219,9 @@ fn dispatch(cli: Cli) -> Result<i32> {
             let mut settings =
                 setup::Settings::load_with(&args.flags, setup::Load::Run { quiet: args.quiet })?;
             if args.no_follow {
-                settings.no_follow = true;
+                settings.run.no_follow = true;
             }
-            settings.selftest_panic = args.selftest_panic;
+            settings.run.selftest_panic = args.selftest_panic;
             setup::run(settings, &args.command)
         }
         Command::Config(args) => {
@@ -251,22 +233,8 @@ fn dispatch(cli: Cli) -> Result<i32> {
             settings.print_effective();
             Ok(0)
         }
-        Command::Lookup(c) => {
-            let flags = TraceFlags {
-                config: c.config,
-                ..TraceFlags::default()
-            };
-            let settings = setup::Settings::load(&flags, false)?;
-            intel_cmd::lookup_cmd(c.args, settings.config.databases.clone())
-        }
-        Command::Db(c) => {
-            let flags = TraceFlags {
-                config: c.config,
-                ..TraceFlags::default()
-            };
-            let settings = setup::Settings::load(&flags, false)?;
-            intel_cmd::db_cmd(c.args, settings.config.databases.clone())
-        }
+        Command::Lookup(c) => intel_cmd::lookup_cmd(c.args, databases(c.config)?),
+        Command::Db(c) => intel_cmd::db_cmd(c.args, databases(c.config)?),
         Command::PreloadPath => {
             println!("{}", preload_lib::path()?.display());
             Ok(0)

@@ -7,11 +7,12 @@ use crate::setup::Settings;
 use crate::TraceFlags;
 use anyhow::Result;
 use clap::Args;
+use sock_trace_collect::{collect_until, Collector, Watch};
 use std::collections::HashSet;
 use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[derive(Args)]
 pub struct CollectArgs {
@@ -41,35 +42,47 @@ pub fn collect(args: CollectArgs) -> Result<i32> {
     // SAFETY: the library passed us this descriptor for our exclusive use.
     let mut ready = unsafe { std::fs::File::from_raw_fd(args.ready_fd) };
     let settings = Settings::load(&TraceFlags::default(), true)?;
-    let (area, mut collector) = crate::setup::start_session(&settings)?;
-    writeln!(ready, "{}", area.path().display())?;
+    let mut collector = crate::setup::start_session(&settings)?;
+    writeln!(ready, "{}", collector.area().path().display())?;
     drop(ready);
 
-    let mut known: HashSet<u32> = HashSet::from([args.root_pid]);
-    let mut last_processes = u32::MAX;
-    let mut last_check = Instant::now();
-    loop {
-        let n = collector.poll();
-        if last_check.elapsed() >= Duration::from_millis(20) {
-            last_check = Instant::now();
-            collector.reclaim();
-            known.extend(collector.stats().pids.iter().copied());
-            let processes = area.shm().header().processes.load(Ordering::Relaxed);
-            known.retain(|&p| alive(p));
-            // Done when every process that joined is gone and nobody joined
-            // since the last look (a child may be between fork and its
-            // first record).
-            if known.is_empty() && processes == last_processes {
-                break;
-            }
-            last_processes = processes;
-        }
-        if n == 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-    area.unlink();
+    collect_until(
+        &mut collector,
+        &mut Joined {
+            known: HashSet::from([args.root_pid]),
+            last_processes: u32::MAX,
+        },
+    );
+    collector.area().unlink();
     collector.finish();
     collector.print_summary();
     Ok(0)
+}
+
+/// The standalone collector's watch: the trace is over when every process
+/// that joined it is gone.
+struct Joined {
+    known: HashSet<u32>,
+    /// Processes that had attached at the previous check.
+    last_processes: u32,
+}
+
+impl Watch for Joined {
+    type Done = ();
+    const CHECK_EVERY: Duration = Duration::from_millis(20);
+    const QUICK_IDLE_PASSES: u32 = 0;
+
+    fn check(&mut self, collector: &mut Collector<'_>) -> Option<()> {
+        self.known.extend(collector.stats().pids.iter().copied());
+        let processes = collector.area().header().processes.load(Ordering::Relaxed);
+        self.known.retain(|&p| alive(p));
+        // Done when every process that joined is gone and nobody joined
+        // since the last look (a child may be between fork and its first
+        // record).
+        if self.known.is_empty() && processes == self.last_processes {
+            return Some(());
+        }
+        self.last_processes = processes;
+        None
+    }
 }

@@ -15,7 +15,9 @@
 //! takes it (`MADV_POPULATE_WRITE`), which fails cleanly where touching an
 //! unbacked page of a full tmpfs would kill the program with SIGBUS.
 
-use sock_trace_event::ring::{ActionRule, AttachError, CaptureOptions, Geometry, ProgramRule};
+use sock_trace_event::ring::{
+    ActionRule, AttachError, CaptureOptions, Geometry, ProgramRule, ShmHeader,
+};
 use sock_trace_event::Shm;
 use std::ffi::CString;
 use std::io;
@@ -25,6 +27,10 @@ use std::path::{Path, PathBuf};
 
 /// A created, mapped and initialised trace area. Unmapped (and unlinked
 /// when it is a file) on drop.
+///
+/// The [`Shm`] view of the mapping never leaves this crate, and every
+/// reference handed out borrows the area, so nothing that reads the mapping
+/// can outlive it (the collector owns its area).
 pub struct Area {
     path: PathBuf,
     /// The memfd, closed by [`Area::unlink`] so that no new process attaches.
@@ -141,8 +147,24 @@ impl Area {
         &self.path
     }
 
-    pub fn shm(&self) -> &Shm {
+    /// The mapping, for this crate only: `Shm` is `Copy`, and a copy must
+    /// not outlive the area that unmaps it.
+    pub(crate) fn shm(&self) -> &Shm {
         &self.shm
+    }
+
+    /// The shared header (counters that traced processes update).
+    pub fn header(&self) -> &ShmHeader {
+        self.shm.header()
+    }
+
+    /// How to turn the trace's timestamps into wall-clock and relative time.
+    pub fn clock(&self) -> sock_trace_print::Clock {
+        let h = self.header();
+        sock_trace_print::Clock {
+            start_mono_ns: h.start_mono_ns.get(),
+            realtime_offset_ns: h.realtime_offset_ns.get(),
+        }
     }
 
     /// Removes the name early (the mapping stays valid); later processes

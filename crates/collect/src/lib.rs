@@ -1,29 +1,48 @@
-//! The collector: the consumer side of the trace area.
+//! The collector: the consumer side of the trace area, and the pipeline
+//! every event goes through.
 //!
 //! [`Area`] creates the shared-memory file that the preload library maps.
-//! [`Collector`] drains every ring, orders records by completion time
-//! (holding them for a short window so that a thread preempted between its
-//! call and its commit still lands in order), decodes them and hands the
-//! events to a [`sock_trace_print::Printer`], writing whole batches of lines
-//! with one write each. It also reclaims rings whose owners exited without
-//! giving them back, and reports what could not be traced.
+//! [`Collector`] owns it and runs the stages:
 //!
-//! The launcher (`sock-trace run`) and the standalone mode (a collector
-//! started by the preload library itself) both drive a `Collector`.
+//! ```text
+//! rings ─▶ order ─▶ decode ─▶ enrich ─▶ sinks ─▶ route ─▶ print
+//! ```
+//!
+//! It drains every ring, orders records by completion time (holding them
+//! for a short window so that a thread preempted between its call and its
+//! commit still lands in order), decodes them, enriches them ([`Enrich`]:
+//! callers, protocol hints, address annotations), feeds the sinks (the
+//! summary, the pcap writer) and hands each event to the printer of its
+//! process's output ([`Profile`]), writing whole batches of lines with one
+//! write each. It also reclaims rings whose owners exited without giving
+//! them back, and reports what could not be traced.
+//!
+//! [`Settings::resolve`] turns the configuration into what a session needs,
+//! [`start_session`] builds the area and collector from it, and
+//! [`collect_until`] is the collector loop that the launcher (`sock-trace
+//! run`) and the standalone mode (a collector started by the preload
+//! library itself) both run.
 
 mod area;
 mod capture;
+mod enrich;
+mod session;
+mod settings;
 
 pub use area::{clock, Area};
 pub use capture::PcapSink;
+pub use enrich::Enrich;
+pub use session::{collect_until, start_session, Watch};
+pub use settings::{CallerProfile, OutputSpec, Profile, Programs, RunFlags, Settings};
 
-use sock_trace_decode::{Decoder, Event, LoadedModule};
+use sock_trace_decode::{Decoder, Event, ProcessChange};
 use sock_trace_event::record::Record;
 use sock_trace_event::ring::{RING_FREE, RING_OWNED, RING_RELEASED};
-use sock_trace_event::{Func, Shm};
+use sock_trace_event::Func;
 use sock_trace_print::{Printer, Summary};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 /// How long a record waits for possibly earlier records from other threads.
@@ -41,29 +60,26 @@ pub struct Stats {
     pub pids: HashSet<u32>,
 }
 
-/// Receives every decoded event (the printer is one consumer; the summary
-/// and later annotators are others).
+/// Receives every enriched event before it is routed and printed: the
+/// summary and the pcap writer.
 pub trait EventSink {
     fn event(&mut self, ev: &Event);
     /// The trace is over: flush what is buffered.
     fn finish(&mut self) {}
+    /// Writes what the sink has to say at the end of the trace (the
+    /// summary) with the main output's printer.
+    fn report(&mut self, _printer: &mut dyn Printer, _out: &mut Vec<u8>) {}
 }
 
-/// Adds to an event what its record alone cannot say: caller frames
-/// (symbolised with the process's module map), address annotations.
-/// `profile` is the process's [`Route::profile`].
-pub trait Enricher {
-    fn enrich(&mut self, ev: &mut Event, modules: &[LoadedModule], profile: usize);
-}
+/// The exit summary is a sink: it counts every event.
+impl EventSink for Summary {
+    fn event(&mut self, ev: &Event) {
+        self.add(ev);
+    }
 
-/// Where a process's events go and which settings shape them, chosen once
-/// per process from its executable (per-program rules).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Route {
-    /// Index into the collector's outputs.
-    pub output: usize,
-    /// Opaque to the collector; handed to the [`Enricher`].
-    pub profile: usize,
+    fn report(&mut self, printer: &mut dyn Printer, out: &mut Vec<u8>) {
+        printer.summary(self, out);
+    }
 }
 
 /// One destination of the trace: a printer and what it writes to.
@@ -126,17 +142,15 @@ impl<'a> Output<'a> {
 /// Longest a written line waits in the output buffer.
 const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Chooses a route from a process's executable path and `argv[0]`.
-type RouteFn<'a> = Box<dyn FnMut(&[u8], &[u8]) -> Route + 'a>;
-
 pub struct Collector<'a> {
-    shm: Shm,
+    /// Unmapped when the collector goes: nothing else holds the mapping.
+    area: Area,
     decoder: Decoder,
     outputs: Vec<Output<'a>>,
-    router: Option<RouteFn<'a>>,
-    routes: HashMap<u32, Route>,
-    enricher: Option<Box<dyn Enricher + 'a>>,
-    summary: Option<Summary>,
+    /// The router: each process's profile, from its executable.
+    programs: Programs,
+    routes: HashMap<u32, Rc<Profile>>,
+    enrich: Option<Enrich>,
     sinks: Vec<Box<dyn EventSink + 'a>>,
     pending: Vec<Pending>,
     scratch: Vec<u8>,
@@ -150,16 +164,15 @@ struct Pending {
 }
 
 impl<'a> Collector<'a> {
-    /// A collector writing everything to one output.
-    pub fn new(shm: Shm, printer: Box<dyn Printer + 'a>, out: Box<dyn Write + 'a>) -> Self {
+    /// A collector of `area` writing everything to one output.
+    pub fn new(area: Area, printer: Box<dyn Printer + 'a>, out: Box<dyn Write + 'a>) -> Self {
         Collector {
-            shm,
+            area,
             decoder: Decoder::new(),
             outputs: vec![Output::new(printer, out)],
-            router: None,
+            programs: Programs::single(),
             routes: HashMap::new(),
-            enricher: None,
-            summary: None,
+            enrich: None,
             sinks: Vec::new(),
             pending: Vec::new(),
             scratch: Vec::with_capacity(256 * 1024),
@@ -168,36 +181,45 @@ impl<'a> Collector<'a> {
     }
 
     /// A collector whose main output (index 0) is `output`.
-    pub fn from_output(shm: Shm, output: Output<'a>) -> Self {
+    pub fn from_output(area: Area, output: Output<'a>) -> Self {
         let Output { printer, out, .. } = output;
-        Collector::new(shm, printer, out)
+        Collector::new(area, printer, out)
     }
 
-    /// Adds an output; returns its index for [`Route::output`].
+    /// The trace area this collector drains.
+    pub fn area(&self) -> &Area {
+        &self.area
+    }
+
+    /// Adds an output; returns its index for [`Profile::output`].
     pub fn add_output(&mut self, output: Output<'a>) -> usize {
         self.outputs.push(output);
         self.outputs.len() - 1
     }
 
-    /// Chooses a route for each process from its executable's path.
-    pub fn set_router(&mut self, router: impl FnMut(&[u8], &[u8]) -> Route + 'a) {
-        self.router = Some(Box::new(router));
+    /// Chooses a profile for each process from its executable's path.
+    pub fn set_programs(&mut self, programs: Programs) {
+        self.programs = programs;
     }
 
-    pub fn set_enricher(&mut self, enricher: Box<dyn Enricher + 'a>) {
-        self.enricher = Some(enricher);
+    /// Adds the enrich stage.
+    pub fn set_enrich(&mut self, enrich: Enrich) {
+        self.enrich = Some(enrich);
     }
 
     /// Counts every event for an exit summary ([`Collector::print_summary`]).
     pub fn enable_summary(&mut self) {
-        self.summary = Some(Summary::new());
+        self.add_sink(Box::new(Summary::new()));
     }
 
-    /// Writes the summary on the main output (after [`Collector::finish`]).
+    /// Writes what the sinks report (the summary) on the main output
+    /// (after [`Collector::finish`]).
     pub fn print_summary(&mut self) {
-        if let Some(s) = &self.summary {
-            let o = &mut self.outputs[0];
-            o.printer.summary(s, &mut o.line);
+        let o = &mut self.outputs[0];
+        for s in &mut self.sinks {
+            s.report(o.printer.as_mut(), &mut o.line);
+        }
+        if !o.line.is_empty() {
             o.write_buffer(true);
         }
     }
@@ -240,7 +262,7 @@ impl<'a> Collector<'a> {
         for s in &mut self.sinks {
             s.finish();
         }
-        let h = self.shm.header();
+        let h = self.area.shm().header();
         // Producers write these counters; a misbehaving one can write
         // anything, so they are read as unsigned and added saturating.
         let no_ring = h.lost_no_ring.load(Ordering::Relaxed);
@@ -291,24 +313,28 @@ impl<'a> Collector<'a> {
     /// Frees rings whose owner is gone: released ones once drained, and
     /// owned ones whose thread no longer exists.
     pub fn reclaim(&mut self) {
-        let n = self.shm.geometry().nrings;
+        let n = self.area.shm().geometry().nrings;
         for ring in 0..n {
-            let ctl = self.shm.ctl(ring);
+            let ctl = self.area.shm().ctl(ring);
             match ctl.state.load(Ordering::Acquire) {
                 RING_FREE => {}
                 RING_RELEASED => {
-                    if self.shm.drained(ring) {
-                        self.shm.free(ring);
+                    if self.area.shm().drained(ring) {
+                        self.area.shm().free(ring);
                         self.stats.rings_reclaimed += 1;
                     }
                 }
                 RING_OWNED => {
                     let pid = ctl.owner_pid.load(Ordering::Relaxed);
                     let tid = ctl.owner_tid.load(Ordering::Acquire);
-                    if pid != 0 && tid != 0 && !thread_alive(pid, tid) && self.shm.drained(ring) {
+                    if pid != 0
+                        && tid != 0
+                        && !thread_alive(pid, tid)
+                        && self.area.shm().drained(ring)
+                    {
                         // Check the state again: the owner cannot change it
                         // any more, but a released-then-freed race is harmless.
-                        self.shm.free(ring);
+                        self.area.shm().free(ring);
                         self.stats.rings_reclaimed += 1;
                     }
                 }
@@ -318,23 +344,23 @@ impl<'a> Collector<'a> {
     }
 
     fn drain_rings(&mut self) -> usize {
-        let n = self.shm.geometry().nrings;
+        let n = self.area.shm().geometry().nrings;
         let mut taken = 0;
         for ring in 0..n {
-            let ctl = self.shm.ctl(ring);
+            let ctl = self.area.shm().ctl(ring);
             if ctl.state.load(Ordering::Relaxed) == RING_FREE {
                 continue;
             }
-            if self.shm.corrupt(ring) {
+            if self.area.shm().corrupt(ring) {
                 // A producer can only block on a ring whose counters lie;
                 // start it over rather than let it wait for us forever.
-                self.shm.resync(ring);
+                self.area.shm().resync(ring);
                 self.stats.corrupt_rings += 1;
                 continue;
             }
             loop {
                 self.scratch.clear();
-                let new_tail = self.shm.read_committed(ring, &mut self.scratch);
+                let new_tail = self.area.shm().read_committed(ring, &mut self.scratch);
                 if self.scratch.is_empty() {
                     break;
                 }
@@ -363,7 +389,7 @@ impl<'a> Collector<'a> {
                         }
                     }
                 }
-                self.shm.consume(ring, new_tail);
+                self.area.shm().consume(ring, new_tail);
             }
         }
         taken
@@ -392,24 +418,21 @@ impl<'a> Collector<'a> {
                 continue;
             };
             self.stats.events += 1;
-            if ev.func == Func::ProcLeave {
-                let text = leave_text(&ev);
+            if let Some(ProcessChange::Leaves { reason, exe }) = &ev.core.process {
+                let text = leave_text(ev.pid, *reason, exe.as_deref());
                 self.notice(Some(ev.pid), &text);
                 continue;
             }
-            let route = self.route_of(&ev);
-            if let Some(e) = &mut self.enricher {
+            let profile = self.route_of(&ev);
+            if let Some(e) = &mut self.enrich {
                 let pid = ev.pid;
-                e.enrich(&mut ev, self.decoder.modules(pid), route.profile);
-            }
-            if let Some(s) = &mut self.summary {
-                s.add(&ev);
+                e.enrich(&mut ev, self.decoder.modules(pid), &profile.callers);
             }
             for s in &mut self.sinks {
                 s.event(&ev);
             }
             let last = self.outputs.len() - 1;
-            let o = &mut self.outputs[route.output.min(last)];
+            let o = &mut self.outputs[profile.output.min(last)];
             o.printer.event(&ev, &mut o.line);
         }
         for o in &mut self.outputs {
@@ -417,55 +440,42 @@ impl<'a> Collector<'a> {
         }
     }
 
-    /// The route of the event's process: chosen at its start record from
+    /// The profile of the event's process: chosen at its start record from
     /// the executable, inherited from the parent until then.
-    fn route_of(&mut self, ev: &Event) -> Route {
-        use sock_trace_decode::Value;
-        if ev.func != Func::ProcStart {
-            return self.routes.get(&ev.pid).copied().unwrap_or_default();
-        }
-        let arg = |name: &str| ev.args.iter().find(|f| f.name == name).map(|f| &f.value);
-        let parent = match arg("ppid") {
-            Some(Value::Int(p)) => self.routes.get(&(*p as u32)).copied(),
-            _ => None,
-        }
-        .unwrap_or_default();
-        let argv0 = match arg("argv") {
-            Some(Value::List(l)) => match l.first() {
-                Some(Value::Str(a)) => a.as_slice(),
-                _ => &[],
-            },
-            _ => &[],
+    fn route_of(&mut self, ev: &Event) -> Rc<Profile> {
+        let Some(p) = ev.proc_start() else {
+            return match self.routes.get(&ev.pid) {
+                Some(p) => p.clone(),
+                None => self.programs.default_profile(),
+            };
         };
-        let route = match (&mut self.router, arg("exe")) {
-            (Some(r), Some(Value::Str(exe))) => r(exe, argv0),
-            _ => parent,
+        let parent = self
+            .routes
+            .get(&p.ppid)
+            .cloned()
+            .unwrap_or_else(|| self.programs.default_profile());
+        let argv0 = p
+            .argv
+            .as_ref()
+            .and_then(|a| a.first())
+            .map_or(&[][..], Vec::as_slice);
+        let route = match &p.exe {
+            Some(exe) => self.programs.profile_for(exe, argv0),
+            None => parent,
         };
-        self.routes.insert(ev.pid, route);
+        self.routes.insert(ev.pid, route.clone());
         route
     }
 }
 
 /// "process N leaves the trace at exec of PROG: why".
-fn leave_text(ev: &Event) -> String {
-    use sock_trace_decode::Value;
-    let mut reason = 0;
-    let mut exe = String::new();
-    for a in &ev.args {
-        match (a.name, &a.value) {
-            ("reason", Value::Int(r)) => reason = *r as u64,
-            ("exe", Value::Str(s)) => exe = String::from_utf8_lossy(s).into_owned(),
-            _ => {}
-        }
-    }
-    let what = if exe.is_empty() {
-        "a program".to_string()
-    } else {
-        format!("{exe:?}")
+fn leave_text(pid: u32, reason: u64, exe: Option<&[u8]>) -> String {
+    let what = match exe {
+        Some(e) if !e.is_empty() => format!("{:?}", String::from_utf8_lossy(e)),
+        _ => "a program".to_string(),
     };
     format!(
-        "process {} leaves the trace at the exec of {what}: {}",
-        ev.pid,
+        "process {pid} leaves the trace at the exec of {what}: {}",
         sock_trace_event::leave::describe(reason)
     )
 }

@@ -18,6 +18,8 @@ pub use actions::{
     parse_delay, parse_inject, parse_limit, parse_peer, DelayRule, FaultRule, Filter, LimitRule,
     Rate,
 };
+/// Declared once, by the printers that act on them.
+pub use sock_trace_print::{Choice, ColorMode, Format, PathStyle, ShowPid, TimestampMode};
 pub use style::Style;
 
 use serde::{Deserialize, Serialize};
@@ -93,18 +95,6 @@ impl Default for CallerConfig {
             debug_dirs: vec![PathBuf::from("/usr/lib/debug")],
         }
     }
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PathStyle {
-    /// As recorded in the debug information.
-    Full,
-    /// Relative to the working directory when below it, else full.
-    #[default]
-    Relative,
-    /// File name only.
-    Basename,
 }
 
 /// `[[program]]`: settings for the processes whose executable matches
@@ -244,42 +234,6 @@ impl<'de> Deserialize<'de> for Output {
             _ => Output::File(PathBuf::from(s)),
         })
     }
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    #[default]
-    Text,
-    Jsonl,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ColorMode {
-    #[default]
-    Auto,
-    Always,
-    Never,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TimestampMode {
-    #[default]
-    None,
-    Absolute,
-    Relative,
-    Delta,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ShowPid {
-    #[default]
-    Auto,
-    Always,
-    Never,
 }
 
 /// `[colors]`: one style per element of a line.

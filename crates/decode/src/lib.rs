@@ -32,7 +32,9 @@ pub mod value;
 pub use table::{Applied, SocketTable};
 pub use value::{
     AddrNote, CallFlags, CallerFrame, Core, ErrorInfo, ErrorSpace, Event, Field, Io, LoadedModule,
-    Outcome, Payload, ProcStart, ProcessChange, SockAddr, SocketChange, UnixKind, Value,
+    NoteAs, NoteClass, NoteClassDetail, NoteCountry, NoteDrop, NoteFlags, NoteLocation, NoteNet,
+    NoteRegistry, Outcome, Payload, ProcStart, ProcessChange, SockAddr, SocketChange, UnixKind,
+    Value,
 };
 
 use sock_trace_event::record::{

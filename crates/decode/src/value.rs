@@ -308,17 +308,130 @@ pub struct ProcStart {
     pub backend: sock_trace_event::Backend,
 }
 
-/// Address intelligence for one IP address of a call.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Address intelligence for one IP address of a call: every part names
+/// the database that supplied it. The printers render it (a few words in
+/// the trace line, a detailed block, a JSON object); `sock-trace-ipintel`
+/// fills it in.
+#[derive(Clone, Debug, PartialEq)]
 pub struct AddrNote {
     pub ip: std::net::IpAddr,
-    /// `US AS15169 GOOGLE`; empty when there is nothing worth a word in a
-    /// trace line (loopback, private ranges).
-    pub compact: String,
-    /// The detailed form, one line each.
-    pub detail: Vec<String>,
-    /// Every field, as a JSON object (the JSON printer embeds it).
-    pub json: String,
+    pub class: NoteClass,
+    /// For an IPv4-mapped address, the class of the IPv4 address inside.
+    pub inner_class: Option<NoteClass>,
+    pub class_detail: Option<NoteClassDetail>,
+    pub country: Option<NoteCountry>,
+    pub location: Option<NoteLocation>,
+    /// The autonomous system (`"as"` in JSON).
+    pub asn: Option<NoteAs>,
+    pub flags: Option<NoteFlags>,
+    /// Spamhaus DROP listing.
+    pub drop: Option<NoteDrop>,
+    /// IANA registry designation.
+    pub registry: Option<NoteRegistry>,
+}
+
+/// The special-purpose range of an address (or `public`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoteClass {
+    /// As JSON names it: `public`, `loopback`, `6to4` ...
+    pub name: &'static str,
+    /// As text shows it.
+    pub label: &'static str,
+    /// Globally routable.
+    pub global: bool,
+    /// 6to4 or Teredo: the tunnel is named before the country.
+    pub tunnel: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NoteClassDetail {
+    /// The IPv4 address embedded in an IPv4-mapped, 6to4 or NAT64 address.
+    EmbeddedIpv4 { ipv4: std::net::Ipv4Addr },
+    /// Teredo server, and client address and port.
+    Teredo {
+        server: std::net::Ipv4Addr,
+        client: std::net::Ipv4Addr,
+        client_port: u16,
+    },
+}
+
+/// A network, `addr/prefix`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoteNet {
+    pub addr: std::net::IpAddr,
+    pub prefix: u8,
+}
+
+impl std::fmt::Display for NoteNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoteCountry {
+    /// ISO 3166 alpha-2 code (or a database's pseudo code).
+    pub code: String,
+    pub name: Option<String>,
+    pub continent: Option<String>,
+    pub continent_name: Option<String>,
+    pub network: Option<NoteNet>,
+    /// File path, or `embedded`.
+    pub source: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NoteLocation {
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    pub time_zone: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub accuracy_km: Option<u16>,
+    pub source: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoteAs {
+    pub number: u32,
+    pub name: Option<String>,
+    pub network: Option<NoteNet>,
+    pub source: String,
+}
+
+/// Network flags (at least one set).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoteFlags {
+    pub anonymous_proxy: bool,
+    pub satellite_provider: bool,
+    pub anycast: bool,
+    /// On a "hostile network, safe to drop" list.
+    pub drop: bool,
+    pub source: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoteDrop {
+    /// SBL reference, e.g. `SBL256894`.
+    pub sbl: String,
+    pub network: NoteNet,
+    pub rir: Option<String>,
+    pub source: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NoteRegistry {
+    pub network: NoteNet,
+    /// The prefix as written in the registry (`008/8`).
+    pub prefix: String,
+    pub designation: String,
+    /// Empty when the registry gives none (also `whois`, `rdap`).
+    pub date: String,
+    pub whois: String,
+    pub rdap: String,
+    pub status: String,
+    pub source: String,
 }
 
 /// Bytes moved by a send/recv-family call.

@@ -1,10 +1,18 @@
 //! The answer for one address and its renderings (compact one-liner, detailed
 //! lines, JSON via serde). Each part names the database that supplied it.
+//!
+//! A trace carries the answer as the decoder's typed [`AddrNote`]
+//! ([`Annotation::to_note`]); the printers render that, and the text forms
+//! here are theirs, so `sock-trace lookup` and trace lines cannot differ.
 
 use crate::class::{AddressClass, ClassDetail};
 use crate::iana::RegistryEntry;
 use crate::net::IpNetwork;
 use serde::Serialize;
+use sock_trace_decode::{
+    AddrNote, NoteAs, NoteClass, NoteClassDetail, NoteCountry, NoteDrop, NoteFlags, NoteLocation,
+    NoteNet, NoteRegistry,
+};
 use std::net::IpAddr;
 
 /// Country part.
@@ -76,23 +84,6 @@ impl FlagsInfo {
     pub(crate) fn any(&self) -> bool {
         self.anonymous_proxy || self.satellite_provider || self.anycast || self.drop
     }
-
-    fn names(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        if self.anonymous_proxy {
-            v.push("anonymous proxy");
-        }
-        if self.satellite_provider {
-            v.push("satellite provider");
-        }
-        if self.anycast {
-            v.push("anycast");
-        }
-        if self.drop {
-            v.push("hostile (drop)");
-        }
-        v
-    }
 }
 
 /// Spamhaus DROP listing.
@@ -156,127 +147,276 @@ impl Annotation {
     /// when listed. Non-public addresses give their class (`loopback`,
     /// `private`, ...); tunnelled ones are prefixed with theirs (`6to4 DE ...`).
     pub fn compact(&self) -> String {
-        let mut parts: Vec<String> = Vec::new();
-        let inner_global = match (&self.class, &self.class_detail) {
-            (AddressClass::Ipv4Mapped, Some(ClassDetail::EmbeddedIpv4 { ipv4 })) => {
-                crate::class::classify_v4(*ipv4)
-            }
-            (c, _) => *c,
-        };
-        if !inner_global.is_global() && self.country.is_none() && self.asn.is_none() {
-            return inner_global.label().to_string();
-        }
-        if matches!(self.class, AddressClass::SixToFour | AddressClass::Teredo) {
-            parts.push(self.class.label().to_string());
-        }
-        if let Some(c) = &self.country {
-            parts.push(c.code.clone());
-        }
-        if let Some(a) = &self.asn {
-            parts.push(format!("AS{}", a.number));
-            if let Some(n) = &a.name {
-                parts.push(n.clone());
-            }
-        }
-        if let Some(d) = &self.drop {
-            parts.push(format!("DROP {}", d.sbl));
-        } else if self.flags.as_ref().is_some_and(|f| f.drop) {
-            parts.push("DROP".into());
-        }
-        parts.join(" ")
+        sock_trace_print::note::compact(&self.to_note())
     }
 
     /// Human-readable lines with everything known and where it came from.
     pub fn detailed_lines(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut class_line = format!("class:    {}", self.class.label());
-        match &self.class_detail {
-            Some(ClassDetail::EmbeddedIpv4 { ipv4 }) => {
-                class_line.push_str(&format!(" (embedded IPv4 {ipv4})"))
+        sock_trace_print::note::detail_lines(&self.to_note())
+    }
+
+    /// The answer as a trace event carries it.
+    pub fn to_note(&self) -> AddrNote {
+        let inner_class = match (&self.class, &self.class_detail) {
+            (AddressClass::Ipv4Mapped, Some(ClassDetail::EmbeddedIpv4 { ipv4 })) => {
+                Some(note_class(crate::class::classify_v4(*ipv4)))
             }
-            Some(ClassDetail::Teredo {
-                server,
-                client,
-                client_port,
-            }) => class_line.push_str(&format!(
-                " (server {server}, client {client}:{client_port})"
-            )),
-            None => {}
+            _ => None,
+        };
+        AddrNote {
+            ip: self.ip,
+            class: note_class(self.class),
+            inner_class,
+            class_detail: self.class_detail.as_ref().map(|d| match d {
+                ClassDetail::EmbeddedIpv4 { ipv4 } => NoteClassDetail::EmbeddedIpv4 { ipv4: *ipv4 },
+                ClassDetail::Teredo {
+                    server,
+                    client,
+                    client_port,
+                } => NoteClassDetail::Teredo {
+                    server: *server,
+                    client: *client,
+                    client_port: *client_port,
+                },
+            }),
+            country: self.country.as_ref().map(|c| NoteCountry {
+                code: c.code.clone(),
+                name: c.name.clone(),
+                continent: c.continent.clone(),
+                continent_name: c.continent_name.clone(),
+                network: c.network.map(note_net),
+                source: c.source.clone(),
+            }),
+            location: self.location.as_ref().map(|l| NoteLocation {
+                city: l.city.clone(),
+                region: l.region.clone(),
+                postal_code: l.postal_code.clone(),
+                time_zone: l.time_zone.clone(),
+                latitude: l.latitude,
+                longitude: l.longitude,
+                accuracy_km: l.accuracy_km,
+                source: l.source.clone(),
+            }),
+            asn: self.asn.as_ref().map(|a| NoteAs {
+                number: a.number,
+                name: a.name.clone(),
+                network: a.network.map(note_net),
+                source: a.source.clone(),
+            }),
+            flags: self.flags.as_ref().map(|f| NoteFlags {
+                anonymous_proxy: f.anonymous_proxy,
+                satellite_provider: f.satellite_provider,
+                anycast: f.anycast,
+                drop: f.drop,
+                source: f.source.clone(),
+            }),
+            drop: self.drop.as_ref().map(|d| NoteDrop {
+                sbl: d.sbl.clone(),
+                network: note_net(d.network),
+                rir: d.rir.clone(),
+                source: d.source.clone(),
+            }),
+            registry: self.registry.as_ref().map(|r| NoteRegistry {
+                network: note_net(r.network),
+                prefix: r.entry.prefix.clone(),
+                designation: r.entry.designation.clone(),
+                date: r.entry.date.clone(),
+                whois: r.entry.whois.clone(),
+                rdap: r.entry.rdap.clone(),
+                status: r.entry.status.clone(),
+                source: r.source.clone(),
+            }),
         }
-        out.push(class_line);
-        if let Some(c) = &self.country {
-            let mut l = format!("country:  {}", c.code);
-            if let Some(n) = &c.name {
-                l.push_str(&format!(", {n}"));
-            }
-            if let Some(cont) = c.continent_name.as_ref().or(c.continent.as_ref()) {
-                l.push_str(&format!(" ({cont})"));
-            }
-            l.push_str(&format!("  [{}]", c.source));
-            out.push(l);
+    }
+}
+
+fn note_net(n: IpNetwork) -> NoteNet {
+    NoteNet {
+        addr: n.addr,
+        prefix: n.prefix,
+    }
+}
+
+/// The class as a note carries it; `name` is its serde name (checked by a
+/// test below).
+fn note_class(c: AddressClass) -> NoteClass {
+    use AddressClass::*;
+    let name = match c {
+        Public => "public",
+        Unspecified => "unspecified",
+        ThisNetwork => "this-network",
+        Loopback => "loopback",
+        Private => "private",
+        SharedCgnat => "shared-cgnat",
+        LinkLocal => "link-local",
+        Multicast => "multicast",
+        Documentation => "documentation",
+        Benchmarking => "benchmarking",
+        IetfProtocol => "ietf-protocol",
+        Broadcast => "broadcast",
+        Ipv4Mapped => "ipv4-mapped",
+        SixToFour => "six-to-four",
+        Teredo => "teredo",
+        Nat64 => "nat64",
+        DiscardOnly => "discard-only",
+        UniqueLocal => "unique-local",
+        SiteLocal => "site-local",
+        Reserved => "reserved",
+    };
+    NoteClass {
+        name,
+        label: c.label(),
+        global: c.is_global(),
+        tunnel: matches!(c, SixToFour | Teredo),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(s: &str) -> IpNetwork {
+        s.parse().unwrap()
+    }
+
+    /// Every part, some optional fields set and some not.
+    fn everything() -> Annotation {
+        Annotation {
+            ip: "::ffff:192.0.2.7".parse().unwrap(),
+            class: AddressClass::Ipv4Mapped,
+            class_detail: Some(ClassDetail::EmbeddedIpv4 {
+                ipv4: [192, 0, 2, 7].into(),
+            }),
+            country: Some(CountryInfo {
+                code: "CH".into(),
+                name: Some("Switzerland \"CH\"".into()),
+                continent: Some("EU".into()),
+                continent_name: None,
+                network: Some(net("192.0.2.0/24")),
+                source: "/db/country.mmdb".into(),
+            }),
+            location: Some(LocationInfo {
+                city: Some("Zürich".into()),
+                region: None,
+                postal_code: Some("8000".into()),
+                time_zone: Some("Europe/Zurich".into()),
+                latitude: Some(47.3769),
+                longitude: Some(-8.5),
+                accuracy_km: Some(20),
+                source: "/db/city.mmdb".into(),
+            }),
+            asn: Some(AsInfo {
+                number: 64500,
+                name: None,
+                network: Some(net("192.0.2.0/23")),
+                source: "embedded".into(),
+            }),
+            flags: Some(FlagsInfo {
+                anonymous_proxy: true,
+                satellite_provider: false,
+                anycast: true,
+                drop: true,
+                source: "libloc".into(),
+            }),
+            drop: Some(DropInfo {
+                sbl: "SBL123".into(),
+                network: net("192.0.2.0/24"),
+                rir: Some("arin".into()),
+                source: "drop_v4.json".into(),
+            }),
+            registry: Some(RegistryInfo {
+                network: net("192.0.0.0/8"),
+                entry: RegistryEntry {
+                    prefix: "192/8".into(),
+                    designation: "Administered by ARIN".into(),
+                    date: "1993-05".into(),
+                    whois: String::new(),
+                    rdap: "https://rdap.arin.net/registry/".into(),
+                    status: "LEGACY".into(),
+                },
+                source: "IANA".into(),
+            }),
         }
-        if let Some(loc) = &self.location {
-            let place: Vec<&str> = [loc.city.as_deref(), loc.region.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect();
-            if !place.is_empty() {
-                let mut l = format!("location: {}", place.join("/"));
-                if let Some(z) = &loc.postal_code {
-                    l.push_str(&format!(", postal {z}"));
-                }
-                if let Some(tz) = &loc.time_zone {
-                    l.push_str(&format!(", tz {tz}"));
-                }
-                l.push_str(&format!("  [{}]", loc.source));
-                out.push(l);
-            }
-            if let (Some(lat), Some(lon)) = (loc.latitude, loc.longitude) {
-                out.push(format!(
-                    "position: {:.3}{}, {:.3}{}  https://www.openstreetmap.org/#map=10/{lat:.4}/{lon:.4}",
-                    lat.abs(),
-                    if lat >= 0.0 { 'N' } else { 'S' },
-                    lon.abs(),
-                    if lon >= 0.0 { 'E' } else { 'W' },
-                ));
-            }
+    }
+
+    #[test]
+    fn a_note_prints_as_json_exactly_as_serde_writes_the_annotation() {
+        let teredo = Annotation {
+            class_detail: Some(ClassDetail::Teredo {
+                server: [192, 0, 2, 1].into(),
+                client: [203, 0, 113, 9].into(),
+                client_port: 40000,
+            }),
+            class: AddressClass::Teredo,
+            ..Annotation::bare("2001::1".parse().unwrap(), AddressClass::Teredo, None)
+        };
+        let bare = Annotation::bare("127.0.0.1".parse().unwrap(), AddressClass::Loopback, None);
+        for a in [everything(), teredo, bare] {
+            let mut out = Vec::new();
+            sock_trace_print::json::note_json(&a.to_note(), &mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string(&a).unwrap()
+            );
         }
-        if let Some(a) = &self.asn {
-            let mut l = format!("ASN:      AS{}", a.number);
-            if let Some(n) = &a.name {
-                l.push_str(&format!(", {n}"));
-            }
-            if let Some(net) = &a.network {
-                l.push_str(&format!(", net {net}"));
-            }
-            l.push_str(&format!("  [{}]", a.source));
-            out.push(l);
-        } else if let Some(net) = self.country.as_ref().and_then(|c| c.network) {
-            out.push(format!("network:  {net}"));
+    }
+
+    #[test]
+    fn text_forms_of_every_part() {
+        let a = everything();
+        assert_eq!(a.compact(), "CH AS64500 DROP SBL123");
+        assert_eq!(
+            a.detailed_lines(),
+            [
+                "class:    IPv4-mapped (embedded IPv4 192.0.2.7)",
+                "country:  CH, Switzerland \"CH\" (EU)  [/db/country.mmdb]",
+                "location: Zürich, postal 8000, tz Europe/Zurich  [/db/city.mmdb]",
+                "position: 47.377N, 8.500W  https://www.openstreetmap.org/#map=10/47.3769/-8.5000",
+                "ASN:      AS64500, net 192.0.2.0/23  [embedded]",
+                "flags:    anonymous proxy, anycast, hostile (drop)  [libloc]",
+                "DROP:     SBL123 (192.0.2.0/24) https://check.spamhaus.org/sbl/query/SBL123  [drop_v4.json]",
+                "IANA:     192/8, Administered by ARIN, 1993-05, https://rdap.arin.net/registry/, LEGACY  [IANA]",
+            ]
+        );
+        let mapped_loopback = Annotation::bare(
+            "::ffff:127.0.0.1".parse().unwrap(),
+            AddressClass::Ipv4Mapped,
+            Some(ClassDetail::EmbeddedIpv4 {
+                ipv4: [127, 0, 0, 1].into(),
+            }),
+        );
+        assert_eq!(mapped_loopback.compact(), "loopback");
+    }
+
+    #[test]
+    fn note_class_names_are_the_serde_names() {
+        use AddressClass::*;
+        for c in [
+            Public,
+            Unspecified,
+            ThisNetwork,
+            Loopback,
+            Private,
+            SharedCgnat,
+            LinkLocal,
+            Multicast,
+            Documentation,
+            Benchmarking,
+            IetfProtocol,
+            Broadcast,
+            Ipv4Mapped,
+            SixToFour,
+            Teredo,
+            Nat64,
+            DiscardOnly,
+            UniqueLocal,
+            SiteLocal,
+            Reserved,
+        ] {
+            assert_eq!(
+                format!("\"{}\"", note_class(c).name),
+                serde_json::to_string(&c).unwrap()
+            );
         }
-        if let Some(f) = &self.flags {
-            out.push(format!(
-                "flags:    {}  [{}]",
-                f.names().join(", "),
-                f.source
-            ));
-        }
-        if let Some(d) = &self.drop {
-            out.push(format!(
-                "DROP:     {} ({}) https://check.spamhaus.org/sbl/query/{}  [{}]",
-                d.sbl, d.network, d.sbl, d.source
-            ));
-        }
-        if let Some(r) = &self.registry {
-            let e = &r.entry;
-            let mut fields = vec![e.prefix.as_str(), e.designation.as_str()];
-            for f in [&e.date, &e.whois, &e.rdap, &e.status] {
-                if !f.is_empty() {
-                    fields.push(f);
-                }
-            }
-            out.push(format!("IANA:     {}  [{}]", fields.join(", "), r.source));
-        }
-        out
     }
 }

@@ -17,7 +17,8 @@ use crate::{Clock, Printer};
 use base64::Engine;
 use serde_json::{json, Map, Value as J};
 use sock_trace_decode::{
-    CallerFrame, ErrorSpace, Event, Field, Outcome, SockAddr, UnixKind, Value,
+    AddrNote, CallerFrame, ErrorSpace, Event, Field, NoteClassDetail, NoteNet, Outcome, SockAddr,
+    UnixKind, Value,
 };
 use sock_trace_event::Func;
 use std::io::Write as _;
@@ -162,6 +163,123 @@ impl<'a> Out<'a> {
             }
         }
         self.close(b'}');
+    }
+
+    /// An address annotation: every part with the database that said it
+    /// (the keys and order of `sock-trace lookup --json`).
+    fn note(&mut self, n: &AddrNote) {
+        self.open(b'{');
+        self.key("ip");
+        self.display(n.ip);
+        self.entry("class", n.class.name);
+        match &n.class_detail {
+            Some(NoteClassDetail::EmbeddedIpv4 { ipv4 }) => self.detail("embedded_ipv4", |o| {
+                o.key("ipv4");
+                o.display(ipv4);
+            }),
+            Some(NoteClassDetail::Teredo {
+                server,
+                client,
+                client_port,
+            }) => self.detail("teredo", |o| {
+                o.key("server");
+                o.display(server);
+                o.key("client");
+                o.display(client);
+                o.entry("client_port", client_port);
+            }),
+            None => {}
+        }
+        if let Some(c) = &n.country {
+            self.part("country", &c.source, |o| {
+                o.entry("code", &c.code);
+                o.some("name", &c.name);
+                o.some("continent", &c.continent);
+                o.some("continent_name", &c.continent_name);
+                o.net("network", c.network.as_ref());
+            });
+        }
+        if let Some(l) = &n.location {
+            self.part("location", &l.source, |o| {
+                o.some("city", &l.city);
+                o.some("region", &l.region);
+                o.some("postal_code", &l.postal_code);
+                o.some("time_zone", &l.time_zone);
+                o.some("latitude", &l.latitude);
+                o.some("longitude", &l.longitude);
+                o.some("accuracy_km", &l.accuracy_km);
+            });
+        }
+        if let Some(a) = &n.asn {
+            self.part("as", &a.source, |o| {
+                o.entry("number", &a.number);
+                o.some("name", &a.name);
+                o.net("network", a.network.as_ref());
+            });
+        }
+        if let Some(f) = &n.flags {
+            self.part("flags", &f.source, |o| {
+                for (key, _) in crate::note::flags(f) {
+                    o.entry(key, &true);
+                }
+            });
+        }
+        if let Some(d) = &n.drop {
+            self.part("drop", &d.source, |o| {
+                o.entry("sbl", &d.sbl);
+                o.net("network", Some(&d.network));
+                o.some("rir", &d.rir);
+            });
+        }
+        if let Some(r) = &n.registry {
+            self.part("registry", &r.source, |o| {
+                o.net("network", Some(&r.network));
+                o.entry("prefix", &r.prefix);
+                o.entry("designation", &r.designation);
+                for (key, v) in [("date", &r.date), ("whois", &r.whois), ("rdap", &r.rdap)] {
+                    if !v.is_empty() {
+                        o.entry(key, v);
+                    }
+                }
+                o.entry("status", &r.status);
+            });
+        }
+        self.close(b'}');
+    }
+
+    /// `"class_detail":{kind:{...}}`.
+    fn detail(&mut self, kind: &str, body: impl FnOnce(&mut Self)) {
+        self.key("class_detail");
+        self.open(b'{');
+        self.key(kind);
+        self.open(b'{');
+        body(self);
+        self.close(b'}');
+        self.close(b'}');
+    }
+
+    /// A part of an annotation: `key:{...,"source":source}`.
+    fn part(&mut self, key: &str, source: &str, body: impl FnOnce(&mut Self)) {
+        self.key(key);
+        self.open(b'{');
+        body(self);
+        self.entry("source", source);
+        self.close(b'}');
+    }
+
+    /// `key: v` when there is a value.
+    fn some<T: serde::Serialize>(&mut self, k: &str, v: &Option<T>) {
+        if let Some(v) = v {
+            self.entry(k, v);
+        }
+    }
+
+    /// `key: "addr/prefix"` when there is a network.
+    fn net(&mut self, k: &str, net: Option<&NoteNet>) {
+        if let Some(net) = net {
+            self.key(k);
+            self.display(net);
+        }
     }
 
     /// A quoted `Display` value that needs no escaping (addresses, hex).
@@ -327,6 +445,11 @@ pub(crate) fn program_text(bytes: &[u8], max: usize) -> std::borrow::Cow<'_, str
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// An address annotation as the JSON printer writes it under `addresses`.
+pub fn note_json(n: &AddrNote, out: &mut Vec<u8>) {
+    Out::new(out).note(n);
+}
+
 /// The entries of a JSON map built from `items` in order: each key once,
 /// at its first place, with the item that gave it last (what inserting
 /// into an ordered map does). Lists here are a handful of items long.
@@ -426,12 +549,7 @@ impl Printer for JsonPrinter {
                     o.comma();
                     o.display(n.ip);
                     o.buf.push(b':');
-                    // Already JSON, made by the annotator; anything else
-                    // becomes null as a parse of it would.
-                    match serde_json::from_str::<serde::de::IgnoredAny>(&last.json) {
-                        Ok(_) => o.raw(last.json.trim()),
-                        Err(_) => o.raw("null"),
-                    }
+                    o.note(last);
                 }
                 o.close(b'}');
             }
@@ -495,6 +613,14 @@ impl Printer for JsonPrinter {
 mod reference {
     use super::*;
     use serde_json::{json, Map, Value as J};
+
+    /// An address annotation: its writer is checked against serde's
+    /// rendering of the annotation it came from (in sock-trace-ipintel).
+    fn note(n: &AddrNote) -> J {
+        let mut out = Vec::new();
+        note_json(n, &mut out);
+        serde_json::from_slice(&out).unwrap_or(J::Null)
+    }
 
     /// A string from the program, escaped as [`program_text`] does.
     fn string(bytes: &[u8], max: usize) -> J {
@@ -657,12 +783,7 @@ mod reference {
                 let addrs: Map<String, J> = ev
                     .annotations
                     .iter()
-                    .map(|n| {
-                        (
-                            n.ip.to_string(),
-                            serde_json::from_str(&n.json).unwrap_or(J::Null),
-                        )
-                    })
+                    .map(|n| (n.ip.to_string(), note(n)))
                     .collect();
                 m.insert("addresses".into(), J::Object(addrs));
             }
@@ -740,6 +861,42 @@ mod tests {
             hint: None,
             annotations: vec![],
             core: Default::default(),
+        }
+    }
+
+    const DOC: sock_trace_decode::NoteClass = sock_trace_decode::NoteClass {
+        name: "documentation",
+        label: "documentation",
+        global: false,
+        tunnel: false,
+    };
+
+    /// A note with a country only (the annotation's own JSON is checked
+    /// against serde in sock-trace-ipintel).
+    fn note_with_country(ip: &str, code: &str) -> AddrNote {
+        AddrNote {
+            ip: ip.parse().unwrap(),
+            class: DOC,
+            inner_class: None,
+            class_detail: Some(NoteClassDetail::EmbeddedIpv4 {
+                ipv4: [192, 0, 2, 1].into(),
+            }),
+            country: Some(sock_trace_decode::NoteCountry {
+                code: code.into(),
+                name: Some("Some \"Land\"".into()),
+                continent: None,
+                continent_name: None,
+                network: Some(NoteNet {
+                    addr: "192.0.2.0".parse().unwrap(),
+                    prefix: 24,
+                }),
+                source: "embedded".into(),
+            }),
+            location: None,
+            asn: None,
+            flags: None,
+            drop: None,
+            registry: None,
         }
     }
 
@@ -1017,24 +1174,18 @@ mod tests {
             },
         ];
         e.annotations = vec![
-            AddrNote {
-                ip: "192.0.2.1".parse().unwrap(),
-                compact: "US".into(),
-                detail: vec![],
-                json: r#"{"country":"US","asn":64500}"#.into(),
-            },
+            note_with_country("192.0.2.1", "US"),
             AddrNote {
                 ip: "198.51.100.2".parse().unwrap(),
-                compact: String::new(),
-                detail: vec![],
-                json: "not json".into(),
+                class_detail: Some(NoteClassDetail::Teredo {
+                    server: [192, 0, 2, 9].into(),
+                    client: [203, 0, 113, 4].into(),
+                    client_port: 40000,
+                }),
+                country: None,
+                ..note_with_country("198.51.100.2", "")
             },
-            AddrNote {
-                ip: "192.0.2.1".parse().unwrap(),
-                compact: "DE".into(),
-                detail: vec![],
-                json: r#"{"country":"DE"}"#.into(),
-            },
+            note_with_country("192.0.2.1", "DE"),
         ];
         e.data = Some(Payload {
             outgoing: false,

@@ -34,6 +34,7 @@
 //! ```
 
 pub mod json;
+pub mod note;
 mod style;
 pub mod summary;
 pub mod text;
@@ -74,23 +75,82 @@ impl Clock {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TimestampMode {
-    #[default]
-    None,
-    /// Local wall-clock time, `HH:MM:SS.uuuuuu`.
-    Absolute,
-    /// Seconds since the trace started.
-    Relative,
-    /// Seconds since the previous line.
-    Delta,
+/// A setting chosen from a few words, spelt the same in the configuration
+/// file and on the command line. Each such setting is declared once, here
+/// (the crate that acts on it, or the lowest one that needs it); the
+/// configuration reads and writes it through serde, the command line
+/// through [`Choice::ALL`].
+pub trait Choice: Sized + Copy + 'static {
+    /// Every value with its name, in the order help texts list them.
+    const ALL: &'static [(&'static str, Self)];
+
+    /// The value named `name` (exact spelling).
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+    }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ShowPid {
-    /// Once more than one process or thread has been seen.
-    #[default]
-    Auto,
-    Always,
-    Never,
+/// Declares a [`Choice`]: the enum, lowercase serde names, its default.
+macro_rules! choice {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? } default $d:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name {
+            $($(#[$vm])* $v,)+
+        }
+        impl Choice for $name {
+            const ALL: &'static [(&'static str, Self)] = &[$(($s, $name::$v)),+];
+        }
+        impl Default for $name {
+            fn default() -> Self {
+                $name::$d
+            }
+        }
+    };
+}
+
+choice! {
+    /// Output format: one text line or one JSON object per call.
+    Format { Text = "text", Jsonl = "jsonl" } default Text
+}
+
+choice! {
+    /// When to colour text output.
+    ColorMode { Auto = "auto", Always = "always", Never = "never" } default Auto
+}
+
+choice! {
+    /// The timestamp at the start of each text line.
+    TimestampMode {
+        None = "none",
+        /// Local wall-clock time, `HH:MM:SS.uuuuuu`.
+        Absolute = "absolute",
+        /// Seconds since the trace started.
+        Relative = "relative",
+        /// Seconds since the previous line.
+        Delta = "delta",
+    } default None
+}
+
+choice! {
+    /// Whether text lines start with the pid (and tid).
+    ShowPid {
+        /// Once more than one process or thread has been seen.
+        Auto = "auto",
+        Always = "always",
+        Never = "never",
+    } default Auto
+}
+
+choice! {
+    /// How the source paths of callers are shown.
+    PathStyle {
+        /// As recorded in the debug information.
+        Full = "full",
+        /// Relative to the working directory when below it, else full.
+        Relative = "relative",
+        /// File name only.
+        Basename = "basename",
+    } default Relative
 }

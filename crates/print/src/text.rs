@@ -317,8 +317,11 @@ impl Printer for TextPrinter {
         }
         let p = self.opts.palette;
         self.notes.clear();
-        self.notes
-            .extend(ev.annotations.iter().map(|n| (n.ip, n.compact.clone())));
+        self.notes.extend(
+            ev.annotations
+                .iter()
+                .filter_map(|n| Some((n.ip, crate::note::trace_words(n)?))),
+        );
         self.paint(out, p.function, ev.func.name());
         out.push(b'(');
         self.fields(out, &ev.args, false);
@@ -352,9 +355,12 @@ impl Printer for TextPrinter {
         }
         out.push(b'\n');
         if self.opts.address_detail {
-            for n in ev.annotations.iter().filter(|n| !n.compact.is_empty()) {
+            for n in ev.annotations.iter() {
+                if crate::note::trace_words(n).is_none() {
+                    continue;
+                }
                 let _ = writeln!(out, "    {}:", n.ip);
-                for l in &n.detail {
+                for l in &crate::note::detail_lines(n) {
                     let _ = writeln!(out, "      {l}");
                 }
             }

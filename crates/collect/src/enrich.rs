@@ -1,72 +1,17 @@
-//! What the collector adds to decoded events before printing: callers
-//! symbolised from the traced process's module map (with per-program
-//! depth, skip list and path style).
-//!
-//! A *profile* is the caller settings of one set of matching `[[program]]`
-//! sections; the router picks one per process, the enricher applies it.
+//! The enrich stage: what the collector adds to decoded events before the
+//! sinks and printers see them: callers symbolised from the traced
+//! process's module map (with the process's [`CallerProfile`]: depth, skip
+//! list, path style), a protocol hint from the payload, and address
+//! annotations.
 
-use crate::setup::Settings;
-use sock_trace_collect::Enricher;
-use sock_trace_config as cfg;
+use crate::settings::CallerProfile;
 use sock_trace_decode::{AddrNote, CallerFrame, Event, LoadedModule, SockAddr, Value};
 use sock_trace_symbolize as sym;
-use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::rc::Rc;
-
-/// Caller settings, as the enricher uses them.
-struct Profile {
-    matched: Vec<usize>,
-    depth: usize,
-    skip: cfg::ModuleFilter,
-    paths: sym::PathStyle,
-}
-
-/// The distinct profiles met so far, shared by the router (which adds
-/// them) and the enricher (which reads them). Profile 0 is the default.
-#[derive(Clone)]
-pub struct Profiles(Rc<RefCell<Vec<Profile>>>);
-
-impl Profiles {
-    pub fn new(settings: &Settings) -> Profiles {
-        Profiles(Rc::new(RefCell::new(vec![profile(
-            Vec::new(),
-            &settings.config,
-        )])))
-    }
-
-    /// The profile for a process matched by the sections `matched`, whose
-    /// effective configuration is `c`.
-    pub fn profile_for(&self, matched: &[usize], c: &cfg::Config) -> usize {
-        let mut all = self.0.borrow_mut();
-        if let Some(i) = all.iter().position(|p| p.matched == matched) {
-            return i;
-        }
-        all.push(profile(matched.to_vec(), c));
-        all.len() - 1
-    }
-}
-
-fn profile(matched: Vec<usize>, c: &cfg::Config) -> Profile {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    Profile {
-        matched,
-        depth: c.callers.depth as usize,
-        // Patterns were checked when the configuration was loaded.
-        skip: cfg::ModuleFilter::new(&c.callers.skip)
-            .unwrap_or_else(|_| cfg::ModuleFilter::new(&[]).expect("empty filter")),
-        paths: match c.callers.paths {
-            cfg::PathStyle::Full => sym::PathStyle::Full,
-            cfg::PathStyle::Relative => sym::PathStyle::RelativeTo(cwd),
-            cfg::PathStyle::Basename => sym::PathStyle::BaseName,
-        },
-    }
-}
 
 pub struct Enrich {
-    profiles: Profiles,
     /// Address intelligence, opened at the first public address (loading
     /// databases costs up to a quarter second; most loopback traces never
     /// need it). `None` inside when annotation is off.
@@ -75,8 +20,8 @@ pub struct Enrich {
     /// Per process: how many module records the map was built from.
     maps: HashMap<u32, (usize, sym::ProcessMap)>,
     /// The note made for each address so far: building one (class,
-    /// database answers, detail lines, JSON) costs microseconds, and a
-    /// trace names the same few addresses over and over.
+    /// database answers) costs microseconds, and a trace names the same
+    /// few addresses over and over.
     notes: HashMap<IpAddr, AddrNote>,
 }
 
@@ -85,13 +30,8 @@ pub struct Enrich {
 const NOTE_CACHE: usize = 65_536;
 
 impl Enrich {
-    pub fn new(
-        profiles: Profiles,
-        debug_dirs: Vec<PathBuf>,
-        annotate: Option<sock_trace_ipintel::Sources>,
-    ) -> Enrich {
+    pub fn new(debug_dirs: Vec<PathBuf>, annotate: Option<sock_trace_ipintel::Sources>) -> Enrich {
         Enrich {
-            profiles,
             intel: annotate.map(Lazy::Pending),
             symbolizer: sym::Symbolizer::new(sym::Options {
                 debug_dirs,
@@ -134,8 +74,10 @@ fn map_of<'a>(
     &maps[&pid].1
 }
 
-impl Enricher for Enrich {
-    fn enrich(&mut self, ev: &mut Event, modules: &[LoadedModule], profile: usize) {
+impl Enrich {
+    /// Adds hint, annotations and caller frames to `ev`, a call of a
+    /// process with caller settings `p` and module map `modules`.
+    pub fn enrich(&mut self, ev: &mut Event, modules: &[LoadedModule], p: &CallerProfile) {
         ev.hint = protocol_hint(ev);
         if let Some(lazy) = &mut self.intel {
             let mut ips = Vec::new();
@@ -160,11 +102,6 @@ impl Enricher for Enrich {
         if ev.callers.is_empty() {
             return;
         }
-        let profiles = self.profiles.clone();
-        let all = profiles.0.borrow();
-        let Some(p) = all.get(profile).or_else(|| all.first()) else {
-            return;
-        };
         if p.depth == 0 {
             return;
         }
@@ -215,19 +152,7 @@ impl Lazy {
         } else {
             Annotation::bare(ip, c.class, c.detail)
         };
-        // Only what a database said is worth a word in a trace line.
-        let known =
-            annotation.country.is_some() || annotation.asn.is_some() || annotation.drop.is_some();
-        AddrNote {
-            ip,
-            compact: if known {
-                annotation.compact()
-            } else {
-                String::new()
-            },
-            detail: annotation.detailed_lines(),
-            json: serde_json::to_string(&annotation).unwrap_or_default(),
-        }
+        annotation.to_note()
     }
 }
 
