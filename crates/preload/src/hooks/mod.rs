@@ -1,14 +1,68 @@
-//! The exported hooks, one file per family. Every hook has the same shape:
+//! The exported hooks, one file per family, all built on one skeleton.
 //!
-//! 1. The exported symbol only decides: if the function is neither traced
-//!    nor acted on (and needs no bookkeeping), it tail-calls the real
-//!    function. Everything else lives in a separate `#[inline(never)]`
-//!    body, so this path has no prologue: about 14 instructions on top of
-//!    the call (bench/callgrind.py), where an inlined body cost 71.
-//! 2. Take the start time, call the real function, save errno at once.
-//! 3. Update socket bookkeeping, then [`state::emit`] the record (inside
-//!    `catch_unwind`; a tracer bug never reaches the program).
-//! 4. Restore errno and return the real result.
+//! 1. [`hook!`] writes the exported symbol under its own name
+//!    (`grep -rn "fn connect\b"` finds it). The export only decides: when
+//!    the call is neither traced nor acted on (and needs no bookkeeping),
+//!    it tail-calls the real function. Everything else lives in the
+//!    out-of-line body `<name>_traced` (`#[inline(never)]`), so the
+//!    excluded path has no prologue: about 14 instructions on top of the
+//!    call (bench/callgrind.py), where an inlined body cost 71. A body
+//!    never re-checks the gate it sits behind.
+//! 2. The body is one call of [`traced`]: take the start time (when the
+//!    function is traced), perform the real call (under the action rules:
+//!    [`acted`]; or alone: [`plain`]) and save errno at once, update the
+//!    socket bookkeeping, check the emit gate once, [`emit`] the record
+//!    (inside `catch_unwind`: a tracer bug never reaches the program),
+//!    restore errno and return the real result.
+//!
+//! Forwarding: every call of a real function goes through [`forward!`],
+//! which holds the one safety argument for all of them (below).
+
+/// Calls the real function behind a hook: `forward!(connect(fd, addr, len))`.
+///
+/// The one safety argument for every forwarded call: the program called
+/// the hook with these arguments under the C function's contract, and the
+/// real function (the next definition of the same symbol, declared with the
+/// same prototype in [`crate::real`]) gets them unchanged, or a prefix of
+/// the same buffers (a short write, a paced read), which the contract
+/// covers as well.
+macro_rules! forward {
+    ($name:ident($($a:expr),* $(,)?)) => {
+        // SAFETY: forwarding under the program's own contract (see forward!).
+        unsafe { crate::real::$name($($a),*) }
+    };
+}
+
+/// Exports hooks, each under its literal name:
+///
+/// ```ignore
+/// hook! {
+///     pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+///         enabled(Func::Listen) => listen_traced(fd, backlog)
+///     }
+/// }
+/// ```
+///
+/// When the gate before `=>` is false the real function is tail-called
+/// with the same arguments; otherwise the out-of-line body after `=>` runs.
+macro_rules! hook {
+    ($(
+        $(#[$m:meta])*
+        pub unsafe extern "C" fn $name:ident($($a:ident: $t:ty),* $(,)?) -> $ret:ty {
+            $gate:expr => $body:expr
+        }
+    )*) => {$(
+        $(#[$m])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($a: $t),*) -> $ret {
+            if !$gate {
+                return forward!($name($($a),*));
+            }
+            // SAFETY: the body forwards the program's call (see forward!).
+            unsafe { $body }
+        }
+    )*};
+}
 
 mod io;
 mod misc;
@@ -18,8 +72,9 @@ mod resolve;
 mod socket;
 
 use crate::actions::{self, Target};
-use crate::{state, sys};
-use sock_trace_event::Func;
+use crate::state::{self, emit, Call};
+use crate::sys;
+use sock_trace_event::{Func, RecordWriter};
 
 /// Whether a call on a descriptor hooked only because it is marked as a
 /// socket (read, write, readv, writev, sendfile) should be recorded: it is
@@ -36,27 +91,157 @@ pub fn warm_up() {
     crate::real::warm_up();
 }
 
-/// The start time if `func` is traced.
-#[inline(always)]
-fn begin(func: Func) -> Option<u64> {
-    if state::enabled(func) {
-        Some(sys::now())
-    } else {
-        None
+/// A hooked function's result type, widened into a record's `ret`.
+pub(crate) trait Ret: Copy {
+    fn wide(self) -> i64;
+    /// Back from what [`perform`] returns (the real result or an injected one).
+    fn narrow(v: i64) -> Self;
+}
+
+macro_rules! int_ret {
+    ($($t:ty),*) => {$(
+        impl Ret for $t {
+            #[inline(always)]
+            fn wide(self) -> i64 {
+                self as i64
+            }
+            #[inline(always)]
+            fn narrow(v: i64) -> Self {
+                v as $t
+            }
+        }
+    )*};
+}
+int_ret!(i32, u16, u32, isize, i64);
+
+impl<T> Ret for *mut T {
+    #[inline(always)]
+    fn wide(self) -> i64 {
+        self as i64
+    }
+    #[inline(always)]
+    fn narrow(v: i64) -> Self {
+        v as *mut T
     }
 }
 
-/// Builds a [`state::Call`] from a result and the saved errno.
-#[inline(always)]
-fn call(func: Func, t_start: u64, ret: i64, errno: i32) -> state::Call {
-    state::Call {
-        func,
-        t_start,
-        ret,
-        errno,
-        flags: 0,
-        extra: 0,
+impl<T> Ret for *const T {
+    #[inline(always)]
+    fn wide(self) -> i64 {
+        self as i64
     }
+    #[inline(always)]
+    fn narrow(v: i64) -> Self {
+        v as *const T
+    }
+}
+
+impl Ret for () {
+    #[inline(always)]
+    fn wide(self) -> i64 {
+        0
+    }
+    #[inline(always)]
+    fn narrow(_: i64) -> Self {}
+}
+
+/// A performed call: what the program gets back, and what the record says.
+pub(crate) struct Done<R> {
+    pub ret: R,
+    /// The errno the program sees after the hook.
+    pub errno: i32,
+    /// The error the record shows (errno, or h_errno for gethostby*).
+    pub shown_errno: i32,
+    /// Record flags (injected, delayed, vfork child, fortified).
+    pub flags: u16,
+    /// Bytes the record needs beyond the usual (payload samples).
+    pub extra: usize,
+}
+
+impl<R> Done<R> {
+    #[inline(always)]
+    pub fn new(ret: R, errno: i32) -> Self {
+        Done {
+            ret,
+            errno,
+            shown_errno: errno,
+            flags: 0,
+            extra: 0,
+        }
+    }
+
+    #[inline(always)]
+    pub fn flag(mut self, flags: u16) -> Self {
+        self.flags |= flags;
+        self
+    }
+
+    #[inline(always)]
+    pub fn extra(mut self, extra: usize) -> Self {
+        self.extra = extra;
+        self
+    }
+}
+
+/// The real call alone: its result and the errno it left behind.
+#[inline(always)]
+fn plain<R>(ret: R) -> Done<R> {
+    Done::new(ret, sys::errno())
+}
+
+/// The real call under the action rules (delay, fault, short write,
+/// bandwidth limit): see [`perform`].
+#[inline(always)]
+fn acted<R: Ret>(
+    func: Func,
+    target: impl FnOnce() -> Target,
+    forward: impl FnOnce(Option<usize>) -> R,
+) -> Done<R> {
+    let (r, e, injected) = perform(func, target, |l| forward(l).wide());
+    Done::new(R::narrow(r), e).flag(injected)
+}
+
+/// The hook skeleton: time, perform, gate, emit, restore errno.
+///
+/// `perform` makes the real call (with [`plain`] or [`acted`]) and any
+/// socket bookkeeping that must happen whether or not the call is traced;
+/// the record is written when `func` is traced; `fill` adds its arguments
+/// and blobs. errno is what `perform` saved, whatever emitting did to it.
+#[inline(always)]
+fn traced<R: Ret>(
+    func: Func,
+    perform: impl FnOnce() -> Done<R>,
+    fill: impl FnOnce(&mut RecordWriter<'_>, &Done<R>),
+) -> R {
+    traced_if(func, perform, |_| true, fill)
+}
+
+/// [`traced`] with one more condition on writing the record, asked only
+/// when `func` is traced (a descriptor still a socket, a pollfd array that
+/// names one).
+#[inline(always)]
+fn traced_if<R: Ret>(
+    func: Func,
+    perform: impl FnOnce() -> Done<R>,
+    keep: impl FnOnce(&Done<R>) -> bool,
+    fill: impl FnOnce(&mut RecordWriter<'_>, &Done<R>),
+) -> R {
+    let on = state::enabled(func);
+    let t_start = if on { sys::now() } else { 0 };
+    let done = perform();
+    if on && keep(&done) {
+        let call = Call {
+            func,
+            t_start,
+            ret: done.ret.wide(),
+            errno: done.shown_errno,
+            flags: done.flags,
+            extra: done.extra,
+        };
+        emit(call, |w| fill(w, &done));
+    }
+    sys::set_errno(done.errno);
+    done.ret
 }
 
 /// Whether a hook has anything to do beyond forwarding: trace the call, or
@@ -64,6 +249,12 @@ fn call(func: Func, t_start: u64, ret: i64, errno: i32) -> state::Call {
 #[inline(always)]
 fn involved(func: Func) -> bool {
     state::enabled(func) || actions::wanted(func)
+}
+
+/// Whether `func` is traced (the gate of hooks that take no action rules).
+#[inline(always)]
+fn enabled(func: Func) -> bool {
+    state::enabled(func)
 }
 
 /// The real call, under the action rules: returns its result, the errno
@@ -132,4 +323,27 @@ fn perform_acted(
     };
     actions::after(func, t.fd, &v, bytes);
     (r, e, v.flags())
+}
+
+/// The start time if `func` is traced.
+#[inline(always)]
+fn begin(func: Func) -> Option<u64> {
+    if state::enabled(func) {
+        Some(sys::now())
+    } else {
+        None
+    }
+}
+
+/// Builds a [`state::Call`] from a result and the saved errno.
+#[inline(always)]
+fn call(func: Func, t_start: u64, ret: i64, errno: i32) -> state::Call {
+    state::Call {
+        func,
+        t_start,
+        ret,
+        errno,
+        flags: 0,
+        extra: 0,
+    }
 }
