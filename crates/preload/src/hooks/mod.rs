@@ -201,6 +201,20 @@ fn acted<R: Ret>(
     Done::new(R::narrow(r), e).flag(injected)
 }
 
+/// [`acted`] for calls whose result is not a byte count (sendmmsg and
+/// recvmmsg return messages): `moved` turns the result into the bytes a
+/// bandwidth limit charges to the socket.
+#[inline(always)]
+fn acted_counting<R: Ret>(
+    func: Func,
+    target: impl FnOnce() -> Target,
+    forward: impl FnOnce(Option<usize>) -> R,
+    moved: impl FnOnce(i64) -> i64,
+) -> Done<R> {
+    let (r, e, injected) = perform_counting(func, target, |l| forward(l).wide(), moved);
+    Done::new(R::narrow(r), e).flag(injected)
+}
+
 /// The hook skeleton: time, perform, gate, emit, restore errno.
 ///
 /// `perform` makes the real call (with [`plain`] or [`acted`]) and any
