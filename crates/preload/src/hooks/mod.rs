@@ -338,26 +338,3 @@ fn perform_acted(
     actions::after(func, t.fd, &v, bytes);
     (r, e, v.flags())
 }
-
-/// The start time if `func` is traced.
-#[inline(always)]
-fn begin(func: Func) -> Option<u64> {
-    if state::enabled(func) {
-        Some(sys::now())
-    } else {
-        None
-    }
-}
-
-/// Builds a [`state::Call`] from a result and the saved errno.
-#[inline(always)]
-fn call(func: Func, t_start: u64, ret: i64, errno: i32) -> state::Call {
-    state::Call {
-        func,
-        t_start,
-        ret,
-        errno,
-        flags: 0,
-        extra: 0,
-    }
-}
