@@ -5,7 +5,8 @@ use super::{acted, acted_counting, involved, still_socket, traced, traced_if, Do
 use crate::actions::Target;
 use crate::capture;
 use crate::fds;
-use crate::state;
+use crate::lifecycle;
+use crate::settings;
 use crate::sys;
 use core::ffi::{c_int, c_uint, c_void};
 use core::ptr::{null, null_mut};
@@ -17,7 +18,7 @@ use sock_trace_event::{role, Func, Tag};
 /// the fortified flag for the `__*_chk` entry points.
 #[inline(always)]
 fn moved<R>(d: Done<R>, fortified: bool) -> Done<R> {
-    d.extra(state::max_data())
+    d.extra(settings::max_data())
         .flag(if fortified { FLAG_FORTIFIED } else { 0 })
 }
 
@@ -310,7 +311,7 @@ unsafe fn note_passed_fds(m: &msghdr) {
     if base.is_null() || total < CMSG_HDR {
         return;
     }
-    if state::in_vfork_child() {
+    if lifecycle::in_vfork_child() {
         return;
     }
     let mut off = 0usize;
@@ -559,7 +560,7 @@ unsafe fn mmsg_blobs(
     };
     // Payload: the bytes each message moved, message after message, up to
     // max_data in all (the decoder splits them again by msg_len).
-    let max = state::max_data();
+    let max = settings::max_data();
     let total: usize = lens[..count].iter().map(|&l| l.max(0) as usize).sum();
     if max == 0 || total == 0 {
         return;
@@ -622,7 +623,7 @@ unsafe fn sendmmsg_traced(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_i
                 forward,
                 |r| mmsg_bytes(vec, r),
             );
-            d.extra(state::max_data())
+            d.extra(settings::max_data())
         },
         |w, d| {
             let r = d.ret;
@@ -662,7 +663,7 @@ unsafe fn recvmmsg_traced(
                 // SAFETY: r messages were filled.
                 unsafe { note_passed_fds_mmsg(vec, d.ret) };
             }
-            d.extra(state::max_data())
+            d.extra(settings::max_data())
         },
         |w, d| {
             let r = d.ret;

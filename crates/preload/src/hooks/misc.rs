@@ -4,7 +4,7 @@
 
 use super::{enabled, plain, traced, Ret};
 use crate::capture;
-use crate::state;
+use crate::lifecycle;
 use core::ffi::{c_char, c_int, c_void};
 use libc::socklen_t;
 use sock_trace_event::{role, Func, Tag};
@@ -173,7 +173,7 @@ pub unsafe extern "C" fn execve(
     let mut buf = crate::leave::EnvBuf::new();
     // SAFETY: the caller's arguments, as execve requires them.
     let envp = unsafe { crate::leave::check(path, envp, &mut buf) };
-    state::before_exec();
+    lifecycle::before_exec();
     forward!(execve(path, argv, envp))
 }
 
@@ -182,7 +182,7 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) 
     let mut buf = crate::leave::EnvBuf::new();
     // SAFETY: the caller's arguments; NULL means environ.
     let envp = unsafe { crate::leave::check(path, core::ptr::null(), &mut buf) };
-    state::before_exec();
+    lifecycle::before_exec();
     // With a rewritten environment when one was made.
     if envp.is_null() {
         forward!(execv(path, argv))
@@ -196,7 +196,7 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char)
     let mut buf = crate::leave::EnvBuf::new();
     // SAFETY: the caller's arguments; NULL means environ.
     let envp = unsafe { crate::leave::check(file, core::ptr::null(), &mut buf) };
-    state::before_exec();
+    lifecycle::before_exec();
     // With a rewritten environment when one was made.
     if envp.is_null() {
         forward!(execvp(file, argv))
@@ -214,7 +214,7 @@ pub unsafe extern "C" fn execvpe(
     let mut buf = crate::leave::EnvBuf::new();
     // SAFETY: the caller's arguments.
     let envp = unsafe { crate::leave::check(file, envp, &mut buf) };
-    state::before_exec();
+    lifecycle::before_exec();
     forward!(execvpe(file, argv, envp))
 }
 
@@ -227,6 +227,6 @@ pub unsafe extern "C" fn fexecve(
     let mut buf = crate::leave::EnvBuf::new();
     // SAFETY: the caller's arguments; the program has no path to show.
     let envp = unsafe { crate::leave::check(core::ptr::null(), envp, &mut buf) };
-    state::before_exec();
+    lifecycle::before_exec();
     forward!(fexecve(fd, argv, envp))
 }

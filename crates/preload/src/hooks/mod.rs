@@ -72,7 +72,8 @@ mod resolve;
 mod socket;
 
 use crate::actions::{self, Target};
-use crate::state::{self, emit, Call};
+use crate::emit::{emit, Call};
+use crate::settings;
 use crate::sys;
 use sock_trace_event::{Func, RecordWriter};
 
@@ -84,7 +85,7 @@ use sock_trace_event::{Func, RecordWriter};
 /// as socket data.
 #[inline(always)]
 fn still_socket(fd: i32) -> bool {
-    crate::fds::is_socket(fd) && (state::max_data() == 0 || crate::fds::verify_socket(fd))
+    crate::fds::is_socket(fd) && (settings::max_data() == 0 || crate::fds::verify_socket(fd))
 }
 
 pub fn warm_up() {
@@ -240,7 +241,7 @@ fn traced_if<R: Ret>(
     keep: impl FnOnce(&Done<R>) -> bool,
     fill: impl FnOnce(&mut RecordWriter<'_>, &Done<R>),
 ) -> R {
-    let on = state::enabled(func);
+    let on = settings::enabled(func);
     let t_start = if on { sys::now() } else { 0 };
     let done = perform();
     if on && keep(&done) {
@@ -262,13 +263,13 @@ fn traced_if<R: Ret>(
 /// apply an action rule to it.
 #[inline(always)]
 fn involved(func: Func) -> bool {
-    state::enabled(func) || actions::wanted(func)
+    settings::enabled(func) || actions::wanted(func)
 }
 
 /// Whether `func` is traced (the gate of hooks that take no action rules).
 #[inline(always)]
 fn enabled(func: Func) -> bool {
-    state::enabled(func)
+    settings::enabled(func)
 }
 
 /// The real call, under the action rules: returns its result, the errno

@@ -5,7 +5,7 @@ use super::{acted, involved, plain, traced, traced_if};
 use crate::actions::Target;
 use crate::capture;
 use crate::fds;
-use crate::state;
+use crate::lifecycle;
 use crate::sys;
 use core::ffi::c_int;
 use core::ptr::null;
@@ -221,8 +221,6 @@ unsafe fn any_socket(fds_ptr: *const pollfd, n: nfds_t) -> bool {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-
 /// poll and ppoll, and their fortified forms (`chk`: the array's length).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
@@ -285,7 +283,7 @@ unsafe fn epoll_create_traced(func: Func, arg: c_int) -> c_int {
             } else {
                 forward!(epoll_create1(arg))
             });
-            if d.ret >= 0 && !state::in_vfork_child() {
+            if d.ret >= 0 && !lifecycle::in_vfork_child() {
                 fds::forget(d.ret);
             }
             d
@@ -300,7 +298,7 @@ unsafe fn epoll_ctl_traced(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_eve
         Func::EpollCtl,
         || {
             let d = plain(forward!(epoll_ctl(epfd, op, fd, ev)));
-            if d.ret == 0 && op == libc::EPOLL_CTL_ADD && !state::in_vfork_child() {
+            if d.ret == 0 && op == libc::EPOLL_CTL_ADD && !lifecycle::in_vfork_child() {
                 fds::set_socket_epoll(epfd, true);
             }
             d

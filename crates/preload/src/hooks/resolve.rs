@@ -153,7 +153,8 @@ unsafe fn freeaddrinfo_traced(res: *mut addrinfo) {
         Func::Freeaddrinfo,
         || {
             let before = sys::errno();
-            let mut d = plain(forward!(freeaddrinfo(res)));
+            forward!(freeaddrinfo(res));
+            let mut d = plain(());
             d.shown_errno = before;
             d
         },

@@ -5,8 +5,10 @@
 use super::{acted, enabled, involved, plain, traced, traced_if};
 use crate::actions::Target;
 use crate::capture;
+use crate::emit;
 use crate::fds;
-use crate::state;
+use crate::lifecycle;
+use crate::settings;
 use core::cell::Cell;
 use core::ffi::{c_int, c_uint, c_void};
 use libc::{sockaddr, socklen_t};
@@ -15,7 +17,7 @@ use sock_trace_event::{role, Func, Tag};
 /// Records `fd` as a socket unless we run in a vfork child, whose fd table
 /// is its own while our bitmap is the parent's memory.
 fn note_socket(fd: c_int) -> bool {
-    let vfork = state::in_vfork_child();
+    let vfork = lifecycle::in_vfork_child();
     if !vfork {
         fds::set_socket(fd, true);
     }
@@ -120,7 +122,7 @@ hook! {
 
 #[inline(never)]
 unsafe fn socket_traced(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
-    state::ensure_init();
+    lifecycle::ensure_init();
     let target = || Target {
         domain,
         ..Target::fd(-1)
@@ -132,7 +134,7 @@ unsafe fn socket_traced(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
                 forward!(socket(domain, ty, protocol))
             });
             let vfork = d.ret >= 0 && note_socket(d.ret);
-            d.flag(state::vfork_flag(vfork))
+            d.flag(emit::vfork_flag(vfork))
         },
         |w, _| w.header().args[..3].copy_from_slice(&[domain as u64, ty as u64, protocol as u64]),
     )
@@ -146,7 +148,7 @@ unsafe fn socketpair_traced(domain: c_int, ty: c_int, protocol: c_int, sv: *mut 
         Func::Socketpair,
         || {
             let d = plain(forward!(socketpair(domain, ty, protocol, sv)));
-            if d.ret == 0 && !sv.is_null() && !state::in_vfork_child() {
+            if d.ret == 0 && !sv.is_null() && !lifecycle::in_vfork_child() {
                 let (a, b) = pair();
                 fds::set_socket(a, true);
                 fds::set_socket(b, true);
@@ -229,7 +231,7 @@ unsafe fn accept_traced(
                 },
             );
             let vfork = d.ret >= 0 && note_socket(d.ret);
-            d.flag(state::vfork_flag(vfork))
+            d.flag(emit::vfork_flag(vfork))
         },
         |w, d| {
             w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
@@ -296,11 +298,11 @@ fn closing_socket(fd: c_int, close: impl FnOnce() -> c_int) -> c_int {
     traced(
         Func::Close,
         || {
-            let vfork = state::in_vfork_child();
+            let vfork = lifecycle::in_vfork_child();
             if !vfork {
                 fds::forget(fd);
             }
-            plain(close()).flag(state::vfork_flag(vfork))
+            plain(close()).flag(emit::vfork_flag(vfork))
         },
         |w, _| w.header().args[0] = fd as u64,
     )
@@ -328,17 +330,17 @@ unsafe fn close_many_traced(func: Func, first: u32, last: u32, flags: Option<c_i
             0
         }
     };
-    if !had_socket && !state::enabled(func) {
+    if !had_socket && !settings::enabled(func) {
         return forward();
     }
     traced_if(
         func,
         || {
-            let vfork = state::in_vfork_child();
+            let vfork = lifecycle::in_vfork_child();
             if closes && !vfork {
                 fds::forget_range(first, last);
             }
-            plain(forward()).flag(state::vfork_flag(vfork))
+            plain(forward()).flag(emit::vfork_flag(vfork))
         },
         |_| had_socket,
         |w, _| w.header().args[..3].copy_from_slice(&[first as u64, last as u64, f as u64]),
@@ -393,12 +395,12 @@ unsafe fn dup_traced(func: Func, old: c_int, new: Option<c_int>, flags: Option<c
                 return d;
             }
             sockets.set(true);
-            let vfork = state::in_vfork_child();
+            let vfork = lifecycle::in_vfork_child();
             if d.ret >= 0 && !vfork {
                 fds::forget(d.ret);
                 fds::set_socket(d.ret, was_socket);
             }
-            d.flag(state::vfork_flag(vfork))
+            d.flag(emit::vfork_flag(vfork))
         },
         |_| sockets.get(),
         |w, _| {
@@ -522,7 +524,7 @@ unsafe fn fcntl_traced(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
             });
             let dup = matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC);
             let vfork = dup && d.ret >= 0 && note_socket(d.ret);
-            d.flag(state::vfork_flag(vfork))
+            d.flag(emit::vfork_flag(vfork))
         },
         |w, _| w.header().args[..3].copy_from_slice(&[fd as u64, cmd as u64, arg as u64]),
     )
