@@ -1,7 +1,7 @@
 //! Moving bytes: send*, recv*, and read/write/readv/writev/sendfile on
 //! sockets, plus the `_FORTIFY_SOURCE` entry points.
 
-use super::{acted, acted_counting, involved, still_socket, traced, traced_if, Done};
+use super::{acted, acted_counting, args, involved, still_socket, traced, traced_if, Done};
 use crate::actions::Target;
 use crate::capture;
 use crate::fds;
@@ -151,14 +151,17 @@ unsafe fn send_traced(
         || moved(acted(func, target, forward), false),
         |w, d| {
             let r = d.ret;
-            w.header().args = [
-                fd as u64,
-                buf as u64,
-                len as u64,
-                flags as u64,
-                addr as u64,
-                alen as u64,
-            ];
+            args(
+                w,
+                &[
+                    fd as u64,
+                    buf as u64,
+                    len as u64,
+                    flags as u64,
+                    addr as u64,
+                    alen as u64,
+                ],
+            );
             if to {
                 // SAFETY: read by the kernel when the call succeeded.
                 unsafe { capture::sockaddr(w, role::ADDR, addr, alen as usize, r >= 0) };
@@ -207,14 +210,17 @@ unsafe fn recv_traced(
         || moved(acted(func, target, forward), chk.is_some()),
         |w, d| {
             let r = d.ret;
-            w.header().args = [
-                fd as u64,
-                buf as u64,
-                len as u64,
-                flags as u64,
-                addr as u64,
-                alen as u64,
-            ];
+            args(
+                w,
+                &[
+                    fd as u64,
+                    buf as u64,
+                    len as u64,
+                    flags as u64,
+                    addr as u64,
+                    alen as u64,
+                ],
+            );
             if from && r >= 0 {
                 // SAFETY: written by the kernel on success.
                 unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, alen) };
@@ -440,7 +446,7 @@ unsafe fn sendmsg_traced(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t
         || moved(acted(Func::Sendmsg, target, forward), false),
         |w, d| {
             let r = d.ret;
-            w.header().args[..3].copy_from_slice(&[fd as u64, msg as u64, flags as u64]);
+            args(w, &[fd as u64, msg as u64, flags as u64]);
             if msg.is_null() {
                 return;
             }
@@ -507,7 +513,7 @@ unsafe fn recvmsg_traced(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
         },
         |w, d| {
             let r = d.ret;
-            w.header().args[..3].copy_from_slice(&[fd as u64, msg as u64, flags as u64]);
+            args(w, &[fd as u64, msg as u64, flags as u64]);
             if msg.is_null() {
                 return;
             }
@@ -627,12 +633,7 @@ unsafe fn sendmmsg_traced(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_i
         },
         |w, d| {
             let r = d.ret;
-            w.header().args[..4].copy_from_slice(&[
-                fd as u64,
-                vec as u64,
-                vlen as u64,
-                flags as u64,
-            ]);
+            args(w, &[fd as u64, vec as u64, vlen as u64, flags as u64]);
             // SAFETY: r entries were processed.
             unsafe { mmsg_blobs(w, vec, r, role::ADDR, role::DATA_OUT) };
             if r > 0 {
@@ -667,13 +668,10 @@ unsafe fn recvmmsg_traced(
         },
         |w, d| {
             let r = d.ret;
-            w.header().args[..5].copy_from_slice(&[
-                fd as u64,
-                vec as u64,
-                vlen as u64,
-                flags as u64,
-                tmo as u64,
-            ]);
+            args(
+                w,
+                &[fd as u64, vec as u64, vlen as u64, flags as u64, tmo as u64],
+            );
             // SAFETY: r entries were filled.
             unsafe { mmsg_blobs(w, vec, r, role::ADDR_OUT, role::DATA_IN) };
             if r > 0 {
@@ -699,7 +697,7 @@ unsafe fn write_traced(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
         || moved(acted(Func::Write, target, forward), false),
         |_| still_socket(fd),
         |w, d| {
-            w.header().args[..3].copy_from_slice(&[fd as u64, buf as u64, len as u64]);
+            args(w, &[fd as u64, buf as u64, len as u64]);
             // SAFETY: the kernel read r bytes.
             unsafe { capture::payload(w, role::DATA_OUT, buf as *const u8, d.ret) };
         },
@@ -726,7 +724,7 @@ unsafe fn read_traced(fd: c_int, buf: *mut c_void, len: size_t, chk: Option<size
         || moved(acted(Func::Read, target, forward), chk.is_some()),
         |_| still_socket(fd),
         |w, d| {
-            w.header().args[..3].copy_from_slice(&[fd as u64, buf as u64, len as u64]);
+            args(w, &[fd as u64, buf as u64, len as u64]);
             // SAFETY: the kernel wrote r bytes.
             unsafe { capture::payload(w, role::DATA_IN, buf as *const u8, d.ret) };
         },
@@ -760,7 +758,7 @@ unsafe fn iov_traced(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ss
         |_| still_socket(fd),
         |w, d| {
             let r = d.ret;
-            w.header().args[..3].copy_from_slice(&[fd as u64, iov as u64, cnt as u64]);
+            args(w, &[fd as u64, iov as u64, cnt as u64]);
             // SAFETY: the kernel read the iovec array on success.
             unsafe { capture::iov_lens(w, role::IOV_LENS, iov, cnt as i64, r >= 0) };
             let data_role = if out { role::DATA_OUT } else { role::DATA_IN };
@@ -797,12 +795,7 @@ unsafe fn sendfile_traced(
         || acted(Func::Sendfile, target, forward),
         |_| fds::is_socket(out),
         |w, _| {
-            w.header().args[..4].copy_from_slice(&[
-                out as u64,
-                inp as u64,
-                off as u64,
-                count as u64,
-            ]);
+            args(w, &[out as u64, inp as u64, off as u64, count as u64]);
             if let Some(o) = capture::read_value(off) {
                 w.ints(role::ARG_VAL, &[o]);
             }

@@ -2,7 +2,7 @@
 //! family, hooked only to hand this thread's ring back before the image is
 //! replaced.
 
-use super::{enabled, plain, traced, Ret};
+use super::{args, enabled, plain, traced, Ret};
 use crate::capture;
 use crate::lifecycle;
 use core::ffi::{c_char, c_int, c_void};
@@ -92,7 +92,7 @@ unsafe fn inet_aton_traced(cp: *const c_char, inp: *mut libc::in_addr) -> c_int 
         Func::InetAton,
         || plain(forward!(inet_aton(cp, inp))),
         |w, d| {
-            w.header().args[..2].copy_from_slice(&[cp as u64, inp as u64]);
+            args(w, &[cp as u64, inp as u64]);
             // SAFETY: cp copied through the fault-safe path (inet_aton stops
             // at the first blank); inp written on success.
             unsafe {
@@ -125,7 +125,7 @@ unsafe fn inet_pton_traced(af: c_int, src: *const c_char, dst: *mut c_void) -> c
         || plain(forward!(inet_pton(af, src, dst))),
         |w, d| {
             let r = d.ret;
-            w.header().args[..3].copy_from_slice(&[af as u64, src as u64, dst as u64]);
+            args(w, &[af as u64, src as u64, dst as u64]);
             // SAFETY: libc read src; wrote dst when r == 1.
             unsafe {
                 // A rejected string was read only up to its first bad character.
@@ -151,7 +151,7 @@ unsafe fn inet_ntop_traced(
         || plain(forward!(inet_ntop(af, src, dst, size))),
         |w, d| {
             let r = d.ret;
-            w.header().args[..4].copy_from_slice(&[af as u64, src as u64, dst as u64, size as u64]);
+            args(w, &[af as u64, src as u64, dst as u64, size as u64]);
             let n = if af == libc::AF_INET6 { 16 } else { 4 };
             // SAFETY: libc read src on success; wrote dst.
             unsafe {

@@ -339,3 +339,9 @@ fn perform_acted(
     actions::after(func, t.fd, &v, bytes);
     (r, e, v.flags())
 }
+
+/// Sets the record's first `a.len()` argument words.
+#[inline(always)]
+fn args(w: &mut RecordWriter<'_>, a: &[u64]) {
+    w.header().args[..a.len()].copy_from_slice(a);
+}

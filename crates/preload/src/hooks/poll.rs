@@ -1,7 +1,7 @@
 //! select, pselect, poll, ppoll (and their fortified forms), and the epoll
 //! calls that involve sockets.
 
-use super::{acted, involved, plain, traced, traced_if};
+use super::{acted, args, involved, plain, traced, traced_if};
 use crate::actions::Target;
 use crate::capture;
 use crate::fds;
@@ -136,8 +136,7 @@ unsafe fn select_traced(
             )
         },
         |w, d| {
-            w.header().args[..5]
-                .copy_from_slice(&[n as u64, r as u64, wr as u64, ex as u64, tmo as u64]);
+            args(w, &[n as u64, r as u64, wr as u64, ex as u64, tmo as u64]);
             asked_sets.record(w);
             if let Some(tv) = asked {
                 w.ints(role::TIMEOUT, &[tv.tv_sec, tv.tv_usec * 1000]);
@@ -170,14 +169,17 @@ unsafe fn pselect_traced(
             )
         },
         |w, d| {
-            w.header().args = [
-                n as u64,
-                r as u64,
-                wr as u64,
-                ex as u64,
-                tmo as u64,
-                mask as u64,
-            ];
+            args(
+                w,
+                &[
+                    n as u64,
+                    r as u64,
+                    wr as u64,
+                    ex as u64,
+                    tmo as u64,
+                    mask as u64,
+                ],
+            );
             asked_sets.record(w);
             if let Some(ts) = capture::read_value(tmo) {
                 w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
@@ -251,12 +253,7 @@ unsafe fn poll_traced(
         // SAFETY: when the call did not fail the kernel accessed all entries.
         |d| d.ret < 0 || fds_ptr.is_null() || unsafe { any_socket(fds_ptr, n) },
         |w, d| {
-            w.header().args[..4].copy_from_slice(&[
-                fds_ptr as u64,
-                n,
-                tmo_ms as i64 as u64,
-                mask as u64,
-            ]);
+            args(w, &[fds_ptr as u64, n, tmo_ms as i64 as u64, mask as u64]);
             if func == Func::Ppoll {
                 w.header().args[2] = tmo as u64;
                 if let Some(ts) = capture::read_value(tmo) {
@@ -304,7 +301,7 @@ unsafe fn epoll_ctl_traced(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_eve
             d
         },
         |w, d| {
-            w.header().args[..4].copy_from_slice(&[epfd as u64, op as u64, fd as u64, ev as u64]);
+            args(w, &[epfd as u64, op as u64, fd as u64, ev as u64]);
             if d.ret == 0 && op != libc::EPOLL_CTL_DEL {
                 // SAFETY: read by the kernel on success.
                 unsafe {
@@ -344,13 +341,16 @@ unsafe fn epoll_wait_traced(
         || acted(func, || Target::fd(-1), forward),
         |w, d| {
             let r = d.ret;
-            w.header().args[..5].copy_from_slice(&[
-                epfd as u64,
-                ev as u64,
-                max as u64,
-                tmo as i64 as u64,
-                mask as u64,
-            ]);
+            args(
+                w,
+                &[
+                    epfd as u64,
+                    ev as u64,
+                    max as u64,
+                    tmo as i64 as u64,
+                    mask as u64,
+                ],
+            );
             if r > 0 {
                 let count = (r as usize).min(MAX_EVENTS);
                 // SAFETY: the kernel wrote r entries.

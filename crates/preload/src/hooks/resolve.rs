@@ -3,7 +3,7 @@
 //! UDP/TCP, nscd) use internal symbols no preload can see; these hooks are
 //! where DNS becomes visible.
 
-use super::{acted, enabled, involved, plain, traced, Done};
+use super::{acted, args, enabled, involved, plain, traced, Done};
 use crate::actions::Target;
 use crate::capture;
 use crate::sys;
@@ -95,13 +95,16 @@ unsafe fn getaddrinfo_traced(
             } else {
                 core::ptr::null_mut()
             };
-            w.header().args[..5].copy_from_slice(&[
-                node as u64,
-                service as u64,
-                hints as u64,
-                res as u64,
-                list as u64,
-            ]);
+            args(
+                w,
+                &[
+                    node as u64,
+                    service as u64,
+                    hints as u64,
+                    res as u64,
+                    list as u64,
+                ],
+            );
             // SAFETY: libc read these strings (it would have crashed otherwise);
             // still copied through the safe path on failure.
             unsafe {
@@ -181,13 +184,16 @@ unsafe fn getnameinfo_traced(
         },
         |w, d| {
             let r = d.ret;
-            w.header().args[..5].copy_from_slice(&[
-                addr as u64,
-                alen as u64,
-                hlen as u64,
-                slen as u64,
-                flags as u64,
-            ]);
+            args(
+                w,
+                &[
+                    addr as u64,
+                    alen as u64,
+                    hlen as u64,
+                    slen as u64,
+                    flags as u64,
+                ],
+            );
             // SAFETY: read by libc on success; results written on success.
             unsafe {
                 // libc reads the family's size, whatever `alen` says.
@@ -305,7 +311,7 @@ unsafe fn gethostbyaddr_traced(addr: *const c_void, len: socklen_t, ty: c_int) -
         Func::Gethostbyaddr,
         || hostent_done(plain(forward!(gethostbyaddr(addr, len, ty)))),
         |w, d| {
-            w.header().args[..3].copy_from_slice(&[addr as u64, len as u64, ty as u64]);
+            args(w, &[addr as u64, len as u64, ty as u64]);
             // SAFETY: safe copy of the input; the hostent is libc's.
             unsafe {
                 capture::bytes(
@@ -414,14 +420,17 @@ unsafe fn gethostbyaddr_r_traced(
             hostent_r_done(plain(r), h_errnop)
         },
         |w, d| {
-            w.header().args = [
-                addr as u64,
-                len as u64,
-                ty as u64,
-                ret as u64,
-                buf as u64,
-                buflen as u64,
-            ];
+            args(
+                w,
+                &[
+                    addr as u64,
+                    len as u64,
+                    ty as u64,
+                    ret as u64,
+                    buf as u64,
+                    buflen as u64,
+                ],
+            );
             // SAFETY: safe copy.
             unsafe {
                 capture::bytes(
@@ -477,7 +486,7 @@ unsafe fn getservbyname_traced(name: *const c_char, proto: *const c_char) -> *mu
         Func::Getservbyname,
         || plain(forward!(getservbyname(name, proto))),
         |w, d| {
-            w.header().args[..2].copy_from_slice(&[name as u64, proto as u64]);
+            args(w, &[name as u64, proto as u64]);
             // SAFETY: safe copies; the servent is libc's.
             unsafe {
                 capture::cstr(w, role::NODE, name, false);
@@ -494,7 +503,7 @@ unsafe fn getservbyport_traced(port: c_int, proto: *const c_char) -> *mut serven
         Func::Getservbyport,
         || plain(forward!(getservbyport(port, proto))),
         |w, d| {
-            w.header().args[..2].copy_from_slice(&[port as u32 as u64, proto as u64]);
+            args(w, &[port as u32 as u64, proto as u64]);
             // SAFETY: safe copy; the servent is libc's.
             unsafe {
                 capture::cstr(w, role::PROTO, proto, false);

@@ -2,7 +2,7 @@
 //! getsockname, getpeername, close, close_range, closefrom, fdopen, fclose,
 //! dup, dup2, dup3, setsockopt, getsockopt, fcntl, fcntl64, ioctl.
 
-use super::{acted, enabled, involved, plain, traced, traced_if};
+use super::{acted, args, enabled, involved, plain, traced, traced_if};
 use crate::actions::Target;
 use crate::capture;
 use crate::emit;
@@ -136,7 +136,7 @@ unsafe fn socket_traced(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
             let vfork = d.ret >= 0 && note_socket(d.ret);
             d.flag(emit::vfork_flag(vfork))
         },
-        |w, _| w.header().args[..3].copy_from_slice(&[domain as u64, ty as u64, protocol as u64]),
+        |w, _| args(w, &[domain as u64, ty as u64, protocol as u64]),
     )
 }
 
@@ -156,12 +156,7 @@ unsafe fn socketpair_traced(domain: c_int, ty: c_int, protocol: c_int, sv: *mut 
             d
         },
         |w, d| {
-            w.header().args[..4].copy_from_slice(&[
-                domain as u64,
-                ty as u64,
-                protocol as u64,
-                sv as u64,
-            ]);
+            args(w, &[domain as u64, ty as u64, protocol as u64, sv as u64]);
             if d.ret == 0 && !sv.is_null() {
                 let (a, b) = pair();
                 w.ints(role::FDS_OUT, &[a as i64, b as i64]);
@@ -191,7 +186,7 @@ unsafe fn addr_in_traced(func: Func, fd: c_int, addr: *const sockaddr, len: sock
         },
         |w, d| {
             let (r, e) = (d.ret, d.errno);
-            w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
+            args(w, &[fd as u64, addr as u64, len as u64]);
             // SAFETY: on success the kernel read addr[..len].
             unsafe { capture::sockaddr(w, role::ADDR, addr, len as usize, r == 0) };
             if func == Func::Connect && (r == 0 || e == libc::EINPROGRESS) {
@@ -206,7 +201,7 @@ unsafe fn listen_traced(fd: c_int, backlog: c_int) -> c_int {
     traced(
         Func::Listen,
         || plain(forward!(listen(fd, backlog))),
-        |w, _| w.header().args[..2].copy_from_slice(&[fd as u64, backlog as u64]),
+        |w, _| args(w, &[fd as u64, backlog as u64]),
     )
 }
 
@@ -234,7 +229,7 @@ unsafe fn accept_traced(
             d.flag(emit::vfork_flag(vfork))
         },
         |w, d| {
-            w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
+            args(w, &[fd as u64, addr as u64, len as u64]);
             if let Some(f) = flags {
                 w.header().args[3] = f as u64;
             }
@@ -252,7 +247,7 @@ unsafe fn shutdown_traced(fd: c_int, how: c_int) -> c_int {
     traced(
         Func::Shutdown,
         || plain(forward!(shutdown(fd, how))),
-        |w, _| w.header().args[..2].copy_from_slice(&[fd as u64, how as u64]),
+        |w, _| args(w, &[fd as u64, how as u64]),
     )
 }
 
@@ -274,7 +269,7 @@ unsafe fn name_out_traced(
             })
         },
         |w, d| {
-            w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
+            args(w, &[fd as u64, addr as u64, len as u64]);
             if d.ret == 0 {
                 // SAFETY: written by the kernel on success.
                 unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
@@ -343,7 +338,7 @@ unsafe fn close_many_traced(func: Func, first: u32, last: u32, flags: Option<c_i
             plain(forward()).flag(emit::vfork_flag(vfork))
         },
         |_| had_socket,
-        |w, _| w.header().args[..3].copy_from_slice(&[first as u64, last as u64, f as u64]),
+        |w, _| args(w, &[first as u64, last as u64, f as u64]),
     )
 }
 
@@ -428,13 +423,10 @@ unsafe fn setsockopt_traced(
         Func::Setsockopt,
         || plain(forward!(setsockopt(fd, level, name, val, len))),
         |w, d| {
-            w.header().args[..5].copy_from_slice(&[
-                fd as u64,
-                level as u64,
-                name as u64,
-                val as u64,
-                len as u64,
-            ]);
+            args(
+                w,
+                &[fd as u64, level as u64, name as u64, val as u64, len as u64],
+            );
             // The kernel reads the option's own size, which may be less than
             // `len` (an int passed with optlen 16): on success only the first
             // byte is sure, the rest is copied through the fault-safe path.
@@ -488,14 +480,17 @@ unsafe fn getsockopt_traced(
             } else {
                 0
             };
-            w.header().args = [
-                fd as u64,
-                level as u64,
-                name as u64,
-                val as u64,
-                len as u64,
-                out_len as u64,
-            ];
+            args(
+                w,
+                &[
+                    fd as u64,
+                    level as u64,
+                    name as u64,
+                    val as u64,
+                    len as u64,
+                    out_len as u64,
+                ],
+            );
             if r == 0 {
                 // The kernel wrote `out_len` bytes for the options that report
                 // what they wrote; an `int` is sure, anything longer (tcp_info)
@@ -526,7 +521,7 @@ unsafe fn fcntl_traced(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
             let vfork = dup && d.ret >= 0 && note_socket(d.ret);
             d.flag(emit::vfork_flag(vfork))
         },
-        |w, _| w.header().args[..3].copy_from_slice(&[fd as u64, cmd as u64, arg as u64]),
+        |w, _| args(w, &[fd as u64, cmd as u64, arg as u64]),
     )
 }
 
@@ -536,7 +531,7 @@ unsafe fn ioctl_traced(fd: c_int, req: usize, arg: usize) -> c_int {
         Func::Ioctl,
         || plain(forward!(ioctl(fd, req, arg))),
         |w, d| {
-            w.header().args[..3].copy_from_slice(&[fd as u64, req as u64, arg as u64]);
+            args(w, &[fd as u64, req as u64, arg as u64]);
             let int_arg = matches!(
                 req as u64,
                 0x541B /* FIONREAD, SIOCINQ */ | 0x5421 /* FIONBIO */ | 0x5452 /* FIOASYNC */
