@@ -164,45 +164,63 @@ unsafe fn inet_ntop_traced(
     )
 }
 
+/// The exec family: checks whether the new program keeps the tracer (and
+/// records it when it leaves the trace; see `leave`), gives this thread's
+/// ring back, then `exec`s with the environment to use (a rewritten one,
+/// or `envp` as given; NULL when the program passed none and nothing was
+/// rewritten, which means `environ`).
+///
+/// # Safety
+/// `path` (or NULL) and `envp` (or NULL) as the exec function requires them.
+unsafe fn leaving(
+    path: *const c_char,
+    envp: *const *const c_char,
+    exec: impl FnOnce(*const *const c_char) -> c_int,
+) -> c_int {
+    let mut buf = crate::leave::EnvBuf::new();
+    // SAFETY: the caller's arguments, per this function's contract.
+    let envp = unsafe { crate::leave::check(path, envp, &mut buf) };
+    lifecycle::before_exec();
+    exec(envp)
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn execve(
     path: *const c_char,
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) -> c_int {
-    let mut buf = crate::leave::EnvBuf::new();
+    let exec = |envp| forward!(execve(path, argv, envp));
     // SAFETY: the caller's arguments, as execve requires them.
-    let envp = unsafe { crate::leave::check(path, envp, &mut buf) };
-    lifecycle::before_exec();
-    forward!(execve(path, argv, envp))
+    unsafe { leaving(path, envp, exec) }
 }
 
+/// With a rewritten environment (execve) when one was made.
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
-    let mut buf = crate::leave::EnvBuf::new();
+    let exec = |envp: *const *const c_char| {
+        if envp.is_null() {
+            forward!(execv(path, argv))
+        } else {
+            forward!(execve(path, argv, envp))
+        }
+    };
     // SAFETY: the caller's arguments; NULL means environ.
-    let envp = unsafe { crate::leave::check(path, core::ptr::null(), &mut buf) };
-    lifecycle::before_exec();
-    // With a rewritten environment when one was made.
-    if envp.is_null() {
-        forward!(execv(path, argv))
-    } else {
-        forward!(execve(path, argv, envp))
-    }
+    unsafe { leaving(path, core::ptr::null(), exec) }
 }
 
+/// With a rewritten environment (execvpe) when one was made.
 #[no_mangle]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
-    let mut buf = crate::leave::EnvBuf::new();
+    let exec = |envp: *const *const c_char| {
+        if envp.is_null() {
+            forward!(execvp(file, argv))
+        } else {
+            forward!(execvpe(file, argv, envp))
+        }
+    };
     // SAFETY: the caller's arguments; NULL means environ.
-    let envp = unsafe { crate::leave::check(file, core::ptr::null(), &mut buf) };
-    lifecycle::before_exec();
-    // With a rewritten environment when one was made.
-    if envp.is_null() {
-        forward!(execvp(file, argv))
-    } else {
-        forward!(execvpe(file, argv, envp))
-    }
+    unsafe { leaving(file, core::ptr::null(), exec) }
 }
 
 #[no_mangle]
@@ -211,22 +229,19 @@ pub unsafe extern "C" fn execvpe(
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) -> c_int {
-    let mut buf = crate::leave::EnvBuf::new();
+    let exec = |envp| forward!(execvpe(file, argv, envp));
     // SAFETY: the caller's arguments.
-    let envp = unsafe { crate::leave::check(file, envp, &mut buf) };
-    lifecycle::before_exec();
-    forward!(execvpe(file, argv, envp))
+    unsafe { leaving(file, envp, exec) }
 }
 
+/// The program has no path to show.
 #[no_mangle]
 pub unsafe extern "C" fn fexecve(
     fd: c_int,
     argv: *const *const c_char,
     envp: *const *const c_char,
 ) -> c_int {
-    let mut buf = crate::leave::EnvBuf::new();
-    // SAFETY: the caller's arguments; the program has no path to show.
-    let envp = unsafe { crate::leave::check(core::ptr::null(), envp, &mut buf) };
-    lifecycle::before_exec();
-    forward!(fexecve(fd, argv, envp))
+    let exec = |envp| forward!(fexecve(fd, argv, envp));
+    // SAFETY: the caller's arguments.
+    unsafe { leaving(core::ptr::null(), envp, exec) }
 }

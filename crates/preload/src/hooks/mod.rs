@@ -115,27 +115,21 @@ macro_rules! int_ret {
 }
 int_ret!(i32, u16, u32, isize, i64);
 
-impl<T> Ret for *mut T {
-    #[inline(always)]
-    fn wide(self) -> i64 {
-        self as i64
-    }
-    #[inline(always)]
-    fn narrow(v: i64) -> Self {
-        v as *mut T
-    }
+macro_rules! ptr_ret {
+    ($($p:ident),*) => {$(
+        impl<T> Ret for *$p T {
+            #[inline(always)]
+            fn wide(self) -> i64 {
+                self as i64
+            }
+            #[inline(always)]
+            fn narrow(v: i64) -> Self {
+                v as *$p T
+            }
+        }
+    )*};
 }
-
-impl<T> Ret for *const T {
-    #[inline(always)]
-    fn wide(self) -> i64 {
-        self as i64
-    }
-    #[inline(always)]
-    fn narrow(v: i64) -> Self {
-        v as *const T
-    }
-}
+ptr_ret!(mut, const);
 
 impl Ret for () {
     #[inline(always)]

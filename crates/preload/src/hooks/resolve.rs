@@ -233,15 +233,7 @@ unsafe fn hostent_blobs(w: &mut RecordWriter<'_>, h: *const hostent) {
             capture::bytes(w, Tag::Bytes, role::ENT_ADDR, a as *const u8, len, true);
             i += 1;
         }
-        let mut i = 0;
-        while !h.h_aliases.is_null() && i < MAX_LIST {
-            let a = *h.h_aliases.add(i);
-            if a.is_null() {
-                break;
-            }
-            capture::cstr(w, role::ENT_ALIAS, a, true);
-            i += 1;
-        }
+        aliases(w, h.h_aliases);
     }
 }
 

@@ -42,7 +42,7 @@ hook! {
     }
 
     pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
-        enabled(Func::Listen) => listen_traced(fd, backlog)
+        enabled(Func::Listen) => fd_int_traced(Func::Listen, fd, backlog)
     }
 
     pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
@@ -54,7 +54,7 @@ hook! {
     }
 
     pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
-        enabled(Func::Shutdown) => shutdown_traced(fd, how)
+        enabled(Func::Shutdown) => fd_int_traced(Func::Shutdown, fd, how)
     }
 
     pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
@@ -196,12 +196,19 @@ unsafe fn addr_in_traced(func: Func, fd: c_int, addr: *const sockaddr, len: sock
     )
 }
 
+/// listen and shutdown: a descriptor and one int (backlog, how).
 #[inline(never)]
-unsafe fn listen_traced(fd: c_int, backlog: c_int) -> c_int {
+unsafe fn fd_int_traced(func: Func, fd: c_int, arg: c_int) -> c_int {
     traced(
-        Func::Listen,
-        || plain(forward!(listen(fd, backlog))),
-        |w, _| args(w, &[fd as u64, backlog as u64]),
+        func,
+        || {
+            plain(if func == Func::Listen {
+                forward!(listen(fd, arg))
+            } else {
+                forward!(shutdown(fd, arg))
+            })
+        },
+        |w, _| args(w, &[fd as u64, arg as u64]),
     )
 }
 
@@ -239,15 +246,6 @@ unsafe fn accept_traced(
                 capture::socket_ends(w, d.ret, addr.is_null());
             }
         },
-    )
-}
-
-#[inline(never)]
-unsafe fn shutdown_traced(fd: c_int, how: c_int) -> c_int {
-    traced(
-        Func::Shutdown,
-        || plain(forward!(shutdown(fd, how))),
-        |w, _| args(w, &[fd as u64, how as u64]),
     )
 }
 
