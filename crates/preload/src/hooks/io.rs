@@ -23,67 +23,27 @@ fn moved<R>(d: Done<R>, fortified: bool) -> Done<R> {
 }
 
 hook! {
-    pub unsafe extern "C" fn send(
-        fd: c_int,
-        buf: *const c_void,
-        len: size_t,
-        flags: c_int,
-    ) -> ssize_t {
+    pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
         involved(Func::Send) => send_traced(fd, buf, len, flags, null(), 0, false)
     }
 
-    pub unsafe extern "C" fn sendto(
-        fd: c_int,
-        buf: *const c_void,
-        len: size_t,
-        flags: c_int,
-        addr: *const sockaddr,
-        alen: socklen_t,
-    ) -> ssize_t {
+    pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, len: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t {
         involved(Func::Sendto) => send_traced(fd, buf, len, flags, addr, alen, true)
     }
 
-    pub unsafe extern "C" fn recv(
-        fd: c_int,
-        buf: *mut c_void,
-        len: size_t,
-        flags: c_int,
-    ) -> ssize_t {
-        involved(Func::Recv)
-            => recv_traced(fd, buf, len, flags, null_mut(), null_mut(), false, None)
+    pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
+        involved(Func::Recv) => recv_traced(fd, buf, len, flags, null_mut(), null_mut(), false, None)
     }
 
-    pub unsafe extern "C" fn recvfrom(
-        fd: c_int,
-        buf: *mut c_void,
-        len: size_t,
-        flags: c_int,
-        addr: *mut sockaddr,
-        alen: *mut socklen_t,
-    ) -> ssize_t {
+    pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
         involved(Func::Recvfrom) => recv_traced(fd, buf, len, flags, addr, alen, true, None)
     }
 
-    pub unsafe extern "C" fn __recv_chk(
-        fd: c_int,
-        buf: *mut c_void,
-        len: size_t,
-        buflen: size_t,
-        flags: c_int,
-    ) -> ssize_t {
-        involved(Func::Recv)
-            => recv_traced(fd, buf, len, flags, null_mut(), null_mut(), false, Some(buflen))
+    pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int) -> ssize_t {
+        involved(Func::Recv) => recv_traced(fd, buf, len, flags, null_mut(), null_mut(), false, Some(buflen))
     }
 
-    pub unsafe extern "C" fn __recvfrom_chk(
-        fd: c_int,
-        buf: *mut c_void,
-        len: size_t,
-        buflen: size_t,
-        flags: c_int,
-        addr: *mut sockaddr,
-        alen: *mut socklen_t,
-    ) -> ssize_t {
+    pub unsafe extern "C" fn __recvfrom_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
         involved(Func::Recvfrom) => recv_traced(fd, buf, len, flags, addr, alen, true, Some(buflen))
     }
 
@@ -91,12 +51,7 @@ hook! {
         involved(Func::Sendmsg) => sendmsg_traced(fd, msg, flags)
     }
 
-    pub unsafe extern "C" fn sendmmsg(
-        fd: c_int,
-        vec: *mut mmsghdr,
-        vlen: c_uint,
-        flags: c_int,
-    ) -> c_int {
+    pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
         involved(Func::Sendmmsg) => sendmmsg_traced(fd, vec, vlen, flags)
     }
 
@@ -108,12 +63,7 @@ hook! {
         fds::is_socket(fd) && involved(Func::Read) => read_traced(fd, buf, len, None)
     }
 
-    pub unsafe extern "C" fn __read_chk(
-        fd: c_int,
-        buf: *mut c_void,
-        len: size_t,
-        buflen: size_t,
-    ) -> ssize_t {
+    pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t) -> ssize_t {
         fds::is_socket(fd) && involved(Func::Read) => read_traced(fd, buf, len, Some(buflen))
     }
 
@@ -125,24 +75,12 @@ hook! {
         fds::is_socket(fd) && involved(Func::Readv) => iov_traced(Func::Readv, fd, iov, cnt)
     }
 
-    pub unsafe extern "C" fn sendfile(
-        out: c_int,
-        inp: c_int,
-        off: *mut off_t,
-        count: size_t,
-    ) -> ssize_t {
-        fds::is_socket(out) && involved(Func::Sendfile)
-            => sendfile_traced(false, out, inp, off, count)
+    pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t {
+        fds::is_socket(out) && involved(Func::Sendfile) => sendfile_traced(false, out, inp, off, count)
     }
 
-    pub unsafe extern "C" fn sendfile64(
-        out: c_int,
-        inp: c_int,
-        off: *mut off_t,
-        count: size_t,
-    ) -> ssize_t {
-        fds::is_socket(out) && involved(Func::Sendfile)
-            => sendfile_traced(true, out, inp, off, count)
+    pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t {
+        fds::is_socket(out) && involved(Func::Sendfile) => sendfile_traced(true, out, inp, off, count)
     }
 }
 

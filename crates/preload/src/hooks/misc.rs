@@ -66,12 +66,7 @@ hook! {
         enabled(Func::InetPton) => inet_pton_traced(af, src, dst)
     }
 
-    pub unsafe extern "C" fn inet_ntop(
-        af: c_int,
-        src: *const c_void,
-        dst: *mut c_char,
-        size: socklen_t,
-    ) -> *const c_char {
+    pub unsafe extern "C" fn inet_ntop(af: c_int, src: *const c_void, dst: *mut c_char, size: socklen_t) -> *const c_char {
         enabled(Func::InetNtop) => inet_ntop_traced(af, src, dst, size)
     }
 }

@@ -14,24 +14,11 @@ use sock_trace_event::record::{RecordWriter, FLAG_FORTIFIED};
 use sock_trace_event::{role, Func, Tag};
 
 hook! {
-    pub unsafe extern "C" fn select(
-        n: c_int,
-        r: *mut fd_set,
-        wr: *mut fd_set,
-        ex: *mut fd_set,
-        tmo: *mut timeval,
-    ) -> c_int {
+    pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, wr: *mut fd_set, ex: *mut fd_set, tmo: *mut timeval) -> c_int {
         involved(Func::Select) => select_traced(n, r, wr, ex, tmo)
     }
 
-    pub unsafe extern "C" fn pselect(
-        n: c_int,
-        r: *mut fd_set,
-        wr: *mut fd_set,
-        ex: *mut fd_set,
-        tmo: *const timespec,
-        mask: *const sigset_t,
-    ) -> c_int {
+    pub unsafe extern "C" fn pselect(n: c_int, r: *mut fd_set, wr: *mut fd_set, ex: *mut fd_set, tmo: *const timespec, mask: *const sigset_t) -> c_int {
         involved(Func::Pselect) => pselect_traced(n, r, wr, ex, tmo, mask)
     }
 
@@ -39,32 +26,15 @@ hook! {
         involved(Func::Poll) => poll_traced(Func::Poll, fds_ptr, n, tmo, null(), null(), None)
     }
 
-    pub unsafe extern "C" fn __poll_chk(
-        fds_ptr: *mut pollfd,
-        n: nfds_t,
-        tmo: c_int,
-        fdslen: size_t,
-    ) -> c_int {
-        involved(Func::Poll)
-            => poll_traced(Func::Poll, fds_ptr, n, tmo, null(), null(), Some(fdslen))
+    pub unsafe extern "C" fn __poll_chk(fds_ptr: *mut pollfd, n: nfds_t, tmo: c_int, fdslen: size_t) -> c_int {
+        involved(Func::Poll) => poll_traced(Func::Poll, fds_ptr, n, tmo, null(), null(), Some(fdslen))
     }
 
-    pub unsafe extern "C" fn ppoll(
-        fds_ptr: *mut pollfd,
-        n: nfds_t,
-        tmo: *const timespec,
-        mask: *const sigset_t,
-    ) -> c_int {
+    pub unsafe extern "C" fn ppoll(fds_ptr: *mut pollfd, n: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
         involved(Func::Ppoll) => poll_traced(Func::Ppoll, fds_ptr, n, 0, tmo, mask, None)
     }
 
-    pub unsafe extern "C" fn __ppoll_chk(
-        fds_ptr: *mut pollfd,
-        n: nfds_t,
-        tmo: *const timespec,
-        mask: *const sigset_t,
-        fdslen: size_t,
-    ) -> c_int {
+    pub unsafe extern "C" fn __ppoll_chk(fds_ptr: *mut pollfd, n: nfds_t, tmo: *const timespec, mask: *const sigset_t, fdslen: size_t) -> c_int {
         involved(Func::Ppoll) => poll_traced(Func::Ppoll, fds_ptr, n, 0, tmo, mask, Some(fdslen))
     }
 
@@ -76,34 +46,16 @@ hook! {
         true => epoll_create_traced(Func::EpollCreate1, flags)
     }
 
-    pub unsafe extern "C" fn epoll_ctl(
-        epfd: c_int,
-        op: c_int,
-        fd: c_int,
-        ev: *mut epoll_event,
-    ) -> c_int {
+    pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
         fds::is_socket(fd) => epoll_ctl_traced(epfd, op, fd, ev)
     }
 
-    pub unsafe extern "C" fn epoll_wait(
-        epfd: c_int,
-        ev: *mut epoll_event,
-        max: c_int,
-        tmo: c_int,
-    ) -> c_int {
-        fds::is_socket_epoll(epfd) && involved(Func::EpollWait)
-            => epoll_wait_traced(Func::EpollWait, epfd, ev, max, tmo, null())
+    pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, tmo: c_int) -> c_int {
+        fds::is_socket_epoll(epfd) && involved(Func::EpollWait) => epoll_wait_traced(Func::EpollWait, epfd, ev, max, tmo, null())
     }
 
-    pub unsafe extern "C" fn epoll_pwait(
-        epfd: c_int,
-        ev: *mut epoll_event,
-        max: c_int,
-        tmo: c_int,
-        mask: *const sigset_t,
-    ) -> c_int {
-        fds::is_socket_epoll(epfd) && involved(Func::EpollPwait)
-            => epoll_wait_traced(Func::EpollPwait, epfd, ev, max, tmo, mask)
+    pub unsafe extern "C" fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, tmo: c_int, mask: *const sigset_t) -> c_int {
+        fds::is_socket_epoll(epfd) && involved(Func::EpollPwait) => epoll_wait_traced(Func::EpollPwait, epfd, ev, max, tmo, mask)
     }
 }
 

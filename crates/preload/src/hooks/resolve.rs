@@ -15,12 +15,7 @@ const MAX_RESULTS: usize = 32;
 const MAX_LIST: usize = 16;
 
 hook! {
-    pub unsafe extern "C" fn getaddrinfo(
-        node: *const c_char,
-        service: *const c_char,
-        hints: *const addrinfo,
-        res: *mut *mut addrinfo,
-    ) -> c_int {
+    pub unsafe extern "C" fn getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int {
         involved(Func::Getaddrinfo) => getaddrinfo_traced(node, service, hints, res)
     }
 
@@ -28,15 +23,7 @@ hook! {
         enabled(Func::Freeaddrinfo) => freeaddrinfo_traced(res)
     }
 
-    pub unsafe extern "C" fn getnameinfo(
-        addr: *const sockaddr,
-        alen: socklen_t,
-        host: *mut c_char,
-        hlen: socklen_t,
-        serv: *mut c_char,
-        slen: socklen_t,
-        flags: c_int,
-    ) -> c_int {
+    pub unsafe extern "C" fn getnameinfo(addr: *const sockaddr, alen: socklen_t, host: *mut c_char, hlen: socklen_t, serv: *mut c_char, slen: socklen_t, flags: c_int) -> c_int {
         enabled(Func::Getnameinfo) => getnameinfo_traced(addr, alen, host, hlen, serv, slen, flags)
     }
 
@@ -48,57 +35,23 @@ hook! {
         involved(Func::Gethostbyname2) => gethostbyname_traced(name, Some(af))
     }
 
-    pub unsafe extern "C" fn gethostbyaddr(
-        addr: *const c_void,
-        len: socklen_t,
-        ty: c_int,
-    ) -> *mut hostent {
+    pub unsafe extern "C" fn gethostbyaddr(addr: *const c_void, len: socklen_t, ty: c_int) -> *mut hostent {
         enabled(Func::Gethostbyaddr) => gethostbyaddr_traced(addr, len, ty)
     }
 
-    pub unsafe extern "C" fn gethostbyname_r(
-        name: *const c_char,
-        ret: *mut hostent,
-        buf: *mut c_char,
-        buflen: size_t,
-        result: *mut *mut hostent,
-        h_errnop: *mut c_int,
-    ) -> c_int {
-        enabled(Func::GethostbynameR)
-            => gethostbyname_r_traced(name, None, ret, buf, buflen, result, h_errnop)
+    pub unsafe extern "C" fn gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
+        enabled(Func::GethostbynameR) => gethostbyname_r_traced(name, None, ret, buf, buflen, result, h_errnop)
     }
 
-    pub unsafe extern "C" fn gethostbyname2_r(
-        name: *const c_char,
-        af: c_int,
-        ret: *mut hostent,
-        buf: *mut c_char,
-        buflen: size_t,
-        result: *mut *mut hostent,
-        h_errnop: *mut c_int,
-    ) -> c_int {
-        enabled(Func::Gethostbyname2R)
-            => gethostbyname_r_traced(name, Some(af), ret, buf, buflen, result, h_errnop)
+    pub unsafe extern "C" fn gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
+        enabled(Func::Gethostbyname2R) => gethostbyname_r_traced(name, Some(af), ret, buf, buflen, result, h_errnop)
     }
 
-    pub unsafe extern "C" fn gethostbyaddr_r(
-        addr: *const c_void,
-        len: socklen_t,
-        ty: c_int,
-        ret: *mut hostent,
-        buf: *mut c_char,
-        buflen: size_t,
-        result: *mut *mut hostent,
-        h_errnop: *mut c_int,
-    ) -> c_int {
-        enabled(Func::GethostbyaddrR)
-            => gethostbyaddr_r_traced(addr, len, ty, ret, buf, buflen, result, h_errnop)
+    pub unsafe extern "C" fn gethostbyaddr_r(addr: *const c_void, len: socklen_t, ty: c_int, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
+        enabled(Func::GethostbyaddrR) => gethostbyaddr_r_traced(addr, len, ty, ret, buf, buflen, result, h_errnop)
     }
 
-    pub unsafe extern "C" fn getservbyname(
-        name: *const c_char,
-        proto: *const c_char,
-    ) -> *mut servent {
+    pub unsafe extern "C" fn getservbyname(name: *const c_char, proto: *const c_char) -> *mut servent {
         enabled(Func::Getservbyname) => getservbyname_traced(name, proto)
     }
 

@@ -29,12 +29,7 @@ hook! {
         true => socket_traced(domain, ty, protocol)
     }
 
-    pub unsafe extern "C" fn socketpair(
-        domain: c_int,
-        ty: c_int,
-        protocol: c_int,
-        sv: *mut c_int,
-    ) -> c_int {
+    pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int {
         true => socketpair_traced(domain, ty, protocol, sv)
     }
 
@@ -54,12 +49,7 @@ hook! {
         true => accept_traced(Func::Accept, fd, addr, len, None)
     }
 
-    pub unsafe extern "C" fn accept4(
-        fd: c_int,
-        addr: *mut sockaddr,
-        len: *mut socklen_t,
-        flags: c_int,
-    ) -> c_int {
+    pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
         true => accept_traced(Func::Accept4, fd, addr, len, Some(flags))
     }
 
@@ -67,19 +57,11 @@ hook! {
         enabled(Func::Shutdown) => fd_int_traced(Func::Shutdown, fd, how)
     }
 
-    pub unsafe extern "C" fn getsockname(
-        fd: c_int,
-        addr: *mut sockaddr,
-        len: *mut socklen_t,
-    ) -> c_int {
+    pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
         enabled(Func::Getsockname) => name_out_traced(Func::Getsockname, fd, addr, len)
     }
 
-    pub unsafe extern "C" fn getpeername(
-        fd: c_int,
-        addr: *mut sockaddr,
-        len: *mut socklen_t,
-    ) -> c_int {
+    pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
         enabled(Func::Getpeername) => name_out_traced(Func::Getpeername, fd, addr, len)
     }
 
@@ -99,8 +81,7 @@ hook! {
     }
 
     pub unsafe extern "C" fn fclose(fp: *mut libc::FILE) -> c_int {
-        STDIO_SOCKETS.load(core::sync::atomic::Ordering::Relaxed) && !fp.is_null()
-            => fclose_traced(fp)
+        STDIO_SOCKETS.load(core::sync::atomic::Ordering::Relaxed) && !fp.is_null() => fclose_traced(fp)
     }
 
     pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
@@ -115,23 +96,11 @@ hook! {
         true => dup_traced(Func::Dup3, old, Some(new), Some(flags))
     }
 
-    pub unsafe extern "C" fn setsockopt(
-        fd: c_int,
-        level: c_int,
-        name: c_int,
-        val: *const c_void,
-        len: socklen_t,
-    ) -> c_int {
+    pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
         enabled(Func::Setsockopt) => setsockopt_traced(fd, level, name, val, len)
     }
 
-    pub unsafe extern "C" fn getsockopt(
-        fd: c_int,
-        level: c_int,
-        name: c_int,
-        val: *mut c_void,
-        len: *mut socklen_t,
-    ) -> c_int {
+    pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
         enabled(Func::Getsockopt) => getsockopt_traced(fd, level, name, val, len)
     }
 
