@@ -173,9 +173,26 @@ pub fn emit(call: Call, fill: impl FnOnce(&mut RecordWriter<'_>)) {
     emit_at(call, None, fill)
 }
 
+/// [`emit`] with a value for `fill` (the hook skeleton's performed call):
+/// the hook's own closure is then what runs inside, with no closure around
+/// it that the optimiser would have to see through.
+#[inline(always)]
+pub fn emit_with<A>(call: Call, arg: A, fill: impl FnOnce(&mut RecordWriter<'_>, A)) {
+    emit_full(call, None, arg, fill)
+}
+
 /// [`emit`] with the completion time given: records that must sort before
 /// the call that caused them (module records found while recording it).
 pub fn emit_at(call: Call, t_end: Option<u64>, fill: impl FnOnce(&mut RecordWriter<'_>)) {
+    emit_full(call, t_end, (), |w, ()| fill(w))
+}
+
+fn emit_full<A>(
+    call: Call,
+    t_end: Option<u64>,
+    arg: A,
+    fill: impl FnOnce(&mut RecordWriter<'_>, A),
+) {
     let Some(shm) = shm() else { return };
     let t_end = t_end.unwrap_or_else(sys::now);
     let depth = settings::caller_depth();
@@ -245,7 +262,7 @@ pub fn emit_at(call: Call, t_end: Option<u64>, fill: impl FnOnce(&mut RecordWrit
                 h.errno = call.errno;
                 h.flags = call.flags;
             }
-            fill(&mut w);
+            fill(&mut w, arg);
             if nframes > 0 {
                 let mut raw = [0u8; 8 * MAX_FRAMES];
                 for (i, f) in frames[..nframes].iter().enumerate() {

@@ -1,7 +1,7 @@
 //! Moving bytes: send*, recv*, and read/write/readv/writev/sendfile on
 //! sockets, plus the `_FORTIFY_SOURCE` entry points.
 
-use super::{acted, acted_counting, args, involved, still_socket, traced, traced_if, Done};
+use super::{acted, acted_counting, args, involved, still_socket, Done, Traced};
 use crate::actions::Target;
 use crate::capture;
 use crate::fds;
@@ -146,34 +146,32 @@ unsafe fn send_traced(
         len,
         ..Target::fd(fd)
     };
-    traced(
-        func,
-        || moved(acted(func, target, forward), false),
-        |w, d| {
-            let r = d.ret;
-            args(
-                w,
-                &[
-                    fd as u64,
-                    buf as u64,
-                    len as u64,
-                    flags as u64,
-                    addr as u64,
-                    alen as u64,
-                ],
-            );
-            if to {
-                // SAFETY: read by the kernel when the call succeeded.
-                unsafe { capture::sockaddr(w, role::ADDR, addr, alen as usize, r >= 0) };
-                if r >= 0 {
-                    // An unbound datagram socket gets its port at the first send.
-                    capture::socket_ends(w, fd, false);
-                }
+    let call = Traced::start(func);
+    let done = moved(acted(func, target, forward), false);
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(
+            w,
+            &[
+                fd as u64,
+                buf as u64,
+                len as u64,
+                flags as u64,
+                addr as u64,
+                alen as u64,
+            ],
+        );
+        if to {
+            // SAFETY: read by the kernel when the call succeeded.
+            unsafe { capture::sockaddr(w, role::ADDR, addr, alen as usize, r >= 0) };
+            if r >= 0 {
+                // An unbound datagram socket gets its port at the first send.
+                capture::socket_ends(w, fd, false);
             }
-            // SAFETY: the kernel read r bytes of buf.
-            unsafe { capture::payload(w, role::DATA_OUT, buf as *const u8, r) };
-        },
-    )
+        }
+        // SAFETY: the kernel read r bytes of buf.
+        unsafe { capture::payload(w, role::DATA_OUT, buf as *const u8, r) };
+    })
 }
 
 /// The recv family (recv, recvfrom when `from`); `chk` is the fortified
@@ -205,43 +203,39 @@ unsafe fn recv_traced(
         len,
         ..Target::fd(fd)
     };
-    traced(
-        func,
-        || moved(acted(func, target, forward), chk.is_some()),
-        |w, d| {
-            let r = d.ret;
-            args(
-                w,
-                &[
-                    fd as u64,
-                    buf as u64,
-                    len as u64,
-                    flags as u64,
-                    addr as u64,
-                    alen as u64,
-                ],
-            );
-            if from && r >= 0 {
-                // SAFETY: written by the kernel on success.
-                unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, alen) };
-                capture::socket_ends(w, fd, false);
-            }
-            // With MSG_TRUNC a datagram's full length is returned, more than
-            // the buffer holds, and a stream socket discards the bytes
-            // without writing the buffer at all.
-            if flags & libc::MSG_TRUNC != 0 {
-                // SAFETY: fault-safe copy.
-                unsafe {
-                    capture::payload_unsure(w, role::DATA_IN, buf as *const u8, r.min(len as isize))
-                };
-            } else {
-                // SAFETY: the kernel wrote r bytes.
-                unsafe {
-                    capture::payload(w, role::DATA_IN, buf as *const u8, r.min(len as isize))
-                };
-            }
-        },
-    )
+    let call = Traced::start(func);
+    let done = moved(acted(func, target, forward), chk.is_some());
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(
+            w,
+            &[
+                fd as u64,
+                buf as u64,
+                len as u64,
+                flags as u64,
+                addr as u64,
+                alen as u64,
+            ],
+        );
+        if from && r >= 0 {
+            // SAFETY: written by the kernel on success.
+            unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, alen) };
+            capture::socket_ends(w, fd, false);
+        }
+        // With MSG_TRUNC a datagram's full length is returned, more than
+        // the buffer holds, and a stream socket discards the bytes
+        // without writing the buffer at all.
+        if flags & libc::MSG_TRUNC != 0 {
+            // SAFETY: fault-safe copy.
+            unsafe {
+                capture::payload_unsure(w, role::DATA_IN, buf as *const u8, r.min(len as isize))
+            };
+        } else {
+            // SAFETY: the kernel wrote r bytes.
+            unsafe { capture::payload(w, role::DATA_IN, buf as *const u8, r.min(len as isize)) };
+        }
+    })
 }
 
 /// msghdr summary, address and iovec lengths.
@@ -441,25 +435,23 @@ unsafe fn sendmsg_traced(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t
         },
         None => Target::fd(fd),
     };
-    traced(
-        Func::Sendmsg,
-        || moved(acted(Func::Sendmsg, target, forward), false),
-        |w, d| {
-            let r = d.ret;
-            args(w, &[fd as u64, msg as u64, flags as u64]);
-            if msg.is_null() {
-                return;
+    let call = Traced::start(Func::Sendmsg);
+    let done = moved(acted(Func::Sendmsg, target, forward), false);
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(w, &[fd as u64, msg as u64, flags as u64]);
+        if msg.is_null() {
+            return;
+        }
+        // SAFETY: read by the kernel on success (flags: nothing injected).
+        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && d.flags == 0, role::ADDR) } {
+            if r > 0 {
+                // SAFETY: the kernel read r bytes from these buffers.
+                unsafe { capture::payload_iov(w, role::DATA_OUT, m.msg_iov, m.msg_iovlen, r) };
+                capture::socket_ends(w, fd, false);
             }
-            // SAFETY: read by the kernel on success (flags: nothing injected).
-            if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && d.flags == 0, role::ADDR) } {
-                if r > 0 {
-                    // SAFETY: the kernel read r bytes from these buffers.
-                    unsafe { capture::payload_iov(w, role::DATA_OUT, m.msg_iov, m.msg_iovlen, r) };
-                    capture::socket_ends(w, fd, false);
-                }
-            }
-        },
-    )
+        }
+    })
 }
 
 #[inline(never)]
@@ -501,33 +493,30 @@ unsafe fn recvmsg_traced(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
         },
         None => Target::fd(fd),
     };
-    traced(
-        Func::Recvmsg,
-        || {
-            let d = acted(Func::Recvmsg, target, forward);
-            if d.ret >= 0 && d.flags == 0 && !msg.is_null() {
-                // SAFETY: written by the successful call.
-                unsafe { note_passed_fds(&*msg) };
+    let call = Traced::start(Func::Recvmsg);
+    let done = {
+        let d = acted(Func::Recvmsg, target, forward);
+        if d.ret >= 0 && d.flags == 0 && !msg.is_null() {
+            // SAFETY: written by the successful call.
+            unsafe { note_passed_fds(&*msg) };
+        }
+        moved(d, false)
+    };
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(w, &[fd as u64, msg as u64, flags as u64]);
+        if msg.is_null() {
+            return;
+        }
+        // SAFETY: written by the kernel on success (flags: nothing injected).
+        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && d.flags == 0, role::ADDR_OUT) } {
+            if r > 0 {
+                // SAFETY: the kernel wrote r bytes into these buffers.
+                unsafe { capture::payload_iov(w, role::DATA_IN, m.msg_iov, m.msg_iovlen, r) };
+                capture::socket_ends(w, fd, false);
             }
-            moved(d, false)
-        },
-        |w, d| {
-            let r = d.ret;
-            args(w, &[fd as u64, msg as u64, flags as u64]);
-            if msg.is_null() {
-                return;
-            }
-            // SAFETY: written by the kernel on success (flags: nothing injected).
-            if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && d.flags == 0, role::ADDR_OUT) }
-            {
-                if r > 0 {
-                    // SAFETY: the kernel wrote r bytes into these buffers.
-                    unsafe { capture::payload_iov(w, role::DATA_IN, m.msg_iov, m.msg_iovlen, r) };
-                    capture::socket_ends(w, fd, false);
-                }
-            }
-        },
-    )
+        }
+    })
 }
 
 /// Per-message lengths and the first message's address of an mmsghdr array.
@@ -620,27 +609,25 @@ unsafe fn sendmmsg_traced(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_i
         let n = short.map_or(vlen, |s| s as c_uint);
         forward!(sendmmsg(fd, vec, n, flags))
     };
-    traced(
-        Func::Sendmmsg,
-        || {
-            let d = acted_counting(
-                Func::Sendmmsg,
-                || mmsg_target(fd, vec, vlen),
-                forward,
-                |r| mmsg_bytes(vec, r),
-            );
-            d.extra(settings::max_data())
-        },
-        |w, d| {
-            let r = d.ret;
-            args(w, &[fd as u64, vec as u64, vlen as u64, flags as u64]);
-            // SAFETY: r entries were processed.
-            unsafe { mmsg_blobs(w, vec, r, role::ADDR, role::DATA_OUT) };
-            if r > 0 {
-                capture::socket_ends(w, fd, false);
-            }
-        },
-    )
+    let call = Traced::start(Func::Sendmmsg);
+    let done = {
+        let d = acted_counting(
+            Func::Sendmmsg,
+            || mmsg_target(fd, vec, vlen),
+            forward,
+            |r| mmsg_bytes(vec, r),
+        );
+        d.extra(settings::max_data())
+    };
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(w, &[fd as u64, vec as u64, vlen as u64, flags as u64]);
+        // SAFETY: r entries were processed.
+        unsafe { mmsg_blobs(w, vec, r, role::ADDR, role::DATA_OUT) };
+        if r > 0 {
+            capture::socket_ends(w, fd, false);
+        }
+    })
 }
 
 #[inline(never)]
@@ -651,37 +638,35 @@ unsafe fn recvmmsg_traced(
     flags: c_int,
     tmo: *mut timespec,
 ) -> c_int {
-    traced(
-        Func::Recvmmsg,
-        || {
-            let d = acted_counting(
-                Func::Recvmmsg,
-                || Target::fd(fd),
-                |_| forward!(recvmmsg(fd, vec, vlen, flags, tmo)),
-                |r| mmsg_bytes(vec, r),
-            );
-            if d.flags == 0 {
-                // SAFETY: r messages were filled.
-                unsafe { note_passed_fds_mmsg(vec, d.ret) };
-            }
-            d.extra(settings::max_data())
-        },
-        |w, d| {
-            let r = d.ret;
-            args(
-                w,
-                &[fd as u64, vec as u64, vlen as u64, flags as u64, tmo as u64],
-            );
-            // SAFETY: r entries were filled.
-            unsafe { mmsg_blobs(w, vec, r, role::ADDR_OUT, role::DATA_IN) };
-            if r > 0 {
-                capture::socket_ends(w, fd, false);
-            }
-            if let Some(ts) = capture::read_value(tmo) {
-                w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
-            }
-        },
-    )
+    let call = Traced::start(Func::Recvmmsg);
+    let done = {
+        let d = acted_counting(
+            Func::Recvmmsg,
+            || Target::fd(fd),
+            |_| forward!(recvmmsg(fd, vec, vlen, flags, tmo)),
+            |r| mmsg_bytes(vec, r),
+        );
+        if d.flags == 0 {
+            // SAFETY: r messages were filled.
+            unsafe { note_passed_fds_mmsg(vec, d.ret) };
+        }
+        d.extra(settings::max_data())
+    };
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(
+            w,
+            &[fd as u64, vec as u64, vlen as u64, flags as u64, tmo as u64],
+        );
+        // SAFETY: r entries were filled.
+        unsafe { mmsg_blobs(w, vec, r, role::ADDR_OUT, role::DATA_IN) };
+        if r > 0 {
+            capture::socket_ends(w, fd, false);
+        }
+        if let Some(ts) = capture::read_value(tmo) {
+            w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
+        }
+    })
 }
 
 #[inline(never)]
@@ -692,9 +677,10 @@ unsafe fn write_traced(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
         len,
         ..Target::fd(fd)
     };
-    traced_if(
-        Func::Write,
-        || moved(acted(Func::Write, target, forward), false),
+    let call = Traced::start(Func::Write);
+    let done = moved(acted(Func::Write, target, forward), false);
+    call.finish_if(
+        done,
         |_| still_socket(fd),
         |w, d| {
             args(w, &[fd as u64, buf as u64, len as u64]);
@@ -719,9 +705,10 @@ unsafe fn read_traced(fd: c_int, buf: *mut c_void, len: size_t, chk: Option<size
         len,
         ..Target::fd(fd)
     };
-    traced_if(
-        Func::Read,
-        || moved(acted(Func::Read, target, forward), chk.is_some()),
+    let call = Traced::start(Func::Read);
+    let done = moved(acted(Func::Read, target, forward), chk.is_some());
+    call.finish_if(
+        done,
         |_| still_socket(fd),
         |w, d| {
             args(w, &[fd as u64, buf as u64, len as u64]);
@@ -752,9 +739,10 @@ unsafe fn iov_traced(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ss
         len: iov_total(iov, cnt.max(0) as usize),
         ..Target::fd(fd)
     };
-    traced_if(
-        func,
-        || moved(acted(func, target, forward), false),
+    let call = Traced::start(func);
+    let done = moved(acted(func, target, forward), false);
+    call.finish_if(
+        done,
         |_| still_socket(fd),
         |w, d| {
             let r = d.ret;
@@ -790,9 +778,10 @@ unsafe fn sendfile_traced(
         len: count,
         ..Target::fd(out)
     };
-    traced_if(
-        Func::Sendfile,
-        || acted(Func::Sendfile, target, forward),
+    let call = Traced::start(Func::Sendfile);
+    let done = acted(Func::Sendfile, target, forward);
+    call.finish_if(
+        done,
         |_| fds::is_socket(out),
         |w, _| {
             args(w, &[out as u64, inp as u64, off as u64, count as u64]);

@@ -2,7 +2,7 @@
 //! family, hooked only to hand this thread's ring back before the image is
 //! replaced.
 
-use super::{args, enabled, plain, traced, Ret};
+use super::{args, enabled, plain, Ret, Traced};
 use crate::capture;
 use crate::lifecycle;
 use core::ffi::{c_char, c_int, c_void};
@@ -46,7 +46,9 @@ pub unsafe extern "C" fn ntohl(v: u32) -> u32 {
 /// htons, ntohs, htonl, ntohl: `v` swapped is `r`.
 #[inline(never)]
 fn order_traced<T: Ret>(func: Func, v: u64, r: T) -> T {
-    traced(func, || plain(r), |w, _| w.header().args[0] = v)
+    let call = Traced::start(func);
+    let done = plain(r);
+    call.finish(done, |w, _| w.header().args[0] = v)
 }
 
 hook! {
@@ -73,70 +75,62 @@ hook! {
 
 #[inline(never)]
 unsafe fn inet_addr_traced(cp: *const c_char) -> u32 {
-    traced(
-        Func::InetAddr,
-        || plain(forward!(inet_addr(cp))),
-        |w, _| {
-            w.header().args[0] = cp as u64;
-            // inet_addr stops at the first blank ("1.2.3.4 junk" is accepted):
-            // the string is copied through the fault-safe path.
-            // SAFETY: not trusted.
-            unsafe { capture::cstr(w, role::TEXT, cp, false) };
-        },
-    )
+    let call = Traced::start(Func::InetAddr);
+    let done = plain(forward!(inet_addr(cp)));
+    call.finish(done, |w, _| {
+        w.header().args[0] = cp as u64;
+        // inet_addr stops at the first blank ("1.2.3.4 junk" is accepted):
+        // the string is copied through the fault-safe path.
+        // SAFETY: not trusted.
+        unsafe { capture::cstr(w, role::TEXT, cp, false) };
+    })
 }
 
 #[inline(never)]
 unsafe fn inet_aton_traced(cp: *const c_char, inp: *mut libc::in_addr) -> c_int {
-    traced(
-        Func::InetAton,
-        || plain(forward!(inet_aton(cp, inp))),
-        |w, d| {
-            args(w, &[cp as u64, inp as u64]);
-            // SAFETY: cp copied through the fault-safe path (inet_aton stops
-            // at the first blank); inp written on success.
-            unsafe {
-                capture::cstr(w, role::TEXT, cp, false);
-                if d.ret != 0 {
-                    capture::bytes(w, Tag::Bytes, role::ADDR_OUT, inp as *const u8, 4, true);
-                }
+    let call = Traced::start(Func::InetAton);
+    let done = plain(forward!(inet_aton(cp, inp)));
+    call.finish(done, |w, d| {
+        args(w, &[cp as u64, inp as u64]);
+        // SAFETY: cp copied through the fault-safe path (inet_aton stops
+        // at the first blank); inp written on success.
+        unsafe {
+            capture::cstr(w, role::TEXT, cp, false);
+            if d.ret != 0 {
+                capture::bytes(w, Tag::Bytes, role::ADDR_OUT, inp as *const u8, 4, true);
             }
-        },
-    )
+        }
+    })
 }
 
 #[inline(never)]
 unsafe fn inet_ntoa_traced(inp: libc::in_addr) -> *mut c_char {
-    traced(
-        Func::InetNtoa,
-        || plain(forward!(inet_ntoa(inp))),
-        |w, d| {
-            w.header().args[0] = inp.s_addr as u64;
-            // SAFETY: libc's static buffer.
-            unsafe { capture::cstr(w, role::TEXT, d.ret, true) };
-        },
-    )
+    let call = Traced::start(Func::InetNtoa);
+    let done = plain(forward!(inet_ntoa(inp)));
+    call.finish(done, |w, d| {
+        w.header().args[0] = inp.s_addr as u64;
+        // SAFETY: libc's static buffer.
+        unsafe { capture::cstr(w, role::TEXT, d.ret, true) };
+    })
 }
 
 #[inline(never)]
 unsafe fn inet_pton_traced(af: c_int, src: *const c_char, dst: *mut c_void) -> c_int {
-    traced(
-        Func::InetPton,
-        || plain(forward!(inet_pton(af, src, dst))),
-        |w, d| {
-            let r = d.ret;
-            args(w, &[af as u64, src as u64, dst as u64]);
-            // SAFETY: libc read src; wrote dst when r == 1.
-            unsafe {
-                // A rejected string was read only up to its first bad character.
-                capture::cstr(w, role::TEXT, src, r == 1);
-                if r == 1 {
-                    let n = if af == libc::AF_INET6 { 16 } else { 4 };
-                    capture::bytes(w, Tag::Bytes, role::ADDR_OUT, dst as *const u8, n, true);
-                }
+    let call = Traced::start(Func::InetPton);
+    let done = plain(forward!(inet_pton(af, src, dst)));
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(w, &[af as u64, src as u64, dst as u64]);
+        // SAFETY: libc read src; wrote dst when r == 1.
+        unsafe {
+            // A rejected string was read only up to its first bad character.
+            capture::cstr(w, role::TEXT, src, r == 1);
+            if r == 1 {
+                let n = if af == libc::AF_INET6 { 16 } else { 4 };
+                capture::bytes(w, Tag::Bytes, role::ADDR_OUT, dst as *const u8, n, true);
             }
-        },
-    )
+        }
+    })
 }
 
 #[inline(never)]
@@ -146,22 +140,20 @@ unsafe fn inet_ntop_traced(
     dst: *mut c_char,
     size: socklen_t,
 ) -> *const c_char {
-    traced(
-        Func::InetNtop,
-        || plain(forward!(inet_ntop(af, src, dst, size))),
-        |w, d| {
-            let r = d.ret;
-            args(w, &[af as u64, src as u64, dst as u64, size as u64]);
-            let n = if af == libc::AF_INET6 { 16 } else { 4 };
-            // SAFETY: libc read src on success; wrote dst.
-            unsafe {
-                capture::bytes(w, Tag::Bytes, role::ADDR, src as *const u8, n, !r.is_null());
-                if !r.is_null() {
-                    capture::cstr(w, role::TEXT, r, true);
-                }
+    let call = Traced::start(Func::InetNtop);
+    let done = plain(forward!(inet_ntop(af, src, dst, size)));
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(w, &[af as u64, src as u64, dst as u64, size as u64]);
+        let n = if af == libc::AF_INET6 { 16 } else { 4 };
+        // SAFETY: libc read src on success; wrote dst.
+        unsafe {
+            capture::bytes(w, Tag::Bytes, role::ADDR, src as *const u8, n, !r.is_null());
+            if !r.is_null() {
+                capture::cstr(w, role::TEXT, r, true);
             }
-        },
-    )
+        }
+    })
 }
 
 /// The exec family: checks whether the new program keeps the tracer (and

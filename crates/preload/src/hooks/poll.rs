@@ -1,7 +1,7 @@
 //! select, pselect, poll, ppoll (and their fortified forms), and the epoll
 //! calls that involve sockets.
 
-use super::{acted, args, involved, plain, traced, traced_if};
+use super::{acted, args, involved, plain, Traced};
 use crate::actions::Target;
 use crate::capture;
 use crate::fds;
@@ -126,27 +126,25 @@ unsafe fn select_traced(
     // Linux rewrites the timeout with the time left: keep the request.
     let asked = capture::read_value(tmo);
     let asked_sets = AskedSets::capture(n, [r, wr, ex]);
-    traced(
-        Func::Select,
-        || {
-            acted(
-                Func::Select,
-                || Target::fd(-1),
-                |_| forward!(select(n, r, wr, ex, tmo)),
-            )
-        },
-        |w, d| {
-            args(w, &[n as u64, r as u64, wr as u64, ex as u64, tmo as u64]);
-            asked_sets.record(w);
-            if let Some(tv) = asked {
-                w.ints(role::TIMEOUT, &[tv.tv_sec, tv.tv_usec * 1000]);
-            }
-            if d.ret > 0 {
-                // SAFETY: written on success.
-                unsafe { ready_sets(w, n, [r, wr, ex]) };
-            }
-        },
-    )
+    let call = Traced::start(Func::Select);
+    let done = {
+        acted(
+            Func::Select,
+            || Target::fd(-1),
+            |_| forward!(select(n, r, wr, ex, tmo)),
+        )
+    };
+    call.finish(done, |w, d| {
+        args(w, &[n as u64, r as u64, wr as u64, ex as u64, tmo as u64]);
+        asked_sets.record(w);
+        if let Some(tv) = asked {
+            w.ints(role::TIMEOUT, &[tv.tv_sec, tv.tv_usec * 1000]);
+        }
+        if d.ret > 0 {
+            // SAFETY: written on success.
+            unsafe { ready_sets(w, n, [r, wr, ex]) };
+        }
+    })
 }
 
 #[inline(never)]
@@ -159,37 +157,35 @@ unsafe fn pselect_traced(
     mask: *const sigset_t,
 ) -> c_int {
     let asked_sets = AskedSets::capture(n, [r, wr, ex]);
-    traced(
-        Func::Pselect,
-        || {
-            acted(
-                Func::Pselect,
-                || Target::fd(-1),
-                |_| forward!(pselect(n, r, wr, ex, tmo, mask)),
-            )
-        },
-        |w, d| {
-            args(
-                w,
-                &[
-                    n as u64,
-                    r as u64,
-                    wr as u64,
-                    ex as u64,
-                    tmo as u64,
-                    mask as u64,
-                ],
-            );
-            asked_sets.record(w);
-            if let Some(ts) = capture::read_value(tmo) {
-                w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
-            }
-            if d.ret > 0 {
-                // SAFETY: written on success.
-                unsafe { ready_sets(w, n, [r, wr, ex]) };
-            }
-        },
-    )
+    let call = Traced::start(Func::Pselect);
+    let done = {
+        acted(
+            Func::Pselect,
+            || Target::fd(-1),
+            |_| forward!(pselect(n, r, wr, ex, tmo, mask)),
+        )
+    };
+    call.finish(done, |w, d| {
+        args(
+            w,
+            &[
+                n as u64,
+                r as u64,
+                wr as u64,
+                ex as u64,
+                tmo as u64,
+                mask as u64,
+            ],
+        );
+        asked_sets.record(w);
+        if let Some(ts) = capture::read_value(tmo) {
+            w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
+        }
+        if d.ret > 0 {
+            // SAFETY: written on success.
+            unsafe { ready_sets(w, n, [r, wr, ex]) };
+        }
+    })
 }
 
 /// The three ready sets of a successful select or pselect.
@@ -241,16 +237,12 @@ unsafe fn poll_traced(
         (_, None) => forward!(ppoll(fds_ptr, n, tmo, mask)),
         (_, Some(l)) => forward!(__ppoll_chk(fds_ptr, n, tmo, mask, l)),
     };
-    traced_if(
-        func,
-        || {
-            acted(func, || Target::fd(-1), forward).flag(if chk.is_some() {
-                FLAG_FORTIFIED
-            } else {
-                0
-            })
-        },
-        // SAFETY: when the call did not fail the kernel accessed all entries.
+    let call = Traced::start(func);
+    let done = {
+        acted(func, || Target::fd(-1), forward).flag(if chk.is_some() { FLAG_FORTIFIED } else { 0 })
+    };
+    call.finish_if(
+        done, // SAFETY: when the call did not fail the kernel accessed all entries.
         |d| d.ret < 0 || fds_ptr.is_null() || unsafe { any_socket(fds_ptr, n) },
         |w, d| {
             args(w, &[fds_ptr as u64, n, tmo_ms as i64 as u64, mask as u64]);
@@ -272,51 +264,47 @@ unsafe fn poll_traced(
 /// (the number may have been one, closed behind our back).
 #[inline(never)]
 unsafe fn epoll_create_traced(func: Func, arg: c_int) -> c_int {
-    traced(
-        func,
-        || {
-            let d = plain(if func == Func::EpollCreate {
-                forward!(epoll_create(arg))
-            } else {
-                forward!(epoll_create1(arg))
-            });
-            if d.ret >= 0 && !lifecycle::in_vfork_child() {
-                fds::forget(d.ret);
-            }
-            d
-        },
-        |w, _| w.header().args[0] = arg as u64,
-    )
+    let call = Traced::start(func);
+    let done = {
+        let d = plain(if func == Func::EpollCreate {
+            forward!(epoll_create(arg))
+        } else {
+            forward!(epoll_create1(arg))
+        });
+        if d.ret >= 0 && !lifecycle::in_vfork_child() {
+            fds::forget(d.ret);
+        }
+        d
+    };
+    call.finish(done, |w, _| w.header().args[0] = arg as u64)
 }
 
 #[inline(never)]
 unsafe fn epoll_ctl_traced(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
-    traced(
-        Func::EpollCtl,
-        || {
-            let d = plain(forward!(epoll_ctl(epfd, op, fd, ev)));
-            if d.ret == 0 && op == libc::EPOLL_CTL_ADD && !lifecycle::in_vfork_child() {
-                fds::set_socket_epoll(epfd, true);
-            }
-            d
-        },
-        |w, d| {
-            args(w, &[epfd as u64, op as u64, fd as u64, ev as u64]);
-            if d.ret == 0 && op != libc::EPOLL_CTL_DEL {
-                // SAFETY: read by the kernel on success.
-                unsafe {
-                    capture::bytes(
-                        w,
-                        Tag::EpollEvents,
-                        role::EPOLL_EVENT,
-                        ev as *const u8,
-                        core::mem::size_of::<epoll_event>(),
-                        true,
-                    )
-                };
-            }
-        },
-    )
+    let call = Traced::start(Func::EpollCtl);
+    let done = {
+        let d = plain(forward!(epoll_ctl(epfd, op, fd, ev)));
+        if d.ret == 0 && op == libc::EPOLL_CTL_ADD && !lifecycle::in_vfork_child() {
+            fds::set_socket_epoll(epfd, true);
+        }
+        d
+    };
+    call.finish(done, |w, d| {
+        args(w, &[epfd as u64, op as u64, fd as u64, ev as u64]);
+        if d.ret == 0 && op != libc::EPOLL_CTL_DEL {
+            // SAFETY: read by the kernel on success.
+            unsafe {
+                capture::bytes(
+                    w,
+                    Tag::EpollEvents,
+                    role::EPOLL_EVENT,
+                    ev as *const u8,
+                    core::mem::size_of::<epoll_event>(),
+                    true,
+                )
+            };
+        }
+    })
 }
 
 /// epoll_wait and epoll_pwait.
@@ -336,35 +324,33 @@ unsafe fn epoll_wait_traced(
             forward!(epoll_pwait(epfd, ev, max, tmo, mask))
         }
     };
-    traced(
-        func,
-        || acted(func, || Target::fd(-1), forward),
-        |w, d| {
-            let r = d.ret;
-            args(
-                w,
-                &[
-                    epfd as u64,
-                    ev as u64,
-                    max as u64,
-                    tmo as i64 as u64,
-                    mask as u64,
-                ],
-            );
-            if r > 0 {
-                let count = (r as usize).min(MAX_EVENTS);
-                // SAFETY: the kernel wrote r entries.
-                unsafe {
-                    capture::bytes(
-                        w,
-                        Tag::EpollEvents,
-                        0,
-                        ev as *const u8,
-                        count * core::mem::size_of::<epoll_event>(),
-                        true,
-                    )
-                };
-            }
-        },
-    )
+    let call = Traced::start(func);
+    let done = acted(func, || Target::fd(-1), forward);
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(
+            w,
+            &[
+                epfd as u64,
+                ev as u64,
+                max as u64,
+                tmo as i64 as u64,
+                mask as u64,
+            ],
+        );
+        if r > 0 {
+            let count = (r as usize).min(MAX_EVENTS);
+            // SAFETY: the kernel wrote r entries.
+            unsafe {
+                capture::bytes(
+                    w,
+                    Tag::EpollEvents,
+                    0,
+                    ev as *const u8,
+                    count * core::mem::size_of::<epoll_event>(),
+                    true,
+                )
+            };
+        }
+    })
 }

@@ -3,7 +3,7 @@
 //! UDP/TCP, nscd) use internal symbols no preload can see; these hooks are
 //! where DNS becomes visible.
 
-use super::{acted, args, enabled, involved, plain, traced, Done};
+use super::{acted, args, enabled, involved, plain, Done, Traced};
 use crate::actions::Target;
 use crate::capture;
 use crate::sys;
@@ -75,94 +75,90 @@ unsafe fn getaddrinfo_traced(
     hints: *const addrinfo,
     res: *mut *mut addrinfo,
 ) -> c_int {
-    traced(
-        Func::Getaddrinfo,
-        // An injected failure returns its EAI code and leaves *res alone,
-        // as a real failure does.
-        || {
-            acted(
-                Func::Getaddrinfo,
-                || Target::fd(-1),
-                |_| forward!(getaddrinfo(node, service, hints, res)),
-            )
-            .extra(4096)
-        },
-        |w, d| {
-            let r = d.ret;
-            let list = if r == 0 && !res.is_null() {
-                // SAFETY: written by libc on success.
-                unsafe { *res }
-            } else {
-                core::ptr::null_mut()
-            };
-            args(
-                w,
+    let call = Traced::start(Func::Getaddrinfo);
+    // An injected failure returns its EAI code and leaves *res alone,
+    // as a real failure does.
+    let done = {
+        acted(
+            Func::Getaddrinfo,
+            || Target::fd(-1),
+            |_| forward!(getaddrinfo(node, service, hints, res)),
+        )
+        .extra(4096)
+    };
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        let list = if r == 0 && !res.is_null() {
+            // SAFETY: written by libc on success.
+            unsafe { *res }
+        } else {
+            core::ptr::null_mut()
+        };
+        args(
+            w,
+            &[
+                node as u64,
+                service as u64,
+                hints as u64,
+                res as u64,
+                list as u64,
+            ],
+        );
+        // SAFETY: libc read these strings (it would have crashed otherwise);
+        // still copied through the safe path on failure.
+        unsafe {
+            capture::cstr(w, role::NODE, node, r == 0);
+            capture::cstr(w, role::SERVICE, service, r == 0);
+        }
+        if let Some(h) = capture::read_value(hints) {
+            w.ints(
+                role::HINTS,
                 &[
-                    node as u64,
-                    service as u64,
-                    hints as u64,
-                    res as u64,
-                    list as u64,
+                    h.ai_flags as i64,
+                    h.ai_family as i64,
+                    h.ai_socktype as i64,
+                    h.ai_protocol as i64,
                 ],
             );
-            // SAFETY: libc read these strings (it would have crashed otherwise);
-            // still copied through the safe path on failure.
+        }
+        let mut p = list;
+        let mut n = 0;
+        while !p.is_null() && n < MAX_RESULTS {
+            // SAFETY: a list libc just built.
+            let ai = unsafe { &*p };
+            w.ints(
+                role::AI,
+                &[
+                    ai.ai_flags as i64,
+                    ai.ai_family as i64,
+                    ai.ai_socktype as i64,
+                    ai.ai_protocol as i64,
+                ],
+            );
+            // SAFETY: as above.
             unsafe {
-                capture::cstr(w, role::NODE, node, r == 0);
-                capture::cstr(w, role::SERVICE, service, r == 0);
+                capture::sockaddr(w, role::AI_ADDR, ai.ai_addr, ai.ai_addrlen as usize, true);
+                capture::cstr(w, role::CANON, ai.ai_canonname, true);
             }
-            if let Some(h) = capture::read_value(hints) {
-                w.ints(
-                    role::HINTS,
-                    &[
-                        h.ai_flags as i64,
-                        h.ai_family as i64,
-                        h.ai_socktype as i64,
-                        h.ai_protocol as i64,
-                    ],
-                );
-            }
-            let mut p = list;
-            let mut n = 0;
-            while !p.is_null() && n < MAX_RESULTS {
-                // SAFETY: a list libc just built.
-                let ai = unsafe { &*p };
-                w.ints(
-                    role::AI,
-                    &[
-                        ai.ai_flags as i64,
-                        ai.ai_family as i64,
-                        ai.ai_socktype as i64,
-                        ai.ai_protocol as i64,
-                    ],
-                );
-                // SAFETY: as above.
-                unsafe {
-                    capture::sockaddr(w, role::AI_ADDR, ai.ai_addr, ai.ai_addrlen as usize, true);
-                    capture::cstr(w, role::CANON, ai.ai_canonname, true);
-                }
-                p = ai.ai_next;
-                n += 1;
-            }
-        },
-    )
+            p = ai.ai_next;
+            n += 1;
+        }
+    })
 }
 
 /// The record shows the errno the program had before the call (freeaddrinfo
 /// reports nothing); the program keeps the one it has after.
 #[inline(never)]
 unsafe fn freeaddrinfo_traced(res: *mut addrinfo) {
-    traced(
-        Func::Freeaddrinfo,
-        || {
-            let before = sys::errno();
-            forward!(freeaddrinfo(res));
-            let mut d = plain(());
-            d.shown_errno = before;
-            d
-        },
-        |w, _| w.header().args[0] = res as u64,
-    )
+    let call = Traced::start(Func::Freeaddrinfo);
+    let done = {
+        let before = sys::errno();
+        forward!(freeaddrinfo(res));
+        let mut d = plain(());
+        d.shown_errno = before;
+        d
+    };
+    call.finish(done, |w, _| w.header().args[0] = res as u64)
 }
 
 #[inline(never)]
@@ -175,40 +171,38 @@ unsafe fn getnameinfo_traced(
     slen: socklen_t,
     flags: c_int,
 ) -> c_int {
-    traced(
-        Func::Getnameinfo,
-        || {
-            plain(forward!(getnameinfo(
-                addr, alen, host, hlen, serv, slen, flags
-            )))
-        },
-        |w, d| {
-            let r = d.ret;
-            args(
-                w,
-                &[
-                    addr as u64,
-                    alen as u64,
-                    hlen as u64,
-                    slen as u64,
-                    flags as u64,
-                ],
-            );
-            // SAFETY: read by libc on success; results written on success.
-            unsafe {
-                // libc reads the family's size, whatever `alen` says.
-                capture::sockaddr_libc(w, role::ADDR, addr, alen as usize, r == 0);
-                if r == 0 {
-                    if hlen > 0 {
-                        capture::cstr(w, role::HOST_OUT, host, true);
-                    }
-                    if slen > 0 {
-                        capture::cstr(w, role::SERV_OUT, serv, true);
-                    }
+    let call = Traced::start(Func::Getnameinfo);
+    let done = {
+        plain(forward!(getnameinfo(
+            addr, alen, host, hlen, serv, slen, flags
+        )))
+    };
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(
+            w,
+            &[
+                addr as u64,
+                alen as u64,
+                hlen as u64,
+                slen as u64,
+                flags as u64,
+            ],
+        );
+        // SAFETY: read by libc on success; results written on success.
+        unsafe {
+            // libc reads the family's size, whatever `alen` says.
+            capture::sockaddr_libc(w, role::ADDR, addr, alen as usize, r == 0);
+            if r == 0 {
+                if hlen > 0 {
+                    capture::cstr(w, role::HOST_OUT, host, true);
+                }
+                if slen > 0 {
+                    capture::cstr(w, role::SERV_OUT, serv, true);
                 }
             }
-        },
-    )
+        }
+    })
 }
 
 /// # Safety
@@ -262,62 +256,57 @@ unsafe fn gethostbyname_traced(name: *const c_char, af: Option<c_int>) -> *mut h
         None => Func::Gethostbyname,
         Some(_) => Func::Gethostbyname2,
     };
-    traced(
+    let call = Traced::start(func);
+    let errno_before = sys::errno();
+    let d = acted(
         func,
-        || {
-            let errno_before = sys::errno();
-            let d = acted(
-                func,
-                || Target::fd(-1),
-                |_| match af {
-                    None => forward!(gethostbyname(name)),
-                    Some(af) => forward!(gethostbyname2(name, af)),
-                },
-            );
-            if d.flags != 0 {
-                // SAFETY: glibc's thread-local h_errno location.
-                unsafe { *__h_errno_location() = d.errno };
-                let mut failed = Done::new(core::ptr::null_mut(), errno_before);
-                failed.flags = d.flags;
-                return hostent_done(failed);
-            }
-            hostent_done(Done::new(d.ret, d.errno))
+        || Target::fd(-1),
+        |_| match af {
+            None => forward!(gethostbyname(name)),
+            Some(af) => forward!(gethostbyname2(name, af)),
         },
-        |w, d| {
-            w.header().args[0] = name as u64;
-            if let Some(af) = af {
-                w.header().args[1] = af as u64;
-            }
-            // SAFETY: libc read name; the hostent is libc's.
-            unsafe {
-                capture::cstr(w, role::NODE, name, !d.ret.is_null());
-                hostent_blobs(w, d.ret);
-            }
-        },
-    )
+    );
+    let done = if d.flags != 0 {
+        // SAFETY: glibc's thread-local h_errno location.
+        unsafe { *__h_errno_location() = d.errno };
+        let mut failed = Done::new(core::ptr::null_mut(), errno_before);
+        failed.flags = d.flags;
+        hostent_done(failed)
+    } else {
+        hostent_done(Done::new(d.ret, d.errno))
+    };
+    call.finish(done, |w, d| {
+        w.header().args[0] = name as u64;
+        if let Some(af) = af {
+            w.header().args[1] = af as u64;
+        }
+        // SAFETY: libc read name; the hostent is libc's.
+        unsafe {
+            capture::cstr(w, role::NODE, name, !d.ret.is_null());
+            hostent_blobs(w, d.ret);
+        }
+    })
 }
 
 #[inline(never)]
 unsafe fn gethostbyaddr_traced(addr: *const c_void, len: socklen_t, ty: c_int) -> *mut hostent {
-    traced(
-        Func::Gethostbyaddr,
-        || hostent_done(plain(forward!(gethostbyaddr(addr, len, ty)))),
-        |w, d| {
-            args(w, &[addr as u64, len as u64, ty as u64]);
-            // SAFETY: safe copy of the input; the hostent is libc's.
-            unsafe {
-                capture::bytes(
-                    w,
-                    Tag::Bytes,
-                    role::ADDR,
-                    addr as *const u8,
-                    (len as usize).min(16),
-                    false,
-                );
-                hostent_blobs(w, d.ret);
-            }
-        },
-    )
+    let call = Traced::start(Func::Gethostbyaddr);
+    let done = hostent_done(plain(forward!(gethostbyaddr(addr, len, ty))));
+    call.finish(done, |w, d| {
+        args(w, &[addr as u64, len as u64, ty as u64]);
+        // SAFETY: safe copy of the input; the hostent is libc's.
+        unsafe {
+            capture::bytes(
+                w,
+                Tag::Bytes,
+                role::ADDR,
+                addr as *const u8,
+                (len as usize).min(16),
+                false,
+            );
+            hostent_blobs(w, d.ret);
+        }
+    })
 }
 
 /// The reentrant forms return an error number and the hostent through
@@ -352,43 +341,41 @@ unsafe fn gethostbyname_r_traced(
         None => Func::GethostbynameR,
         Some(_) => Func::Gethostbyname2R,
     };
-    traced(
-        func,
-        || {
-            let r = match af {
-                None => forward!(gethostbyname_r(name, ret, buf, buflen, result, h_errnop)),
-                Some(af) => {
-                    forward!(gethostbyname2_r(
-                        name, af, ret, buf, buflen, result, h_errnop
-                    ))
-                }
-            };
-            hostent_r_done(plain(r), h_errnop)
-        },
-        |w, d| {
-            w.header().args = match af {
-                None => [
-                    name as u64,
-                    ret as u64,
-                    buf as u64,
-                    buflen as u64,
-                    result as u64,
-                    h_errnop as u64,
-                ],
-                Some(af) => [
-                    name as u64,
-                    af as u64,
-                    ret as u64,
-                    buf as u64,
-                    buflen as u64,
-                    result as u64,
-                ],
-            };
-            // SAFETY: safe copy.
-            unsafe { capture::cstr(w, role::NODE, name, false) };
-            hostent_r_blobs(w, d.ret, result);
-        },
-    )
+    let call = Traced::start(func);
+    let done = {
+        let r = match af {
+            None => forward!(gethostbyname_r(name, ret, buf, buflen, result, h_errnop)),
+            Some(af) => {
+                forward!(gethostbyname2_r(
+                    name, af, ret, buf, buflen, result, h_errnop
+                ))
+            }
+        };
+        hostent_r_done(plain(r), h_errnop)
+    };
+    call.finish(done, |w, d| {
+        w.header().args = match af {
+            None => [
+                name as u64,
+                ret as u64,
+                buf as u64,
+                buflen as u64,
+                result as u64,
+                h_errnop as u64,
+            ],
+            Some(af) => [
+                name as u64,
+                af as u64,
+                ret as u64,
+                buf as u64,
+                buflen as u64,
+                result as u64,
+            ],
+        };
+        // SAFETY: safe copy.
+        unsafe { capture::cstr(w, role::NODE, name, false) };
+        hostent_r_blobs(w, d.ret, result);
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -403,40 +390,38 @@ unsafe fn gethostbyaddr_r_traced(
     result: *mut *mut hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
-    traced(
-        Func::GethostbyaddrR,
-        || {
-            let r = forward!(gethostbyaddr_r(
-                addr, len, ty, ret, buf, buflen, result, h_errnop
-            ));
-            hostent_r_done(plain(r), h_errnop)
-        },
-        |w, d| {
-            args(
+    let call = Traced::start(Func::GethostbyaddrR);
+    let done = {
+        let r = forward!(gethostbyaddr_r(
+            addr, len, ty, ret, buf, buflen, result, h_errnop
+        ));
+        hostent_r_done(plain(r), h_errnop)
+    };
+    call.finish(done, |w, d| {
+        args(
+            w,
+            &[
+                addr as u64,
+                len as u64,
+                ty as u64,
+                ret as u64,
+                buf as u64,
+                buflen as u64,
+            ],
+        );
+        // SAFETY: safe copy.
+        unsafe {
+            capture::bytes(
                 w,
-                &[
-                    addr as u64,
-                    len as u64,
-                    ty as u64,
-                    ret as u64,
-                    buf as u64,
-                    buflen as u64,
-                ],
-            );
-            // SAFETY: safe copy.
-            unsafe {
-                capture::bytes(
-                    w,
-                    Tag::Bytes,
-                    role::ADDR,
-                    addr as *const u8,
-                    (len as usize).min(16),
-                    false,
-                )
-            };
-            hostent_r_blobs(w, d.ret, result);
-        },
-    )
+                Tag::Bytes,
+                role::ADDR,
+                addr as *const u8,
+                (len as usize).min(16),
+                false,
+            )
+        };
+        hostent_r_blobs(w, d.ret, result);
+    })
 }
 
 /// # Safety
@@ -474,35 +459,31 @@ unsafe fn aliases(w: &mut RecordWriter<'_>, list: *mut *mut c_char) {
 
 #[inline(never)]
 unsafe fn getservbyname_traced(name: *const c_char, proto: *const c_char) -> *mut servent {
-    traced(
-        Func::Getservbyname,
-        || plain(forward!(getservbyname(name, proto))),
-        |w, d| {
-            args(w, &[name as u64, proto as u64]);
-            // SAFETY: safe copies; the servent is libc's.
-            unsafe {
-                capture::cstr(w, role::NODE, name, false);
-                capture::cstr(w, role::PROTO, proto, false);
-                servent_blobs(w, d.ret);
-            }
-        },
-    )
+    let call = Traced::start(Func::Getservbyname);
+    let done = plain(forward!(getservbyname(name, proto)));
+    call.finish(done, |w, d| {
+        args(w, &[name as u64, proto as u64]);
+        // SAFETY: safe copies; the servent is libc's.
+        unsafe {
+            capture::cstr(w, role::NODE, name, false);
+            capture::cstr(w, role::PROTO, proto, false);
+            servent_blobs(w, d.ret);
+        }
+    })
 }
 
 #[inline(never)]
 unsafe fn getservbyport_traced(port: c_int, proto: *const c_char) -> *mut servent {
-    traced(
-        Func::Getservbyport,
-        || plain(forward!(getservbyport(port, proto))),
-        |w, d| {
-            args(w, &[port as u32 as u64, proto as u64]);
-            // SAFETY: safe copy; the servent is libc's.
-            unsafe {
-                capture::cstr(w, role::PROTO, proto, false);
-                servent_blobs(w, d.ret);
-            }
-        },
-    )
+    let call = Traced::start(Func::Getservbyport);
+    let done = plain(forward!(getservbyport(port, proto)));
+    call.finish(done, |w, d| {
+        args(w, &[port as u32 as u64, proto as u64]);
+        // SAFETY: safe copy; the servent is libc's.
+        unsafe {
+            capture::cstr(w, role::PROTO, proto, false);
+            servent_blobs(w, d.ret);
+        }
+    })
 }
 
 /// # Safety
@@ -523,29 +504,25 @@ unsafe fn protoent_blobs(w: &mut RecordWriter<'_>, p: *const protoent) {
 
 #[inline(never)]
 unsafe fn getprotobyname_traced(name: *const c_char) -> *mut protoent {
-    traced(
-        Func::Getprotobyname,
-        || plain(forward!(getprotobyname(name))),
-        |w, d| {
-            w.header().args[0] = name as u64;
-            // SAFETY: safe copy; the protoent is libc's.
-            unsafe {
-                capture::cstr(w, role::NODE, name, false);
-                protoent_blobs(w, d.ret);
-            }
-        },
-    )
+    let call = Traced::start(Func::Getprotobyname);
+    let done = plain(forward!(getprotobyname(name)));
+    call.finish(done, |w, d| {
+        w.header().args[0] = name as u64;
+        // SAFETY: safe copy; the protoent is libc's.
+        unsafe {
+            capture::cstr(w, role::NODE, name, false);
+            protoent_blobs(w, d.ret);
+        }
+    })
 }
 
 #[inline(never)]
 unsafe fn getprotobynumber_traced(proto: c_int) -> *mut protoent {
-    traced(
-        Func::Getprotobynumber,
-        || plain(forward!(getprotobynumber(proto))),
-        |w, d| {
-            w.header().args[0] = proto as u64;
-            // SAFETY: the protoent is libc's.
-            unsafe { protoent_blobs(w, d.ret) };
-        },
-    )
+    let call = Traced::start(Func::Getprotobynumber);
+    let done = plain(forward!(getprotobynumber(proto)));
+    call.finish(done, |w, d| {
+        w.header().args[0] = proto as u64;
+        // SAFETY: the protoent is libc's.
+        unsafe { protoent_blobs(w, d.ret) };
+    })
 }

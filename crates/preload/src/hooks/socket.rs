@@ -2,14 +2,13 @@
 //! getsockname, getpeername, close, close_range, closefrom, fdopen, fclose,
 //! dup, dup2, dup3, setsockopt, getsockopt, fcntl, fcntl64, ioctl.
 
-use super::{acted, args, enabled, involved, plain, traced, traced_if};
+use super::{acted, args, enabled, involved, plain, Traced};
 use crate::actions::Target;
 use crate::capture;
 use crate::emit;
 use crate::fds;
 use crate::lifecycle;
 use crate::settings;
-use core::cell::Cell;
 use core::ffi::{c_int, c_uint, c_void};
 use libc::{sockaddr, socklen_t};
 use sock_trace_event::{role, Func, Tag};
@@ -127,42 +126,40 @@ unsafe fn socket_traced(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
         domain,
         ..Target::fd(-1)
     };
-    traced(
-        Func::Socket,
-        || {
-            let d = acted(Func::Socket, target, |_| {
-                forward!(socket(domain, ty, protocol))
-            });
-            let vfork = d.ret >= 0 && note_socket(d.ret);
-            d.flag(emit::vfork_flag(vfork))
-        },
-        |w, _| args(w, &[domain as u64, ty as u64, protocol as u64]),
-    )
+    let call = Traced::start(Func::Socket);
+    let done = {
+        let d = acted(Func::Socket, target, |_| {
+            forward!(socket(domain, ty, protocol))
+        });
+        let vfork = d.ret >= 0 && note_socket(d.ret);
+        d.flag(emit::vfork_flag(vfork))
+    };
+    call.finish(done, |w, _| {
+        args(w, &[domain as u64, ty as u64, protocol as u64])
+    })
 }
 
 #[inline(never)]
 unsafe fn socketpair_traced(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int {
     // SAFETY: on success the kernel wrote two fds to sv.
     let pair = || unsafe { (*sv, *sv.add(1)) };
-    traced(
-        Func::Socketpair,
-        || {
-            let d = plain(forward!(socketpair(domain, ty, protocol, sv)));
-            if d.ret == 0 && !sv.is_null() && !lifecycle::in_vfork_child() {
-                let (a, b) = pair();
-                fds::set_socket(a, true);
-                fds::set_socket(b, true);
-            }
-            d
-        },
-        |w, d| {
-            args(w, &[domain as u64, ty as u64, protocol as u64, sv as u64]);
-            if d.ret == 0 && !sv.is_null() {
-                let (a, b) = pair();
-                w.ints(role::FDS_OUT, &[a as i64, b as i64]);
-            }
-        },
-    )
+    let call = Traced::start(Func::Socketpair);
+    let done = {
+        let d = plain(forward!(socketpair(domain, ty, protocol, sv)));
+        if d.ret == 0 && !sv.is_null() && !lifecycle::in_vfork_child() {
+            let (a, b) = pair();
+            fds::set_socket(a, true);
+            fds::set_socket(b, true);
+        }
+        d
+    };
+    call.finish(done, |w, d| {
+        args(w, &[domain as u64, ty as u64, protocol as u64, sv as u64]);
+        if d.ret == 0 && !sv.is_null() {
+            let (a, b) = pair();
+            w.ints(role::FDS_OUT, &[a as i64, b as i64]);
+        }
+    })
 }
 
 /// connect and bind.
@@ -173,43 +170,39 @@ unsafe fn addr_in_traced(func: Func, fd: c_int, addr: *const sockaddr, len: sock
         addrlen: len,
         ..Target::fd(fd)
     };
-    traced(
-        func,
-        || {
-            acted(func, target, |_| {
-                if func == Func::Connect {
-                    forward!(connect(fd, addr, len))
-                } else {
-                    forward!(bind(fd, addr, len))
-                }
-            })
-        },
-        |w, d| {
-            let (r, e) = (d.ret, d.errno);
-            args(w, &[fd as u64, addr as u64, len as u64]);
-            // SAFETY: on success the kernel read addr[..len].
-            unsafe { capture::sockaddr(w, role::ADDR, addr, len as usize, r == 0) };
-            if func == Func::Connect && (r == 0 || e == libc::EINPROGRESS) {
-                capture::socket_ends(w, fd, false);
+    let call = Traced::start(func);
+    let done = {
+        acted(func, target, |_| {
+            if func == Func::Connect {
+                forward!(connect(fd, addr, len))
+            } else {
+                forward!(bind(fd, addr, len))
             }
-        },
-    )
+        })
+    };
+    call.finish(done, |w, d| {
+        let (r, e) = (d.ret, d.errno);
+        args(w, &[fd as u64, addr as u64, len as u64]);
+        // SAFETY: on success the kernel read addr[..len].
+        unsafe { capture::sockaddr(w, role::ADDR, addr, len as usize, r == 0) };
+        if func == Func::Connect && (r == 0 || e == libc::EINPROGRESS) {
+            capture::socket_ends(w, fd, false);
+        }
+    })
 }
 
 /// listen and shutdown: a descriptor and one int (backlog, how).
 #[inline(never)]
 unsafe fn fd_int_traced(func: Func, fd: c_int, arg: c_int) -> c_int {
-    traced(
-        func,
-        || {
-            plain(if func == Func::Listen {
-                forward!(listen(fd, arg))
-            } else {
-                forward!(shutdown(fd, arg))
-            })
-        },
-        |w, _| args(w, &[fd as u64, arg as u64]),
-    )
+    let call = Traced::start(func);
+    let done = {
+        plain(if func == Func::Listen {
+            forward!(listen(fd, arg))
+        } else {
+            forward!(shutdown(fd, arg))
+        })
+    };
+    call.finish(done, |w, _| args(w, &[fd as u64, arg as u64]))
 }
 
 /// accept and accept4 (`flags`).
@@ -221,32 +214,30 @@ unsafe fn accept_traced(
     len: *mut socklen_t,
     flags: Option<c_int>,
 ) -> c_int {
-    traced(
-        func,
-        || {
-            let d = acted(
-                func,
-                || Target::fd(fd),
-                |_| match flags {
-                    None => forward!(accept(fd, addr, len)),
-                    Some(f) => forward!(accept4(fd, addr, len, f)),
-                },
-            );
-            let vfork = d.ret >= 0 && note_socket(d.ret);
-            d.flag(emit::vfork_flag(vfork))
-        },
-        |w, d| {
-            args(w, &[fd as u64, addr as u64, len as u64]);
-            if let Some(f) = flags {
-                w.header().args[3] = f as u64;
-            }
-            if d.ret >= 0 {
-                // SAFETY: the kernel wrote addr and *len on success.
-                unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
-                capture::socket_ends(w, d.ret, addr.is_null());
-            }
-        },
-    )
+    let call = Traced::start(func);
+    let done = {
+        let d = acted(
+            func,
+            || Target::fd(fd),
+            |_| match flags {
+                None => forward!(accept(fd, addr, len)),
+                Some(f) => forward!(accept4(fd, addr, len, f)),
+            },
+        );
+        let vfork = d.ret >= 0 && note_socket(d.ret);
+        d.flag(emit::vfork_flag(vfork))
+    };
+    call.finish(done, |w, d| {
+        args(w, &[fd as u64, addr as u64, len as u64]);
+        if let Some(f) = flags {
+            w.header().args[3] = f as u64;
+        }
+        if d.ret >= 0 {
+            // SAFETY: the kernel wrote addr and *len on success.
+            unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
+            capture::socket_ends(w, d.ret, addr.is_null());
+        }
+    })
 }
 
 /// getsockname and getpeername.
@@ -257,23 +248,21 @@ unsafe fn name_out_traced(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> c_int {
-    traced(
-        func,
-        || {
-            plain(if func == Func::Getsockname {
-                forward!(getsockname(fd, addr, len))
-            } else {
-                forward!(getpeername(fd, addr, len))
-            })
-        },
-        |w, d| {
-            args(w, &[fd as u64, addr as u64, len as u64]);
-            if d.ret == 0 {
-                // SAFETY: written by the kernel on success.
-                unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
-            }
-        },
-    )
+    let call = Traced::start(func);
+    let done = {
+        plain(if func == Func::Getsockname {
+            forward!(getsockname(fd, addr, len))
+        } else {
+            forward!(getpeername(fd, addr, len))
+        })
+    };
+    call.finish(done, |w, d| {
+        args(w, &[fd as u64, addr as u64, len as u64]);
+        if d.ret == 0 {
+            // SAFETY: written by the kernel on success.
+            unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
+        }
+    })
 }
 
 #[inline(never)]
@@ -288,17 +277,15 @@ unsafe fn close_traced(fd: c_int) -> c_int {
 /// (Linux releases the descriptor even when close reports EINTR or EIO.)
 /// A vfork child has its own descriptors but shares our memory.
 fn closing_socket(fd: c_int, close: impl FnOnce() -> c_int) -> c_int {
-    traced(
-        Func::Close,
-        || {
-            let vfork = lifecycle::in_vfork_child();
-            if !vfork {
-                fds::forget(fd);
-            }
-            plain(close()).flag(emit::vfork_flag(vfork))
-        },
-        |w, _| w.header().args[0] = fd as u64,
-    )
+    let call = Traced::start(Func::Close);
+    let done = {
+        let vfork = lifecycle::in_vfork_child();
+        if !vfork {
+            fds::forget(fd);
+        }
+        plain(close()).flag(emit::vfork_flag(vfork))
+    };
+    call.finish(done, |w, _| w.header().args[0] = fd as u64)
 }
 
 /// `close_range` flags (linux/close_range.h).
@@ -326,15 +313,16 @@ unsafe fn close_many_traced(func: Func, first: u32, last: u32, flags: Option<c_i
     if !had_socket && !settings::enabled(func) {
         return forward();
     }
-    traced_if(
-        func,
-        || {
-            let vfork = lifecycle::in_vfork_child();
-            if closes && !vfork {
-                fds::forget_range(first, last);
-            }
-            plain(forward()).flag(emit::vfork_flag(vfork))
-        },
+    let call = Traced::start(func);
+    let done = {
+        let vfork = lifecycle::in_vfork_child();
+        if closes && !vfork {
+            fds::forget_range(first, last);
+        }
+        plain(forward()).flag(emit::vfork_flag(vfork))
+    };
+    call.finish_if(
+        done,
         |_| had_socket,
         |w, _| args(w, &[first as u64, last as u64, f as u64]),
     )
@@ -373,29 +361,25 @@ unsafe fn fclose_traced(fp: *mut libc::FILE) -> c_int {
 /// one is; recorded when either was one.
 #[inline(never)]
 unsafe fn dup_traced(func: Func, old: c_int, new: Option<c_int>, flags: Option<c_int>) -> c_int {
-    let sockets = Cell::new(false);
-    traced_if(
-        func,
-        || {
-            let d = plain(match (new, flags) {
-                (None, _) => forward!(dup(old)),
-                (Some(n), None) => forward!(dup2(old, n)),
-                (Some(n), Some(f)) => forward!(dup3(old, n, f)),
-            });
-            let was_socket = fds::is_socket(old);
-            let target_was_socket = new.is_some_and(fds::is_socket);
-            if !was_socket && !target_was_socket {
-                return d;
-            }
-            sockets.set(true);
-            let vfork = lifecycle::in_vfork_child();
-            if d.ret >= 0 && !vfork {
-                fds::forget(d.ret);
-                fds::set_socket(d.ret, was_socket);
-            }
-            d.flag(emit::vfork_flag(vfork))
-        },
-        |_| sockets.get(),
+    let call = Traced::start(func);
+    let mut done = plain(match (new, flags) {
+        (None, _) => forward!(dup(old)),
+        (Some(n), None) => forward!(dup2(old, n)),
+        (Some(n), Some(f)) => forward!(dup3(old, n, f)),
+    });
+    let was_socket = fds::is_socket(old);
+    let sockets = was_socket || new.is_some_and(fds::is_socket);
+    if sockets {
+        let vfork = lifecycle::in_vfork_child();
+        if done.ret >= 0 && !vfork {
+            fds::forget(done.ret);
+            fds::set_socket(done.ret, was_socket);
+        }
+        done = done.flag(emit::vfork_flag(vfork));
+    }
+    call.finish_if(
+        done,
+        |_| sockets,
         |w, _| {
             let h = w.header();
             h.args[0] = old as u64;
@@ -417,34 +401,32 @@ unsafe fn setsockopt_traced(
     val: *const c_void,
     len: socklen_t,
 ) -> c_int {
-    traced(
-        Func::Setsockopt,
-        || plain(forward!(setsockopt(fd, level, name, val, len))),
-        |w, d| {
-            args(
+    let call = Traced::start(Func::Setsockopt);
+    let done = plain(forward!(setsockopt(fd, level, name, val, len)));
+    call.finish(done, |w, d| {
+        args(
+            w,
+            &[fd as u64, level as u64, name as u64, val as u64, len as u64],
+        );
+        // The kernel reads the option's own size, which may be less than
+        // `len` (an int passed with optlen 16): on success only the first
+        // byte is sure, the rest is copied through the fault-safe path.
+        // SAFETY: on success the kernel read at least val[..1].
+        unsafe {
+            capture::bytes_used(
                 w,
-                &[fd as u64, level as u64, name as u64, val as u64, len as u64],
-            );
-            // The kernel reads the option's own size, which may be less than
-            // `len` (an int passed with optlen 16): on success only the first
-            // byte is sure, the rest is copied through the fault-safe path.
-            // SAFETY: on success the kernel read at least val[..1].
-            unsafe {
-                capture::bytes_used(
-                    w,
-                    Tag::Bytes,
-                    role::OPTVAL,
-                    val as *const u8,
-                    (len as usize).min(capture::MAX_OPT),
-                    if d.ret == 0 {
-                        opt_size_read(level, name, len)
-                    } else {
-                        0
-                    },
-                )
-            };
-        },
-    )
+                Tag::Bytes,
+                role::OPTVAL,
+                val as *const u8,
+                (len as usize).min(capture::MAX_OPT),
+                if d.ret == 0 {
+                    opt_size_read(level, name, len)
+                } else {
+                    0
+                },
+            )
+        };
+    })
 }
 
 /// Bytes of a setsockopt value the kernel surely read on success: an `int`
@@ -467,79 +449,73 @@ unsafe fn getsockopt_traced(
     val: *mut c_void,
     len: *mut socklen_t,
 ) -> c_int {
-    traced(
-        Func::Getsockopt,
-        || plain(forward!(getsockopt(fd, level, name, val, len))),
-        |w, d| {
-            let r = d.ret;
-            let out_len = if r == 0 && !len.is_null() {
-                // SAFETY: written by the kernel on success.
-                unsafe { *len }
-            } else {
-                0
+    let call = Traced::start(Func::Getsockopt);
+    let done = plain(forward!(getsockopt(fd, level, name, val, len)));
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        let out_len = if r == 0 && !len.is_null() {
+            // SAFETY: written by the kernel on success.
+            unsafe { *len }
+        } else {
+            0
+        };
+        args(
+            w,
+            &[
+                fd as u64,
+                level as u64,
+                name as u64,
+                val as u64,
+                len as u64,
+                out_len as u64,
+            ],
+        );
+        if r == 0 {
+            // The kernel wrote `out_len` bytes for the options that report
+            // what they wrote; an `int` is sure, anything longer (tcp_info)
+            // goes through the fault-safe path, in case an option reports
+            // more than it wrote.
+            let n = (out_len as usize).min(capture::MAX_OPT);
+            // SAFETY: the kernel wrote at least min(out_len, 4) bytes.
+            unsafe {
+                capture::bytes_used(w, Tag::Bytes, role::OPTVAL, val as *const u8, n, n.min(4))
             };
-            args(
-                w,
-                &[
-                    fd as u64,
-                    level as u64,
-                    name as u64,
-                    val as u64,
-                    len as u64,
-                    out_len as u64,
-                ],
-            );
-            if r == 0 {
-                // The kernel wrote `out_len` bytes for the options that report
-                // what they wrote; an `int` is sure, anything longer (tcp_info)
-                // goes through the fault-safe path, in case an option reports
-                // more than it wrote.
-                let n = (out_len as usize).min(capture::MAX_OPT);
-                // SAFETY: the kernel wrote at least min(out_len, 4) bytes.
-                unsafe {
-                    capture::bytes_used(w, Tag::Bytes, role::OPTVAL, val as *const u8, n, n.min(4))
-                };
-            }
-        },
-    )
+        }
+    })
 }
 
 /// fcntl and fcntl64 on a socket: F_DUPFD makes another socket.
 #[inline(never)]
 unsafe fn fcntl_traced(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    traced(
-        Func::Fcntl,
-        || {
-            let d = plain(if is64 {
-                forward!(fcntl64(fd, cmd, arg))
-            } else {
-                forward!(fcntl(fd, cmd, arg))
-            });
-            let dup = matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC);
-            let vfork = dup && d.ret >= 0 && note_socket(d.ret);
-            d.flag(emit::vfork_flag(vfork))
-        },
-        |w, _| args(w, &[fd as u64, cmd as u64, arg as u64]),
-    )
+    let call = Traced::start(Func::Fcntl);
+    let done = {
+        let d = plain(if is64 {
+            forward!(fcntl64(fd, cmd, arg))
+        } else {
+            forward!(fcntl(fd, cmd, arg))
+        });
+        let dup = matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC);
+        let vfork = dup && d.ret >= 0 && note_socket(d.ret);
+        d.flag(emit::vfork_flag(vfork))
+    };
+    call.finish(done, |w, _| args(w, &[fd as u64, cmd as u64, arg as u64]))
 }
 
 #[inline(never)]
 unsafe fn ioctl_traced(fd: c_int, req: usize, arg: usize) -> c_int {
-    traced(
-        Func::Ioctl,
-        || plain(forward!(ioctl(fd, req, arg))),
-        |w, d| {
-            args(w, &[fd as u64, req as u64, arg as u64]);
-            let int_arg = matches!(
-                req as u64,
-                0x541B /* FIONREAD, SIOCINQ */ | 0x5421 /* FIONBIO */ | 0x5452 /* FIOASYNC */
+    let call = Traced::start(Func::Ioctl);
+    let done = plain(forward!(ioctl(fd, req, arg)));
+    call.finish(done, |w, d| {
+        args(w, &[fd as u64, req as u64, arg as u64]);
+        let int_arg = matches!(
+            req as u64,
+            0x541B /* FIONREAD, SIOCINQ */ | 0x5421 /* FIONBIO */ | 0x5452 /* FIOASYNC */
                     | 0x8905 /* SIOCATMARK */ | 0x5411 /* TIOCOUTQ, SIOCOUTQ */
-            );
-            if d.ret == 0 && int_arg && arg != 0 {
-                // SAFETY: the kernel read or wrote an int there.
-                let v = unsafe { *(arg as *const c_int) };
-                w.ints(role::ARG_VAL, &[v as i64]);
-            }
-        },
-    )
+        );
+        if d.ret == 0 && int_arg && arg != 0 {
+            // SAFETY: the kernel read or wrote an int there.
+            let v = unsafe { *(arg as *const c_int) };
+            w.ints(role::ARG_VAL, &[v as i64]);
+        }
+    })
 }
