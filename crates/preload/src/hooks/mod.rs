@@ -8,12 +8,12 @@
 //!    excluded path has no prologue: about 14 instructions on top of the
 //!    call (bench/callgrind.py), where an inlined body cost 71. A body
 //!    never re-checks the gate it sits behind.
-//! 2. The body is one call of [`traced`]: take the start time (when the
-//!    function is traced), perform the real call (under the action rules:
-//!    [`acted`]; or alone: [`plain`]) and save errno at once, update the
-//!    socket bookkeeping, check the emit gate once, [`emit`] the record
+//! 2. The body is [`Traced`]: `Traced::start` takes the start time; the
+//!    body performs the real call (under the action rules: [`acted`]; or
+//!    alone: [`plain`]), which saves errno at once, and updates the socket
+//!    bookkeeping; `finish` checks the emit gate once, emits the record
 //!    (inside `catch_unwind`: a tracer bug never reaches the program),
-//!    restore errno and return the real result.
+//!    restores errno and returns the real result.
 //!
 //! Forwarding: every call of a real function goes through [`forward!`],
 //! which holds the one safety argument for all of them (below).
@@ -229,16 +229,20 @@ fn acted_counting<R: Ret>(
 #[must_use]
 pub(crate) struct Traced {
     func: Func,
-    on: bool,
     t_start: u64,
 }
 
 impl Traced {
+    /// Takes the start time. Always: asking whether the function is traced
+    /// first would keep that answer alive across the real call, which costs
+    /// more register moves (bench/callgrind.py) than the vDSO clock read
+    /// costs the rare hook that runs untraced.
     #[inline(always)]
     fn start(func: Func) -> Traced {
-        let on = settings::enabled(func);
-        let t_start = if on { sys::now() } else { 0 };
-        Traced { func, on, t_start }
+        Traced {
+            func,
+            t_start: sys::now(),
+        }
     }
 
     #[inline(always)]
@@ -260,7 +264,7 @@ impl Traced {
         keep: impl FnOnce(&Done<R>) -> bool,
         fill: impl FnOnce(&mut RecordWriter<'_>, &Done<R>),
     ) -> R {
-        if self.on && keep(&done) {
+        if settings::enabled(self.func) && keep(&done) {
             let call = Call {
                 func: self.func,
                 t_start: self.t_start,
