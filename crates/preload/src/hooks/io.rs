@@ -56,15 +56,15 @@ hook! {
     }
 
     pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
-        fds::is_socket(fd) && involved(Func::Write) => write_traced(fd, buf, len)
+        fds::is_socket(fd) && involved(Func::Write) => read_write_traced(true, fd, buf as *mut c_void, len, None)
     }
 
     pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
-        fds::is_socket(fd) && involved(Func::Read) => read_traced(fd, buf, len, None)
+        fds::is_socket(fd) && involved(Func::Read) => read_write_traced(false, fd, buf, len, None)
     }
 
     pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t) -> ssize_t {
-        fds::is_socket(fd) && involved(Func::Read) => read_traced(fd, buf, len, Some(buflen))
+        fds::is_socket(fd) && involved(Func::Read) => read_write_traced(false, fd, buf, len, Some(buflen))
     }
 
     pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
@@ -669,51 +669,40 @@ unsafe fn recvmmsg_traced(
     })
 }
 
+/// read and __read_chk (`chk`: the fortified buffer length), and write
+/// (`out`).
 #[inline(never)]
-unsafe fn write_traced(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
-    // A short write passes a prefix of the buffer.
-    let forward = |short: Option<usize>| forward!(write(fd, buf, short.unwrap_or(len)));
-    let target = || Target {
-        len,
-        ..Target::fd(fd)
-    };
-    let call = Traced::start(Func::Write);
-    let done = moved(acted(Func::Write, target, forward), false);
-    call.finish_if(
-        done,
-        |_| still_socket(fd),
-        |w, d| {
-            args(w, &[fd as u64, buf as u64, len as u64]);
-            // SAFETY: the kernel read r bytes.
-            unsafe { capture::payload(w, role::DATA_OUT, buf as *const u8, d.ret) };
-        },
-    )
-}
-
-/// read and __read_chk (`chk`: the fortified buffer length).
-#[inline(never)]
-unsafe fn read_traced(fd: c_int, buf: *mut c_void, len: size_t, chk: Option<size_t>) -> ssize_t {
-    // A paced call asks for less (a prefix of the buffer).
+unsafe fn read_write_traced(
+    out: bool,
+    fd: c_int,
+    buf: *mut c_void,
+    len: size_t,
+    chk: Option<size_t>,
+) -> ssize_t {
+    let func = if out { Func::Write } else { Func::Read };
+    // A short write or a paced read passes a prefix of the buffer.
     let forward = |short: Option<usize>| {
         let len = short.unwrap_or(len);
-        match chk {
-            None => forward!(read(fd, buf, len)),
-            Some(n) => forward!(__read_chk(fd, buf, len, n)),
+        match (out, chk) {
+            (true, _) => forward!(write(fd, buf, len)),
+            (false, None) => forward!(read(fd, buf, len)),
+            (false, Some(n)) => forward!(__read_chk(fd, buf, len, n)),
         }
     };
     let target = || Target {
         len,
         ..Target::fd(fd)
     };
-    let call = Traced::start(Func::Read);
-    let done = moved(acted(Func::Read, target, forward), chk.is_some());
+    let call = Traced::start(func);
+    let done = moved(acted(func, target, forward), chk.is_some());
     call.finish_if(
         done,
         |_| still_socket(fd),
         |w, d| {
             args(w, &[fd as u64, buf as u64, len as u64]);
-            // SAFETY: the kernel wrote r bytes.
-            unsafe { capture::payload(w, role::DATA_IN, buf as *const u8, d.ret) };
+            let data_role = if out { role::DATA_OUT } else { role::DATA_IN };
+            // SAFETY: the kernel read (write) or wrote (read) r bytes.
+            unsafe { capture::payload(w, data_role, buf as *const u8, d.ret) };
         },
     )
 }

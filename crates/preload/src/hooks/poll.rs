@@ -127,13 +127,11 @@ unsafe fn select_traced(
     let asked = capture::read_value(tmo);
     let asked_sets = AskedSets::capture(n, [r, wr, ex]);
     let call = Traced::start(Func::Select);
-    let done = {
-        acted(
-            Func::Select,
-            || Target::fd(-1),
-            |_| forward!(select(n, r, wr, ex, tmo)),
-        )
-    };
+    let done = acted(
+        Func::Select,
+        || Target::fd(-1),
+        |_| forward!(select(n, r, wr, ex, tmo)),
+    );
     call.finish(done, |w, d| {
         args(w, &[n as u64, r as u64, wr as u64, ex as u64, tmo as u64]);
         asked_sets.record(w);
@@ -158,13 +156,11 @@ unsafe fn pselect_traced(
 ) -> c_int {
     let asked_sets = AskedSets::capture(n, [r, wr, ex]);
     let call = Traced::start(Func::Pselect);
-    let done = {
-        acted(
-            Func::Pselect,
-            || Target::fd(-1),
-            |_| forward!(pselect(n, r, wr, ex, tmo, mask)),
-        )
-    };
+    let done = acted(
+        Func::Pselect,
+        || Target::fd(-1),
+        |_| forward!(pselect(n, r, wr, ex, tmo, mask)),
+    );
     call.finish(done, |w, d| {
         args(
             w,
@@ -238,11 +234,11 @@ unsafe fn poll_traced(
         (_, Some(l)) => forward!(__ppoll_chk(fds_ptr, n, tmo, mask, l)),
     };
     let call = Traced::start(func);
-    let done = {
-        acted(func, || Target::fd(-1), forward).flag(if chk.is_some() { FLAG_FORTIFIED } else { 0 })
-    };
+    let fortified = if chk.is_some() { FLAG_FORTIFIED } else { 0 };
+    let done = acted(func, || Target::fd(-1), forward).flag(fortified);
     call.finish_if(
-        done, // SAFETY: when the call did not fail the kernel accessed all entries.
+        done,
+        // SAFETY: when the call did not fail the kernel accessed all entries.
         |d| d.ret < 0 || fds_ptr.is_null() || unsafe { any_socket(fds_ptr, n) },
         |w, d| {
             args(w, &[fds_ptr as u64, n, tmo_ms as i64 as u64, mask as u64]);

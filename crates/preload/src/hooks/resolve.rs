@@ -78,14 +78,12 @@ unsafe fn getaddrinfo_traced(
     let call = Traced::start(Func::Getaddrinfo);
     // An injected failure returns its EAI code and leaves *res alone,
     // as a real failure does.
-    let done = {
-        acted(
-            Func::Getaddrinfo,
-            || Target::fd(-1),
-            |_| forward!(getaddrinfo(node, service, hints, res)),
-        )
-        .extra(4096)
-    };
+    let done = acted(
+        Func::Getaddrinfo,
+        || Target::fd(-1),
+        |_| forward!(getaddrinfo(node, service, hints, res)),
+    )
+    .extra(4096);
     call.finish(done, |w, d| {
         let r = d.ret;
         let list = if r == 0 && !res.is_null() {
@@ -172,11 +170,9 @@ unsafe fn getnameinfo_traced(
     flags: c_int,
 ) -> c_int {
     let call = Traced::start(Func::Getnameinfo);
-    let done = {
-        plain(forward!(getnameinfo(
-            addr, alen, host, hlen, serv, slen, flags
-        )))
-    };
+    let done = plain(forward!(getnameinfo(
+        addr, alen, host, hlen, serv, slen, flags
+    )));
     call.finish(done, |w, d| {
         let r = d.ret;
         args(
