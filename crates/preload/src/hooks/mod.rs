@@ -37,8 +37,8 @@ macro_rules! forward {
 ///
 /// ```ignore
 /// hook! {
-///     pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
-///         enabled(Func::Listen) => listen_traced(fd, backlog)
+///     pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+///         involved(Func::Connect) => addr_in_traced(Func::Connect, fd, addr, len)
 ///     }
 /// }
 /// ```
@@ -213,7 +213,7 @@ fn acted_counting<R: Ret>(
 /// The hook skeleton: time, perform, gate, emit, restore errno.
 ///
 /// ```ignore
-/// let call = Traced::start(Func::Listen);          // the time, when traced
+/// let call = Traced::start(Func::Listen);         // the start time
 /// let done = plain(forward!(listen(fd, backlog))); // the real call, errno saved
 /// call.finish(done, |w, _| args(w, &[fd as u64, backlog as u64]))
 /// ```
