@@ -17,11 +17,9 @@
 //! glibc uses its caller's address to resolve `$ORIGIN` and RUNPATH, which
 //! a hook in between would change.
 
-use crate::state::{self, Call};
 use crate::sys;
 use core::ffi::{c_int, c_void};
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use sock_trace_event::{role, Func, Tag};
 
 /// Most frames a record carries.
 pub const MAX_FRAMES: usize = 16;
@@ -178,18 +176,19 @@ pub fn capture(out: &mut [u64; MAX_FRAMES], depth: usize) -> usize {
 static LAST_UNKNOWN: AtomicU64 = AtomicU64::new(0);
 static SCANS_LEFT: AtomicUsize = AtomicUsize::new(1024);
 
-/// Reports objects loaded since the last scan when `addr` is in none of the
-/// known ones. Only where taking the loader's lock is safe (see
-/// [`report_new_modules`]).
-pub fn rescan_if_unknown(addr: u64, t_end: u64) {
+/// Whether objects may have been loaded since the last scan: `addr` is in
+/// none of the known ones (and was not the last unknown address seen, and
+/// the scan budget is not spent). Then the caller runs [`new_modules`],
+/// only where taking the loader's lock is safe.
+pub fn needs_rescan(addr: u64) -> bool {
     if known(addr) || LAST_UNKNOWN.swap(addr, Ordering::Relaxed) == addr {
-        return;
+        return false;
     }
     if SCANS_LEFT.load(Ordering::Relaxed) == 0 {
-        return;
+        return false;
     }
     SCANS_LEFT.fetch_sub(1, Ordering::Relaxed);
-    report_new_modules(Some(t_end));
+    true
 }
 
 /// Whether `addr` lies in an object already reported.
@@ -200,15 +199,58 @@ pub fn known(addr: u64) -> bool {
     })
 }
 
-/// Emits a module record for every loaded object not reported yet, with
-/// completion time `t_end` (now when `None`). Takes the loader's lock
-/// (through `dl_iterate_phdr`): never call it in a vfork child or from a
-/// hook nested in a signal handler.
-pub fn report_new_modules(t_end: Option<u64>) {
-    let mut t = t_end.unwrap_or(0);
-    // SAFETY: the callback only reads what the loader passes and the u64
+/// A loaded object not reported before, as `dl_iterate_phdr` lists it.
+pub struct Module<'a> {
+    info: &'a libc::dl_phdr_info,
+    name: &'a [u8],
+}
+
+impl Module<'_> {
+    /// The load address (the difference between the addresses in memory
+    /// and in the file).
+    pub fn base(&self) -> u64 {
+        self.info.dlpi_addr
+    }
+
+    /// The PT_LOAD segments as (vaddr, memsz, offset, flags) quadruples
+    /// into `out`; returns how many numbers were written.
+    pub fn segments(&self, out: &mut [i64]) -> usize {
+        let mut n = 0;
+        for ph in phdrs(self.info) {
+            if ph.p_type == libc::PT_LOAD && n + 4 <= out.len() {
+                out[n..n + 4].copy_from_slice(&[
+                    ph.p_vaddr as i64,
+                    ph.p_memsz as i64,
+                    ph.p_offset as i64,
+                    ph.p_flags as i64,
+                ]);
+                n += 4;
+            }
+        }
+        n
+    }
+
+    pub fn build_id(&self) -> Option<&[u8]> {
+        build_id(self.info)
+    }
+
+    /// The object's path; empty for the main program (read from /proc).
+    pub fn name(&self) -> &[u8] {
+        self.name
+    }
+}
+
+/// What a module scan hands each new object to.
+type Sink<'s> = &'s mut dyn FnMut(&Module<'_>);
+
+/// Hands every loaded object not reported yet to `sink` (which writes its
+/// record: this module finds objects, [`crate::emit`] writes them). Takes
+/// the loader's lock (through `dl_iterate_phdr`): never call it in a vfork
+/// child or from a hook nested in a signal handler.
+pub fn new_modules(mut sink: Sink<'_>) {
+    // SAFETY: the callback only reads what the loader passes and the sink
     // behind `data`, which lives until dl_iterate_phdr returns.
-    unsafe { libc::dl_iterate_phdr(Some(report_cb), &mut t as *mut u64 as *mut c_void) };
+    unsafe { libc::dl_iterate_phdr(Some(report_cb), &mut sink as *mut Sink<'_> as *mut c_void) };
 }
 
 unsafe extern "C" fn report_cb(
@@ -216,9 +258,9 @@ unsafe extern "C" fn report_cb(
     _size: usize,
     data: *mut c_void,
 ) -> c_int {
-    // SAFETY: valid for the duration of the call; `data` is the u64 that
-    // report_new_modules passed.
-    let (info, t_end) = unsafe { (&*info, *(data as *const u64)) };
+    // SAFETY: valid for the duration of the call; `data` is the sink that
+    // new_modules passed.
+    let (info, sink) = unsafe { (&*info, &mut *(data as *mut Sink<'_>)) };
     let (lo, hi) = loaded_range(info);
     if lo >= hi || known(lo) {
         return 0;
@@ -242,46 +284,8 @@ unsafe extern "C" fn report_cb(
         MODULE_HI[slot].store(hi, Ordering::Relaxed);
         MODULE_COUNT.store(slot + 1, Ordering::Release);
     }
-    emit_module(info, name, (t_end != 0).then_some(t_end));
+    sink(&Module { info, name });
     0
-}
-
-fn emit_module(info: &libc::dl_phdr_info, name: &[u8], t_end: Option<u64>) {
-    let call = Call {
-        func: Func::Module,
-        t_start: t_end.unwrap_or_else(sys::now),
-        ret: 0,
-        errno: 0,
-        flags: 0,
-        extra: 4096,
-    };
-    state::emit_at(call, t_end, |w| {
-        w.header().args[0] = info.dlpi_addr;
-        let mut segs = [0i64; 4 * 8];
-        let mut n = 0;
-        for ph in phdrs(info) {
-            if ph.p_type == libc::PT_LOAD && n + 4 <= segs.len() {
-                segs[n..n + 4].copy_from_slice(&[
-                    ph.p_vaddr as i64,
-                    ph.p_memsz as i64,
-                    ph.p_offset as i64,
-                    ph.p_flags as i64,
-                ]);
-                n += 4;
-            }
-        }
-        w.ints(role::MODULE_SEGMENTS, &segs[..n]);
-        if let Some(id) = build_id(info) {
-            w.blob(Tag::Bytes, role::MODULE_BUILD_ID, id);
-        }
-        if name.is_empty() {
-            let buf = w.reserve(1024);
-            let got = sys::readlink_self_exe(buf);
-            w.commit_reserved(Tag::Str, role::MODULE_PATH, got);
-        } else {
-            w.blob(Tag::Str, role::MODULE_PATH, name);
-        }
-    });
 }
 
 /// The GNU build-id note of a loaded object, read from its PT_NOTE

@@ -236,7 +236,7 @@ unsafe fn strnlen(s: *const u8, max: usize) -> usize {
 /// # Safety
 /// `buf` must be valid for `n` bytes (the call moved them).
 pub unsafe fn payload(w: &mut RecordWriter<'_>, role: u8, buf: *const u8, n: isize) {
-    let max = crate::state::max_data();
+    let max = crate::settings::max_data();
     if max == 0 || n <= 0 {
         return;
     }
@@ -250,7 +250,7 @@ pub unsafe fn payload(w: &mut RecordWriter<'_>, role: u8, buf: *const u8, n: isi
 /// # Safety
 /// None beyond a valid record writer.
 pub unsafe fn payload_unsure(w: &mut RecordWriter<'_>, role: u8, buf: *const u8, n: isize) {
-    let max = crate::state::max_data();
+    let max = crate::settings::max_data();
     if max == 0 || n <= 0 {
         return;
     }
@@ -270,7 +270,7 @@ pub unsafe fn payload_iov(
     cnt: usize,
     n: isize,
 ) {
-    let max = crate::state::max_data();
+    let max = crate::settings::max_data();
     if max == 0 || n <= 0 || iov.is_null() {
         return;
     }
@@ -380,7 +380,7 @@ pub fn read_value<T: Copy>(p: *const T) -> Option<T> {
 /// raw system calls (our own getsockname hook must not see them), when the
 /// capture asks for addresses.
 pub fn socket_ends(w: &mut RecordWriter<'_>, fd: i32, peer: bool) {
-    if crate::state::capture_flags() & sock_trace_event::ring::CAPTURE_ADDRESSES == 0 {
+    if crate::settings::capture_flags() & sock_trace_event::ring::CAPTURE_ADDRESSES == 0 {
         return;
     }
     let calls = [

@@ -112,7 +112,7 @@ pub fn verify_socket(fd: i32) -> bool {
         return true;
     }
     // A vfork child shares our memory but has its own descriptors.
-    if !crate::state::in_vfork_child() {
+    if !crate::lifecycle::in_vfork_child() {
         forget(fd);
     }
     false

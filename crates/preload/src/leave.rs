@@ -8,7 +8,7 @@
 //! Runs in exec hooks, possibly in a vfork child: stack buffers and raw
 //! system calls only.
 
-use crate::{state, sys};
+use crate::{lifecycle, sys};
 use core::cell::UnsafeCell;
 use core::ffi::{c_char, c_long};
 use sock_trace_event::{leave, role, Func, Tag};
@@ -84,7 +84,7 @@ pub unsafe fn check(
         static mut environ: *const *const c_char;
     }
     let lib = lib_path();
-    if !state::active() || lib.is_empty() {
+    if !lifecycle::active() || lib.is_empty() {
         return envp;
     }
     let saved = sys::errno();
@@ -341,7 +341,7 @@ fn is_static_elf(head: &[u8]) -> bool {
 
 fn emit(reason: u64, program: &[u8]) {
     let prog = &program[..program.len().min(MAX_PATH)];
-    let call = state::Call {
+    let call = crate::emit::Call {
         func: Func::ProcLeave,
         t_start: sys::now(),
         ret: 0,
@@ -349,7 +349,7 @@ fn emit(reason: u64, program: &[u8]) {
         flags: 0,
         extra: prog.len(),
     };
-    state::emit(call, |w| {
+    crate::emit::emit(call, |w| {
         w.header().args[0] = reason;
         w.blob(Tag::Str, role::EXE, prog);
     });

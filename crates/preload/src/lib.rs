@@ -7,10 +7,13 @@
 //! `sock-trace-event`). Nothing is formatted, allocated or locked here:
 //! the collector (the `sock-trace` launcher) decodes, annotates and prints.
 //!
-//! Layout: [`hooks`] (the exported functions, by family), [`state`] (init,
-//! rings, fork/exec/thread-exit handling, `emit`), [`capture`] (copying
-//! program memory safely), [`fds`] (which descriptors are sockets),
-//! [`real`] (the next definitions), [`sys`] (raw syscalls).
+//! Layout: [`hooks`] (the exported functions, by family, on one
+//! skeleton), [`settings`] (what this process records), [`lifecycle`]
+//! (init, fork, exec, thread exit), [`emit`] (the one path from a call to
+//! a record in the ring), [`callers`] (return addresses and loaded
+//! modules), [`capture`] (copying program memory safely), [`fds`] (which
+//! descriptors are sockets), [`real`] (the next definitions), [`sys`] (raw
+//! syscalls).
 //!
 //! Rules every hook follows are listed in `hooks`; the reasons are in
 //! `docs/ARCHITECTURE.md` and `../shared/docs/preload-pitfalls.md`.
@@ -20,12 +23,14 @@
 mod actions;
 mod callers;
 mod capture;
+mod emit;
 mod fds;
 mod hooks;
 mod leave;
+mod lifecycle;
 mod real;
+mod settings;
 mod standalone;
-mod state;
 mod sys;
 
 /// Self-test switches that let the test-suite prove a tracer failure never
@@ -38,12 +43,13 @@ mod test_hooks {
     #[inline(always)]
     pub fn should_panic(func: Func) -> bool {
         func == Func::Connect
-            && crate::state::capture_flags() & sock_trace_event::ring::CAPTURE_SELFTEST_PANIC != 0
+            && crate::settings::capture_flags() & sock_trace_event::ring::CAPTURE_SELFTEST_PANIC
+                != 0
     }
 }
 
 extern "C" fn constructor() {
-    state::ensure_init();
+    lifecycle::ensure_init();
 }
 
 #[used]

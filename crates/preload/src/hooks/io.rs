@@ -1,29 +1,127 @@
 //! Moving bytes: send*, recv*, and read/write/readv/writev/sendfile on
 //! sockets, plus the `_FORTIFY_SOURCE` entry points.
 
-use super::{call, involved, perform, perform_counting, still_socket};
+use super::{acted, acted_counting, args, involved, still_socket, Done, Traced};
 use crate::actions::Target;
 use crate::capture;
 use crate::fds;
-use crate::real;
-use crate::state::{self, emit};
+use crate::lifecycle;
+use crate::settings;
 use crate::sys;
 use core::ffi::{c_int, c_uint, c_void};
+use core::ptr::{null, null_mut};
 use libc::{iovec, mmsghdr, msghdr, off_t, size_t, sockaddr, socklen_t, ssize_t, timespec};
 use sock_trace_event::record::FLAG_FORTIFIED;
 use sock_trace_event::{role, Func, Tag};
 
-fn io_call(func: Func, t0: u64, r: isize, e: i32, fortified: bool) -> state::Call {
-    let mut c = call(func, t0, r as i64, e);
-    if fortified {
-        c.flags |= FLAG_FORTIFIED;
-    }
-    c.extra = state::max_data();
-    c
+/// What a record of moved bytes needs: room for the payload sample, and
+/// the fortified flag for the `__*_chk` entry points.
+#[inline(always)]
+fn moved<R>(d: Done<R>, fortified: bool) -> Done<R> {
+    d.extra(settings::max_data())
+        .flag(if fortified { FLAG_FORTIFIED } else { 0 })
 }
 
+hook! {
+    pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
+        involved(Func::Send) => send_traced(fd, buf, len, flags, null(), 0, false)
+    }
+
+    pub unsafe extern "C" fn sendto(fd: c_int, buf: *const c_void, len: size_t, flags: c_int, addr: *const sockaddr, alen: socklen_t) -> ssize_t {
+        involved(Func::Sendto) => send_traced(fd, buf, len, flags, addr, alen, true)
+    }
+
+    pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
+        involved(Func::Recv) => recv_traced(fd, buf, len, flags, null_mut(), null_mut(), false, None)
+    }
+
+    pub unsafe extern "C" fn recvfrom(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
+        involved(Func::Recvfrom) => recv_traced(fd, buf, len, flags, addr, alen, true, None)
+    }
+
+    pub unsafe extern "C" fn __recv_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int) -> ssize_t {
+        involved(Func::Recv) => recv_traced(fd, buf, len, flags, null_mut(), null_mut(), false, Some(buflen))
+    }
+
+    pub unsafe extern "C" fn __recvfrom_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t, flags: c_int, addr: *mut sockaddr, alen: *mut socklen_t) -> ssize_t {
+        involved(Func::Recvfrom) => recv_traced(fd, buf, len, flags, addr, alen, true, Some(buflen))
+    }
+
+    pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+        involved(Func::Sendmsg) => sendmsg_traced(fd, msg, flags)
+    }
+
+    pub unsafe extern "C" fn sendmmsg(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
+        involved(Func::Sendmmsg) => sendmmsg_traced(fd, vec, vlen, flags)
+    }
+
+    pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
+        fds::is_socket(fd) && involved(Func::Write) => read_write_traced(true, fd, buf as *mut c_void, len, None)
+    }
+
+    pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
+        fds::is_socket(fd) && involved(Func::Read) => read_write_traced(false, fd, buf, len, None)
+    }
+
+    pub unsafe extern "C" fn __read_chk(fd: c_int, buf: *mut c_void, len: size_t, buflen: size_t) -> ssize_t {
+        fds::is_socket(fd) && involved(Func::Read) => read_write_traced(false, fd, buf, len, Some(buflen))
+    }
+
+    pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+        fds::is_socket(fd) && involved(Func::Writev) => iov_traced(Func::Writev, fd, iov, cnt)
+    }
+
+    pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+        fds::is_socket(fd) && involved(Func::Readv) => iov_traced(Func::Readv, fd, iov, cnt)
+    }
+
+    pub unsafe extern "C" fn sendfile(out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t {
+        fds::is_socket(out) && involved(Func::Sendfile) => sendfile_traced(false, out, inp, off, count)
+    }
+
+    pub unsafe extern "C" fn sendfile64(out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t {
+        fds::is_socket(out) && involved(Func::Sendfile) => sendfile_traced(true, out, inp, off, count)
+    }
+}
+
+/// recvmsg and recvmmsg keep the socket table current even when they are
+/// not traced: descriptors passed in SCM_RIGHTS become sockets.
+#[no_mangle]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+    if !involved(Func::Recvmsg) {
+        let r = forward!(recvmsg(fd, msg, flags));
+        if r >= 0 && !msg.is_null() {
+            // SAFETY: written by the successful call; raw syscalls only,
+            // errno is untouched.
+            unsafe { note_passed_fds(&*msg) };
+        }
+        return r;
+    }
+    // SAFETY: the body forwards the program's call (see forward!).
+    unsafe { recvmsg_traced(fd, msg, flags) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn recvmmsg(
+    fd: c_int,
+    vec: *mut mmsghdr,
+    vlen: c_uint,
+    flags: c_int,
+    tmo: *mut timespec,
+) -> c_int {
+    if !involved(Func::Recvmmsg) {
+        let r = forward!(recvmmsg(fd, vec, vlen, flags, tmo));
+        // SAFETY: r messages were filled.
+        unsafe { note_passed_fds_mmsg(vec, r) };
+        return r;
+    }
+    // SAFETY: the body forwards the program's call (see forward!).
+    unsafe { recvmmsg_traced(fd, vec, vlen, flags, tmo) }
+}
+
+/// send and sendto (`to`).
 #[inline(never)]
-fn send_impl(
+unsafe fn send_traced(
     fd: c_int,
     buf: *const c_void,
     len: size_t,
@@ -33,41 +131,36 @@ fn send_impl(
     to: bool,
 ) -> ssize_t {
     let func = if to { Func::Sendto } else { Func::Send };
+    // A short write passes a prefix of the buffer.
     let forward = |short: Option<usize>| {
         let len = short.unwrap_or(len);
-        // SAFETY: forwarding (a short write passes a prefix of the buffer).
-        unsafe {
-            if to {
-                real::sendto(fd, buf, len, flags, addr, alen)
-            } else {
-                real::send(fd, buf, len, flags)
-            }
+        if to {
+            forward!(sendto(fd, buf, len, flags, addr, alen))
+        } else {
+            forward!(send(fd, buf, len, flags))
         }
     };
-    let t0 = sys::now();
     let target = || Target {
         addr,
         addrlen: alen,
         len,
         ..Target::fd(fd)
     };
-    let (r, e, injected) = perform(func, target, |l| forward(l) as i64);
-    let r = r as isize;
-    if !state::enabled(func) {
-        sys::set_errno(e);
-        return r;
-    }
-    let mut c = io_call(func, t0, r, e, false);
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args = [
-            fd as u64,
-            buf as u64,
-            len as u64,
-            flags as u64,
-            addr as u64,
-            alen as u64,
-        ];
+    let call = Traced::start(func);
+    let done = moved(acted(func, target, forward), false);
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(
+            w,
+            &[
+                fd as u64,
+                buf as u64,
+                len as u64,
+                flags as u64,
+                addr as u64,
+                alen as u64,
+            ],
+        );
         if to {
             // SAFETY: read by the kernel when the call succeeded.
             unsafe { capture::sockaddr(w, role::ADDR, addr, alen as usize, r >= 0) };
@@ -78,40 +171,14 @@ fn send_impl(
         }
         // SAFETY: the kernel read r bytes of buf.
         unsafe { capture::payload(w, role::DATA_OUT, buf as *const u8, r) };
-    });
-    sys::set_errno(e);
-    r
+    })
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags: c_int) -> ssize_t {
-    if !involved(Func::Send) {
-        // SAFETY: forwarding.
-        return unsafe { real::send(fd, buf, len, flags) };
-    }
-    send_impl(fd, buf, len, flags, core::ptr::null(), 0, false)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn sendto(
-    fd: c_int,
-    buf: *const c_void,
-    len: size_t,
-    flags: c_int,
-    addr: *const sockaddr,
-    alen: socklen_t,
-) -> ssize_t {
-    if !involved(Func::Sendto) {
-        // SAFETY: forwarding.
-        return unsafe { real::sendto(fd, buf, len, flags, addr, alen) };
-    }
-    send_impl(fd, buf, len, flags, addr, alen, true)
-}
-
-/// The recv family shares one body; `chk` is the fortified buffer length.
+/// The recv family (recv, recvfrom when `from`); `chk` is the fortified
+/// buffer length.
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-fn recv_impl(
+unsafe fn recv_traced(
     fd: c_int,
     buf: *mut c_void,
     len: size_t,
@@ -122,41 +189,35 @@ fn recv_impl(
     chk: Option<size_t>,
 ) -> ssize_t {
     let func = if from { Func::Recvfrom } else { Func::Recv };
+    // A paced call asks for less (a prefix of the buffer).
     let forward = |short: Option<usize>| {
-        // A paced call asks for less (a prefix of the buffer).
         let len = short.unwrap_or(len);
-        // SAFETY: forwarding.
-        unsafe {
-            match (from, chk) {
-                (false, None) => real::recv(fd, buf, len, flags),
-                (true, None) => real::recvfrom(fd, buf, len, flags, addr, alen),
-                (false, Some(n)) => real::__recv_chk(fd, buf, len, n, flags),
-                (true, Some(n)) => real::__recvfrom_chk(fd, buf, len, n, flags, addr, alen),
-            }
+        match (from, chk) {
+            (false, None) => forward!(recv(fd, buf, len, flags)),
+            (true, None) => forward!(recvfrom(fd, buf, len, flags, addr, alen)),
+            (false, Some(n)) => forward!(__recv_chk(fd, buf, len, n, flags)),
+            (true, Some(n)) => forward!(__recvfrom_chk(fd, buf, len, n, flags, addr, alen)),
         }
     };
-    let t0 = sys::now();
     let target = || Target {
         len,
         ..Target::fd(fd)
     };
-    let (r, e, injected) = perform(func, target, |l| forward(l) as i64);
-    let r = r as isize;
-    if !state::enabled(func) {
-        sys::set_errno(e);
-        return r;
-    }
-    let mut c = io_call(func, t0, r, e, chk.is_some());
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args = [
-            fd as u64,
-            buf as u64,
-            len as u64,
-            flags as u64,
-            addr as u64,
-            alen as u64,
-        ];
+    let call = Traced::start(func);
+    let done = moved(acted(func, target, forward), chk.is_some());
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(
+            w,
+            &[
+                fd as u64,
+                buf as u64,
+                len as u64,
+                flags as u64,
+                addr as u64,
+                alen as u64,
+            ],
+        );
         if from && r >= 0 {
             // SAFETY: written by the kernel on success.
             unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, alen) };
@@ -174,84 +235,7 @@ fn recv_impl(
             // SAFETY: the kernel wrote r bytes.
             unsafe { capture::payload(w, role::DATA_IN, buf as *const u8, r.min(len as isize)) };
         }
-    });
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c_int) -> ssize_t {
-    if !involved(Func::Recv) {
-        // SAFETY: forwarding.
-        return unsafe { real::recv(fd, buf, len, flags) };
-    }
-    recv_impl(
-        fd,
-        buf,
-        len,
-        flags,
-        core::ptr::null_mut(),
-        core::ptr::null_mut(),
-        false,
-        None,
-    )
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn recvfrom(
-    fd: c_int,
-    buf: *mut c_void,
-    len: size_t,
-    flags: c_int,
-    addr: *mut sockaddr,
-    alen: *mut socklen_t,
-) -> ssize_t {
-    if !involved(Func::Recvfrom) {
-        // SAFETY: forwarding.
-        return unsafe { real::recvfrom(fd, buf, len, flags, addr, alen) };
-    }
-    recv_impl(fd, buf, len, flags, addr, alen, true, None)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __recv_chk(
-    fd: c_int,
-    buf: *mut c_void,
-    len: size_t,
-    buflen: size_t,
-    flags: c_int,
-) -> ssize_t {
-    if !involved(Func::Recv) {
-        // SAFETY: forwarding.
-        return unsafe { real::__recv_chk(fd, buf, len, buflen, flags) };
-    }
-    recv_impl(
-        fd,
-        buf,
-        len,
-        flags,
-        core::ptr::null_mut(),
-        core::ptr::null_mut(),
-        false,
-        Some(buflen),
-    )
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __recvfrom_chk(
-    fd: c_int,
-    buf: *mut c_void,
-    len: size_t,
-    buflen: size_t,
-    flags: c_int,
-    addr: *mut sockaddr,
-    alen: *mut socklen_t,
-) -> ssize_t {
-    if !involved(Func::Recvfrom) {
-        // SAFETY: forwarding.
-        return unsafe { real::__recvfrom_chk(fd, buf, len, buflen, flags, addr, alen) };
-    }
-    recv_impl(fd, buf, len, flags, addr, alen, true, Some(buflen))
+    })
 }
 
 /// msghdr summary, address and iovec lengths.
@@ -327,7 +311,7 @@ unsafe fn note_passed_fds(m: &msghdr) {
     if base.is_null() || total < CMSG_HDR {
         return;
     }
-    if state::in_vfork_child() {
+    if lifecycle::in_vfork_child() {
         return;
     }
     let mut off = 0usize;
@@ -428,17 +412,8 @@ fn iov_prefix(
     Some((v, keep))
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
-    if !involved(Func::Sendmsg) {
-        // SAFETY: forwarding.
-        return unsafe { real::sendmsg(fd, msg, flags) };
-    }
-    sendmsg_hooked(fd, msg, flags)
-}
-
 #[inline(never)]
-fn sendmsg_hooked(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
+unsafe fn sendmsg_traced(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
     let forward = |short: Option<usize>| {
         if let Some(limit) = short {
             let prefix = capture::read_value(msg)
@@ -446,14 +421,11 @@ fn sendmsg_hooked(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
             if let Some((mut m, (v, n))) = prefix {
                 m.msg_iov = v.as_ptr() as *mut iovec;
                 m.msg_iovlen = n;
-                // SAFETY: the program's message with a prefix of its buffers.
-                return unsafe { real::sendmsg(fd, &m, flags) };
+                return forward!(sendmsg(fd, &m, flags));
             }
         }
-        // SAFETY: forwarding.
-        unsafe { real::sendmsg(fd, msg, flags) }
+        forward!(sendmsg(fd, msg, flags))
     };
-    let t0 = sys::now();
     let target = || match capture::read_value(msg) {
         Some(m) => Target {
             addr: m.msg_name as *const sockaddr,
@@ -463,49 +435,27 @@ fn sendmsg_hooked(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t {
         },
         None => Target::fd(fd),
     };
-    let (r, e, injected) = perform(Func::Sendmsg, target, |l| forward(l) as i64);
-    let r = r as isize;
-    if !state::enabled(Func::Sendmsg) {
-        sys::set_errno(e);
-        return r;
-    }
-    let mut c = io_call(Func::Sendmsg, t0, r, e, false);
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args[..3].copy_from_slice(&[fd as u64, msg as u64, flags as u64]);
+    let call = Traced::start(Func::Sendmsg);
+    let done = moved(acted(Func::Sendmsg, target, forward), false);
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(w, &[fd as u64, msg as u64, flags as u64]);
         if msg.is_null() {
             return;
         }
-        // SAFETY: read by the kernel on success.
-        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && injected == 0, role::ADDR) } {
+        // SAFETY: read by the kernel on success (flags: nothing injected).
+        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && d.flags == 0, role::ADDR) } {
             if r > 0 {
                 // SAFETY: the kernel read r bytes from these buffers.
                 unsafe { capture::payload_iov(w, role::DATA_OUT, m.msg_iov, m.msg_iovlen, r) };
                 capture::socket_ends(w, fd, false);
             }
         }
-    });
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
-    if !involved(Func::Recvmsg) {
-        // SAFETY: forwarding.
-        let r = unsafe { real::recvmsg(fd, msg, flags) };
-        if r >= 0 && !msg.is_null() {
-            // SAFETY: written by the successful call; raw syscalls only,
-            // errno is untouched.
-            unsafe { note_passed_fds(&*msg) };
-        }
-        return r;
-    }
-    recvmsg_hooked(fd, msg, flags)
+    })
 }
 
 #[inline(never)]
-fn recvmsg_hooked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
+unsafe fn recvmsg_traced(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
     let forward = |short: Option<usize>| {
         if let Some(limit) = short {
             // A paced call: the program's message with a prefix of its
@@ -516,8 +466,7 @@ fn recvmsg_hooked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
                     let (iov, iovlen) = (m.msg_iov, m.msg_iovlen);
                     m.msg_iov = v.as_ptr() as *mut iovec;
                     m.msg_iovlen = n;
-                    // SAFETY: our copy of the program's message.
-                    let r = unsafe { real::recvmsg(fd, &mut m, flags) };
+                    let r = forward!(recvmsg(fd, &mut m, flags));
                     m.msg_iov = iov;
                     m.msg_iovlen = iovlen;
                     if r >= 0 {
@@ -535,10 +484,8 @@ fn recvmsg_hooked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
                 }
             }
         }
-        // SAFETY: forwarding.
-        unsafe { real::recvmsg(fd, msg, flags) }
+        forward!(recvmsg(fd, msg, flags))
     };
-    let t0 = sys::now();
     let target = || match capture::read_value(msg as *const msghdr) {
         Some(m) => Target {
             len: iov_total(m.msg_iov, m.msg_iovlen),
@@ -546,34 +493,30 @@ fn recvmsg_hooked(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
         },
         None => Target::fd(fd),
     };
-    let (r, e, injected) = perform(Func::Recvmsg, target, |l| forward(l) as i64);
-    let r = r as isize;
-    if r >= 0 && injected == 0 && !msg.is_null() {
-        // SAFETY: written by the successful call.
-        unsafe { note_passed_fds(&*msg) };
-    }
-    if !state::enabled(Func::Recvmsg) {
-        sys::set_errno(e);
-        return r;
-    }
-    let mut c = io_call(Func::Recvmsg, t0, r, e, false);
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args[..3].copy_from_slice(&[fd as u64, msg as u64, flags as u64]);
+    let call = Traced::start(Func::Recvmsg);
+    let done = {
+        let d = acted(Func::Recvmsg, target, forward);
+        if d.ret >= 0 && d.flags == 0 && !msg.is_null() {
+            // SAFETY: written by the successful call.
+            unsafe { note_passed_fds(&*msg) };
+        }
+        moved(d, false)
+    };
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(w, &[fd as u64, msg as u64, flags as u64]);
         if msg.is_null() {
             return;
         }
-        // SAFETY: written by the kernel on success.
-        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && injected == 0, role::ADDR_OUT) } {
+        // SAFETY: written by the kernel on success (flags: nothing injected).
+        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && d.flags == 0, role::ADDR_OUT) } {
             if r > 0 {
                 // SAFETY: the kernel wrote r bytes into these buffers.
                 unsafe { capture::payload_iov(w, role::DATA_IN, m.msg_iov, m.msg_iovlen, r) };
                 capture::socket_ends(w, fd, false);
             }
         }
-    });
-    sys::set_errno(e);
-    r
+    })
 }
 
 /// Per-message lengths and the first message's address of an mmsghdr array.
@@ -612,7 +555,7 @@ unsafe fn mmsg_blobs(
     };
     // Payload: the bytes each message moved, message after message, up to
     // max_data in all (the decoder splits them again by msg_len).
-    let max = state::max_data();
+    let max = settings::max_data();
     let total: usize = lens[..count].iter().map(|&l| l.max(0) as usize).sum();
     if max == 0 || total == 0 {
         return;
@@ -659,109 +602,62 @@ fn mmsg_target(fd: c_int, vec: *const mmsghdr, vlen: c_uint) -> Target {
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn sendmmsg(
-    fd: c_int,
-    vec: *mut mmsghdr,
-    vlen: c_uint,
-    flags: c_int,
-) -> c_int {
-    if !involved(Func::Sendmmsg) {
-        // SAFETY: forwarding.
-        return unsafe { real::sendmmsg(fd, vec, vlen, flags) };
-    }
-    sendmmsg_hooked(fd, vec, vlen, flags)
-}
-
 #[inline(never)]
-fn sendmmsg_hooked(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
+unsafe fn sendmmsg_traced(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_int) -> c_int {
+    // A short call passes fewer messages.
     let forward = |short: Option<usize>| {
         let n = short.map_or(vlen, |s| s as c_uint);
-        // SAFETY: forwarding (a short call passes fewer messages).
-        unsafe { real::sendmmsg(fd, vec, n, flags) }
+        forward!(sendmmsg(fd, vec, n, flags))
     };
-    let t0 = sys::now();
-    let (r, e, injected) = perform_counting(
-        Func::Sendmmsg,
-        || mmsg_target(fd, vec, vlen),
-        |l| forward(l) as i64,
-        |r| mmsg_bytes(vec, r),
-    );
-    let r = r as c_int;
-    if !state::enabled(Func::Sendmmsg) {
-        sys::set_errno(e);
-        return r;
-    }
-    let mut c = call(Func::Sendmmsg, t0, r as i64, e);
-    c.extra = state::max_data();
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args[..4].copy_from_slice(&[fd as u64, vec as u64, vlen as u64, flags as u64]);
+    let call = Traced::start(Func::Sendmmsg);
+    let done = {
+        let d = acted_counting(
+            Func::Sendmmsg,
+            || mmsg_target(fd, vec, vlen),
+            forward,
+            |r| mmsg_bytes(vec, r),
+        );
+        d.extra(settings::max_data())
+    };
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(w, &[fd as u64, vec as u64, vlen as u64, flags as u64]);
         // SAFETY: r entries were processed.
         unsafe { mmsg_blobs(w, vec, r, role::ADDR, role::DATA_OUT) };
         if r > 0 {
             capture::socket_ends(w, fd, false);
         }
-    });
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn recvmmsg(
-    fd: c_int,
-    vec: *mut mmsghdr,
-    vlen: c_uint,
-    flags: c_int,
-    tmo: *mut timespec,
-) -> c_int {
-    if !involved(Func::Recvmmsg) {
-        // SAFETY: forwarding.
-        let r = unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
-        // SAFETY: r messages were filled.
-        unsafe { note_passed_fds_mmsg(vec, r) };
-        return r;
-    }
-    recvmmsg_hooked(fd, vec, vlen, flags, tmo)
+    })
 }
 
 #[inline(never)]
-fn recvmmsg_hooked(
+unsafe fn recvmmsg_traced(
     fd: c_int,
     vec: *mut mmsghdr,
     vlen: c_uint,
     flags: c_int,
     tmo: *mut timespec,
 ) -> c_int {
-    // SAFETY: forwarding.
-    let forward = || unsafe { real::recvmmsg(fd, vec, vlen, flags, tmo) };
-    let t0 = sys::now();
-    let (r, e, injected) = perform_counting(
-        Func::Recvmmsg,
-        || Target::fd(fd),
-        |_| forward() as i64,
-        |r| mmsg_bytes(vec, r),
-    );
-    let r = r as c_int;
-    if injected == 0 {
-        // SAFETY: r messages were filled.
-        unsafe { note_passed_fds_mmsg(vec, r) };
-    }
-    if !state::enabled(Func::Recvmmsg) {
-        sys::set_errno(e);
-        return r;
-    }
-    let mut c = call(Func::Recvmmsg, t0, r as i64, e);
-    c.extra = state::max_data();
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args[..5].copy_from_slice(&[
-            fd as u64,
-            vec as u64,
-            vlen as u64,
-            flags as u64,
-            tmo as u64,
-        ]);
+    let call = Traced::start(Func::Recvmmsg);
+    let done = {
+        let d = acted_counting(
+            Func::Recvmmsg,
+            || Target::fd(fd),
+            |_| forward!(recvmmsg(fd, vec, vlen, flags, tmo)),
+            |r| mmsg_bytes(vec, r),
+        );
+        if d.flags == 0 {
+            // SAFETY: r messages were filled.
+            unsafe { note_passed_fds_mmsg(vec, d.ret) };
+        }
+        d.extra(settings::max_data())
+    };
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(
+            w,
+            &[fd as u64, vec as u64, vlen as u64, flags as u64, tmo as u64],
+        );
         // SAFETY: r entries were filled.
         unsafe { mmsg_blobs(w, vec, r, role::ADDR_OUT, role::DATA_IN) };
         if r > 0 {
@@ -770,232 +666,117 @@ fn recvmmsg_hooked(
         if let Some(ts) = capture::read_value(tmo) {
             w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
         }
-    });
-    sys::set_errno(e);
-    r
+    })
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
-    if !fds::is_socket(fd) || !involved(Func::Write) {
-        // SAFETY: forwarding.
-        return unsafe { real::write(fd, buf, len) };
-    }
-    write_hooked(fd, buf, len)
-}
-
+/// read and __read_chk (`chk`: the fortified buffer length), and write
+/// (`out`).
 #[inline(never)]
-fn write_hooked(fd: c_int, buf: *const c_void, len: size_t) -> ssize_t {
-    // SAFETY: forwarding (a short write passes a prefix of the buffer).
-    let forward = |short: Option<usize>| unsafe { real::write(fd, buf, short.unwrap_or(len)) };
-    let t0 = sys::now();
-    let target = || Target {
-        len,
-        ..Target::fd(fd)
-    };
-    let (r, e, injected) = perform(Func::Write, target, |l| forward(l) as i64);
-    let r = r as isize;
-    if !state::enabled(Func::Write) || !still_socket(fd) {
-        sys::set_errno(e);
-        return r;
-    }
-    let mut c = io_call(Func::Write, t0, r, e, false);
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args[..3].copy_from_slice(&[fd as u64, buf as u64, len as u64]);
-        // SAFETY: the kernel read r bytes.
-        unsafe { capture::payload(w, role::DATA_OUT, buf as *const u8, r) };
-    });
-    sys::set_errno(e);
-    r
-}
-
-#[inline(never)]
-fn read_impl(fd: c_int, buf: *mut c_void, len: size_t, chk: Option<size_t>) -> ssize_t {
-    let forward = |short: Option<usize>| {
-        // A paced call asks for less (a prefix of the buffer).
-        let len = short.unwrap_or(len);
-        // SAFETY: forwarding.
-        unsafe {
-            match chk {
-                None => real::read(fd, buf, len),
-                Some(n) => real::__read_chk(fd, buf, len, n),
-            }
-        }
-    };
-    let t0 = sys::now();
-    let target = || Target {
-        len,
-        ..Target::fd(fd)
-    };
-    let (r, e, injected) = perform(Func::Read, target, |l| forward(l) as i64);
-    let r = r as isize;
-    if !state::enabled(Func::Read) || !still_socket(fd) {
-        sys::set_errno(e);
-        return r;
-    }
-    let mut c = io_call(Func::Read, t0, r, e, chk.is_some());
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args[..3].copy_from_slice(&[fd as u64, buf as u64, len as u64]);
-        // SAFETY: the kernel wrote r bytes.
-        unsafe { capture::payload(w, role::DATA_IN, buf as *const u8, r) };
-    });
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, len: size_t) -> ssize_t {
-    if !fds::is_socket(fd) || !involved(Func::Read) {
-        // SAFETY: forwarding.
-        return unsafe { real::read(fd, buf, len) };
-    }
-    read_impl(fd, buf, len, None)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __read_chk(
+unsafe fn read_write_traced(
+    out: bool,
     fd: c_int,
     buf: *mut c_void,
     len: size_t,
-    buflen: size_t,
+    chk: Option<size_t>,
 ) -> ssize_t {
-    if !fds::is_socket(fd) || !involved(Func::Read) {
-        // SAFETY: forwarding.
-        return unsafe { real::__read_chk(fd, buf, len, buflen) };
-    }
-    read_impl(fd, buf, len, Some(buflen))
+    let func = if out { Func::Write } else { Func::Read };
+    // A short write or a paced read passes a prefix of the buffer.
+    let forward = |short: Option<usize>| {
+        let len = short.unwrap_or(len);
+        match (out, chk) {
+            (true, _) => forward!(write(fd, buf, len)),
+            (false, None) => forward!(read(fd, buf, len)),
+            (false, Some(n)) => forward!(__read_chk(fd, buf, len, n)),
+        }
+    };
+    let target = || Target {
+        len,
+        ..Target::fd(fd)
+    };
+    let call = Traced::start(func);
+    let done = moved(acted(func, target, forward), chk.is_some());
+    call.finish_if(
+        done,
+        |_| still_socket(fd),
+        |w, d| {
+            args(w, &[fd as u64, buf as u64, len as u64]);
+            let data_role = if out { role::DATA_OUT } else { role::DATA_IN };
+            // SAFETY: the kernel read (write) or wrote (read) r bytes.
+            unsafe { capture::payload(w, data_role, buf as *const u8, d.ret) };
+        },
+    )
 }
 
+/// readv and writev.
 #[inline(never)]
-fn vec_impl(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
+unsafe fn iov_traced(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
     let out = func == Func::Writev;
     let forward = |short: Option<usize>| {
         // A short write or a paced call: a prefix of the buffers.
         let prefix = short.and_then(|l| iov_prefix(iov, cnt.max(0) as usize, l));
-        if let Some((v, n)) = prefix {
-            // SAFETY: a prefix of the program's own buffers.
-            return unsafe {
-                if out {
-                    real::writev(fd, v.as_ptr(), n as c_int)
-                } else {
-                    real::readv(fd, v.as_ptr(), n as c_int)
-                }
-            };
-        }
-        // SAFETY: forwarding.
-        unsafe {
-            if out {
-                real::writev(fd, iov, cnt)
-            } else {
-                real::readv(fd, iov, cnt)
-            }
+        let (iov, cnt) = match &prefix {
+            Some((v, n)) => (v.as_ptr(), *n as c_int),
+            None => (iov, cnt),
+        };
+        if out {
+            forward!(writev(fd, iov, cnt))
+        } else {
+            forward!(readv(fd, iov, cnt))
         }
     };
-    let t0 = sys::now();
     let target = || Target {
         len: iov_total(iov, cnt.max(0) as usize),
         ..Target::fd(fd)
     };
-    let (r, e, injected) = perform(func, target, |l| forward(l) as i64);
-    let r = r as isize;
-    if !state::enabled(func) || !still_socket(fd) {
-        sys::set_errno(e);
-        return r;
-    }
-    let mut c = io_call(func, t0, r, e, false);
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args[..3].copy_from_slice(&[fd as u64, iov as u64, cnt as u64]);
-        // SAFETY: the kernel read the iovec array on success.
-        unsafe { capture::iov_lens(w, role::IOV_LENS, iov, cnt as i64, r >= 0) };
-        let data_role = if out { role::DATA_OUT } else { role::DATA_IN };
-        // SAFETY: r bytes moved through these buffers.
-        unsafe { capture::payload_iov(w, data_role, iov, cnt.max(0) as usize, r) };
-    });
-    sys::set_errno(e);
-    r
+    let call = Traced::start(func);
+    let done = moved(acted(func, target, forward), false);
+    call.finish_if(
+        done,
+        |_| still_socket(fd),
+        |w, d| {
+            let r = d.ret;
+            args(w, &[fd as u64, iov as u64, cnt as u64]);
+            // SAFETY: the kernel read the iovec array on success.
+            unsafe { capture::iov_lens(w, role::IOV_LENS, iov, cnt as i64, r >= 0) };
+            let data_role = if out { role::DATA_OUT } else { role::DATA_IN };
+            // SAFETY: r bytes moved through these buffers.
+            unsafe { capture::payload_iov(w, data_role, iov, cnt.max(0) as usize, r) };
+        },
+    )
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    if !fds::is_socket(fd) || !involved(Func::Writev) {
-        // SAFETY: forwarding.
-        return unsafe { real::writev(fd, iov, cnt) };
-    }
-    vec_impl(Func::Writev, fd, iov, cnt)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, cnt: c_int) -> ssize_t {
-    if !fds::is_socket(fd) || !involved(Func::Readv) {
-        // SAFETY: forwarding.
-        return unsafe { real::readv(fd, iov, cnt) };
-    }
-    vec_impl(Func::Readv, fd, iov, cnt)
-}
-
+/// sendfile and sendfile64.
 #[inline(never)]
-fn sendfile_impl(is64: bool, out: c_int, inp: c_int, off: *mut off_t, count: size_t) -> ssize_t {
+unsafe fn sendfile_traced(
+    is64: bool,
+    out: c_int,
+    inp: c_int,
+    off: *mut off_t,
+    count: size_t,
+) -> ssize_t {
+    // A short call asks for fewer bytes.
     let forward = |short: Option<usize>| {
         let count = short.unwrap_or(count);
-        // SAFETY: forwarding (a short call asks for fewer bytes).
-        unsafe {
-            if is64 {
-                real::sendfile64(out, inp, off, count)
-            } else {
-                real::sendfile(out, inp, off, count)
-            }
+        if is64 {
+            forward!(sendfile64(out, inp, off, count))
+        } else {
+            forward!(sendfile(out, inp, off, count))
         }
     };
-    let t0 = sys::now();
     let target = || Target {
         len: count,
         ..Target::fd(out)
     };
-    let (r, e, injected) = perform(Func::Sendfile, target, |l| forward(l) as i64);
-    let r = r as isize;
-    if !state::enabled(Func::Sendfile) || !fds::is_socket(out) {
-        sys::set_errno(e);
-        return r;
-    }
-    let mut c = call(Func::Sendfile, t0, r as i64, e);
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args[..4].copy_from_slice(&[out as u64, inp as u64, off as u64, count as u64]);
-        if let Some(o) = capture::read_value(off) {
-            w.ints(role::ARG_VAL, &[o]);
-        }
-    });
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn sendfile(
-    out: c_int,
-    inp: c_int,
-    off: *mut off_t,
-    count: size_t,
-) -> ssize_t {
-    if !fds::is_socket(out) || !involved(Func::Sendfile) {
-        // SAFETY: forwarding.
-        return unsafe { real::sendfile(out, inp, off, count) };
-    }
-    sendfile_impl(false, out, inp, off, count)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn sendfile64(
-    out: c_int,
-    inp: c_int,
-    off: *mut off_t,
-    count: size_t,
-) -> ssize_t {
-    if !fds::is_socket(out) || !involved(Func::Sendfile) {
-        // SAFETY: forwarding.
-        return unsafe { real::sendfile64(out, inp, off, count) };
-    }
-    sendfile_impl(true, out, inp, off, count)
+    let call = Traced::start(Func::Sendfile);
+    let done = acted(Func::Sendfile, target, forward);
+    call.finish_if(
+        done,
+        |_| fds::is_socket(out),
+        |w, _| {
+            args(w, &[out as u64, inp as u64, off as u64, count as u64]);
+            if let Some(o) = capture::read_value(off) {
+                w.ints(role::ARG_VAL, &[o]);
+            }
+        },
+    )
 }

@@ -1,14 +1,68 @@
-//! The exported hooks, one file per family. Every hook has the same shape:
+//! The exported hooks, one file per family, all built on one skeleton.
 //!
-//! 1. The exported symbol only decides: if the function is neither traced
-//!    nor acted on (and needs no bookkeeping), it tail-calls the real
-//!    function. Everything else lives in a separate `#[inline(never)]`
-//!    body, so this path has no prologue: about 14 instructions on top of
-//!    the call (bench/callgrind.py), where an inlined body cost 71.
-//! 2. Take the start time, call the real function, save errno at once.
-//! 3. Update socket bookkeeping, then [`state::emit`] the record (inside
-//!    `catch_unwind`; a tracer bug never reaches the program).
-//! 4. Restore errno and return the real result.
+//! 1. [`hook!`] writes the exported symbol under its own name
+//!    (`grep -rn "fn connect\b"` finds it). The export only decides: when
+//!    the call is neither traced nor acted on (and needs no bookkeeping),
+//!    it tail-calls the real function. Everything else lives in the
+//!    out-of-line body `<name>_traced` (`#[inline(never)]`), so the
+//!    excluded path has no prologue: about 14 instructions on top of the
+//!    call (bench/callgrind.py), where an inlined body cost 71. A body
+//!    never re-checks the gate it sits behind.
+//! 2. The body is [`Traced`]: `Traced::start` takes the start time; the
+//!    body performs the real call (under the action rules: [`acted`]; or
+//!    alone: [`plain`]), which saves errno at once, and updates the socket
+//!    bookkeeping; `finish` checks the emit gate once, emits the record
+//!    (inside `catch_unwind`: a tracer bug never reaches the program),
+//!    restores errno and returns the real result.
+//!
+//! Forwarding: every call of a real function goes through [`forward!`],
+//! which holds the one safety argument for all of them (below).
+
+/// Calls the real function behind a hook: `forward!(connect(fd, addr, len))`.
+///
+/// The one safety argument for every forwarded call: the program called
+/// the hook with these arguments under the C function's contract, and the
+/// real function (the next definition of the same symbol, declared with the
+/// same prototype in [`crate::real`]) gets them unchanged, or a prefix of
+/// the same buffers (a short write, a paced read), which the contract
+/// covers as well.
+macro_rules! forward {
+    ($name:ident($($a:expr),* $(,)?)) => {
+        // SAFETY: forwarding under the program's own contract (see forward!).
+        unsafe { crate::real::$name($($a),*) }
+    };
+}
+
+/// Exports hooks, each under its literal name:
+///
+/// ```ignore
+/// hook! {
+///     pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+///         involved(Func::Connect) => addr_in_traced(Func::Connect, fd, addr, len)
+///     }
+/// }
+/// ```
+///
+/// When the gate before `=>` is false the real function is tail-called
+/// with the same arguments; otherwise the out-of-line body after `=>` runs.
+macro_rules! hook {
+    ($(
+        $(#[$m:meta])*
+        pub unsafe extern "C" fn $name:ident($($a:ident: $t:ty),* $(,)?) -> $ret:ty {
+            $gate:expr => $body:expr
+        }
+    )*) => {$(
+        $(#[$m])*
+        #[no_mangle]
+        pub unsafe extern "C" fn $name($($a: $t),*) -> $ret {
+            if !$gate {
+                return forward!($name($($a),*));
+            }
+            // SAFETY: the body forwards the program's call (see forward!).
+            unsafe { $body }
+        }
+    )*};
+}
 
 mod io;
 mod misc;
@@ -18,8 +72,10 @@ mod resolve;
 mod socket;
 
 use crate::actions::{self, Target};
-use crate::{state, sys};
-use sock_trace_event::Func;
+use crate::emit::{emit_with, Call};
+use crate::settings;
+use crate::sys;
+use sock_trace_event::{Func, RecordWriter};
 
 /// Whether a call on a descriptor hooked only because it is marked as a
 /// socket (read, write, readv, writev, sendfile) should be recorded: it is
@@ -29,33 +85,198 @@ use sock_trace_event::Func;
 /// as socket data.
 #[inline(always)]
 fn still_socket(fd: i32) -> bool {
-    crate::fds::is_socket(fd) && (state::max_data() == 0 || crate::fds::verify_socket(fd))
+    crate::fds::is_socket(fd) && (settings::max_data() == 0 || crate::fds::verify_socket(fd))
 }
 
 pub fn warm_up() {
     crate::real::warm_up();
 }
 
-/// The start time if `func` is traced.
-#[inline(always)]
-fn begin(func: Func) -> Option<u64> {
-    if state::enabled(func) {
-        Some(sys::now())
-    } else {
-        None
+/// A hooked function's result type, widened into a record's `ret`.
+pub(crate) trait Ret: Copy {
+    fn wide(self) -> i64;
+    /// Back from what [`perform`] returns (the real result or an injected one).
+    fn narrow(v: i64) -> Self;
+}
+
+macro_rules! int_ret {
+    ($($t:ty),*) => {$(
+        impl Ret for $t {
+            #[inline(always)]
+            fn wide(self) -> i64 {
+                self as i64
+            }
+            #[inline(always)]
+            fn narrow(v: i64) -> Self {
+                v as $t
+            }
+        }
+    )*};
+}
+int_ret!(i32, u16, u32, isize, i64);
+
+macro_rules! ptr_ret {
+    ($($p:ident),*) => {$(
+        impl<T> Ret for *$p T {
+            #[inline(always)]
+            fn wide(self) -> i64 {
+                self as i64
+            }
+            #[inline(always)]
+            fn narrow(v: i64) -> Self {
+                v as *$p T
+            }
+        }
+    )*};
+}
+ptr_ret!(mut, const);
+
+impl Ret for () {
+    #[inline(always)]
+    fn wide(self) -> i64 {
+        0
+    }
+    #[inline(always)]
+    fn narrow(_: i64) -> Self {}
+}
+
+/// A performed call: what the program gets back, and what the record says.
+pub(crate) struct Done<R> {
+    pub ret: R,
+    /// The errno the program sees after the hook.
+    pub errno: i32,
+    /// The error the record shows (errno, or h_errno for gethostby*).
+    pub shown_errno: i32,
+    /// Record flags (injected, delayed, vfork child, fortified).
+    pub flags: u16,
+    /// Bytes the record needs beyond the usual (payload samples).
+    pub extra: usize,
+}
+
+impl<R> Done<R> {
+    #[inline(always)]
+    pub fn new(ret: R, errno: i32) -> Self {
+        Done {
+            ret,
+            errno,
+            shown_errno: errno,
+            flags: 0,
+            extra: 0,
+        }
+    }
+
+    #[inline(always)]
+    pub fn flag(mut self, flags: u16) -> Self {
+        self.flags |= flags;
+        self
+    }
+
+    #[inline(always)]
+    pub fn extra(mut self, extra: usize) -> Self {
+        self.extra = extra;
+        self
     }
 }
 
-/// Builds a [`state::Call`] from a result and the saved errno.
+/// The real call alone: its result and the errno it left behind.
 #[inline(always)]
-fn call(func: Func, t_start: u64, ret: i64, errno: i32) -> state::Call {
-    state::Call {
-        func,
-        t_start,
-        ret,
-        errno,
-        flags: 0,
-        extra: 0,
+fn plain<R>(ret: R) -> Done<R> {
+    Done::new(ret, sys::errno())
+}
+
+/// The real call under the action rules (delay, fault, short write,
+/// bandwidth limit): see [`perform`].
+#[inline(always)]
+fn acted<R: Ret>(
+    func: Func,
+    target: impl FnOnce() -> Target,
+    forward: impl FnOnce(Option<usize>) -> R,
+) -> Done<R> {
+    let (r, e, injected) = perform(func, target, |l| forward(l).wide());
+    Done::new(R::narrow(r), e).flag(injected)
+}
+
+/// [`acted`] for calls whose result is not a byte count (sendmmsg and
+/// recvmmsg return messages): `moved` turns the result into the bytes a
+/// bandwidth limit charges to the socket.
+#[inline(always)]
+fn acted_counting<R: Ret>(
+    func: Func,
+    target: impl FnOnce() -> Target,
+    forward: impl FnOnce(Option<usize>) -> R,
+    moved: impl FnOnce(i64) -> i64,
+) -> Done<R> {
+    let (r, e, injected) = perform_counting(func, target, |l| forward(l).wide(), moved);
+    Done::new(R::narrow(r), e).flag(injected)
+}
+
+/// The hook skeleton: time, perform, gate, emit, restore errno.
+///
+/// ```ignore
+/// let call = Traced::start(Func::Listen);         // the start time
+/// let done = plain(forward!(listen(fd, backlog))); // the real call, errno saved
+/// call.finish(done, |w, _| args(w, &[fd as u64, backlog as u64]))
+/// ```
+///
+/// Between `start` and `finish` the body performs the real call (with
+/// [`plain`] or [`acted`]) and any socket bookkeeping that must happen
+/// whether or not the call is traced. `finish` writes the record when the
+/// function is traced (the one emit gate; `fill` adds the arguments and
+/// blobs), restores the errno the call left, whatever emitting did to it,
+/// and returns the real result. The perform step is written in the body,
+/// not passed as a closure: as a closure the optimiser kept it out of line
+/// (35 instructions more per traced call, bench/callgrind.py).
+#[must_use]
+pub(crate) struct Traced {
+    func: Func,
+    t_start: u64,
+}
+
+impl Traced {
+    /// Takes the start time. Always: asking whether the function is traced
+    /// first would keep that answer alive across the real call, which costs
+    /// more register moves (bench/callgrind.py) than the vDSO clock read
+    /// costs the rare hook that runs untraced.
+    #[inline(always)]
+    fn start(func: Func) -> Traced {
+        Traced {
+            func,
+            t_start: sys::now(),
+        }
+    }
+
+    #[inline(always)]
+    fn finish<R: Ret>(
+        self,
+        done: Done<R>,
+        fill: impl FnOnce(&mut RecordWriter<'_>, &Done<R>),
+    ) -> R {
+        self.finish_if(done, |_| true, fill)
+    }
+
+    /// [`finish`](Self::finish) with one more condition on writing the
+    /// record, asked only when the function is traced (a descriptor still
+    /// a socket, a pollfd array that names one).
+    #[inline(always)]
+    fn finish_if<R: Ret>(
+        self,
+        done: Done<R>,
+        keep: impl FnOnce(&Done<R>) -> bool,
+        fill: impl FnOnce(&mut RecordWriter<'_>, &Done<R>),
+    ) -> R {
+        if settings::enabled(self.func) && keep(&done) {
+            let call = Call {
+                func: self.func,
+                t_start: self.t_start,
+                ret: done.ret.wide(),
+                errno: done.shown_errno,
+                flags: done.flags,
+                extra: done.extra,
+            };
+            emit_with(call, &done, fill);
+        }
+        sys::set_errno(done.errno);
+        done.ret
     }
 }
 
@@ -63,7 +284,13 @@ fn call(func: Func, t_start: u64, ret: i64, errno: i32) -> state::Call {
 /// apply an action rule to it.
 #[inline(always)]
 fn involved(func: Func) -> bool {
-    state::enabled(func) || actions::wanted(func)
+    settings::enabled(func) || actions::wanted(func)
+}
+
+/// Whether `func` is traced (the gate of hooks that take no action rules).
+#[inline(always)]
+fn enabled(func: Func) -> bool {
+    settings::enabled(func)
 }
 
 /// The real call, under the action rules: returns its result, the errno
@@ -132,4 +359,10 @@ fn perform_acted(
     };
     actions::after(func, t.fd, &v, bytes);
     (r, e, v.flags())
+}
+
+/// Sets the record's first `a.len()` argument words.
+#[inline(always)]
+fn args(w: &mut RecordWriter<'_>, a: &[u64]) {
+    w.header().args[..a.len()].copy_from_slice(a);
 }

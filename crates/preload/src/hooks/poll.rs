@@ -1,17 +1,63 @@
 //! select, pselect, poll, ppoll (and their fortified forms), and the epoll
 //! calls that involve sockets.
 
-use super::{call, involved, perform};
+use super::{acted, args, involved, plain, Traced};
 use crate::actions::Target;
 use crate::capture;
 use crate::fds;
-use crate::real;
-use crate::state::{self, emit};
+use crate::lifecycle;
 use crate::sys;
 use core::ffi::c_int;
+use core::ptr::null;
 use libc::{epoll_event, fd_set, nfds_t, pollfd, sigset_t, size_t, timespec, timeval};
 use sock_trace_event::record::{RecordWriter, FLAG_FORTIFIED};
 use sock_trace_event::{role, Func, Tag};
+
+hook! {
+    pub unsafe extern "C" fn select(n: c_int, r: *mut fd_set, wr: *mut fd_set, ex: *mut fd_set, tmo: *mut timeval) -> c_int {
+        involved(Func::Select) => select_traced(n, r, wr, ex, tmo)
+    }
+
+    pub unsafe extern "C" fn pselect(n: c_int, r: *mut fd_set, wr: *mut fd_set, ex: *mut fd_set, tmo: *const timespec, mask: *const sigset_t) -> c_int {
+        involved(Func::Pselect) => pselect_traced(n, r, wr, ex, tmo, mask)
+    }
+
+    pub unsafe extern "C" fn poll(fds_ptr: *mut pollfd, n: nfds_t, tmo: c_int) -> c_int {
+        involved(Func::Poll) => poll_traced(Func::Poll, fds_ptr, n, tmo, null(), null(), None)
+    }
+
+    pub unsafe extern "C" fn __poll_chk(fds_ptr: *mut pollfd, n: nfds_t, tmo: c_int, fdslen: size_t) -> c_int {
+        involved(Func::Poll) => poll_traced(Func::Poll, fds_ptr, n, tmo, null(), null(), Some(fdslen))
+    }
+
+    pub unsafe extern "C" fn ppoll(fds_ptr: *mut pollfd, n: nfds_t, tmo: *const timespec, mask: *const sigset_t) -> c_int {
+        involved(Func::Ppoll) => poll_traced(Func::Ppoll, fds_ptr, n, 0, tmo, mask, None)
+    }
+
+    pub unsafe extern "C" fn __ppoll_chk(fds_ptr: *mut pollfd, n: nfds_t, tmo: *const timespec, mask: *const sigset_t, fdslen: size_t) -> c_int {
+        involved(Func::Ppoll) => poll_traced(Func::Ppoll, fds_ptr, n, 0, tmo, mask, Some(fdslen))
+    }
+
+    pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
+        true => epoll_create_traced(Func::EpollCreate, size)
+    }
+
+    pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
+        true => epoll_create_traced(Func::EpollCreate1, flags)
+    }
+
+    pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
+        fds::is_socket(fd) => epoll_ctl_traced(epfd, op, fd, ev)
+    }
+
+    pub unsafe extern "C" fn epoll_wait(epfd: c_int, ev: *mut epoll_event, max: c_int, tmo: c_int) -> c_int {
+        fds::is_socket_epoll(epfd) && involved(Func::EpollWait) => epoll_wait_traced(Func::EpollWait, epfd, ev, max, tmo, null())
+    }
+
+    pub unsafe extern "C" fn epoll_pwait(epfd: c_int, ev: *mut epoll_event, max: c_int, tmo: c_int, mask: *const sigset_t) -> c_int {
+        fds::is_socket_epoll(epfd) && involved(Func::EpollPwait) => epoll_wait_traced(Func::EpollPwait, epfd, ev, max, tmo, mask)
+    }
+}
 
 const MAX_POLLFDS: usize = 64;
 const MAX_EVENTS: usize = 64;
@@ -69,96 +115,38 @@ unsafe fn fd_sets(w: &mut RecordWriter<'_>, nfds: c_int, sets: [(*mut fd_set, u8
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn select(
-    n: c_int,
-    r: *mut fd_set,
-    wr: *mut fd_set,
-    ex: *mut fd_set,
-    tmo: *mut timeval,
-) -> c_int {
-    if !involved(Func::Select) {
-        // SAFETY: forwarding.
-        return unsafe { real::select(n, r, wr, ex, tmo) };
-    }
-    // SAFETY: forwarded contract.
-    unsafe { select_hooked(n, r, wr, ex, tmo) }
-}
-
 #[inline(never)]
-unsafe fn select_hooked(
+unsafe fn select_traced(
     n: c_int,
     r: *mut fd_set,
     wr: *mut fd_set,
     ex: *mut fd_set,
     tmo: *mut timeval,
 ) -> c_int {
-    if !involved(Func::Select) {
-        // SAFETY: forwarding.
-        return unsafe { real::select(n, r, wr, ex, tmo) };
-    }
     // Linux rewrites the timeout with the time left: keep the request.
     let asked = capture::read_value(tmo);
     let asked_sets = AskedSets::capture(n, [r, wr, ex]);
-    let t0 = sys::now();
-    // SAFETY: forwarding.
-    let (ret, e, injected) = perform(
+    let call = Traced::start(Func::Select);
+    let done = acted(
         Func::Select,
         || Target::fd(-1),
-        |_| unsafe { real::select(n, r, wr, ex, tmo) } as i64,
+        |_| forward!(select(n, r, wr, ex, tmo)),
     );
-    let ret = ret as c_int;
-    if !state::enabled(Func::Select) {
-        sys::set_errno(e);
-        return ret;
-    }
-    let mut c = call(Func::Select, t0, ret as i64, e);
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args[..5]
-            .copy_from_slice(&[n as u64, r as u64, wr as u64, ex as u64, tmo as u64]);
+    call.finish(done, |w, d| {
+        args(w, &[n as u64, r as u64, wr as u64, ex as u64, tmo as u64]);
         asked_sets.record(w);
         if let Some(tv) = asked {
             w.ints(role::TIMEOUT, &[tv.tv_sec, tv.tv_usec * 1000]);
         }
-        if ret > 0 {
+        if d.ret > 0 {
             // SAFETY: written on success.
-            unsafe {
-                fd_sets(
-                    w,
-                    n,
-                    [
-                        (r, role::FDS_READ),
-                        (wr, role::FDS_WRITE),
-                        (ex, role::FDS_EXCEPT),
-                    ],
-                )
-            };
+            unsafe { ready_sets(w, n, [r, wr, ex]) };
         }
-    });
-    sys::set_errno(e);
-    ret
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn pselect(
-    n: c_int,
-    r: *mut fd_set,
-    wr: *mut fd_set,
-    ex: *mut fd_set,
-    tmo: *const timespec,
-    mask: *const sigset_t,
-) -> c_int {
-    if !involved(Func::Pselect) {
-        // SAFETY: forwarding.
-        return unsafe { real::pselect(n, r, wr, ex, tmo, mask) };
-    }
-    // SAFETY: forwarded contract.
-    unsafe { pselect_hooked(n, r, wr, ex, tmo, mask) }
+    })
 }
 
 #[inline(never)]
-unsafe fn pselect_hooked(
+unsafe fn pselect_traced(
     n: c_int,
     r: *mut fd_set,
     wr: *mut fd_set,
@@ -166,55 +154,53 @@ unsafe fn pselect_hooked(
     tmo: *const timespec,
     mask: *const sigset_t,
 ) -> c_int {
-    if !involved(Func::Pselect) {
-        // SAFETY: forwarding.
-        return unsafe { real::pselect(n, r, wr, ex, tmo, mask) };
-    }
     let asked_sets = AskedSets::capture(n, [r, wr, ex]);
-    let t0 = sys::now();
-    // SAFETY: forwarding.
-    let (ret, e, injected) = perform(
+    let call = Traced::start(Func::Pselect);
+    let done = acted(
         Func::Pselect,
         || Target::fd(-1),
-        |_| unsafe { real::pselect(n, r, wr, ex, tmo, mask) } as i64,
+        |_| forward!(pselect(n, r, wr, ex, tmo, mask)),
     );
-    let ret = ret as c_int;
-    if !state::enabled(Func::Pselect) {
-        sys::set_errno(e);
-        return ret;
-    }
-    let mut c = call(Func::Pselect, t0, ret as i64, e);
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args = [
-            n as u64,
-            r as u64,
-            wr as u64,
-            ex as u64,
-            tmo as u64,
-            mask as u64,
-        ];
+    call.finish(done, |w, d| {
+        args(
+            w,
+            &[
+                n as u64,
+                r as u64,
+                wr as u64,
+                ex as u64,
+                tmo as u64,
+                mask as u64,
+            ],
+        );
         asked_sets.record(w);
         if let Some(ts) = capture::read_value(tmo) {
             w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
         }
-        if ret > 0 {
+        if d.ret > 0 {
             // SAFETY: written on success.
-            unsafe {
-                fd_sets(
-                    w,
-                    n,
-                    [
-                        (r, role::FDS_READ),
-                        (wr, role::FDS_WRITE),
-                        (ex, role::FDS_EXCEPT),
-                    ],
-                )
-            };
+            unsafe { ready_sets(w, n, [r, wr, ex]) };
         }
-    });
-    sys::set_errno(e);
-    ret
+    })
+}
+
+/// The three ready sets of a successful select or pselect.
+///
+/// # Safety
+/// Non-null sets were written by a successful call.
+unsafe fn ready_sets(w: &mut RecordWriter<'_>, n: c_int, [r, wr, ex]: [*mut fd_set; 3]) {
+    // SAFETY: per contract.
+    unsafe {
+        fd_sets(
+            w,
+            n,
+            [
+                (r, role::FDS_READ),
+                (wr, role::FDS_WRITE),
+                (ex, role::FDS_EXCEPT),
+            ],
+        )
+    };
 }
 
 /// Whether a pollfd array names at least one socket (poll on pipes and
@@ -229,9 +215,10 @@ unsafe fn any_socket(fds_ptr: *const pollfd, n: nfds_t) -> bool {
     })
 }
 
+/// poll and ppoll, and their fortified forms (`chk`: the array's length).
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
-fn poll_common(
+unsafe fn poll_traced(
     func: Func,
     fds_ptr: *mut pollfd,
     n: nfds_t,
@@ -240,36 +227,21 @@ fn poll_common(
     mask: *const sigset_t,
     chk: Option<size_t>,
 ) -> c_int {
-    let forward = || {
-        // SAFETY: forwarding.
-        unsafe {
-            match (func, chk) {
-                (Func::Poll, None) => real::poll(fds_ptr, n, tmo_ms),
-                (Func::Poll, Some(l)) => real::__poll_chk(fds_ptr, n, tmo_ms, l),
-                (_, None) => real::ppoll(fds_ptr, n, tmo, mask),
-                (_, Some(l)) => real::__ppoll_chk(fds_ptr, n, tmo, mask, l),
-            }
-        }
+    let forward = |_| match (func, chk) {
+        (Func::Poll, None) => forward!(poll(fds_ptr, n, tmo_ms)),
+        (Func::Poll, Some(l)) => forward!(__poll_chk(fds_ptr, n, tmo_ms, l)),
+        (_, None) => forward!(ppoll(fds_ptr, n, tmo, mask)),
+        (_, Some(l)) => forward!(__ppoll_chk(fds_ptr, n, tmo, mask, l)),
     };
-    let t0 = sys::now();
-    let (r, e, injected) = perform(func, || Target::fd(-1), |_| forward() as i64);
-    let r = r as c_int;
-    // SAFETY: when the call did not fail the kernel accessed all entries.
-    let relevant =
-        state::enabled(func) && (r < 0 || fds_ptr.is_null() || unsafe { any_socket(fds_ptr, n) });
-    if relevant {
-        let mut c = call(func, t0, r as i64, e);
-        c.flags |= injected;
-        if chk.is_some() {
-            c.flags |= FLAG_FORTIFIED;
-        }
-        emit(c, |w| {
-            w.header().args[..4].copy_from_slice(&[
-                fds_ptr as u64,
-                n as u64,
-                tmo_ms as i64 as u64,
-                mask as u64,
-            ]);
+    let call = Traced::start(func);
+    let fortified = if chk.is_some() { FLAG_FORTIFIED } else { 0 };
+    let done = acted(func, || Target::fd(-1), forward).flag(fortified);
+    call.finish_if(
+        done,
+        // SAFETY: when the call did not fail the kernel accessed all entries.
+        |d| d.ret < 0 || fds_ptr.is_null() || unsafe { any_socket(fds_ptr, n) },
+        |w, d| {
+            args(w, &[fds_ptr as u64, n, tmo_ms as i64 as u64, mask as u64]);
             if func == Func::Ppoll {
                 w.header().args[2] = tmo as u64;
                 if let Some(ts) = capture::read_value(tmo) {
@@ -279,156 +251,61 @@ fn poll_common(
             let count = (n as usize).min(MAX_POLLFDS);
             let bytes = count * core::mem::size_of::<pollfd>();
             // SAFETY: accessed by the kernel unless it failed (then safe copy).
-            unsafe { capture::bytes(w, Tag::PollFds, 0, fds_ptr as *const u8, bytes, r >= 0) };
-        });
-    }
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn poll(fds_ptr: *mut pollfd, n: nfds_t, tmo: c_int) -> c_int {
-    if !involved(Func::Poll) {
-        // SAFETY: forwarding.
-        return unsafe { real::poll(fds_ptr, n, tmo) };
-    }
-    poll_common(
-        Func::Poll,
-        fds_ptr,
-        n,
-        tmo,
-        core::ptr::null(),
-        core::ptr::null(),
-        None,
+            unsafe { capture::bytes(w, Tag::PollFds, 0, fds_ptr as *const u8, bytes, d.ret >= 0) };
+        },
     )
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn __poll_chk(
-    fds_ptr: *mut pollfd,
-    n: nfds_t,
-    tmo: c_int,
-    fdslen: size_t,
-) -> c_int {
-    if !involved(Func::Poll) {
-        // SAFETY: forwarding.
-        return unsafe { real::__poll_chk(fds_ptr, n, tmo, fdslen) };
-    }
-    poll_common(
-        Func::Poll,
-        fds_ptr,
-        n,
-        tmo,
-        core::ptr::null(),
-        core::ptr::null(),
-        Some(fdslen),
-    )
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn ppoll(
-    fds_ptr: *mut pollfd,
-    n: nfds_t,
-    tmo: *const timespec,
-    mask: *const sigset_t,
-) -> c_int {
-    if !involved(Func::Ppoll) {
-        // SAFETY: forwarding.
-        return unsafe { real::ppoll(fds_ptr, n, tmo, mask) };
-    }
-    poll_common(Func::Ppoll, fds_ptr, n, 0, tmo, mask, None)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn __ppoll_chk(
-    fds_ptr: *mut pollfd,
-    n: nfds_t,
-    tmo: *const timespec,
-    mask: *const sigset_t,
-    fdslen: size_t,
-) -> c_int {
-    if !involved(Func::Ppoll) {
-        // SAFETY: forwarding.
-        return unsafe { real::__ppoll_chk(fds_ptr, n, tmo, mask, fdslen) };
-    }
-    poll_common(Func::Ppoll, fds_ptr, n, 0, tmo, mask, Some(fdslen))
-}
-
-fn epoll_created(func: Func, t0: u64, r: c_int, e: i32, arg: c_int) {
-    if r >= 0 && !state::in_vfork_child() {
-        fds::forget(r);
-    }
-    if state::enabled(func) {
-        emit(call(func, t0, r as i64, e), |w| {
-            w.header().args[0] = arg as u64
+/// epoll_create and epoll_create1: a new epoll descriptor is not a socket
+/// (the number may have been one, closed behind our back).
+#[inline(never)]
+unsafe fn epoll_create_traced(func: Func, arg: c_int) -> c_int {
+    let call = Traced::start(func);
+    let done = {
+        let d = plain(if func == Func::EpollCreate {
+            forward!(epoll_create(arg))
+        } else {
+            forward!(epoll_create1(arg))
         });
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn epoll_create(size: c_int) -> c_int {
-    let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::epoll_create(size) };
-    let e = sys::errno();
-    epoll_created(Func::EpollCreate, t0, r, e, size);
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn epoll_create1(flags: c_int) -> c_int {
-    let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::epoll_create1(flags) };
-    let e = sys::errno();
-    epoll_created(Func::EpollCreate1, t0, r, e, flags);
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn epoll_ctl(
-    epfd: c_int,
-    op: c_int,
-    fd: c_int,
-    ev: *mut epoll_event,
-) -> c_int {
-    if !fds::is_socket(fd) {
-        // SAFETY: forwarding.
-        return unsafe { real::epoll_ctl(epfd, op, fd, ev) };
-    }
-    let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::epoll_ctl(epfd, op, fd, ev) };
-    let e = sys::errno();
-    if r == 0 && op == libc::EPOLL_CTL_ADD && !state::in_vfork_child() {
-        fds::set_socket_epoll(epfd, true);
-    }
-    if state::enabled(Func::EpollCtl) {
-        emit(call(Func::EpollCtl, t0, r as i64, e), |w| {
-            w.header().args[..4].copy_from_slice(&[epfd as u64, op as u64, fd as u64, ev as u64]);
-            if r == 0 && op != libc::EPOLL_CTL_DEL {
-                // SAFETY: read by the kernel on success.
-                unsafe {
-                    capture::bytes(
-                        w,
-                        Tag::EpollEvents,
-                        role::EPOLL_EVENT,
-                        ev as *const u8,
-                        core::mem::size_of::<epoll_event>(),
-                        true,
-                    )
-                };
-            }
-        });
-    }
-    sys::set_errno(e);
-    r
+        if d.ret >= 0 && !lifecycle::in_vfork_child() {
+            fds::forget(d.ret);
+        }
+        d
+    };
+    call.finish(done, |w, _| w.header().args[0] = arg as u64)
 }
 
 #[inline(never)]
-fn epoll_wait_common(
+unsafe fn epoll_ctl_traced(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_event) -> c_int {
+    let call = Traced::start(Func::EpollCtl);
+    let done = {
+        let d = plain(forward!(epoll_ctl(epfd, op, fd, ev)));
+        if d.ret == 0 && op == libc::EPOLL_CTL_ADD && !lifecycle::in_vfork_child() {
+            fds::set_socket_epoll(epfd, true);
+        }
+        d
+    };
+    call.finish(done, |w, d| {
+        args(w, &[epfd as u64, op as u64, fd as u64, ev as u64]);
+        if d.ret == 0 && op != libc::EPOLL_CTL_DEL {
+            // SAFETY: read by the kernel on success.
+            unsafe {
+                capture::bytes(
+                    w,
+                    Tag::EpollEvents,
+                    role::EPOLL_EVENT,
+                    ev as *const u8,
+                    core::mem::size_of::<epoll_event>(),
+                    true,
+                )
+            };
+        }
+    })
+}
+
+/// epoll_wait and epoll_pwait.
+#[inline(never)]
+unsafe fn epoll_wait_traced(
     func: Func,
     epfd: c_int,
     ev: *mut epoll_event,
@@ -436,33 +313,27 @@ fn epoll_wait_common(
     tmo: c_int,
     mask: *const sigset_t,
 ) -> c_int {
-    let forward = || {
-        // SAFETY: forwarding.
-        unsafe {
-            if func == Func::EpollWait {
-                real::epoll_wait(epfd, ev, max, tmo)
-            } else {
-                real::epoll_pwait(epfd, ev, max, tmo, mask)
-            }
+    let forward = |_| {
+        if func == Func::EpollWait {
+            forward!(epoll_wait(epfd, ev, max, tmo))
+        } else {
+            forward!(epoll_pwait(epfd, ev, max, tmo, mask))
         }
     };
-    let t0 = sys::now();
-    let (r, e, injected) = perform(func, || Target::fd(-1), |_| forward() as i64);
-    let r = r as c_int;
-    if !state::enabled(func) {
-        sys::set_errno(e);
-        return r;
-    }
-    let mut c = call(func, t0, r as i64, e);
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args[..5].copy_from_slice(&[
-            epfd as u64,
-            ev as u64,
-            max as u64,
-            tmo as i64 as u64,
-            mask as u64,
-        ]);
+    let call = Traced::start(func);
+    let done = acted(func, || Target::fd(-1), forward);
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(
+            w,
+            &[
+                epfd as u64,
+                ev as u64,
+                max as u64,
+                tmo as i64 as u64,
+                mask as u64,
+            ],
+        );
         if r > 0 {
             let count = (r as usize).min(MAX_EVENTS);
             // SAFETY: the kernel wrote r entries.
@@ -477,36 +348,5 @@ fn epoll_wait_common(
                 )
             };
         }
-    });
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn epoll_wait(
-    epfd: c_int,
-    ev: *mut epoll_event,
-    max: c_int,
-    tmo: c_int,
-) -> c_int {
-    if !fds::is_socket_epoll(epfd) || !involved(Func::EpollWait) {
-        // SAFETY: forwarding.
-        return unsafe { real::epoll_wait(epfd, ev, max, tmo) };
-    }
-    epoll_wait_common(Func::EpollWait, epfd, ev, max, tmo, core::ptr::null())
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn epoll_pwait(
-    epfd: c_int,
-    ev: *mut epoll_event,
-    max: c_int,
-    tmo: c_int,
-    mask: *const sigset_t,
-) -> c_int {
-    if !fds::is_socket_epoll(epfd) || !involved(Func::EpollPwait) {
-        // SAFETY: forwarding.
-        return unsafe { real::epoll_pwait(epfd, ev, max, tmo, mask) };
-    }
-    epoll_wait_common(Func::EpollPwait, epfd, ev, max, tmo, mask)
+    })
 }

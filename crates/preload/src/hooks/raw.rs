@@ -69,11 +69,11 @@ pub unsafe extern "C" fn syscall(
     a6: c_long,
 ) -> c_long {
     if !routed(nr) {
-        // SAFETY: forwarding the program's call unchanged (a tail call:
-        // clone and vfork return through libc's frame as without us).
-        return unsafe { real::syscall(nr, a1, a2, a3, a4, a5, a6) };
+        // Unchanged, as a tail call: clone and vfork return through libc's
+        // frame as without us.
+        return forward!(syscall(nr, a1, a2, a3, a4, a5, a6));
     }
-    // SAFETY: forwarded contract.
+    // SAFETY: the body forwards the program's call (see forward!).
     unsafe { routed_call(nr, [a1, a2, a3, a4, a5, a6]) }
 }
 

@@ -3,12 +3,9 @@
 //! UDP/TCP, nscd) use internal symbols no preload can see; these hooks are
 //! where DNS becomes visible.
 
-use super::{begin, call, involved, perform};
+use super::{acted, args, enabled, involved, plain, Done, Traced};
 use crate::actions::Target;
 use crate::capture;
-use crate::real;
-use crate::state;
-use crate::state::emit;
 use crate::sys;
 use core::ffi::{c_char, c_int, c_void};
 use libc::{addrinfo, hostent, protoent, servent, size_t, sockaddr, socklen_t};
@@ -17,47 +14,94 @@ use sock_trace_event::{role, Func, RecordWriter, Tag};
 const MAX_RESULTS: usize = 32;
 const MAX_LIST: usize = 16;
 
-#[no_mangle]
-pub unsafe extern "C" fn getaddrinfo(
+hook! {
+    pub unsafe extern "C" fn getaddrinfo(node: *const c_char, service: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) -> c_int {
+        involved(Func::Getaddrinfo) => getaddrinfo_traced(node, service, hints, res)
+    }
+
+    pub unsafe extern "C" fn freeaddrinfo(res: *mut addrinfo) -> () {
+        enabled(Func::Freeaddrinfo) => freeaddrinfo_traced(res)
+    }
+
+    pub unsafe extern "C" fn getnameinfo(addr: *const sockaddr, alen: socklen_t, host: *mut c_char, hlen: socklen_t, serv: *mut c_char, slen: socklen_t, flags: c_int) -> c_int {
+        enabled(Func::Getnameinfo) => getnameinfo_traced(addr, alen, host, hlen, serv, slen, flags)
+    }
+
+    pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
+        involved(Func::Gethostbyname) => gethostbyname_traced(name, None)
+    }
+
+    pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
+        involved(Func::Gethostbyname2) => gethostbyname_traced(name, Some(af))
+    }
+
+    pub unsafe extern "C" fn gethostbyaddr(addr: *const c_void, len: socklen_t, ty: c_int) -> *mut hostent {
+        enabled(Func::Gethostbyaddr) => gethostbyaddr_traced(addr, len, ty)
+    }
+
+    pub unsafe extern "C" fn gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
+        enabled(Func::GethostbynameR) => gethostbyname_r_traced(name, None, ret, buf, buflen, result, h_errnop)
+    }
+
+    pub unsafe extern "C" fn gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
+        enabled(Func::Gethostbyname2R) => gethostbyname_r_traced(name, Some(af), ret, buf, buflen, result, h_errnop)
+    }
+
+    pub unsafe extern "C" fn gethostbyaddr_r(addr: *const c_void, len: socklen_t, ty: c_int, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int {
+        enabled(Func::GethostbyaddrR) => gethostbyaddr_r_traced(addr, len, ty, ret, buf, buflen, result, h_errnop)
+    }
+
+    pub unsafe extern "C" fn getservbyname(name: *const c_char, proto: *const c_char) -> *mut servent {
+        enabled(Func::Getservbyname) => getservbyname_traced(name, proto)
+    }
+
+    pub unsafe extern "C" fn getservbyport(port: c_int, proto: *const c_char) -> *mut servent {
+        enabled(Func::Getservbyport) => getservbyport_traced(port, proto)
+    }
+
+    pub unsafe extern "C" fn getprotobyname(name: *const c_char) -> *mut protoent {
+        enabled(Func::Getprotobyname) => getprotobyname_traced(name)
+    }
+
+    pub unsafe extern "C" fn getprotobynumber(proto: c_int) -> *mut protoent {
+        enabled(Func::Getprotobynumber) => getprotobynumber_traced(proto)
+    }
+}
+
+#[inline(never)]
+unsafe fn getaddrinfo_traced(
     node: *const c_char,
     service: *const c_char,
     hints: *const addrinfo,
     res: *mut *mut addrinfo,
 ) -> c_int {
-    if !involved(Func::Getaddrinfo) {
-        // SAFETY: forwarding.
-        return unsafe { real::getaddrinfo(node, service, hints, res) };
-    }
-    let t0 = sys::now();
-    // SAFETY: forwarding. An injected failure returns its EAI code and
-    // leaves *res alone, as a real failure does.
-    let (r, e, injected) = perform(
+    let call = Traced::start(Func::Getaddrinfo);
+    // An injected failure returns its EAI code and leaves *res alone,
+    // as a real failure does.
+    let done = acted(
         Func::Getaddrinfo,
         || Target::fd(-1),
-        |_| unsafe { real::getaddrinfo(node, service, hints, res) } as i64,
-    );
-    let r = r as c_int;
-    if !state::enabled(Func::Getaddrinfo) {
-        sys::set_errno(e);
-        return r;
-    }
-    let mut c = call(Func::Getaddrinfo, t0, r as i64, e);
-    c.extra = 4096;
-    c.flags |= injected;
-    emit(c, |w| {
+        |_| forward!(getaddrinfo(node, service, hints, res)),
+    )
+    .extra(4096);
+    call.finish(done, |w, d| {
+        let r = d.ret;
         let list = if r == 0 && !res.is_null() {
             // SAFETY: written by libc on success.
             unsafe { *res }
         } else {
             core::ptr::null_mut()
         };
-        w.header().args[..5].copy_from_slice(&[
-            node as u64,
-            service as u64,
-            hints as u64,
-            res as u64,
-            list as u64,
-        ]);
+        args(
+            w,
+            &[
+                node as u64,
+                service as u64,
+                hints as u64,
+                res as u64,
+                list as u64,
+            ],
+        );
         // SAFETY: libc read these strings (it would have crashed otherwise);
         // still copied through the safe path on failure.
         unsafe {
@@ -97,29 +141,26 @@ pub unsafe extern "C" fn getaddrinfo(
             p = ai.ai_next;
             n += 1;
         }
-    });
-    sys::set_errno(e);
-    r
+    })
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn freeaddrinfo(res: *mut addrinfo) {
-    let Some(t0) = begin(Func::Freeaddrinfo) else {
-        // SAFETY: forwarding.
-        return unsafe { real::freeaddrinfo(res) };
+/// The record shows the errno the program had before the call (freeaddrinfo
+/// reports nothing); the program keeps the one it has after.
+#[inline(never)]
+unsafe fn freeaddrinfo_traced(res: *mut addrinfo) {
+    let call = Traced::start(Func::Freeaddrinfo);
+    let done = {
+        let before = sys::errno();
+        forward!(freeaddrinfo(res));
+        let mut d = plain(());
+        d.shown_errno = before;
+        d
     };
-    let e0 = sys::errno();
-    // SAFETY: forwarding.
-    unsafe { real::freeaddrinfo(res) };
-    let e = sys::errno();
-    emit(call(Func::Freeaddrinfo, t0, 0, e0), |w| {
-        w.header().args[0] = res as u64
-    });
-    sys::set_errno(e);
+    call.finish(done, |w, _| w.header().args[0] = res as u64)
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getnameinfo(
+#[inline(never)]
+unsafe fn getnameinfo_traced(
     addr: *const sockaddr,
     alen: socklen_t,
     host: *mut c_char,
@@ -128,21 +169,22 @@ pub unsafe extern "C" fn getnameinfo(
     slen: socklen_t,
     flags: c_int,
 ) -> c_int {
-    let Some(t0) = begin(Func::Getnameinfo) else {
-        // SAFETY: forwarding.
-        return unsafe { real::getnameinfo(addr, alen, host, hlen, serv, slen, flags) };
-    };
-    // SAFETY: forwarding.
-    let r = unsafe { real::getnameinfo(addr, alen, host, hlen, serv, slen, flags) };
-    let e = sys::errno();
-    emit(call(Func::Getnameinfo, t0, r as i64, e), |w| {
-        w.header().args[..5].copy_from_slice(&[
-            addr as u64,
-            alen as u64,
-            hlen as u64,
-            slen as u64,
-            flags as u64,
-        ]);
+    let call = Traced::start(Func::Getnameinfo);
+    let done = plain(forward!(getnameinfo(
+        addr, alen, host, hlen, serv, slen, flags
+    )));
+    call.finish(done, |w, d| {
+        let r = d.ret;
+        args(
+            w,
+            &[
+                addr as u64,
+                alen as u64,
+                hlen as u64,
+                slen as u64,
+                flags as u64,
+            ],
+        );
         // SAFETY: read by libc on success; results written on success.
         unsafe {
             // libc reads the family's size, whatever `alen` says.
@@ -156,9 +198,7 @@ pub unsafe extern "C" fn getnameinfo(
                 }
             }
         }
-    });
-    sys::set_errno(e);
-    r
+    })
 }
 
 /// # Safety
@@ -183,15 +223,7 @@ unsafe fn hostent_blobs(w: &mut RecordWriter<'_>, h: *const hostent) {
             capture::bytes(w, Tag::Bytes, role::ENT_ADDR, a as *const u8, len, true);
             i += 1;
         }
-        let mut i = 0;
-        while !h.h_aliases.is_null() && i < MAX_LIST {
-            let a = *h.h_aliases.add(i);
-            if a.is_null() {
-                break;
-            }
-            capture::cstr(w, role::ENT_ALIAS, a, true);
-            i += 1;
-        }
+        aliases(w, h.h_aliases);
     }
 }
 
@@ -204,104 +236,61 @@ fn h_errno() -> i32 {
     unsafe { *__h_errno_location() }
 }
 
-/// A gethostby* call under the action rules: an injected failure returns
-/// NULL with the rule's error as h_errno, and leaves errno as it was.
-fn resolve_performed(
-    func: Func,
-    forward: impl FnOnce() -> *mut hostent,
-) -> (*mut hostent, i32, u16) {
-    let errno_before = sys::errno();
-    let (r, e, injected) = perform(func, || Target::fd(-1), |_| forward() as i64);
-    if injected != 0 {
-        // SAFETY: glibc's thread-local h_errno location.
-        unsafe { *__h_errno_location() = e };
-        return (core::ptr::null_mut(), errno_before, injected);
-    }
-    (r as *mut hostent, e, 0)
+/// A gethostby* result as recorded: h_errno as the error when it failed,
+/// room for the entry.
+fn hostent_done(mut d: Done<*mut hostent>) -> Done<*mut hostent> {
+    d.shown_errno = if d.ret.is_null() { h_errno() } else { 0 };
+    d.extra(2048)
 }
 
-fn hostent_call(func: Func, t0: u64, h: *mut hostent, e: i32) -> crate::state::Call {
-    let herr = if h.is_null() { h_errno() } else { 0 };
-    let mut c = call(func, t0, h as i64, herr);
-    c.extra = 2048;
-    let _ = e;
-    c
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
-    if !involved(Func::Gethostbyname) {
-        // SAFETY: forwarding.
-        return unsafe { real::gethostbyname(name) };
-    }
-    let t0 = sys::now();
-    let (h, e, injected) = resolve_performed(Func::Gethostbyname, || {
-        // SAFETY: forwarding the program's call.
-        unsafe { real::gethostbyname(name) }
-    });
-    if !state::enabled(Func::Gethostbyname) {
-        sys::set_errno(e);
-        return h;
-    }
-    let mut c = hostent_call(Func::Gethostbyname, t0, h, e);
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args[0] = name as u64;
-        // SAFETY: libc read name; h is libc's.
-        unsafe {
-            capture::cstr(w, role::NODE, name, !h.is_null());
-            hostent_blobs(w, h);
-        }
-    });
-    sys::set_errno(e);
-    h
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
-    if !involved(Func::Gethostbyname2) {
-        // SAFETY: forwarding.
-        return unsafe { real::gethostbyname2(name, af) };
-    }
-    let t0 = sys::now();
-    let (h, e, injected) = resolve_performed(Func::Gethostbyname2, || {
-        // SAFETY: forwarding the program's call.
-        unsafe { real::gethostbyname2(name, af) }
-    });
-    if !state::enabled(Func::Gethostbyname2) {
-        sys::set_errno(e);
-        return h;
-    }
-    let mut c = hostent_call(Func::Gethostbyname2, t0, h, e);
-    c.flags |= injected;
-    emit(c, |w| {
-        w.header().args[..2].copy_from_slice(&[name as u64, af as u64]);
-        // SAFETY: as gethostbyname.
-        unsafe {
-            capture::cstr(w, role::NODE, name, !h.is_null());
-            hostent_blobs(w, h);
-        }
-    });
-    sys::set_errno(e);
-    h
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyaddr(
-    addr: *const c_void,
-    len: socklen_t,
-    ty: c_int,
-) -> *mut hostent {
-    let Some(t0) = begin(Func::Gethostbyaddr) else {
-        // SAFETY: forwarding.
-        return unsafe { real::gethostbyaddr(addr, len, ty) };
+/// gethostbyname and gethostbyname2 (`af`), under the action rules: an
+/// injected failure returns NULL with the rule's error as h_errno, and
+/// leaves errno as it was.
+#[inline(never)]
+unsafe fn gethostbyname_traced(name: *const c_char, af: Option<c_int>) -> *mut hostent {
+    let func = match af {
+        None => Func::Gethostbyname,
+        Some(_) => Func::Gethostbyname2,
     };
-    // SAFETY: forwarding.
-    let h = unsafe { real::gethostbyaddr(addr, len, ty) };
-    let e = sys::errno();
-    emit(hostent_call(Func::Gethostbyaddr, t0, h, e), |w| {
-        w.header().args[..3].copy_from_slice(&[addr as u64, len as u64, ty as u64]);
-        // SAFETY: safe copy of the input; h is libc's.
+    let call = Traced::start(func);
+    let errno_before = sys::errno();
+    let d = acted(
+        func,
+        || Target::fd(-1),
+        |_| match af {
+            None => forward!(gethostbyname(name)),
+            Some(af) => forward!(gethostbyname2(name, af)),
+        },
+    );
+    let done = if d.flags != 0 {
+        // SAFETY: glibc's thread-local h_errno location.
+        unsafe { *__h_errno_location() = d.errno };
+        let mut failed = Done::new(core::ptr::null_mut(), errno_before);
+        failed.flags = d.flags;
+        hostent_done(failed)
+    } else {
+        hostent_done(Done::new(d.ret, d.errno))
+    };
+    call.finish(done, |w, d| {
+        w.header().args[0] = name as u64;
+        if let Some(af) = af {
+            w.header().args[1] = af as u64;
+        }
+        // SAFETY: libc read name; the hostent is libc's.
+        unsafe {
+            capture::cstr(w, role::NODE, name, !d.ret.is_null());
+            hostent_blobs(w, d.ret);
+        }
+    })
+}
+
+#[inline(never)]
+unsafe fn gethostbyaddr_traced(addr: *const c_void, len: socklen_t, ty: c_int) -> *mut hostent {
+    let call = Traced::start(Func::Gethostbyaddr);
+    let done = hostent_done(plain(forward!(gethostbyaddr(addr, len, ty))));
+    call.finish(done, |w, d| {
+        args(w, &[addr as u64, len as u64, ty as u64]);
+        // SAFETY: safe copy of the input; the hostent is libc's.
         unsafe {
             capture::bytes(
                 w,
@@ -311,103 +300,83 @@ pub unsafe extern "C" fn gethostbyaddr(
                 (len as usize).min(16),
                 false,
             );
-            hostent_blobs(w, h);
+            hostent_blobs(w, d.ret);
         }
-    });
-    sys::set_errno(e);
-    h
+    })
 }
 
 /// The reentrant forms return an error number and the hostent through
 /// `*result`; h_errno goes through `h_errnop`.
-fn hostent_r_done(
-    func: Func,
-    t0: u64,
-    r: c_int,
-    result: *mut *mut hostent,
-    h_errnop: *mut c_int,
-    fill: impl FnOnce(&mut RecordWriter<'_>),
-) {
-    let herr = capture::read_value(h_errnop as *const c_int).unwrap_or(0);
+fn hostent_r_done(d: Done<c_int>, h_errnop: *mut c_int) -> Done<c_int> {
+    let mut d = d.extra(2048);
+    d.shown_errno = capture::read_value(h_errnop as *const c_int).unwrap_or(0);
+    d
+}
+
+/// The hostent a reentrant form filled in the caller's buffer.
+fn hostent_r_blobs(w: &mut RecordWriter<'_>, r: c_int, result: *mut *mut hostent) {
     let h = capture::read_value(result as *const *mut hostent).unwrap_or(core::ptr::null_mut());
-    let mut c = call(func, t0, r as i64, herr);
-    c.extra = 2048;
-    emit(c, |w| {
-        fill(w);
-        if r == 0 {
-            // SAFETY: the hostent libc filled in the caller's buffer.
-            unsafe { hostent_blobs(w, h) };
-        }
-    });
+    if r == 0 {
+        // SAFETY: the hostent libc filled in the caller's buffer.
+        unsafe { hostent_blobs(w, h) };
+    }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname_r(
+/// gethostbyname_r and gethostbyname2_r (`af`).
+#[inline(never)]
+unsafe fn gethostbyname_r_traced(
     name: *const c_char,
+    af: Option<c_int>,
     ret: *mut hostent,
     buf: *mut c_char,
     buflen: size_t,
     result: *mut *mut hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
-    let Some(t0) = begin(Func::GethostbynameR) else {
-        // SAFETY: forwarding.
-        return unsafe { real::gethostbyname_r(name, ret, buf, buflen, result, h_errnop) };
+    let func = match af {
+        None => Func::GethostbynameR,
+        Some(_) => Func::Gethostbyname2R,
     };
-    // SAFETY: forwarding.
-    let r = unsafe { real::gethostbyname_r(name, ret, buf, buflen, result, h_errnop) };
-    let e = sys::errno();
-    hostent_r_done(Func::GethostbynameR, t0, r, result, h_errnop, |w| {
-        w.header().args = [
-            name as u64,
-            ret as u64,
-            buf as u64,
-            buflen as u64,
-            result as u64,
-            h_errnop as u64,
-        ];
+    let call = Traced::start(func);
+    let done = {
+        let r = match af {
+            None => forward!(gethostbyname_r(name, ret, buf, buflen, result, h_errnop)),
+            Some(af) => {
+                forward!(gethostbyname2_r(
+                    name, af, ret, buf, buflen, result, h_errnop
+                ))
+            }
+        };
+        hostent_r_done(plain(r), h_errnop)
+    };
+    call.finish(done, |w, d| {
+        w.header().args = match af {
+            None => [
+                name as u64,
+                ret as u64,
+                buf as u64,
+                buflen as u64,
+                result as u64,
+                h_errnop as u64,
+            ],
+            Some(af) => [
+                name as u64,
+                af as u64,
+                ret as u64,
+                buf as u64,
+                buflen as u64,
+                result as u64,
+            ],
+        };
         // SAFETY: safe copy.
         unsafe { capture::cstr(w, role::NODE, name, false) };
-    });
-    sys::set_errno(e);
-    r
+        hostent_r_blobs(w, d.ret, result);
+    })
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname2_r(
-    name: *const c_char,
-    af: c_int,
-    ret: *mut hostent,
-    buf: *mut c_char,
-    buflen: size_t,
-    result: *mut *mut hostent,
-    h_errnop: *mut c_int,
-) -> c_int {
-    let Some(t0) = begin(Func::Gethostbyname2R) else {
-        // SAFETY: forwarding.
-        return unsafe { real::gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop) };
-    };
-    // SAFETY: forwarding.
-    let r = unsafe { real::gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop) };
-    let e = sys::errno();
-    hostent_r_done(Func::Gethostbyname2R, t0, r, result, h_errnop, |w| {
-        w.header().args = [
-            name as u64,
-            af as u64,
-            ret as u64,
-            buf as u64,
-            buflen as u64,
-            result as u64,
-        ];
-        // SAFETY: safe copy.
-        unsafe { capture::cstr(w, role::NODE, name, false) };
-    });
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyaddr_r(
+#[allow(clippy::too_many_arguments)]
+#[inline(never)]
+unsafe fn gethostbyaddr_r_traced(
     addr: *const c_void,
     len: socklen_t,
     ty: c_int,
@@ -417,22 +386,25 @@ pub unsafe extern "C" fn gethostbyaddr_r(
     result: *mut *mut hostent,
     h_errnop: *mut c_int,
 ) -> c_int {
-    let Some(t0) = begin(Func::GethostbyaddrR) else {
-        // SAFETY: forwarding.
-        return unsafe { real::gethostbyaddr_r(addr, len, ty, ret, buf, buflen, result, h_errnop) };
+    let call = Traced::start(Func::GethostbyaddrR);
+    let done = {
+        let r = forward!(gethostbyaddr_r(
+            addr, len, ty, ret, buf, buflen, result, h_errnop
+        ));
+        hostent_r_done(plain(r), h_errnop)
     };
-    // SAFETY: forwarding.
-    let r = unsafe { real::gethostbyaddr_r(addr, len, ty, ret, buf, buflen, result, h_errnop) };
-    let e = sys::errno();
-    hostent_r_done(Func::GethostbyaddrR, t0, r, result, h_errnop, |w| {
-        w.header().args = [
-            addr as u64,
-            len as u64,
-            ty as u64,
-            ret as u64,
-            buf as u64,
-            buflen as u64,
-        ];
+    call.finish(done, |w, d| {
+        args(
+            w,
+            &[
+                addr as u64,
+                len as u64,
+                ty as u64,
+                ret as u64,
+                buf as u64,
+                buflen as u64,
+            ],
+        );
         // SAFETY: safe copy.
         unsafe {
             capture::bytes(
@@ -444,9 +416,8 @@ pub unsafe extern "C" fn gethostbyaddr_r(
                 false,
             )
         };
-    });
-    sys::set_errno(e);
-    r
+        hostent_r_blobs(w, d.ret, result);
+    })
 }
 
 /// # Safety
@@ -482,47 +453,33 @@ unsafe fn aliases(w: &mut RecordWriter<'_>, list: *mut *mut c_char) {
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getservbyname(name: *const c_char, proto: *const c_char) -> *mut servent {
-    let Some(t0) = begin(Func::Getservbyname) else {
-        // SAFETY: forwarding.
-        return unsafe { real::getservbyname(name, proto) };
-    };
-    // SAFETY: forwarding.
-    let s = unsafe { real::getservbyname(name, proto) };
-    let e = sys::errno();
-    emit(call(Func::Getservbyname, t0, s as i64, e), |w| {
-        w.header().args[..2].copy_from_slice(&[name as u64, proto as u64]);
-        // SAFETY: safe copies; s is libc's.
+#[inline(never)]
+unsafe fn getservbyname_traced(name: *const c_char, proto: *const c_char) -> *mut servent {
+    let call = Traced::start(Func::Getservbyname);
+    let done = plain(forward!(getservbyname(name, proto)));
+    call.finish(done, |w, d| {
+        args(w, &[name as u64, proto as u64]);
+        // SAFETY: safe copies; the servent is libc's.
         unsafe {
             capture::cstr(w, role::NODE, name, false);
             capture::cstr(w, role::PROTO, proto, false);
-            servent_blobs(w, s);
+            servent_blobs(w, d.ret);
         }
-    });
-    sys::set_errno(e);
-    s
+    })
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getservbyport(port: c_int, proto: *const c_char) -> *mut servent {
-    let Some(t0) = begin(Func::Getservbyport) else {
-        // SAFETY: forwarding.
-        return unsafe { real::getservbyport(port, proto) };
-    };
-    // SAFETY: forwarding.
-    let s = unsafe { real::getservbyport(port, proto) };
-    let e = sys::errno();
-    emit(call(Func::Getservbyport, t0, s as i64, e), |w| {
-        w.header().args[..2].copy_from_slice(&[port as u32 as u64, proto as u64]);
-        // SAFETY: safe copy; s is libc's.
+#[inline(never)]
+unsafe fn getservbyport_traced(port: c_int, proto: *const c_char) -> *mut servent {
+    let call = Traced::start(Func::Getservbyport);
+    let done = plain(forward!(getservbyport(port, proto)));
+    call.finish(done, |w, d| {
+        args(w, &[port as u32 as u64, proto as u64]);
+        // SAFETY: safe copy; the servent is libc's.
         unsafe {
             capture::cstr(w, role::PROTO, proto, false);
-            servent_blobs(w, s);
+            servent_blobs(w, d.ret);
         }
-    });
-    sys::set_errno(e);
-    s
+    })
 }
 
 /// # Safety
@@ -541,41 +498,27 @@ unsafe fn protoent_blobs(w: &mut RecordWriter<'_>, p: *const protoent) {
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getprotobyname(name: *const c_char) -> *mut protoent {
-    let Some(t0) = begin(Func::Getprotobyname) else {
-        // SAFETY: forwarding.
-        return unsafe { real::getprotobyname(name) };
-    };
-    // SAFETY: forwarding.
-    let p = unsafe { real::getprotobyname(name) };
-    let e = sys::errno();
-    emit(call(Func::Getprotobyname, t0, p as i64, e), |w| {
+#[inline(never)]
+unsafe fn getprotobyname_traced(name: *const c_char) -> *mut protoent {
+    let call = Traced::start(Func::Getprotobyname);
+    let done = plain(forward!(getprotobyname(name)));
+    call.finish(done, |w, d| {
         w.header().args[0] = name as u64;
-        // SAFETY: safe copy; p is libc's.
+        // SAFETY: safe copy; the protoent is libc's.
         unsafe {
             capture::cstr(w, role::NODE, name, false);
-            protoent_blobs(w, p);
+            protoent_blobs(w, d.ret);
         }
-    });
-    sys::set_errno(e);
-    p
+    })
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getprotobynumber(proto: c_int) -> *mut protoent {
-    let Some(t0) = begin(Func::Getprotobynumber) else {
-        // SAFETY: forwarding.
-        return unsafe { real::getprotobynumber(proto) };
-    };
-    // SAFETY: forwarding.
-    let p = unsafe { real::getprotobynumber(proto) };
-    let e = sys::errno();
-    emit(call(Func::Getprotobynumber, t0, p as i64, e), |w| {
+#[inline(never)]
+unsafe fn getprotobynumber_traced(proto: c_int) -> *mut protoent {
+    let call = Traced::start(Func::Getprotobynumber);
+    let done = plain(forward!(getprotobynumber(proto)));
+    call.finish(done, |w, d| {
         w.header().args[0] = proto as u64;
-        // SAFETY: p is libc's.
-        unsafe { protoent_blobs(w, p) };
-    });
-    sys::set_errno(e);
-    p
+        // SAFETY: the protoent is libc's.
+        unsafe { protoent_blobs(w, d.ret) };
+    })
 }

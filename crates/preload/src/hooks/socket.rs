@@ -1,331 +1,273 @@
 //! socket, socketpair, connect, bind, listen, accept, accept4, shutdown,
-//! getsockname, getpeername, close, dup, dup2, dup3, setsockopt,
-//! getsockopt, fcntl, ioctl.
+//! getsockname, getpeername, close, close_range, closefrom, fdopen, fclose,
+//! dup, dup2, dup3, setsockopt, getsockopt, fcntl, fcntl64, ioctl.
 
-use super::{begin, call, involved, perform};
+use super::{acted, args, enabled, involved, plain, Traced};
 use crate::actions::Target;
 use crate::capture;
+use crate::emit;
 use crate::fds;
-use crate::real;
-use crate::state::{self, emit};
-use crate::sys;
-use core::ffi::{c_int, c_void};
+use crate::lifecycle;
+use crate::settings;
+use core::ffi::{c_int, c_uint, c_void};
 use libc::{sockaddr, socklen_t};
 use sock_trace_event::{role, Func, Tag};
 
 /// Records `fd` as a socket unless we run in a vfork child, whose fd table
 /// is its own while our bitmap is the parent's memory.
 fn note_socket(fd: c_int) -> bool {
-    let vfork = state::in_vfork_child();
+    let vfork = lifecycle::in_vfork_child();
     if !vfork {
         fds::set_socket(fd, true);
     }
     vfork
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
-    state::ensure_init();
-    let t0 = begin(Func::Socket);
+hook! {
+    pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+        true => socket_traced(domain, ty, protocol)
+    }
+
+    pub unsafe extern "C" fn socketpair(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int {
+        true => socketpair_traced(domain, ty, protocol, sv)
+    }
+
+    pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+        involved(Func::Connect) => addr_in_traced(Func::Connect, fd, addr, len)
+    }
+
+    pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+        involved(Func::Bind) => addr_in_traced(Func::Bind, fd, addr, len)
+    }
+
+    pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+        enabled(Func::Listen) => fd_int_traced(Func::Listen, fd, backlog)
+    }
+
+    pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+        true => accept_traced(Func::Accept, fd, addr, len, None)
+    }
+
+    pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
+        true => accept_traced(Func::Accept4, fd, addr, len, Some(flags))
+    }
+
+    pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
+        enabled(Func::Shutdown) => fd_int_traced(Func::Shutdown, fd, how)
+    }
+
+    pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+        enabled(Func::Getsockname) => name_out_traced(Func::Getsockname, fd, addr, len)
+    }
+
+    pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+        enabled(Func::Getpeername) => name_out_traced(Func::Getpeername, fd, addr, len)
+    }
+
+    pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+        fds::is_socket(fd) => close_traced(fd)
+    }
+
+    pub unsafe extern "C" fn close_range(first: c_uint, last: c_uint, flags: c_int) -> c_int {
+        true => close_many_traced(Func::CloseRange, first, last, Some(flags))
+    }
+
+    /// glibc reports a negative `low` itself.
+    pub unsafe extern "C" fn closefrom(low: c_int) -> () {
+        low >= 0 => {
+            close_many_traced(Func::Closefrom, low as u32, u32::MAX, None);
+        }
+    }
+
+    pub unsafe extern "C" fn fclose(fp: *mut libc::FILE) -> c_int {
+        STDIO_SOCKETS.load(core::sync::atomic::Ordering::Relaxed) && !fp.is_null() => fclose_traced(fp)
+    }
+
+    pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
+        true => dup_traced(Func::Dup, fd, None, None)
+    }
+
+    pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+        true => dup_traced(Func::Dup2, old, Some(new), None)
+    }
+
+    pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+        true => dup_traced(Func::Dup3, old, Some(new), Some(flags))
+    }
+
+    pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+        enabled(Func::Setsockopt) => setsockopt_traced(fd, level, name, val, len)
+    }
+
+    pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
+        enabled(Func::Getsockopt) => getsockopt_traced(fd, level, name, val, len)
+    }
+
+    /// fcntl is variadic in C but its third argument travels in the same
+    /// register whatever its type.
+    pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+        fds::is_socket(fd) => fcntl_traced(false, fd, cmd, arg)
+    }
+
+    pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+        fds::is_socket(fd) => fcntl_traced(true, fd, cmd, arg)
+    }
+
+    /// Variadic in C, like fcntl.
+    pub unsafe extern "C" fn ioctl(fd: c_int, req: usize, arg: usize) -> c_int {
+        fds::is_socket(fd) && enabled(Func::Ioctl) => ioctl_traced(fd, req, arg)
+    }
+}
+
+#[inline(never)]
+unsafe fn socket_traced(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    lifecycle::ensure_init();
     let target = || Target {
         domain,
         ..Target::fd(-1)
     };
-    // SAFETY: forwarding the program's call.
-    let (r, e, injected) =
-        perform(
-            Func::Socket,
-            target,
-            |_| unsafe { real::socket(domain, ty, protocol) } as i64,
-        );
-    let r = r as c_int;
-    let vfork = r >= 0 && note_socket(r);
-    if let Some(t0) = t0 {
-        let mut c = call(Func::Socket, t0, r as i64, e);
-        c.flags |= state::vfork_flag(vfork) | injected;
-        emit(c, |w| {
-            w.header().args[..3].copy_from_slice(&[domain as u64, ty as u64, protocol as u64])
+    let call = Traced::start(Func::Socket);
+    let done = {
+        let d = acted(Func::Socket, target, |_| {
+            forward!(socket(domain, ty, protocol))
         });
-    }
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn socketpair(
-    domain: c_int,
-    ty: c_int,
-    protocol: c_int,
-    sv: *mut c_int,
-) -> c_int {
-    let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::socketpair(domain, ty, protocol, sv) };
-    let e = sys::errno();
-    if r == 0 && !sv.is_null() {
-        // SAFETY: the kernel wrote two fds.
-        let (a, b) = unsafe { (*sv, *sv.add(1)) };
-        if !state::in_vfork_child() {
-            fds::set_socket(a, true);
-            fds::set_socket(b, true);
-        }
-        if state::enabled(Func::Socketpair) {
-            emit(call(Func::Socketpair, t0, r as i64, e), |w| {
-                w.header().args[..4].copy_from_slice(&[
-                    domain as u64,
-                    ty as u64,
-                    protocol as u64,
-                    sv as u64,
-                ]);
-                w.ints(role::FDS_OUT, &[a as i64, b as i64]);
-            });
-        }
-    } else if state::enabled(Func::Socketpair) {
-        emit(call(Func::Socketpair, t0, r as i64, e), |w| {
-            w.header().args[..4].copy_from_slice(&[
-                domain as u64,
-                ty as u64,
-                protocol as u64,
-                sv as u64,
-            ]);
-        });
-    }
-    sys::set_errno(e);
-    r
-}
-
-macro_rules! addr_in_hook {
-    ($name:ident, $func:expr) => {
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-            // The traced body, a function of its own so that the
-            // untraced path below needs no prologue.
-            #[inline(never)]
-            fn hooked(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-                let t0 = sys::now();
-                let target = || Target {
-                    addr,
-                    addrlen: len,
-                    ..Target::fd(fd)
-                };
-                let (r, e, injected) = perform($func, target, |_| {
-                    // SAFETY: forwarding.
-                    unsafe { real::$name(fd, addr, len) as i64 }
-                });
-                let r = r as c_int;
-                if !state::enabled($func) {
-                    sys::set_errno(e);
-                    return r;
-                }
-                let mut c = call($func, t0, r as i64, e);
-                c.flags |= injected;
-                emit(c, |w| {
-                    w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
-                    // SAFETY: on success the kernel read addr[..len].
-                    unsafe { capture::sockaddr(w, role::ADDR, addr, len as usize, r == 0) };
-                    if $func == Func::Connect && (r == 0 || e == libc::EINPROGRESS) {
-                        capture::socket_ends(w, fd, false);
-                    }
-                });
-                sys::set_errno(e);
-                r
-            }
-            if !involved($func) {
-                // SAFETY: forwarding.
-                return unsafe { real::$name(fd, addr, len) };
-            }
-            hooked(fd, addr, len)
-        }
+        let vfork = d.ret >= 0 && note_socket(d.ret);
+        d.flag(emit::vfork_flag(vfork))
     };
-}
-
-addr_in_hook!(connect, Func::Connect);
-addr_in_hook!(bind, Func::Bind);
-
-#[no_mangle]
-pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
-    if !state::enabled(Func::Listen) {
-        // SAFETY: forwarding.
-        return unsafe { real::listen(fd, backlog) };
-    }
-    // SAFETY: forwarded contract.
-    unsafe { listen_hooked(fd, backlog) }
+    call.finish(done, |w, _| {
+        args(w, &[domain as u64, ty as u64, protocol as u64])
+    })
 }
 
 #[inline(never)]
-unsafe fn listen_hooked(fd: c_int, backlog: c_int) -> c_int {
-    let Some(t0) = begin(Func::Listen) else {
-        // SAFETY: forwarding.
-        return unsafe { real::listen(fd, backlog) };
+unsafe fn socketpair_traced(domain: c_int, ty: c_int, protocol: c_int, sv: *mut c_int) -> c_int {
+    // SAFETY: on success the kernel wrote two fds to sv.
+    let pair = || unsafe { (*sv, *sv.add(1)) };
+    let call = Traced::start(Func::Socketpair);
+    let done = {
+        let d = plain(forward!(socketpair(domain, ty, protocol, sv)));
+        if d.ret == 0 && !sv.is_null() && !lifecycle::in_vfork_child() {
+            let (a, b) = pair();
+            fds::set_socket(a, true);
+            fds::set_socket(b, true);
+        }
+        d
     };
-    // SAFETY: forwarding.
-    let r = unsafe { real::listen(fd, backlog) };
-    let e = sys::errno();
-    emit(call(Func::Listen, t0, r as i64, e), |w| {
-        w.header().args[..2].copy_from_slice(&[fd as u64, backlog as u64]);
-    });
-    sys::set_errno(e);
-    r
+    call.finish(done, |w, d| {
+        args(w, &[domain as u64, ty as u64, protocol as u64, sv as u64]);
+        if d.ret == 0 && !sv.is_null() {
+            let (a, b) = pair();
+            w.ints(role::FDS_OUT, &[a as i64, b as i64]);
+        }
+    })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn accepted(
+/// connect and bind.
+#[inline(never)]
+unsafe fn addr_in_traced(func: Func, fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let target = || Target {
+        addr,
+        addrlen: len,
+        ..Target::fd(fd)
+    };
+    let call = Traced::start(func);
+    let done = {
+        acted(func, target, |_| {
+            if func == Func::Connect {
+                forward!(connect(fd, addr, len))
+            } else {
+                forward!(bind(fd, addr, len))
+            }
+        })
+    };
+    call.finish(done, |w, d| {
+        let (r, e) = (d.ret, d.errno);
+        args(w, &[fd as u64, addr as u64, len as u64]);
+        // SAFETY: on success the kernel read addr[..len].
+        unsafe { capture::sockaddr(w, role::ADDR, addr, len as usize, r == 0) };
+        if func == Func::Connect && (r == 0 || e == libc::EINPROGRESS) {
+            capture::socket_ends(w, fd, false);
+        }
+    })
+}
+
+/// listen and shutdown: a descriptor and one int (backlog, how).
+#[inline(never)]
+unsafe fn fd_int_traced(func: Func, fd: c_int, arg: c_int) -> c_int {
+    let call = Traced::start(func);
+    let done = {
+        plain(if func == Func::Listen {
+            forward!(listen(fd, arg))
+        } else {
+            forward!(shutdown(fd, arg))
+        })
+    };
+    call.finish(done, |w, _| args(w, &[fd as u64, arg as u64]))
+}
+
+/// accept and accept4 (`flags`).
+#[inline(never)]
+unsafe fn accept_traced(
     func: Func,
-    t0: u64,
-    r: c_int,
-    e: i32,
-    injected: u16,
     fd: c_int,
     addr: *mut sockaddr,
     len: *mut socklen_t,
     flags: Option<c_int>,
-) {
-    let vfork = r >= 0 && note_socket(r);
-    if !state::enabled(func) {
-        return;
-    }
-    let mut c = call(func, t0, r as i64, e);
-    c.flags |= state::vfork_flag(vfork) | injected;
-    emit(c, |w| {
-        w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
+) -> c_int {
+    let call = Traced::start(func);
+    let done = {
+        let d = acted(
+            func,
+            || Target::fd(fd),
+            |_| match flags {
+                None => forward!(accept(fd, addr, len)),
+                Some(f) => forward!(accept4(fd, addr, len, f)),
+            },
+        );
+        let vfork = d.ret >= 0 && note_socket(d.ret);
+        d.flag(emit::vfork_flag(vfork))
+    };
+    call.finish(done, |w, d| {
+        args(w, &[fd as u64, addr as u64, len as u64]);
         if let Some(f) = flags {
             w.header().args[3] = f as u64;
         }
-        if r >= 0 {
+        if d.ret >= 0 {
             // SAFETY: the kernel wrote addr and *len on success.
             unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
-            capture::socket_ends(w, r, addr.is_null());
+            capture::socket_ends(w, d.ret, addr.is_null());
         }
-    });
+    })
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    let t0 = sys::now();
-    // SAFETY: forwarding.
-    let (r, e, injected) = perform(
-        Func::Accept,
-        || Target::fd(fd),
-        |_| unsafe { real::accept(fd, addr, len) } as i64,
-    );
-    let r = r as c_int;
-    accepted(Func::Accept, t0, r, e, injected, fd, addr, len, None);
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn accept4(
+/// getsockname and getpeername.
+#[inline(never)]
+unsafe fn name_out_traced(
+    func: Func,
     fd: c_int,
     addr: *mut sockaddr,
     len: *mut socklen_t,
-    flags: c_int,
 ) -> c_int {
-    let t0 = sys::now();
-    // SAFETY: forwarding.
-    let (r, e, injected) = perform(
-        Func::Accept4,
-        || Target::fd(fd),
-        |_| unsafe { real::accept4(fd, addr, len, flags) } as i64,
-    );
-    let r = r as c_int;
-    accepted(
-        Func::Accept4,
-        t0,
-        r,
-        e,
-        injected,
-        fd,
-        addr,
-        len,
-        Some(flags),
-    );
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
-    if !state::enabled(Func::Shutdown) {
-        // SAFETY: forwarding.
-        return unsafe { real::shutdown(fd, how) };
-    }
-    // SAFETY: forwarded contract.
-    unsafe { shutdown_hooked(fd, how) }
-}
-
-#[inline(never)]
-unsafe fn shutdown_hooked(fd: c_int, how: c_int) -> c_int {
-    let Some(t0) = begin(Func::Shutdown) else {
-        // SAFETY: forwarding.
-        return unsafe { real::shutdown(fd, how) };
+    let call = Traced::start(func);
+    let done = {
+        plain(if func == Func::Getsockname {
+            forward!(getsockname(fd, addr, len))
+        } else {
+            forward!(getpeername(fd, addr, len))
+        })
     };
-    // SAFETY: forwarding.
-    let r = unsafe { real::shutdown(fd, how) };
-    let e = sys::errno();
-    emit(call(Func::Shutdown, t0, r as i64, e), |w| {
-        w.header().args[..2].copy_from_slice(&[fd as u64, how as u64]);
-    });
-    sys::set_errno(e);
-    r
-}
-
-macro_rules! name_out_hook {
-    ($name:ident, $func:expr) => {
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(
-            fd: c_int,
-            addr: *mut sockaddr,
-            len: *mut socklen_t,
-        ) -> c_int {
-            // The traced body, a function of its own so that the
-            // untraced path below needs no prologue.
-            #[inline(never)]
-            fn hooked(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
-                let t0 = sys::now();
-                // SAFETY: forwarding.
-                let r = unsafe { real::$name(fd, addr, len) };
-                let e = sys::errno();
-                emit(call($func, t0, r as i64, e), |w| {
-                    w.header().args[..3].copy_from_slice(&[fd as u64, addr as u64, len as u64]);
-                    if r == 0 {
-                        // SAFETY: written by the kernel on success.
-                        unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
-                    }
-                });
-                sys::set_errno(e);
-                r
-            }
-            if !state::enabled($func) {
-                // SAFETY: forwarding.
-                return unsafe { real::$name(fd, addr, len) };
-            }
-            hooked(fd, addr, len)
+    call.finish(done, |w, d| {
+        args(w, &[fd as u64, addr as u64, len as u64]);
+        if d.ret == 0 {
+            // SAFETY: written by the kernel on success.
+            unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
         }
-    };
-}
-
-name_out_hook!(getsockname, Func::Getsockname);
-name_out_hook!(getpeername, Func::Getpeername);
-
-#[no_mangle]
-pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    if !fds::is_socket(fd) {
-        // SAFETY: forwarding.
-        return unsafe { real::close(fd) };
-    }
-    // SAFETY: forwarded contract.
-    unsafe { close_hooked(fd) }
+    })
 }
 
 #[inline(never)]
-unsafe fn close_hooked(fd: c_int) -> c_int {
-    if !fds::is_socket(fd) {
-        // SAFETY: forwarding.
-        return unsafe { real::close(fd) };
-    }
-    // SAFETY: forwarding.
-    closing_socket(fd, || unsafe { real::close(fd) })
+unsafe fn close_traced(fd: c_int) -> c_int {
+    closing_socket(fd, || forward!(close(fd)))
 }
 
 /// Closes socket `fd` through `close` (close, or fclose of its stream) and
@@ -335,20 +277,15 @@ unsafe fn close_hooked(fd: c_int) -> c_int {
 /// (Linux releases the descriptor even when close reports EINTR or EIO.)
 /// A vfork child has its own descriptors but shares our memory.
 fn closing_socket(fd: c_int, close: impl FnOnce() -> c_int) -> c_int {
-    let t0 = sys::now();
-    let vfork = state::in_vfork_child();
-    if !vfork {
-        fds::forget(fd);
-    }
-    let r = close();
-    let e = sys::errno();
-    if state::enabled(Func::Close) {
-        let mut c = call(Func::Close, t0, r as i64, e);
-        c.flags |= state::vfork_flag(vfork);
-        emit(c, |w| w.header().args[0] = fd as u64);
-    }
-    sys::set_errno(e);
-    r
+    let call = Traced::start(Func::Close);
+    let done = {
+        let vfork = lifecycle::in_vfork_child();
+        if !vfork {
+            fds::forget(fd);
+        }
+        plain(close()).flag(emit::vfork_flag(vfork))
+    };
+    call.finish(done, |w, _| w.header().args[0] = fd as u64)
 }
 
 /// `close_range` flags (linux/close_range.h).
@@ -359,63 +296,36 @@ const CLOSE_RANGE_CLOEXEC: c_int = 1 << 2;
 /// closing (as close does, so that a socket another thread opens meanwhile
 /// keeps its mark), and trace the call when a socket was among them.
 /// `flags` is None for closefrom (which returns nothing).
-fn close_many(func: Func, first: u32, last: u32, flags: Option<c_int>) -> c_int {
+unsafe fn close_many_traced(func: Func, first: u32, last: u32, flags: Option<c_int>) -> c_int {
     let f = flags.unwrap_or(0);
     // CLOSE_RANGE_CLOEXEC only marks them; invalid arguments close nothing.
     let closes = f & CLOSE_RANGE_CLOEXEC == 0
         && f & !(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC) == 0
         && first <= last;
     let had_socket = fds::any_in_range(first, last);
-    if !had_socket && !state::enabled(func) {
-        return forward_close_many(first, last, flags);
-    }
-    let t0 = sys::now();
-    let vfork = state::in_vfork_child();
-    if closes && !vfork {
-        fds::forget_range(first, last);
-    }
-    let r = forward_close_many(first, last, flags);
-    let e = sys::errno();
-    if had_socket && state::enabled(func) {
-        let mut c = call(func, t0, r as i64, e);
-        c.flags |= state::vfork_flag(vfork);
-        emit(c, |w| {
-            w.header().args[..3].copy_from_slice(&[first as u64, last as u64, f as u64])
-        });
-    }
-    sys::set_errno(e);
-    r
-}
-
-fn forward_close_many(first: u32, last: u32, flags: Option<c_int>) -> c_int {
-    // SAFETY: forwarding.
-    unsafe {
-        match flags {
-            Some(f) => real::close_range(first, last, f),
-            None => {
-                real::closefrom(first as c_int);
-                0
-            }
+    let forward = || match flags {
+        Some(f) => forward!(close_range(first, last, f)),
+        None => {
+            forward!(closefrom(first as c_int));
+            0
         }
+    };
+    if !had_socket && !settings::enabled(func) {
+        return forward();
     }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn close_range(
-    first: core::ffi::c_uint,
-    last: core::ffi::c_uint,
-    flags: c_int,
-) -> c_int {
-    close_many(Func::CloseRange, first, last, Some(flags))
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn closefrom(low: c_int) {
-    if low < 0 {
-        // SAFETY: forwarding (glibc reports the bad argument itself).
-        return unsafe { real::closefrom(low) };
-    }
-    close_many(Func::Closefrom, low as u32, u32::MAX, None);
+    let call = Traced::start(func);
+    let done = {
+        let vfork = lifecycle::in_vfork_child();
+        if closes && !vfork {
+            fds::forget_range(first, last);
+        }
+        plain(forward()).flag(emit::vfork_flag(vfork))
+    };
+    call.finish_if(
+        done,
+        |_| had_socket,
+        |w, _| args(w, &[first as u64, last as u64, f as u64]),
+    )
 }
 
 /// Set once a socket was wrapped in a stdio stream: only then does fclose
@@ -425,66 +335,52 @@ static STDIO_SOCKETS: core::sync::atomic::AtomicBool = core::sync::atomic::Atomi
 
 #[no_mangle]
 pub unsafe extern "C" fn fdopen(fd: c_int, mode: *const core::ffi::c_char) -> *mut libc::FILE {
-    // SAFETY: forwarding.
-    let fp = unsafe { real::fdopen(fd, mode) };
+    let fp = forward!(fdopen(fd, mode));
     if !fp.is_null() && fds::is_socket(fd) {
         STDIO_SOCKETS.store(true, core::sync::atomic::Ordering::Relaxed);
     }
     fp
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn fclose(fp: *mut libc::FILE) -> c_int {
-    if !STDIO_SOCKETS.load(core::sync::atomic::Ordering::Relaxed) || fp.is_null() {
-        // SAFETY: forwarding.
-        return unsafe { real::fclose(fp) };
-    }
-    // SAFETY: forwarded contract.
-    unsafe { fclose_hooked(fp) }
-}
-
 #[inline(never)]
-unsafe fn fclose_hooked(fp: *mut libc::FILE) -> c_int {
-    let e0 = sys::errno();
+unsafe fn fclose_traced(fp: *mut libc::FILE) -> c_int {
+    let e0 = crate::sys::errno();
     // SAFETY: fclose's contract: fp is an open stream.
     let fd = unsafe { libc::fileno(fp) };
-    sys::set_errno(e0);
+    crate::sys::set_errno(e0);
     if !fds::is_socket(fd) {
-        // SAFETY: forwarding.
-        return unsafe { real::fclose(fp) };
+        return forward!(fclose(fp));
     }
     // fclose closes the descriptor whatever it reports, like close; it is
     // shown as that close (the stream's buffered bytes went out through
     // stdio's internal write, which no hook sees).
-    // SAFETY: forwarding.
-    closing_socket(fd, || unsafe { real::fclose(fp) })
+    closing_socket(fd, || forward!(fclose(fp)))
 }
 
-/// dup-family bookkeeping: the new descriptor is a socket exactly when the
-/// old one is.
-fn duplicated(
-    func: Func,
-    t0: u64,
-    r: c_int,
-    e: i32,
-    old: c_int,
-    new: Option<c_int>,
-    flags: Option<c_int>,
-) {
+/// dup, dup2 and dup3: the new descriptor is a socket exactly when the old
+/// one is; recorded when either was one.
+#[inline(never)]
+unsafe fn dup_traced(func: Func, old: c_int, new: Option<c_int>, flags: Option<c_int>) -> c_int {
+    let call = Traced::start(func);
+    let mut done = plain(match (new, flags) {
+        (None, _) => forward!(dup(old)),
+        (Some(n), None) => forward!(dup2(old, n)),
+        (Some(n), Some(f)) => forward!(dup3(old, n, f)),
+    });
     let was_socket = fds::is_socket(old);
-    let target_was_socket = new.is_some_and(fds::is_socket);
-    if !was_socket && !target_was_socket {
-        return;
+    let sockets = was_socket || new.is_some_and(fds::is_socket);
+    if sockets {
+        let vfork = lifecycle::in_vfork_child();
+        if done.ret >= 0 && !vfork {
+            fds::forget(done.ret);
+            fds::set_socket(done.ret, was_socket);
+        }
+        done = done.flag(emit::vfork_flag(vfork));
     }
-    let vfork = state::in_vfork_child();
-    if r >= 0 && !vfork {
-        fds::forget(r);
-        fds::set_socket(r, was_socket);
-    }
-    if state::enabled(func) {
-        let mut c = call(func, t0, r as i64, e);
-        c.flags |= state::vfork_flag(vfork);
-        emit(c, |w| {
+    call.finish_if(
+        done,
+        |_| sockets,
+        |w, _| {
             let h = w.header();
             h.args[0] = old as u64;
             if let Some(n) = new {
@@ -493,82 +389,25 @@ fn duplicated(
             if let Some(f) = flags {
                 h.args[2] = f as u64;
             }
-        });
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
-    let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::dup(fd) };
-    let e = sys::errno();
-    duplicated(Func::Dup, t0, r, e, fd, None, None);
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
-    let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::dup2(old, new) };
-    let e = sys::errno();
-    duplicated(Func::Dup2, t0, r, e, old, Some(new), None);
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
-    let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::dup3(old, new, flags) };
-    let e = sys::errno();
-    duplicated(Func::Dup3, t0, r, e, old, Some(new), Some(flags));
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn setsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-) -> c_int {
-    if !involved(Func::Setsockopt) {
-        // SAFETY: forwarding.
-        return unsafe { real::setsockopt(fd, level, name, val, len) };
-    }
-    // SAFETY: forwarded contract.
-    unsafe { setsockopt_hooked(fd, level, name, val, len) }
+        },
+    )
 }
 
 #[inline(never)]
-unsafe fn setsockopt_hooked(
+unsafe fn setsockopt_traced(
     fd: c_int,
     level: c_int,
     name: c_int,
     val: *const c_void,
     len: socklen_t,
 ) -> c_int {
-    let Some(t0) = begin(Func::Setsockopt) else {
-        // SAFETY: forwarding.
-        return unsafe { real::setsockopt(fd, level, name, val, len) };
-    };
-    // SAFETY: forwarding.
-    let r = unsafe { real::setsockopt(fd, level, name, val, len) };
-    let e = sys::errno();
-    emit(call(Func::Setsockopt, t0, r as i64, e), |w| {
-        w.header().args[..5].copy_from_slice(&[
-            fd as u64,
-            level as u64,
-            name as u64,
-            val as u64,
-            len as u64,
-        ]);
+    let call = Traced::start(Func::Setsockopt);
+    let done = plain(forward!(setsockopt(fd, level, name, val, len)));
+    call.finish(done, |w, d| {
+        args(
+            w,
+            &[fd as u64, level as u64, name as u64, val as u64, len as u64],
+        );
         // The kernel reads the option's own size, which may be less than
         // `len` (an int passed with optlen 16): on success only the first
         // byte is sure, the rest is copied through the fault-safe path.
@@ -580,16 +419,14 @@ unsafe fn setsockopt_hooked(
                 role::OPTVAL,
                 val as *const u8,
                 (len as usize).min(capture::MAX_OPT),
-                if r == 0 {
+                if d.ret == 0 {
                     opt_size_read(level, name, len)
                 } else {
                     0
                 },
             )
         };
-    });
-    sys::set_errno(e);
-    r
+    })
 }
 
 /// Bytes of a setsockopt value the kernel surely read on success: an `int`
@@ -604,52 +441,35 @@ fn opt_size_read(level: c_int, name: c_int, len: socklen_t) -> usize {
     }
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn getsockopt(
-    fd: c_int,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-) -> c_int {
-    if !involved(Func::Getsockopt) {
-        // SAFETY: forwarding.
-        return unsafe { real::getsockopt(fd, level, name, val, len) };
-    }
-    // SAFETY: forwarded contract.
-    unsafe { getsockopt_hooked(fd, level, name, val, len) }
-}
-
 #[inline(never)]
-unsafe fn getsockopt_hooked(
+unsafe fn getsockopt_traced(
     fd: c_int,
     level: c_int,
     name: c_int,
     val: *mut c_void,
     len: *mut socklen_t,
 ) -> c_int {
-    let Some(t0) = begin(Func::Getsockopt) else {
-        // SAFETY: forwarding.
-        return unsafe { real::getsockopt(fd, level, name, val, len) };
-    };
-    // SAFETY: forwarding.
-    let r = unsafe { real::getsockopt(fd, level, name, val, len) };
-    let e = sys::errno();
-    emit(call(Func::Getsockopt, t0, r as i64, e), |w| {
+    let call = Traced::start(Func::Getsockopt);
+    let done = plain(forward!(getsockopt(fd, level, name, val, len)));
+    call.finish(done, |w, d| {
+        let r = d.ret;
         let out_len = if r == 0 && !len.is_null() {
             // SAFETY: written by the kernel on success.
             unsafe { *len }
         } else {
             0
         };
-        w.header().args = [
-            fd as u64,
-            level as u64,
-            name as u64,
-            val as u64,
-            len as u64,
-            out_len as u64,
-        ];
+        args(
+            w,
+            &[
+                fd as u64,
+                level as u64,
+                name as u64,
+                val as u64,
+                len as u64,
+                out_len as u64,
+            ],
+        );
         if r == 0 {
             // The kernel wrote `out_len` bytes for the options that report
             // what they wrote; an `int` is sure, anything longer (tcp_info)
@@ -661,105 +481,41 @@ unsafe fn getsockopt_hooked(
                 capture::bytes_used(w, Tag::Bytes, role::OPTVAL, val as *const u8, n, n.min(4))
             };
         }
-    });
-    sys::set_errno(e);
-    r
+    })
 }
 
-fn fcntl_common(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    let forward = || {
-        // SAFETY: forwarding; fcntl is variadic in C but its third argument
-        // travels in the same register whatever its type.
-        unsafe {
-            if is64 {
-                real::fcntl64(fd, cmd, arg)
-            } else {
-                real::fcntl(fd, cmd, arg)
-            }
-        }
-    };
-    if !fds::is_socket(fd) {
-        return forward();
-    }
-    let t0 = sys::now();
-    let r = forward();
-    let e = sys::errno();
-    let dup = matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC);
-    let vfork = dup && r >= 0 && note_socket(r);
-    if state::enabled(Func::Fcntl) {
-        let mut c = call(Func::Fcntl, t0, r as i64, e);
-        c.flags |= state::vfork_flag(vfork);
-        emit(c, |w| {
-            w.header().args[..3].copy_from_slice(&[fd as u64, cmd as u64, arg as u64])
+/// fcntl and fcntl64 on a socket: F_DUPFD makes another socket.
+#[inline(never)]
+unsafe fn fcntl_traced(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    let call = Traced::start(Func::Fcntl);
+    let done = {
+        let d = plain(if is64 {
+            forward!(fcntl64(fd, cmd, arg))
+        } else {
+            forward!(fcntl(fd, cmd, arg))
         });
-    }
-    sys::set_errno(e);
-    r
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    if !fds::is_socket(fd) {
-        // SAFETY: forwarding.
-        return unsafe { real::fcntl(fd, cmd, arg) };
-    }
-    // SAFETY: forwarded contract.
-    unsafe { fcntl_hooked(fd, cmd, arg) }
+        let dup = matches!(cmd, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC);
+        let vfork = dup && d.ret >= 0 && note_socket(d.ret);
+        d.flag(emit::vfork_flag(vfork))
+    };
+    call.finish(done, |w, _| args(w, &[fd as u64, cmd as u64, arg as u64]))
 }
 
 #[inline(never)]
-unsafe fn fcntl_hooked(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    fcntl_common(false, fd, cmd, arg)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    if !fds::is_socket(fd) {
-        // SAFETY: forwarding.
-        return unsafe { real::fcntl64(fd, cmd, arg) };
-    }
-    // SAFETY: forwarded contract.
-    unsafe { fcntl64_hooked(fd, cmd, arg) }
-}
-
-#[inline(never)]
-unsafe fn fcntl64_hooked(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    fcntl_common(true, fd, cmd, arg)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn ioctl(fd: c_int, req: usize, arg: usize) -> c_int {
-    if !(fds::is_socket(fd) && state::enabled(Func::Ioctl)) {
-        // SAFETY: forwarding.
-        return unsafe { real::ioctl(fd, req, arg) };
-    }
-    // SAFETY: forwarded contract.
-    unsafe { ioctl_hooked(fd, req, arg) }
-}
-
-#[inline(never)]
-unsafe fn ioctl_hooked(fd: c_int, req: usize, arg: usize) -> c_int {
-    if !fds::is_socket(fd) || !state::enabled(Func::Ioctl) {
-        // SAFETY: forwarding (variadic in C, see fcntl).
-        return unsafe { real::ioctl(fd, req, arg) };
-    }
-    let t0 = sys::now();
-    // SAFETY: forwarding.
-    let r = unsafe { real::ioctl(fd, req, arg) };
-    let e = sys::errno();
-    emit(call(Func::Ioctl, t0, r as i64, e), |w| {
-        w.header().args[..3].copy_from_slice(&[fd as u64, req as u64, arg as u64]);
+unsafe fn ioctl_traced(fd: c_int, req: usize, arg: usize) -> c_int {
+    let call = Traced::start(Func::Ioctl);
+    let done = plain(forward!(ioctl(fd, req, arg)));
+    call.finish(done, |w, d| {
+        args(w, &[fd as u64, req as u64, arg as u64]);
         let int_arg = matches!(
             req as u64,
             0x541B /* FIONREAD, SIOCINQ */ | 0x5421 /* FIONBIO */ | 0x5452 /* FIOASYNC */
-                | 0x8905 /* SIOCATMARK */ | 0x5411 /* TIOCOUTQ, SIOCOUTQ */
+                    | 0x8905 /* SIOCATMARK */ | 0x5411 /* TIOCOUTQ, SIOCOUTQ */
         );
-        if r == 0 && int_arg && arg != 0 {
+        if d.ret == 0 && int_arg && arg != 0 {
             // SAFETY: the kernel read or wrote an int there.
             let v = unsafe { *(arg as *const c_int) };
             w.ints(role::ARG_VAL, &[v as i64]);
         }
-    });
-    sys::set_errno(e);
-    r
+    })
 }

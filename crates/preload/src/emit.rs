@@ -1,37 +1,21 @@
-//! Process-wide tracer state and the one path that turns a call into a
-//! record in shared memory.
+//! The one path that turns a call into a record in shared memory: take
+//! this thread's ring (or a temporary one), reserve room, write the header,
+//! the hook's arguments and blobs and the caller frames, commit. Also the
+//! records the tracer writes on its own: process start and loaded modules.
 //!
 //! Everything here may run in a signal handler, in a `vfork` child (on the
 //! parent's stack and thread-local storage), or in a forked child whose
 //! other threads vanished while holding locks. So: no allocation, no locks,
 //! no std I/O; atomics, thread-locals without destructors, and raw syscalls.
 
-use crate::sys;
+use crate::callers::{self, Module, MAX_FRAMES};
+use crate::lifecycle::{cached_pid, in_vfork_child, shm, thread_exit_key};
+use crate::{settings, sys};
 use core::cell::Cell;
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use sock_trace_event::record::{RecordWriter, FLAG_VFORK_CHILD};
-use sock_trace_event::ring::{max_record, options_for, CAPTURE_DISABLED, CAPTURE_NO_FOLLOW};
-use sock_trace_event::{Func, Shm};
-
-const UNINIT: u8 = 0;
-const INITIALIZING: u8 = 1;
-const ACTIVE: u8 = 2;
-const DISABLED: u8 = 3;
-
-static STATE: AtomicU8 = AtomicU8::new(UNINIT);
-static ENABLED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
-static PID: AtomicU32 = AtomicU32::new(0);
-static MAX_DATA: AtomicU32 = AtomicU32::new(0);
-static CAPTURE_FLAGS: AtomicU32 = AtomicU32::new(0);
-/// Caller frames to record per call (0: none).
-static CALLER_DEPTH: AtomicU32 = AtomicU32::new(0);
-
-/// The mapped area, written once during initialisation before `STATE`
-/// becomes ACTIVE (release) and read only after observing ACTIVE (acquire).
-struct ShmCell(core::cell::UnsafeCell<Option<Shm>>);
-// SAFETY: written once before publication through STATE, read-only after.
-unsafe impl Sync for ShmCell {}
-static SHM: ShmCell = ShmCell(core::cell::UnsafeCell::new(None));
+use sock_trace_event::ring::max_record;
+use sock_trace_event::{role, Func, Shm, Tag};
 
 const NO_RING: u32 = u32::MAX;
 
@@ -53,44 +37,6 @@ thread_local! {
     static EMITTING: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Thread-exit key whose destructor gives the ring back.
-static KEY: AtomicU32 = AtomicU32::new(u32::MAX);
-
-#[inline(always)]
-pub fn enabled(func: Func) -> bool {
-    let id = func as usize;
-    ENABLED[id / 64].load(Ordering::Relaxed) & (1 << (id % 64)) != 0
-}
-
-#[inline(always)]
-pub fn max_data() -> usize {
-    MAX_DATA.load(Ordering::Relaxed) as usize
-}
-
-fn shm() -> Option<&'static Shm> {
-    if STATE.load(Ordering::Acquire) != ACTIVE {
-        return None;
-    }
-    // SAFETY: ACTIVE is only stored after SHM was written.
-    unsafe { (*SHM.0.get()).as_ref() }
-}
-
-/// Whether this process is being traced.
-pub fn active() -> bool {
-    shm().is_some()
-}
-
-pub fn cached_pid() -> u32 {
-    PID.load(Ordering::Relaxed)
-}
-
-/// True in a child created by `vfork` (or by a raw clone that skipped the
-/// atfork handlers): the cached pid belongs to the parent. Costs a syscall;
-/// only paths that mutate shared state ask.
-pub fn in_vfork_child() -> bool {
-    sys::getpid() != cached_pid()
-}
-
 fn tid() -> u32 {
     TID.try_with(|t| {
         let v = t.get();
@@ -105,132 +51,8 @@ fn tid() -> u32 {
     .unwrap_or_else(|_| sys::gettid())
 }
 
-/// Called from the library constructor, and lazily from the first hook in
-/// case another library's constructor calls us before ours ran.
-pub fn ensure_init() {
-    if STATE.load(Ordering::Acquire) != UNINIT {
-        return;
-    }
-    if STATE
-        .compare_exchange(UNINIT, INITIALIZING, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
-        return;
-    }
-    let next = init();
-    STATE.store(next, Ordering::Release);
-    if next == ACTIVE {
-        crate::hooks::warm_up();
-        emit_process_start(sys::getppid(), false);
-        if CALLER_DEPTH.load(Ordering::Relaxed) > 0 {
-            crate::callers::init_own_range();
-            crate::callers::report_new_modules(None);
-        }
-    }
-}
-
-fn init() -> u8 {
-    // A panic inside a hook is caught (see emit); std's default hook would
-    // first print it on the program's stderr, taking std's stderr lock. This
-    // library's std is its own copy: a Rust program keeps its own hook.
-    std::panic::set_hook(Box::new(|_| {}));
-    // Secure-execution mode (setuid, file capabilities): ignore the
-    // environment entirely.
-    // SAFETY: getauxval has no preconditions.
-    if unsafe { libc::getauxval(libc::AT_SECURE) } != 0 {
-        return DISABLED;
-    }
-    PID.store(sys::getpid(), Ordering::Relaxed);
-    let standalone_path;
-    let path: &[u8] = match sys::getenv(sock_trace_event::ENV_SHM) {
-        Some(p) => p,
-        None => {
-            // Preloaded without the launcher: start a collector ourselves.
-            let Some(p) = crate::standalone::start_collector() else {
-                return DISABLED;
-            };
-            standalone_path = p;
-            let n = standalone_path.iter().position(|&b| b == 0).unwrap_or(0);
-            // SAFETY: NUL-terminated strings; we are in the constructor,
-            // before main, where setenv is as safe as it ever is.
-            unsafe {
-                libc::setenv(
-                    c"SOCK_TRACE_SHM".as_ptr(),
-                    standalone_path.as_ptr() as *const core::ffi::c_char,
-                    1,
-                )
-            };
-            &standalone_path[..n]
-        }
-    };
-    let Some((base, len)) = sys::map_shared(path) else {
-        sys::warn(b"sock-trace: cannot map the trace area named by SOCK_TRACE_SHM; not tracing this process\n");
-        return DISABLED;
-    };
-    // SAFETY: the mapping is ours for the life of the process.
-    let shm = match unsafe { Shm::attach(base, len) } {
-        Ok(s) => s,
-        Err(_) => {
-            sys::warn(b"sock-trace: the trace area has another version or is corrupt; not tracing this process\n");
-            return DISABLED;
-        }
-    };
-    let h = shm.header();
-    let pid = cached_pid();
-    let root = match h
-        .root_pid
-        .compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire)
-    {
-        Ok(_) => pid,
-        Err(r) => r,
-    };
-    if h.capture.get().flags & CAPTURE_NO_FOLLOW != 0 && root != pid {
-        return DISABLED;
-    }
-    // Per-program rules: what this executable gets.
-    let mut exe = [0u8; 1024];
-    let exe_len = sys::readlink_self_exe(&mut exe);
-    let mut cmdline = [0u8; 1024];
-    let cmd_len = sys::read_cmdline(&mut cmdline);
-    let argv0 = cmdline[..cmd_len].split(|&b| b == 0).next().unwrap_or(&[]);
-    let opts = options_for(
-        h.capture.get(),
-        shm.rules().as_slice(),
-        &exe[..exe_len],
-        argv0,
-    );
-    if opts.flags & CAPTURE_DISABLED != 0 {
-        return DISABLED;
-    }
-    h.processes.fetch_add(1, Ordering::Relaxed);
-    ENABLED[0].store(opts.enabled.0[0], Ordering::Relaxed);
-    ENABLED[1].store(opts.enabled.0[1], Ordering::Relaxed);
-    MAX_DATA.store(opts.max_data.min(60 * 1024), Ordering::Relaxed);
-    CAPTURE_FLAGS.store(opts.flags, Ordering::Relaxed);
-    CALLER_DEPTH.store(
-        opts.caller_depth.min(crate::callers::MAX_FRAMES as u32),
-        Ordering::Relaxed,
-    );
-    // SAFETY: not yet published (STATE is INITIALIZING).
-    unsafe { *SHM.0.get() = Some(shm) };
-    // SAFETY: written just above, never changed again: lives as long as the
-    // process.
-    if let Some(shm) = unsafe { (*SHM.0.get()).as_ref() } {
-        crate::actions::init(shm, &exe[..exe_len], argv0);
-    }
-    crate::fds::scan_inherited();
-    crate::leave::init();
-    let mut key: libc::pthread_key_t = 0;
-    // SAFETY: plain FFI; the destructor is a valid extern "C" fn.
-    if unsafe { libc::pthread_key_create(&mut key, Some(on_thread_exit)) } == 0 {
-        KEY.store(key, Ordering::Relaxed);
-    }
-    // SAFETY: the handlers are valid extern "C" fns that only touch atomics.
-    unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
-    ACTIVE
-}
-
-extern "C" fn on_thread_exit(_: *mut libc::c_void) {
+/// Gives this thread's ring back (thread exit, exec).
+pub fn give_back_ring() {
     let ring = RING.try_with(|r| r.replace(NO_RING)).unwrap_or(NO_RING);
     if ring != NO_RING {
         if let Some(shm) = shm() {
@@ -239,41 +61,12 @@ extern "C" fn on_thread_exit(_: *mut libc::c_void) {
     }
 }
 
-extern "C" fn on_fork_child() {
-    // The parent's thread keeps writing its own ring; this child must take
-    // its own. Only atomics and TLS cells here: the parent may have had
-    // threads holding any lock at fork time.
-    // The cached pid is still the parent's: the real parent, even when it
-    // exits before we get here (a double-forking daemon), where getppid
-    // would already name whoever adopted us.
-    let parent = PID.swap(sys::getpid(), Ordering::Relaxed);
-    crate::actions::after_fork();
+/// In a forked child: the parent's thread keeps its ring and its state.
+pub fn after_fork() {
     let _ = TID.try_with(|t| t.set(0));
     let _ = RING.try_with(|r| r.set(NO_RING));
     let _ = EMITTING.try_with(|e| e.set(false));
     let _ = RESCANNING.try_with(|r| r.set(false));
-    if CAPTURE_FLAGS.load(Ordering::Relaxed) & CAPTURE_NO_FOLLOW != 0 {
-        STATE.store(DISABLED, Ordering::Release);
-        return;
-    }
-    if let Some(shm) = shm() {
-        shm.header().processes.fetch_add(1, Ordering::Relaxed);
-    }
-    emit_process_start(parent, true);
-}
-
-/// Gives this thread's ring back before an exec replaces the image. Not in
-/// a vfork child: there the ring belongs to the suspended parent.
-pub fn before_exec() {
-    if shm().is_none() || in_vfork_child() {
-        return;
-    }
-    let ring = RING.try_with(|r| r.replace(NO_RING)).unwrap_or(NO_RING);
-    if ring != NO_RING {
-        if let Some(shm) = shm() {
-            shm.release(ring);
-        }
-    }
 }
 
 /// Until when (CLOCK_MONOTONIC ns) no new ring is tried after one could not
@@ -308,7 +101,6 @@ fn acquire_ring(shm: &Shm, pid: u32, tid: u32) -> Option<u32> {
     }
     Some(r)
 }
-
 /// How long a producer waits for room in a ring whose consumer makes no
 /// progress at all before it drops the record (counted): a collector that
 /// is alive but stuck (stopped, or its area corrupted by a misbehaving
@@ -381,15 +173,32 @@ pub fn emit(call: Call, fill: impl FnOnce(&mut RecordWriter<'_>)) {
     emit_at(call, None, fill)
 }
 
+/// [`emit`] with a value for `fill` (the hook skeleton's performed call):
+/// the hook's own closure is then what runs inside, with no closure around
+/// it that the optimiser would have to see through.
+#[inline(always)]
+pub fn emit_with<A>(call: Call, arg: A, fill: impl FnOnce(&mut RecordWriter<'_>, A)) {
+    emit_full(call, None, arg, fill)
+}
+
 /// [`emit`] with the completion time given: records that must sort before
 /// the call that caused them (module records found while recording it).
 pub fn emit_at(call: Call, t_end: Option<u64>, fill: impl FnOnce(&mut RecordWriter<'_>)) {
+    emit_full(call, t_end, (), |w, ()| fill(w))
+}
+
+fn emit_full<A>(
+    call: Call,
+    t_end: Option<u64>,
+    arg: A,
+    fill: impl FnOnce(&mut RecordWriter<'_>, A),
+) {
     let Some(shm) = shm() else { return };
     let t_end = t_end.unwrap_or_else(sys::now);
-    let depth = CALLER_DEPTH.load(Ordering::Relaxed) as usize;
-    let mut frames = [0u64; crate::callers::MAX_FRAMES];
+    let depth = settings::caller_depth();
+    let mut frames = [0u64; MAX_FRAMES];
     let nframes = if depth > 0 && call.func.family() != sock_trace_event::Family::Meta {
-        crate::callers::capture(&mut frames, depth)
+        callers::capture(&mut frames, depth)
     } else {
         0
     };
@@ -397,14 +206,17 @@ pub fn emit_at(call: Call, t_end: Option<u64>, fill: impl FnOnce(&mut RecordWrit
     // that needs it. Not where the loader's lock could be held by the code
     // we interrupted (a hook nested in a signal handler) or by a parent
     // thread (a vfork child).
-    if nframes > 0 && !crate::callers::known(frames[0]) {
+    if nframes > 0 && !callers::known(frames[0]) {
         let busy = EMITTING.try_with(|e| e.get()).unwrap_or(true)
             || RESCANNING.try_with(|r| r.get()).unwrap_or(true);
         if !busy && !in_vfork_child() {
             let _ = RESCANNING.try_with(|r| r.set(true));
             // Stamped just before this call completed, so that the
             // collector knows the object when it symbolises the call.
-            crate::callers::rescan_if_unknown(frames[0], t_end.saturating_sub(1));
+            let t = t_end.saturating_sub(1);
+            if callers::needs_rescan(frames[0]) {
+                new_modules(Some(t).filter(|&t| t != 0));
+            }
             let _ = RESCANNING.try_with(|r| r.set(false));
         }
     }
@@ -428,8 +240,7 @@ pub fn emit_at(call: Call, t_end: Option<u64>, fill: impl FnOnce(&mut RecordWrit
                     return;
                 };
                 let stored = RING.try_with(|c| c.set(r)).is_ok();
-                let key = KEY.load(Ordering::Relaxed);
-                if stored && key != u32::MAX {
+                if let (true, Some(key)) = (stored, thread_exit_key()) {
                     // SAFETY: a valid key; the value only marks "has a ring".
                     unsafe { libc::pthread_setspecific(key, 1 as *const libc::c_void) };
                 }
@@ -451,13 +262,13 @@ pub fn emit_at(call: Call, t_end: Option<u64>, fill: impl FnOnce(&mut RecordWrit
                 h.errno = call.errno;
                 h.flags = call.flags;
             }
-            fill(&mut w);
+            fill(&mut w, arg);
             if nframes > 0 {
-                let mut raw = [0u8; 8 * crate::callers::MAX_FRAMES];
+                let mut raw = [0u8; 8 * MAX_FRAMES];
                 for (i, f) in frames[..nframes].iter().enumerate() {
                     raw[i * 8..i * 8 + 8].copy_from_slice(&f.to_le_bytes());
                 }
-                w.blob(sock_trace_event::Tag::Caller, 0, &raw[..nframes * 8]);
+                w.blob(Tag::Caller, 0, &raw[..nframes * 8]);
             }
             if crate::test_hooks::should_panic(call.func) {
                 panic!("sock-trace self-test panic");
@@ -488,7 +299,7 @@ pub fn vfork_flag(is_vfork: bool) -> u16 {
 
 /// `forked`: the child side of a fork (same image as the parent), else a
 /// new image (exec, or the first process).
-fn emit_process_start(ppid: u32, forked: bool) {
+pub fn process_start(ppid: u32, forked: bool) {
     let call = Call {
         func: Func::ProcStart,
         t_start: sys::now(),
@@ -502,13 +313,45 @@ fn emit_process_start(ppid: u32, forked: bool) {
         w.header().args[1] = forked as u64;
         let buf = w.reserve(1024);
         let n = sys::readlink_self_exe(buf);
-        w.commit_reserved(sock_trace_event::Tag::Str, sock_trace_event::role::EXE, n);
+        w.commit_reserved(Tag::Str, role::EXE, n);
         let buf = w.reserve(1024);
         let n = sys::read_cmdline(buf);
-        w.commit_reserved(sock_trace_event::Tag::Str, sock_trace_event::role::ARGV, n);
+        w.commit_reserved(Tag::Str, role::ARGV, n);
     });
 }
 
-pub fn capture_flags() -> u32 {
-    CAPTURE_FLAGS.load(Ordering::Relaxed)
+/// Writes a module record for every loaded object not reported yet, with
+/// completion time `t_end` (now when `None`). Takes the loader's lock
+/// (through [`callers::new_modules`]): never call it in a vfork child or
+/// from a hook nested in a signal handler.
+pub fn new_modules(t_end: Option<u64>) {
+    callers::new_modules(&mut |m| module(m, t_end));
+}
+
+/// One module record: load address, PT_LOAD segments, build id and path.
+fn module(m: &Module<'_>, t_end: Option<u64>) {
+    let call = Call {
+        func: Func::Module,
+        t_start: t_end.unwrap_or_else(sys::now),
+        ret: 0,
+        errno: 0,
+        flags: 0,
+        extra: 4096,
+    };
+    emit_at(call, t_end, |w| {
+        w.header().args[0] = m.base();
+        let mut segs = [0i64; 4 * 8];
+        let n = m.segments(&mut segs);
+        w.ints(role::MODULE_SEGMENTS, &segs[..n]);
+        if let Some(id) = m.build_id() {
+            w.blob(Tag::Bytes, role::MODULE_BUILD_ID, id);
+        }
+        if m.name().is_empty() {
+            let buf = w.reserve(1024);
+            let got = sys::readlink_self_exe(buf);
+            w.commit_reserved(Tag::Str, role::MODULE_PATH, got);
+        } else {
+            w.blob(Tag::Str, role::MODULE_PATH, m.name());
+        }
+    });
 }
