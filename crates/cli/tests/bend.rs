@@ -184,13 +184,8 @@ except socket.gaierror as e:
 
     // gethostbyname itself (a C program) sees NULL and h_errno TRY_AGAIN.
     let dir = scratch("herrno");
-    let src = dir.join("ghbn.c");
-    std::fs::write(
-        &src,
-        "#include <netdb.h>\n#include <stdio.h>\nint main(void){struct hostent*h=gethostbyname(\"localhost\");\
-         if(h) puts(\"found\"); else printf(\"h_errno %d\\n\", h_errno); return 0;}\n",
-    )
-    .unwrap();
+    let src = write_file(&dir, "ghbn.c", "#include <netdb.h>\n#include <stdio.h>\nint main(void){struct hostent*h=gethostbyname(\"localhost\");\
+         if(h) puts(\"found\"); else printf(\"h_errno %d\\n\", h_errno); return 0;}\n");
     let exe = dir.join("ghbn");
     let mut c = std::process::Command::new("gcc");
     c.arg("-o").arg(&exe).arg(&src);
@@ -355,12 +350,11 @@ print("elapsed %.3f" % (time.monotonic() - start))
 #[test]
 fn bad_action_rules_are_reported_with_their_place() {
     let dir = scratch("badfault");
-    let cfg = dir.join("bad.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "bad.toml",
         "[trace]\nsummary = true\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ENOPE\"\n",
-    )
-    .unwrap();
+    );
     let t = run_traced(&["--config", cfg.to_str().unwrap()], &["/bin/true"], T);
     assert_eq!(t.code, Some(0), "the program still runs");
     assert!(

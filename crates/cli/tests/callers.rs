@@ -36,6 +36,20 @@ fn build(cmd: &mut Command) {
     assert_eq!(code, Some(0), "build failed:\n{out}\n{err}");
 }
 
+/// Builds `callers.c` with `-g` and `flags` into `dir/callers`.
+fn build_callers(dir: &Path, flags: &[&str]) -> PathBuf {
+    let exe = dir.join("callers");
+    build(
+        Command::new("gcc")
+            .arg("-g")
+            .args(flags)
+            .arg("-o")
+            .arg(&exe)
+            .arg(source("callers.c")),
+    );
+    exe
+}
+
 /// The first caller frame of the only call of `func`.
 fn caller(t: &Traced, func: &str) -> Value {
     let calls = t.calls(func);
@@ -61,16 +75,7 @@ fn c_programs_pie_and_not_optimised_or_not() {
         &["-O0", "-fno-PIE", "-no-pie"][..],
         &["-O2", "-fno-PIE", "-no-pie"][..],
     ] {
-        let dir = scratch("callers-c");
-        let exe = dir.join("callers");
-        build(
-            Command::new("gcc")
-                .arg("-g")
-                .args(flags)
-                .arg("-o")
-                .arg(&exe)
-                .arg(source("callers.c")),
-        );
+        let exe = build_callers(&scratch("callers-c"), flags);
         let t = run_traced(&[], &[&exe], T);
         assert_eq!(t.code, Some(0), "{flags:?}: {}", t.stderr);
         assert_frame(
@@ -216,12 +221,11 @@ fn calls_from_a_shared_library_and_skipping_it() {
     );
 
     // The same from a [[program]] section, which applies to this program only.
-    let cfg = dir.join("rules.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "rules.toml",
         "[[program]]\nmatch = \"uselib\"\ncaller_skip = [\"libnetlib.so\"]\ncaller_depth = 2\n",
-    )
-    .unwrap();
+    );
     let t = run_traced(&["--config", cfg.to_str().unwrap()], &[&exe], T);
     let frames = t.calls("socket")[0]["callers"].clone();
     assert_frame(
@@ -240,13 +244,7 @@ fn calls_from_a_shared_library_and_skipping_it() {
 #[test]
 fn split_debug_info_is_found_by_build_id() {
     let dir = scratch("callers-split");
-    let exe = dir.join("callers");
-    build(
-        Command::new("gcc")
-            .args(["-g", "-O2", "-Wl,--build-id", "-o"])
-            .arg(&exe)
-            .arg(source("callers.c")),
-    );
+    let exe = build_callers(&dir, &["-O2", "-Wl,--build-id"]);
     // The build-id, from the note.
     let out = Command::new("readelf")
         .arg("-n")
@@ -273,15 +271,14 @@ fn split_debug_info_is_found_by_build_id() {
             .arg(&target),
     );
     build(Command::new("strip").arg("--strip-debug").arg(&exe));
-    let cfg = dir.join("debug.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "debug.toml",
         format!(
             "[callers]\ndebug_dirs = [{:?}]\n",
             debug_dir.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let t = run_traced(&["--config", cfg.to_str().unwrap()], &[&exe], T);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     assert_frame(
@@ -305,13 +302,7 @@ fn split_debug_info_is_found_by_build_id() {
 #[test]
 fn per_program_rules_select_functions_and_disable_programs() {
     let dir = scratch("rules");
-    let exe = dir.join("callers");
-    build(
-        Command::new("gcc")
-            .args(["-g", "-O0", "-o"])
-            .arg(&exe)
-            .arg(source("callers.c")),
-    );
+    let exe = build_callers(&dir, &["-O0"]);
     let cfg = dir.join("rules.toml");
     // The shell is left untraced; the C program traces close only.
     std::fs::write(
@@ -345,23 +336,16 @@ fn per_program_rules_select_functions_and_disable_programs() {
 #[test]
 fn a_program_section_can_send_its_lines_elsewhere() {
     let dir = scratch("rules-output");
-    let exe = dir.join("callers");
-    build(
-        Command::new("gcc")
-            .args(["-g", "-O0", "-o"])
-            .arg(&exe)
-            .arg(source("callers.c")),
-    );
+    let exe = build_callers(&dir, &["-O0"]);
     let side = dir.join("side.txt");
-    let cfg = dir.join("rules.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "rules.toml",
         format!(
             "[[program]]\nmatch = \"callers\"\noutput = {:?}\nformat = \"text\"\n",
             side.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let t = run_traced(
         &["--config", cfg.to_str().unwrap()],
         &["/bin/sh", "-c", &format!("{} && echo done", exe.display())],
@@ -386,9 +370,12 @@ fn a_program_section_can_send_its_lines_elsewhere() {
         .any(|e| e["type"] == "process" && e["exe"].as_str().unwrap().ends_with("sh")));
 }
 
-/// Builds `lifecycle` (see its source) and libnetlib.so for it to dlopen.
-fn build_lifecycle(dir: &Path) -> (PathBuf, PathBuf) {
-    let lib = build_netlib(dir);
+/// Builds `lifecycle` (see its source) and libnetlib.so for it to dlopen in
+/// a fresh directory named after `mode`, and runs `lifecycle <mode> <lib>`,
+/// which must succeed.
+fn run_lifecycle(mode: &str) -> Traced {
+    let dir = scratch(&format!("callers-{mode}"));
+    let lib = build_netlib(&dir);
     let exe = dir.join("lifecycle");
     build(
         Command::new("gcc")
@@ -396,19 +383,14 @@ fn build_lifecycle(dir: &Path) -> (PathBuf, PathBuf) {
             .arg(&exe)
             .arg(source("lifecycle.c")),
     );
-    (exe, lib)
+    let t = run_traced(&[], &[exe.as_os_str(), mode.as_ref(), lib.as_os_str()], T);
+    assert_eq!(t.code, Some(0), "{mode}: {}", t.stderr);
+    t
 }
 
 #[test]
 fn callers_after_a_re_exec_of_the_same_program() {
-    let dir = scratch("callers-reexec");
-    let (exe, lib) = build_lifecycle(&dir);
-    let t = run_traced(
-        &[],
-        &[exe.as_os_str(), "reexec".as_ref(), lib.as_os_str()],
-        T,
-    );
-    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    let t = run_lifecycle("reexec");
     assert_frame(
         &caller(&t, "socket"),
         "lifecycle.c",
@@ -419,14 +401,7 @@ fn callers_after_a_re_exec_of_the_same_program() {
 
 #[test]
 fn a_double_fork_daemon_has_its_real_parent_and_its_callers() {
-    let dir = scratch("callers-daemon");
-    let (exe, lib) = build_lifecycle(&dir);
-    let t = run_traced(
-        &[],
-        &[exe.as_os_str(), "daemon".as_ref(), lib.as_os_str()],
-        T,
-    );
-    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    let t = run_lifecycle("daemon");
     let starts: Vec<Value> = t
         .events()
         .into_iter()
@@ -451,14 +426,7 @@ fn a_double_fork_daemon_has_its_real_parent_and_its_callers() {
 
 #[test]
 fn the_first_call_from_a_dlopened_library_is_symbolised() {
-    let dir = scratch("callers-dlopen");
-    let (exe, lib) = build_lifecycle(&dir);
-    let t = run_traced(
-        &[],
-        &[exe.as_os_str(), "dlopen".as_ref(), lib.as_os_str()],
-        T,
-    );
-    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    let t = run_lifecycle("dlopen");
     assert_frame(
         &caller(&t, "socket"),
         "netlib.c",

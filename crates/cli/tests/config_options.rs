@@ -46,8 +46,7 @@ fn connect6() -> PathBuf {
 #[test]
 fn the_configuration_file_is_named_on_the_first_line_and_quiet_hides_it() {
     let dir = scratch("cfg-named");
-    let cfg = dir.join("sock-trace.toml");
-    std::fs::write(&cfg, "[trace]\nshow_duration = false\n").unwrap();
+    let cfg = write_file(&dir, "sock-trace.toml", "[trace]\nshow_duration = false\n");
     set_mode(&cfg, 0o644);
     let (code, _, err) = sock_trace_in(&dir, &["run", "--", "/bin/true"]);
     assert_eq!(code, Some(0), "{err}");
@@ -76,15 +75,14 @@ fn a_current_directory_file_that_is_not_the_users_is_not_loaded() {
     let dir = scratch("cfg-foreign");
     let prog = connect6();
     let stolen = dir.join("stolen.txt");
-    let cfg = dir.join("sock-trace.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "sock-trace.toml",
         format!(
             "[trace]\noutput = {:?}\n\n[[fault]]\npreset = \"refuse\"\n",
             stolen.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let prog_s = prog.to_str().unwrap();
 
     // Writable by the group: not used, whoever owns it.
@@ -242,12 +240,7 @@ fn unknown_keys_are_named_and_every_other_key_is_kept() {
 #[test]
 fn a_fault_error_points_at_its_key() {
     let dir = scratch("cfg-faultkey");
-    let cfg = dir.join("f.toml");
-    std::fs::write(
-        &cfg,
-        "[[fault]]\npreset = \"refuse\"\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ECONNREFUSED\"\n  nth = 0\n",
-    )
-    .unwrap();
+    let cfg = write_file(&dir, "f.toml", "[[fault]]\npreset = \"refuse\"\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ECONNREFUSED\"\n  nth = 0\n");
     let (code, _, err) = sock_trace_in(&dir, &["config", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");
     assert!(
@@ -463,15 +456,14 @@ fn huge_values_and_binary_are_cut_in_messages() {
             .filter(|b| *b != b'\n'),
     );
     std::fs::write(&drop, &junk).unwrap();
-    let db = dir.join("db.toml");
-    std::fs::write(
-        &db,
+    let db = write_file(
+        &dir,
+        "db.toml",
         format!(
             "[databases]\ndrop = [{:?}]\ndiscover = false\nembedded = false\n",
             drop.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let (code, _, err) = sock_trace_in(
         &dir,
         &["lookup", "--config", db.to_str().unwrap(), "192.0.2.1"],

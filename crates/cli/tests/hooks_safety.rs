@@ -16,8 +16,7 @@ const T: Duration = Duration::from_secs(60);
 /// every hook's copying path runs.
 fn trace_all(prog: &std::path::Path, args: &[&str]) -> Traced {
     let dir = scratch("sloppy-config");
-    let cfg = dir.join("all.toml");
-    std::fs::write(&cfg, "[trace]\nexclude = []\n").unwrap();
+    let cfg = write_file(&dir, "all.toml", "[trace]\nexclude = []\n");
     let mut cmd = vec![prog.as_os_str()];
     cmd.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
     run_traced(

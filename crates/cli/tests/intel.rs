@@ -17,15 +17,14 @@ fn tiny_config(dir: &std::path::Path) -> PathBuf {
     let tiny =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/libloc/tiny.db");
     assert!(tiny.exists(), "{} is missing", tiny.display());
-    let cfg = dir.join("tiny.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "tiny.toml",
         format!(
             "[databases]\nlibloc = [{:?}]\ndiscover = false\nembedded = false\n",
             tiny.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     cfg
 }
 
@@ -92,17 +91,15 @@ fn lookup_prints_what_the_database_says_and_which_one_said_it() {
 #[test]
 fn db_lists_sources_and_reports_a_corrupt_file_by_name() {
     let dir = scratch("db");
-    let bad = dir.join("broken.db");
-    std::fs::write(&bad, b"LOCDBXX\x01 this is not a database").unwrap();
-    let cfg = dir.join("bad.toml");
-    std::fs::write(
-        &cfg,
+    let bad = write_file(&dir, "broken.db", b"LOCDBXX\x01 this is not a database");
+    let cfg = write_file(
+        &dir,
+        "bad.toml",
         format!(
             "[databases]\nlibloc = [{:?}]\ndiscover = false\nembedded = false\n",
             bad.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let (code, out, err) = sock_trace_cmd(&["db", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
     assert!(

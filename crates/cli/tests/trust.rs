@@ -121,8 +121,7 @@ fn a_replaced_library_is_detected_and_rewritten_before_use() {
         "the library was restored"
     );
     // A symlink planted in its place is not followed, but replaced.
-    let target = d.join("elsewhere");
-    std::fs::write(&target, b"not a library").unwrap();
+    let target = write_file(&d, "elsewhere", b"not a library");
     std::fs::remove_file(&lib).unwrap();
     std::os::unix::fs::symlink(&target, &lib).unwrap();
     let (code, _, err) = preload_path(&[("XDG_CACHE_HOME", &cache)]);

@@ -47,6 +47,14 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// Writes `text` to `dir/name` (a configuration, a script, a source file)
+/// and returns its path.
+pub fn write_file(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    path
+}
+
 /// Compiles `tests/programs/<name>.c` with gcc and `flags`; cached per flags.
 pub fn compile_c(name: &str, flags: &[&str]) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
