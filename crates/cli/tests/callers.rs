@@ -36,6 +36,21 @@ fn build(cmd: &mut Command) {
     assert_eq!(code, Some(0), "build failed:\n{out}\n{err}");
 }
 
+/// Builds `file` with `compiler -g <opt>` into a fresh directory named
+/// `dir` and traces the program, which must succeed.
+fn build_and_trace(dir: &str, compiler: &str, opt: &str, file: &str, exe: &str) -> Traced {
+    let exe = scratch(dir).join(exe);
+    build(
+        Command::new(compiler)
+            .args(["-g", opt, "-o"])
+            .arg(&exe)
+            .arg(source(file)),
+    );
+    let t = run_traced(&[], &[&exe], T);
+    assert_eq!(t.code, Some(0), "{file}: {}", t.stderr);
+    t
+}
+
 /// Builds `callers.c` with `-g` and `flags` into `dir/callers`.
 fn build_callers(dir: &Path, flags: &[&str]) -> PathBuf {
     let exe = dir.join("callers");
@@ -55,6 +70,12 @@ fn caller(t: &Traced, func: &str) -> Value {
     let calls = t.calls(func);
     assert_eq!(calls.len(), 1, "{func}: {}", t.trace);
     calls[0]["callers"][0].clone()
+}
+
+/// The only call of `func` was made by `function`, on the line of
+/// `MARK:<mark>` in `file`.
+fn assert_marked(t: &Traced, func: &str, file: &str, mark: &str, function: &str) {
+    assert_frame(&caller(t, func), file, marked_line(file, mark), function);
 }
 
 fn assert_frame(f: &Value, file: &str, line: u64, function: &str) {
@@ -78,18 +99,8 @@ fn c_programs_pie_and_not_optimised_or_not() {
         let exe = build_callers(&scratch("callers-c"), flags);
         let t = run_traced(&[], &[&exe], T);
         assert_eq!(t.code, Some(0), "{flags:?}: {}", t.stderr);
-        assert_frame(
-            &caller(&t, "socket"),
-            "callers.c",
-            marked_line("callers.c", "socket"),
-            "open_socket",
-        );
-        assert_frame(
-            &caller(&t, "close"),
-            "callers.c",
-            marked_line("callers.c", "close"),
-            "main",
-        );
+        assert_marked(&t, "socket", "callers.c", "socket", "open_socket");
+        assert_marked(&t, "close", "callers.c", "close", "main");
         // The text line says the same.
         let t = run_traced_as("text", &["--caller-paths", "basename"], &[&exe], T);
         let line = t.trace.lines().find(|l| l.starts_with("socket(")).unwrap();
@@ -103,46 +114,25 @@ fn c_programs_pie_and_not_optimised_or_not() {
 
 #[test]
 fn cpp_method_and_destructor_are_demangled() {
-    let dir = scratch("callers-cpp");
-    let exe = dir.join("probe");
-    build(
-        Command::new("g++")
-            .args(["-g", "-O2", "-o"])
-            .arg(&exe)
-            .arg(source("probe.cpp")),
-    );
-    let t = run_traced(&[], &[&exe], T);
-    assert_eq!(t.code, Some(0), "{}", t.stderr);
-    assert_frame(
-        &caller(&t, "socket"),
-        "probe.cpp",
-        marked_line("probe.cpp", "run"),
-        "net::Probe::run",
-    );
-    assert_frame(
-        &caller(&t, "close"),
-        "probe.cpp",
-        marked_line("probe.cpp", "dtor"),
-        "net::Probe::~Probe",
-    );
+    let t = build_and_trace("callers-cpp", "g++", "-O2", "probe.cpp", "probe");
+    assert_marked(&t, "socket", "probe.cpp", "run", "net::Probe::run");
+    assert_marked(&t, "close", "probe.cpp", "dtor", "net::Probe::~Probe");
 }
 
 #[test]
 fn rust_functions_are_demangled_with_their_module_path() {
-    let dir = scratch("callers-rust");
-    let exe = dir.join("rusty_callers");
-    build(
-        Command::new("rustc")
-            .args(["-g", "-O", "-o"])
-            .arg(&exe)
-            .arg(source("rusty_callers.rs")),
-    );
-    let t = run_traced(&[], &[&exe], T);
-    assert_eq!(t.code, Some(0), "{}", t.stderr);
-    assert_frame(
-        &caller(&t, "socket"),
+    let t = build_and_trace(
+        "callers-rust",
+        "rustc",
+        "-O",
         "rusty_callers.rs",
-        marked_line("rusty_callers.rs", "socket"),
+        "rusty_callers",
+    );
+    assert_marked(
+        &t,
+        "socket",
+        "rusty_callers.rs",
+        "socket",
         "rusty_callers::transport::Handle::open",
     );
     let close = caller(&t, "close");
@@ -213,12 +203,7 @@ fn calls_from_a_shared_library_and_skipping_it() {
 
     // Looking through the library attributes the call to its user.
     let t = run_traced(&["--caller-skip", "libnetlib.so*"], &[&exe], T);
-    assert_frame(
-        &caller(&t, "socket"),
-        "uselib.c",
-        marked_line("uselib.c", "uselib"),
-        "main",
-    );
+    assert_marked(&t, "socket", "uselib.c", "uselib", "main");
 
     // The same from a [[program]] section, which applies to this program only.
     let cfg = write_file(
@@ -281,12 +266,7 @@ fn split_debug_info_is_found_by_build_id() {
     );
     let t = run_traced(&["--config", cfg.to_str().unwrap()], &[&exe], T);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
-    assert_frame(
-        &caller(&t, "socket"),
-        "callers.c",
-        marked_line("callers.c", "socket"),
-        "open_socket",
-    );
+    assert_marked(&t, "socket", "callers.c", "socket", "open_socket");
 
     // Without the debug file: the symbol table still names the function.
     let t = run_traced(&[], &[&exe], T);
@@ -303,13 +283,12 @@ fn split_debug_info_is_found_by_build_id() {
 fn per_program_rules_select_functions_and_disable_programs() {
     let dir = scratch("rules");
     let exe = build_callers(&dir, &["-O0"]);
-    let cfg = dir.join("rules.toml");
     // The shell is left untraced; the C program traces close only.
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "rules.toml",
         "[[program]]\nmatch = \"sh\"\nenabled = false\n\n[[program]]\nmatch = \"*/callers\"\ninclude = [\"close\"]\n",
-    )
-    .unwrap();
+    );
     let script = format!("exec 3<>/dev/null; {}; {}", exe.display(), exe.display());
     let t = run_traced(
         &["--config", cfg.to_str().unwrap()],
@@ -391,12 +370,7 @@ fn run_lifecycle(mode: &str) -> Traced {
 #[test]
 fn callers_after_a_re_exec_of_the_same_program() {
     let t = run_lifecycle("reexec");
-    assert_frame(
-        &caller(&t, "socket"),
-        "lifecycle.c",
-        marked_line("lifecycle.c", "after_exec"),
-        "after_exec",
-    );
+    assert_marked(&t, "socket", "lifecycle.c", "after_exec", "after_exec");
 }
 
 #[test]
@@ -427,10 +401,5 @@ fn a_double_fork_daemon_has_its_real_parent_and_its_callers() {
 #[test]
 fn the_first_call_from_a_dlopened_library_is_symbolised() {
     let t = run_lifecycle("dlopen");
-    assert_frame(
-        &caller(&t, "socket"),
-        "netlib.c",
-        marked_line("netlib.c", "lib_socket"),
-        "netlib_open",
-    );
+    assert_marked(&t, "socket", "netlib.c", "lib_socket", "netlib_open");
 }

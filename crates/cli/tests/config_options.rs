@@ -194,16 +194,15 @@ fn explicit_config_paths_missing_directory_and_dev_null() {
 #[test]
 fn unknown_keys_are_named_and_every_other_key_is_kept() {
     let dir = scratch("cfg-unknown");
-    let cfg = dir.join("u.toml");
     let trace = dir.join("trace.jsonl");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "u.toml",
         format!(
             "[trace]\nformat = \"jsonl\"\nbogus = 1\noutput = {:?}\n\n[[fault]]\npreset = \"refuse\"\nnht = 2\n",
             trace.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let prog = connect6();
     let (code, out, err) = sock_trace_in(
         &dir,
@@ -240,7 +239,11 @@ fn unknown_keys_are_named_and_every_other_key_is_kept() {
 #[test]
 fn a_fault_error_points_at_its_key() {
     let dir = scratch("cfg-faultkey");
-    let cfg = write_file(&dir, "f.toml", "[[fault]]\npreset = \"refuse\"\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ECONNREFUSED\"\n  nth = 0\n");
+    let cfg = write_file(
+        &dir,
+        "f.toml",
+        "[[fault]]\npreset = \"refuse\"\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ECONNREFUSED\"\n  nth = 0\n",
+    );
     let (code, _, err) = sock_trace_in(&dir, &["config", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, Some(2), "{err}");
     assert!(

@@ -316,14 +316,14 @@ fn standalone_preload_without_the_launcher() {
     let prog = compile_c("basic", &["-O2"]);
     let dir = scratch("standalone");
     let trace = dir.join("trace.jsonl");
-    std::fs::write(
-        dir.join("sock-trace.toml"),
+    write_file(
+        &dir,
+        "sock-trace.toml",
         format!(
             "[trace]\nformat = \"jsonl\"\noutput = {:?}\n",
             trace.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let mut c = Command::new(&prog);
     c.env("LD_PRELOAD", &lib)
         .env_remove("SOCK_TRACE_SHM")

@@ -112,37 +112,39 @@ pub struct Classification {
     pub detail: Option<ClassDetail>,
 }
 
+/// The IPv4 special-purpose blocks, (network, prefix length, class); the
+/// first that holds an address classifies it.
+#[rustfmt::skip]
+const V4_BLOCKS: &[(u32, u32, AddressClass)] = &[
+    (0, 8, AddressClass::ThisNetwork),
+    (0x7f00_0000, 8, AddressClass::Loopback),
+    (0x0a00_0000, 8, AddressClass::Private),
+    (0xac10_0000, 12, AddressClass::Private),
+    (0xc0a8_0000, 16, AddressClass::Private),
+    (0x6440_0000, 10, AddressClass::SharedCgnat),
+    (0xa9fe_0000, 16, AddressClass::LinkLocal),
+    (0xe000_0000, 4, AddressClass::Multicast),
+    (0xc000_0200, 24, AddressClass::Documentation),
+    (0xc633_6400, 24, AddressClass::Documentation),
+    (0xcb00_7100, 24, AddressClass::Documentation),
+    (0xc612_0000, 15, AddressClass::Benchmarking),
+    (0xc000_0000, 24, AddressClass::IetfProtocol),
+    (0xf000_0000, 4, AddressClass::Reserved),
+];
+
 /// Classifies an IPv4 address.
 pub fn classify_v4(ip: Ipv4Addr) -> AddressClass {
     let v = u32::from(ip);
-    let in_net = |net: u32, len: u32| (v ^ net) >> (32 - len) == 0;
     if v == 0 {
-        AddressClass::Unspecified
-    } else if v == u32::MAX {
-        AddressClass::Broadcast
-    } else if in_net(0, 8) {
-        AddressClass::ThisNetwork
-    } else if in_net(0x7f00_0000, 8) {
-        AddressClass::Loopback
-    } else if in_net(0x0a00_0000, 8) || in_net(0xac10_0000, 12) || in_net(0xc0a8_0000, 16) {
-        AddressClass::Private
-    } else if in_net(0x6440_0000, 10) {
-        AddressClass::SharedCgnat
-    } else if in_net(0xa9fe_0000, 16) {
-        AddressClass::LinkLocal
-    } else if in_net(0xe000_0000, 4) {
-        AddressClass::Multicast
-    } else if in_net(0xc000_0200, 24) || in_net(0xc633_6400, 24) || in_net(0xcb00_7100, 24) {
-        AddressClass::Documentation
-    } else if in_net(0xc612_0000, 15) {
-        AddressClass::Benchmarking
-    } else if in_net(0xc000_0000, 24) {
-        AddressClass::IetfProtocol
-    } else if in_net(0xf000_0000, 4) {
-        AddressClass::Reserved
-    } else {
-        AddressClass::Public
+        return AddressClass::Unspecified;
     }
+    if v == u32::MAX {
+        return AddressClass::Broadcast;
+    }
+    V4_BLOCKS
+        .iter()
+        .find(|&&(net, len, _)| (v ^ net) >> (32 - len) == 0)
+        .map_or(AddressClass::Public, |&(_, _, class)| class)
 }
 
 /// Classifies any address; IPv4-mapped IPv6 addresses report `Ipv4Mapped`

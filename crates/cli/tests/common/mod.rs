@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 mod skip;
 #[allow(unused_imports)]
 pub use skip::*;
+mod tshark;
+#[allow(unused_imports)]
+pub use tshark::*;
 
 /// Whether the tests run as root (setuid files and chown need it).
 pub fn is_root() -> bool {
@@ -172,6 +175,16 @@ pub fn run_with_timeout(mut c: Command, timeout: Duration) -> (Option<i32>, Stri
         std::thread::sleep(Duration::from_millis(20));
     }
     out.join().unwrap()
+}
+
+/// Runs `tshark -r pcap args...` (at most two minutes) and returns what it
+/// prints; it must succeed.
+pub fn tshark_read(pcap: &Path, args: &[&str]) -> String {
+    let mut c = Command::new("tshark");
+    c.arg("-r").arg(pcap).args(args);
+    let (code, out, err) = run_with_timeout(c, Duration::from_secs(120));
+    assert_eq!(code, Some(0), "tshark {args:?}: {err}");
+    out
 }
 
 /// The interpreter behind `python3`, by absolute path (pyenv shims fork
