@@ -305,6 +305,16 @@ print("port", servers[1].getsockname()[1])
     );
 }
 
+/// The seconds a script printed as `elapsed N`.
+fn elapsed_of(stdout: &str) -> f64 {
+    stdout
+        .trim()
+        .strip_prefix("elapsed ")
+        .unwrap_or_else(|| panic!("no `elapsed` in {stdout:?}"))
+        .parse()
+        .unwrap()
+}
+
 #[test]
 fn a_bandwidth_limit_paces_a_transfer() {
     let script = r#"
@@ -323,24 +333,12 @@ print("elapsed %.3f" % (time.monotonic() - start))
 "#;
     let t = python(&["--limit", "send=1m", "-x", "*"], script);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
-    let elapsed: f64 = t
-        .stdout
-        .trim()
-        .strip_prefix("elapsed ")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let elapsed = elapsed_of(&t.stdout);
     // 400 kB at 1 MB/s: at least 0.36 s (the first write goes at once).
     assert!(elapsed >= 0.35, "{elapsed}");
     assert!(elapsed < 10.0, "{elapsed}");
     let t = python(&["-x", "*"], script);
-    let bare: f64 = t
-        .stdout
-        .trim()
-        .strip_prefix("elapsed ")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let bare = elapsed_of(&t.stdout);
     assert!(
         bare < elapsed,
         "unlimited it is faster: {bare} s vs {elapsed} s"

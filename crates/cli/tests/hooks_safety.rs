@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
@@ -24,13 +23,6 @@ fn trace_all(prog: &std::path::Path, args: &[&str]) -> Traced {
         &cmd,
         T,
     )
-}
-
-fn untraced(prog: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut c = Command::new(prog);
-    c.args(args);
-    let (code, out, _) = run_with_timeout(c, T);
-    (code, out)
 }
 
 #[test]

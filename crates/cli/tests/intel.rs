@@ -17,15 +17,19 @@ fn tiny_config(dir: &std::path::Path) -> PathBuf {
     let tiny =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/libloc/tiny.db");
     assert!(tiny.exists(), "{} is missing", tiny.display());
-    let cfg = write_file(
-        &dir,
-        "tiny.toml",
+    libloc_config(dir, "tiny.toml", &tiny)
+}
+
+/// A configuration in `dir/name` that reads the libloc database `db` only.
+fn libloc_config(dir: &std::path::Path, name: &str, db: &std::path::Path) -> PathBuf {
+    write_file(
+        dir,
+        name,
         format!(
             "[databases]\nlibloc = [{:?}]\ndiscover = false\nembedded = false\n",
-            tiny.to_str().unwrap()
+            db.to_str().unwrap()
         ),
-    );
-    cfg
+    )
 }
 
 fn sock_trace_cmd(args: &[&str]) -> (Option<i32>, String, String) {
@@ -92,14 +96,7 @@ fn lookup_prints_what_the_database_says_and_which_one_said_it() {
 fn db_lists_sources_and_reports_a_corrupt_file_by_name() {
     let dir = scratch("db");
     let bad = write_file(&dir, "broken.db", b"LOCDBXX\x01 this is not a database");
-    let cfg = write_file(
-        &dir,
-        "bad.toml",
-        format!(
-            "[databases]\nlibloc = [{:?}]\ndiscover = false\nembedded = false\n",
-            bad.to_str().unwrap()
-        ),
-    );
+    let cfg = libloc_config(&dir, "bad.toml", &bad);
     let (code, out, err) = sock_trace_cmd(&["db", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
     assert!(

@@ -53,11 +53,8 @@ fn parse(pkt: &[u8], link: DataLink) -> Parsed {
             let s: [u8; 4] = pkt[12..16].try_into().unwrap();
             let d: [u8; 4] = pkt[16..20].try_into().unwrap();
             let l4 = &pkt[20..];
-            let mut ph = Vec::new();
-            ph.extend_from_slice(&s);
-            ph.extend_from_slice(&d);
-            ph.extend_from_slice(&[0, pkt[9]]);
-            ph.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+            // Pseudo-header: source, destination, zero, protocol, length.
+            let ph = [&s[..], &d, &[0, pkt[9]], &(l4.len() as u16).to_be_bytes()].concat();
             (s.into(), d.into(), pkt[9], l4, ph)
         }
         DataLink::IPV6 => {
@@ -70,11 +67,14 @@ fn parse(pkt: &[u8], link: DataLink) -> Parsed {
             let s: [u8; 16] = pkt[8..24].try_into().unwrap();
             let d: [u8; 16] = pkt[24..40].try_into().unwrap();
             let l4 = &pkt[40..];
-            let mut ph = Vec::new();
-            ph.extend_from_slice(&s);
-            ph.extend_from_slice(&d);
-            ph.extend_from_slice(&(l4.len() as u32).to_be_bytes());
-            ph.extend_from_slice(&[0, 0, 0, pkt[6]]);
+            // Pseudo-header: source, destination, length, zeros, next header.
+            let ph = [
+                &s[..],
+                &d,
+                &(l4.len() as u32).to_be_bytes(),
+                &[0, 0, 0, pkt[6]],
+            ]
+            .concat();
             (s.into(), d.into(), pkt[6], l4, ph)
         }
         other => panic!("unexpected link type {other:?}"),

@@ -145,6 +145,15 @@ pub fn run_traced_as<S: AsRef<OsStr>>(
     }
 }
 
+/// Runs `prog args...` without the tracer (at most a minute); returns its
+/// exit code and stdout.
+pub fn untraced(prog: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut c = Command::new(prog);
+    c.args(args);
+    let (code, out, _) = run_with_timeout(c, Duration::from_secs(60));
+    (code, out)
+}
+
 /// Runs a command with a deadline; the child gets its own process group so
 /// that everything it started dies with it on timeout.
 pub fn run_with_timeout(mut c: Command, timeout: Duration) -> (Option<i32>, String, String) {
