@@ -28,6 +28,14 @@ fn sock_trace_in(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     run_with_timeout(c, T)
 }
 
+/// What `sock-trace config --config cfg` says when it refuses the file
+/// (exit status 2).
+fn refused_config(dir: &Path, cfg: &Path) -> String {
+    let (code, _, err) = sock_trace_in(dir, &["config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    err
+}
+
 fn chown(path: &Path, uid: u32) -> bool {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: valid C string; -1 keeps the group.
@@ -244,8 +252,7 @@ fn a_fault_error_points_at_its_key() {
         "f.toml",
         "[[fault]]\npreset = \"refuse\"\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ECONNREFUSED\"\n  nth = 0\n",
     );
-    let (code, _, err) = sock_trace_in(&dir, &["config", "--config", cfg.to_str().unwrap()]);
-    assert_eq!(code, Some(2), "{err}");
+    let err = refused_config(&dir, &cfg);
     assert!(
         err.contains(&format!("{}:7:3: [[fault]]: nth = 0", cfg.display())),
         "{err}"
@@ -255,8 +262,7 @@ fn a_fault_error_points_at_its_key() {
         "[[delay]]\nfunctions = [\"send\"]\nms = 5\nport = \"http\"\n",
     )
     .unwrap();
-    let (code, _, err) = sock_trace_in(&dir, &["config", "--config", cfg.to_str().unwrap()]);
-    assert_eq!(code, Some(2), "{err}");
+    let err = refused_config(&dir, &cfg);
     assert!(err.contains(&format!("{}:4:8: ", cfg.display())), "{err}");
 }
 
@@ -417,8 +423,7 @@ fn ten_thousand_program_sections_are_refused_at_the_first_one_too_many() {
     // No wall-clock bound (it flakes on a loaded machine): the message names
     // the first section too many (the 15th, line 57), and sock_trace_in's
     // timeout guards against a hang.
-    let (code, _, err) = sock_trace_in(&dir, &["config", "--config", cfg.to_str().unwrap()]);
-    assert_eq!(code, Some(2), "{err}");
+    let err = refused_config(&dir, &cfg);
     assert!(
         err.contains("many.toml:57:1: 10000 [[program]] sections; at most 14 are supported"),
         "{err}"

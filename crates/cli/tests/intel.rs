@@ -133,12 +133,16 @@ for addr in (("192.0.2.10", 80), ("127.0.0.1", 9)):
         "--caller-depth",
         "0",
     ];
-    let t = run_traced_as(
-        "text",
-        &args,
-        &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
-        T,
-    );
+    // The text form, with more flags.
+    let text = |extra: &[&str]| {
+        run_traced_as(
+            "text",
+            &[&args[..], extra].concat(),
+            &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
+            T,
+        )
+    };
+    let t = text(&[]);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     let lines: Vec<&str> = t
         .trace
@@ -165,23 +169,9 @@ for addr in (("192.0.2.10", 80), ("127.0.0.1", 9)):
     assert_eq!(a["country"]["name"], "Germany");
     assert_eq!(connects[1]["addresses"]["127.0.0.1"]["class"], "loopback");
     // The detailed form under the call.
-    let mut detailed = args.to_vec();
-    detailed.push("--detail");
-    let t = run_traced_as(
-        "text",
-        &detailed,
-        &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
-        T,
-    );
+    let t = text(&["--detail"]);
     assert!(t.trace.contains("    192.0.2.10:\n"), "{}", t.trace);
     // Turned off, nothing is added.
-    let mut off = args.to_vec();
-    off.push("--no-annotate");
-    let t = run_traced_as(
-        "text",
-        &off,
-        &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
-        T,
-    );
+    let t = text(&["--no-annotate"]);
     assert!(!t.trace.contains("EXAMPLE-AS"), "{}", t.trace);
 }
