@@ -184,13 +184,8 @@ except socket.gaierror as e:
 
     // gethostbyname itself (a C program) sees NULL and h_errno TRY_AGAIN.
     let dir = scratch("herrno");
-    let src = dir.join("ghbn.c");
-    std::fs::write(
-        &src,
-        "#include <netdb.h>\n#include <stdio.h>\nint main(void){struct hostent*h=gethostbyname(\"localhost\");\
-         if(h) puts(\"found\"); else printf(\"h_errno %d\\n\", h_errno); return 0;}\n",
-    )
-    .unwrap();
+    let src = write_file(&dir, "ghbn.c", "#include <netdb.h>\n#include <stdio.h>\nint main(void){struct hostent*h=gethostbyname(\"localhost\");\
+         if(h) puts(\"found\"); else printf(\"h_errno %d\\n\", h_errno); return 0;}\n");
     let exe = dir.join("ghbn");
     let mut c = std::process::Command::new("gcc");
     c.arg("-o").arg(&exe).arg(&src);
@@ -310,6 +305,16 @@ print("port", servers[1].getsockname()[1])
     );
 }
 
+/// The seconds a script printed as `elapsed N`.
+fn elapsed_of(stdout: &str) -> f64 {
+    stdout
+        .trim()
+        .strip_prefix("elapsed ")
+        .unwrap_or_else(|| panic!("no `elapsed` in {stdout:?}"))
+        .parse()
+        .unwrap()
+}
+
 #[test]
 fn a_bandwidth_limit_paces_a_transfer() {
     let script = r#"
@@ -328,24 +333,12 @@ print("elapsed %.3f" % (time.monotonic() - start))
 "#;
     let t = python(&["--limit", "send=1m", "-x", "*"], script);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
-    let elapsed: f64 = t
-        .stdout
-        .trim()
-        .strip_prefix("elapsed ")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let elapsed = elapsed_of(&t.stdout);
     // 400 kB at 1 MB/s: at least 0.36 s (the first write goes at once).
     assert!(elapsed >= 0.35, "{elapsed}");
     assert!(elapsed < 10.0, "{elapsed}");
     let t = python(&["-x", "*"], script);
-    let bare: f64 = t
-        .stdout
-        .trim()
-        .strip_prefix("elapsed ")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let bare = elapsed_of(&t.stdout);
     assert!(
         bare < elapsed,
         "unlimited it is faster: {bare} s vs {elapsed} s"
@@ -355,12 +348,11 @@ print("elapsed %.3f" % (time.monotonic() - start))
 #[test]
 fn bad_action_rules_are_reported_with_their_place() {
     let dir = scratch("badfault");
-    let cfg = dir.join("bad.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "bad.toml",
         "[trace]\nsummary = true\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ENOPE\"\n",
-    )
-    .unwrap();
+    );
     let t = run_traced(&["--config", cfg.to_str().unwrap()], &["/bin/true"], T);
     assert_eq!(t.code, Some(0), "the program still runs");
     assert!(

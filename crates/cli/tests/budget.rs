@@ -9,12 +9,14 @@
 
 #[path = "common/skip.rs"]
 mod skip;
+#[path = "common/wait.rs"]
+mod wait;
 
 use skip::{on_path, skip};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(150);
 
@@ -76,18 +78,7 @@ fn hooked_calls_stay_within_their_instruction_budgets() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("python3 bench/callgrind.py");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("bench/callgrind.py took more than {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = wait::wait_or_kill(&mut child, TIMEOUT, "bench/callgrind.py");
     let mut out = String::new();
     child
         .stdout

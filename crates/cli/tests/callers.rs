@@ -36,11 +36,46 @@ fn build(cmd: &mut Command) {
     assert_eq!(code, Some(0), "build failed:\n{out}\n{err}");
 }
 
+/// Builds `file` with `compiler -g <opt>` into a fresh directory named
+/// `dir` and traces the program, which must succeed.
+fn build_and_trace(dir: &str, compiler: &str, opt: &str, file: &str, exe: &str) -> Traced {
+    let exe = scratch(dir).join(exe);
+    build(
+        Command::new(compiler)
+            .args(["-g", opt, "-o"])
+            .arg(&exe)
+            .arg(source(file)),
+    );
+    let t = run_traced(&[], &[&exe], T);
+    assert_eq!(t.code, Some(0), "{file}: {}", t.stderr);
+    t
+}
+
+/// Builds `callers.c` with `-g` and `flags` into `dir/callers`.
+fn build_callers(dir: &Path, flags: &[&str]) -> PathBuf {
+    let exe = dir.join("callers");
+    build(
+        Command::new("gcc")
+            .arg("-g")
+            .args(flags)
+            .arg("-o")
+            .arg(&exe)
+            .arg(source("callers.c")),
+    );
+    exe
+}
+
 /// The first caller frame of the only call of `func`.
 fn caller(t: &Traced, func: &str) -> Value {
     let calls = t.calls(func);
     assert_eq!(calls.len(), 1, "{func}: {}", t.trace);
     calls[0]["callers"][0].clone()
+}
+
+/// The only call of `func` was made by `function`, on the line of
+/// `MARK:<mark>` in `file`.
+fn assert_marked(t: &Traced, func: &str, file: &str, mark: &str, function: &str) {
+    assert_frame(&caller(t, func), file, marked_line(file, mark), function);
 }
 
 fn assert_frame(f: &Value, file: &str, line: u64, function: &str) {
@@ -61,30 +96,11 @@ fn c_programs_pie_and_not_optimised_or_not() {
         &["-O0", "-fno-PIE", "-no-pie"][..],
         &["-O2", "-fno-PIE", "-no-pie"][..],
     ] {
-        let dir = scratch("callers-c");
-        let exe = dir.join("callers");
-        build(
-            Command::new("gcc")
-                .arg("-g")
-                .args(flags)
-                .arg("-o")
-                .arg(&exe)
-                .arg(source("callers.c")),
-        );
+        let exe = build_callers(&scratch("callers-c"), flags);
         let t = run_traced(&[], &[&exe], T);
         assert_eq!(t.code, Some(0), "{flags:?}: {}", t.stderr);
-        assert_frame(
-            &caller(&t, "socket"),
-            "callers.c",
-            marked_line("callers.c", "socket"),
-            "open_socket",
-        );
-        assert_frame(
-            &caller(&t, "close"),
-            "callers.c",
-            marked_line("callers.c", "close"),
-            "main",
-        );
+        assert_marked(&t, "socket", "callers.c", "socket", "open_socket");
+        assert_marked(&t, "close", "callers.c", "close", "main");
         // The text line says the same.
         let t = run_traced_as("text", &["--caller-paths", "basename"], &[&exe], T);
         let line = t.trace.lines().find(|l| l.starts_with("socket(")).unwrap();
@@ -98,46 +114,25 @@ fn c_programs_pie_and_not_optimised_or_not() {
 
 #[test]
 fn cpp_method_and_destructor_are_demangled() {
-    let dir = scratch("callers-cpp");
-    let exe = dir.join("probe");
-    build(
-        Command::new("g++")
-            .args(["-g", "-O2", "-o"])
-            .arg(&exe)
-            .arg(source("probe.cpp")),
-    );
-    let t = run_traced(&[], &[&exe], T);
-    assert_eq!(t.code, Some(0), "{}", t.stderr);
-    assert_frame(
-        &caller(&t, "socket"),
-        "probe.cpp",
-        marked_line("probe.cpp", "run"),
-        "net::Probe::run",
-    );
-    assert_frame(
-        &caller(&t, "close"),
-        "probe.cpp",
-        marked_line("probe.cpp", "dtor"),
-        "net::Probe::~Probe",
-    );
+    let t = build_and_trace("callers-cpp", "g++", "-O2", "probe.cpp", "probe");
+    assert_marked(&t, "socket", "probe.cpp", "run", "net::Probe::run");
+    assert_marked(&t, "close", "probe.cpp", "dtor", "net::Probe::~Probe");
 }
 
 #[test]
 fn rust_functions_are_demangled_with_their_module_path() {
-    let dir = scratch("callers-rust");
-    let exe = dir.join("rusty_callers");
-    build(
-        Command::new("rustc")
-            .args(["-g", "-O", "-o"])
-            .arg(&exe)
-            .arg(source("rusty_callers.rs")),
-    );
-    let t = run_traced(&[], &[&exe], T);
-    assert_eq!(t.code, Some(0), "{}", t.stderr);
-    assert_frame(
-        &caller(&t, "socket"),
+    let t = build_and_trace(
+        "callers-rust",
+        "rustc",
+        "-O",
         "rusty_callers.rs",
-        marked_line("rusty_callers.rs", "socket"),
+        "rusty_callers",
+    );
+    assert_marked(
+        &t,
+        "socket",
+        "rusty_callers.rs",
+        "socket",
         "rusty_callers::transport::Handle::open",
     );
     let close = caller(&t, "close");
@@ -208,20 +203,14 @@ fn calls_from_a_shared_library_and_skipping_it() {
 
     // Looking through the library attributes the call to its user.
     let t = run_traced(&["--caller-skip", "libnetlib.so*"], &[&exe], T);
-    assert_frame(
-        &caller(&t, "socket"),
-        "uselib.c",
-        marked_line("uselib.c", "uselib"),
-        "main",
-    );
+    assert_marked(&t, "socket", "uselib.c", "uselib", "main");
 
     // The same from a [[program]] section, which applies to this program only.
-    let cfg = dir.join("rules.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "rules.toml",
         "[[program]]\nmatch = \"uselib\"\ncaller_skip = [\"libnetlib.so\"]\ncaller_depth = 2\n",
-    )
-    .unwrap();
+    );
     let t = run_traced(&["--config", cfg.to_str().unwrap()], &[&exe], T);
     let frames = t.calls("socket")[0]["callers"].clone();
     assert_frame(
@@ -240,13 +229,7 @@ fn calls_from_a_shared_library_and_skipping_it() {
 #[test]
 fn split_debug_info_is_found_by_build_id() {
     let dir = scratch("callers-split");
-    let exe = dir.join("callers");
-    build(
-        Command::new("gcc")
-            .args(["-g", "-O2", "-Wl,--build-id", "-o"])
-            .arg(&exe)
-            .arg(source("callers.c")),
-    );
+    let exe = build_callers(&dir, &["-O2", "-Wl,--build-id"]);
     // The build-id, from the note.
     let out = Command::new("readelf")
         .arg("-n")
@@ -273,23 +256,17 @@ fn split_debug_info_is_found_by_build_id() {
             .arg(&target),
     );
     build(Command::new("strip").arg("--strip-debug").arg(&exe));
-    let cfg = dir.join("debug.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "debug.toml",
         format!(
             "[callers]\ndebug_dirs = [{:?}]\n",
             debug_dir.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let t = run_traced(&["--config", cfg.to_str().unwrap()], &[&exe], T);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
-    assert_frame(
-        &caller(&t, "socket"),
-        "callers.c",
-        marked_line("callers.c", "socket"),
-        "open_socket",
-    );
+    assert_marked(&t, "socket", "callers.c", "socket", "open_socket");
 
     // Without the debug file: the symbol table still names the function.
     let t = run_traced(&[], &[&exe], T);
@@ -305,20 +282,13 @@ fn split_debug_info_is_found_by_build_id() {
 #[test]
 fn per_program_rules_select_functions_and_disable_programs() {
     let dir = scratch("rules");
-    let exe = dir.join("callers");
-    build(
-        Command::new("gcc")
-            .args(["-g", "-O0", "-o"])
-            .arg(&exe)
-            .arg(source("callers.c")),
-    );
-    let cfg = dir.join("rules.toml");
+    let exe = build_callers(&dir, &["-O0"]);
     // The shell is left untraced; the C program traces close only.
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "rules.toml",
         "[[program]]\nmatch = \"sh\"\nenabled = false\n\n[[program]]\nmatch = \"*/callers\"\ninclude = [\"close\"]\n",
-    )
-    .unwrap();
+    );
     let script = format!("exec 3<>/dev/null; {}; {}", exe.display(), exe.display());
     let t = run_traced(
         &["--config", cfg.to_str().unwrap()],
@@ -345,23 +315,16 @@ fn per_program_rules_select_functions_and_disable_programs() {
 #[test]
 fn a_program_section_can_send_its_lines_elsewhere() {
     let dir = scratch("rules-output");
-    let exe = dir.join("callers");
-    build(
-        Command::new("gcc")
-            .args(["-g", "-O0", "-o"])
-            .arg(&exe)
-            .arg(source("callers.c")),
-    );
+    let exe = build_callers(&dir, &["-O0"]);
     let side = dir.join("side.txt");
-    let cfg = dir.join("rules.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "rules.toml",
         format!(
             "[[program]]\nmatch = \"callers\"\noutput = {:?}\nformat = \"text\"\n",
             side.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let t = run_traced(
         &["--config", cfg.to_str().unwrap()],
         &["/bin/sh", "-c", &format!("{} && echo done", exe.display())],
@@ -386,9 +349,12 @@ fn a_program_section_can_send_its_lines_elsewhere() {
         .any(|e| e["type"] == "process" && e["exe"].as_str().unwrap().ends_with("sh")));
 }
 
-/// Builds `lifecycle` (see its source) and libnetlib.so for it to dlopen.
-fn build_lifecycle(dir: &Path) -> (PathBuf, PathBuf) {
-    let lib = build_netlib(dir);
+/// Builds `lifecycle` (see its source) and libnetlib.so for it to dlopen in
+/// a fresh directory named after `mode`, and runs `lifecycle <mode> <lib>`,
+/// which must succeed.
+fn run_lifecycle(mode: &str) -> Traced {
+    let dir = scratch(&format!("callers-{mode}"));
+    let lib = build_netlib(&dir);
     let exe = dir.join("lifecycle");
     build(
         Command::new("gcc")
@@ -396,37 +362,20 @@ fn build_lifecycle(dir: &Path) -> (PathBuf, PathBuf) {
             .arg(&exe)
             .arg(source("lifecycle.c")),
     );
-    (exe, lib)
+    let t = run_traced(&[], &[exe.as_os_str(), mode.as_ref(), lib.as_os_str()], T);
+    assert_eq!(t.code, Some(0), "{mode}: {}", t.stderr);
+    t
 }
 
 #[test]
 fn callers_after_a_re_exec_of_the_same_program() {
-    let dir = scratch("callers-reexec");
-    let (exe, lib) = build_lifecycle(&dir);
-    let t = run_traced(
-        &[],
-        &[exe.as_os_str(), "reexec".as_ref(), lib.as_os_str()],
-        T,
-    );
-    assert_eq!(t.code, Some(0), "{}", t.stderr);
-    assert_frame(
-        &caller(&t, "socket"),
-        "lifecycle.c",
-        marked_line("lifecycle.c", "after_exec"),
-        "after_exec",
-    );
+    let t = run_lifecycle("reexec");
+    assert_marked(&t, "socket", "lifecycle.c", "after_exec", "after_exec");
 }
 
 #[test]
 fn a_double_fork_daemon_has_its_real_parent_and_its_callers() {
-    let dir = scratch("callers-daemon");
-    let (exe, lib) = build_lifecycle(&dir);
-    let t = run_traced(
-        &[],
-        &[exe.as_os_str(), "daemon".as_ref(), lib.as_os_str()],
-        T,
-    );
-    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    let t = run_lifecycle("daemon");
     let starts: Vec<Value> = t
         .events()
         .into_iter()
@@ -451,18 +400,6 @@ fn a_double_fork_daemon_has_its_real_parent_and_its_callers() {
 
 #[test]
 fn the_first_call_from_a_dlopened_library_is_symbolised() {
-    let dir = scratch("callers-dlopen");
-    let (exe, lib) = build_lifecycle(&dir);
-    let t = run_traced(
-        &[],
-        &[exe.as_os_str(), "dlopen".as_ref(), lib.as_os_str()],
-        T,
-    );
-    assert_eq!(t.code, Some(0), "{}", t.stderr);
-    assert_frame(
-        &caller(&t, "socket"),
-        "netlib.c",
-        marked_line("netlib.c", "lib_socket"),
-        "netlib_open",
-    );
+    let t = run_lifecycle("dlopen");
+    assert_marked(&t, "socket", "netlib.c", "lib_socket", "netlib_open");
 }

@@ -8,29 +8,13 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(120);
 
-fn have_tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        skip("tshark is not installed", "apt-get install tshark");
-    }
-    ok
-}
-
+/// tshark on `pcap`, without name resolution.
 fn tshark(pcap: &std::path::Path, args: &[&str]) -> String {
-    let mut c = Command::new("tshark");
-    c.arg("-n").arg("-r").arg(pcap).args(args);
-    let (code, out, err) = run_with_timeout(c, T);
-    assert_eq!(code, Some(0), "tshark {args:?}: {err}");
-    out
+    tshark_read(pcap, &[&["-n"], args].concat())
 }
 
 /// What the program reported, one object per process and protocol.
@@ -45,32 +29,6 @@ fn report<'a>(r: &'a [Value], proto: &str, side: &str) -> &'a Value {
     r.iter()
         .find(|v| v["proto"] == proto && v["side"] == side)
         .unwrap_or_else(|| panic!("no {proto} {side} report in {r:?}"))
-}
-
-/// The hex lines of `follow,tcp,raw,0`, decoded: (from node 0, bytes) per
-/// direction change.
-fn follow_raw(out: &str) -> Vec<(bool, Vec<u8>)> {
-    let mut chunks: Vec<(bool, Vec<u8>)> = Vec::new();
-    let mut body = false;
-    for line in out.lines() {
-        if line.starts_with("Node 1:") {
-            body = true;
-            continue;
-        }
-        if !body || line.starts_with("====") || line.is_empty() {
-            continue;
-        }
-        let from0 = !line.starts_with('\t');
-        let hex = line.trim();
-        let bytes: Vec<u8> = (0..hex.len() / 2)
-            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
-            .collect();
-        match chunks.last_mut() {
-            Some((d, b)) if *d == from0 => b.extend_from_slice(&bytes),
-            _ => chunks.push((from0, bytes)),
-        }
-    }
-    chunks
 }
 
 #[test]

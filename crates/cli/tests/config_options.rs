@@ -28,6 +28,14 @@ fn sock_trace_in(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     run_with_timeout(c, T)
 }
 
+/// What `sock-trace config --config cfg` says when it refuses the file
+/// (exit status 2).
+fn refused_config(dir: &Path, cfg: &Path) -> String {
+    let (code, _, err) = sock_trace_in(dir, &["config", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{err}");
+    err
+}
+
 fn chown(path: &Path, uid: u32) -> bool {
     let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: valid C string; -1 keeps the group.
@@ -46,8 +54,7 @@ fn connect6() -> PathBuf {
 #[test]
 fn the_configuration_file_is_named_on_the_first_line_and_quiet_hides_it() {
     let dir = scratch("cfg-named");
-    let cfg = dir.join("sock-trace.toml");
-    std::fs::write(&cfg, "[trace]\nshow_duration = false\n").unwrap();
+    let cfg = write_file(&dir, "sock-trace.toml", "[trace]\nshow_duration = false\n");
     set_mode(&cfg, 0o644);
     let (code, _, err) = sock_trace_in(&dir, &["run", "--", "/bin/true"]);
     assert_eq!(code, Some(0), "{err}");
@@ -76,15 +83,14 @@ fn a_current_directory_file_that_is_not_the_users_is_not_loaded() {
     let dir = scratch("cfg-foreign");
     let prog = connect6();
     let stolen = dir.join("stolen.txt");
-    let cfg = dir.join("sock-trace.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "sock-trace.toml",
         format!(
             "[trace]\noutput = {:?}\n\n[[fault]]\npreset = \"refuse\"\n",
             stolen.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let prog_s = prog.to_str().unwrap();
 
     // Writable by the group: not used, whoever owns it.
@@ -196,16 +202,15 @@ fn explicit_config_paths_missing_directory_and_dev_null() {
 #[test]
 fn unknown_keys_are_named_and_every_other_key_is_kept() {
     let dir = scratch("cfg-unknown");
-    let cfg = dir.join("u.toml");
     let trace = dir.join("trace.jsonl");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "u.toml",
         format!(
             "[trace]\nformat = \"jsonl\"\nbogus = 1\noutput = {:?}\n\n[[fault]]\npreset = \"refuse\"\nnht = 2\n",
             trace.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let prog = connect6();
     let (code, out, err) = sock_trace_in(
         &dir,
@@ -242,14 +247,12 @@ fn unknown_keys_are_named_and_every_other_key_is_kept() {
 #[test]
 fn a_fault_error_points_at_its_key() {
     let dir = scratch("cfg-faultkey");
-    let cfg = dir.join("f.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "f.toml",
         "[[fault]]\npreset = \"refuse\"\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ECONNREFUSED\"\n  nth = 0\n",
-    )
-    .unwrap();
-    let (code, _, err) = sock_trace_in(&dir, &["config", "--config", cfg.to_str().unwrap()]);
-    assert_eq!(code, Some(2), "{err}");
+    );
+    let err = refused_config(&dir, &cfg);
     assert!(
         err.contains(&format!("{}:7:3: [[fault]]: nth = 0", cfg.display())),
         "{err}"
@@ -259,8 +262,7 @@ fn a_fault_error_points_at_its_key() {
         "[[delay]]\nfunctions = [\"send\"]\nms = 5\nport = \"http\"\n",
     )
     .unwrap();
-    let (code, _, err) = sock_trace_in(&dir, &["config", "--config", cfg.to_str().unwrap()]);
-    assert_eq!(code, Some(2), "{err}");
+    let err = refused_config(&dir, &cfg);
     assert!(err.contains(&format!("{}:4:8: ", cfg.display())), "{err}");
 }
 
@@ -421,8 +423,7 @@ fn ten_thousand_program_sections_are_refused_at_the_first_one_too_many() {
     // No wall-clock bound (it flakes on a loaded machine): the message names
     // the first section too many (the 15th, line 57), and sock_trace_in's
     // timeout guards against a hang.
-    let (code, _, err) = sock_trace_in(&dir, &["config", "--config", cfg.to_str().unwrap()]);
-    assert_eq!(code, Some(2), "{err}");
+    let err = refused_config(&dir, &cfg);
     assert!(
         err.contains("many.toml:57:1: 10000 [[program]] sections; at most 14 are supported"),
         "{err}"
@@ -463,15 +464,14 @@ fn huge_values_and_binary_are_cut_in_messages() {
             .filter(|b| *b != b'\n'),
     );
     std::fs::write(&drop, &junk).unwrap();
-    let db = dir.join("db.toml");
-    std::fs::write(
-        &db,
+    let db = write_file(
+        &dir,
+        "db.toml",
         format!(
             "[databases]\ndrop = [{:?}]\ndiscover = false\nembedded = false\n",
             drop.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let (code, _, err) = sock_trace_in(
         &dir,
         &["lookup", "--config", db.to_str().unwrap(), "192.0.2.1"],

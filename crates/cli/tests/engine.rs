@@ -257,12 +257,11 @@ fn curl_against_a_local_server() {
 #[test]
 fn static_programs_get_a_clear_warning_and_still_run() {
     let dir = scratch("static");
-    let src = dir.join("hello.c");
-    std::fs::write(
-        &src,
+    let src = write_file(
+        &dir,
+        "hello.c",
         "#include <stdio.h>\nint main(void){puts(\"static hello\");return 0;}\n",
-    )
-    .unwrap();
+    );
     let exe = dir.join("hello");
     let ok = Command::new("gcc")
         .args(["-static", "-o"])
@@ -291,12 +290,11 @@ fn static_programs_get_a_clear_warning_and_still_run() {
 #[test]
 fn a_broken_config_is_reported_with_its_position_and_the_program_still_runs() {
     let dir = scratch("badconfig");
-    let cfg = dir.join("bad.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        &dir,
+        "bad.toml",
         "[trace]\nformat = \"jsonl\"\ntimestamps = \"sometimes\"\n",
-    )
-    .unwrap();
+    );
     let t = run_traced(
         &["--config", cfg.to_str().unwrap()],
         &["/bin/sh", "-c", "echo ran"],
@@ -318,14 +316,14 @@ fn standalone_preload_without_the_launcher() {
     let prog = compile_c("basic", &["-O2"]);
     let dir = scratch("standalone");
     let trace = dir.join("trace.jsonl");
-    std::fs::write(
-        dir.join("sock-trace.toml"),
+    write_file(
+        &dir,
+        "sock-trace.toml",
         format!(
             "[trace]\nformat = \"jsonl\"\noutput = {:?}\n",
             trace.to_str().unwrap()
         ),
-    )
-    .unwrap();
+    );
     let mut c = Command::new(&prog);
     c.env("LD_PRELOAD", &lib)
         .env_remove("SOCK_TRACE_SHM")

@@ -8,22 +8,14 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
 
-fn untraced(prog: &std::path::Path, mode: &str) -> (Option<i32>, String) {
-    let mut c = Command::new(prog);
-    c.arg(mode);
-    let (code, out, _) = run_with_timeout(c, T);
-    (code, out)
-}
-
 #[test]
 fn sockets_closed_behind_the_hooks_back_lose_their_mark() {
     let prog = compile_c("fdtrack", &["-O2"]);
-    let (code, out) = untraced(&prog, "closers");
+    let (code, out) = untraced(&prog, &["closers"]);
     assert_eq!(code, Some(0));
     assert_eq!(out.matches("reused=1 read=16 elf=1").count(), 4, "{out}");
     // A read fault for every read: it must not reach the files that took
@@ -48,7 +40,7 @@ fn sockets_closed_behind_the_hooks_back_lose_their_mark() {
 #[test]
 fn a_socket_received_through_scm_rights_is_traced() {
     let prog = compile_c("fdtrack", &["-O2"]);
-    let (code, out) = untraced(&prog, "rights");
+    let (code, out) = untraced(&prog, &["rights"]);
     assert_eq!(code, Some(0));
     let fd: i64 = out
         .split("received fd ")
@@ -81,7 +73,7 @@ fn a_socket_received_through_scm_rights_is_traced() {
 #[test]
 fn socket_calls_through_syscall_are_traced_and_others_pass_through() {
     let prog = compile_c("fdtrack", &["-O2"]);
-    let (code, out) = untraced(&prog, "syscall");
+    let (code, out) = untraced(&prog, &["syscall"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("sendmmsg 2 (3+4) received 3+4"), "{out}");
     assert!(out.contains("futex 0"), "{out}");
@@ -108,7 +100,7 @@ fn socket_calls_through_syscall_are_traced_and_others_pass_through() {
 #[test]
 fn a_stale_mark_is_verified_before_a_call_is_bent() {
     let prog = compile_c("fdtrack", &["-O2"]);
-    let (code, out) = untraced(&prog, "asm");
+    let (code, out) = untraced(&prog, &["asm"]);
     assert_eq!(code, Some(0));
     assert!(out.contains("asm_close reused=1 read=16 elf=1"), "{out}");
     let t = run_traced(

@@ -7,7 +7,6 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
@@ -16,8 +15,7 @@ const T: Duration = Duration::from_secs(60);
 /// every hook's copying path runs.
 fn trace_all(prog: &std::path::Path, args: &[&str]) -> Traced {
     let dir = scratch("sloppy-config");
-    let cfg = dir.join("all.toml");
-    std::fs::write(&cfg, "[trace]\nexclude = []\n").unwrap();
+    let cfg = write_file(&dir, "all.toml", "[trace]\nexclude = []\n");
     let mut cmd = vec![prog.as_os_str()];
     cmd.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
     run_traced(
@@ -25,13 +23,6 @@ fn trace_all(prog: &std::path::Path, args: &[&str]) -> Traced {
         &cmd,
         T,
     )
-}
-
-fn untraced(prog: &std::path::Path, args: &[&str]) -> (Option<i32>, String) {
-    let mut c = Command::new(prog);
-    c.args(args);
-    let (code, out, _) = run_with_timeout(c, T);
-    (code, out)
 }
 
 #[test]

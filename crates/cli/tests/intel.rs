@@ -17,16 +17,19 @@ fn tiny_config(dir: &std::path::Path) -> PathBuf {
     let tiny =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testdata/libloc/tiny.db");
     assert!(tiny.exists(), "{} is missing", tiny.display());
-    let cfg = dir.join("tiny.toml");
-    std::fs::write(
-        &cfg,
+    libloc_config(dir, "tiny.toml", &tiny)
+}
+
+/// A configuration in `dir/name` that reads the libloc database `db` only.
+fn libloc_config(dir: &std::path::Path, name: &str, db: &std::path::Path) -> PathBuf {
+    write_file(
+        dir,
+        name,
         format!(
             "[databases]\nlibloc = [{:?}]\ndiscover = false\nembedded = false\n",
-            tiny.to_str().unwrap()
+            db.to_str().unwrap()
         ),
     )
-    .unwrap();
-    cfg
 }
 
 fn sock_trace_cmd(args: &[&str]) -> (Option<i32>, String, String) {
@@ -92,17 +95,8 @@ fn lookup_prints_what_the_database_says_and_which_one_said_it() {
 #[test]
 fn db_lists_sources_and_reports_a_corrupt_file_by_name() {
     let dir = scratch("db");
-    let bad = dir.join("broken.db");
-    std::fs::write(&bad, b"LOCDBXX\x01 this is not a database").unwrap();
-    let cfg = dir.join("bad.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[databases]\nlibloc = [{:?}]\ndiscover = false\nembedded = false\n",
-            bad.to_str().unwrap()
-        ),
-    )
-    .unwrap();
+    let bad = write_file(&dir, "broken.db", b"LOCDBXX\x01 this is not a database");
+    let cfg = libloc_config(&dir, "bad.toml", &bad);
     let (code, out, err) = sock_trace_cmd(&["db", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
@@ -139,12 +133,16 @@ for addr in (("192.0.2.10", 80), ("127.0.0.1", 9)):
         "--caller-depth",
         "0",
     ];
-    let t = run_traced_as(
-        "text",
-        &args,
-        &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
-        T,
-    );
+    // The text form, with more flags.
+    let text = |extra: &[&str]| {
+        run_traced_as(
+            "text",
+            &[&args[..], extra].concat(),
+            &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
+            T,
+        )
+    };
+    let t = text(&[]);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     let lines: Vec<&str> = t
         .trace
@@ -171,23 +169,9 @@ for addr in (("192.0.2.10", 80), ("127.0.0.1", 9)):
     assert_eq!(a["country"]["name"], "Germany");
     assert_eq!(connects[1]["addresses"]["127.0.0.1"]["class"], "loopback");
     // The detailed form under the call.
-    let mut detailed = args.to_vec();
-    detailed.push("--detail");
-    let t = run_traced_as(
-        "text",
-        &detailed,
-        &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
-        T,
-    );
+    let t = text(&["--detail"]);
     assert!(t.trace.contains("    192.0.2.10:\n"), "{}", t.trace);
     // Turned off, nothing is added.
-    let mut off = args.to_vec();
-    off.push("--no-annotate");
-    let t = run_traced_as(
-        "text",
-        &off,
-        &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
-        T,
-    );
+    let t = text(&["--no-annotate"]);
     assert!(!t.trace.contains("EXAMPLE-AS"), "{}", t.trace);
 }

@@ -164,8 +164,7 @@ fn no_follow_waits_for_the_program_not_for_its_background_children() {
 #[test]
 fn commands_that_cannot_run_exit_126_or_127_like_a_shell() {
     let d = scratch("not-runnable");
-    let plain = d.join("plain.txt");
-    std::fs::write(&plain, "not a program").unwrap();
+    let plain = write_file(&d, "plain.txt", "not a program");
     let run = |cmd: &Path| {
         let mut c = Command::new(sock_trace());
         c.args(["run", "-o", "/dev/null", "--"]).arg(cmd);

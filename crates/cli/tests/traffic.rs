@@ -4,33 +4,9 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
-
-/// tshark, or None when it is absent (then the test says so and passes,
-/// unless SOCK_TRACE_REQUIRE_DATA asks for a failure).
-fn tshark() -> Option<&'static str> {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if ok {
-        return Some("tshark");
-    }
-    skip("tshark is not installed", "apt-get install tshark");
-    None
-}
-
-fn run_tshark(args: &[&str]) -> String {
-    let mut c = Command::new("tshark");
-    c.args(args);
-    let (code, out, err) = run_with_timeout(c, T);
-    assert_eq!(code, Some(0), "tshark {args:?}: {err}");
-    out
-}
 
 /// A UDP DNS exchange inside one traced Python process: a client asks
 /// `example.test A`, a server thread answers 192.0.2.7.
@@ -116,6 +92,14 @@ fn hints_read_dns_and_http_from_real_traffic() {
     );
 }
 
+/// The index of the first of `lines` that starts with one of `starts`.
+fn line_of(lines: &[&str], starts: &[&str]) -> usize {
+    lines
+        .iter()
+        .position(|l| starts.iter().any(|s| l.starts_with(s)))
+        .unwrap_or_else(|| panic!("no line starting with one of {starts:?}"))
+}
+
 #[test]
 fn hex_dumps_show_exactly_the_bytes_moved() {
     let py = python3();
@@ -126,18 +110,18 @@ a.send(b"hello, hex dump! and some more")
 b.recv(8)
 print("done")
 "#;
-    let t = run_traced_as(
-        "text",
-        &["--dump", "--caller-depth", "0"],
-        &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
-        T,
-    );
+    let dump = |flags: &[&str]| {
+        run_traced_as(
+            "text",
+            &[&["--dump"], flags, &["--caller-depth", "0"]].concat(),
+            &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
+            T,
+        )
+    };
+    let t = dump(&[]);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     let lines: Vec<&str> = t.trace.lines().collect();
-    let send = lines
-        .iter()
-        .position(|l| l.starts_with("sendto(") || l.starts_with("send("))
-        .expect("send line");
+    let send = line_of(&lines, &["sendto(", "send("]);
     assert_eq!(
         lines[send + 1],
         "    0000  68 65 6c 6c 6f 2c 20 68  65 78 20 64 75 6d 70 21  |hello, hex dump!|"
@@ -147,10 +131,7 @@ print("done")
         "    0010  20 61 6e 64 20 73 6f 6d  65 20 6d 6f 72 65        | and some more|"
     );
     // recv asked for 8 bytes and got 8: only those are dumped.
-    let recv = lines
-        .iter()
-        .position(|l| l.starts_with("recvfrom(") || l.starts_with("recv("))
-        .expect("recv line");
+    let recv = line_of(&lines, &["recvfrom(", "recv("]);
     assert_eq!(
         lines[recv + 1],
         "    0000  68 65 6c 6c 6f 2c 20 68                           |hello, h|"
@@ -158,17 +139,9 @@ print("done")
     assert!(!lines[recv + 2].starts_with("    0010"), "{}", t.trace);
 
     // A limit cuts the dump and says how much is left.
-    let t = run_traced_as(
-        "text",
-        &["--dump", "--max-data", "4", "--caller-depth", "0"],
-        &[py.as_os_str(), "-c".as_ref(), script.as_ref()],
-        T,
-    );
+    let t = dump(&["--max-data", "4"]);
     let lines: Vec<&str> = t.trace.lines().collect();
-    let send = lines
-        .iter()
-        .position(|l| l.starts_with("sendto(") || l.starts_with("send("))
-        .expect("send line");
+    let send = line_of(&lines, &["sendto(", "send("]);
     assert_eq!(
         lines[send + 1],
         "    0000  68 65 6c 6c                                       |hell|"
@@ -178,7 +151,9 @@ print("done")
 
 #[test]
 fn pcap_of_a_curl_request_replays_as_the_exact_http_exchange() {
-    let Some(_) = tshark() else { return };
+    if !have_tshark() {
+        return;
+    }
     let dir = scratch("pcap-http");
     let body = "pcap body line\n".repeat(3);
     std::fs::write(dir.join("page.txt"), &body).unwrap();
@@ -194,13 +169,7 @@ fn pcap_of_a_curl_request_replays_as_the_exact_http_exchange() {
     let _ = server.wait();
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     assert_eq!(t.stdout, body);
-    let follow = run_tshark(&[
-        "-r",
-        pcap.to_str().unwrap(),
-        "-q",
-        "-z",
-        "follow,tcp,ascii,0",
-    ]);
+    let follow = tshark_read(&pcap, &["-q", "-z", "follow,tcp,ascii,0"]);
     assert!(
         follow.contains(&format!("Node 1: 127.0.0.1:{port}")),
         "{follow}"
@@ -223,7 +192,7 @@ fn pcap_of_a_curl_request_replays_as_the_exact_http_exchange() {
                 .unwrap()
         })
         .collect();
-    let raw = run_tshark(&["-r", pcap.to_str().unwrap(), "-q", "-z", "follow,tcp,raw,0"]);
+    let raw = tshark_read(&pcap, &["-q", "-z", "follow,tcp,raw,0"]);
     let first_hex: String = raw
         .lines()
         .skip_while(|l| !l.starts_with("Node 1"))
@@ -234,45 +203,34 @@ fn pcap_of_a_curl_request_replays_as_the_exact_http_exchange() {
     let hex: String = sent.iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(first_hex, hex);
     // A handshake, the data and a close, with good checksums and no malformed packets.
-    let fields = run_tshark(&[
-        "-r",
-        pcap.to_str().unwrap(),
-        "-T",
-        "fields",
-        "-e",
-        "tcp.flags.str",
-    ]);
+    let fields = tshark_read(&pcap, &["-T", "fields", "-e", "tcp.flags.str"]);
     assert!(
         fields.lines().next().unwrap().contains('S'),
         "SYN first: {fields}"
     );
     assert!(fields.contains('F'), "a FIN: {fields}");
-    let verbose = run_tshark(&[
-        "-r",
-        pcap.to_str().unwrap(),
-        "-o",
-        "tcp.check_checksum:TRUE",
-        "-o",
-        "ip.check_checksum:TRUE",
-        "-V",
-    ]);
+    let verbose = tshark_read(
+        &pcap,
+        &[
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-V",
+        ],
+    );
     assert!(!verbose.contains("incorrect"), "{verbose}");
     assert!(!verbose.contains("Malformed"), "{verbose}");
     // Nanosecond timestamps, and the call as the packet comment.
-    let comments = run_tshark(&[
-        "-r",
-        pcap.to_str().unwrap(),
-        "-T",
-        "fields",
-        "-e",
-        "frame.comment",
-    ]);
+    let comments = tshark_read(&pcap, &["-T", "fields", "-e", "frame.comment"]);
     assert!(comments.lines().any(|l| l.contains(" send")), "{comments}");
 }
 
 #[test]
 fn pcap_of_udp_dns_dissects_as_dns() {
-    let Some(_) = tshark() else { return };
+    if !have_tshark() {
+        return;
+    }
     let dir = scratch("pcap-dns");
     let pcap = dir.join("dns.pcapng");
     let py = python3();
@@ -283,20 +241,9 @@ fn pcap_of_udp_dns_dissects_as_dns() {
     );
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     let port = t.stdout.split("port ").nth(1).unwrap().trim().to_string();
-    let out = run_tshark(&[
-        "-r",
-        pcap.to_str().unwrap(),
-        "-d",
-        &format!("udp.port=={port},dns"),
-        "-Y",
-        "dns",
-        "-T",
-        "fields",
-        "-e",
-        "dns.qry.name",
-        "-e",
-        "dns.a",
-    ]);
+    let decode_as = format!("udp.port=={port},dns");
+    let query = fields("dns", &["dns.qry.name", "dns.a"]);
+    let out = tshark_read(&pcap, &[&["-d", decode_as.as_str()], &query[..]].concat());
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.iter().any(|l| *l == "example.test\t"), "{out}");
     assert!(
@@ -346,23 +293,19 @@ fn hex_dumps_split_messages_and_buffers() {
 /// of both buffers, in the capture as in the hex dump.
 #[test]
 fn pcap_has_one_packet_per_mmsg_message() {
-    let Some(_) = tshark() else { return };
+    if !have_tshark() {
+        return;
+    }
     let dir = scratch("pcap-mmsg");
     let pcap = dir.join("mmsg.pcapng");
     let prog = compile_c("mmsg", &["-O2"]);
     let t = run_traced(&["--pcap", pcap.to_str().unwrap()], &[&prog], T);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     assert_eq!(t.stdout, "3 3 5\n");
-    let out = run_tshark(&[
-        "-r",
-        pcap.to_str().unwrap(),
-        "-T",
-        "fields",
-        "-e",
-        "frame.comment",
-        "-e",
-        "data.data",
-    ]);
+    let out = tshark_read(
+        &pcap,
+        &["-T", "fields", "-e", "frame.comment", "-e", "data.data"],
+    );
     let packets: Vec<(String, String)> = out
         .lines()
         .filter_map(|l| {

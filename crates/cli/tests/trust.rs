@@ -121,8 +121,7 @@ fn a_replaced_library_is_detected_and_rewritten_before_use() {
         "the library was restored"
     );
     // A symlink planted in its place is not followed, but replaced.
-    let target = d.join("elsewhere");
-    std::fs::write(&target, b"not a library").unwrap();
+    let target = write_file(&d, "elsewhere", b"not a library");
     std::fs::remove_file(&lib).unwrap();
     std::os::unix::fs::symlink(&target, &lib).unwrap();
     let (code, _, err) = preload_path(&[("XDG_CACHE_HOME", &cache)]);
@@ -159,17 +158,23 @@ fn in_small_shm(size: &str, script: &str, env: &[(&str, &str)]) -> (Option<i32>,
     r
 }
 
-#[test]
-fn a_small_dev_shm_does_not_kill_a_threaded_program() {
+/// A shell line that traces `threads 64 2000` (64 threads, 2,000 calls
+/// each) with `flags` into `<fresh dir>/<trace_name>`, and that path.
+fn threads_script(dir: &str, trace_name: &str, flags: &str) -> (std::path::PathBuf, String) {
     let prog = compile_c("threads", &["-O2"]);
-    let d = scratch("small-shm");
-    let trace = d.join("trace.jsonl");
+    let trace = scratch(dir).join(trace_name);
     let script = format!(
-        "exec {} run --format jsonl -o {} -- {} 64 2000",
+        "exec {} run {flags}-o {} -- {} 64 2000",
         sock_trace().display(),
         trace.display(),
         prog.display()
     );
+    (trace, script)
+}
+
+#[test]
+fn a_small_dev_shm_does_not_kill_a_threaded_program() {
+    let (trace, script) = threads_script("small-shm", "trace.jsonl", "--format jsonl ");
     let (code, _, err) = in_small_shm("8m", &script, &[]);
     assert_eq!(
         code,
@@ -187,15 +192,7 @@ fn a_small_dev_shm_does_not_kill_a_threaded_program() {
 
 #[test]
 fn a_full_area_file_loses_events_with_a_word_but_never_the_program() {
-    let prog = compile_c("threads", &["-O2"]);
-    let d = scratch("full-shm");
-    let trace = d.join("trace.txt");
-    let script = format!(
-        "exec {} run -o {} -- {} 64 2000",
-        sock_trace().display(),
-        trace.display(),
-        prog.display()
-    );
+    let (trace, script) = threads_script("full-shm", "trace.txt", "");
     // The file fallback in a 4 MiB tmpfs: far less than 64 rings need.
     let (code, _, err) = in_small_shm("4m", &script, &[("SOCK_TRACE_AREA_DIR", "/dev/shm")]);
     assert_eq!(code, Some(0), "no SIGBUS: {err}");

@@ -38,96 +38,135 @@ fn general(message: impl Into<String>) -> RuleError {
     }
 }
 
-/// `[[delay]]`: wait before (or after) the named calls.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DelayRule {
-    /// Names, globs, or families: `@send`, `@recv`, `@connect`, `@accept`,
-    /// `@poll`, `@resolve`.
-    pub functions: Vec<String>,
-    /// A fixed delay in milliseconds...
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ms: Option<f64>,
-    /// ...or a uniform random one between these.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_ms: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_ms: Option<f64>,
-    /// After the real call instead of before it.
-    #[serde(default)]
-    pub after: bool,
-    /// Peer address or network (`127.0.0.1`, `10.0.0.0/8`, `::1`, `[::1]`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peer: Option<String>,
-    /// Peer port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-    /// Program glob, as in `[[program]]`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub program: Option<String>,
+/// Declares a rule section: its own keys, then the filter keys every
+/// section ends with (`peer`, `port`, `program`; written into each struct,
+/// not flattened, see above), and the methods that read those.
+macro_rules! rule_section {
+    ($(#[$attr:meta])* pub struct $name:ident { $($keys:tt)* }) => {
+        $(#[$attr])*
+        pub struct $name {
+            $($keys)*
+            /// Peer address or network (`127.0.0.1`, `10.0.0.0/8`, `::1`, `[::1]`).
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub peer: Option<String>,
+            /// Peer port.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub port: Option<u16>,
+            /// Program glob, as in `[[program]]`.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub program: Option<String>,
+        }
+
+        impl $name {
+            pub fn to_rules(&self) -> Result<Vec<ActionRule>, String> {
+                self.check().map_err(|e| e.message)
+            }
+
+            fn filter(&self) -> Filter<'_> {
+                Filter {
+                    peer: self.peer.as_deref(),
+                    port: self.port,
+                    program: self.program.as_deref(),
+                }
+            }
+
+            /// A filter option of the command-line form (`peer=`, `port=`,
+            /// `program=`); any other key is unknown in `spec`, whose
+            /// options are `known`.
+            fn filter_option(
+                &mut self,
+                key: &str,
+                value: String,
+                spec: &str,
+                known: &str,
+            ) -> Result<(), String> {
+                match key {
+                    "peer" => self.peer = Some(value),
+                    "port" => self.port = Some(count(key, &value, "not a port (0 to 65535)")?),
+                    "program" => self.program = Some(value),
+                    _ => {
+                        return Err(format!(
+                            "unknown option `{}` in `{}` ({known})",
+                            crate::shorten(key, 40),
+                            shown(spec)
+                        ))
+                    }
+                }
+                Ok(())
+            }
+        }
+    };
 }
 
-/// `[[fault]]`: make the named calls fail (without making them).
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct FaultRule {
-    /// A ready-made case: `no-ipv6`, `dns-again`, `dns-nxdomain`,
-    /// `refuse`, `reset`, `short-writes`, `eintr`. Sets `functions` and
-    /// `error` (both can still be given to narrow or change them).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub preset: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub functions: Vec<String>,
-    /// `ECONNREFUSED`, a number, `EAI_AGAIN` (getaddrinfo, getnameinfo),
-    /// `TRY_AGAIN` (gethostby*).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Instead of an error: move only half the bytes (send family).
-    #[serde(default)]
-    pub short: bool,
-    /// Only the n-th matching call (1-based).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nth: Option<u32>,
-    /// Every n-th matching call.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub every: Option<u32>,
-    /// Each matching call with this probability (0..1), from `seed`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probability: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
-    /// For socket(): only this address family (`AF_INET6`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub family: Option<String>,
-    /// Peer address or network (`127.0.0.1`, `10.0.0.0/8`, `::1`, `[::1]`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peer: Option<String>,
-    /// Peer port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-    /// Program glob, as in `[[program]]`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub program: Option<String>,
+rule_section! {
+    /// `[[delay]]`: wait before (or after) the named calls.
+    #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct DelayRule {
+        /// Names, globs, or families: `@send`, `@recv`, `@connect`, `@accept`,
+        /// `@poll`, `@resolve`.
+        pub functions: Vec<String>,
+        /// A fixed delay in milliseconds...
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub ms: Option<f64>,
+        /// ...or a uniform random one between these.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub min_ms: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub max_ms: Option<f64>,
+        /// After the real call instead of before it.
+        #[serde(default)]
+        pub after: bool,
+    }
 }
 
-/// `[[limit]]`: pace transfers to a rate, per socket and direction.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitRule {
-    /// Bytes per second sent (`"100k"`, `"2m"`, or a number).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub send: Option<Rate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recv: Option<Rate>,
-    /// Peer address or network (`127.0.0.1`, `10.0.0.0/8`, `::1`, `[::1]`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peer: Option<String>,
-    /// Peer port.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub port: Option<u16>,
-    /// Program glob, as in `[[program]]`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub program: Option<String>,
+rule_section! {
+    /// `[[fault]]`: make the named calls fail (without making them).
+    #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct FaultRule {
+        /// A ready-made case: `no-ipv6`, `dns-again`, `dns-nxdomain`,
+        /// `refuse`, `reset`, `short-writes`, `eintr`. Sets `functions` and
+        /// `error` (both can still be given to narrow or change them).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub preset: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        pub functions: Vec<String>,
+        /// `ECONNREFUSED`, a number, `EAI_AGAIN` (getaddrinfo, getnameinfo),
+        /// `TRY_AGAIN` (gethostby*).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub error: Option<String>,
+        /// Instead of an error: move only half the bytes (send family).
+        #[serde(default)]
+        pub short: bool,
+        /// Only the n-th matching call (1-based).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub nth: Option<u32>,
+        /// Every n-th matching call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub every: Option<u32>,
+        /// Each matching call with this probability (0..1), from `seed`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub probability: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub seed: Option<u64>,
+        /// For socket(): only this address family (`AF_INET6`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub family: Option<String>,
+    }
+}
+
+rule_section! {
+    /// `[[limit]]`: pace transfers to a rate, per socket and direction.
+    #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct LimitRule {
+        /// Bytes per second sent (`"100k"`, `"2m"`, or a number).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub send: Option<Rate>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub recv: Option<Rate>,
+    }
 }
 
 /// Which calls a rule applies to, beyond their function.
@@ -212,12 +251,10 @@ pub fn functions(patterns: &[String]) -> Result<FuncMask, String> {
                 Func::EpollPwait,
             ]),
             "@resolve" => Some(&[Func::Getaddrinfo, Func::Gethostbyname, Func::Gethostbyname2]),
-            _ if p.starts_with('@') => {
-                return Err(format!(
+            _ if p.starts_with('@') => return Err(format!(
                 "unknown function family `{}` (@send, @recv, @connect, @accept, @poll, @resolve)",
                 crate::shorten(p, 60)
-            ))
-            }
+            )),
             _ => None,
         };
         if let Some(fs) = family {
@@ -331,8 +368,8 @@ pub fn parse_peer(peer: &str) -> Result<(IpAddr, u32), String> {
         None => (text, None),
     };
     let (ip, _zone) = sock_trace_ipintel::parse_addr_zone(addr).ok_or_else(|| {
-        format!("`{shown}` is not an address or network (10.0.0.0/8, ::1, [2001:db8::]/32, fe80::1%eth0)")
-    })?;
+            format!("`{shown}` is not an address or network (10.0.0.0/8, ::1, [2001:db8::]/32, fe80::1%eth0)")
+        })?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix {
         None => max,
@@ -363,10 +400,6 @@ fn ms_to_ns(ms: f64) -> Result<u64, String> {
 }
 
 impl DelayRule {
-    pub fn to_rules(&self) -> Result<Vec<ActionRule>, String> {
-        self.check().map_err(|e| e.message)
-    }
-
     pub(crate) fn check(&self) -> Result<Vec<ActionRule>, RuleError> {
         let (min, max) = match (self.ms, self.min_ms, self.max_ms) {
             (Some(ms), None, None) => {
@@ -405,21 +438,12 @@ impl DelayRule {
         if self.after {
             r.flags |= ACTION_AFTER;
         }
-        Filter {
-            peer: self.peer.as_deref(),
-            port: self.port,
-            program: self.program.as_deref(),
-        }
-        .apply(&mut r)?;
+        self.filter().apply(&mut r)?;
         Ok(vec![r])
     }
 }
 
 impl LimitRule {
-    pub fn to_rules(&self) -> Result<Vec<ActionRule>, String> {
-        self.check().map_err(|e| e.message)
-    }
-
     pub(crate) fn check(&self) -> Result<Vec<ActionRule>, RuleError> {
         let mut out = Vec::new();
         for (rate, funcs, key) in [(&self.send, "@send", "send"), (&self.recv, "@recv", "recv")] {
@@ -430,12 +454,7 @@ impl LimitRule {
                     bytes_per_sec: rate.bytes_per_sec().map_err(at(key))?,
                     ..ActionRule::default()
                 };
-                Filter {
-                    peer: self.peer.as_deref(),
-                    port: self.port,
-                    program: self.program.as_deref(),
-                }
-                .apply(&mut r)?;
+                self.filter().apply(&mut r)?;
                 out.push(r);
             }
         }
@@ -479,38 +498,38 @@ fn failure(space: Space, name: &str) -> Result<(i64, i32), String> {
     };
     let shown = crate::shorten(name.trim(), 40);
     let code = match name.trim().parse::<i64>() {
-        Ok(n) => {
-            let ok = match space {
-                Space::Errno => (1..=MAX_ERRNO as i64).contains(&n),
-                // Numbers of the other conventions must be codes that exist.
-                Space::Eai | Space::HErrno => table.iter().any(|(v, _, _)| *v as i64 == n),
-            };
-            if !ok {
-                return Err(match space {
-                    Space::Errno => format!(
-                        "`{shown}` is not an errno: a number from 1 to {MAX_ERRNO}, or a name (ECONNREFUSED ...)"
-                    ),
-                    Space::Eai => format!("`{shown}` is not an EAI_* code for getaddrinfo/getnameinfo"),
-                    Space::HErrno => format!(
-                        "`{shown}` is not an h_errno code for gethostby* (1 to 4, or HOST_NOT_FOUND, TRY_AGAIN, NO_RECOVERY, NO_DATA)"
-                    ),
-                });
-            }
-            n as i32
-        }
-        Err(_) => table
-            .iter()
-            .find(|(_, n, _)| n.eq_ignore_ascii_case(name.trim()))
-            .map(|(v, _, _)| *v)
-            .ok_or_else(|| {
-                let what = match space {
-                    Space::Errno => "an errno name (ECONNREFUSED ...)",
-                    Space::Eai => "an EAI_* code for getaddrinfo/getnameinfo",
-                    Space::HErrno => "an h_errno name for gethostby* (HOST_NOT_FOUND, TRY_AGAIN, NO_RECOVERY, NO_DATA)",
+            Ok(n) => {
+                let ok = match space {
+                    Space::Errno => (1..=MAX_ERRNO as i64).contains(&n),
+                    // Numbers of the other conventions must be codes that exist.
+                    Space::Eai | Space::HErrno => table.iter().any(|(v, _, _)| *v as i64 == n),
                 };
-                format!("`{shown}` is not {what}")
-            })?,
-    };
+                if !ok {
+                    return Err(match space {
+                        Space::Errno => format!(
+                            "`{shown}` is not an errno: a number from 1 to {MAX_ERRNO}, or a name (ECONNREFUSED ...)"
+                        ),
+                        Space::Eai => format!("`{shown}` is not an EAI_* code for getaddrinfo/getnameinfo"),
+                        Space::HErrno => format!(
+                            "`{shown}` is not an h_errno code for gethostby* (1 to 4, or HOST_NOT_FOUND, TRY_AGAIN, NO_RECOVERY, NO_DATA)"
+                        ),
+                    });
+                }
+                n as i32
+            }
+            Err(_) => table
+                .iter()
+                .find(|(_, n, _)| n.eq_ignore_ascii_case(name.trim()))
+                .map(|(v, _, _)| *v)
+                .ok_or_else(|| {
+                    let what = match space {
+                        Space::Errno => "an errno name (ECONNREFUSED ...)",
+                        Space::Eai => "an EAI_* code for getaddrinfo/getnameinfo",
+                        Space::HErrno => "an h_errno name for gethostby* (HOST_NOT_FOUND, TRY_AGAIN, NO_RECOVERY, NO_DATA)",
+                    };
+                    format!("`{shown}` is not {what}")
+                })?,
+        };
     Ok(match space {
         Space::Errno => (-1, code),
         // getaddrinfo returns the code itself; errno stays as it was.
@@ -570,10 +589,6 @@ fn preset(name: &str) -> Result<Preset, String> {
 }
 
 impl FaultRule {
-    pub fn to_rules(&self) -> Result<Vec<ActionRule>, String> {
-        self.check().map_err(|e| e.message)
-    }
-
     pub(crate) fn check(&self) -> Result<Vec<ActionRule>, RuleError> {
         let mut functions_list = self.functions.clone();
         let mut error = self.error.clone();
@@ -662,12 +677,7 @@ impl FaultRule {
                 "`family` (for socket) and `peer` cannot be combined".into(),
             ));
         }
-        Filter {
-            peer: self.peer.as_deref(),
-            port: self.port,
-            program: self.program.as_deref(),
-        }
-        .apply(&mut base)?;
+        self.filter().apply(&mut base)?;
         let error_key = if self.error.is_some() {
             "error"
         } else {
@@ -740,6 +750,14 @@ fn options(rest: Option<&str>, flags: &[&str]) -> Vec<(String, String)> {
     out
 }
 
+/// A command-line rule's head and what follows its first `:`.
+fn head_and_options(spec: &str) -> (&str, Option<&str>) {
+    match spec.split_once(':') {
+        Some((h, r)) => (h, Some(r)),
+        None => (spec, None),
+    }
+}
+
 fn shown(spec: &str) -> String {
     crate::shorten(spec, 120)
 }
@@ -756,10 +774,7 @@ fn count<T: std::str::FromStr>(key: &str, v: &str, what: &str) -> Result<T, Stri
 /// `program=GLOB`, `family=AF`, `short`. FUNCS is comma-free: `connect`,
 /// `recv*`, `@send`, joined with `+`.
 pub fn parse_inject(spec: &str) -> Result<FaultRule, String> {
-    let (head, rest) = match spec.split_once(':') {
-        Some((h, r)) => (h, Some(r)),
-        None => (spec, None),
-    };
+    let (head, rest) = head_and_options(spec);
     let mut rule = FaultRule::default();
     match head.split_once('=') {
         Some((funcs, err)) => {
@@ -780,18 +795,14 @@ pub fn parse_inject(spec: &str) -> Result<FaultRule, String> {
                 rule.probability = Some(count(&k, &v, "not a probability (0 to 1)")?)
             }
             "seed" => rule.seed = Some(count(&k, &v, "not a whole number")?),
-            "peer" => rule.peer = Some(v),
-            "port" => rule.port = Some(count(&k, &v, "not a port (0 to 65535)")?),
-            "program" => rule.program = Some(v),
             "family" => rule.family = Some(v),
             "short" => rule.short = true,
-            _ => {
-                return Err(format!(
-                    "unknown option `{}` in `{}` (nth, every, p, seed, peer, port, program, family, short)",
-                    crate::shorten(&k, 40),
-                    shown(spec)
-                ))
-            }
+            _ => rule.filter_option(
+                &k,
+                v,
+                spec,
+                "nth, every, p, seed, peer, port, program, family, short",
+            )?,
         }
     }
     rule.to_rules()?;
@@ -800,10 +811,7 @@ pub fn parse_inject(spec: &str) -> Result<FaultRule, String> {
 
 /// `--delay SPEC`: `FUNCS=MS[-MS][:after][:peer=NET][:port=N][:program=GLOB]`.
 pub fn parse_delay(spec: &str) -> Result<DelayRule, String> {
-    let (head, rest) = match spec.split_once(':') {
-        Some((h, r)) => (h, Some(r)),
-        None => (spec, None),
-    };
+    let (head, rest) = head_and_options(spec);
     let (funcs, ms) = head
         .split_once('=')
         .ok_or_else(|| format!("`{}`: expected FUNCS=MS or FUNCS=MIN-MAX", shown(spec)))?;
@@ -838,16 +846,7 @@ pub fn parse_delay(spec: &str) -> Result<DelayRule, String> {
     for (k, v) in options(rest, &["after"]) {
         match k.as_str() {
             "after" => rule.after = true,
-            "peer" => rule.peer = Some(v),
-            "port" => rule.port = Some(count(&k, &v, "not a port (0 to 65535)")?),
-            "program" => rule.program = Some(v),
-            _ => {
-                return Err(format!(
-                    "unknown option `{}` in `{}` (after, peer, port, program)",
-                    crate::shorten(&k, 40),
-                    shown(spec)
-                ))
-            }
+            _ => rule.filter_option(&k, v, spec, "after, peer, port, program")?,
         }
     }
     rule.to_rules()?;
@@ -857,10 +856,7 @@ pub fn parse_delay(spec: &str) -> Result<DelayRule, String> {
 /// `--limit SPEC`: `send=RATE`, `recv=RATE`, or both (`send=100k,recv=1m`
 /// as two flags or joined with `+`), with `:peer=`, `:port=`, `:program=`.
 pub fn parse_limit(spec: &str) -> Result<LimitRule, String> {
-    let (head, rest) = match spec.split_once(':') {
-        Some((h, r)) => (h, Some(r)),
-        None => (spec, None),
-    };
+    let (head, rest) = head_and_options(spec);
     let mut rule = LimitRule::default();
     for item in head.split('+') {
         match item.split_once('=') {
@@ -875,18 +871,7 @@ pub fn parse_limit(spec: &str) -> Result<LimitRule, String> {
         }
     }
     for (k, v) in options(rest, &[]) {
-        match k.as_str() {
-            "peer" => rule.peer = Some(v),
-            "port" => rule.port = Some(count(&k, &v, "not a port (0 to 65535)")?),
-            "program" => rule.program = Some(v),
-            _ => {
-                return Err(format!(
-                    "unknown option `{}` in `{}` (peer, port, program)",
-                    crate::shorten(&k, 40),
-                    shown(spec)
-                ))
-            }
-        }
+        rule.filter_option(&k, v, spec, "peer, port, program")?;
     }
     rule.to_rules()?;
     Ok(rule)

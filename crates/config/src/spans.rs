@@ -7,7 +7,7 @@
 //! and value.
 
 use std::ops::Range;
-use toml_edit::{ImDocument, Item, Table, Value};
+use toml_edit::{ImDocument, Item, Key, Table, Value};
 
 pub(crate) struct Doc<'a> {
     doc: ImDocument<&'a str>,
@@ -39,8 +39,17 @@ impl<'a> Doc<'a> {
 }
 
 fn find_in_table(t: &Table, offset: usize) -> Option<Vec<Range<usize>>> {
-    for (name, _) in t.iter() {
-        let (key, item) = t.get_key_value(name)?;
+    find_in_entries(t.iter().map(|(name, _)| t.get_key_value(name)), offset)
+}
+
+/// The entry whose key starts at `offset` among a table's or an inline
+/// table's `entries`, or one nested in their values.
+fn find_in_entries<'a>(
+    entries: impl Iterator<Item = Option<(&'a Key, &'a Item)>>,
+    offset: usize,
+) -> Option<Vec<Range<usize>>> {
+    for e in entries {
+        let (key, item) = e?;
         if key.span().is_some_and(|s| s.start == offset) {
             return Some(entry(key.span()?, item));
         }
@@ -63,16 +72,7 @@ fn find_in_item(item: &Item, offset: usize) -> Option<Vec<Range<usize>>> {
 fn find_in_value(v: &Value, offset: usize) -> Option<Vec<Range<usize>>> {
     match v {
         Value::InlineTable(t) => {
-            for (name, _) in t.iter() {
-                let (key, item) = t.get_key_value(name)?;
-                if key.span().is_some_and(|s| s.start == offset) {
-                    return Some(entry(key.span()?, item));
-                }
-                if let Some(found) = find_in_item(item, offset) {
-                    return Some(found);
-                }
-            }
-            None
+            find_in_entries(t.iter().map(|(name, _)| t.get_key_value(name)), offset)
         }
         Value::Array(a) => a.iter().find_map(|v| find_in_value(v, offset)),
         _ => None,

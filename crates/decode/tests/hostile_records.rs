@@ -7,20 +7,9 @@ use sock_trace_decode::Decoder;
 use sock_trace_event::record::{Record, RecordWriter};
 use sock_trace_event::{Func, Tag};
 
-/// xorshift64*: deterministic, so a failure can be replayed by its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+#[path = "../../cli/tests/common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 const TAGS: [Tag; 8] = [
     Tag::SockAddr,

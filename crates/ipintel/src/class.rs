@@ -112,37 +112,39 @@ pub struct Classification {
     pub detail: Option<ClassDetail>,
 }
 
+/// The IPv4 special-purpose blocks, (network, prefix length, class); the
+/// first that holds an address classifies it.
+#[rustfmt::skip]
+const V4_BLOCKS: &[(u32, u32, AddressClass)] = &[
+    (0, 8, AddressClass::ThisNetwork),
+    (0x7f00_0000, 8, AddressClass::Loopback),
+    (0x0a00_0000, 8, AddressClass::Private),
+    (0xac10_0000, 12, AddressClass::Private),
+    (0xc0a8_0000, 16, AddressClass::Private),
+    (0x6440_0000, 10, AddressClass::SharedCgnat),
+    (0xa9fe_0000, 16, AddressClass::LinkLocal),
+    (0xe000_0000, 4, AddressClass::Multicast),
+    (0xc000_0200, 24, AddressClass::Documentation),
+    (0xc633_6400, 24, AddressClass::Documentation),
+    (0xcb00_7100, 24, AddressClass::Documentation),
+    (0xc612_0000, 15, AddressClass::Benchmarking),
+    (0xc000_0000, 24, AddressClass::IetfProtocol),
+    (0xf000_0000, 4, AddressClass::Reserved),
+];
+
 /// Classifies an IPv4 address.
 pub fn classify_v4(ip: Ipv4Addr) -> AddressClass {
     let v = u32::from(ip);
-    let in_net = |net: u32, len: u32| (v ^ net) >> (32 - len) == 0;
     if v == 0 {
-        AddressClass::Unspecified
-    } else if v == u32::MAX {
-        AddressClass::Broadcast
-    } else if in_net(0, 8) {
-        AddressClass::ThisNetwork
-    } else if in_net(0x7f00_0000, 8) {
-        AddressClass::Loopback
-    } else if in_net(0x0a00_0000, 8) || in_net(0xac10_0000, 12) || in_net(0xc0a8_0000, 16) {
-        AddressClass::Private
-    } else if in_net(0x6440_0000, 10) {
-        AddressClass::SharedCgnat
-    } else if in_net(0xa9fe_0000, 16) {
-        AddressClass::LinkLocal
-    } else if in_net(0xe000_0000, 4) {
-        AddressClass::Multicast
-    } else if in_net(0xc000_0200, 24) || in_net(0xc633_6400, 24) || in_net(0xcb00_7100, 24) {
-        AddressClass::Documentation
-    } else if in_net(0xc612_0000, 15) {
-        AddressClass::Benchmarking
-    } else if in_net(0xc000_0000, 24) {
-        AddressClass::IetfProtocol
-    } else if in_net(0xf000_0000, 4) {
-        AddressClass::Reserved
-    } else {
-        AddressClass::Public
+        return AddressClass::Unspecified;
     }
+    if v == u32::MAX {
+        return AddressClass::Broadcast;
+    }
+    V4_BLOCKS
+        .iter()
+        .find(|&&(net, len, _)| (v ^ net) >> (32 - len) == 0)
+        .map_or(AddressClass::Public, |&(_, _, class)| class)
 }
 
 /// Classifies any address; IPv4-mapped IPv6 addresses report `Ipv4Mapped`
@@ -226,35 +228,43 @@ mod tests {
 
     #[test]
     fn ipv4_classes() {
-        assert_eq!(c("127.0.0.1").class, AddressClass::Loopback);
-        assert_eq!(c("10.1.2.3").class, AddressClass::Private);
-        assert_eq!(c("172.31.255.255").class, AddressClass::Private);
-        assert_eq!(c("172.32.0.1").class, AddressClass::Public);
-        assert_eq!(c("192.168.0.1").class, AddressClass::Private);
-        assert_eq!(c("100.64.0.1").class, AddressClass::SharedCgnat);
-        assert_eq!(c("100.128.0.1").class, AddressClass::Public);
-        assert_eq!(c("169.254.1.1").class, AddressClass::LinkLocal);
-        assert_eq!(c("224.0.0.251").class, AddressClass::Multicast);
-        assert_eq!(c("192.0.2.7").class, AddressClass::Documentation);
-        assert_eq!(c("198.51.100.1").class, AddressClass::Documentation);
-        assert_eq!(c("203.0.113.9").class, AddressClass::Documentation);
-        assert_eq!(c("198.19.255.1").class, AddressClass::Benchmarking);
-        assert_eq!(c("0.0.0.0").class, AddressClass::Unspecified);
-        assert_eq!(c("255.255.255.255").class, AddressClass::Broadcast);
-        assert_eq!(c("240.0.0.1").class, AddressClass::Reserved);
-        assert_eq!(c("8.8.8.8").class, AddressClass::Public);
+        for (addr, class) in [
+            ("127.0.0.1", AddressClass::Loopback),
+            ("10.1.2.3", AddressClass::Private),
+            ("172.31.255.255", AddressClass::Private),
+            ("172.32.0.1", AddressClass::Public),
+            ("192.168.0.1", AddressClass::Private),
+            ("100.64.0.1", AddressClass::SharedCgnat),
+            ("100.128.0.1", AddressClass::Public),
+            ("169.254.1.1", AddressClass::LinkLocal),
+            ("224.0.0.251", AddressClass::Multicast),
+            ("192.0.2.7", AddressClass::Documentation),
+            ("198.51.100.1", AddressClass::Documentation),
+            ("203.0.113.9", AddressClass::Documentation),
+            ("198.19.255.1", AddressClass::Benchmarking),
+            ("0.0.0.0", AddressClass::Unspecified),
+            ("255.255.255.255", AddressClass::Broadcast),
+            ("240.0.0.1", AddressClass::Reserved),
+            ("8.8.8.8", AddressClass::Public),
+        ] {
+            assert_eq!(c(addr).class, class, "{addr}");
+        }
     }
 
     #[test]
     fn ipv6_classes() {
-        assert_eq!(c("::1").class, AddressClass::Loopback);
-        assert_eq!(c("::").class, AddressClass::Unspecified);
-        assert_eq!(c("fe80::1").class, AddressClass::LinkLocal);
-        assert_eq!(c("fd00::1").class, AddressClass::UniqueLocal);
-        assert_eq!(c("ff02::1").class, AddressClass::Multicast);
-        assert_eq!(c("2001:db8::1").class, AddressClass::Documentation);
-        assert_eq!(c("2001:2::5").class, AddressClass::Benchmarking);
-        assert_eq!(c("2a00:1450::1").class, AddressClass::Public);
+        for (addr, class) in [
+            ("::1", AddressClass::Loopback),
+            ("::", AddressClass::Unspecified),
+            ("fe80::1", AddressClass::LinkLocal),
+            ("fd00::1", AddressClass::UniqueLocal),
+            ("ff02::1", AddressClass::Multicast),
+            ("2001:db8::1", AddressClass::Documentation),
+            ("2001:2::5", AddressClass::Benchmarking),
+            ("2a00:1450::1", AddressClass::Public),
+        ] {
+            assert_eq!(c(addr).class, class, "{addr}");
+        }
         let mapped = c("::ffff:192.0.2.1");
         assert_eq!(mapped.class, AddressClass::Ipv4Mapped);
         assert_eq!(

@@ -7,7 +7,7 @@
 //!
 //! Both families go into one longest-prefix-match table.
 
-use crate::error::{IntelError, Result};
+use crate::error::{read_text, IntelError, Result};
 use crate::net::{IpNetwork, PrefixTable};
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -120,8 +120,7 @@ pub struct DropList {
 impl DropList {
     /// Loads a file, detecting the JSON-lines form by a leading `{`.
     pub fn load_file(&mut self, path: &Path) -> Result<()> {
-        let bytes = std::fs::read(path).map_err(|e| IntelError::io(path, e))?;
-        self.load_text(&String::from_utf8_lossy(&bytes), path)?;
+        self.load_text(&read_text(path)?, path)?;
         self.paths.push(path.to_path_buf());
         Ok(())
     }

@@ -71,6 +71,18 @@ impl std::error::Error for IntelError {
 /// Shorthand used by every reader.
 pub type Result<T, E = IntelError> = std::result::Result<T, E>;
 
+/// The `N` bytes of `b` at `at`, or `None` when they run past its end: the
+/// bounds check of every fixed-size field the binary readers decode.
+pub(crate) fn bytes_at<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
+    b.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
+/// Reads a whole text file, invalid UTF-8 replaced.
+pub(crate) fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| IntelError::io(path, e))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Memory-maps a whole file read-only.
 pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap> {
     let file = std::fs::File::open(path).map_err(|e| IntelError::io(path, e))?;

@@ -5,7 +5,7 @@
 //! crate handles that. A copy generated from the XML that Debian's
 //! python3-netaddr ships is compiled in (see `tools/gen-iana-csv.py`).
 
-use crate::error::{IntelError, Result};
+use crate::error::{read_text, IntelError, Result};
 use crate::net::{IpNetwork, PrefixTable};
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr};
@@ -129,8 +129,7 @@ impl IanaRegistry {
 
     /// Adds a registry CSV file (rows replace embedded rows for the same prefix).
     pub fn load_file(&mut self, path: &Path) -> Result<()> {
-        let bytes = std::fs::read(path).map_err(|e| IntelError::io(path, e))?;
-        let rows = parse_csv(&String::from_utf8_lossy(&bytes))
+        let rows = parse_csv(&read_text(path)?)
             .map_err(|r| IntelError::corrupt(path, format!("IANA CSV: {r}")))?;
         for (net, e) in rows {
             self.table.insert(net, e);

@@ -288,6 +288,47 @@ fn mmdb_role(db_type: &str) -> MmdbRole {
     }
 }
 
+/// A source read from any number of files into one table (Tor GeoIP, the
+/// DROP lists, the IANA registry).
+trait FileSet {
+    fn load_file(&mut self, path: &Path) -> crate::error::Result<()>;
+    fn paths(&self) -> &[PathBuf];
+}
+
+macro_rules! file_sets {
+    ($($t:ty),*) => {$(
+        impl FileSet for $t {
+            fn load_file(&mut self, path: &Path) -> crate::error::Result<()> {
+                <$t>::load_file(self, path)
+            }
+            fn paths(&self) -> &[PathBuf] {
+                <$t>::paths(self)
+            }
+        }
+    )*};
+}
+
+file_sets!(TorGeoIp, DropList, IanaRegistry);
+
+/// Loads each of `paths` into `set`, noting the files that fail; returns
+/// the label of what the set holds: its files joined by ` + `.
+fn load_all(
+    set: &mut impl FileSet,
+    paths: &[PathBuf],
+    note: &mut impl FnMut(IntelError, &Path),
+) -> String {
+    for p in paths {
+        if let Err(e) = set.load_file(p) {
+            note(e, p);
+        }
+    }
+    set.paths()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
 impl Intel {
     /// Loads everything `sources` names or discovers. Never fails: unusable
     /// files end up in [`Intel::problems`].
@@ -339,19 +380,10 @@ impl Intel {
             None
         } else {
             let mut t = TorGeoIp::default();
-            for p in &sources.tor_geoip {
-                if let Err(e) = t.load_file(p) {
-                    note(e, p);
-                }
-            }
+            let label = load_all(&mut t, &sources.tor_geoip, &mut note);
             (!t.paths().is_empty()).then(|| Loaded {
                 built: t.generated(),
-                label: t
-                    .paths()
-                    .iter()
-                    .map(|p| label(p))
-                    .collect::<Vec<_>>()
-                    .join(" + "),
+                label,
                 db: t,
             })
         };
@@ -381,11 +413,7 @@ impl Intel {
             None
         } else {
             let mut d = DropList::default();
-            for p in &sources.drop {
-                if let Err(e) = d.load_file(p) {
-                    note(e, p);
-                }
-            }
+            let label = load_all(&mut d, &sources.drop, &mut note);
             (!d.paths().is_empty()).then(|| Loaded {
                 built: d.timestamp().or_else(|| {
                     d.paths()
@@ -395,12 +423,7 @@ impl Intel {
                         .map(|d| d.as_secs())
                         .max()
                 }),
-                label: d
-                    .paths()
-                    .iter()
-                    .map(|p| label(p))
-                    .collect::<Vec<_>>()
-                    .join(" + "),
+                label,
                 db: d,
             })
         };
@@ -411,19 +434,11 @@ impl Intel {
             } else {
                 IanaRegistry::default()
             };
-            for p in &sources.iana {
-                if let Err(e) = reg.load_file(p) {
-                    note(e, p);
-                }
-            }
+            let loaded = load_all(&mut reg, &sources.iana, &mut note);
             let lbl = if reg.paths().is_empty() {
                 EMBEDDED.to_string()
             } else {
-                reg.paths()
-                    .iter()
-                    .map(|p| label(p))
-                    .collect::<Vec<_>>()
-                    .join(" + ")
+                loaded
             };
             (!reg.is_empty()).then_some((reg, lbl))
         };

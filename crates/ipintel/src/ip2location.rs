@@ -16,36 +16,24 @@
 //!   country column points at the 2-letter code, and the long name follows
 //!   3 bytes later.
 
-use crate::error::{map_file, IntelError, Result};
+use crate::error::{bytes_at, map_file, IntelError, Result};
 use crate::net::IpNetwork;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-/// Column positions per database type (index = type, value 0 = absent).
-/// Public tables from IP2Location's documentation.
-const COUNTRY_POS: [u8; 26] = [
-    0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
-];
-const REGION_POS: [u8; 26] = [
-    0, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-];
-const CITY_POS: [u8; 26] = [
-    0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4,
-];
-const ISP_POS: [u8; 26] = [
-    0, 0, 3, 0, 5, 0, 7, 5, 7, 0, 8, 0, 9, 0, 9, 0, 9, 0, 9, 7, 9, 0, 9, 7, 9, 9,
-];
-const LATITUDE_POS: [u8; 26] = [
-    0, 0, 0, 0, 0, 5, 5, 0, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
-];
-const LONGITUDE_POS: [u8; 26] = [
-    0, 0, 0, 0, 0, 6, 6, 0, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6,
-];
-const ZIP_POS: [u8; 26] = [
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 7, 7, 7, 0, 7, 7, 7, 0, 7, 0, 7, 7, 7, 0, 7, 7,
-];
-const TIMEZONE_POS: [u8; 26] = [
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 7, 8, 8, 8, 7, 8, 0, 8, 8, 8, 0, 8, 8,
+/// Column positions per database type (index = type, value 0 = absent),
+/// one row per field: country, region, city, isp, latitude, longitude,
+/// zip, timezone. Public tables from IP2Location's documentation.
+#[rustfmt::skip]
+const COLUMNS: [[u8; 26]; 8] = [
+    [0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2],
+    [0, 0, 0, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3],
+    [0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4],
+    [0, 0, 3, 0, 5, 0, 7, 5, 7, 0, 8, 0, 9, 0, 9, 0, 9, 0, 9, 7, 9, 0, 9, 7, 9, 9],
+    [0, 0, 0, 0, 0, 5, 5, 0, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5],
+    [0, 0, 0, 0, 0, 6, 6, 0, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 7, 7, 7, 7, 0, 7, 7, 7, 0, 7, 0, 7, 7, 7, 0, 7, 7],
+    [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 7, 8, 8, 8, 7, 8, 0, 8, 8, 8, 0, 8, 8],
 ];
 
 /// Which field sits in which 1-based column for a database type; 0 = absent.
@@ -65,18 +53,20 @@ impl ColumnLayout {
     /// Layout for a database type 1..=25, `None` otherwise.
     pub fn for_type(db_type: u8) -> Option<Self> {
         let t = db_type as usize;
-        if t == 0 || t >= COUNTRY_POS.len() {
+        if t == 0 || t >= COLUMNS[0].len() {
             return None;
         }
+        let [country, region, city, isp, latitude, longitude, zip, timezone] =
+            COLUMNS.map(|field| field[t]);
         Some(ColumnLayout {
-            country: COUNTRY_POS[t],
-            region: REGION_POS[t],
-            city: CITY_POS[t],
-            isp: ISP_POS[t],
-            latitude: LATITUDE_POS[t],
-            longitude: LONGITUDE_POS[t],
-            zip: ZIP_POS[t],
-            timezone: TIMEZONE_POS[t],
+            country,
+            region,
+            city,
+            isp,
+            latitude,
+            longitude,
+            zip,
+            timezone,
         })
     }
 
@@ -139,15 +129,11 @@ pub struct Ip2Location<B: AsRef<[u8]> = memmap2::Mmap> {
 }
 
 fn le_u32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    bytes_at(b, at).map(u32::from_le_bytes)
 }
 
 fn le_u128(b: &[u8], at: usize) -> Option<u128> {
-    let s = b.get(at..at.checked_add(16)?)?;
-    let mut a = [0u8; 16];
-    a.copy_from_slice(s);
-    Some(u128::from_le_bytes(a))
+    bytes_at(b, at).map(u128::from_le_bytes)
 }
 
 impl Ip2Location<memmap2::Mmap> {

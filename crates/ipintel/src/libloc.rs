@@ -18,7 +18,7 @@
 //!
 //! Every read is bounds-checked; a malformed file yields [`IntelError::Corrupt`].
 
-use crate::error::{map_file, IntelError, Result};
+use crate::error::{bytes_at, map_file, IntelError, Result};
 use crate::net::{to_key, IpNetwork, V4_MAPPED_PREFIX};
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -88,15 +88,11 @@ pub struct LocCountry {
 }
 
 fn be_u32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    bytes_at(b, at).map(u32::from_be_bytes)
 }
 
 fn be_u64(b: &[u8], at: usize) -> Option<u64> {
-    let s = b.get(at..at.checked_add(8)?)?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(s);
-    Some(u64::from_be_bytes(a))
+    bytes_at(b, at).map(u64::from_be_bytes)
 }
 
 impl LocDb<memmap2::Mmap> {

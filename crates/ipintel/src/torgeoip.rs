@@ -3,7 +3,7 @@
 //! text; both inclusive. `??` means "unknown" and is treated as no answer.
 //! Parsed into sorted range vectors and searched with a binary search.
 
-use crate::error::{IntelError, Result};
+use crate::error::{read_text, IntelError, Result};
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
@@ -98,8 +98,7 @@ pub struct TorGeoIp {
 impl TorGeoIp {
     /// Loads one file (IPv4 or IPv6 lines, or a mix) into this database.
     pub fn load_file(&mut self, path: &Path) -> Result<()> {
-        let text = std::fs::read(path).map_err(|e| IntelError::io(path, e))?;
-        self.load_text(&String::from_utf8_lossy(&text), path)?;
+        self.load_text(&read_text(path)?, path)?;
         self.paths.push(path.to_path_buf());
         Ok(())
     }

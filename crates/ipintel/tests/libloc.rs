@@ -144,20 +144,11 @@ fn location_cli(db_path: &Path, addrs: &[IpAddr]) -> (HashMap<IpAddr, Option<Rec
 
 /// The same library through its Python binding (tools/libloc-reference.py).
 fn location_python(db_path: &Path, addrs: &[IpAddr]) -> HashMap<IpAddr, Option<Rec>> {
-    use std::io::Write;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/libloc-reference.py");
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(script)
-        .arg(db_path)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run python3");
-    let input: String = addrs.iter().map(|a| format!("{a}\n")).collect();
-    let mut stdin = child.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
+    let out = common::ask_reference(
+        Command::new("/usr/bin/python3").arg(script).arg(db_path),
+        addrs,
+    );
     assert!(out.status.success(), "reference script failed");
     parse_location_output(&String::from_utf8_lossy(&out.stdout))
 }

@@ -5,10 +5,9 @@ mod common;
 
 use common::*;
 use sock_trace_ipintel::torgeoip::{parse_line, TorGeoIp, TorLine};
-use std::io::Write;
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 #[test]
 fn parses_lines() {
@@ -97,21 +96,13 @@ fn agrees_with_reference_on_real_files() {
     let mut v6addrs: Vec<IpAddr> = public_sample(0x70f, 0, 5000);
     v6addrs.truncate(5000);
     let all: Vec<IpAddr> = addrs.into_iter().chain(v6addrs).collect();
-    let mut child = Command::new("python3")
-        .args(["-c", REFERENCE])
-        .arg(&v4)
-        .arg(&v6)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3");
-    let input: String = all.iter().map(|a| format!("{a}\n")).collect();
-    // Feed stdin from a thread: the reference answers while it reads, and a
-    // full stdout pipe would otherwise deadlock both sides.
-    let mut stdin = child.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
-    let out = child.wait_with_output().unwrap();
-    feeder.join().unwrap();
+    let out = common::ask_reference(
+        Command::new("python3")
+            .args(["-c", REFERENCE])
+            .arg(&v4)
+            .arg(&v6),
+        &all,
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let mut agreed = 0;
     let mut with_country = 0;

@@ -7,7 +7,7 @@ mod common;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionOption;
 use pcap_file::pcapng::blocks::section_header::SectionHeaderOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
@@ -53,11 +53,8 @@ fn parse(pkt: &[u8], link: DataLink) -> Parsed {
             let s: [u8; 4] = pkt[12..16].try_into().unwrap();
             let d: [u8; 4] = pkt[16..20].try_into().unwrap();
             let l4 = &pkt[20..];
-            let mut ph = Vec::new();
-            ph.extend_from_slice(&s);
-            ph.extend_from_slice(&d);
-            ph.extend_from_slice(&[0, pkt[9]]);
-            ph.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+            // Pseudo-header: source, destination, zero, protocol, length.
+            let ph = [&s[..], &d, &[0, pkt[9]], &(l4.len() as u16).to_be_bytes()].concat();
             (s.into(), d.into(), pkt[9], l4, ph)
         }
         DataLink::IPV6 => {
@@ -70,11 +67,14 @@ fn parse(pkt: &[u8], link: DataLink) -> Parsed {
             let s: [u8; 16] = pkt[8..24].try_into().unwrap();
             let d: [u8; 16] = pkt[24..40].try_into().unwrap();
             let l4 = &pkt[40..];
-            let mut ph = Vec::new();
-            ph.extend_from_slice(&s);
-            ph.extend_from_slice(&d);
-            ph.extend_from_slice(&(l4.len() as u32).to_be_bytes());
-            ph.extend_from_slice(&[0, 0, 0, pkt[6]]);
+            // Pseudo-header: source, destination, length, zeros, next header.
+            let ph = [
+                &s[..],
+                &d,
+                &(l4.len() as u32).to_be_bytes(),
+                &[0, 0, 0, pkt[6]],
+            ]
+            .concat();
             (s.into(), d.into(), pkt[6], l4, ph)
         }
         other => panic!("unexpected link type {other:?}"),
@@ -221,16 +221,23 @@ fn files_parse_back_with_consistent_headers_and_streams() {
     }
 }
 
+/// Calls `f` with each packet of a pcapng file, in order.
+fn for_each_packet(bytes: &[u8], mut f: impl FnMut(&EnhancedPacketBlock)) {
+    let mut r = PcapNgReader::new(bytes).unwrap();
+    while let Some(b) = r.next_block() {
+        if let Block::EnhancedPacket(epb) = b.unwrap() {
+            f(&epb);
+        }
+    }
+}
+
 #[test]
 fn handshake_and_close_shape() {
     let sc = common::http_v4();
-    let mut r = PcapNgReader::new(&sc.bytes[..]).unwrap();
     let mut flags = Vec::new();
-    while let Some(b) = r.next_block() {
-        if let Block::EnhancedPacket(epb) = b.unwrap() {
-            flags.push(parse(&epb.data, DataLink::IPV4).flags);
-        }
-    }
+    for_each_packet(&sc.bytes, |epb| {
+        flags.push(parse(&epb.data, DataLink::IPV4).flags)
+    });
     // SYN, SYN-ACK, ACK, request, response, FIN-ACK, FIN-ACK, ACK.
     assert_eq!(flags, [0x02, 0x12, 0x10, 0x18, 0x18, 0x11, 0x11, 0x10]);
 }
@@ -238,18 +245,15 @@ fn handshake_and_close_shape() {
 #[test]
 fn accept_side_handshake_and_reset() {
     let sc = common::http_accept();
-    let mut r = PcapNgReader::new(&sc.bytes[..]).unwrap();
     let mut seen = Vec::new();
-    while let Some(b) = r.next_block() {
-        if let Block::EnhancedPacket(epb) = b.unwrap() {
-            let p = parse(&epb.data, DataLink::IPV4);
-            let c = epb.options.iter().find_map(|o| match o {
-                EnhancedPacketOption::Comment(c) => Some(c.to_string()),
-                _ => None,
-            });
-            seen.push((p.src.to_string(), p.flags, c.unwrap()));
-        }
-    }
+    for_each_packet(&sc.bytes, |epb| {
+        let p = parse(&epb.data, DataLink::IPV4);
+        let c = epb.options.iter().find_map(|o| match o {
+            EnhancedPacketOption::Comment(c) => Some(c.to_string()),
+            _ => None,
+        });
+        seen.push((p.src.to_string(), p.flags, c.unwrap()));
+    });
     let (l, pe) = (sc.local.as_str(), sc.peer.as_str());
     let syn = "synthesized by sock-trace";
     let want: Vec<(&str, u8, &str)> = vec![
@@ -285,16 +289,13 @@ fn oversized_datagram_is_truncated_and_says_so() {
     w.datagram(&ends, true, &vec![7u8; 100_000], u64::MAX, "sendto")
         .unwrap();
     let bytes = w.into_inner();
-    let mut r = PcapNgReader::new(&bytes[..]).unwrap();
     let mut seen = false;
-    while let Some(b) = r.next_block() {
-        if let Block::EnhancedPacket(epb) = b.unwrap() {
-            let p = parse(&epb.data, DataLink::IPV4);
-            assert_eq!(p.payload.len(), 65_507);
-            assert!(epb.options.iter().any(|o| matches!(o, EnhancedPacketOption::Comment(c) if c.contains("truncated from 100000 bytes") && c.contains("[unix local=/tmp/a peer=(unnamed)]"))));
-            seen = true;
-        }
-    }
+    for_each_packet(&bytes, |epb| {
+        let p = parse(&epb.data, DataLink::IPV4);
+        assert_eq!(p.payload.len(), 65_507);
+        assert!(epb.options.iter().any(|o| matches!(o, EnhancedPacketOption::Comment(c) if c.contains("truncated from 100000 bytes") && c.contains("[unix local=/tmp/a peer=(unnamed)]"))));
+        seen = true;
+    });
     assert!(seen);
 }
 

@@ -11,7 +11,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -32,18 +32,7 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
         .stderr(File::create(&err_path).unwrap())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} timed out after {TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = common::wait_or_kill(&mut child, TIMEOUT, &format!("{cmd:?}"));
     let read = |p: &Path| {
         let mut s = String::new();
         File::open(p).unwrap().read_to_string(&mut s).unwrap();
@@ -57,17 +46,6 @@ fn tempdir() -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sock-trace-pcap");
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-/// Whether tshark can be used; panics instead of skipping when required.
-fn have_tshark() -> bool {
-    // Looked up on PATH first so a missing tool is a skip, not a spawn
-    // failure inside `run`.
-    if common::on_path("tshark") && run(Command::new("tshark").arg("--version")).0 {
-        return true;
-    }
-    common::skip("tshark not found on PATH", "apt-get install -y tshark");
-    false
 }
 
 fn write(sc: &common::Scenario) -> PathBuf {
@@ -88,33 +66,6 @@ fn tshark(file: &Path, args: &[&str]) -> String {
         .args(args));
     assert!(ok, "tshark {args:?} failed: {err}");
     out
-}
-
-/// The follow output's payload lines, decoded back to bytes per chunk:
-/// `raw` mode prints each chunk as hex, peer-to-client chunks indented.
-fn follow_raw(file: &Path) -> Vec<(bool, Vec<u8>)> {
-    let out = tshark(file, &["-q", "-z", "follow,tcp,raw,0"]);
-    let mut chunks: Vec<(bool, Vec<u8>)> = Vec::new();
-    let mut in_body = false;
-    for line in out.lines() {
-        if line.starts_with("Node 1:") {
-            in_body = true;
-            continue;
-        }
-        if !in_body || line.starts_with("====") || line.is_empty() {
-            continue;
-        }
-        let from_node0 = !line.starts_with('\t');
-        let hex = line.trim();
-        let bytes: Vec<u8> = (0..hex.len() / 2)
-            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
-            .collect();
-        match chunks.last_mut() {
-            Some((d, b)) if *d == from_node0 => b.extend_from_slice(&bytes),
-            _ => chunks.push((from_node0, bytes)),
-        }
-    }
-    chunks
 }
 
 fn check_stream(sc: &common::Scenario) {
@@ -159,7 +110,7 @@ fn check_stream(sc: &common::Scenario) {
         );
     }
     assert_eq!(
-        follow_raw(&f),
+        common::follow_raw(&tshark(&f, &["-q", "-z", "follow,tcp,raw,0"])),
         sc.exchange,
         "{}: follow,tcp,raw,0 differs from the exchange",
         sc.name
@@ -203,75 +154,61 @@ fn check_clean(sc: &common::Scenario) {
     );
 }
 
+/// The request's URI and the response's code, as tshark's HTTP dissector
+/// reads them.
+fn assert_http_exchange(sc: &common::Scenario) {
+    let http = tshark(
+        &write(sc),
+        &common::fields("http", &["http.request.uri", "http.response.code"]),
+    );
+    assert_eq!(http, "/index.html\t\n\t200\n", "{}", sc.name);
+}
+
+/// The scenario `make` builds, or `None` (the test returns) when tshark
+/// is not here.
+fn with_tshark(make: fn() -> common::Scenario) -> Option<common::Scenario> {
+    common::have_tshark().then(make)
+}
+
 #[test]
 fn http_over_ipv4() {
-    if !have_tshark() {
+    let Some(sc) = with_tshark(common::http_v4) else {
         return;
-    }
-    let sc = common::http_v4();
+    };
     check_stream(&sc);
     check_clean(&sc);
-    let f = write(&sc);
-    let http = tshark(
-        &f,
-        &[
-            "-Y",
-            "http",
-            "-T",
-            "fields",
-            "-e",
-            "http.request.uri",
-            "-e",
-            "http.response.code",
-        ],
-    );
-    assert_eq!(http, "/index.html\t\n\t200\n");
+    assert_http_exchange(&sc);
 }
 
 #[test]
 fn http_over_ipv6() {
-    if !have_tshark() {
+    let Some(sc) = with_tshark(common::http_v6) else {
         return;
-    }
-    let sc = common::http_v6();
+    };
     check_stream(&sc);
     check_clean(&sc);
 }
 
 #[test]
 fn dns_over_udp() {
-    if !have_tshark() {
+    let Some(sc) = with_tshark(common::dns_udp) else {
         return;
-    }
-    let sc = common::dns_udp();
+    };
     check_clean(&sc);
     let f = write(&sc);
-    let names = tshark(
-        &f,
-        &[
-            "-Y",
-            "dns",
-            "-T",
-            "fields",
-            "-e",
-            "dns.qry.name",
-            "-e",
-            "dns.a",
-        ],
-    );
+    let names = tshark(&f, &common::fields("dns", &["dns.qry.name", "dns.a"]));
     assert_eq!(names, "example.com\t\nexample.com\t93.184.216.34\n");
 }
 
 #[test]
 fn unix_stream_as_tcp() {
-    if !have_tshark() {
+    let Some(sc) = with_tshark(common::unix_stream) else {
         return;
-    }
-    let sc = common::unix_stream();
+    };
     check_stream(&sc);
     check_clean(&sc);
     let f = write(&sc);
-    let comments = tshark(&f, &["-T", "fields", "-e", "frame.comment"]);
+    let comments = tshark(&f, &common::fields("", &["frame.comment"]));
     let first = comments.lines().next().unwrap_or_default();
     assert_eq!(
         first,
@@ -284,46 +221,29 @@ fn unix_stream_as_tcp() {
 
 #[test]
 fn large_transfer_on_adopted_connection() {
-    if !have_tshark() {
+    let Some(sc) = with_tshark(common::big_adopted) else {
         return;
-    }
-    let sc = common::big_adopted();
+    };
     check_stream(&sc);
     check_clean(&sc);
 }
 
 #[test]
 fn accept_side_and_reset() {
-    if !have_tshark() {
+    let Some(sc) = with_tshark(common::http_accept) else {
         return;
-    }
-    let sc = common::http_accept();
+    };
     check_clean(&sc);
-    let f = write(&sc);
-    let http = tshark(
-        &f,
-        &[
-            "-Y",
-            "http",
-            "-T",
-            "fields",
-            "-e",
-            "http.request.uri",
-            "-e",
-            "http.response.code",
-        ],
-    );
-    assert_eq!(http, "/index.html\t\n\t200\n");
+    assert_http_exchange(&sc);
 }
 
 #[test]
 fn nanosecond_timestamps() {
-    if !have_tshark() {
+    let Some(sc) = with_tshark(common::dns_udp) else {
         return;
-    }
-    let sc = common::dns_udp();
+    };
     let f = write(&sc);
-    let t = tshark(&f, &["-T", "fields", "-e", "frame.time_epoch"]);
+    let t = tshark(&f, &common::fields("", &["frame.time_epoch"]));
     assert_eq!(t, "1700000000.123456789\n1700000000.143456789\n");
 }
 
@@ -331,7 +251,7 @@ fn nanosecond_timestamps() {
 /// space that tshark reports, and the bytes after it are still in place.
 #[test]
 fn uncaptured_bytes_show_as_a_lost_segment() {
-    if !have_tshark() {
+    if !common::have_tshark() {
         return;
     }
     use sock_trace_pcap::{Endpoints, PcapWriter};
@@ -366,16 +286,7 @@ fn uncaptured_bytes_show_as_a_lost_segment() {
     let f = write(&sc);
     let lost = tshark(
         &f,
-        &[
-            "-Y",
-            "tcp.analysis.lost_segment",
-            "-T",
-            "fields",
-            "-e",
-            "tcp.seq",
-            "-e",
-            "tcp.len",
-        ],
+        &common::fields("tcp.analysis.lost_segment", &["tcp.seq", "tcp.len"]),
     );
     // The segment after the hole is flagged: relative sequence number
     // 1 + 100000 (the SYN took one), 10 bytes.
@@ -383,14 +294,7 @@ fn uncaptured_bytes_show_as_a_lost_segment() {
     // Sequence numbers of the peer's side advance by everything moved.
     let fin = tshark(
         &f,
-        &[
-            "-Y",
-            "tcp.flags.fin==1 && tcp.srcport==80",
-            "-T",
-            "fields",
-            "-e",
-            "tcp.seq",
-        ],
+        &common::fields("tcp.flags.fin==1 && tcp.srcport==80", &["tcp.seq"]),
     );
     assert_eq!(fin.trim(), "100011", "{fin}");
 }

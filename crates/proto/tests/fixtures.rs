@@ -15,46 +15,51 @@ fn tcp(local: u16, peer: u16, name: &str) -> Option<String> {
     hint(Transport::Tcp, local, peer, true, &fixture(name))
 }
 
+/// Each (fixture, hint): the fixture's bytes, moved between `local` and
+/// `peer` over `transport`, give exactly that hint.
+fn assert_hints(transport: Transport, local: u16, peer: u16, cases: &[(&str, &str)]) {
+    for &(name, want) in cases {
+        let got = hint(transport, local, peer, true, &fixture(name));
+        assert_eq!(got.as_deref(), Some(want), "{name} ({local} -> {peer})");
+    }
+}
+
 #[test]
 fn dns_over_udp_from_dig() {
     for peer in [53, 40_001] {
         // Same result on the DNS port and, by content, off it.
-        assert_eq!(
-            udp(40_000, peer, "dns_a_query.bin").unwrap(),
-            "DNS query A www.example.test (id 0xea3c)"
-        );
-        assert_eq!(
-            udp(40_000, peer, "dns_a_response.bin").unwrap(),
-            "DNS response NOERROR www.example.test: CNAME example.test, A 192.0.2.1 (id 0xea3c)"
-        );
-        assert_eq!(
-            udp(40_000, peer, "dns_aaaa_query.bin").unwrap(),
-            "DNS query AAAA example.test (id 0xe4ed)"
-        );
-        assert_eq!(
-            udp(40_000, peer, "dns_aaaa_response.bin").unwrap(),
-            "DNS response NOERROR example.test: AAAA 2001:db8::1 (id 0xe4ed)"
-        );
-        assert_eq!(
-            udp(40_000, peer, "dns_nx_query.bin").unwrap(),
-            "DNS query A missing.example.test (id 0xa2bd)"
-        );
-        assert_eq!(
-            udp(40_000, peer, "dns_nx_response.bin").unwrap(),
-            "DNS response NXDOMAIN missing.example.test (id 0xa2bd)"
+        assert_hints(
+            Transport::Udp,
+            40_000,
+            peer,
+            &[
+                ("dns_a_query.bin", "DNS query A www.example.test (id 0xea3c)"),
+                ("dns_a_response.bin", "DNS response NOERROR www.example.test: CNAME example.test, A 192.0.2.1 (id 0xea3c)"),
+                ("dns_aaaa_query.bin", "DNS query AAAA example.test (id 0xe4ed)"),
+                ("dns_aaaa_response.bin", "DNS response NOERROR example.test: AAAA 2001:db8::1 (id 0xe4ed)"),
+                ("dns_nx_query.bin", "DNS query A missing.example.test (id 0xa2bd)"),
+                ("dns_nx_response.bin", "DNS response NXDOMAIN missing.example.test (id 0xa2bd)"),
+            ],
         );
     }
 }
 
 #[test]
 fn dns_over_tcp_from_dig() {
-    assert_eq!(
-        tcp(40_000, 53, "dns_tcp_query.bin").unwrap(),
-        "DNS query A example.test (id 0x9cf6)"
+    assert_hints(
+        Transport::Tcp,
+        40_000,
+        53,
+        &[("dns_tcp_query.bin", "DNS query A example.test (id 0x9cf6)")],
     );
-    assert_eq!(
-        tcp(53, 40_000, "dns_tcp_response.bin").unwrap(),
-        "DNS response NOERROR example.test: A 192.0.2.1 (id 0x9cf6)"
+    assert_hints(
+        Transport::Tcp,
+        53,
+        40_000,
+        &[(
+            "dns_tcp_response.bin",
+            "DNS response NOERROR example.test: A 192.0.2.1 (id 0x9cf6)",
+        )],
     );
 }
 
@@ -77,38 +82,56 @@ fn truncated_dns_response_on_dns_port_shows_what_parsed() {
 #[test]
 fn http_from_curl_and_python_http_server() {
     // Content, not port, decides: 40483 was the relay's random port.
-    assert_eq!(
-        tcp(51_000, 40_483, "http_request.bin").unwrap(),
-        "HTTP GET /index.html HTTP/1.1 Host: localhost:40483"
-    );
-    assert_eq!(
-        tcp(51_000, 40_483, "http_response.bin").unwrap(),
-        "HTTP 200 OK (text/html, 13 bytes)"
+    assert_hints(
+        Transport::Tcp,
+        51_000,
+        40_483,
+        &[
+            (
+                "http_request.bin",
+                "HTTP GET /index.html HTTP/1.1 Host: localhost:40483",
+            ),
+            ("http_response.bin", "HTTP 200 OK (text/html, 13 bytes)"),
+        ],
     );
 }
 
 #[test]
 fn tls13_hellos_from_openssl() {
-    assert_eq!(
-        tcp(51_000, 443, "tls_client_hello.bin").unwrap(),
-        "TLS ClientHello SNI=example.test ALPN=h2,http/1.1 (TLS 1.3)"
-    );
-    // TLS 1.3 sends the chosen ALPN encrypted, after the ServerHello.
-    assert_eq!(
-        tcp(51_000, 443, "tls_server_hello.bin").unwrap(),
-        "TLS ServerHello TLS 1.3, TLS_AES_256_GCM_SHA384"
+    assert_hints(
+        Transport::Tcp,
+        51_000,
+        443,
+        &[
+            (
+                "tls_client_hello.bin",
+                "TLS ClientHello SNI=example.test ALPN=h2,http/1.1 (TLS 1.3)",
+            ),
+            // TLS 1.3 sends the chosen ALPN encrypted, after the ServerHello.
+            (
+                "tls_server_hello.bin",
+                "TLS ServerHello TLS 1.3, TLS_AES_256_GCM_SHA384",
+            ),
+        ],
     );
 }
 
 #[test]
 fn tls12_hellos_from_openssl() {
-    assert_eq!(
-        tcp(51_000, 8443, "tls12_client_hello.bin").unwrap(),
-        "TLS ClientHello SNI=example.test ALPN=h2,http/1.1 (TLS 1.2)"
-    );
-    assert_eq!(
-        tcp(51_000, 8443, "tls12_server_hello.bin").unwrap(),
-        "TLS ServerHello TLS 1.2, ALPN h2, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+    assert_hints(
+        Transport::Tcp,
+        51_000,
+        8443,
+        &[
+            (
+                "tls12_client_hello.bin",
+                "TLS ClientHello SNI=example.test ALPN=h2,http/1.1 (TLS 1.2)",
+            ),
+            (
+                "tls12_server_hello.bin",
+                "TLS ServerHello TLS 1.2, ALPN h2, TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+            ),
+        ],
     );
 }
 

@@ -28,16 +28,9 @@ fn fixtures() -> Vec<Vec<u8>> {
     v
 }
 
-/// xorshift64*: deterministic, so a failure reproduces.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+#[path = "../../cli/tests/common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 #[test]
 fn every_prefix_of_every_fixture() {

@@ -78,24 +78,21 @@ fn check_c(name: &str, flags: &[&str]) {
     );
 }
 
-#[test]
-fn c_pie_o0() {
-    check_c("pie_o0", &["-O0", "-fPIE", "-pie"]);
+/// One test per build of probe.c: `name: flags`.
+macro_rules! c_builds {
+    ($($name:ident: $flags:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            check_c(&stringify!($name)[2..], $flags);
+        }
+    )*};
 }
 
-#[test]
-fn c_pie_o2() {
-    check_c("pie_o2", &["-O2", "-fPIE", "-pie"]);
-}
-
-#[test]
-fn c_nopie_o0() {
-    check_c("nopie_o0", &["-O0", "-fno-PIE", "-no-pie"]);
-}
-
-#[test]
-fn c_nopie_o2() {
-    check_c("nopie_o2", &["-O2", "-fno-PIE", "-no-pie"]);
+c_builds! {
+    c_pie_o0: &["-O0", "-fPIE", "-pie"];
+    c_pie_o2: &["-O2", "-fPIE", "-pie"];
+    c_nopie_o0: &["-O0", "-fno-PIE", "-no-pie"];
+    c_nopie_o2: &["-O2", "-fno-PIE", "-no-pie"];
 }
 
 #[test]

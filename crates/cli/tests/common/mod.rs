@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 mod skip;
 #[allow(unused_imports)]
 pub use skip::*;
+mod tshark;
+#[allow(unused_imports)]
+pub use tshark::*;
 
 /// Whether the tests run as root (setuid files and chown need it).
 pub fn is_root() -> bool {
@@ -45,6 +48,14 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
+}
+
+/// Writes `text` to `dir/name` (a configuration, a script, a source file)
+/// and returns its path.
+pub fn write_file(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    path
 }
 
 /// Compiles `tests/programs/<name>.c` with gcc and `flags`; cached per flags.
@@ -134,6 +145,15 @@ pub fn run_traced_as<S: AsRef<OsStr>>(
     }
 }
 
+/// Runs `prog args...` without the tracer (at most a minute); returns its
+/// exit code and stdout.
+pub fn untraced(prog: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let mut c = Command::new(prog);
+    c.args(args);
+    let (code, out, _) = run_with_timeout(c, Duration::from_secs(60));
+    (code, out)
+}
+
 /// Runs a command with a deadline; the child gets its own process group so
 /// that everything it started dies with it on timeout.
 pub fn run_with_timeout(mut c: Command, timeout: Duration) -> (Option<i32>, String, String) {
@@ -164,6 +184,16 @@ pub fn run_with_timeout(mut c: Command, timeout: Duration) -> (Option<i32>, Stri
         std::thread::sleep(Duration::from_millis(20));
     }
     out.join().unwrap()
+}
+
+/// Runs `tshark -r pcap args...` (at most two minutes) and returns what it
+/// prints; it must succeed.
+pub fn tshark_read(pcap: &Path, args: &[&str]) -> String {
+    let mut c = Command::new("tshark");
+    c.arg("-r").arg(pcap).args(args);
+    let (code, out, err) = run_with_timeout(c, Duration::from_secs(120));
+    assert_eq!(code, Some(0), "tshark {args:?}: {err}");
+    out
 }
 
 /// The interpreter behind `python3`, by absolute path (pyenv shims fork

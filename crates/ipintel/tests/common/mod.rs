@@ -25,6 +25,26 @@ pub fn require_data(what: &str, candidates: &[&str]) -> Option<PathBuf> {
     None
 }
 
+/// Runs a reference implementation with one address a line on its stdin
+/// and returns what it printed. stdin is fed from a thread: the reference
+/// answers while it reads, and a full stdout pipe would otherwise deadlock
+/// both sides.
+pub fn ask_reference(cmd: &mut std::process::Command, addrs: &[IpAddr]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let input: String = addrs.iter().map(|a| format!("{a}\n")).collect();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    out
+}
+
 pub fn fixture(rel: &str) -> PathBuf {
     Path::new(TESTDATA).join(rel)
 }

@@ -8,6 +8,14 @@ use sock_trace_pcap::{Endpoints, PcapWriter};
 mod skip;
 #[allow(unused_imports)]
 pub use skip::*;
+#[path = "../../../cli/tests/common/tshark.rs"]
+mod tshark;
+#[allow(unused_imports)]
+pub use tshark::*;
+#[path = "../../../cli/tests/common/wait.rs"]
+mod wait;
+#[allow(unused_imports)]
+pub use wait::*;
 
 pub const T0: u64 = 1_700_000_000_123_456_789;
 

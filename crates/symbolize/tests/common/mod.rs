@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sock_trace_symbolize::{Module, ProcessMap, Segment};
 
@@ -15,6 +15,10 @@ use sock_trace_symbolize::{Module, ProcessMap, Segment};
 mod skip;
 #[allow(unused_imports)]
 pub use skip::*;
+#[path = "../../../cli/tests/common/wait.rs"]
+mod wait;
+#[allow(unused_imports)]
+pub use wait::*;
 
 pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -44,18 +48,7 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> String {
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("timeout after {timeout:?}: {desc}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_or_kill(&mut child, timeout, &desc);
     let out = out_t.join().unwrap();
     let err = err_t.join().unwrap();
     assert!(
