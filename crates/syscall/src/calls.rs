@@ -122,7 +122,14 @@ fn sockaddr_out(w: &mut RecordWriter<'_>, pid: u32, role: u8, addr: u64, lenp: u
         w.header().flags |= FLAG_BAD_POINTER;
         return;
     };
-    bytes(w, pid, Tag::SockAddr, role, addr, (len as usize).min(MAX_ADDR));
+    bytes(
+        w,
+        pid,
+        Tag::SockAddr,
+        role,
+        addr,
+        (len as usize).min(MAX_ADDR),
+    );
 }
 
 /// Payload moved through a buffer: the first min(n, max_data) bytes.
@@ -147,7 +154,8 @@ fn iovecs(pid: u32, iov: u64, cnt: u64) -> Option<Vec<(u64, u64)>> {
     Some(
         (0..n)
             .map(|i| {
-                let word = |o: usize| u64::from_le_bytes(raw[o..o + 8].try_into().unwrap_or([0; 8]));
+                let word =
+                    |o: usize| u64::from_le_bytes(raw[o..o + 8].try_into().unwrap_or([0; 8]));
                 (word(i * 16), word(i * 16 + 8))
             })
             .collect(),
@@ -210,17 +218,40 @@ fn msghdr_blobs(w: &mut RecordWriter<'_>, pid: u32, msg: u64, ret: i64, sending:
     let flags = u32::from_le_bytes(raw[48..52].try_into().unwrap_or([0; 4])) as i32;
     w.ints(
         role::MSGHDR,
-        &[namelen as i64, iovlen as i64, controllen as i64, flags as i64],
+        &[
+            namelen as i64,
+            iovlen as i64,
+            controllen as i64,
+            flags as i64,
+        ],
     );
     let addr_role = if sending { role::ADDR } else { role::ADDR_OUT };
     if sending || ret >= 0 {
-        bytes(w, pid, Tag::SockAddr, addr_role, name, (namelen as usize).min(MAX_ADDR));
+        bytes(
+            w,
+            pid,
+            Tag::SockAddr,
+            addr_role,
+            name,
+            (namelen as usize).min(MAX_ADDR),
+        );
     }
-    let data_role = if sending { role::DATA_OUT } else { role::DATA_IN };
+    let data_role = if sending {
+        role::DATA_OUT
+    } else {
+        role::DATA_IN
+    };
     // The payload comes after the control buffer in the preload library's
     // records; the order of blobs does not matter to the decoder.
     if ret >= 0 && control != 0 && controllen > 0 {
-        bytes(w, pid, Tag::Bytes, role::CONTROL, control, (controllen as usize).min(MAX_CONTROL));
+        bytes(
+            w,
+            pid,
+            Tag::Bytes,
+            role::CONTROL,
+            control,
+            (controllen as usize).min(MAX_CONTROL),
+        );
     }
     iov_blobs(w, pid, iov, iovlen, ret, data_role, max);
 }
@@ -246,7 +277,14 @@ pub fn fill(w: &mut RecordWriter<'_>, pid: u32, e: &Entry, ret: i64, max_data: u
         }
         Func::Connect | Func::Bind => {
             set_args(w, 3);
-            bytes(w, pid, Tag::SockAddr, role::ADDR, a[1], (a[2] as u32 as usize).min(MAX_ADDR));
+            bytes(
+                w,
+                pid,
+                Tag::SockAddr,
+                role::ADDR,
+                a[1],
+                (a[2] as u32 as usize).min(MAX_ADDR),
+            );
         }
         Func::Listen | Func::Shutdown => set_args(w, 2),
         Func::Accept | Func::Accept4 => {
@@ -266,7 +304,14 @@ pub fn fill(w: &mut RecordWriter<'_>, pid: u32, e: &Entry, ret: i64, max_data: u
         Func::Dup3 | Func::Fcntl | Func::CloseRange => set_args(w, 3),
         Func::Setsockopt => {
             set_args(w, 5);
-            bytes(w, pid, Tag::Bytes, role::OPTVAL, a[3], (a[4] as u32 as usize).min(MAX_OPT));
+            bytes(
+                w,
+                pid,
+                Tag::Bytes,
+                role::OPTVAL,
+                a[3],
+                (a[4] as u32 as usize).min(MAX_OPT),
+            );
         }
         Func::Getsockopt => {
             set_args(w, 5);
@@ -274,14 +319,28 @@ pub fn fill(w: &mut RecordWriter<'_>, pid: u32, e: &Entry, ret: i64, max_data: u
             w.header().args[5] = after.unwrap_or(0) as u64;
             if ret == 0 {
                 if let Some(len) = after {
-                    bytes(w, pid, Tag::Bytes, role::OPTVAL, a[3], (len as usize).min(MAX_OPT));
+                    bytes(
+                        w,
+                        pid,
+                        Tag::Bytes,
+                        role::OPTVAL,
+                        a[3],
+                        (len as usize).min(MAX_OPT),
+                    );
                 }
             }
         }
         Func::Sendto => {
             set_args(w, 6);
             if a[4] != 0 {
-                bytes(w, pid, Tag::SockAddr, role::ADDR, a[4], (a[5] as u32 as usize).min(MAX_ADDR));
+                bytes(
+                    w,
+                    pid,
+                    Tag::SockAddr,
+                    role::ADDR,
+                    a[4],
+                    (a[5] as u32 as usize).min(MAX_ADDR),
+                );
             }
             payload(w, pid, role::DATA_OUT, a[1], ret, max_data);
         }

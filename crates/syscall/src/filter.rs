@@ -89,7 +89,10 @@ mod tests {
         assert_eq!(run(&p, 41, AUDIT_ARCH_X86_64), SECCOMP_RET_TRACE);
         assert_eq!(run(&p, 3, AUDIT_ARCH_X86_64), SECCOMP_RET_TRACE);
         assert_eq!(run(&p, 39, AUDIT_ARCH_X86_64), SECCOMP_RET_ALLOW);
-        assert_eq!(run(&p, 41 | X32_SYSCALL_BIT, AUDIT_ARCH_X86_64), SECCOMP_RET_ALLOW);
+        assert_eq!(
+            run(&p, 41 | X32_SYSCALL_BIT, AUDIT_ARCH_X86_64),
+            SECCOMP_RET_ALLOW
+        );
         assert_eq!(run(&p, 41, 0x4000_0003), SECCOMP_RET_ALLOW);
         let empty = program(&[]);
         assert_eq!(run(&empty, 41, AUDIT_ARCH_X86_64), SECCOMP_RET_ALLOW);

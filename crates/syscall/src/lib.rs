@@ -103,7 +103,10 @@ fn traced_numbers(shm: &Shm) -> Vec<i64> {
     use sock_trace_event::Func;
     let base = shm.header().capture.get();
     let rules = shm.rules();
-    let any_rule = rules.as_slice().iter().any(|r| r.sets & RULE_SETS_FUNCTIONS != 0);
+    let any_rule = rules
+        .as_slice()
+        .iter()
+        .any(|r| r.sets & RULE_SETS_FUNCTIONS != 0);
     calls::TRACED
         .iter()
         .filter(|(_, f)| match f {
@@ -139,13 +142,11 @@ fn resolve(program: &OsStr) -> Option<PathBuf> {
         return Some(p.to_path_buf());
     }
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
-    std::env::split_paths(&path)
-        .map(|d| d.join(p))
-        .find(|c| {
-            use std::os::unix::fs::PermissionsExt;
-            c.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+    std::env::split_paths(&path).map(|d| d.join(p)).find(|c| {
+        use std::os::unix::fs::PermissionsExt;
+        c.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// Runs `argv` under the system-call backend, writing its records into the
@@ -180,7 +181,10 @@ pub fn run(argv: &[OsString], shm: &Shm, mut poll: impl FnMut()) -> Result<i32, 
         })
     };
     let cpath = cstr(path.as_os_str().as_bytes())?;
-    let cargs: Vec<CString> = argv.iter().map(|a| cstr(a.as_bytes())).collect::<Result<_, _>>()?;
+    let cargs: Vec<CString> = argv
+        .iter()
+        .map(|a| cstr(a.as_bytes()))
+        .collect::<Result<_, _>>()?;
     let filter = filter::program(&traced_numbers(shm));
     let shm = *shm;
     let done = std::sync::atomic::AtomicBool::new(false);
@@ -192,7 +196,10 @@ pub fn run(argv: &[OsString], shm: &Shm, mut poll: impl FnMut()) -> Result<i32, 
                 done.store(true, std::sync::atomic::Ordering::Release);
                 r
             })
-            .map_err(|e| NotStarted { code: 126, error: e })?;
+            .map_err(|e| NotStarted {
+                code: 126,
+                error: e,
+            })?;
         while !done.load(std::sync::atomic::Ordering::Acquire) {
             poll();
             std::thread::sleep(std::time::Duration::from_micros(500));
@@ -269,7 +276,10 @@ fn spawn_and_trace(
         let e = read_exec_error(pipe[0]);
         // SAFETY: our descriptor.
         unsafe { libc::close(pipe[0]) };
-        return Err(fail(126, e.unwrap_or_else(|| io::Error::other("the child did not start"))));
+        return Err(fail(
+            126,
+            e.unwrap_or_else(|| io::Error::other("the child did not start")),
+        ));
     }
     let opts = libc::PTRACE_O_TRACESECCOMP
         | libc::PTRACE_O_TRACESYSGOOD

@@ -75,8 +75,9 @@ fn build_id(path: &[u8], ph: &[Phdr]) -> Option<Vec<u8>> {
         let notes = file.get(p.p_offset as usize..end as usize)?;
         let mut pos = 0;
         while pos + 12 <= notes.len() {
-            let word =
-                |o: usize| u32::from_le_bytes(notes[o..o + 4].try_into().unwrap_or([0; 4])) as usize;
+            let word = |o: usize| {
+                u32::from_le_bytes(notes[o..o + 4].try_into().unwrap_or([0; 4])) as usize
+            };
             let (namesz, descsz, kind) = (word(pos), word(pos + 4), word(pos + 8));
             let name_at = pos + 12;
             let desc_at = name_at + namesz.div_ceil(4) * 4;
@@ -127,7 +128,9 @@ impl Modules {
                 .ok()
                 .and_then(|r| r.split('-').next())
                 .and_then(|s| u64::from_str_radix(s, 16).ok());
-            let off = std::str::from_utf8(off).ok().and_then(|s| u64::from_str_radix(s, 16).ok());
+            let off = std::str::from_utf8(off)
+                .ok()
+                .and_then(|s| u64::from_str_radix(s, 16).ok());
             if let (Some(start), Some(0)) = (start, off) {
                 if !bases.iter().any(|(p, _)| p == path) {
                     bases.push((path.to_vec(), start));

@@ -46,7 +46,13 @@ impl Sink {
         // Allocate the ring's pages now (a full tmpfs fails here, cleanly,
         // rather than with SIGBUS at the first record).
         // SAFETY: the span lies in the area's shared mapping.
-        let rc = unsafe { libc::madvise(data as *mut libc::c_void, len, 23 /* MADV_POPULATE_WRITE */) };
+        let rc = unsafe {
+            libc::madvise(
+                data as *mut libc::c_void,
+                len,
+                23, /* MADV_POPULATE_WRITE */
+            )
+        };
         if rc != 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
             self.shm.free(r);
             return None;

@@ -192,7 +192,10 @@ impl Tracer {
                 resume(libc::PTRACE_CONT, tid, 0);
             }
             PTRACE_EVENT_STOP => {
-                if matches!(sig, libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU) {
+                if matches!(
+                    sig,
+                    libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+                ) {
                     // Group-stop: stay stopped until SIGCONT, as untraced.
                     resume(libc::PTRACE_LISTEN, tid, 0);
                 } else {
@@ -284,7 +287,9 @@ impl Tracer {
             return;
         };
         let t_end = now();
-        let raw = mem::regs(tid).map(|r| r.rax as i64).unwrap_or(-(libc::ENOSYS as i64));
+        let raw = mem::regs(tid)
+            .map(|r| r.rax as i64)
+            .unwrap_or(-(libc::ENOSYS as i64));
         let pid = self.proc_of(tid);
         match -raw {
             ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK => {
@@ -407,7 +412,11 @@ impl Tracer {
             let recorded = p.recorded;
             p.recorded = recorded;
             self.procs.insert(tgid, p);
-            self.sink.shm().header().processes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.sink
+                .shm()
+                .header()
+                .processes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if recorded {
                 self.process_start(tgid, parent_pid, true);
             }
@@ -470,7 +479,11 @@ impl Tracer {
         proc.modules = Modules::default();
         let recorded = proc.recorded;
         if first {
-            self.sink.shm().header().processes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.sink
+                .shm()
+                .header()
+                .processes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         if recorded {
             let ppid = mem::ppid(pid).unwrap_or(0);
@@ -512,18 +525,37 @@ fn socket_ends(w: &mut RecordWriter<'_>, pid: u32, fd: i32, peer: bool) {
         if pidfd < 0 {
             return;
         }
-        let dup = libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd as libc::c_long, 0 as libc::c_long);
+        let dup = libc::syscall(
+            libc::SYS_pidfd_getfd,
+            pidfd,
+            fd as libc::c_long,
+            0 as libc::c_long,
+        );
         libc::close(pidfd as i32);
         if dup < 0 {
             return;
         }
-        let calls: [(unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32, u8); 2] =
-            [(libc::getsockname, role::LOCAL_ADDR), (libc::getpeername, role::PEER_ADDR)];
+        let calls: [(
+            unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32,
+            u8,
+        ); 2] = [
+            (libc::getsockname, role::LOCAL_ADDR),
+            (libc::getpeername, role::PEER_ADDR),
+        ];
         for (f, r) in calls.into_iter().take(if peer { 2 } else { 1 }) {
             let mut buf = [0u8; calls::MAX_ADDR];
             let mut len = calls::MAX_ADDR as libc::socklen_t;
-            if f(dup as i32, buf.as_mut_ptr() as *mut libc::sockaddr, &mut len) == 0 {
-                w.blob(Tag::SockAddr, r, &buf[..(len as usize).min(calls::MAX_ADDR)]);
+            if f(
+                dup as i32,
+                buf.as_mut_ptr() as *mut libc::sockaddr,
+                &mut len,
+            ) == 0
+            {
+                w.blob(
+                    Tag::SockAddr,
+                    r,
+                    &buf[..(len as usize).min(calls::MAX_ADDR)],
+                );
             }
         }
         libc::close(dup as i32);

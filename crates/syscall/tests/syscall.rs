@@ -67,7 +67,10 @@ fn trace(argv: &[&str]) -> Traced {
     let out = tempfile(&format!("out-{}", argv.join("-").replace('/', "_")));
     let script = format!(
         "exec {} > {}",
-        argv.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(" "),
+        argv.iter()
+            .map(|a| format!("'{a}'"))
+            .collect::<Vec<_>>()
+            .join(" "),
         out.display()
     );
     let capture = CaptureOptions {
@@ -85,7 +88,12 @@ fn trace(argv: &[&str]) -> Traced {
     let mut raw: Vec<Vec<u8>> = Vec::new();
     let drain = |raw: &mut Vec<Vec<u8>>| {
         for ring in 0..geo.nrings {
-            if shm.ctl(ring).state.load(std::sync::atomic::Ordering::Acquire) == RING_FREE {
+            if shm
+                .ctl(ring)
+                .state
+                .load(std::sync::atomic::Ordering::Acquire)
+                == RING_FREE
+            {
                 continue;
             }
             loop {
@@ -107,7 +115,10 @@ fn trace(argv: &[&str]) -> Traced {
             }
         }
     };
-    let args: Vec<OsString> = ["/bin/sh", "-c", &script].iter().map(OsString::from).collect();
+    let args: Vec<OsString> = ["/bin/sh", "-c", &script]
+        .iter()
+        .map(OsString::from)
+        .collect();
     let status = sock_trace_syscall::run(&args, &shm, || drain(&mut raw)).expect("started");
     drain(&mut raw);
     let mut recs: Vec<(u64, usize, Vec<u8>)> = raw
@@ -141,7 +152,15 @@ fn calls<'a>(t: &'a Traced, f: Func) -> Vec<&'a Event> {
 fn dump(t: &Traced) -> String {
     t.events
         .iter()
-        .map(|e| format!("{} {} {:?} {:?}", e.pid, e.func.name(), e.core.ret, e.core.errno))
+        .map(|e| {
+            format!(
+                "{} {} {:?} {:?}",
+                e.pid,
+                e.func.name(),
+                e.core.ret,
+                e.core.errno
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -154,7 +173,11 @@ fn static_client_connect_send_recv_and_refused_errno() {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
     let port = listener.local_addr().unwrap().port();
     // A port nobody listens on: bind, read the number, close.
-    let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port();
+    let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let server = std::thread::spawn(move || {
         let (mut s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -163,10 +186,18 @@ fn static_client_connect_send_recv_and_refused_errno() {
         s.write_all(b"pong!").unwrap();
         b
     });
-    let t = trace(&[prog.to_str().unwrap(), &port.to_string(), &closed.to_string()]);
+    let t = trace(&[
+        prog.to_str().unwrap(),
+        &port.to_string(),
+        &closed.to_string(),
+    ]);
     assert_eq!(server.join().unwrap(), *b"ping");
     assert!(t.output.contains("ALL OK"), "program output: {}", t.output);
-    assert!(t.output.contains("errno=111"), "ECONNREFUSED reached the program: {}", t.output);
+    assert!(
+        t.output.contains("errno=111"),
+        "ECONNREFUSED reached the program: {}",
+        t.output
+    );
     assert!(libc::WIFEXITED(t.status), "{:#x}", t.status);
     assert_eq!(sock_trace_syscall::exit_code(t.status), 3);
 
@@ -200,7 +231,10 @@ fn static_client_connect_send_recv_and_refused_errno() {
         .iter()
         .filter(|e| matches!(e.func, Func::Recvfrom | Func::Recv | Func::Read))
         .collect();
-    let received: u64 = recv.iter().filter_map(|e| e.core.io.map(|io| io.bytes)).sum();
+    let received: u64 = recv
+        .iter()
+        .filter_map(|e| e.core.io.map(|io| io.bytes))
+        .sum();
     assert_eq!(received, 5, "{}", dump(&t));
     let payload: Vec<u8> = recv
         .iter()
@@ -212,7 +246,9 @@ fn static_client_connect_send_recv_and_refused_errno() {
     assert_eq!(calls(&t, Func::Close).len(), 2, "{}", dump(&t));
     assert_eq!(calls(&t, Func::Socket).len(), 2);
     // Every call of the program has its caller's instruction pointer.
-    assert!(connects.iter().all(|e| e.callers.len() == 1 && e.callers[0] != 0));
+    assert!(connects
+        .iter()
+        .all(|e| e.callers.len() == 1 && e.callers[0] != 0));
 }
 
 #[test]
@@ -229,7 +265,11 @@ fn forked_child_calls_belong_to_the_child() {
     assert_eq!(&b[..n], b"child");
     assert_eq!(sock_trace_syscall::exit_code(t.status), 10, "{}", t.output);
     // "parent P child C status S"
-    let line = t.output.lines().find(|l| l.starts_with("parent")).expect(&t.output);
+    let line = t
+        .output
+        .lines()
+        .find(|l| l.starts_with("parent"))
+        .expect(&t.output);
     let words: Vec<&str> = line.split_whitespace().collect();
     let (parent, child): (u32, u32) = (words[1].parse().unwrap(), words[3].parse().unwrap());
     let forked: Vec<_> = t
@@ -256,13 +296,26 @@ fn killed_program_exit_status_and_signals_delivered_once() {
     let Some(prog) = build_static("sigdie") else {
         return;
     };
-    for (how, sig) in [("kill", libc::SIGKILL), ("segv", libc::SIGSEGV), ("term", libc::SIGTERM)] {
+    for (how, sig) in [
+        ("kill", libc::SIGKILL),
+        ("segv", libc::SIGSEGV),
+        ("term", libc::SIGTERM),
+    ] {
         let t = trace(&[prog.to_str().unwrap(), how]);
         assert!(libc::WIFSIGNALED(t.status), "{how}: {:#x}", t.status);
         assert_eq!(sock_trace_syscall::exit_code(t.status), 128 + sig, "{how}");
-        assert!(t.output.contains("usr1 handled 1 times"), "{how}: {}", t.output);
+        assert!(
+            t.output.contains("usr1 handled 1 times"),
+            "{how}: {}",
+            t.output
+        );
         let sends = calls(&t, Func::Sendto);
-        assert_eq!(sends.len(), 1, "{how}: the last call is recorded: {}", dump(&t));
+        assert_eq!(
+            sends.len(),
+            1,
+            "{how}: the last call is recorded: {}",
+            dump(&t)
+        );
         assert_eq!(
             sends[0].data.as_ref().map(|d| d.shown.clone()),
             Some(b"last words".to_vec())
