@@ -57,6 +57,9 @@ struct Traced {
     status: i32,
     events: Vec<Event>,
     output: String,
+    /// Whether every caller address lies in a module the process's module
+    /// records described (so the collector can symbolise it).
+    callers_in_modules: bool,
 }
 
 /// Runs `argv` under the backend with payload capture on, decoding every
@@ -128,16 +131,29 @@ fn trace(argv: &[&str]) -> Traced {
         .collect();
     recs.sort_by_key(|r| (r.0, r.1));
     let mut decoder = Decoder::new();
-    let events = recs
-        .iter()
-        .filter_map(|(_, _, b)| decoder.decode(&Record::parse(b).unwrap()))
-        .collect();
+    let mut callers_in_modules = true;
+    let mut events = Vec::new();
+    for (_, _, b) in &recs {
+        let Some(e) = decoder.decode(&Record::parse(b).unwrap()) else {
+            continue;
+        };
+        let mods = decoder.modules(e.pid);
+        if !e
+            .callers
+            .iter()
+            .all(|&a| mods.iter().any(|m| m.contains(a)))
+        {
+            callers_in_modules = false;
+        }
+        events.push(e);
+    }
     let output = std::fs::read_to_string(&out).unwrap_or_default();
     let _ = std::fs::remove_file(&out);
     Traced {
         status,
         events,
         output,
+        callers_in_modules,
     }
 }
 
@@ -249,6 +265,40 @@ fn static_client_connect_send_recv_and_refused_errno() {
     assert!(connects
         .iter()
         .all(|e| e.callers.len() == 1 && e.callers[0] != 0));
+    assert!(
+        t.callers_in_modules,
+        "module records cover the caller addresses"
+    );
+}
+
+/// The preload suite's own check program, linked statically: every result
+/// and errno it sees under the backend is what the kernel gives untraced.
+#[test]
+fn static_basic_program_sees_unchanged_results() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/programs/basic.c");
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("syscall-basic-static");
+    let built = std::process::Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .output();
+    if !built.as_ref().is_ok_and(|o| o.status.success()) {
+        skip::skip(
+            "gcc -static failed for basic.c",
+            "install gcc and libc6-dev",
+        );
+        return;
+    }
+    let t = trace(&[out.to_str().unwrap()]);
+    assert!(t.output.contains("ALL OK"), "{}", t.output);
+    assert_eq!(sock_trace_syscall::exit_code(t.status), 0);
+    let refused = calls(&t, Func::Connect)
+        .into_iter()
+        .filter(|e| e.core.errno == Some(libc::ECONNREFUSED))
+        .count();
+    assert_eq!(refused, 1, "{}", dump(&t));
+    assert_eq!(calls(&t, Func::Accept4).len(), 1);
+    assert_eq!(calls(&t, Func::Socketpair).len(), 1);
 }
 
 #[test]
