@@ -66,8 +66,13 @@ struct Traced {
 /// record in completion order. The program's stdout goes to a file (through
 /// `sh -c 'exec ...'`, so the shell's exec is traced too).
 fn trace(argv: &[&str]) -> Traced {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let out = tempfile(&format!("out-{}", argv.join("-").replace('/', "_")));
+    trace_to(argv, &out)
+}
+
+/// [`trace`] with the program's output in `out`.
+fn trace_to(argv: &[&str], out: &Path) -> Traced {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let script = format!(
         "exec {} > {}",
         argv.iter()
@@ -147,8 +152,8 @@ fn trace(argv: &[&str]) -> Traced {
         }
         events.push(e);
     }
-    let output = std::fs::read_to_string(&out).unwrap_or_default();
-    let _ = std::fs::remove_file(&out);
+    let output = std::fs::read_to_string(out).unwrap_or_default();
+    let _ = std::fs::remove_file(out);
     Traced {
         status,
         events,
@@ -371,6 +376,42 @@ fn killed_program_exit_status_and_signals_delivered_once() {
             Some(b"last words".to_vec())
         );
     }
+}
+
+/// A group-stop keeps the program stopped (PTRACE_LISTEN) until SIGCONT.
+#[test]
+fn sigstop_stops_until_sigcont() {
+    let Some(prog) = build_static("stopper") else {
+        return;
+    };
+    let out = tempfile("stopper-watch");
+    let out2 = out.clone();
+    let watcher = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let pid: i32 = loop {
+            let text = std::fs::read_to_string(&out2).unwrap_or_default();
+            if let Some(p) = text.strip_prefix("pid ").and_then(|r| r.lines().next()) {
+                break p.trim().parse().unwrap();
+            }
+            assert!(std::time::Instant::now() < deadline, "no pid line");
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        // Stopped for a while: nothing more is written.
+        std::thread::sleep(Duration::from_millis(300));
+        let before = std::fs::read_to_string(&out2).unwrap_or_default();
+        // SAFETY: plain kill.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        before
+    });
+    let t = trace_to(&[prog.to_str().unwrap()], &out);
+    let before = watcher.join().unwrap();
+    assert!(
+        !before.contains("continued"),
+        "ran on while stopped: {before}"
+    );
+    assert!(t.output.contains("continued 1"), "{}", t.output);
+    assert_eq!(sock_trace_syscall::exit_code(t.status), 0);
+    assert_eq!(calls(&t, Func::Socket).len(), 1);
 }
 
 #[test]
