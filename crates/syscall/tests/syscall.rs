@@ -28,11 +28,15 @@ fn build_static(name: &str) -> Option<PathBuf> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/programs")
         .join(format!("{name}.c"));
+    build_static_from(name, &src)
+}
+
+fn build_static_from(name: &str, src: &Path) -> Option<PathBuf> {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("syscall-{name}-static"));
     let r = std::process::Command::new("gcc")
-        .args(["-static", "-O1", "-o"])
+        .args(["-static", "-pthread", "-O1", "-o"])
         .arg(&out)
-        .arg(&src)
+        .arg(src)
         .output();
     match r {
         Ok(o) if o.status.success() => Some(out),
@@ -376,6 +380,27 @@ fn killed_program_exit_status_and_signals_delivered_once() {
             Some(b"last words".to_vec())
         );
     }
+}
+
+/// 16 threads on private socketpairs (the preload suite's threads.c):
+/// every call is recorded exactly once, with its thread's tid.
+#[test]
+fn threads_exact_call_counts() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/programs/threads.c");
+    let Some(prog) = build_static_from("threads", &src) else {
+        return;
+    };
+    let t = trace(&[prog.to_str().unwrap(), "16", "400"]);
+    assert!(t.output.contains("done"), "{}", t.output);
+    assert_eq!(sock_trace_syscall::exit_code(t.status), 0);
+    let sends = calls(&t, Func::Sendto);
+    let recvs = calls(&t, Func::Recvfrom);
+    assert_eq!(sends.len(), 16 * 200);
+    assert_eq!(recvs.len(), 16 * 200);
+    assert!(sends.iter().chain(&recvs).all(|e| e.core.ret == 1));
+    let tids: std::collections::HashSet<u32> = sends.iter().map(|e| e.tid).collect();
+    assert_eq!(tids.len(), 16, "each thread's calls carry its tid");
+    assert!(sends.iter().all(|e| e.tid != e.pid));
 }
 
 /// A group-stop keeps the program stopped (PTRACE_LISTEN) until SIGCONT.
