@@ -408,9 +408,8 @@ impl Tracer {
         let tgid = mem::tgid(child).unwrap_or(child);
         if tgid != parent_pid {
             // A new process: same image, same descriptors.
-            let mut p = self.procs.get(&parent_pid).cloned().unwrap_or_default();
+            let p = self.procs.get(&parent_pid).cloned().unwrap_or_default();
             let recorded = p.recorded;
-            p.recorded = recorded;
             self.procs.insert(tgid, p);
             self.sink
                 .shm()

@@ -170,7 +170,7 @@ fn tempfile(tag: &str) -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("syscall-{}-{tag}", std::process::id()))
 }
 
-fn calls<'a>(t: &'a Traced, f: Func) -> Vec<&'a Event> {
+fn calls(t: &Traced, f: Func) -> Vec<&Event> {
     t.events.iter().filter(|e| e.func == f).collect()
 }
 
