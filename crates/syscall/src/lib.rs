@@ -159,7 +159,28 @@ fn resolve(program: &OsStr) -> Option<PathBuf> {
 ///
 /// The tracer thread waits for all children of this process (`waitpid(-1)`):
 /// the caller must not start or reap other children meanwhile.
-pub fn run(argv: &[OsString], shm: &Shm, mut poll: impl FnMut()) -> Result<i32, NotStarted> {
+pub fn run(argv: &[OsString], shm: &Shm, poll: impl FnMut()) -> Result<i32, NotStarted> {
+    run_with(argv, shm, &RunOptions::default(), poll)
+}
+
+/// How [`run_with`] starts the program.
+#[derive(Default)]
+pub struct RunOptions<'a> {
+    /// Put the program in a process group of its own (the launcher does so
+    /// outside a terminal's foreground, and then forwards signals to it).
+    pub own_process_group: bool,
+    /// Called (on the tracer thread) with the program's pid once it is
+    /// traced, before it execs: the launcher's signal forwarding needs it.
+    pub started: Option<&'a (dyn Fn(u32) + Sync)>,
+}
+
+/// [`run`] with [`RunOptions`].
+pub fn run_with(
+    argv: &[OsString],
+    shm: &Shm,
+    options: &RunOptions<'_>,
+    mut poll: impl FnMut(),
+) -> Result<i32, NotStarted> {
     let Some(program) = argv.first() else {
         return Err(NotStarted {
             code: 127,
@@ -192,7 +213,7 @@ pub fn run(argv: &[OsString], shm: &Shm, mut poll: impl FnMut()) -> Result<i32, 
         let tracer = std::thread::Builder::new()
             .name("sock-trace-ptrace".into())
             .spawn_scoped(s, || {
-                let r = spawn_and_trace(&cpath, &cargs, &filter, shm);
+                let r = spawn_and_trace(&cpath, &cargs, &filter, shm, options);
                 done.store(true, std::sync::atomic::Ordering::Release);
                 r
             })
@@ -220,7 +241,9 @@ fn spawn_and_trace(
     args: &[CString],
     filter: &[libc::sock_filter],
     shm: Shm,
+    options: &RunOptions<'_>,
 ) -> Result<i32, NotStarted> {
+    let own_group = options.own_process_group;
     let fail = |code: i32, error: io::Error| NotStarted { code, error };
     let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
     argv.push(core::ptr::null());
@@ -251,6 +274,9 @@ fn spawn_and_trace(
         unsafe {
             libc::close(pipe[0]);
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            if own_group {
+                libc::setpgid(0, 0);
+            }
             let mut ok = libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0;
             ok = ok
                 && libc::prctl(
@@ -302,6 +328,9 @@ fn spawn_and_trace(
             126,
             io::Error::new(e.kind(), format!("ptrace is not allowed here: {e}")),
         ));
+    }
+    if let Some(f) = options.started {
+        f(pid as u32);
     }
     // SAFETY: plain kill on our child.
     unsafe { libc::kill(pid, libc::SIGCONT) };

@@ -439,6 +439,42 @@ fn sigstop_stops_until_sigcont() {
     assert_eq!(calls(&t, Func::Socket).len(), 1);
 }
 
+/// `run_with`: the program in a process group of its own, its pid handed
+/// to the launcher before it runs.
+#[test]
+fn own_process_group_and_started_pid() {
+    let Some(prog) = build_static("sigdie") else {
+        return;
+    };
+    let area = Area::create(
+        Geometry {
+            nrings: 2,
+            ring_bytes: 64 * 1024,
+        },
+        CaptureOptions::default(),
+        &[],
+        &[],
+    )
+    .unwrap();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let seen = Mutex::new((0u32, 0i32));
+    let started = |pid: u32| {
+        // SAFETY: plain getpgid on our (stopped) child.
+        let pgid = unsafe { libc::getpgid(pid as i32) };
+        *seen.lock().unwrap() = (pid, pgid);
+    };
+    let options = sock_trace_syscall::RunOptions {
+        own_process_group: true,
+        started: Some(&started),
+    };
+    let argv = [prog.into_os_string(), OsString::from("term")];
+    let st = sock_trace_syscall::run_with(&argv, area.shm(), &options, || {}).unwrap();
+    assert_eq!(sock_trace_syscall::exit_code(st), 128 + libc::SIGTERM);
+    let (pid, pgid) = *seen.lock().unwrap();
+    assert!(pid > 0);
+    assert_eq!(pgid, pid as i32);
+}
+
 #[test]
 fn missing_program_is_not_started() {
     let area = Area::create(
