@@ -43,14 +43,31 @@ pub const TRACED: &[(i64, Func)] = &[
     (libc::SYS_write, Func::Write),
     (libc::SYS_readv, Func::Readv),
     (libc::SYS_writev, Func::Writev),
+    (libc::SYS_poll, Func::Poll),
+    (libc::SYS_ppoll, Func::Ppoll),
+    (libc::SYS_select, Func::Select),
+    (libc::SYS_pselect6, Func::Pselect),
+    (libc::SYS_epoll_create, Func::EpollCreate),
+    (libc::SYS_epoll_create1, Func::EpollCreate1),
+    (libc::SYS_epoll_ctl, Func::EpollCtl),
+    (libc::SYS_epoll_wait, Func::EpollWait),
+    (libc::SYS_epoll_pwait, Func::EpollPwait),
 ];
+
+/// Most `pollfd` and `epoll_event` entries a record holds.
+const MAX_POLLFDS: usize = 64;
+const MAX_EVENTS: usize = 64;
+/// `struct epoll_event` on x86_64 (packed).
+const EPOLL_EVENT_SIZE: usize = 12;
+/// The largest `fd_set` (FD_SETSIZE bits).
+const FD_SET_BYTES: usize = 128;
 
 pub fn func_of(nr: i64) -> Option<Func> {
     TRACED.iter().find(|(n, _)| *n == nr).map(|(_, f)| *f)
 }
 
 /// A call seen at its seccomp stop, completed at its exit stop.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Entry {
     pub nr: i64,
     pub func: Func,
@@ -61,19 +78,40 @@ pub struct Entry {
     pub t_start: u64,
     /// close, close_range: whether a socket was among the descriptors.
     pub had_socket: bool,
+    /// Blobs read before the call (what the kernel overwrites: select's
+    /// sets, timeouts).
+    pub pre: Vec<(Tag, u8, Vec<u8>)>,
 }
 
 /// What the bookkeeping needs to know about a process's descriptors.
 pub trait Fds {
     fn is_socket(&self, fd: i64) -> bool;
+    /// An epoll instance that watches a socket.
+    fn is_socket_epoll(&self, fd: i64) -> bool;
 }
 
 /// Whether the call needs its exit stop (a record or bookkeeping), decided
 /// at the seccomp stop. Calls on descriptors that are not sockets resume
 /// at once.
-pub fn wanted(func: Func, args: &[u64; 6], fds: &dyn Fds) -> bool {
+pub fn wanted(func: Func, args: &[u64; 6], fds: &dyn Fds, tid: u32) -> bool {
     let fd = args[0] as i32 as i64;
     match func {
+        Func::EpollCtl => fds.is_socket(args[2] as i32 as i64),
+        Func::EpollWait | Func::EpollPwait => fds.is_socket_epoll(fd),
+        Func::Poll | Func::Ppoll => {
+            // Only polls that watch a socket, or whose array cannot be read
+            // (they fail: the preload library records failures).
+            let n = (args[1] as usize).min(1024);
+            if args[0] == 0 || n == 0 {
+                return true;
+            }
+            let mut raw = vec![0u8; n * 8];
+            if mem::read(tid, args[0], &mut raw) < raw.len() {
+                return true;
+            }
+            raw.chunks_exact(8)
+                .any(|p| fds.is_socket(i32::from_le_bytes([p[0], p[1], p[2], p[3]]) as i64))
+        }
         Func::Read | Func::Write | Func::Readv | Func::Writev | Func::Close | Func::Fcntl => {
             fds.is_socket(fd)
         }
@@ -256,6 +294,53 @@ fn msghdr_blobs(w: &mut RecordWriter<'_>, pid: u32, msg: u64, ret: i64, sending:
     iov_blobs(w, pid, iov, iovlen, ret, data_role, max);
 }
 
+/// Reads, at the seccomp stop, what the call will overwrite: select's
+/// sets and timeouts (Linux rewrites them), ppoll's timeout. pselect6's
+/// sixth argument points to `{sigmask ptr, size}`: the mask pointer is
+/// returned for `args[5]`, as the libc function has it.
+pub fn pre(func: Func, tid: u32, args: &[u64; 6]) -> (Vec<(Tag, u8, Vec<u8>)>, Option<u64>) {
+    let mut v = Vec::new();
+    let mut mask = None;
+    let ints = |vals: &[i64]| -> Vec<u8> { vals.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    match func {
+        Func::Select | Func::Pselect => {
+            let bytes = ((args[0] as i32).max(0) as usize)
+                .div_ceil(8)
+                .min(FD_SET_BYTES);
+            for (i, r) in [role::FDS_READ_IN, role::FDS_WRITE_IN, role::FDS_EXCEPT_IN]
+                .into_iter()
+                .enumerate()
+            {
+                let p = args[1 + i];
+                if p != 0 && bytes > 0 {
+                    let mut b = vec![0u8; bytes];
+                    if mem::read(tid, p, &mut b) == bytes {
+                        v.push((Tag::FdSet, r, b));
+                    }
+                }
+            }
+            if let Some(t) = mem::read_value::<[i64; 2]>(tid, args[4]) {
+                let ns = if func == Func::Select {
+                    t[1] * 1000
+                } else {
+                    t[1]
+                };
+                v.push((Tag::Ints, role::TIMEOUT, ints(&[t[0], ns])));
+            }
+            if func == Func::Pselect && args[5] != 0 {
+                mask = mem::read_value::<u64>(tid, args[5]);
+            }
+        }
+        Func::Ppoll => {
+            if let Some(t) = mem::read_value::<[i64; 2]>(tid, args[2]) {
+                v.push((Tag::Ints, role::TIMEOUT, ints(&t)));
+            }
+        }
+        _ => {}
+    }
+    (v, mask)
+}
+
 /// Fills the record of a completed call (arguments and blobs). The header
 /// (times, ids, result) is already set.
 pub fn fill(w: &mut RecordWriter<'_>, pid: u32, e: &Entry, ret: i64, max_data: usize) {
@@ -376,6 +461,55 @@ pub fn fill(w: &mut RecordWriter<'_>, pid: u32, e: &Entry, ret: i64, max_data: u
             set_args(w, 3);
             msghdr_blobs(w, pid, a[1], ret, false, max_data);
         }
+        Func::Poll | Func::Ppoll => {
+            set_args(w, 4);
+            if e.func == Func::Poll {
+                // poll(fds, nfds, timeout ms): no mask.
+                w.header().args[2] = a[2] as i32 as i64 as u64;
+                w.header().args[3] = 0;
+            }
+            let count = (a[1] as usize).min(MAX_POLLFDS);
+            bytes(w, pid, Tag::PollFds, 0, a[0], count * 8);
+        }
+        Func::Select | Func::Pselect => {
+            set_args(w, if e.func == Func::Select { 5 } else { 6 });
+            if ret > 0 {
+                let n = ((a[0] as i32).max(0) as usize)
+                    .div_ceil(8)
+                    .min(FD_SET_BYTES);
+                for (i, r) in [role::FDS_READ, role::FDS_WRITE, role::FDS_EXCEPT]
+                    .into_iter()
+                    .enumerate()
+                {
+                    bytes(w, pid, Tag::FdSet, r, a[1 + i], n);
+                }
+            }
+        }
+        Func::EpollCreate | Func::EpollCreate1 => set_args(w, 1),
+        Func::EpollCtl => {
+            set_args(w, 4);
+            if ret == 0 && a[1] as i32 != libc::EPOLL_CTL_DEL {
+                bytes(
+                    w,
+                    pid,
+                    Tag::EpollEvents,
+                    role::EPOLL_EVENT,
+                    a[3],
+                    EPOLL_EVENT_SIZE,
+                );
+            }
+        }
+        Func::EpollWait | Func::EpollPwait => {
+            set_args(w, if e.func == Func::EpollWait { 4 } else { 5 });
+            w.header().args[3] = a[3] as i32 as i64 as u64;
+            if ret > 0 {
+                let count = (ret as usize).min(MAX_EVENTS);
+                bytes(w, pid, Tag::EpollEvents, 0, a[1], count * EPOLL_EVENT_SIZE);
+            }
+        }
         _ => set_args(w, 6),
+    }
+    for (tag, r, data) in &e.pre {
+        w.blob(*tag, *r, data);
     }
 }

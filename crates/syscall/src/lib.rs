@@ -77,9 +77,11 @@
 //!
 //! # Limits (first part)
 //!
-//! x86_64 only. Not yet traced: sendmmsg/recvmmsg, sendfile, poll and
-//! select families, epoll, ioctl. Delays and fault injection are not
-//! applied. A clone sharing the descriptor table without sharing the
+//! x86_64 only. Not yet traced: sendmmsg/recvmmsg, sendfile, ioctl,
+//! epoll_pwait2. Delays and fault injection are not applied. glibc's
+//! select() is the pselect6 system call and is recorded as pselect; send
+//! and recv are sendto and recvfrom. A poll whose array holds no socket is
+//! resumed at its entry, so its failures are not recorded. A clone sharing the descriptor table without sharing the
 //! thread group (`CLONE_FILES` alone) gets a copy of the socket set.
 
 pub mod calls;

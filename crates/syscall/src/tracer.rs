@@ -35,6 +35,8 @@ struct Proc {
     /// Descriptors known to be sockets: copied at fork, rebuilt from /proc
     /// at exec (close-on-exec ones are gone then, inherited ones appear).
     sockets: BTreeSet<i32>,
+    /// epoll instances a socket was added to (their waits are recorded).
+    epolls: BTreeSet<i32>,
     opts: CaptureOptions,
     /// Its records are written (a per-program rule may disable it).
     recorded: bool,
@@ -44,6 +46,10 @@ struct Proc {
 impl Fds for Proc {
     fn is_socket(&self, fd: i64) -> bool {
         fd >= 0 && fd <= i32::MAX as i64 && self.sockets.contains(&(fd as i32))
+    }
+
+    fn is_socket_epoll(&self, fd: i64) -> bool {
+        fd >= 0 && fd <= i32::MAX as i64 && self.epolls.contains(&(fd as i32))
     }
 }
 
@@ -240,7 +246,7 @@ impl Tracer {
             }
         }
         let proc = self.procs.entry(pid).or_default();
-        if !calls::wanted(func, &args, proc) {
+        if !calls::wanted(func, &args, proc, tid) {
             resume(libc::PTRACE_CONT, tid, 0);
             return;
         }
@@ -251,6 +257,7 @@ impl Tracer {
             Func::Close => {
                 had_socket = true;
                 proc.sockets.remove(&(args[0] as i32));
+                proc.epolls.remove(&(args[0] as i32));
             }
             Func::CloseRange => {
                 had_socket = true;
@@ -262,9 +269,15 @@ impl Tracer {
                     for fd in gone {
                         proc.sockets.remove(&fd);
                     }
+                    proc.epolls.retain(|&fd| fd < lo || fd > hi);
                 }
             }
             _ => {}
+        }
+        let (pre, mask) = calls::pre(func, tid, &args);
+        let mut args = args;
+        if let Some(m) = mask {
+            args[5] = m;
         }
         if let Some(t) = self.threads.get_mut(&tid) {
             t.pending = Some(Entry {
@@ -274,6 +287,7 @@ impl Tracer {
                 rip: regs.rip,
                 t_start,
                 had_socket,
+                pre,
             });
         }
         resume(libc::PTRACE_SYSCALL, tid, 0);
@@ -339,6 +353,13 @@ impl Tracer {
                 if !was && !changed {
                     return;
                 }
+            }
+            Func::EpollCreate | Func::EpollCreate1 if ret >= 0 => {
+                proc.sockets.remove(&(ret as i32));
+                proc.epolls.remove(&(ret as i32));
+            }
+            Func::EpollCtl if ret == 0 && a[1] as i32 == libc::EPOLL_CTL_ADD => {
+                proc.epolls.insert(fd0);
             }
             Func::Fcntl
                 if ret >= 0 && matches!(a[1] as i32, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) =>
@@ -473,6 +494,9 @@ impl Tracer {
         let first = self.procs.get(&pid).is_none_or(|p| !p.recorded) && pid == self.root;
         let proc = self.procs.entry(pid).or_default();
         proc.sockets = mem::socket_fds(pid).into_iter().collect();
+        // Close-on-exec epoll instances are gone.
+        proc.epolls
+            .retain(|fd| std::path::Path::new(&format!("/proc/{pid}/fd/{fd}")).exists());
         proc.opts = opts;
         proc.recorded = opts.flags & CAPTURE_DISABLED == 0;
         proc.modules = Modules::default();

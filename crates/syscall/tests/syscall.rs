@@ -308,6 +308,25 @@ fn static_basic_program_sees_unchanged_results() {
     assert_eq!(refused, 1, "{}", dump(&t));
     assert_eq!(calls(&t, Func::Accept4).len(), 1);
     assert_eq!(calls(&t, Func::Socketpair).len(), 1);
+    // The readiness calls on sockets: poll, select (glibc's is pselect6),
+    // epoll with a socket added.
+    let polls = calls(&t, Func::Poll);
+    assert!(
+        !polls.is_empty() && polls.iter().all(|e| e.core.ret == 1),
+        "{}",
+        dump(&t)
+    );
+    assert_eq!(calls(&t, Func::EpollCreate1).len(), 1);
+    assert_eq!(calls(&t, Func::EpollCtl).len(), 1);
+    let waits = calls(&t, Func::EpollWait);
+    assert_eq!(waits.len(), 1);
+    assert_eq!(waits[0].core.ret, 1);
+    assert_eq!(
+        calls(&t, Func::Pselect).len() + calls(&t, Func::Select).len(),
+        1,
+        "{}",
+        dump(&t)
+    );
 }
 
 #[test]
