@@ -80,8 +80,11 @@ pub struct Entry {
     pub had_socket: bool,
     /// Blobs read before the call (what the kernel overwrites: select's
     /// sets, timeouts).
-    pub pre: Vec<(Tag, u8, Vec<u8>)>,
+    pub pre: Vec<PreBlob>,
 }
+
+/// A blob read at the seccomp stop: tag, role, bytes.
+pub type PreBlob = (Tag, u8, Vec<u8>);
 
 /// What the bookkeeping needs to know about a process's descriptors.
 pub trait Fds {
@@ -298,7 +301,7 @@ fn msghdr_blobs(w: &mut RecordWriter<'_>, pid: u32, msg: u64, ret: i64, sending:
 /// sets and timeouts (Linux rewrites them), ppoll's timeout. pselect6's
 /// sixth argument points to `{sigmask ptr, size}`: the mask pointer is
 /// returned for `args[5]`, as the libc function has it.
-pub fn pre(func: Func, tid: u32, args: &[u64; 6]) -> (Vec<(Tag, u8, Vec<u8>)>, Option<u64>) {
+pub fn pre(func: Func, tid: u32, args: &[u64; 6]) -> (Vec<PreBlob>, Option<u64>) {
     let mut v = Vec::new();
     let mut mask = None;
     let ints = |vals: &[i64]| -> Vec<u8> { vals.iter().flat_map(|x| x.to_le_bytes()).collect() };
