@@ -89,6 +89,8 @@ fn trace_to(argv: &[&str], out: &Path) -> Traced {
         enabled: FuncMask::defaults(),
         max_data: 256,
         caller_depth: 1,
+        // Both ends of connected sockets, as a packet capture asks.
+        flags: sock_trace_event::ring::CAPTURE_ADDRESSES,
         ..CaptureOptions::default()
     };
     let geo = Geometry {
@@ -242,6 +244,12 @@ fn static_client_connect_send_recv_and_refused_errno() {
         })
     );
     assert_eq!(connects[0].core.ret, 0);
+    // The local end, read through a duplicate of the tracee's socket.
+    assert!(
+        matches!(connects[0].core.local, Some(SockAddr::V4 { ip, port: p }) if ip == Ipv4Addr::LOCALHOST && p != 0),
+        "{:?}",
+        connects[0].core.local
+    );
     assert_eq!(connects[1].core.errno, Some(libc::ECONNREFUSED));
     assert_eq!(connects[1].core.ret, -1);
     let sent: u64 = t
