@@ -16,6 +16,9 @@ pub struct Sink {
     /// Tried once: a failure is counted per record.
     tried: bool,
     buf: Vec<u8>,
+    /// The ring's tail when a record was last dropped after a stall: while
+    /// it has not moved, records are dropped without waiting again.
+    gave_up_at: Option<u64>,
 }
 
 impl Sink {
@@ -26,6 +29,7 @@ impl Sink {
             ring: None,
             tried: false,
             buf: vec![0u8; max],
+            gave_up_at: None,
         }
     }
 
@@ -93,16 +97,21 @@ impl Sink {
                 }
                 return;
             }
+            let tail = self.shm.ctl(ring).tail.load(Ordering::Relaxed);
+            if self.gave_up_at == Some(tail) {
+                h.lost_full.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
             if !waited {
                 h.waits_full.fetch_add(1, Ordering::Relaxed);
                 waited = true;
             }
-            let tail = self.shm.ctl(ring).tail.load(Ordering::Relaxed);
             if tail != last_tail {
                 last_tail = tail;
                 since = Instant::now();
             } else if since.elapsed() > STALL_LIMIT {
                 h.lost_full.fetch_add(1, Ordering::Relaxed);
+                self.gave_up_at = Some(tail);
                 return;
             }
             std::thread::sleep(Duration::from_micros(50));
