@@ -1,0 +1,586 @@
+//! The ptrace loop: one thread that started the program and sees every stop
+//! of every traced thread.
+
+use crate::calls::{self, Entry, Fds};
+use crate::mem;
+use crate::modules::Modules;
+use crate::sink::Sink;
+use sock_trace_event::platform::{self, Backend, Platform};
+use sock_trace_event::ring::{options_for, CaptureOptions, CAPTURE_ADDRESSES, CAPTURE_DISABLED};
+use sock_trace_event::{role, Func, RecordWriter, Tag};
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+const PTRACE_EVENT_STOP: i32 = 128;
+/// Kernel-internal results a tracer sees when a signal interrupts a call
+/// that the kernel restarts (or turns into EINTR after a handler).
+const ERESTARTSYS: i64 = 512;
+const ERESTARTNOINTR: i64 = 513;
+const ERESTARTNOHAND: i64 = 514;
+const ERESTART_RESTARTBLOCK: i64 = 516;
+
+/// CLOCK_MONOTONIC nanoseconds.
+pub fn now() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A traced process (thread group).
+#[derive(Clone, Default)]
+struct Proc {
+    /// Descriptors known to be sockets: copied at fork, rebuilt from /proc
+    /// at exec (close-on-exec ones are gone then, inherited ones appear).
+    sockets: BTreeSet<i32>,
+    /// epoll instances a socket was added to (their waits are recorded).
+    epolls: BTreeSet<i32>,
+    opts: CaptureOptions,
+    /// Its records are written (a per-program rule may disable it).
+    recorded: bool,
+    modules: Modules,
+}
+
+impl Fds for Proc {
+    fn is_socket(&self, fd: i64) -> bool {
+        fd >= 0 && fd <= i32::MAX as i64 && self.sockets.contains(&(fd as i32))
+    }
+
+    fn is_socket_epoll(&self, fd: i64) -> bool {
+        fd >= 0 && fd <= i32::MAX as i64 && self.epolls.contains(&(fd as i32))
+    }
+}
+
+#[derive(Default)]
+struct Thread {
+    tgid: u32,
+    /// The call between its seccomp stop and its exit stop.
+    pending: Option<Entry>,
+    /// A call a signal interrupted with a restart code: completed by its
+    /// restart (same call, same arguments), or shown as EINTR when the
+    /// thread goes on with something else.
+    held: Option<Entry>,
+    /// Seen before its parent's fork/clone event: waits for it.
+    early: bool,
+}
+
+pub struct Tracer {
+    sink: Sink,
+    procs: HashMap<u32, Proc>,
+    threads: HashMap<u32, Thread>,
+    /// Children announced by a fork/clone event whose first stop has not
+    /// arrived yet.
+    expected: HashSet<u32>,
+    root: u32,
+    root_status: Option<i32>,
+    base: CaptureOptions,
+}
+
+/// How a wait status reads.
+fn stopsig(st: i32) -> i32 {
+    (st >> 8) & 0xff
+}
+
+fn event(st: i32) -> i32 {
+    (st >> 16) & 0xffff
+}
+
+fn resume(req: libc::c_uint, tid: u32, sig: i32) {
+    // SAFETY: plain ptrace request on our tracee; failure (ESRCH: it died)
+    // is reported by waitpid.
+    unsafe { libc::ptrace(req, tid as i32, 0usize, sig as usize) };
+}
+
+impl Tracer {
+    pub fn new(sink: Sink, root: u32) -> Tracer {
+        let base = sink.shm().header().capture.get();
+        let mut t = Tracer {
+            sink,
+            procs: HashMap::new(),
+            threads: HashMap::new(),
+            expected: HashSet::new(),
+            root,
+            root_status: None,
+            base,
+        };
+        t.procs.insert(
+            root,
+            Proc {
+                opts: base,
+                recorded: false,
+                ..Proc::default()
+            },
+        );
+        t.threads.insert(
+            root,
+            Thread {
+                tgid: root,
+                ..Thread::default()
+            },
+        );
+        t
+    }
+
+    /// Runs until no tracee is left; returns the root's wait status.
+    pub fn run(mut self) -> Option<i32> {
+        loop {
+            let mut st = 0;
+            // SAFETY: valid out-pointer.
+            let tid = unsafe { libc::waitpid(-1, &mut st, libc::__WALL) };
+            if tid < 0 {
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    _ => break,
+                }
+            }
+            let tid = tid as u32;
+            if libc::WIFEXITED(st) || libc::WIFSIGNALED(st) {
+                self.gone(tid, st);
+                continue;
+            }
+            if !libc::WIFSTOPPED(st) {
+                continue;
+            }
+            self.stopped(tid, st);
+        }
+        self.sink.release();
+        self.root_status
+    }
+
+    fn gone(&mut self, tid: u32, st: i32) {
+        if tid == self.root {
+            self.root_status = Some(st);
+        }
+        if let Some(t) = self.threads.remove(&tid) {
+            // A call the thread never returned from (killed) is not
+            // recorded, as inside the process it never completed either.
+            if t.tgid == tid {
+                // The leader: the process is gone once its threads are.
+                if !self.threads.values().any(|o| o.tgid == tid) {
+                    self.procs.remove(&tid);
+                }
+            }
+        }
+        self.expected.remove(&tid);
+    }
+
+    fn stopped(&mut self, tid: u32, st: i32) {
+        let sig = stopsig(st);
+        let ev = event(st);
+        if !self.threads.contains_key(&tid) {
+            // A new thread or process whose parent's event has not been
+            // seen yet (or at all, when it was created by an untraced path).
+            let tgid = mem::tgid(tid).unwrap_or(tid);
+            let announced = self.expected.remove(&tid);
+            self.threads.insert(
+                tid,
+                Thread {
+                    tgid,
+                    early: !announced,
+                    ..Thread::default()
+                },
+            );
+            if !announced && ev == PTRACE_EVENT_STOP {
+                // Held stopped until the parent's event sets it up.
+                return;
+            }
+        }
+        match ev {
+            libc::PTRACE_EVENT_SECCOMP => self.seccomp_stop(tid),
+            libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
+                self.new_task(tid, ev);
+                resume(libc::PTRACE_CONT, tid, 0);
+            }
+            libc::PTRACE_EVENT_EXEC => {
+                self.exec(tid);
+                resume(libc::PTRACE_CONT, tid, 0);
+            }
+            PTRACE_EVENT_STOP => {
+                if matches!(
+                    sig,
+                    libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+                ) {
+                    // Group-stop: stay stopped until SIGCONT, as untraced.
+                    resume(libc::PTRACE_LISTEN, tid, 0);
+                } else {
+                    resume(libc::PTRACE_CONT, tid, 0);
+                }
+            }
+            0 if sig == (libc::SIGTRAP | 0x80) => self.exit_stop(tid),
+            0 => {
+                // Signal-delivery-stop: deliver the signal exactly once.
+                resume(libc::PTRACE_CONT, tid, sig);
+            }
+            _ => resume(libc::PTRACE_CONT, tid, 0),
+        }
+    }
+
+    fn proc_of(&self, tid: u32) -> u32 {
+        self.threads.get(&tid).map(|t| t.tgid).unwrap_or(tid)
+    }
+
+    fn seccomp_stop(&mut self, tid: u32) {
+        let Some(regs) = mem::regs(tid) else {
+            resume(libc::PTRACE_CONT, tid, 0);
+            return;
+        };
+        let t0 = now();
+        let nr = regs.orig_rax as i64;
+        let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];
+        let Some(func) = calls::func_of(nr) else {
+            resume(libc::PTRACE_CONT, tid, 0);
+            return;
+        };
+        let pid = self.proc_of(tid);
+        // A restart of an interrupted call completes it; anything else
+        // means the interrupted call returned EINTR to the program.
+        let held = self.threads.get_mut(&tid).and_then(|t| t.held.take());
+        let mut t_start = t0;
+        if let Some(h) = held {
+            if h.nr == nr && h.args == args {
+                t_start = h.t_start;
+            } else {
+                self.complete(tid, pid, &h, -(libc::EINTR as i64), h.t_start.max(t0));
+            }
+        }
+        let proc = self.procs.entry(pid).or_default();
+        if !calls::wanted(func, &args, proc, tid) {
+            resume(libc::PTRACE_CONT, tid, 0);
+            return;
+        }
+        let mut had_socket = false;
+        // A descriptor is forgotten before it is closed: once closed,
+        // another thread may get the same number from socket().
+        match func {
+            Func::Close => {
+                had_socket = true;
+                proc.sockets.remove(&(args[0] as i32));
+                proc.epolls.remove(&(args[0] as i32));
+            }
+            Func::CloseRange => {
+                had_socket = true;
+                if calls::close_range_closes(&args) {
+                    let (a, b) = (args[0] as u32, args[1] as u32);
+                    let lo = a.min(i32::MAX as u32) as i32;
+                    let hi = b.min(i32::MAX as u32) as i32;
+                    let gone: Vec<i32> = proc.sockets.range(lo..=hi).copied().collect();
+                    for fd in gone {
+                        proc.sockets.remove(&fd);
+                    }
+                    proc.epolls.retain(|&fd| fd < lo || fd > hi);
+                }
+            }
+            _ => {}
+        }
+        let (pre, mask) = calls::pre(func, tid, &args);
+        let mut args = args;
+        if let Some(m) = mask {
+            args[5] = m;
+        }
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.pending = Some(Entry {
+                nr,
+                func,
+                args,
+                rip: regs.rip,
+                t_start,
+                had_socket,
+                pre,
+            });
+        }
+        resume(libc::PTRACE_SYSCALL, tid, 0);
+    }
+
+    fn exit_stop(&mut self, tid: u32) {
+        let pending = self.threads.get_mut(&tid).and_then(|t| t.pending.take());
+        let Some(e) = pending else {
+            // A syscall-enter-stop we did not ask for: go on.
+            resume(libc::PTRACE_CONT, tid, 0);
+            return;
+        };
+        let t_end = now();
+        let raw = mem::regs(tid)
+            .map(|r| r.rax as i64)
+            .unwrap_or(-(libc::ENOSYS as i64));
+        let pid = self.proc_of(tid);
+        match -raw {
+            ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK => {
+                if let Some(t) = self.threads.get_mut(&tid) {
+                    t.held = Some(e);
+                }
+            }
+            _ => self.complete(tid, pid, &e, raw, t_end),
+        }
+        resume(libc::PTRACE_CONT, tid, 0);
+    }
+
+    /// Bookkeeping and the record of a completed call; `raw` is the
+    /// kernel's result (-errno on failure).
+    fn complete(&mut self, tid: u32, pid: u32, e: &Entry, raw: i64, t_end: u64) {
+        let (ret, errno) = if (-4095..0).contains(&raw) {
+            (-1i64, (-raw) as i32)
+        } else {
+            (raw, 0)
+        };
+        let Some(proc) = self.procs.get_mut(&pid) else {
+            return;
+        };
+        let a = e.args;
+        let fd0 = a[0] as i32;
+        let mut changed = false;
+        match e.func {
+            Func::Socket | Func::Accept | Func::Accept4 if ret >= 0 => {
+                proc.sockets.insert(ret as i32);
+            }
+            Func::Socketpair if ret == 0 => {
+                if let Some(sv) = mem::read_value::<[i32; 2]>(tid, a[3]) {
+                    proc.sockets.insert(sv[0]);
+                    proc.sockets.insert(sv[1]);
+                }
+            }
+            Func::Dup | Func::Dup2 | Func::Dup3 => {
+                let was = proc.sockets.contains(&fd0);
+                if ret >= 0 && ret as i32 != fd0 {
+                    changed = true;
+                    if was {
+                        proc.sockets.insert(ret as i32);
+                    } else {
+                        proc.sockets.remove(&(ret as i32));
+                    }
+                }
+                if !was && !changed {
+                    return;
+                }
+            }
+            Func::EpollCreate | Func::EpollCreate1 if ret >= 0 => {
+                proc.sockets.remove(&(ret as i32));
+                proc.epolls.remove(&(ret as i32));
+            }
+            Func::EpollCtl if ret == 0 && a[1] as i32 == libc::EPOLL_CTL_ADD => {
+                proc.epolls.insert(fd0);
+            }
+            Func::Fcntl
+                if ret >= 0 && matches!(a[1] as i32, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC) =>
+            {
+                proc.sockets.insert(ret as i32);
+            }
+            _ => {}
+        }
+        if !proc.recorded || !proc.opts.enabled.contains(e.func) {
+            return;
+        }
+        let max_data = proc.opts.max_data as usize;
+        let depth = proc.opts.caller_depth;
+        let addresses = proc.opts.flags & CAPTURE_ADDRESSES != 0;
+        if depth > 0 {
+            let known = proc.modules.contains(e.rip);
+            if !known {
+                let t = t_end.saturating_sub(1);
+                let sink = &mut self.sink;
+                proc.modules.rescan(pid, t, sink);
+            }
+        }
+        let ends = match e.func {
+            Func::Connect if ret == 0 || errno == libc::EINPROGRESS => Some((fd0, false)),
+            Func::Accept | Func::Accept4 if ret >= 0 => Some((ret as i32, a[1] == 0)),
+            _ => None,
+        };
+        self.sink.emit(e.func, |w| {
+            {
+                let h = w.header();
+                h.pid = pid;
+                h.tid = tid;
+                h.t_start = e.t_start;
+                h.t_end = t_end;
+                h.ret = ret;
+                h.errno = errno;
+            }
+            calls::fill(w, tid, e, ret, max_data);
+            if let (true, Some((fd, peer))) = (addresses, ends) {
+                socket_ends(w, pid, fd, peer);
+            }
+            if depth > 0 {
+                w.blob(Tag::Caller, 0, &e.rip.to_le_bytes());
+            }
+        });
+    }
+
+    /// A fork, vfork or clone event of `tid`: the new task is set up (its
+    /// process copies the parent's descriptor table and gets a start
+    /// record), then released if it already stopped.
+    fn new_task(&mut self, tid: u32, _ev: i32) {
+        let mut msg: libc::c_ulong = 0;
+        // SAFETY: valid out-pointer.
+        unsafe {
+            libc::ptrace(
+                libc::PTRACE_GETEVENTMSG,
+                tid as i32,
+                0usize,
+                &mut msg as *mut libc::c_ulong,
+            )
+        };
+        let child = msg as u32;
+        if child == 0 {
+            return;
+        }
+        let parent_pid = self.proc_of(tid);
+        let tgid = mem::tgid(child).unwrap_or(child);
+        if tgid != parent_pid {
+            // A new process: same image, same descriptors.
+            let p = self.procs.get(&parent_pid).cloned().unwrap_or_default();
+            let recorded = p.recorded;
+            self.procs.insert(tgid, p);
+            self.sink
+                .shm()
+                .header()
+                .processes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if recorded {
+                self.process_start(tgid, parent_pid, true);
+            }
+        }
+        match self.threads.get_mut(&child) {
+            Some(t) => {
+                t.tgid = tgid;
+                if t.early {
+                    t.early = false;
+                    resume(libc::PTRACE_CONT, child, 0);
+                }
+            }
+            None => {
+                self.threads.insert(
+                    child,
+                    Thread {
+                        tgid,
+                        ..Thread::default()
+                    },
+                );
+                self.expected.insert(child);
+            }
+        }
+    }
+
+    /// An exec: a new image in process `pid` (the other threads are gone).
+    fn exec(&mut self, pid: u32) {
+        let mut former: libc::c_ulong = 0;
+        // SAFETY: valid out-pointer.
+        unsafe {
+            libc::ptrace(
+                libc::PTRACE_GETEVENTMSG,
+                pid as i32,
+                0usize,
+                &mut former as *mut libc::c_ulong,
+            )
+        };
+        let former = former as u32;
+        self.threads.retain(|&t, th| th.tgid != pid || t == pid);
+        if former != pid {
+            self.threads.remove(&former);
+        }
+        self.threads.insert(
+            pid,
+            Thread {
+                tgid: pid,
+                ..Thread::default()
+            },
+        );
+        let exe = mem::exe(pid);
+        let argv = mem::cmdline(pid, 1024);
+        let argv0 = argv.split(|&b| b == 0).next().unwrap_or(&[]);
+        let rules = self.sink.shm().rules();
+        let opts = options_for(self.base, rules.as_slice(), &exe, argv0);
+        let first = self.procs.get(&pid).is_none_or(|p| !p.recorded) && pid == self.root;
+        let proc = self.procs.entry(pid).or_default();
+        proc.sockets = mem::socket_fds(pid).into_iter().collect();
+        // Close-on-exec epoll instances are gone.
+        proc.epolls
+            .retain(|fd| std::path::Path::new(&format!("/proc/{pid}/fd/{fd}")).exists());
+        proc.opts = opts;
+        proc.recorded = opts.flags & CAPTURE_DISABLED == 0;
+        proc.modules = Modules::default();
+        let recorded = proc.recorded;
+        if first {
+            self.sink
+                .shm()
+                .header()
+                .processes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        if recorded {
+            let ppid = mem::ppid(pid).unwrap_or(0);
+            self.process_start(pid, ppid, false);
+            if opts.caller_depth > 0 {
+                if let Some(p) = self.procs.get_mut(&pid) {
+                    p.modules.rescan(pid, now(), &mut self.sink);
+                }
+            }
+        }
+    }
+
+    fn process_start(&mut self, pid: u32, ppid: u32, forked: bool) {
+        let t = now();
+        let exe = mem::exe(pid);
+        let argv = mem::cmdline(pid, 1024);
+        self.sink.emit(Func::ProcStart, |w: &mut RecordWriter<'_>| {
+            let h = w.header();
+            h.pid = pid;
+            h.tid = pid;
+            h.t_start = t;
+            h.t_end = t;
+            h.args[0] = ppid as u64;
+            h.args[1] = forked as u64;
+            h.args[2] = platform::encode(Platform::Linux, Backend::Syscall);
+            w.blob(Tag::Str, role::EXE, &exe[..exe.len().min(1024)]);
+            w.blob(Tag::Str, role::ARGV, &argv);
+        });
+    }
+}
+
+/// The local (and, with `peer`, the remote) address of the tracee's socket
+/// `fd`, read through a duplicate of it (pidfd_getfd, Linux 5.6+), when the
+/// capture asks for addresses (pcap).
+fn socket_ends(w: &mut RecordWriter<'_>, pid: u32, fd: i32, peer: bool) {
+    // SAFETY: plain system calls; the descriptors are ours and closed below.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid as libc::c_long, 0 as libc::c_long);
+        if pidfd < 0 {
+            return;
+        }
+        let dup = libc::syscall(
+            libc::SYS_pidfd_getfd,
+            pidfd,
+            fd as libc::c_long,
+            0 as libc::c_long,
+        );
+        libc::close(pidfd as i32);
+        if dup < 0 {
+            return;
+        }
+        let calls: [(
+            unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32,
+            u8,
+        ); 2] = [
+            (libc::getsockname, role::LOCAL_ADDR),
+            (libc::getpeername, role::PEER_ADDR),
+        ];
+        for (f, r) in calls.into_iter().take(if peer { 2 } else { 1 }) {
+            let mut buf = [0u8; calls::MAX_ADDR];
+            let mut len = calls::MAX_ADDR as libc::socklen_t;
+            if f(
+                dup as i32,
+                buf.as_mut_ptr() as *mut libc::sockaddr,
+                &mut len,
+            ) == 0
+            {
+                w.blob(
+                    Tag::SockAddr,
+                    r,
+                    &buf[..(len as usize).min(calls::MAX_ADDR)],
+                );
+            }
+        }
+        libc::close(dup as i32);
+    }
+}
