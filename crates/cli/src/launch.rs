@@ -263,6 +263,44 @@ pub struct RunPlan<'a> {
     pub library: PathBuf,
     /// Trace (and wait for) descendants too.
     pub follow: bool,
+    pub backend: BackendChoice,
+}
+
+/// `--backend`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendChoice {
+    /// The preload library for programs that call the C library
+    /// dynamically; the system-call backend for static and Go programs.
+    Auto,
+    Preload,
+    Syscall,
+}
+
+/// What `--backend auto` (or the user) chose for a program, and why.
+fn choose_backend(path: &Path, asked: BackendChoice) -> (BackendChoice, Option<String>) {
+    let why = untraceable_reason(path);
+    match asked {
+        BackendChoice::Preload => (BackendChoice::Preload, why.map(|w| format!("warning: {w}"))),
+        BackendChoice::Syscall => (BackendChoice::Syscall, None),
+        BackendChoice::Auto => {
+            let bytes = std::fs::read(path).unwrap_or_default();
+            let go = is_go_binary(&bytes);
+            let static_elf = matches!(elf_interp(&bytes), ElfKind::Static);
+            let what = match (static_elf, go) {
+                (true, true) => "is a statically linked Go program",
+                (true, false) => "is statically linked (no dynamic loader)",
+                (false, true) => "is a Go program: Go makes its own system calls",
+                (false, false) => {
+                    return (BackendChoice::Preload, why.map(|w| format!("warning: {w}")))
+                }
+            };
+            let note = format!(
+                "{} {what}; traced at the system-call boundary (--backend syscall)",
+                path.display()
+            );
+            (BackendChoice::Syscall, Some(note))
+        }
+    }
 }
 
 /// Runs the program and collects until its process tree is gone. Returns
@@ -281,8 +319,12 @@ pub fn run(plan: RunPlan<'_>, collector: &mut Collector<'_>) -> Result<i32> {
                 }
                 .into());
             }
-            if let Some(why) = untraceable_reason(&path) {
-                eprintln!("sock-trace: warning: {why}");
+            let (backend, note) = choose_backend(&path, plan.backend);
+            if let Some(note) = note {
+                eprintln!("sock-trace: {note}");
+            }
+            if backend == BackendChoice::Syscall {
+                return run_syscall(plan.argv, collector);
             }
         }
         None => {
@@ -359,6 +401,40 @@ pub fn run(plan: RunPlan<'_>, collector: &mut Collector<'_>) -> Result<i32> {
             status: None,
         },
     );
+    collector.finish();
+    Ok(status)
+}
+
+/// Runs the program under the system-call backend, whose tracer thread
+/// writes into the collector's trace area while this thread keeps
+/// collecting. The tracer waits for every descendant (they stay traced:
+/// an untraced one would meet the inherited seccomp filter), so
+/// `--no-follow` has no effect here.
+fn run_syscall(argv: &[OsString], collector: &mut Collector<'_>) -> Result<i32> {
+    let foreground = in_terminal_foreground();
+    SHARES_TERMINAL_GROUP.store(foreground, Ordering::Relaxed);
+    install_forwarding();
+    let started = |pid: u32| {
+        CHILD.store(pid as i32, Ordering::Relaxed);
+        if !foreground {
+            CHILD_GROUP.store(pid as i32, Ordering::Relaxed);
+        }
+    };
+    let options = sock_trace_syscall::RunOptions {
+        own_process_group: !foreground,
+        started: Some(&started),
+    };
+    let status = collector.with_producer(|shm, poll| {
+        sock_trace_syscall::run_with(argv, shm, &options, || {
+            deliver_pending();
+            poll();
+        })
+    });
+    CHILD.store(0, Ordering::Relaxed);
+    let status = status.map_err(|e| NotStarted {
+        code: e.code,
+        message: e.error.to_string(),
+    })?;
     collector.finish();
     Ok(status)
 }

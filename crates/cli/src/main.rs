@@ -130,6 +130,12 @@ struct RunArgs {
     /// Do not trace child processes.
     #[arg(long)]
     no_follow: bool,
+    /// Which capture backend traces the program: `preload` (the preload
+    /// library, inside dynamically linked C-library programs), `syscall`
+    /// (ptrace + seccomp at the system-call boundary, for static, Go and
+    /// musl programs; x86_64), or `auto`, which picks by the program's ELF.
+    #[arg(long, value_enum, default_value = "auto", value_name = "BACKEND")]
+    backend: launch::BackendChoice,
     /// Do not name the configuration file on stderr (warnings still show).
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -222,7 +228,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 settings.run.no_follow = true;
             }
             settings.run.selftest_panic = args.selftest_panic;
-            setup::run(settings, &args.command)
+            setup::run(settings, &args.command, args.backend)
         }
         Command::Config(args) => {
             if args.default {

@@ -187,7 +187,11 @@ pub fn start_session(settings: &Settings) -> Result<Collector<'static>> {
 }
 
 /// `sock-trace run`.
-pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
+pub fn run(
+    settings: Settings,
+    argv: &[OsString],
+    backend: crate::launch::BackendChoice,
+) -> Result<i32> {
     // Kept alive for the whole run: a memfd placement is valid only while
     // this process holds it.
     let library = crate::preload_lib::place()?;
@@ -196,6 +200,7 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
         argv,
         library: library.path().to_path_buf(),
         follow: !settings.run.no_follow && settings.config.trace.follow,
+        backend,
     };
     let status = match crate::launch::run(plan, &mut collector) {
         Ok(s) => s,

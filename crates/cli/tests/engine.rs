@@ -276,12 +276,29 @@ fn static_programs_get_a_clear_warning_and_still_run() {
         );
         return;
     }
-    let t = run_traced(&[], &[&exe], T);
+    // With the preload library, nothing can reach it: said twice.
+    let t = run_traced(&["--backend", "preload"], &[&exe], T);
     assert_eq!(t.code, Some(0));
     assert!(t.stdout.contains("static hello"));
     assert!(t.stderr.contains("statically linked"), "{}", t.stderr);
     assert!(
         t.stderr.contains("no process loaded the tracer"),
+        "{}",
+        t.stderr
+    );
+    // By default the system-call backend takes it, and says so once.
+    let t = run_traced(&[], &[&exe], T);
+    assert_eq!(t.code, Some(0));
+    assert!(t.stdout.contains("static hello"));
+    assert!(
+        t.stderr.contains(
+            "is statically linked (no dynamic loader); traced at the system-call boundary"
+        ),
+        "{}",
+        t.stderr
+    );
+    assert!(
+        !t.stderr.contains("no process loaded the tracer"),
         "{}",
         t.stderr
     );

@@ -153,6 +153,16 @@ impl Area {
         &self.shm
     }
 
+    /// The mapping, for a producer or reader outside this crate (the
+    /// system-call backend's tests drive an area without a collector).
+    ///
+    /// # Safety
+    /// `Shm` is `Copy`: the caller must not use the returned handle or any
+    /// copy of it after this area is dropped (which unmaps the memory).
+    pub unsafe fn shm_unchecked(&self) -> &Shm {
+        &self.shm
+    }
+
     /// The shared header (counters that traced processes update).
     pub fn header(&self) -> &ShmHeader {
         self.shm.header()

@@ -38,7 +38,7 @@ pub use settings::{CallerProfile, OutputSpec, Profile, Programs, RunFlags, Setti
 use sock_trace_decode::{Decoder, Event, ProcessChange};
 use sock_trace_event::record::Record;
 use sock_trace_event::ring::{RING_FREE, RING_OWNED, RING_RELEASED};
-use sock_trace_event::Func;
+use sock_trace_event::{Func, Shm};
 use sock_trace_print::{Printer, Summary};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -189,6 +189,24 @@ impl<'a> Collector<'a> {
     /// The trace area this collector drains.
     pub fn area(&self) -> &Area {
         &self.area
+    }
+
+    /// Runs a producer that lives in this process (the system-call
+    /// backend's tracer) against this collector's trace area. `f` gets the
+    /// area and a `poll` to call while it waits, which drains the rings
+    /// (and reclaims dead owners' rings every 100 ms), so that a full ring
+    /// only makes the producer wait. The area outlives the call.
+    pub fn with_producer<R>(&mut self, f: impl FnOnce(&Shm, &mut dyn FnMut()) -> R) -> R {
+        let shm = *self.area.shm();
+        let mut last_reclaim = std::time::Instant::now();
+        let mut poll = || {
+            self.poll();
+            if last_reclaim.elapsed() >= std::time::Duration::from_millis(100) {
+                self.reclaim();
+                last_reclaim = std::time::Instant::now();
+            }
+        };
+        f(&shm, &mut poll)
     }
 
     /// Adds an output; returns its index for [`Profile::output`].

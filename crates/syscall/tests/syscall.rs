@@ -98,7 +98,8 @@ fn trace_to(argv: &[&str], out: &Path) -> Traced {
         ring_bytes: 256 * 1024,
     };
     let area = Area::create(geo, capture, &[], &[]).expect("trace area");
-    let shm = *area.shm();
+    // SAFETY: `area` lives until the end of this function, past every use.
+    let shm = *unsafe { area.shm_unchecked() };
     let mut raw: Vec<Vec<u8>> = Vec::new();
     let drain = |raw: &mut Vec<Vec<u8>>| {
         for ring in 0..geo.nrings {
@@ -495,7 +496,7 @@ fn own_process_group_and_started_pid() {
         started: Some(&started),
     };
     let argv = [prog.into_os_string(), OsString::from("term")];
-    let st = sock_trace_syscall::run_with(&argv, area.shm(), &options, || {}).unwrap();
+    let st = sock_trace_syscall::run_with(&argv, shm_of(&area), &options, || {}).unwrap();
     assert_eq!(sock_trace_syscall::exit_code(st), 128 + libc::SIGTERM);
     let (pid, pgid) = *seen.lock().unwrap();
     assert!(pid > 0);
@@ -515,6 +516,13 @@ fn missing_program_is_not_started() {
     )
     .unwrap();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let r = sock_trace_syscall::run(&[OsString::from("/nonexistent/prog")], area.shm(), || {});
+    let r = sock_trace_syscall::run(&[OsString::from("/nonexistent/prog")], shm_of(&area), || {});
     assert_eq!(r.err().map(|e| e.code), Some(127));
+}
+
+/// The area's mapping for this test's producer and reader.
+fn shm_of(area: &Area) -> &sock_trace_event::Shm {
+    // SAFETY: the returned reference borrows `area`, and no copy of it is
+    // kept past the area's life by the callers here.
+    unsafe { area.shm_unchecked() }
 }
