@@ -9,6 +9,7 @@
 //! errors pointed at the section header instead of the key.
 
 use serde::{Deserialize, Serialize};
+use sock_trace_event::func::Direction;
 use sock_trace_event::ring::{
     ActionRule, ACTION_AFTER, ACTION_DELAY, ACTION_FAMILY, ACTION_FAULT, ACTION_LIMIT, ACTION_PEER,
     ACTION_PORT, ACTION_PROGRAM, ACTION_SHORT, MAX_ACTION_PROGRAM,
@@ -222,43 +223,33 @@ pub fn functions(patterns: &[String]) -> Result<FuncMask, String> {
     let mut mask = FuncMask::empty();
     for p in patterns {
         let p = p.trim();
-        let family: Option<&[Func]> = match p {
-            "@send" => Some(&[
-                Func::Send,
-                Func::Sendto,
-                Func::Sendmsg,
-                Func::Sendmmsg,
-                Func::Write,
-                Func::Writev,
-                Func::Sendfile,
-            ]),
-            "@recv" => Some(&[
-                Func::Recv,
-                Func::Recvfrom,
-                Func::Recvmsg,
-                Func::Recvmmsg,
-                Func::Read,
-                Func::Readv,
-            ]),
-            "@connect" => Some(&[Func::Connect]),
-            "@accept" => Some(&[Func::Accept, Func::Accept4]),
-            "@poll" => Some(&[
-                Func::Select,
-                Func::Pselect,
-                Func::Poll,
-                Func::Ppoll,
-                Func::EpollWait,
-                Func::EpollPwait,
-            ]),
-            "@resolve" => Some(&[Func::Getaddrinfo, Func::Gethostbyname, Func::Gethostbyname2]),
-            _ if p.starts_with('@') => return Err(format!(
+        // The byte movers and the waits are columns of the function
+        // table (family, blocking), not lists kept here.
+        let family: Option<fn(&Func) -> bool> = match p {
+            "@send" => Some(|f| f.direction() == Direction::Sends),
+            "@recv" => Some(|f| f.direction() == Direction::Receives),
+            "@connect" => Some(|f| *f == Func::Connect),
+            "@accept" => Some(|f| matches!(f, Func::Accept | Func::Accept4)),
+            "@poll" => Some(|f| f.family() == Family::Poll && f.may_block()),
+            "@resolve" => Some(|f| {
+                matches!(
+                    f,
+                    Func::Getaddrinfo | Func::Gethostbyname | Func::Gethostbyname2
+                )
+            }),
+            _ if p.starts_with('@') => {
+                return Err(format!(
                 "unknown function family `{}` (@send, @recv, @connect, @accept, @poll, @resolve)",
                 crate::shorten(p, 60)
-            )),
+            ))
+            }
             _ => None,
         };
-        if let Some(fs) = family {
-            fs.iter().for_each(|f| mask.insert(*f));
+        if let Some(member) = family {
+            Func::ALL
+                .iter()
+                .filter(|f| member(f))
+                .for_each(|f| mask.insert(*f));
             continue;
         }
         let shown = crate::shorten(p, 60);

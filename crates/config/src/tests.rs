@@ -402,3 +402,36 @@ fn styles() {
     assert!(Style::parse("color(208)").is_ok() && Style::parse("#ff8800").is_ok());
     assert!(Style::parse("sparkly").is_err());
 }
+
+#[test]
+fn function_families_in_rules_are_the_function_tables_columns() {
+    use sock_trace_event::Func::*;
+    let set = |p: &str| {
+        let m = actions::functions(&[p.to_string()]).expect(p);
+        let mut v: Vec<_> = sock_trace_event::Func::ALL
+            .iter()
+            .filter(|f| m.contains(**f))
+            .copied()
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        set("@send"),
+        [Send, Sendto, Sendmsg, Sendmmsg, Write, Writev, Sendfile]
+    );
+    assert_eq!(
+        set("@recv"),
+        [Recv, Recvfrom, Recvmsg, Recvmmsg, Read, Readv]
+    );
+    assert_eq!(
+        set("@poll"),
+        [Select, Pselect, Poll, Ppoll, EpollWait, EpollPwait]
+    );
+    assert_eq!(set("@accept"), [Accept, Accept4]);
+    assert_eq!(
+        set("@resolve"),
+        [Getaddrinfo, Gethostbyname, Gethostbyname2]
+    );
+    assert!(actions::functions(&["@nope".to_string()]).is_err());
+}

@@ -114,6 +114,8 @@ pub struct Verdict {
     after_ns: u64,
     /// Pacing rule index + 1 (0: none).
     limit: u32,
+    /// A delay rule or the pacing clock holds the call back.
+    delayed: bool,
 }
 
 impl Verdict {
@@ -132,11 +134,15 @@ impl Verdict {
 
     /// Record flags for the call's trace line.
     pub fn flags(&self) -> u16 {
+        use sock_trace_event::record::{FLAG_DELAYED, FLAG_INJECTED};
+        let mut f = 0;
         if self.fail.is_some() || self.shorten.is_some() {
-            sock_trace_event::record::FLAG_INJECTED
-        } else {
-            0
+            f |= FLAG_INJECTED;
         }
+        if self.delayed || self.after_ns > 0 {
+            f |= FLAG_DELAYED;
+        }
+        f
     }
 }
 
@@ -211,6 +217,7 @@ pub fn before(func: Func, t: &Target) -> Verdict {
             before_ns += next - now;
         }
     }
+    v.delayed = before_ns > 0;
     sleep_ns(before_ns);
     v
 }
