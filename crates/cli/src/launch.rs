@@ -541,13 +541,5 @@ pub fn describe_status(status: i32) -> String {
     }
 }
 
-/// A shell's convention: the exit status, or 128 + the signal number.
-pub fn exit_code(status: i32) -> i32 {
-    if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else if libc::WIFSIGNALED(status) {
-        128 + libc::WTERMSIG(status)
-    } else {
-        1
-    }
-}
+/// The shell's exit code for a wait status (`128 + N` for signal N).
+pub use sock_trace_syscall::exit_code;

@@ -60,23 +60,23 @@ fn udp_socket(dec: &mut Decoder, fd: i64) {
     );
 }
 
-#[test]
-fn a_connect_in_progress_teaches_the_table_its_peer_and_local_end() {
+/// A fresh decoder that saw a UDP socket 3 and then a failed connect of
+/// it to 127.0.0.9:`port` with `errno`, the hooks adding `local`.
+fn failed_connect(port: u16, errno: i32, local: Option<[u8; 16]>) -> sock_trace_decode::Event {
     let mut dec = Decoder::new();
     udp_socket(&mut dec, 3);
-    let ev = decode(
-        &mut dec,
-        &record(
-            Func::Connect,
-            &[3, 0x1000, 16],
-            -1,
-            libc::EINPROGRESS,
-            |w| {
-                w.blob(Tag::SockAddr, role::ADDR, &sin([127, 0, 0, 9], 53));
-                w.blob(Tag::SockAddr, role::LOCAL_ADDR, &sin([127, 0, 0, 1], 40000));
-            },
-        ),
-    );
+    let rec = record(Func::Connect, &[3, 0x1000, 16], -1, errno, |w| {
+        w.blob(Tag::SockAddr, role::ADDR, &sin([127, 0, 0, 9], port));
+        if let Some(l) = local {
+            w.blob(Tag::SockAddr, role::LOCAL_ADDR, &l);
+        }
+    });
+    decode(&mut dec, &rec)
+}
+
+#[test]
+fn a_connect_in_progress_teaches_the_table_its_peer_and_local_end() {
+    let ev = failed_connect(53, libc::EINPROGRESS, Some(sin([127, 0, 0, 1], 40000)));
     assert_eq!(ev.core.fd, Some(3));
     assert_eq!(ev.core.errno, Some(libc::EINPROGRESS));
     assert!(ev.has(CallFlags::IN_PROGRESS));
@@ -88,18 +88,7 @@ fn a_connect_in_progress_teaches_the_table_its_peer_and_local_end() {
 
 #[test]
 fn a_refused_connect_names_its_peer_but_changes_nothing() {
-    let mut dec = Decoder::new();
-    udp_socket(&mut dec, 3);
-    let ev = decode(
-        &mut dec,
-        &record(
-            Func::Connect,
-            &[3, 0x1000, 16],
-            -1,
-            libc::ECONNREFUSED,
-            |w| w.blob(Tag::SockAddr, role::ADDR, &sin([127, 0, 0, 9], 80)),
-        ),
-    );
+    let ev = failed_connect(80, libc::ECONNREFUSED, None);
     assert_eq!(ev.core.peer, Some(v4([127, 0, 0, 9], 80)));
     assert_eq!(ev.core.change, SocketChange::None);
     assert!(!ev.has(CallFlags::IN_PROGRESS));

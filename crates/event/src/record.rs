@@ -514,3 +514,29 @@ mod tests {
         }
     }
 }
+
+/// The GNU build-id in the bytes of an ELF note segment (PT_NOTE), as a
+/// module record carries it (`role::MODULE_BUILD_ID`). Shared by the
+/// backends that describe loaded objects; bounds-checked, since the bytes
+/// may come from any file.
+pub fn gnu_build_id(notes: &[u8]) -> Option<&[u8]> {
+    let mut pos = 0;
+    while pos + 12 <= notes.len() {
+        let word = |o: usize| {
+            u32::from_ne_bytes([notes[o], notes[o + 1], notes[o + 2], notes[o + 3]]) as usize
+        };
+        let (namesz, descsz, kind) = (word(pos), word(pos + 4), word(pos + 8));
+        let name_at = pos + 12;
+        let desc_at = name_at.checked_add(namesz.div_ceil(4) * 4)?;
+        let end = desc_at.checked_add(descsz.div_ceil(4) * 4)?;
+        if end > notes.len() {
+            return None;
+        }
+        // NT_GNU_BUILD_ID
+        if kind == 3 && namesz == 4 && &notes[name_at..name_at + 4] == b"GNU\0" {
+            return Some(&notes[desc_at..desc_at + descsz]);
+        }
+        pos = end;
+    }
+    None
+}

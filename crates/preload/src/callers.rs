@@ -313,22 +313,8 @@ fn build_id(info: &libc::dl_phdr_info) -> Option<&[u8]> {
         // SAFETY: inside a readable PT_LOAD segment's file-backed part,
         // which the loader mapped (checked above).
         let notes = unsafe { core::slice::from_raw_parts(start, len) };
-        let mut pos = 0;
-        while pos + 12 <= notes.len() {
-            let word = |o: usize| {
-                u32::from_ne_bytes(notes[o..o + 4].try_into().unwrap_or([0; 4])) as usize
-            };
-            let (namesz, descsz, kind) = (word(pos), word(pos + 4), word(pos + 8));
-            let name_at = pos + 12;
-            let desc_at = name_at + namesz.div_ceil(4) * 4;
-            let end = desc_at + descsz.div_ceil(4) * 4;
-            if end > notes.len() {
-                break;
-            }
-            if kind == 3 && namesz == 4 && &notes[name_at..name_at + 4] == b"GNU\0" {
-                return Some(&notes[desc_at..desc_at + descsz]);
-            }
-            pos = end;
+        if let Some(id) = sock_trace_event::record::gnu_build_id(notes) {
+            return Some(id);
         }
     }
     None

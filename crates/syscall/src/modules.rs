@@ -73,22 +73,8 @@ fn build_id(path: &[u8], ph: &[Phdr]) -> Option<Vec<u8>> {
         }
         let file = head(path, end)?;
         let notes = file.get(p.p_offset as usize..end as usize)?;
-        let mut pos = 0;
-        while pos + 12 <= notes.len() {
-            let word = |o: usize| {
-                u32::from_le_bytes(notes[o..o + 4].try_into().unwrap_or([0; 4])) as usize
-            };
-            let (namesz, descsz, kind) = (word(pos), word(pos + 4), word(pos + 8));
-            let name_at = pos + 12;
-            let desc_at = name_at + namesz.div_ceil(4) * 4;
-            let end = desc_at + descsz.div_ceil(4) * 4;
-            if end > notes.len() {
-                break;
-            }
-            if kind == 3 && namesz == 4 && &notes[name_at..name_at + 4] == b"GNU\0" {
-                return Some(notes[desc_at..desc_at + descsz].to_vec());
-            }
-            pos = end;
+        if let Some(id) = sock_trace_event::record::gnu_build_id(notes) {
+            return Some(id.to_vec());
         }
     }
     None
