@@ -317,8 +317,8 @@ mod tests {
         assert!(e.contains("writable by other users"), "{e}");
         let theirs = base.join("theirs");
         std::fs::create_dir(&theirs).unwrap();
-        // SAFETY: plain chown of our own test directory.
         let c = CString::new(theirs.as_os_str().as_bytes()).unwrap();
+        // SAFETY: plain chown of our own test directory.
         if unsafe { libc::chown(c.as_ptr(), 65534, 65534) } == 0 {
             let e = secure_dir(&theirs.join("x")).unwrap_err().to_string();
             assert!(e.contains("belongs to uid 65534"), "{e}");

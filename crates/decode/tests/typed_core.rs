@@ -276,30 +276,13 @@ fn each_process_is_decoded_with_the_tables_of_its_platform() {
             pid,
         )
     };
+    let sym = |name, raw| Value::Sym { name, raw };
     let ev = decode(&mut dec, &socket(win));
-    assert_eq!(
-        ev.args[0].value,
-        Value::Sym {
-            name: "AF_INET6",
-            raw: 23
-        }
-    );
-    assert_eq!(
-        ev.args[2].value,
-        Value::Sym {
-            name: "IPPROTO_TCP",
-            raw: 6
-        }
-    );
-    let ev = decode(&mut dec, &socket(PID));
+    assert_eq!(ev.args[0].value, sym("AF_INET6", 23));
+    assert_eq!(ev.args[2].value, sym("IPPROTO_TCP", 6));
     // The same number in a Linux process is Linux's AF_IRDA.
-    assert_eq!(
-        ev.args[0].value,
-        Value::Sym {
-            name: "AF_IRDA",
-            raw: 23
-        }
-    );
+    let ev = decode(&mut dec, &socket(PID));
+    assert_eq!(ev.args[0].value, sym("AF_IRDA", 23));
 
     // A Winsock sockaddr_in6 (family 23) and a WSAECONNREFUSED failure.
     let mut sin6 = [0u8; 28];

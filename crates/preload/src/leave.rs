@@ -88,8 +88,8 @@ pub unsafe fn check(
         return envp;
     }
     let saved = sys::errno();
-    // SAFETY: per the contract; environ is libc's array.
     let env = if envp.is_null() {
+        // SAFETY: per the contract; environ is libc's array.
         unsafe { environ }
     } else {
         envp
@@ -111,10 +111,10 @@ unsafe fn decide(
     lib: &[u8],
     buf: &mut EnvBuf,
 ) -> Option<*const *const c_char> {
-    // SAFETY: NUL-terminated or NULL, per the contract.
     let prog: &[u8] = if path.is_null() {
         b""
     } else {
+        // SAFETY: NUL-terminated, per the contract.
         unsafe { core::ffi::CStr::from_ptr(path) }.to_bytes()
     };
     // SAFETY: per the contract.

@@ -411,17 +411,7 @@ impl Tracer {
     /// process copies the parent's descriptor table and gets a start
     /// record), then released if it already stopped.
     fn new_task(&mut self, tid: u32, _ev: i32) {
-        let mut msg: libc::c_ulong = 0;
-        // SAFETY: valid out-pointer.
-        unsafe {
-            libc::ptrace(
-                libc::PTRACE_GETEVENTMSG,
-                tid as i32,
-                0usize,
-                &mut msg as *mut libc::c_ulong,
-            )
-        };
-        let child = msg as u32;
+        let child = event_msg(tid) as u32;
         if child == 0 {
             return;
         }
@@ -464,17 +454,7 @@ impl Tracer {
 
     /// An exec: a new image in process `pid` (the other threads are gone).
     fn exec(&mut self, pid: u32) {
-        let mut former: libc::c_ulong = 0;
-        // SAFETY: valid out-pointer.
-        unsafe {
-            libc::ptrace(
-                libc::PTRACE_GETEVENTMSG,
-                pid as i32,
-                0usize,
-                &mut former as *mut libc::c_ulong,
-            )
-        };
-        let former = former as u32;
+        let former = event_msg(pid) as u32;
         self.threads.retain(|&t, th| th.tgid != pid || t == pid);
         if former != pid {
             self.threads.remove(&former);
@@ -583,4 +563,20 @@ fn socket_ends(w: &mut RecordWriter<'_>, pid: u32, fd: i32, peer: bool) {
         }
         libc::close(dup as i32);
     }
+}
+
+/// The message of a ptrace event stop (the new task of a fork, the former
+/// thread id of an exec); 0 if it cannot be read.
+fn event_msg(tid: u32) -> libc::c_ulong {
+    let mut msg: libc::c_ulong = 0;
+    // SAFETY: valid out-pointer for the kernel to fill.
+    unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETEVENTMSG,
+            tid as i32,
+            0usize,
+            &mut msg as *mut libc::c_ulong,
+        )
+    };
+    msg
 }

@@ -193,21 +193,7 @@ fn hostent_outcome(rec: &Ctx<'_, '_>, ev: &mut Event) {
     let r = rec.header.ret;
     let herr = rec.header.errno;
     let found = rec.str(role::ENT_NAME).is_some();
-    ev.outcome = if reentrant {
-        if r != 0 {
-            errno_error(rec.t, r, r as i32)
-        } else if !found {
-            Outcome::Err(ErrorInfo {
-                ret: 0,
-                space: ErrorSpace::HErrno,
-                code: herr as i64,
-                name: x::h_errno_name(herr),
-                text: x::h_errno_text(herr),
-            })
-        } else {
-            Outcome::Ok(Value::Int(0))
-        }
-    } else if r == 0 {
+    let not_found = || {
         Outcome::Err(ErrorInfo {
             ret: 0,
             space: ErrorSpace::HErrno,
@@ -215,6 +201,17 @@ fn hostent_outcome(rec: &Ctx<'_, '_>, ev: &mut Event) {
             name: x::h_errno_name(herr),
             text: x::h_errno_text(herr),
         })
+    };
+    ev.outcome = if reentrant {
+        if r != 0 {
+            errno_error(rec.t, r, r as i32)
+        } else if !found {
+            not_found()
+        } else {
+            Outcome::Ok(Value::Int(0))
+        }
+    } else if r == 0 {
+        not_found()
     } else {
         Outcome::Ok(Value::Ptr(r as u64))
     };

@@ -15,32 +15,27 @@ pub(super) fn decode(rec: &Ctx<'_, '_>, ev: &mut Event) {
     use Func::*;
     let ret = rec.header.ret;
     match ev.func {
-        Socket => {
+        Socket | Socketpair => {
             let (d, t, p) = (iarg(rec, 0), iarg(rec, 1), iarg(rec, 2));
             ev.args = vec![
                 f("domain", sym(rec.t.af, d)),
                 f("type", sock_type(t)),
                 f("protocol", protocol(rec.t, d, p)),
             ];
-            ev.outcome = fd_result(rec);
-            if ret >= 0 {
-                ev.core.change = created(vec![ret as i32], d, t, p);
-            }
-        }
-        Socketpair => {
-            let (d, t, p) = (iarg(rec, 0), iarg(rec, 1), iarg(rec, 2));
-            ev.args = vec![
-                f("domain", sym(rec.t.af, d)),
-                f("type", sock_type(t)),
-                f("protocol", protocol(rec.t, d, p)),
-            ];
-            ev.outcome = int_result(rec);
-            if let Some(fds) = rec.ints(role::FDS_OUT) {
-                ev.core.change = created(fds.iter().map(|v| v as i32).collect(), d, t, p);
-                ev.returned = vec![f(
-                    "sv",
-                    Value::List(fds.iter().map(|v| Value::Fd(v as i32)).collect()),
-                )];
+            if ev.func == Socket {
+                ev.outcome = fd_result(rec);
+                if ret >= 0 {
+                    ev.core.change = created(vec![ret as i32], d, t, p);
+                }
+            } else {
+                ev.outcome = int_result(rec);
+                if let Some(fds) = rec.ints(role::FDS_OUT) {
+                    ev.core.change = created(fds.iter().map(|v| v as i32).collect(), d, t, p);
+                    ev.returned = vec![f(
+                        "sv",
+                        Value::List(fds.iter().map(|v| Value::Fd(v as i32)).collect()),
+                    )];
+                }
             }
         }
         Connect | Bind => {
