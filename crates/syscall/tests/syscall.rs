@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// The tracer waits for every child of the test process: one trace at a
-/// time.
+/// The tracer waits for (and reaps) every child of the test process: one
+/// trace at a time, and no other child (gcc) while one runs.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Builds `programs/NAME.c` with `gcc -static`; None (after skip) when the
@@ -32,6 +32,10 @@ fn build_static(name: &str) -> Option<PathBuf> {
 }
 
 fn build_static_from(name: &str, src: &Path) -> Option<PathBuf> {
+    // Under the lock too: a trace running on another test thread reaps
+    // every child of this process, gcc included (plain `cargo test` runs
+    // the tests as threads of one process).
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("syscall-{name}-static"));
     let r = std::process::Command::new("gcc")
         .args(["-static", "-pthread", "-O1", "-o"])
@@ -294,19 +298,9 @@ fn static_client_connect_send_recv_and_refused_errno() {
 #[test]
 fn static_basic_program_sees_unchanged_results() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../cli/tests/programs/basic.c");
-    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("syscall-basic-static");
-    let built = std::process::Command::new("gcc")
-        .args(["-static", "-O1", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .output();
-    if !built.as_ref().is_ok_and(|o| o.status.success()) {
-        skip::skip(
-            "gcc -static failed for basic.c",
-            "install gcc and libc6-dev",
-        );
+    let Some(out) = build_static_from("basic", &src) else {
         return;
-    }
+    };
     let t = trace(&[out.to_str().unwrap()]);
     assert!(t.output.contains("ALL OK"), "{}", t.output);
     assert_eq!(sock_trace_syscall::exit_code(t.status), 0);
