@@ -37,8 +37,7 @@ fn generic(b: &[u8]) -> Value {
 /// numbers; another platform's values are shown as integers or bytes until
 /// its own decoders join (see `sock_trace_xlat::platform`).
 pub(crate) fn value(t: &PlatformTables, level: i32, name: i32, b: &[u8]) -> Value {
-    let linux = std::ptr::eq(t, &sock_trace_xlat::LINUX);
-    linux
+    t.linux_layouts
         .then(|| decode(level, name, b))
         .flatten()
         .unwrap_or_else(|| generic(b))

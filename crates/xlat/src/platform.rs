@@ -31,6 +31,10 @@ pub struct PlatformTables {
     /// Option level names besides the IP protocol numbers (Linux's
     /// `SOL_*`).
     pub levels: Option<&'static Xlat>,
+    /// Whether option values and control messages use the layouts the
+    /// structured decoders know (Linux's); otherwise they show as integers
+    /// or bytes.
+    pub linux_layouts: bool,
     /// Error numbers: `(value, name, text)`.
     pub errors: &'static [(i32, &'static str, &'static str)],
 }
@@ -87,6 +91,7 @@ pub static LINUX: PlatformTables = PlatformTables {
     sol_socket: libc::SOL_SOCKET,
     socket_options: &crate::SO,
     levels: Some(&crate::SOL),
+    linux_layouts: true,
     errors: crate::errno::ERRNO,
 };
 
@@ -102,6 +107,7 @@ pub static WINDOWS: PlatformTables = PlatformTables {
     sol_socket: 0xffff,
     socket_options: &WINDOWS_SO,
     levels: None,
+    linux_layouts: false,
     errors: WSA_ERRORS,
 };
 

@@ -222,14 +222,7 @@ fn hostent_outcome(rec: &Ctx<'_, '_>, ev: &mut Event) {
         "name",
         Value::Str(rec.str(role::ENT_NAME).unwrap_or_default().to_vec()),
     )];
-    let aliases: Vec<Value> = rec
-        .blobs()
-        .filter(|b| b.tag == Tag::Str && b.role == role::ENT_ALIAS)
-        .map(|b| Value::Str(b.data.to_vec()))
-        .collect();
-    if !aliases.is_empty() {
-        fields.push(f("aliases", Value::List(aliases)));
-    }
+    push_aliases(rec, &mut fields);
     if let Some(info) = rec.ints(role::ENT_INFO) {
         fields.push(f("addrtype", sym(rec.t.af, info.get(0))));
     }
@@ -261,6 +254,12 @@ fn ent_outcome(
     };
     let mut fields = vec![f("name", Value::Str(name.to_vec()))];
     extra(rec, &mut fields);
+    push_aliases(rec, &mut fields);
+    ev.returned = vec![f(what, Value::Struct(fields))];
+}
+
+/// The `aliases` of a hostent/servent/protoent, when it has any.
+fn push_aliases(rec: &Record<'_>, fields: &mut Vec<Field>) {
     let aliases: Vec<Value> = rec
         .blobs()
         .filter(|b| b.tag == Tag::Str && b.role == role::ENT_ALIAS)
@@ -269,5 +268,4 @@ fn ent_outcome(
     if !aliases.is_empty() {
         fields.push(f("aliases", Value::List(aliases)));
     }
-    ev.returned = vec![f(what, Value::Struct(fields))];
 }
