@@ -58,6 +58,9 @@ pub struct Stats {
     /// Rings whose counters were found broken and restarted.
     pub corrupt_rings: u64,
     pub pids: HashSet<u32>,
+    /// Processes found gone whose state (sockets, objects, profile) was
+    /// dropped once every record they made had been decoded.
+    pub processes_forgotten: u64,
 }
 
 /// Receives every enriched event before it is routed and printed: the
@@ -153,6 +156,10 @@ pub struct Collector<'a> {
     enrich: Option<Enrich>,
     sinks: Vec<Box<dyn EventSink + 'a>>,
     pending: Vec<Pending>,
+    /// Traced processes found gone, with the CLOCK_MONOTONIC time they
+    /// were found so: their state goes once every record made before then
+    /// has been decoded (see [`Collector::forget_exited`]).
+    dying: Vec<(u32, u64)>,
     scratch: Vec<u8>,
     stats: Stats,
 }
@@ -175,6 +182,7 @@ impl<'a> Collector<'a> {
             enrich: None,
             sinks: Vec::new(),
             pending: Vec::new(),
+            dying: Vec::new(),
             scratch: Vec::with_capacity(256 * 1024),
             stats: Stats::default(),
         }
@@ -329,8 +337,10 @@ impl<'a> Collector<'a> {
     }
 
     /// Frees rings whose owner is gone: released ones once drained, and
-    /// owned ones whose thread no longer exists.
+    /// owned ones whose thread no longer exists; forgets processes that
+    /// are gone.
     pub fn reclaim(&mut self) {
+        self.forget_exited();
         let n = self.area.shm().geometry().nrings;
         for ring in 0..n {
             let ctl = self.area.shm().ctl(ring);
@@ -357,6 +367,40 @@ impl<'a> Collector<'a> {
                     }
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Drops the state of traced processes that are gone, so that memory
+    /// stays bounded over a long trace and a reused pid starts clean. A
+    /// process found gone at time T is forgotten at a later call, once no
+    /// record made before T waits in the reorder buffer: by then its own
+    /// last records and the start records of children it forked (which
+    /// inherit its sockets) have been decoded. Rings were drained in
+    /// between, since [`Collector::poll`] runs between two calls. Works for
+    /// every backend: it asks the system, not the rings.
+    fn forget_exited(&mut self) {
+        let oldest_pending = self.pending.iter().map(|p| p.t_end).min();
+        let decoder = &mut self.decoder;
+        let routes = &mut self.routes;
+        let forgotten = &mut self.stats.processes_forgotten;
+        self.dying.retain(|&(pid, found)| {
+            if process_alive(pid) {
+                // The pid was reused; its new start record resets it.
+                return false;
+            }
+            if oldest_pending.is_some_and(|t| t <= found) {
+                return true;
+            }
+            decoder.process_exited(pid);
+            routes.remove(&pid);
+            *forgotten += 1;
+            false
+        });
+        let now = clock(libc::CLOCK_MONOTONIC);
+        for pid in self.decoder.sockets().pids() {
+            if !self.dying.iter().any(|&(p, _)| p == pid) && !process_alive(pid) {
+                self.dying.push((pid, now));
             }
         }
     }
@@ -499,6 +543,14 @@ fn leave_text(pid: u32, reason: u64, exe: Option<&[u8]>) -> String {
 }
 
 /// Whether thread `tid` of process `pid` exists.
+/// Whether a process exists (a zombie still does: its tracer or parent
+/// has not reaped it yet, and its last records may still be on their way).
+fn process_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks existence.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 fn thread_alive(pid: u32, tid: u32) -> bool {
     // SAFETY: signal 0 only checks existence.
     let r = unsafe {

@@ -134,11 +134,17 @@ impl Decoder {
             if let Some(ppid) = applied.ppid {
                 p.ppid = ppid;
             }
-            if applied.new_image {
+            if applied.new_image || p.forked {
+                // A new image has none of the old objects; a forked
+                // process has its parent's, not those of an earlier
+                // process with the same pid.
                 self.modules.remove(&ev.pid);
-            } else if let Some(parent) = self.modules.get(&p.ppid).cloned() {
-                self.modules.insert(ev.pid, parent);
-                self.table.saw_process(ev.pid);
+            }
+            if !applied.new_image {
+                if let Some(parent) = self.modules.get(&p.ppid).cloned() {
+                    self.modules.insert(ev.pid, parent);
+                    self.table.saw_process(ev.pid);
+                }
             }
             ev.args = calls::process_fields(p);
         }
@@ -176,47 +182,17 @@ impl Decoder {
 /// render and the typed facts the other stages read.
 pub fn decode_record(rec: &Record<'_>, func: Func, platform: Platform) -> Event {
     let h = &rec.header;
-    let mut ev = Event {
-        pid: h.pid,
-        tid: h.tid,
-        t_start: h.t_start,
-        t_end: h.t_end,
-        func,
-        fortified: h.flags & FLAG_FORTIFIED != 0,
-        args: Vec::new(),
-        outcome: Outcome::Void,
-        returned: Vec::new(),
-        may_block: func.may_block(),
-        notes: Vec::new(),
-        callers: Vec::new(),
-        frames: Vec::new(),
-        data: None,
-        socket: None,
-        hint: None,
-        annotations: Vec::new(),
-        core: Core {
-            ret: h.ret,
-            ..Core::default()
-        },
-    };
-    for (flag, note, typed) in [
-        (FLAG_TRUNCATED, Some("truncated"), CallFlags::TRUNCATED),
-        (
-            FLAG_BAD_POINTER,
-            Some("unreadable pointer"),
-            CallFlags::BAD_POINTER,
-        ),
-        (
-            FLAG_VFORK_CHILD,
-            Some("vfork child"),
-            CallFlags::VFORK_CHILD,
-        ),
-        (FLAG_INJECTED, Some("injected"), CallFlags::INJECTED),
-        (FLAG_FORTIFIED, None, CallFlags::FORTIFIED),
-        (FLAG_DELAYED, None, CallFlags::DELAYED),
+    let mut ev = Event::new(h.pid, h.tid, func, h.t_start, h.t_end);
+    ev.core.ret = h.ret;
+    for (flag, typed) in [
+        (FLAG_TRUNCATED, CallFlags::TRUNCATED),
+        (FLAG_BAD_POINTER, CallFlags::BAD_POINTER),
+        (FLAG_VFORK_CHILD, CallFlags::VFORK_CHILD),
+        (FLAG_INJECTED, CallFlags::INJECTED),
+        (FLAG_FORTIFIED, CallFlags::FORTIFIED),
+        (FLAG_DELAYED, CallFlags::DELAYED),
     ] {
         if h.flags & flag != 0 {
-            ev.notes.extend(note);
             ev.core.flags.insert(typed);
         }
     }

@@ -53,6 +53,21 @@ impl SocketTable {
         self.known.insert(pid);
     }
 
+    /// Every process the table holds state for.
+    pub fn pids(&self) -> Vec<u32> {
+        let mut pids: Vec<u32> = self
+            .known
+            .iter()
+            .chain(self.sockets.keys())
+            .chain(self.origins.keys())
+            .chain(self.parents.keys())
+            .copied()
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
     /// Forgets a process that exited and whose records are all decoded.
     pub fn process_exited(&mut self, pid: u32) {
         self.sockets.remove(&pid);
@@ -186,6 +201,11 @@ impl SocketTable {
         self.parents.insert(pid, ppid);
         if !forked && self.known.contains(&pid) {
             return (ppid, true);
+        }
+        if forked {
+            // A new process has exactly its parent's descriptors, whatever
+            // an earlier process of the same pid left here.
+            self.sockets.remove(&pid);
         }
         if let Some(parent) = self.sockets.get(&ppid).cloned() {
             self.sockets.insert(pid, parent);

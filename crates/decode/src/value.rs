@@ -141,18 +141,11 @@ pub struct Event {
     pub t_start: u64,
     pub t_end: u64,
     pub func: Func,
-    /// The symbol the program called when it differs from `func.name()`
-    /// (`__recv_chk`); informational.
-    pub fortified: bool,
     pub args: Vec<Field>,
     pub outcome: Outcome,
     /// What the call returned through its arguments, shown after the
     /// result: ready sets, returned addresses, resolved names.
     pub returned: Vec<Field>,
-    /// Whether the call can block, so that its duration is worth showing.
-    pub may_block: bool,
-    /// Capture notes: truncation, unreadable pointers, vfork child.
-    pub notes: Vec<&'static str>,
     /// Caller return addresses, innermost first, as captured.
     pub callers: Vec<u64>,
     /// The callers symbolised (by the collector, which has the module
@@ -446,6 +439,53 @@ pub struct Payload {
 }
 
 impl Event {
+    /// An event with nothing decoded yet: the header's facts only.
+    pub fn new(pid: u32, tid: u32, func: Func, t_start: u64, t_end: u64) -> Event {
+        Event {
+            pid,
+            tid,
+            t_start,
+            t_end,
+            func,
+            args: Vec::new(),
+            outcome: Outcome::Void,
+            returned: Vec::new(),
+            callers: Vec::new(),
+            frames: Vec::new(),
+            data: None,
+            socket: None,
+            hint: None,
+            annotations: Vec::new(),
+            core: Core::default(),
+        }
+    }
+
+    /// Made through the `_FORTIFY_SOURCE` entry point (`__recv_chk`), not
+    /// the one `func.name()` says; informational.
+    pub fn fortified(&self) -> bool {
+        self.has(CallFlags::FORTIFIED)
+    }
+
+    /// Whether the call can block, so that its duration is worth showing.
+    pub fn may_block(&self) -> bool {
+        self.func.may_block()
+    }
+
+    /// Capture notes shown after the result, in this order: how the
+    /// record was captured, then what sock-trace did to the call.
+    pub fn notes(&self) -> Vec<&'static str> {
+        [
+            (CallFlags::TRUNCATED, "truncated"),
+            (CallFlags::BAD_POINTER, "unreadable pointer"),
+            (CallFlags::VFORK_CHILD, "vfork child"),
+            (CallFlags::INJECTED, "injected"),
+        ]
+        .into_iter()
+        .filter(|(f, _)| self.has(*f))
+        .map(|(_, note)| note)
+        .collect()
+    }
+
     pub fn failed(&self) -> bool {
         matches!(self.outcome, Outcome::Err(_))
     }

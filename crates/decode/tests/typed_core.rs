@@ -316,3 +316,33 @@ fn each_process_is_decoded_with_the_tables_of_its_platform() {
     }
     assert_eq!(ev.core.errno, Some(10061));
 }
+
+#[test]
+fn a_process_that_exited_is_forgotten_and_a_reused_pid_starts_from_its_parent() {
+    let mut dec = Decoder::new();
+    let other = PID + 7;
+    // Process `other` had socket 3 and exited; the collector forgets it.
+    udp_socket(&mut dec, 3);
+    let start = |pid: u32, ppid: u32| {
+        of_pid(
+            record(Func::ProcStart, &[ppid as u64, 1, 0], 0, 0, |_| {}),
+            pid,
+        )
+    };
+    decode(&mut dec, &start(other, PID));
+    assert!(dec.socket_info(other, 3).is_some(), "inherited from PID");
+    assert!(dec.sockets().pids().contains(&other));
+    dec.process_exited(other);
+    assert!(!dec.sockets().pids().contains(&other));
+    assert!(dec.socket_info(other, 3).is_none());
+    // Without process_exited, a reused pid forked by a parent with no
+    // sockets must not see the dead process's descriptors either.
+    let lonely = PID + 8;
+    decode(&mut dec, &start(other, PID));
+    assert!(dec.socket_info(other, 3).is_some());
+    decode(&mut dec, &start(other, lonely));
+    assert!(
+        dec.socket_info(other, 3).is_none(),
+        "a forked process has its parent's descriptors only"
+    );
+}

@@ -487,7 +487,7 @@ impl Printer for JsonPrinter {
             o.members(&ev.args, 4096);
         } else {
             o.entry("func", ev.func.name());
-            o.entry("fortified", &ev.fortified);
+            o.entry("fortified", &ev.fortified());
             o.key("args");
             o.fields(&ev.args, max);
             o.key("result");
@@ -520,8 +520,8 @@ impl Printer for JsonPrinter {
             o.key("returned");
             o.fields(&ev.returned, max);
             o.entry("duration_us", &(ev.duration_ns() as f64 / 1e3));
-            o.entry("may_block", &ev.may_block);
-            o.entry("notes", &ev.notes);
+            o.entry("may_block", &ev.may_block());
+            o.entry("notes", &ev.notes());
             o.key("callers");
             o.open(b'[');
             if ev.frames.is_empty() {
@@ -749,7 +749,7 @@ mod reference {
             }
         } else {
             m.insert("func".into(), json!(ev.func.name()));
-            m.insert("fortified".into(), json!(ev.fortified));
+            m.insert("fortified".into(), json!(ev.fortified()));
             m.insert("args".into(), J::Object(fields_obj(&ev.args, max)));
             let result = match &ev.outcome {
                 Outcome::Ok(v) => json!({"value": value(v, max)}),
@@ -765,8 +765,8 @@ mod reference {
             m.insert("result".into(), result);
             m.insert("returned".into(), J::Object(fields_obj(&ev.returned, max)));
             m.insert("duration_us".into(), json!(ev.duration_ns() as f64 / 1e3));
-            m.insert("may_block".into(), json!(ev.may_block));
-            m.insert("notes".into(), json!(ev.notes));
+            m.insert("may_block".into(), json!(ev.may_block()));
+            m.insert("notes".into(), json!(ev.notes()));
             let callers: Vec<J> = if ev.frames.is_empty() {
                 ev.callers
                     .iter()
@@ -831,7 +831,6 @@ mod tests {
             t_start: 1_000,
             t_end: 3_000,
             func: Func::Connect,
-            fortified: false,
             args: vec![
                 Field::new("fd", Value::Fd(3)),
                 Field::new(
@@ -852,8 +851,6 @@ mod tests {
                 text: Some("Connection refused"),
             }),
             returned: vec![],
-            may_block: true,
-            notes: vec![],
             callers: vec![0x1234],
             frames: vec![],
             data: None,
@@ -1151,7 +1148,8 @@ mod tests {
                 scope_id: 3,
             }),
         )];
-        e.notes = vec!["injected", "truncated"];
+        e.core.flags.insert(sock_trace_decode::CallFlags::INJECTED);
+        e.core.flags.insert(sock_trace_decode::CallFlags::TRUNCATED);
         e.hint = Some("DNS query A example.test (id 0x1234)".into());
         e.frames = vec![
             CallerFrame {

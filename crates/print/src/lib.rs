@@ -18,14 +18,14 @@
 //! use sock_trace_print::{Clock, Printer, TextOptions, TextPrinter};
 //!
 //! let ev = Event {
-//!     pid: 7, tid: 7, t_start: 0, t_end: 120_000, func: Func::Connect, fortified: false,
+//!     pid: 7, tid: 7, t_start: 0, t_end: 120_000, func: Func::Connect,
 //!     args: vec![
 //!         Field::new("fd", Value::Fd(3)),
 //!         Field::new("addr", Value::Addr(SockAddr::V4 { ip: [127, 0, 0, 1].into(), port: 80 })),
 //!         Field::new("addrlen", Value::Int(16)),
 //!     ],
 //!     outcome: Outcome::Ok(Value::Int(0)),
-//!     returned: vec![], may_block: true, notes: vec![], callers: vec![], frames: vec![], data: None, socket: None, hint: None, annotations: vec![], core: Default::default(),
+//!     returned: vec![], callers: vec![], frames: vec![], data: None, socket: None, hint: None, annotations: vec![], core: Default::default(),
 //! };
 //! let mut p = TextPrinter::new(TextOptions::plain(Clock::default()));
 //! let mut out = Vec::new();

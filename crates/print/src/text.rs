@@ -338,7 +338,7 @@ impl Printer for TextPrinter {
             out.extend_from_slice(b" => ");
             self.fields(out, &ev.returned, true);
         }
-        if self.opts.show_duration && ev.may_block {
+        if self.opts.show_duration && ev.may_block() {
             let ns = ev.duration_ns();
             self.paint(
                 out,
@@ -346,8 +346,9 @@ impl Printer for TextPrinter {
                 format_args!(" <{}.{:06}>", ns / 1_000_000_000, ns % 1_000_000_000 / 1000),
             );
         }
-        if !ev.notes.is_empty() {
-            let _ = write!(out, " ({})", ev.notes.join(", "));
+        let notes = ev.notes();
+        if !notes.is_empty() {
+            let _ = write!(out, " ({})", notes.join(", "));
         }
         if !ev.frames.is_empty() {
             let text: Vec<String> = ev.frames.iter().map(frame_text).collect();
@@ -669,12 +670,9 @@ mod tests {
             t_start: 1_000,
             t_end: 2_501_000,
             func,
-            fortified: false,
             args,
             outcome,
             returned: vec![],
-            may_block: false,
-            notes: vec![],
             callers: vec![],
             frames: vec![],
             data: None::<Payload>,
@@ -733,7 +731,11 @@ mod tests {
 
     #[test]
     fn errors_in_each_space() {
-        let mut p = plain();
+        // About error spaces, not durations (connect and the resolvers block).
+        let mut p = TextPrinter::new(TextOptions {
+            show_duration: false,
+            ..TextOptions::plain(Clock::default())
+        });
         let e = ev(
             Func::Connect,
             vec![Field::new("fd", Value::Fd(3))],
@@ -868,6 +870,7 @@ mod tests {
     fn strings_are_escaped_and_cut() {
         let mut p = TextPrinter::new(TextOptions {
             max_string: 5,
+            show_duration: false,
             ..TextOptions::plain(Clock::default())
         });
         let e = ev(
@@ -941,8 +944,7 @@ mod tests {
                 ),
             ])]),
         )];
-        e.may_block = true;
-        e.notes = vec!["truncated"];
+        e.core.flags.insert(sock_trace_decode::CallFlags::TRUNCATED);
         assert_eq!(
             render(&mut plain(), &e),
             "poll(1, 1.5s) = 1 => ready=[{fd=3, revents=POLLIN|0x4000}] <0.002500> (truncated)\n"
@@ -961,6 +963,7 @@ mod tests {
         let mut p = TextPrinter::new(TextOptions {
             color: true,
             palette: Palette::default(),
+            show_duration: false,
             ..TextOptions::plain(Clock::default())
         });
         let out = render(&mut p, &e);

@@ -16,7 +16,6 @@ fn event(strings: &[Vec<u8>]) -> Event {
         t_start: 0,
         t_end: 1,
         func: Func::Getaddrinfo,
-        fortified: false,
         args: vec![
             Field::new(
                 "node",
@@ -32,8 +31,6 @@ fn event(strings: &[Vec<u8>]) -> Event {
         ],
         outcome: Outcome::Ok(Value::Int(0)),
         returned: vec![],
-        may_block: true,
-        notes: vec![],
         callers: vec![],
         frames: vec![],
         data: None,
