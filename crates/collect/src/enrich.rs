@@ -10,6 +10,7 @@ use sock_trace_symbolize as sym;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub struct Enrich {
     /// Address intelligence, opened at the first public address (loading
@@ -19,6 +20,11 @@ pub struct Enrich {
     symbolizer: sym::Symbolizer,
     /// Per process: how many module records the map was built from.
     maps: HashMap<u32, (usize, sym::ProcessMap)>,
+    /// Per process: each distinct chain of return addresses, symbolised
+    /// and cut by the process's caller settings. A busy program makes its
+    /// calls from a few places; symbolising and building the frames' strings
+    /// for every event cost more than the rest of the event.
+    chains: HashMap<u32, Chains>,
     /// The note made for each address so far: building one (class,
     /// database answers) costs microseconds, and a trace names the same
     /// few addresses over and over.
@@ -38,10 +44,29 @@ impl Enrich {
                 ..sym::Options::default()
             }),
             maps: HashMap::new(),
+            chains: HashMap::new(),
             notes: HashMap::new(),
         }
     }
+
+    /// Drops what is kept for a process that is gone.
+    pub fn process_exited(&mut self, pid: u32) {
+        self.maps.remove(&pid);
+        self.chains.remove(&pid);
+    }
 }
+
+/// The symbolised chains of one process, valid for one module map and one
+/// caller profile: a new object or an exec starts them over.
+struct Chains {
+    modules: usize,
+    profile: *const CallerProfile,
+    frames: HashMap<Box<[u64]>, Arc<[CallerFrame]>>,
+}
+
+/// Distinct chains kept per process; past it they start over (a program
+/// that calls from ever new places must not grow the collector).
+const CHAIN_CACHE: usize = 4096;
 
 /// The symbolizer's map of process `pid`, rebuilt when new module records
 /// arrived.
@@ -105,6 +130,23 @@ impl Enrich {
         if p.depth == 0 {
             return;
         }
+        let chains = self.chains.entry(ev.pid).or_insert_with(|| Chains {
+            modules: usize::MAX,
+            profile: std::ptr::null(),
+            frames: HashMap::new(),
+        });
+        if chains.modules != modules.len() || !std::ptr::eq(chains.profile, p) {
+            chains.modules = modules.len();
+            chains.profile = p;
+            chains.frames.clear();
+        }
+        if let Some(frames) = chains.frames.get(ev.callers.as_slice()) {
+            ev.frames = frames.clone();
+            return;
+        }
+        if chains.frames.len() >= CHAIN_CACHE {
+            chains.frames.clear();
+        }
         let map = map_of(&mut self.maps, ev.pid, modules);
         let frames = self.symbolizer.symbolize_stack(map, &ev.callers);
         // Skip frames in the listed objects; if every frame is in one, the
@@ -116,11 +158,15 @@ impl Enrich {
         if kept.is_empty() {
             kept = frames.iter().take(1).collect();
         }
-        ev.frames = kept
+        let frames: Arc<[CallerFrame]> = kept
             .into_iter()
             .take(p.depth)
             .map(|f| caller_frame(f, &p.paths))
             .collect();
+        chains
+            .frames
+            .insert(ev.callers.clone().into_boxed_slice(), frames.clone());
+        ev.frames = frames;
     }
 }
 

@@ -383,6 +383,7 @@ impl<'a> Collector<'a> {
         let oldest_pending = self.pending.iter().map(|p| p.t_end).min();
         let decoder = &mut self.decoder;
         let routes = &mut self.routes;
+        let enrich = &mut self.enrich;
         let forgotten = &mut self.stats.processes_forgotten;
         self.dying.retain(|&(pid, found)| {
             if process_alive(pid) {
@@ -394,6 +395,9 @@ impl<'a> Collector<'a> {
             }
             decoder.process_exited(pid);
             routes.remove(&pid);
+            if let Some(e) = enrich.as_mut() {
+                e.process_exited(pid);
+            }
             *forgotten += 1;
             false
         });

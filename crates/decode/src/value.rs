@@ -150,7 +150,9 @@ pub struct Event {
     pub callers: Vec<u64>,
     /// The callers symbolised (by the collector, which has the module
     /// maps), after skipping unwanted modules: what printers show.
-    pub frames: Vec<CallerFrame>,
+    /// Shared: the collector symbolises each distinct chain of return
+    /// addresses once, and printers render each chain once.
+    pub frames: std::sync::Arc<[CallerFrame]>,
     /// Payload moved by the call, when captured.
     pub data: Option<Payload>,
     /// What is known of the call's socket after the call (before it, for
@@ -451,7 +453,7 @@ impl Event {
             outcome: Outcome::Void,
             returned: Vec::new(),
             callers: Vec::new(),
-            frames: Vec::new(),
+            frames: Default::default(),
             data: None,
             socket: None,
             hint: None,

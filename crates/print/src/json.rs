@@ -533,7 +533,7 @@ impl Printer for JsonPrinter {
                     o.close(b'}');
                 }
             } else {
-                for f in &ev.frames {
+                for f in ev.frames.iter() {
                     o.comma();
                     o.frame(f);
                 }
@@ -852,7 +852,7 @@ mod tests {
             }),
             returned: vec![],
             callers: vec![0x1234],
-            frames: vec![],
+            frames: Default::default(),
             data: None,
             socket: None,
             hint: None,
@@ -925,7 +925,8 @@ mod tests {
             file: Some("prog.c".into()),
             line: Some(68),
             column: None,
-        }];
+        }]
+        .into();
         let j = render(&e);
         let c = &j["callers"][0];
         assert_eq!(c["file"], "prog.c");
@@ -1170,7 +1171,8 @@ mod tests {
                 line: None,
                 column: None,
             },
-        ];
+        ]
+        .into();
         e.annotations = vec![
             note_with_country("192.0.2.1", "US"),
             AddrNote {

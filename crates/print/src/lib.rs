@@ -25,7 +25,7 @@
 //!         Field::new("addrlen", Value::Int(16)),
 //!     ],
 //!     outcome: Outcome::Ok(Value::Int(0)),
-//!     returned: vec![], callers: vec![], frames: vec![], data: None, socket: None, hint: None, annotations: vec![], core: Default::default(),
+//!     returned: vec![], callers: vec![], frames: Default::default(), data: None, socket: None, hint: None, annotations: vec![], core: Default::default(),
 //! };
 //! let mut p = TextPrinter::new(TextOptions::plain(Clock::default()));
 //! let mut out = Vec::new();

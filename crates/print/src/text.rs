@@ -25,7 +25,9 @@ use sock_trace_decode::{
     CallerFrame, ErrorInfo, ErrorSpace, Event, Field, Outcome, SockAddr, UnixKind, Value,
 };
 use sock_trace_event::Func;
+use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 
 #[derive(Clone, Debug)]
 pub struct TextOptions {
@@ -68,7 +70,66 @@ pub struct TextPrinter {
     many_tasks: bool,
     /// Seconds east of UTC for absolute timestamps, computed once.
     utc_offset_s: i64,
+    /// The text of each caller chain printed lately, by the chain's
+    /// address (the collector shares one chain among the events made
+    /// from the same place; holding it here keeps the address unique).
+    chain_texts: HashMap<usize, (Arc<[CallerFrame]>, String)>,
 }
+
+/// Caller chains whose text is kept; past it the texts start over.
+const CHAIN_TEXTS: usize = 1024;
+
+/// A piece of a line: text and integers go into it directly (a line is
+/// mostly these, and `core::fmt` costs several times more per piece);
+/// anything else through `format_args!`.
+trait Piece {
+    fn put(self, out: &mut Vec<u8>);
+}
+
+impl Piece for &str {
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+}
+
+impl Piece for &String {
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+}
+
+impl Piece for String {
+    fn put(self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.as_bytes());
+    }
+}
+
+impl Piece for std::fmt::Arguments<'_> {
+    fn put(self, out: &mut Vec<u8>) {
+        match self.as_str() {
+            Some(s) => out.extend_from_slice(s.as_bytes()),
+            None => {
+                let _ = out.write_fmt(self);
+            }
+        }
+    }
+}
+
+macro_rules! integer_pieces {
+    ($($t:ty),*) => {$(
+        impl Piece for $t {
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(itoa::Buffer::new().format(self).as_bytes());
+            }
+        }
+        impl Piece for &$t {
+            fn put(self, out: &mut Vec<u8>) {
+                (*self).put(out);
+            }
+        }
+    )*};
+}
+integer_pieces!(i32, i64, u32, u64);
 
 impl TextPrinter {
     pub fn new(opts: TextOptions) -> Self {
@@ -81,6 +142,7 @@ impl TextPrinter {
             first_task: None,
             many_tasks: false,
             utc_offset_s,
+            chain_texts: HashMap::new(),
         }
     }
 
@@ -90,11 +152,13 @@ impl TextPrinter {
         self
     }
 
-    fn paint(&self, out: &mut Vec<u8>, style: Style, text: impl std::fmt::Display) {
+    fn paint(&self, out: &mut Vec<u8>, style: Style, text: impl Piece) {
         if self.opts.color && style != Style::new() {
-            let _ = write!(out, "{}{}{}", style.render(), text, style.render_reset());
+            let _ = write!(out, "{}", style.render());
+            text.put(out);
+            let _ = write!(out, "{}", style.render_reset());
         } else {
-            let _ = write!(out, "{text}");
+            text.put(out);
         }
     }
 
@@ -139,11 +203,15 @@ impl TextPrinter {
             ShowPid::Auto => self.many_tasks,
         };
         if show {
-            let s = if tid == pid || tid == 0 {
-                format!("[pid {pid}] ")
-            } else {
-                format!("[pid {pid}/{tid}] ")
-            };
+            let mut ids = itoa::Buffer::new();
+            let mut s = String::with_capacity(24);
+            s.push_str("[pid ");
+            s.push_str(ids.format(pid));
+            if tid != pid && tid != 0 {
+                s.push('/');
+                s.push_str(ids.format(tid));
+            }
+            s.push_str("] ");
             self.paint(out, p.pid, s);
         }
     }
@@ -193,7 +261,7 @@ impl TextPrinter {
             Value::Int(i) => self.paint(out, p.number, i),
             Value::Hex(h) => self.paint(out, p.number, format_args!("{h:#x}")),
             Value::Fd(fd) => self.paint(out, p.fd, fd),
-            Value::Sym { name, .. } => self.paint(out, p.constant, name),
+            Value::Sym { name, .. } => self.paint(out, p.constant, *name),
             Value::Unknown(i) => self.paint(out, p.number, i),
             Value::Flags { names, rest, .. } => {
                 if names.is_empty() && *rest == 0 {
@@ -203,7 +271,7 @@ impl TextPrinter {
                     if i > 0 {
                         out.push(b'|');
                     }
-                    self.paint(out, p.constant, n);
+                    self.paint(out, p.constant, *n);
                 }
                 if *rest != 0 {
                     if !names.is_empty() {
@@ -235,7 +303,7 @@ impl TextPrinter {
                 }
             }
             Value::Ip(ip) => {
-                self.paint(out, p.address, ip);
+                self.paint(out, p.address, format_args!("{ip}"));
                 self.note(out, *ip);
             }
             Value::Ptr(0) => self.paint(out, p.constant, "NULL"),
@@ -351,8 +419,17 @@ impl Printer for TextPrinter {
             let _ = write!(out, " ({})", notes.join(", "));
         }
         if !ev.frames.is_empty() {
-            let text: Vec<String> = ev.frames.iter().map(frame_text).collect();
-            self.paint(out, p.caller, format_args!(" @ {}", text.join(" < ")));
+            let key = ev.frames.as_ptr() as usize;
+            if !self.chain_texts.contains_key(&key) {
+                if self.chain_texts.len() >= CHAIN_TEXTS {
+                    self.chain_texts.clear();
+                }
+                let text: Vec<String> = ev.frames.iter().map(frame_text).collect();
+                let text = format!(" @ {}", text.join(" < "));
+                self.chain_texts.insert(key, (ev.frames.clone(), text));
+            }
+            let text = &self.chain_texts[&key].1;
+            self.paint(out, p.caller, text);
         }
         out.push(b'\n');
         if self.opts.address_detail {
@@ -674,7 +751,7 @@ mod tests {
             outcome,
             returned: vec![],
             callers: vec![],
-            frames: vec![],
+            frames: Default::default(),
             data: None::<Payload>,
             socket: None,
             hint: None,

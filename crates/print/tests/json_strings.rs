@@ -32,7 +32,7 @@ fn event(strings: &[Vec<u8>]) -> Event {
         outcome: Outcome::Ok(Value::Int(0)),
         returned: vec![],
         callers: vec![],
-        frames: vec![],
+        frames: Default::default(),
         data: None,
         socket: None,
         hint: None,
