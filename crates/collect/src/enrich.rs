@@ -5,9 +5,9 @@
 //! annotations.
 
 use crate::settings::CallerProfile;
+use foldhash::{HashMap, HashMapExt};
 use sock_trace_decode::{AddrNote, CallerFrame, Event, LoadedModule, SockAddr, Value};
 use sock_trace_symbolize as sym;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

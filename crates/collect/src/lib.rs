@@ -35,12 +35,12 @@ pub use enrich::Enrich;
 pub use session::{collect_until, start_session, Watch};
 pub use settings::{CallerProfile, OutputSpec, Profile, Programs, RunFlags, Settings};
 
+use foldhash::{HashMap, HashMapExt, HashSet};
 use sock_trace_decode::{Decoder, Event, ProcessChange};
 use sock_trace_event::record::Record;
 use sock_trace_event::ring::{RING_FREE, RING_OWNED, RING_RELEASED};
 use sock_trace_event::{Func, Shm};
 use sock_trace_print::{Printer, Summary};
-use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
@@ -160,6 +160,7 @@ pub struct Collector<'a> {
     /// were found so: their state goes once every record made before then
     /// has been decoded (see [`Collector::forget_exited`]).
     dying: Vec<(u32, u64)>,
+    last_pid: Option<u32>,
     scratch: Vec<u8>,
     stats: Stats,
 }
@@ -183,6 +184,7 @@ impl<'a> Collector<'a> {
             sinks: Vec::new(),
             pending: Vec::new(),
             dying: Vec::new(),
+            last_pid: None,
             scratch: Vec::with_capacity(256 * 1024),
             stats: Stats::default(),
         }
@@ -479,7 +481,11 @@ impl<'a> Collector<'a> {
                 self.stats.malformed += 1;
                 continue;
             };
-            self.stats.pids.insert(rec.header.pid);
+            if self.last_pid != Some(rec.header.pid) {
+                // Runs of one process's records are common: skip the set.
+                self.last_pid = Some(rec.header.pid);
+                self.stats.pids.insert(rec.header.pid);
+            }
             let Some(mut ev) = self.decoder.decode(&rec) else {
                 continue;
             };

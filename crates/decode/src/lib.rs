@@ -50,7 +50,7 @@ pub fn tables(platform: Platform) -> &'static PlatformTables {
         Platform::Windows => &sock_trace_xlat::WINDOWS,
     }
 }
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 /// What is known about a socket descriptor: its kind from the call that
 /// made it, and its two ends as far as traced calls (connect, accept, bind,

@@ -6,8 +6,8 @@
 
 use crate::value::{Event, ProcessChange, SocketChange};
 use crate::SocketInfo;
+use foldhash::{HashMap, HashSet};
 use sock_trace_event::{Backend, Func, Platform};
-use std::collections::{HashMap, HashSet};
 
 /// The sockets of every traced process.
 #[derive(Default)]

@@ -408,11 +408,11 @@ impl Printer for TextPrinter {
         }
         if self.opts.show_duration && ev.may_block() {
             let ns = ev.duration_ns();
-            self.paint(
-                out,
-                p.duration,
-                format_args!(" <{}.{:06}>", ns / 1_000_000_000, ns % 1_000_000_000 / 1000),
-            );
+            let mut text = String::with_capacity(24);
+            text.push_str(" <");
+            seconds_micros(&mut text, ns);
+            text.push('>');
+            self.paint(out, p.duration, text);
         }
         let notes = ev.notes();
         if !notes.is_empty() {
@@ -624,6 +624,17 @@ fn blank0(n: u64) -> String {
     } else {
         n.to_string()
     }
+}
+
+/// `ns` as seconds with six decimals (`0.002500`), the way durations and
+/// relative timestamps read.
+fn seconds_micros(text: &mut String, ns: u64) {
+    text.push_str(itoa::Buffer::new().format(ns / 1_000_000_000));
+    text.push('.');
+    let us = ns % 1_000_000_000 / 1000;
+    let digits = itoa::Buffer::new().format(us).len();
+    text.extend(std::iter::repeat_n('0', 6 - digits));
+    text.push_str(itoa::Buffer::new().format(us));
 }
 
 /// A caller as a user reads it: `basic.c:53 (main+0x1c5)`, then
