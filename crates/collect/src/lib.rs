@@ -156,6 +156,9 @@ pub struct Collector<'a> {
     enrich: Option<Enrich>,
     sinks: Vec<Box<dyn EventSink + 'a>>,
     pending: Vec<Pending>,
+    /// The bytes of pending records, one after another: one growing
+    /// buffer rather than an allocation per record.
+    arena: Vec<u8>,
     /// Traced processes found gone, with the CLOCK_MONOTONIC time they
     /// were found so: their state goes once every record made before then
     /// has been decoded (see [`Collector::forget_exited`]).
@@ -165,10 +168,13 @@ pub struct Collector<'a> {
     stats: Stats,
 }
 
+/// A record waiting in the reorder buffer; its bytes are
+/// `arena[at..at + len]`.
 struct Pending {
     t_end: u64,
     seq: u64,
-    bytes: Vec<u8>,
+    at: usize,
+    len: usize,
 }
 
 impl<'a> Collector<'a> {
@@ -183,6 +189,7 @@ impl<'a> Collector<'a> {
             enrich: None,
             sinks: Vec::new(),
             pending: Vec::new(),
+            arena: Vec::new(),
             dying: Vec::new(),
             last_pid: None,
             scratch: Vec::with_capacity(256 * 1024),
@@ -444,8 +451,10 @@ impl<'a> Collector<'a> {
                                 self.pending.push(Pending {
                                     t_end: r.header.t_end,
                                     seq,
-                                    bytes: self.scratch[pos..pos + len].to_vec(),
+                                    at: self.arena.len(),
+                                    len,
                                 });
+                                self.arena.extend_from_slice(&self.scratch[pos..pos + len]);
                             }
                             pos += len;
                         }
@@ -476,8 +485,9 @@ impl<'a> Collector<'a> {
             return;
         }
         let ready: Vec<Pending> = self.pending.drain(..cut).collect();
+        let mut arena = std::mem::take(&mut self.arena);
         for p in &ready {
-            let Ok(rec) = Record::parse(&p.bytes) else {
+            let Ok(rec) = Record::parse(&arena[p.at..p.at + p.len]) else {
                 self.stats.malformed += 1;
                 continue;
             };
@@ -507,6 +517,21 @@ impl<'a> Collector<'a> {
             let o = &mut self.outputs[profile.output.min(last)];
             o.printer.event(&ev, &mut o.line);
         }
+        // Keep the bytes of what still waits; move them down once the
+        // buffer is mostly spent, so it stays a few times what waits.
+        let waiting: usize = self.pending.iter().map(|p| p.len).sum();
+        if waiting == 0 {
+            arena.clear();
+        } else if arena.len() > 4 * waiting + (1 << 16) {
+            let mut kept = Vec::with_capacity(2 * waiting);
+            for p in &mut self.pending {
+                let at = kept.len();
+                kept.extend_from_slice(&arena[p.at..p.at + p.len]);
+                p.at = at;
+            }
+            arena = kept;
+        }
+        self.arena = arena;
         for o in &mut self.outputs {
             o.write_buffer(false);
         }

@@ -153,12 +153,17 @@ impl TextPrinter {
     }
 
     fn paint(&self, out: &mut Vec<u8>, style: Style, text: impl Piece) {
+        self.paint_with(out, style, |out| text.put(out));
+    }
+
+    /// Writes what `body` writes, in `style` when colours are on.
+    fn paint_with(&self, out: &mut Vec<u8>, style: Style, body: impl FnOnce(&mut Vec<u8>)) {
         if self.opts.color && style != Style::new() {
             let _ = write!(out, "{}", style.render());
-            text.put(out);
+            body(out);
             let _ = write!(out, "{}", style.render_reset());
         } else {
-            text.put(out);
+            body(out);
         }
     }
 
@@ -203,16 +208,15 @@ impl TextPrinter {
             ShowPid::Auto => self.many_tasks,
         };
         if show {
-            let mut ids = itoa::Buffer::new();
-            let mut s = String::with_capacity(24);
-            s.push_str("[pid ");
-            s.push_str(ids.format(pid));
-            if tid != pid && tid != 0 {
-                s.push('/');
-                s.push_str(ids.format(tid));
-            }
-            s.push_str("] ");
-            self.paint(out, p.pid, s);
+            self.paint_with(out, p.pid, |out| {
+                out.extend_from_slice(b"[pid ");
+                pid.put(out);
+                if tid != pid && tid != 0 {
+                    out.push(b'/');
+                    tid.put(out);
+                }
+                out.extend_from_slice(b"] ");
+            });
         }
     }
 
@@ -408,11 +412,11 @@ impl Printer for TextPrinter {
         }
         if self.opts.show_duration && ev.may_block() {
             let ns = ev.duration_ns();
-            let mut text = String::with_capacity(24);
-            text.push_str(" <");
-            seconds_micros(&mut text, ns);
-            text.push('>');
-            self.paint(out, p.duration, text);
+            self.paint_with(out, p.duration, |out| {
+                out.extend_from_slice(b" <");
+                seconds_micros(out, ns);
+                out.push(b'>');
+            });
         }
         let notes = ev.notes();
         if !notes.is_empty() {
@@ -628,13 +632,14 @@ fn blank0(n: u64) -> String {
 
 /// `ns` as seconds with six decimals (`0.002500`), the way durations and
 /// relative timestamps read.
-fn seconds_micros(text: &mut String, ns: u64) {
-    text.push_str(itoa::Buffer::new().format(ns / 1_000_000_000));
-    text.push('.');
+fn seconds_micros(out: &mut Vec<u8>, ns: u64) {
+    (ns / 1_000_000_000).put(out);
+    out.push(b'.');
     let us = ns % 1_000_000_000 / 1000;
-    let digits = itoa::Buffer::new().format(us).len();
-    text.extend(std::iter::repeat_n('0', 6 - digits));
-    text.push_str(itoa::Buffer::new().format(us));
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(us).as_bytes();
+    out.extend(std::iter::repeat_n(b'0', 6 - digits.len()));
+    out.extend_from_slice(digits);
 }
 
 /// A caller as a user reads it: `basic.c:53 (main+0x1c5)`, then
