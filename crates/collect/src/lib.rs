@@ -164,7 +164,6 @@ pub struct Collector<'a> {
     /// has been decoded (see [`Collector::forget_exited`]).
     dying: Vec<(u32, u64)>,
     last_pid: Option<u32>,
-    scratch: Vec<u8>,
     stats: Stats,
 }
 
@@ -192,7 +191,6 @@ impl<'a> Collector<'a> {
             arena: Vec::new(),
             dying: Vec::new(),
             last_pid: None,
-            scratch: Vec::with_capacity(256 * 1024),
             stats: Stats::default(),
         }
     }
@@ -434,14 +432,17 @@ impl<'a> Collector<'a> {
                 continue;
             }
             loop {
-                self.scratch.clear();
-                let new_tail = self.area.shm().read_committed(ring, &mut self.scratch);
-                if self.scratch.is_empty() {
+                // Straight into the reorder buffer: records are parsed
+                // where they land (padding and a corrupt remainder stay
+                // there as dead bytes until the buffer is compacted).
+                let start = self.arena.len();
+                let new_tail = self.area.shm().read_committed(ring, &mut self.arena);
+                if self.arena.len() == start {
                     break;
                 }
-                let mut pos = 0;
-                while pos < self.scratch.len() {
-                    match Record::parse(&self.scratch[pos..]) {
+                let mut pos = start;
+                while pos < self.arena.len() {
+                    match Record::parse(&self.arena[pos..]) {
                         Ok(r) => {
                             let len = r.header.len as usize;
                             if r.header.func != Func::Pad as u16 {
@@ -451,10 +452,9 @@ impl<'a> Collector<'a> {
                                 self.pending.push(Pending {
                                     t_end: r.header.t_end,
                                     seq,
-                                    at: self.arena.len(),
+                                    at: pos,
                                     len,
                                 });
-                                self.arena.extend_from_slice(&self.scratch[pos..pos + len]);
                             }
                             pos += len;
                         }
@@ -462,6 +462,7 @@ impl<'a> Collector<'a> {
                             // A corrupt ring cannot be resynchronised: skip
                             // what is there.
                             self.stats.malformed += 1;
+                            self.arena.truncate(pos);
                             break;
                         }
                     }

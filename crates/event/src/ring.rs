@@ -689,15 +689,17 @@ impl Shm {
         let n = (head - tail).min(size - off);
         let data = self.data(ring);
         let start = out.len();
-        out.resize(start + n as usize, 0);
+        out.reserve(n as usize);
         // SAFETY: off + n <= size, inside the ring; the producer does not
-        // write this region until `tail` moves past it.
+        // write this region until `tail` moves past it. `out` has room for
+        // n more bytes, all written before the length covers them.
         unsafe {
             core::ptr::copy_nonoverlapping(
                 data.add(off as usize),
                 out.as_mut_ptr().add(start),
                 n as usize,
             );
+            out.set_len(start + n as usize);
         }
         tail + n
     }

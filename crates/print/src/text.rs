@@ -21,11 +21,11 @@
 use crate::style::Palette;
 use crate::{Clock, Printer, ShowPid, TimestampMode};
 use anstyle::Style;
+use foldhash::{HashMap, HashMapExt};
 use sock_trace_decode::{
     CallerFrame, ErrorInfo, ErrorSpace, Event, Field, Outcome, SockAddr, UnixKind, Value,
 };
 use sock_trace_event::Func;
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 
