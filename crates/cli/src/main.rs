@@ -31,6 +31,11 @@ struct Cli {
 enum Command {
     /// Run a program and trace its socket calls (and those of its children).
     Run(RunArgs),
+    /// Run a program and store its raw trace in the file `-o FILE`, to decode later with
+    /// `sock-trace print` (the least a busy program is held back).
+    Record(RunArgs),
+    /// Print a recording made by `sock-trace record`, with the output options of `run`.
+    Print(PrintArgs),
     /// Print the effective configuration, or a commented default file.
     Config(ConfigArgs),
     /// Print the path of the preload library, for `LD_PRELOAD=... CMD`.
@@ -153,6 +158,16 @@ struct RunArgs {
 }
 
 #[derive(Args)]
+struct PrintArgs {
+    /// The recording (`sock-trace record -o FILE`).
+    #[arg(value_name = "RECORDING")]
+    recording: PathBuf,
+    /// Where the trace goes (`-o`), its format, filters, callers, annotation, summary, pcap.
+    #[command(flatten)]
+    flags: TraceFlags,
+}
+
+#[derive(Args)]
 struct LookupCmd {
     #[command(flatten)]
     args: intel_cmd::LookupArgs,
@@ -218,17 +233,41 @@ fn databases(config: Option<PathBuf>) -> Result<sock_trace_ipintel::Sources> {
     Ok(setup::Settings::load(&flags, false)?.config.databases)
 }
 
+/// The settings of `run` and `record`.
+fn run_settings(args: &RunArgs) -> Result<setup::Settings> {
+    let mut settings =
+        setup::Settings::load_with(&args.flags, setup::Load::Run { quiet: args.quiet })?;
+    if args.no_follow {
+        settings.run.no_follow = true;
+    }
+    settings.run.selftest_panic = args.selftest_panic;
+    Ok(settings)
+}
+
 fn dispatch(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(args) => {
             ignore_sigpipe();
-            let mut settings =
-                setup::Settings::load_with(&args.flags, setup::Load::Run { quiet: args.quiet })?;
-            if args.no_follow {
-                settings.run.no_follow = true;
-            }
-            settings.run.selftest_panic = args.selftest_panic;
-            setup::run(settings, &args.command, args.backend)
+            let settings = run_settings(&args)?;
+            setup::run(settings, &args.command, args.backend, setup::Sink::Trace)
+        }
+        Command::Record(args) => {
+            let Some(path) = args.flags.output.clone() else {
+                anyhow::bail!("`sock-trace record` needs `-o FILE`: where the recording goes");
+            };
+            ignore_sigpipe();
+            let settings = run_settings(&args)?;
+            setup::run(
+                settings,
+                &args.command,
+                args.backend,
+                setup::Sink::Record(path),
+            )
+        }
+        Command::Print(args) => {
+            ignore_sigpipe();
+            let settings = setup::Settings::load(&args.flags, false)?;
+            setup::print_recording(settings, &args.recording)
         }
         Command::Config(args) => {
             if args.default {

@@ -172,30 +172,47 @@ fn overrides(f: &TraceFlags) -> cfg::Overrides {
     }
 }
 
-/// The trace area and a collector wired to every output, with processes
-/// routed by their executable (per-program rules). Shared by `run` and the
-/// standalone collector.
-pub fn start_session(settings: &Settings) -> Result<Collector<'static>> {
-    let resolved = sock_trace_collect::Settings::resolve(
+/// The configuration resolved into what the collector needs.
+fn resolve(settings: &Settings) -> Result<sock_trace_collect::Settings> {
+    sock_trace_collect::Settings::resolve(
         &settings.config,
         &settings.file_config,
         &settings.overrides,
         settings.run,
     )
-    .map_err(anyhow::Error::msg)?;
-    sock_trace_collect::start_session(resolved).map_err(anyhow::Error::msg)
+    .map_err(anyhow::Error::msg)
 }
 
-/// `sock-trace run`.
+/// The trace area and a collector wired to every output, with processes
+/// routed by their executable (per-program rules). Shared by `run` and the
+/// standalone collector.
+pub fn start_session(settings: &Settings) -> Result<Collector<'static>> {
+    sock_trace_collect::start_session(resolve(settings)?).map_err(anyhow::Error::msg)
+}
+
+/// What `run` does with the records.
+pub enum Sink {
+    /// Decodes and prints them as they come (`sock-trace run`).
+    Trace,
+    /// Stores them in a recording (`sock-trace record -o FILE`).
+    Record(PathBuf),
+}
+
+/// `sock-trace run` and `sock-trace record`.
 pub fn run(
     settings: Settings,
     argv: &[OsString],
     backend: crate::launch::BackendChoice,
+    sink: Sink,
 ) -> Result<i32> {
     // Kept alive for the whole run: a memfd placement is valid only while
     // this process holds it.
     let library = crate::preload_lib::place()?;
-    let mut collector = start_session(&settings)?;
+    let mut collector = match &sink {
+        Sink::Trace => start_session(&settings)?,
+        Sink::Record(path) => sock_trace_collect::start_recording(resolve(&settings)?, path)
+            .map_err(anyhow::Error::msg)?,
+    };
     let plan = crate::launch::RunPlan {
         argv,
         library: library.path().to_path_buf(),
@@ -222,4 +239,60 @@ pub fn run(
     collector.notice(None, &crate::launch::describe_status(status));
     collector.print_summary();
     Ok(crate::launch::exit_code(status))
+}
+
+const CUT: &str = "the recording ends without its end mark: the recorder stopped early \
+                   (killed, or the disk filled); everything it wrote is shown";
+
+/// `sock-trace print FILE`: decodes a recording with the output options of
+/// `run`. A recording cut short prints everything it holds, then says
+/// what is missing; the exit status is then 1.
+pub fn print_recording(settings: Settings, path: &std::path::Path) -> Result<i32> {
+    let to_file = !matches!(settings.config.trace.output, cfg::Output::Stderr);
+    use sock_trace_collect::recording::{Ending, Recording};
+    let shown = cfg::shorten(&path.display().to_string(), cfg::MAX_ECHO);
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("opening the recording {shown}: {e}"))?;
+    // SAFETY: a read-only private mapping; a file truncated while mapped
+    // could raise SIGBUS, the same risk every mapped reader takes.
+    let map = unsafe { memmap2::Mmap::map(&file) }
+        .map_err(|e| anyhow::anyhow!("reading the recording {shown}: {e}"))?;
+    let recording = Recording::parse(&map).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
+    let mut collector =
+        sock_trace_collect::start_offline(resolve(&settings)?, recording.info.clock())
+            .map_err(anyhow::Error::msg)?;
+    let mut records = recording.records();
+    let mut batch = Vec::with_capacity(4096);
+    loop {
+        batch.clear();
+        batch.extend(records.by_ref().take(4096));
+        if batch.is_empty() {
+            break;
+        }
+        collector.feed(&batch);
+    }
+    collector.finish();
+    let code = match records.ending() {
+        Some(Ending::Complete) | None => 0,
+        Some(Ending::Cut) => {
+            collector.notice(None, CUT);
+            if to_file {
+                eprintln!("sock-trace: warning: {CUT}");
+            }
+            1
+        }
+        Some(Ending::Damaged { at, bytes }) => {
+            let text = format!(
+                "the recording is damaged at byte {at}: the last {bytes} bytes could not be \
+                 read as records; everything before them is shown"
+            );
+            collector.notice(None, &text);
+            if to_file {
+                eprintln!("sock-trace: warning: {text}");
+            }
+            1
+        }
+    };
+    collector.print_summary();
+    Ok(code)
 }

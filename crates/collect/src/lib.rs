@@ -26,13 +26,15 @@
 mod area;
 mod capture;
 mod enrich;
+pub mod recording;
 mod session;
 mod settings;
 
 pub use area::{clock, Area};
 pub use capture::PcapSink;
 pub use enrich::Enrich;
-pub use session::{collect_until, start_session, Watch};
+pub use recording::{Recording, RecordingInfo, RecordingWriter};
+pub use session::{collect_until, start_offline, start_recording, start_session, Watch};
 pub use settings::{CallerProfile, OutputSpec, Profile, Programs, RunFlags, Settings};
 
 use foldhash::{HashMap, HashMapExt, HashSet};
@@ -147,7 +149,14 @@ const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
 pub struct Collector<'a> {
     /// Unmapped when the collector goes: nothing else holds the mapping.
-    area: Area,
+    /// None for a collector that decodes a recording ([`Collector::offline`]).
+    area: Option<Area>,
+    /// Record mode: ready records go to the recording, undecoded.
+    recorder: Option<RecordingWriter>,
+    /// For a recording: the calls to show. A live trace chooses them when
+    /// capturing; a recording holds what its `record` chose, and `print`
+    /// narrows that (every call still updates the socket table).
+    shown: Option<sock_trace_event::FuncMask>,
     decoder: Decoder,
     outputs: Vec<Output<'a>>,
     /// The router: each process's profile, from its executable.
@@ -179,8 +188,18 @@ struct Pending {
 impl<'a> Collector<'a> {
     /// A collector of `area` writing everything to one output.
     pub fn new(area: Area, printer: Box<dyn Printer + 'a>, out: Box<dyn Write + 'a>) -> Self {
+        Collector::with_area(Some(area), printer, out)
+    }
+
+    fn with_area(
+        area: Option<Area>,
+        printer: Box<dyn Printer + 'a>,
+        out: Box<dyn Write + 'a>,
+    ) -> Self {
         Collector {
             area,
+            recorder: None,
+            shown: None,
             decoder: Decoder::new(),
             outputs: vec![Output::new(printer, out)],
             programs: Programs::single(),
@@ -201,9 +220,51 @@ impl<'a> Collector<'a> {
         Collector::new(area, printer, out)
     }
 
+    /// A collector of records read from a recording ([`Collector::feed`]),
+    /// with no trace area.
+    pub fn offline(output: Output<'a>) -> Self {
+        let Output { printer, out, .. } = output;
+        Collector::with_area(None, printer, out)
+    }
+
     /// The trace area this collector drains.
+    ///
+    /// # Panics
+    /// For an offline collector, which has none.
     pub fn area(&self) -> &Area {
-        &self.area
+        self.area.as_ref().expect("a collector of rings")
+    }
+
+    /// Record mode: from now on, records go to `recording` in time order
+    /// instead of being decoded and printed.
+    pub fn record_to(&mut self, recording: RecordingWriter) {
+        self.recorder = Some(recording);
+    }
+
+    /// Shows only the calls in `mask` (and the tracer's own records).
+    pub fn show_only(&mut self, mask: sock_trace_event::FuncMask) {
+        self.shown = Some(mask);
+    }
+
+    /// Takes records read from a recording (whole records, as
+    /// [`recording::Recording::records`] gives them) and prints what is
+    /// old enough; [`Collector::finish`] prints the rest.
+    pub fn feed(&mut self, records: &[&[u8]]) {
+        let mut latest = 0;
+        for r in records {
+            let start = self.arena.len();
+            self.arena.extend_from_slice(r);
+            self.take_records(start);
+            if let Some(p) = self.pending.last() {
+                latest = latest.max(p.t_end);
+            }
+        }
+        // A recording is in time order but for records that reached the
+        // rings late, as a live trace is: the same window puts them right.
+        self.flush_pending(Some(latest.saturating_sub(REORDER_WINDOW_NS)));
+        for o in &mut self.outputs {
+            o.write_buffer(false);
+        }
     }
 
     /// Runs a producer that lives in this process (the system-call
@@ -212,7 +273,7 @@ impl<'a> Collector<'a> {
     /// (and reclaims dead owners' rings every 100 ms), so that a full ring
     /// only makes the producer wait. The area outlives the call.
     pub fn with_producer<R>(&mut self, f: impl FnOnce(&Shm, &mut dyn FnMut()) -> R) -> R {
-        let shm = *self.area.shm();
+        let shm = *self.area().shm();
         let mut last_reclaim = std::time::Instant::now();
         let mut poll = || {
             self.poll();
@@ -295,13 +356,33 @@ impl<'a> Collector<'a> {
         for s in &mut self.sinks {
             s.finish();
         }
-        let h = self.area.shm().header();
-        // Producers write these counters; a misbehaving one can write
-        // anything, so they are read as unsigned and added saturating.
-        let no_ring = h.lost_no_ring.load(Ordering::Relaxed);
-        let full = h.lost_full.load(Ordering::Relaxed);
-        let no_space = h.lost_no_space.load(Ordering::Relaxed);
+        let (no_ring, full, no_space) = match &self.area {
+            Some(area) => {
+                let h = area.shm().header();
+                // Producers write these counters; a misbehaving one can
+                // write anything, so they are read as unsigned and added
+                // saturating.
+                (
+                    h.lost_no_ring.load(Ordering::Relaxed),
+                    h.lost_full.load(Ordering::Relaxed),
+                    h.lost_no_space.load(Ordering::Relaxed),
+                )
+            }
+            None => (0, 0, 0),
+        };
         let lost = no_ring.saturating_add(full).saturating_add(no_space);
+        if let Some(rec) = &mut self.recorder {
+            if lost > 0 {
+                // The recording says so too: a loss record, printed as
+                // `+++ N events lost +++` when the recording is.
+                rec.record(&lost_record(lost));
+            }
+            if let Err(e) = rec.finish() {
+                self.recorder = None;
+                let text = format!("writing the recording failed: {e}; it ends early");
+                self.notice(None, &text);
+            }
+        }
         if lost > 0 {
             let mut parts = Vec::new();
             if no_ring > 0 {
@@ -348,28 +429,28 @@ impl<'a> Collector<'a> {
     /// are gone.
     pub fn reclaim(&mut self) {
         self.forget_exited();
-        let n = self.area.shm().geometry().nrings;
+        let Some(area) = &self.area else {
+            return;
+        };
+        let shm = area.shm();
+        let n = shm.geometry().nrings;
         for ring in 0..n {
-            let ctl = self.area.shm().ctl(ring);
+            let ctl = shm.ctl(ring);
             match ctl.state.load(Ordering::Acquire) {
                 RING_FREE => {}
                 RING_RELEASED => {
-                    if self.area.shm().drained(ring) {
-                        self.area.shm().free(ring);
+                    if shm.drained(ring) {
+                        shm.free(ring);
                         self.stats.rings_reclaimed += 1;
                     }
                 }
                 RING_OWNED => {
                     let pid = ctl.owner_pid.load(Ordering::Relaxed);
                     let tid = ctl.owner_tid.load(Ordering::Acquire);
-                    if pid != 0
-                        && tid != 0
-                        && !thread_alive(pid, tid)
-                        && self.area.shm().drained(ring)
-                    {
+                    if pid != 0 && tid != 0 && !thread_alive(pid, tid) && shm.drained(ring) {
                         // Check the state again: the owner cannot change it
                         // any more, but a released-then-freed race is harmless.
-                        self.area.shm().free(ring);
+                        shm.free(ring);
                         self.stats.rings_reclaimed += 1;
                     }
                 }
@@ -417,57 +498,69 @@ impl<'a> Collector<'a> {
     }
 
     fn drain_rings(&mut self) -> usize {
-        let n = self.area.shm().geometry().nrings;
+        let Some(area) = &self.area else {
+            return 0;
+        };
+        let shm = *area.shm();
+        let n = shm.geometry().nrings;
         let mut taken = 0;
         for ring in 0..n {
-            let ctl = self.area.shm().ctl(ring);
+            let ctl = shm.ctl(ring);
             if ctl.state.load(Ordering::Relaxed) == RING_FREE {
                 continue;
             }
-            if self.area.shm().corrupt(ring) {
+            if shm.corrupt(ring) {
                 // A producer can only block on a ring whose counters lie;
                 // start it over rather than let it wait for us forever.
-                self.area.shm().resync(ring);
+                shm.resync(ring);
                 self.stats.corrupt_rings += 1;
                 continue;
             }
             loop {
                 // Straight into the reorder buffer: records are parsed
-                // where they land (padding and a corrupt remainder stay
-                // there as dead bytes until the buffer is compacted).
+                // where they land.
                 let start = self.arena.len();
-                let new_tail = self.area.shm().read_committed(ring, &mut self.arena);
+                let new_tail = shm.read_committed(ring, &mut self.arena);
                 if self.arena.len() == start {
                     break;
                 }
-                let mut pos = start;
-                while pos < self.arena.len() {
-                    match Record::parse(&self.arena[pos..]) {
-                        Ok(r) => {
-                            let len = r.header.len as usize;
-                            if r.header.func != Func::Pad as u16 {
-                                self.stats.records += 1;
-                                taken += 1;
-                                let seq = self.stats.records;
-                                self.pending.push(Pending {
-                                    t_end: r.header.t_end,
-                                    seq,
-                                    at: pos,
-                                    len,
-                                });
-                            }
-                            pos += len;
-                        }
-                        Err(_) => {
-                            // A corrupt ring cannot be resynchronised: skip
-                            // what is there.
-                            self.stats.malformed += 1;
-                            self.arena.truncate(pos);
-                            break;
-                        }
+                taken += self.take_records(start);
+                shm.consume(ring, new_tail);
+            }
+        }
+        taken
+    }
+
+    /// Queues the records in `arena[start..]` for ordering; padding and a
+    /// corrupt remainder stay there as dead bytes until the buffer is
+    /// compacted. Returns the number of records queued.
+    fn take_records(&mut self, start: usize) -> usize {
+        let mut taken = 0;
+        let mut pos = start;
+        while pos < self.arena.len() {
+            match Record::parse(&self.arena[pos..]) {
+                Ok(r) => {
+                    let len = r.header.len as usize;
+                    if r.header.func != Func::Pad as u16 {
+                        self.stats.records += 1;
+                        taken += 1;
+                        let seq = self.stats.records;
+                        self.pending.push(Pending {
+                            t_end: r.header.t_end,
+                            seq,
+                            at: pos,
+                            len,
+                        });
                     }
+                    pos += len;
                 }
-                self.area.shm().consume(ring, new_tail);
+                Err(_) => {
+                    // A corrupt ring cannot be resynchronised: skip what
+                    // is there.
+                    self.stats.malformed += 1;
+                    self.arena.truncate(pos);
+                    break;
+                }
             }
         }
         taken
@@ -487,7 +580,14 @@ impl<'a> Collector<'a> {
         }
         let ready: Vec<Pending> = self.pending.drain(..cut).collect();
         let mut arena = std::mem::take(&mut self.arena);
-        for p in &ready {
+        if let Some(rec) = &mut self.recorder {
+            for p in &ready {
+                rec.record(&arena[p.at..p.at + p.len]);
+            }
+            self.stats.events += ready.len() as u64;
+        }
+        let decode = self.recorder.is_none();
+        for p in ready.iter().filter(|_| decode) {
             let Ok(rec) = Record::parse(&arena[p.at..p.at + p.len]) else {
                 self.stats.malformed += 1;
                 continue;
@@ -501,6 +601,11 @@ impl<'a> Collector<'a> {
                 continue;
             };
             self.stats.events += 1;
+            if let Some(mask) = &self.shown {
+                if ev.func.family() != sock_trace_event::Family::Meta && !mask.contains(ev.func) {
+                    continue;
+                }
+            }
             if let Some(ProcessChange::Leaves { reason, exe }) = &ev.core.process {
                 let text = leave_text(ev.pid, *reason, exe.as_deref());
                 self.notice(Some(ev.pid), &text);
@@ -579,6 +684,22 @@ fn leave_text(pid: u32, reason: u64, exe: Option<&[u8]>) -> String {
 }
 
 /// Whether thread `tid` of process `pid` exists.
+/// A record saying `n` events were lost, for a recording.
+fn lost_record(n: u64) -> Vec<u8> {
+    let mut buf = vec![0u8; 256];
+    let len = {
+        let mut w = sock_trace_event::record::RecordWriter::new(&mut buf, Func::Lost);
+        let h = w.header();
+        let now = clock(libc::CLOCK_MONOTONIC);
+        h.t_start = now;
+        h.t_end = now;
+        h.args[0] = n;
+        w.finish()
+    };
+    buf.truncate(len);
+    buf
+}
+
 /// Whether a process exists (a zombie still does: its tracer or parent
 /// has not reaped it yet, and its last records may still be on their way).
 fn process_alive(pid: u32) -> bool {

@@ -13,14 +13,81 @@ use std::time::{Duration, Instant};
 /// The trace area and a collector (which owns it) wired to every output,
 /// with processes routed by their executable (per-program rules).
 pub fn start_session(settings: Settings) -> Result<Collector<'static>, String> {
-    let area = Area::create(
+    let area = create_area(&settings)?;
+    let clock = area.clock();
+    wire(Some(area), settings, clock)
+}
+
+/// A collector for a recording made with `clock` (`sock-trace print`):
+/// the same outputs and sinks as a live trace, fed by [`Collector::feed`].
+pub fn start_offline(
+    settings: Settings,
+    clock: print::Clock,
+) -> Result<Collector<'static>, String> {
+    let shown = settings.capture.enabled;
+    let mut collector = wire(None, settings, clock)?;
+    collector.show_only(shown);
+    Ok(collector)
+}
+
+/// Record mode (`sock-trace record`): the trace area, and a collector
+/// that writes the records to `path` as they come, in time order, and its
+/// notices (exit status, losses) in text to stderr.
+pub fn start_recording(
+    mut settings: Settings,
+    path: &std::path::Path,
+) -> Result<Collector<'static>, String> {
+    let area = create_area(&settings)?;
+    let clock = area.clock();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| {
+            format!(
+                "creating the recording {}: {e}",
+                cfg::shorten(&path.display().to_string(), cfg::MAX_ECHO)
+            )
+        })?;
+    let info = crate::RecordingInfo {
+        record_abi: sock_trace_event::ABI_VERSION,
+        start_mono_ns: clock.start_mono_ns,
+        realtime_offset_ns: clock.realtime_offset_ns,
+    };
+    let writer = crate::RecordingWriter::new(
+        Box::new(std::io::BufWriter::with_capacity(1 << 20, file)),
+        info,
+    )
+    .map_err(|e| format!("writing the recording: {e}"))?;
+    // Notices only: everything else is decoded when the recording is printed.
+    settings.outputs.truncate(1);
+    settings.outputs[0].dest = cfg::Output::Stderr;
+    settings.outputs[0].format = print::Format::Text;
+    settings.summary = false;
+    settings.pcap = None;
+    settings.annotate = None;
+    let mut collector = wire(Some(area), settings, clock)?;
+    collector.record_to(writer);
+    Ok(collector)
+}
+
+fn create_area(settings: &Settings) -> Result<Area, String> {
+    Area::create(
         Geometry::DEFAULT,
         settings.capture,
         &settings.program_rules,
         &settings.actions,
     )
-    .map_err(|e| format!("creating the trace area: {e}"))?;
-    let clock = area.clock();
+    .map_err(|e| format!("creating the trace area: {e}"))
+}
+
+/// A collector (of `area`, or offline) wired to every output and sink.
+fn wire(
+    area: Option<Area>,
+    settings: Settings,
+    clock: print::Clock,
+) -> Result<Collector<'static>, String> {
     let mut outputs = Vec::new();
     for spec in &settings.outputs {
         let (out, is_terminal) = open_output(&spec.dest)?;
@@ -28,7 +95,10 @@ pub fn start_session(settings: Settings) -> Result<Collector<'static>, String> {
     }
     let mut outputs = outputs.into_iter();
     let first = outputs.next().expect("the main output");
-    let mut collector = Collector::from_output(area, first);
+    let mut collector = match area {
+        Some(area) => Collector::from_output(area, first),
+        None => Collector::offline(first),
+    };
     for o in outputs {
         collector.add_output(o);
     }
