@@ -42,18 +42,12 @@ pub struct PlatformTables {
 impl PlatformTables {
     /// `ECONNREFUSED`, `WSAECONNREFUSED`.
     pub fn error_name(&self, e: i32) -> Option<&'static str> {
-        self.errors
-            .iter()
-            .find(|(v, _, _)| *v == e)
-            .map(|(_, n, _)| *n)
+        crate::error_entry(self.errors, e).map(|r| r.1)
     }
 
     /// `Connection refused`.
     pub fn error_text(&self, e: i32) -> Option<&'static str> {
-        self.errors
-            .iter()
-            .find(|(v, _, _)| *v == e)
-            .map(|(_, _, t)| *t)
+        crate::error_entry(self.errors, e).map(|r| r.2)
     }
 
     /// The name of a `setsockopt` level.
