@@ -33,6 +33,30 @@ pub struct CountryInfo {
     pub source: String,
 }
 
+impl CountryInfo {
+    /// A country answer; the continent's name comes from its code.
+    pub fn new(
+        code: String,
+        name: Option<String>,
+        continent: Option<String>,
+        network: Option<IpNetwork>,
+        source: &str,
+    ) -> Self {
+        let continent_name = continent
+            .as_deref()
+            .and_then(crate::countries::continent_name)
+            .map(String::from);
+        CountryInfo {
+            code,
+            name,
+            continent,
+            continent_name,
+            network,
+            source: source.to_string(),
+        }
+    }
+}
+
 /// City-level part.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LocationInfo {

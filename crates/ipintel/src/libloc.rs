@@ -290,44 +290,42 @@ impl<B: AsRef<[u8]>> LocDb<B> {
 
     /// Name of an autonomous system (binary search of the sorted AS section).
     pub fn as_name(&self, asn: u32) -> Option<Cow<'_, str>> {
-        let b = self.bytes.as_ref();
-        let count = self.as_section.length / AS_SIZE;
-        let (mut lo, mut hi) = (0usize, count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let at = self.as_section.offset + mid * AS_SIZE;
-            let number = be::<u32>(b, at)?;
-            match number.cmp(&asn) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    return self.string(be::<u32>(b, at + 4)?).filter(|s| !s.is_empty())
-                }
-            }
-        }
-        None
+        let rec = self.find(&self.as_section, AS_SIZE, asn, |r| be::<u32>(r, 0))?;
+        self.string(be::<u32>(rec, 4)?).filter(|s| !s.is_empty())
     }
 
     /// Country record by code (binary search of the sorted country section).
     pub fn country(&self, code: [u8; 2]) -> Option<LocCountry> {
+        let rec = self.find(&self.countries, COUNTRY_SIZE, code, |r| Some([r[0], r[1]]))?;
+        Some(LocCountry {
+            code: String::from_utf8_lossy(&rec[0..2]).into_owned(),
+            continent: String::from_utf8_lossy(&rec[2..4]).into_owned(),
+            name: self
+                .string(be::<u32>(rec, 4)?)
+                .unwrap_or_default()
+                .into_owned(),
+        })
+    }
+
+    /// The record of a sorted section (`size` bytes each) whose key (what
+    /// `key` reads from a record) is `want`, by binary search.
+    fn find<K: Ord>(
+        &self,
+        section: &Section,
+        size: usize,
+        want: K,
+        key: impl Fn(&[u8]) -> Option<K>,
+    ) -> Option<&[u8]> {
         let b = self.bytes.as_ref();
-        let count = self.countries.length / COUNTRY_SIZE;
-        let (mut lo, mut hi) = (0usize, count);
+        let (mut lo, mut hi) = (0usize, section.length / size);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let at = self.countries.offset + mid * COUNTRY_SIZE;
-            let rec = b.get(at..at + COUNTRY_SIZE)?;
-            match [rec[0], rec[1]].cmp(&code) {
+            let at = section.offset + mid * size;
+            let rec = b.get(at..at + size)?;
+            match key(rec)?.cmp(&want) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    let name_off = u32::from_be_bytes([rec[4], rec[5], rec[6], rec[7]]);
-                    return Some(LocCountry {
-                        code: String::from_utf8_lossy(&rec[0..2]).into_owned(),
-                        continent: String::from_utf8_lossy(&rec[2..4]).into_owned(),
-                        name: self.string(name_off).unwrap_or_default().into_owned(),
-                    });
-                }
+                std::cmp::Ordering::Equal => return Some(rec),
             }
         }
         None
