@@ -55,7 +55,7 @@ fn a_cache_directory_of_another_user_is_refused_and_memory_used() {
     // preload-path has no fallback: it must refuse, naming the reason.
     let (code, _, err) = preload_path(&[("HOME", &home)]);
     assert_ne!(code, Some(0));
-    assert!(err.contains("belongs to uid 65534"), "{err}");
+    assert_contains(&err, "belongs to uid 65534");
     // run falls back to a sealed memfd, says so, and still traces.
     let prog = compile_c("basic", &["-O1"]);
     let trace = d.join("trace.jsonl");
@@ -69,10 +69,7 @@ fn a_cache_directory_of_another_user_is_refused_and_memory_used() {
         .current_dir(&d);
     let (code, _, err) = run_with_timeout(c, T);
     assert_eq!(code, Some(0), "{err}");
-    assert!(
-        err.contains("loading the preload library from memory"),
-        "{err}"
-    );
+    assert_contains(&err, "loading the preload library from memory");
     let t = std::fs::read_to_string(&trace).unwrap();
     assert!(
         t.contains("\"func\":\"connect\""),
@@ -93,7 +90,7 @@ fn a_group_writable_cache_directory_is_refused() {
     std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
     let (code, _, err) = preload_path(&[("XDG_CACHE_HOME", &cache)]);
     assert_ne!(code, Some(0));
-    assert!(err.contains("writable by other users"), "{err}");
+    assert_contains(&err, "writable by other users");
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
 }
 
