@@ -192,7 +192,10 @@ fn dns_over_udp() {
     with_tshark(
         common::dns_udp,
         &[check_clean, |sc| {
-            let names = tshark(&write(sc), &common::fields("dns", &["dns.qry.name", "dns.a"]));
+            let names = tshark(
+                &write(sc),
+                &common::fields("dns", &["dns.qry.name", "dns.a"]),
+            );
             assert_eq!(names, "example.com\t\nexample.com\t93.184.216.34\n");
         }],
     );
@@ -228,10 +231,13 @@ fn accept_side_and_reset() {
 
 #[test]
 fn nanosecond_timestamps() {
-    with_tshark(common::dns_udp, &[|sc| {
-        let t = tshark(&write(sc), &common::fields("", &["frame.time_epoch"]));
-        assert_eq!(t, "1700000000.123456789\n1700000000.143456789\n");
-    }]);
+    with_tshark(
+        common::dns_udp,
+        &[|sc| {
+            let t = tshark(&write(sc), &common::fields("", &["frame.time_epoch"]));
+            assert_eq!(t, "1700000000.123456789\n1700000000.143456789\n");
+        }],
+    );
 }
 
 /// A call that moved more than was captured leaves a hole in sequence
