@@ -263,37 +263,38 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_embedded_addresses() {
-        let mapped = c("::ffff:192.0.2.1");
-        assert_eq!(mapped.class, AddressClass::Ipv4Mapped);
-        assert_eq!(
-            mapped.detail,
-            Some(ClassDetail::EmbeddedIpv4 {
-                ipv4: "192.0.2.1".parse().unwrap()
-            })
-        );
-        let six = c("2002:c000:0204::1");
-        assert_eq!(six.class, AddressClass::SixToFour);
-        assert_eq!(
-            six.detail,
-            Some(ClassDetail::EmbeddedIpv4 {
-                ipv4: "192.0.2.4".parse().unwrap()
-            })
-        );
-    }
-
-    #[test]
-    fn teredo_deobfuscation() {
-        // RFC 4380 section 4 example: server 65.54.227.120, client 192.0.2.45:40000.
-        let t = c("2001:0000:4136:e378:8000:63bf:3fff:fdd2");
-        assert_eq!(t.class, AddressClass::Teredo);
-        assert_eq!(
-            t.detail,
-            Some(ClassDetail::Teredo {
-                server: "65.54.227.120".parse().unwrap(),
-                client: "192.0.2.45".parse().unwrap(),
-                client_port: 40000,
-            })
-        );
+    fn embedded_addresses_and_their_details() {
+        let v4 = |s: &str| -> Ipv4Addr { s.parse().unwrap() };
+        for (addr, class, detail) in [
+            (
+                "::ffff:192.0.2.1",
+                AddressClass::Ipv4Mapped,
+                ClassDetail::EmbeddedIpv4 {
+                    ipv4: v4("192.0.2.1"),
+                },
+            ),
+            (
+                "2002:c000:0204::1",
+                AddressClass::SixToFour,
+                ClassDetail::EmbeddedIpv4 {
+                    ipv4: v4("192.0.2.4"),
+                },
+            ),
+            // Teredo de-obfuscation, RFC 4380 section 4 example: server
+            // 65.54.227.120, client 192.0.2.45:40000.
+            (
+                "2001:0000:4136:e378:8000:63bf:3fff:fdd2",
+                AddressClass::Teredo,
+                ClassDetail::Teredo {
+                    server: v4("65.54.227.120"),
+                    client: v4("192.0.2.45"),
+                    client_port: 40000,
+                },
+            ),
+        ] {
+            let got = c(addr);
+            assert_eq!(got.class, class, "{addr}");
+            assert_eq!(got.detail, Some(detail), "{addr}");
+        }
     }
 }

@@ -9,38 +9,26 @@ use core::ffi::{c_char, c_int, c_void};
 use libc::socklen_t;
 use sock_trace_event::{role, Func, Tag};
 
-// The byte-order functions compute their result themselves (no real call).
-
-#[no_mangle]
-pub unsafe extern "C" fn htons(v: u16) -> u16 {
-    if !enabled(Func::Htons) {
-        return v.swap_bytes();
-    }
-    order_traced(Func::Htons, v as u64, v.swap_bytes())
+/// The byte-order exports, each under its literal name. They compute
+/// their result themselves (no real call): `v` swapped, recorded by
+/// [`order_traced`] when the function is traced.
+macro_rules! byte_order {
+    ($(pub unsafe extern "C" fn $name:ident(v: $t:ty) -> $r:ty { $func:expr })*) => {$(
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(v: $t) -> $r {
+            if !enabled($func) {
+                return v.swap_bytes();
+            }
+            order_traced($func, v as u64, v.swap_bytes())
+        }
+    )*};
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn ntohs(v: u16) -> u16 {
-    if !enabled(Func::Ntohs) {
-        return v.swap_bytes();
-    }
-    order_traced(Func::Ntohs, v as u64, v.swap_bytes())
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn htonl(v: u32) -> u32 {
-    if !enabled(Func::Htonl) {
-        return v.swap_bytes();
-    }
-    order_traced(Func::Htonl, v as u64, v.swap_bytes())
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn ntohl(v: u32) -> u32 {
-    if !enabled(Func::Ntohl) {
-        return v.swap_bytes();
-    }
-    order_traced(Func::Ntohl, v as u64, v.swap_bytes())
+byte_order! {
+    pub unsafe extern "C" fn htons(v: u16) -> u16 { Func::Htons }
+    pub unsafe extern "C" fn ntohs(v: u16) -> u16 { Func::Ntohs }
+    pub unsafe extern "C" fn htonl(v: u32) -> u32 { Func::Htonl }
+    pub unsafe extern "C" fn ntohl(v: u32) -> u32 { Func::Ntohl }
 }
 
 /// htons, ntohs, htonl, ntohl: `v` swapped is `r`.
