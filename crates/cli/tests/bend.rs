@@ -183,8 +183,7 @@ except socket.gaierror as e:
     assert_eq!(gai[1]["notes"], serde_json::json!(["injected"]));
 
     // gethostbyname itself (a C program) sees NULL and h_errno TRY_AGAIN.
-    let dir = scratch("herrno");
-    let src = write_file(&dir, "ghbn.c", "#include <netdb.h>\n#include <stdio.h>\nint main(void){struct hostent*h=gethostbyname(\"localhost\");\
+    let (dir, src) = scratch_file("herrno", "ghbn.c", "#include <netdb.h>\n#include <stdio.h>\nint main(void){struct hostent*h=gethostbyname(\"localhost\");\
          if(h) puts(\"found\"); else printf(\"h_errno %d\\n\", h_errno); return 0;}\n");
     let exe = dir.join("ghbn");
     let mut c = std::process::Command::new("gcc");
@@ -347,19 +346,16 @@ print("elapsed %.3f" % (time.monotonic() - start))
 
 #[test]
 fn bad_action_rules_are_reported_with_their_place() {
-    let dir = scratch("badfault");
-    let cfg = write_file(
-        &dir,
+    let (_, cfg) = scratch_file(
+        "badfault",
         "bad.toml",
         "[trace]\nsummary = true\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ENOPE\"\n",
     );
     let t = run_traced(&["--config", cfg.to_str().unwrap()], &["/bin/true"], T);
     assert_eq!(t.code, Some(0), "the program still runs");
-    assert!(
-        t.stderr
-            .contains("bad.toml:6:1: [[fault]]: `ENOPE` is not an errno name"),
-        "{}",
-        t.stderr
+    assert_contains(
+        &t.stderr,
+        "bad.toml:6:1: [[fault]]: `ENOPE` is not an errno name",
     );
     let out = std::process::Command::new(sock_trace())
         .args(["run", "--inject", "connect=ENOPE", "--", "/bin/true"])
@@ -437,33 +433,15 @@ print("received", len(got), got[:600] == b"y" * 500 + b"w" * 100)
     let prog = compile_c("mmsg_bend", &["-O2"]);
     let run = |extra: &[&str]| run_traced(extra, &[prog.as_os_str()], T);
     let plain = run(&[]);
-    assert!(
-        plain
-            .stdout
-            .starts_with("sent 4 errno 0 received 4 errno 0"),
-        "{}",
-        plain.stdout
-    );
+    assert_starts_with(&plain.stdout, "sent 4 errno 0 received 4 errno 0");
     let short = run(&["--inject", "sendmmsg=short"]);
-    assert!(
-        short
-            .stdout
-            .starts_with("sent 2 errno 0 received 2 errno 0"),
-        "{}",
-        short.stdout
-    );
+    assert_starts_with(&short.stdout, "sent 2 errno 0 received 2 errno 0");
     assert_eq!(
         short.calls("sendmmsg")[0]["notes"],
         serde_json::json!(["injected"])
     );
     let fault = run(&["--inject", "recvmmsg=EINTR"]);
-    assert!(
-        fault
-            .stdout
-            .starts_with("sent 4 errno 0 received -1 errno 4 "),
-        "{}",
-        fault.stdout
-    );
+    assert_starts_with(&fault.stdout, "sent 4 errno 0 received -1 errno 4 ");
     let slow = run(&["--delay", "@recv=25"]);
     let took: f64 = slow
         .stdout

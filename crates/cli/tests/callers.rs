@@ -142,9 +142,9 @@ fn rust_functions_are_demangled_with_their_module_path() {
         "{close}"
     );
     let f = close["function"].as_str().unwrap();
-    assert!(
-        f.starts_with("<rusty_callers::transport::Handle as core::ops::drop::Drop>::drop"),
-        "{f}"
+    assert_starts_with(
+        &f,
+        "<rusty_callers::transport::Handle as core::ops::drop::Drop>::drop",
     );
 }
 
@@ -259,10 +259,7 @@ fn split_debug_info_is_found_by_build_id() {
     let cfg = write_file(
         &dir,
         "debug.toml",
-        format!(
-            "[callers]\ndebug_dirs = [{:?}]\n",
-            debug_dir.to_str().unwrap()
-        ),
+        format!("[callers]\ndebug_dirs = [{debug_dir:?}]\n"),
     );
     let t = run_traced(&["--config", cfg.to_str().unwrap()], &[&exe], T);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
@@ -320,10 +317,7 @@ fn a_program_section_can_send_its_lines_elsewhere() {
     let cfg = write_file(
         &dir,
         "rules.toml",
-        format!(
-            "[[program]]\nmatch = \"callers\"\noutput = {:?}\nformat = \"text\"\n",
-            side.to_str().unwrap()
-        ),
+        format!("[[program]]\nmatch = \"callers\"\noutput = {side:?}\nformat = \"text\"\n"),
     );
     let t = run_traced(
         &["--config", cfg.to_str().unwrap()],

@@ -93,8 +93,8 @@ fn both_ends_traced_peek_and_large_receives() {
     let syns = tshark(&pcap, &["-Y", "tcp.flags.syn==1 && tcp.flags.ack==0"]);
     assert_eq!(syns.lines().count(), 1, "one SYN:\n{syns}");
     let expert = tshark(&pcap, &["-q", "-z", "expert"]);
-    assert!(!expert.contains("reused"), "{expert}");
-    assert!(!expert.contains("etransmission"), "{expert}");
+    assert_lacks(&expert, "reused");
+    assert_lacks(&expert, "etransmission");
 
     // The client's request once, the response starting once, and nothing
     // peeked in between.

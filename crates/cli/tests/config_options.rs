@@ -53,8 +53,11 @@ fn connect6() -> PathBuf {
 
 #[test]
 fn the_configuration_file_is_named_on_the_first_line_and_quiet_hides_it() {
-    let dir = scratch("cfg-named");
-    let cfg = write_file(&dir, "sock-trace.toml", "[trace]\nshow_duration = false\n");
+    let (dir, cfg) = scratch_file(
+        "cfg-named",
+        "sock-trace.toml",
+        "[trace]\nshow_duration = false\n",
+    );
     set_mode(&cfg, 0o644);
     let (code, _, err) = sock_trace_in(&dir, &["run", "--", "/bin/true"]);
     assert_eq!(code, Some(0), "{err}");
@@ -65,15 +68,15 @@ fn the_configuration_file_is_named_on_the_first_line_and_quiet_hides_it() {
     );
     let (code, _, err) = sock_trace_in(&dir, &["run", "-q", "--", "/bin/true"]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(!err.contains("configuration from"), "{err}");
-    assert!(err.contains("+++ exited with 0 +++"), "{err}");
+    assert_lacks(&err, "configuration from");
+    assert_contains(&err, "+++ exited with 0 +++");
     let (_, _, err) = sock_trace_in(&dir, &["run", "--quiet", "--", "/bin/true"]);
-    assert!(!err.contains("configuration from"), "{err}");
+    assert_lacks(&err, "configuration from");
     // No file, no line.
     std::fs::remove_file(&cfg).unwrap();
     let (code, _, err) = sock_trace_in(&dir, &["run", "--", "/bin/true"]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(!err.contains("configuration"), "{err}");
+    assert_lacks(&err, "configuration");
 }
 
 /// A checkout of someone else's must not redirect the trace over a file or
@@ -86,10 +89,7 @@ fn a_current_directory_file_that_is_not_the_users_is_not_loaded() {
     let cfg = write_file(
         &dir,
         "sock-trace.toml",
-        format!(
-            "[trace]\noutput = {:?}\n\n[[fault]]\npreset = \"refuse\"\n",
-            stolen.to_str().unwrap()
-        ),
+        format!("[trace]\noutput = {stolen:?}\n\n[[fault]]\npreset = \"refuse\"\n"),
     );
     let prog_s = prog.to_str().unwrap();
 
@@ -102,14 +102,14 @@ fn a_current_directory_file_that_is_not_the_users_is_not_loaded() {
         "the fault of the file must not apply"
     );
     assert!(!stolen.exists());
-    assert!(
-        err.contains(&format!(
+    assert_contains(
+        &err,
+        format!(
             "sock-trace: warning: {} not used: it is writable by its group (mode 0664)",
             cfg.display()
-        )),
-        "{err}"
+        ),
     );
-    assert!(!err.contains("configuration from"), "{err}");
+    assert_lacks(&err, "configuration from");
     set_mode(&cfg, 0o644);
 
     if !chown(&cfg, 65534) {
@@ -133,14 +133,14 @@ fn a_current_directory_file_that_is_not_the_users_is_not_loaded() {
         err.contains("not used: it is owned by uid 65534, not by you (uid "),
         "{err}"
     );
-    assert!(err.contains("+++ exited with 0 +++"), "{err}");
+    assert_contains(&err, "+++ exited with 0 +++");
     // The same file, owned by the user, is used (and named).
     // SAFETY: no arguments.
     assert!(chown(&cfg, unsafe { libc::geteuid() }));
     let (code, out, err) = sock_trace_in(&dir, &["run", "--", prog_s]);
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(out, "v6 ECONNREFUSED\nv4 ECONNREFUSED\n");
-    assert!(err.starts_with("sock-trace: configuration from "), "{err}");
+    assert_starts_with(&err, "sock-trace: configuration from ");
     assert!(std::fs::read_to_string(&stolen)
         .unwrap()
         .contains("connect("));
@@ -173,7 +173,7 @@ fn explicit_config_paths_missing_directory_and_dev_null() {
             &["run", "--config", path, "--", "/bin/sh", "-c", &touch],
         );
         assert_eq!(code, Some(2), "{err}");
-        assert!(err.contains(&want), "{err}");
+        assert_contains(&err, want);
         assert!(
             !marker.exists(),
             "the program ran although the configuration was wrong"
@@ -193,10 +193,7 @@ fn explicit_config_paths_missing_directory_and_dev_null() {
     );
     assert_eq!(code, Some(0), "{err}");
     assert!(marker.exists());
-    assert!(
-        err.starts_with("sock-trace: configuration from /dev/null\n"),
-        "{err}"
-    );
+    assert_starts_with(&err, "sock-trace: configuration from /dev/null\n");
 }
 
 #[test]
@@ -206,10 +203,7 @@ fn unknown_keys_are_named_and_every_other_key_is_kept() {
     let cfg = write_file(
         &dir,
         "u.toml",
-        format!(
-            "[trace]\nformat = \"jsonl\"\nbogus = 1\noutput = {:?}\n\n[[fault]]\npreset = \"refuse\"\nnht = 2\n",
-            trace.to_str().unwrap()
-        ),
+        format!("[trace]\nformat = \"jsonl\"\nbogus = 1\noutput = {trace:?}\n\n[[fault]]\npreset = \"refuse\"\nnht = 2\n"),
     );
     let prog = connect6();
     let (code, out, err) = sock_trace_in(
@@ -224,15 +218,9 @@ fn unknown_keys_are_named_and_every_other_key_is_kept() {
     );
     assert_eq!(code, Some(0), "{err}");
     let name = cfg.display();
-    assert!(
-        err.contains(&format!("{name}:3:1: unknown key `bogus`")),
-        "{err}"
-    );
-    assert!(
-        err.contains(&format!("{name}:8:1: unknown key `nht`")),
-        "{err}"
-    );
-    assert!(!err.contains("using the default configuration"), "{err}");
+    assert_contains(&err, format!("{name}:3:1: unknown key `bogus`"));
+    assert_contains(&err, format!("{name}:8:1: unknown key `nht`"));
+    assert_lacks(&err, "using the default configuration");
     // The fault, the format and the output of the same file apply.
     assert_eq!(out, "v6 ECONNREFUSED\nv4 ECONNREFUSED\n");
     let t = Traced {
@@ -246,24 +234,16 @@ fn unknown_keys_are_named_and_every_other_key_is_kept() {
 
 #[test]
 fn a_fault_error_points_at_its_key() {
-    let dir = scratch("cfg-faultkey");
-    let cfg = write_file(
-        &dir,
-        "f.toml",
-        "[[fault]]\npreset = \"refuse\"\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ECONNREFUSED\"\n  nth = 0\n",
-    );
+    let (dir, cfg) = scratch_file("cfg-faultkey", "f.toml", "[[fault]]\npreset = \"refuse\"\n\n[[fault]]\nfunctions = [\"connect\"]\nerror = \"ECONNREFUSED\"\n  nth = 0\n");
     let err = refused_config(&dir, &cfg);
-    assert!(
-        err.contains(&format!("{}:7:3: [[fault]]: nth = 0", cfg.display())),
-        "{err}"
-    );
+    assert_contains(&err, format!("{}:7:3: [[fault]]: nth = 0", cfg.display()));
     std::fs::write(
         &cfg,
         "[[delay]]\nfunctions = [\"send\"]\nms = 5\nport = \"http\"\n",
     )
     .unwrap();
     let err = refused_config(&dir, &cfg);
-    assert!(err.contains(&format!("{}:4:8: ", cfg.display())), "{err}");
+    assert_contains(&err, format!("{}:4:8: ", cfg.display()));
 }
 
 #[test]
@@ -406,7 +386,7 @@ fn lookup_takes_zone_ids_and_brackets() {
     );
     let (code, _, err) = sock_trace_in(&dir, &["lookup", "--config", "/dev/null", "fe80::1%"]);
     assert_eq!(code, Some(1));
-    assert!(err.contains("fe80::1%: not an IP address"), "{err}");
+    assert_contains(&err, "fe80::1%: not an IP address");
 }
 
 #[test]
@@ -424,9 +404,9 @@ fn ten_thousand_program_sections_are_refused_at_the_first_one_too_many() {
     // the first section too many (the 15th, line 57), and sock_trace_in's
     // timeout guards against a hang.
     let err = refused_config(&dir, &cfg);
-    assert!(
-        err.contains("many.toml:57:1: 10000 [[program]] sections; at most 14 are supported"),
-        "{err}"
+    assert_contains(
+        &err,
+        "many.toml:57:1: 10000 [[program]] sections; at most 14 are supported",
     );
 }
 
@@ -449,7 +429,7 @@ fn huge_values_and_binary_are_cut_in_messages() {
     );
     assert_eq!(code, Some(2), "{}", &err[..err.len().min(2000)]);
     assert!(err.len() < 2000, "{} bytes of messages", err.len());
-    assert!(err.contains("opening the trace output "), "{err}");
+    assert_contains(&err, "opening the trace output ");
     assert!(
         err.contains("(10000123 bytes in all)") || err.contains("bytes in all)"),
         "{err}"
@@ -467,17 +447,14 @@ fn huge_values_and_binary_are_cut_in_messages() {
     let db = write_file(
         &dir,
         "db.toml",
-        format!(
-            "[databases]\ndrop = [{:?}]\ndiscover = false\nembedded = false\n",
-            drop.to_str().unwrap()
-        ),
+        format!("[databases]\ndrop = [{drop:?}]\ndiscover = false\nembedded = false\n"),
     );
     let (code, _, err) = sock_trace_in(
         &dir,
         &["lookup", "--config", db.to_str().unwrap(), "192.0.2.1"],
     );
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("DROP list line 2"), "{err}");
+    assert_contains(&err, "DROP list line 2");
     assert!(err.len() < 600, "{} bytes: {err}", err.len());
     assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "{err:?}");
 }

@@ -216,13 +216,11 @@ print("ok")
 
 #[test]
 fn curl_against_a_local_server() {
-    let dir = scratch("curl");
-    std::fs::write(dir.join("index.html"), "hello from the test server\n").unwrap();
-    let (mut server, port) = http_server(&dir);
+    let server = HttpServer::start("curl", "index.html", "hello from the test server\n");
+    let port = server.port;
     let url = format!("http://localhost:{port}/index.html");
     let t = run_traced(&[], &["curl", "-s", "--max-time", "20", &url], T);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
     assert!(t.stdout.contains("hello from the test server"));
     // curl 7.88 resolves "localhost" itself, without getaddrinfo: name
@@ -232,21 +230,13 @@ fn curl_against_a_local_server() {
         .iter()
         .any(|c| c["args"]["addr"]["port"] == port as u64);
     assert!(connected, "{}", t.trace);
-    let sent: u64 = t
-        .calls("send")
-        .iter()
-        .filter_map(|e| e["result"]["value"].as_u64())
-        .sum();
+    let sent = t.moved(&["send"]);
     assert!(
         sent > 20,
         "the HTTP request should be traced as send(): {}",
         t.trace
     );
-    let received: u64 = t
-        .calls("recv")
-        .iter()
-        .filter_map(|e| e["result"]["value"].as_u64())
-        .sum();
+    let received = t.moved(&["recv"]);
     assert!(
         received > 27,
         "the HTTP response should be traced as recv(): {}",
@@ -256,9 +246,8 @@ fn curl_against_a_local_server() {
 
 #[test]
 fn static_programs_get_a_clear_warning_and_still_run() {
-    let dir = scratch("static");
-    let src = write_file(
-        &dir,
+    let (dir, src) = scratch_file(
+        "static",
         "hello.c",
         "#include <stdio.h>\nint main(void){puts(\"static hello\");return 0;}\n",
     );
@@ -281,34 +270,22 @@ fn static_programs_get_a_clear_warning_and_still_run() {
     assert_eq!(t.code, Some(0));
     assert!(t.stdout.contains("static hello"));
     assert!(t.stderr.contains("statically linked"), "{}", t.stderr);
-    assert!(
-        t.stderr.contains("no process loaded the tracer"),
-        "{}",
-        t.stderr
-    );
+    assert_contains(&t.stderr, "no process loaded the tracer");
     // By default the system-call backend takes it, and says so once.
     let t = run_traced(&[], &[&exe], T);
     assert_eq!(t.code, Some(0));
     assert!(t.stdout.contains("static hello"));
-    assert!(
-        t.stderr.contains(
-            "is statically linked (no dynamic loader); traced at the system-call boundary"
-        ),
-        "{}",
-        t.stderr
+    assert_contains(
+        &t.stderr,
+        "is statically linked (no dynamic loader); traced at the system-call boundary",
     );
-    assert!(
-        !t.stderr.contains("no process loaded the tracer"),
-        "{}",
-        t.stderr
-    );
+    assert_lacks(&t.stderr, "no process loaded the tracer");
 }
 
 #[test]
 fn a_broken_config_is_reported_with_its_position_and_the_program_still_runs() {
-    let dir = scratch("badconfig");
-    let cfg = write_file(
-        &dir,
+    let (_, cfg) = scratch_file(
+        "badconfig",
         "bad.toml",
         "[trace]\nformat = \"jsonl\"\ntimestamps = \"sometimes\"\n",
     );
@@ -319,7 +296,7 @@ fn a_broken_config_is_reported_with_its_position_and_the_program_still_runs() {
     );
     assert_eq!(t.code, Some(0));
     assert!(t.stdout.contains("ran"));
-    assert!(t.stderr.contains("bad.toml:3:"), "{}", t.stderr);
+    assert_contains(&t.stderr, "bad.toml:3:");
 }
 
 #[test]
@@ -336,10 +313,7 @@ fn standalone_preload_without_the_launcher() {
     write_file(
         &dir,
         "sock-trace.toml",
-        format!(
-            "[trace]\nformat = \"jsonl\"\noutput = {:?}\n",
-            trace.to_str().unwrap()
-        ),
+        format!("[trace]\nformat = \"jsonl\"\noutput = {trace:?}\n"),
     );
     let mut c = Command::new(&prog);
     c.env("LD_PRELOAD", &lib)
@@ -373,17 +347,15 @@ fn standalone_preload_without_the_launcher() {
 
 #[test]
 fn wget_resolves_connects_and_downloads_through_the_tracer() {
-    let dir = scratch("wget");
-    std::fs::write(dir.join("page.txt"), "payload for wget\n").unwrap();
-    let (mut server, port) = http_server(&dir);
+    let server = HttpServer::start("wget", "page.txt", "payload for wget\n");
+    let port = server.port;
     let url = format!("http://localhost:{port}/page.txt");
     let t = run_traced(
         &[],
         &["wget", "-q", "-O", "-", "--timeout=20", "--tries=1", &url],
         T,
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
     assert_eq!(t.stdout, "payload for wget\n");
     let gai = t.calls("getaddrinfo");
@@ -401,19 +373,9 @@ fn wget_resolves_connects_and_downloads_through_the_tracer() {
         .expect("connect");
     assert_eq!(connect["result"]["value"], 0);
     // The request goes out and the whole response comes back on the socket.
-    let sent: u64 = t
-        .calls("write")
-        .iter()
-        .chain(t.calls("send").iter())
-        .filter_map(|e| e["result"]["value"].as_u64())
-        .sum();
+    let sent = t.moved(&["write", "send"]);
     assert!(sent >= 60, "the GET request: {}", t.trace);
-    let got: u64 = t
-        .calls("read")
-        .iter()
-        .chain(t.calls("recv").iter())
-        .filter_map(|e| e["result"]["value"].as_u64())
-        .sum();
+    let got = t.moved(&["read", "recv"]);
     assert!(got >= 17 + 100, "headers and body: {}", t.trace);
 }
 
@@ -468,12 +430,8 @@ fn setuid_programs_run_untraced_with_a_warning() {
         t.stdout.contains("ALL OK"),
         "the program itself is unaffected"
     );
-    assert!(t.stderr.contains("is setuid"), "{}", t.stderr);
-    assert!(
-        t.stderr.contains("no process loaded the tracer"),
-        "{}",
-        t.stderr
-    );
+    assert_contains(&t.stderr, "is setuid");
+    assert_contains(&t.stderr, "no process loaded the tracer");
     assert!(
         t.calls("socket").is_empty(),
         "secure-execution mode must not be traced: {}",
@@ -543,9 +501,8 @@ fn the_summary_agrees_with_the_lines() {
 
 #[test]
 fn the_summary_counts_bytes_and_connections_per_peer() {
-    let dir = scratch("summary-peer");
-    std::fs::write(dir.join("page.txt"), "0123456789".repeat(50)).unwrap();
-    let (mut server, port) = http_server(&dir);
+    let server = HttpServer::start("summary-peer", "page.txt", "0123456789".repeat(50));
+    let port = server.port;
     let url = format!("http://127.0.0.1:{port}/page.txt");
     let t = run_traced(
         &["--summary"],
@@ -560,8 +517,7 @@ fn the_summary_counts_bytes_and_connections_per_peer() {
         ],
         T,
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
     let events = t.events();
     // wget peeks at the response head (recv with MSG_PEEK): peeked bytes

@@ -12,11 +12,18 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
 
+/// The fdtrack program and what its `mode` prints when it
+/// runs untraced, which must succeed.
+fn fdtrack(mode: &str) -> (std::path::PathBuf, String) {
+    let prog = compile_c("fdtrack", &["-O2"]);
+    let (code, out) = untraced(&prog, &[mode]);
+    assert_eq!(code, Some(0), "fdtrack {mode}: {out}");
+    (prog, out)
+}
+
 #[test]
 fn sockets_closed_behind_the_hooks_back_lose_their_mark() {
-    let prog = compile_c("fdtrack", &["-O2"]);
-    let (code, out) = untraced(&prog, &["closers"]);
-    assert_eq!(code, Some(0));
+    let (prog, out) = fdtrack("closers");
     assert_eq!(out.matches("reused=1 read=16 elf=1").count(), 4, "{out}");
     // A read fault for every read: it must not reach the files that took
     // the sockets' numbers.
@@ -39,9 +46,7 @@ fn sockets_closed_behind_the_hooks_back_lose_their_mark() {
 
 #[test]
 fn a_socket_received_through_scm_rights_is_traced() {
-    let prog = compile_c("fdtrack", &["-O2"]);
-    let (code, out) = untraced(&prog, &["rights"]);
-    assert_eq!(code, Some(0));
+    let (prog, out) = fdtrack("rights");
     let fd: i64 = out
         .split("received fd ")
         .nth(1)
@@ -72,13 +77,11 @@ fn a_socket_received_through_scm_rights_is_traced() {
 
 #[test]
 fn socket_calls_through_syscall_are_traced_and_others_pass_through() {
-    let prog = compile_c("fdtrack", &["-O2"]);
-    let (code, out) = untraced(&prog, &["syscall"]);
-    assert_eq!(code, Some(0));
-    assert!(out.contains("sendmmsg 2 (3+4) received 3+4"), "{out}");
-    assert!(out.contains("futex 0"), "{out}");
-    assert!(out.contains("close(-1) -1 EBADF"), "{out}");
-    assert!(out.contains("nr 99999 -1 ENOSYS"), "{out}");
+    let (prog, out) = fdtrack("syscall");
+    assert_contains(&out, "sendmmsg 2 (3+4) received 3+4");
+    assert_contains(&out, "futex 0");
+    assert_contains(&out, "close(-1) -1 EBADF");
+    assert_contains(&out, "nr 99999 -1 ENOSYS");
     let t = run_traced(&[], &[prog.as_os_str(), "syscall".as_ref()], T);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     assert_eq!(
@@ -99,10 +102,8 @@ fn socket_calls_through_syscall_are_traced_and_others_pass_through() {
 /// normally and not traced.
 #[test]
 fn a_stale_mark_is_verified_before_a_call_is_bent() {
-    let prog = compile_c("fdtrack", &["-O2"]);
-    let (code, out) = untraced(&prog, &["asm"]);
-    assert_eq!(code, Some(0));
-    assert!(out.contains("asm_close reused=1 read=16 elf=1"), "{out}");
+    let (prog, out) = fdtrack("asm");
+    assert_contains(&out, "asm_close reused=1 read=16 elf=1");
     let t = run_traced(
         &["--max-data", "64", "--inject", "read=EIO"],
         &[prog.as_os_str(), "asm".as_ref()],

@@ -14,8 +14,7 @@ const T: Duration = Duration::from_secs(60);
 /// Traces every function (the helpers too) with payload capture on, so
 /// every hook's copying path runs.
 fn trace_all(prog: &std::path::Path, args: &[&str]) -> Traced {
-    let dir = scratch("sloppy-config");
-    let cfg = write_file(&dir, "all.toml", "[trace]\nexclude = []\n");
+    let (_, cfg) = scratch_file("sloppy-config", "all.toml", "[trace]\nexclude = []\n");
     let mut cmd = vec![prog.as_os_str()];
     cmd.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
     run_traced(
@@ -30,7 +29,7 @@ fn buffers_at_the_end_of_a_mapping_never_crash_the_program() {
     let prog = compile_c("sloppy", &["-O2"]);
     let (code, out) = untraced(&prog, &[]);
     assert_eq!(code, Some(0), "the program works untraced: {out}");
-    assert!(out.contains("getnameinfo 0 127.0.0.1 8080"), "{out}");
+    assert_contains(&out, "getnameinfo 0 127.0.0.1 8080");
     let t = trace_all(&prog, &[]);
     assert_eq!(t.code, Some(0), "traced exit status; stderr: {}", t.stderr);
     assert_eq!(t.stdout, out, "traced output differs");

@@ -25,10 +25,7 @@ fn libloc_config(dir: &std::path::Path, name: &str, db: &std::path::Path) -> Pat
     write_file(
         dir,
         name,
-        format!(
-            "[databases]\nlibloc = [{:?}]\ndiscover = false\nembedded = false\n",
-            db.to_str().unwrap()
-        ),
+        format!("[databases]\nlibloc = [{db:?}]\ndiscover = false\nembedded = false\n"),
     )
 }
 
@@ -81,21 +78,17 @@ fn lookup_prints_what_the_database_says_and_which_one_said_it() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.starts_with("192.0.2.1: DE AS64500 EXAMPLE-AS"),
-        "{text}"
-    );
+    assert_starts_with(&text, "192.0.2.1: DE AS64500 EXAMPLE-AS");
     // A bad address is an error that names it.
     let (code, _, err) =
         sock_trace_cmd(&["lookup", "--config", cfg.to_str().unwrap(), "not-an-ip"]);
     assert_ne!(code, Some(0));
-    assert!(err.contains("not-an-ip"), "{err}");
+    assert_contains(&err, "not-an-ip");
 }
 
 #[test]
 fn db_lists_sources_and_reports_a_corrupt_file_by_name() {
-    let dir = scratch("db");
-    let bad = write_file(&dir, "broken.db", b"LOCDBXX\x01 this is not a database");
+    let (dir, bad) = scratch_file("db", "broken.db", b"LOCDBXX\x01 this is not a database");
     let cfg = libloc_config(&dir, "bad.toml", &bad);
     let (code, out, err) = sock_trace_cmd(&["db", "--config", cfg.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
@@ -170,8 +163,8 @@ for addr in (("192.0.2.10", 80), ("127.0.0.1", 9)):
     assert_eq!(connects[1]["addresses"]["127.0.0.1"]["class"], "loopback");
     // The detailed form under the call.
     let t = text(&["--detail"]);
-    assert!(t.trace.contains("    192.0.2.10:\n"), "{}", t.trace);
+    assert_contains(&t.trace, "    192.0.2.10:\n");
     // Turned off, nothing is added.
     let t = text(&["--no-annotate"]);
-    assert!(!t.trace.contains("EXAMPLE-AS"), "{}", t.trace);
+    assert_lacks(&t.trace, "EXAMPLE-AS");
 }

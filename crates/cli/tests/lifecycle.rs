@@ -172,16 +172,13 @@ fn commands_that_cannot_run_exit_126_or_127_like_a_shell() {
     };
     let (code, _, err) = run(Path::new("no-such-command-anywhere"));
     assert_eq!(code, Some(127), "{err}");
-    assert!(
-        err.contains("no-such-command-anywhere: command not found"),
-        "{err}"
-    );
+    assert_contains(&err, "no-such-command-anywhere: command not found");
     let (code, _, err) = run(&plain);
     assert_eq!(code, Some(126), "{err}");
-    assert!(err.contains("Permission denied"), "{err}");
+    assert_contains(&err, "Permission denied");
     let (code, _, err) = run(&d);
     assert_eq!(code, Some(126), "{err}");
-    assert!(err.contains("is a directory"), "{err}");
+    assert_contains(&err, "is a directory");
 }
 
 #[test]
@@ -206,15 +203,12 @@ fn a_dynamically_linked_go_program_is_named_as_such() {
     c.args(["run", "-o", "/dev/null", "--"]).arg(&go);
     let (code, _, err) = run_with_timeout(c, T);
     assert_eq!(code, Some(0));
-    assert!(
-        err.contains("is a Go program: Go makes its own system calls"),
-        "{err}"
-    );
+    assert_contains(&err, "is a Go program: Go makes its own system calls");
     // The same program without the section gets no such word.
     let mut c = Command::new(sock_trace());
     c.args(["run", "-o", "/dev/null", "--"]).arg(&prog);
     let (_, _, err) = run_with_timeout(c, T);
-    assert!(!err.contains("Go program"), "{err}");
+    assert_lacks(&err, "Go program");
 }
 
 #[test]
@@ -231,18 +225,9 @@ fn processes_that_leave_the_trace_are_named_and_their_stderr_is_untouched() {
         t.stderr
     );
     assert!(t.stderr.contains("dropped"), "{}", t.stderr);
-    assert!(
-        t.trace.contains(
-            "leaves the trace at the exec of \"/usr/bin/true\": its environment no longer preloads the tracer"
-        ),
-        "{}",
-        t.trace
-    );
-    assert!(
-        t.trace.contains(
-            "leaves the trace at the exec of \"/bin/sh\": its user cannot read the tracer library"
-        ),
-        "{}",
-        t.trace
+    assert_contains(&t.trace, "leaves the trace at the exec of \"/usr/bin/true\": its environment no longer preloads the tracer");
+    assert_contains(
+        &t.trace,
+        "leaves the trace at the exec of \"/bin/sh\": its user cannot read the tracer library",
     );
 }

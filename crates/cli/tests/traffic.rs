@@ -40,7 +40,7 @@ fn hints_read_dns_and_http_from_real_traffic() {
         T,
     );
     assert_eq!(t.code, Some(0), "{}", t.stderr);
-    assert!(t.stdout.contains("answer 192.0.2.7"), "{}", t.stdout);
+    assert_contains(&t.stdout, "answer 192.0.2.7");
     let hints: Vec<String> = t
         .events()
         .iter()
@@ -59,9 +59,8 @@ fn hints_read_dns_and_http_from_real_traffic() {
         "{hints:?}"
     );
 
-    let dir = scratch("hints-http");
-    std::fs::write(dir.join("x.txt"), "x\n").unwrap();
-    let (mut server, port) = http_server(&dir);
+    let server = HttpServer::start("hints-http", "x.txt", "x\n");
+    let port = server.port;
     let url = format!("http://127.0.0.1:{port}/x.txt");
     let t = run_traced_as(
         "text",
@@ -69,19 +68,16 @@ fn hints_read_dns_and_http_from_real_traffic() {
         &["curl", "-s", "--max-time", "20", &url],
         T,
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     let send = t
         .trace
         .lines()
         .find(|l| l.starts_with("send("))
         .expect("send line");
-    assert!(
-        send.contains(&format!(
-            " [HTTP GET /x.txt HTTP/1.1 Host: 127.0.0.1:{port}]"
-        )),
-        "{send}"
+    assert_contains(
+        &send,
+        format!(" [HTTP GET /x.txt HTTP/1.1 Host: 127.0.0.1:{port}]"),
     );
     assert!(
         t.trace
@@ -149,38 +145,46 @@ print("done")
     assert_eq!(lines[send + 2], "    ... 26 more bytes");
 }
 
+/// Runs `cmd` under `sock-trace --pcap` (a fresh `<name>/trace.pcapng`)
+/// and checks that it exited 0: the capture file and the run. `None` (the
+/// test returns) when tshark is not here to read the capture.
+fn traced_to_pcap<S: AsRef<std::ffi::OsStr>>(
+    name: &str,
+    cmd: &[S],
+) -> Option<(std::path::PathBuf, Traced)> {
+    if !have_tshark() {
+        return None;
+    }
+    let pcap = scratch(name).join("trace.pcapng");
+    let t = run_traced(&["--pcap", pcap.to_str().unwrap()], cmd, T);
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    Some((pcap, t))
+}
+
 #[test]
 fn pcap_of_a_curl_request_replays_as_the_exact_http_exchange() {
     if !have_tshark() {
         return;
     }
-    let dir = scratch("pcap-http");
     let body = "pcap body line\n".repeat(3);
-    std::fs::write(dir.join("page.txt"), &body).unwrap();
-    let (mut server, port) = http_server(&dir);
-    let pcap = dir.join("curl.pcapng");
+    let server = HttpServer::start("pcap-http", "page.txt", &body);
+    let port = server.port;
+    let pcap = server.dir.join("curl.pcapng");
     let url = format!("http://127.0.0.1:{port}/page.txt");
     let t = run_traced(
         &["--pcap", pcap.to_str().unwrap()],
         &["curl", "-s", "--max-time", "20", &url],
         T,
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     assert_eq!(t.stdout, body);
     let follow = tshark_read(&pcap, &["-q", "-z", "follow,tcp,ascii,0"]);
-    assert!(
-        follow.contains(&format!("Node 1: 127.0.0.1:{port}")),
-        "{follow}"
-    );
-    assert!(follow.contains("GET /page.txt HTTP/1.1"), "{follow}");
-    assert!(
-        follow.contains(&format!("Host: 127.0.0.1:{port}")),
-        "{follow}"
-    );
-    assert!(follow.contains("HTTP/1.0 200 OK"), "{follow}");
-    assert!(follow.contains(&body), "{follow}");
+    assert_contains(&follow, format!("Node 1: 127.0.0.1:{port}"));
+    assert_contains(&follow, "GET /page.txt HTTP/1.1");
+    assert_contains(&follow, format!("Host: 127.0.0.1:{port}"));
+    assert_contains(&follow, "HTTP/1.0 200 OK");
+    assert_contains(&follow, body);
     // The request as traced equals the request as dissected, byte for byte.
     let sent: Vec<u8> = t
         .calls("send")
@@ -219,8 +223,8 @@ fn pcap_of_a_curl_request_replays_as_the_exact_http_exchange() {
             "-V",
         ],
     );
-    assert!(!verbose.contains("incorrect"), "{verbose}");
-    assert!(!verbose.contains("Malformed"), "{verbose}");
+    assert_lacks(&verbose, "incorrect");
+    assert_lacks(&verbose, "Malformed");
     // Nanosecond timestamps, and the call as the packet comment.
     let comments = tshark_read(&pcap, &["-T", "fields", "-e", "frame.comment"]);
     assert!(comments.lines().any(|l| l.contains(" send")), "{comments}");
@@ -228,18 +232,11 @@ fn pcap_of_a_curl_request_replays_as_the_exact_http_exchange() {
 
 #[test]
 fn pcap_of_udp_dns_dissects_as_dns() {
-    if !have_tshark() {
-        return;
-    }
-    let dir = scratch("pcap-dns");
-    let pcap = dir.join("dns.pcapng");
     let py = python3();
-    let t = run_traced(
-        &["--pcap", pcap.to_str().unwrap()],
-        &[py.as_os_str(), "-c".as_ref(), DNS_SCRIPT.as_ref()],
-        T,
-    );
-    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    let cmd = [py.as_os_str(), "-c".as_ref(), DNS_SCRIPT.as_ref()];
+    let Some((pcap, t)) = traced_to_pcap("pcap-dns", &cmd) else {
+        return;
+    };
     let port = t.stdout.split("port ").nth(1).unwrap().trim().to_string();
     let decode_as = format!("udp.port=={port},dns");
     let query = fields("dns", &["dns.qry.name", "dns.a"]);
@@ -293,14 +290,10 @@ fn hex_dumps_split_messages_and_buffers() {
 /// of both buffers, in the capture as in the hex dump.
 #[test]
 fn pcap_has_one_packet_per_mmsg_message() {
-    if !have_tshark() {
-        return;
-    }
-    let dir = scratch("pcap-mmsg");
-    let pcap = dir.join("mmsg.pcapng");
     let prog = compile_c("mmsg", &["-O2"]);
-    let t = run_traced(&["--pcap", pcap.to_str().unwrap()], &[&prog], T);
-    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    let Some((pcap, t)) = traced_to_pcap("pcap-mmsg", &[&prog]) else {
+        return;
+    };
     assert_eq!(t.stdout, "3 3 5\n");
     let out = tshark_read(
         &pcap,

@@ -27,6 +27,18 @@ fn preload_path(env: &[(&str, &std::path::Path)]) -> (Option<i32>, String, Strin
     run_with_timeout(c, T)
 }
 
+/// A fresh directory `name` and an empty `cache` directory in it.
+fn cache_in(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let d = scratch(name);
+    let cache = d.join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    (d, cache)
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
 #[test]
 fn without_home_the_library_goes_to_the_passwd_home_not_to_tmp() {
     let (code, out, err) = preload_path(&[]);
@@ -55,7 +67,7 @@ fn a_cache_directory_of_another_user_is_refused_and_memory_used() {
     // preload-path has no fallback: it must refuse, naming the reason.
     let (code, _, err) = preload_path(&[("HOME", &home)]);
     assert_ne!(code, Some(0));
-    assert!(err.contains("belongs to uid 65534"), "{err}");
+    assert_contains(&err, "belongs to uid 65534");
     // run falls back to a sealed memfd, says so, and still traces.
     let prog = compile_c("basic", &["-O1"]);
     let trace = d.join("trace.jsonl");
@@ -69,10 +81,7 @@ fn a_cache_directory_of_another_user_is_refused_and_memory_used() {
         .current_dir(&d);
     let (code, _, err) = run_with_timeout(c, T);
     assert_eq!(code, Some(0), "{err}");
-    assert!(
-        err.contains("loading the preload library from memory"),
-        "{err}"
-    );
+    assert_contains(&err, "loading the preload library from memory");
     let t = std::fs::read_to_string(&trace).unwrap();
     assert!(
         t.contains("\"func\":\"connect\""),
@@ -87,22 +96,18 @@ fn a_cache_directory_of_another_user_is_refused_and_memory_used() {
 
 #[test]
 fn a_group_writable_cache_directory_is_refused() {
-    let d = scratch("open-cache");
-    let cache = d.join("cache");
-    std::fs::create_dir(&cache).unwrap();
-    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (_, cache) = cache_in("open-cache");
+    set_mode(&cache, 0o777);
     let (code, _, err) = preload_path(&[("XDG_CACHE_HOME", &cache)]);
     assert_ne!(code, Some(0));
-    assert!(err.contains("writable by other users"), "{err}");
+    assert_contains(&err, "writable by other users");
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
 }
 
 #[test]
 fn a_replaced_library_is_detected_and_rewritten_before_use() {
-    let d = scratch("swapped-lib");
-    let cache = d.join("cache");
-    std::fs::create_dir(&cache).unwrap();
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (d, cache) = cache_in("swapped-lib");
+    set_mode(&d, 0o700);
     let (code, out, err) = preload_path(&[("XDG_CACHE_HOME", &cache)]);
     assert_eq!(code, Some(0), "{err}");
     let lib = std::path::PathBuf::from(out.trim());

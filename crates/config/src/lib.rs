@@ -575,60 +575,34 @@ impl Config {
     }
 
     pub fn apply(&mut self, o: &Overrides) {
+        /// The override, when the command line gave one.
+        fn set<T: Clone>(slot: &mut T, v: &Option<T>) {
+            if let Some(v) = v {
+                *slot = v.clone();
+            }
+        }
         let t = &mut self.trace;
-        if let Some(v) = &o.output {
-            t.output = v.clone();
-        }
-        if let Some(v) = o.format {
-            t.format = v;
-        }
-        if let Some(v) = o.color {
-            t.color = v;
-        }
-        if let Some(v) = o.timestamps {
-            t.timestamps = v;
-        }
-        if let Some(v) = o.show_pid {
-            t.show_pid = v;
-        }
-        if let Some(v) = o.show_duration {
-            t.show_duration = v;
-        }
-        if let Some(v) = o.follow {
-            t.follow = v;
-        }
-        if let Some(v) = &o.include {
-            t.include = v.clone();
-        }
+        set(&mut t.output, &o.output);
+        set(&mut t.format, &o.format);
+        set(&mut t.color, &o.color);
+        set(&mut t.timestamps, &o.timestamps);
+        set(&mut t.show_pid, &o.show_pid);
+        set(&mut t.show_duration, &o.show_duration);
+        set(&mut t.follow, &o.follow);
+        set(&mut t.include, &o.include);
         t.exclude.extend(o.exclude.iter().cloned());
-        if let Some(v) = o.max_string {
-            t.max_string = v;
+        set(&mut t.max_string, &o.max_string);
+        set(&mut t.max_data, &o.max_data);
+        set(&mut t.summary, &o.summary);
+        set(&mut t.dump_data, &o.dump_data);
+        if o.pcap.is_some() {
+            t.pcap.clone_from(&o.pcap);
         }
-        if let Some(v) = o.max_data {
-            t.max_data = v;
-        }
-        if let Some(v) = o.caller_depth {
-            self.callers.depth = v;
-        }
+        set(&mut self.callers.depth, &o.caller_depth);
         self.callers.skip.extend(o.caller_skip.iter().cloned());
-        if let Some(v) = o.caller_paths {
-            self.callers.paths = v;
-        }
-        if let Some(v) = o.summary {
-            self.trace.summary = v;
-        }
-        if let Some(v) = o.dump_data {
-            self.trace.dump_data = v;
-        }
-        if let Some(v) = &o.pcap {
-            self.trace.pcap = Some(v.clone());
-        }
-        if let Some(v) = o.annotate {
-            self.annotate.enabled = v;
-        }
-        if let Some(v) = o.annotate_detail {
-            self.annotate.detail = v;
-        }
+        set(&mut self.callers.paths, &o.caller_paths);
+        set(&mut self.annotate.enabled, &o.annotate);
+        set(&mut self.annotate.detail, &o.annotate_detail);
         self.delays.extend(o.delays.iter().cloned());
         self.faults.extend(o.faults.iter().cloned());
         self.limits.extend(o.limits.iter().cloned());

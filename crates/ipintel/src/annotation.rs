@@ -33,6 +33,30 @@ pub struct CountryInfo {
     pub source: String,
 }
 
+impl CountryInfo {
+    /// A country answer; the continent's name comes from its code.
+    pub fn new(
+        code: String,
+        name: Option<String>,
+        continent: Option<String>,
+        network: Option<IpNetwork>,
+        source: &str,
+    ) -> Self {
+        let continent_name = continent
+            .as_deref()
+            .and_then(crate::countries::continent_name)
+            .map(String::from);
+        CountryInfo {
+            code,
+            name,
+            continent,
+            continent_name,
+            network,
+            source: source.to_string(),
+        }
+    }
+}
+
 /// City-level part.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LocationInfo {
@@ -237,37 +261,13 @@ fn note_net(n: IpNetwork) -> NoteNet {
     }
 }
 
-/// The class as a note carries it; `name` is its serde name (checked by a
-/// test below).
+/// The class as a note carries it; `name` is its serde name.
 fn note_class(c: AddressClass) -> NoteClass {
-    use AddressClass::*;
-    let name = match c {
-        Public => "public",
-        Unspecified => "unspecified",
-        ThisNetwork => "this-network",
-        Loopback => "loopback",
-        Private => "private",
-        SharedCgnat => "shared-cgnat",
-        LinkLocal => "link-local",
-        Multicast => "multicast",
-        Documentation => "documentation",
-        Benchmarking => "benchmarking",
-        IetfProtocol => "ietf-protocol",
-        Broadcast => "broadcast",
-        Ipv4Mapped => "ipv4-mapped",
-        SixToFour => "six-to-four",
-        Teredo => "teredo",
-        Nat64 => "nat64",
-        DiscardOnly => "discard-only",
-        UniqueLocal => "unique-local",
-        SiteLocal => "site-local",
-        Reserved => "reserved",
-    };
     NoteClass {
-        name,
+        name: c.name(),
         label: c.label(),
         global: c.is_global(),
-        tunnel: matches!(c, SixToFour | Teredo),
+        tunnel: matches!(c, AddressClass::SixToFour | AddressClass::Teredo),
     }
 }
 
@@ -390,29 +390,7 @@ mod tests {
 
     #[test]
     fn note_class_names_are_the_serde_names() {
-        use AddressClass::*;
-        for c in [
-            Public,
-            Unspecified,
-            ThisNetwork,
-            Loopback,
-            Private,
-            SharedCgnat,
-            LinkLocal,
-            Multicast,
-            Documentation,
-            Benchmarking,
-            IetfProtocol,
-            Broadcast,
-            Ipv4Mapped,
-            SixToFour,
-            Teredo,
-            Nat64,
-            DiscardOnly,
-            UniqueLocal,
-            SiteLocal,
-            Reserved,
-        ] {
+        for &c in AddressClass::ALL {
             assert_eq!(
                 format!("\"{}\"", note_class(c).name),
                 serde_json::to_string(&c).unwrap()

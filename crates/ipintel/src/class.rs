@@ -4,75 +4,78 @@
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// The special-purpose range an address belongs to, or `Public`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AddressClass {
+/// Declares [`AddressClass`] from one table, a row a class: the variant,
+/// its serde name (also what a trace's address note carries) and the short
+/// label printed in place of a country; [`AddressClass::ALL`] lists them.
+macro_rules! address_classes {
+    ($( $(#[$doc:meta])* $v:ident = $name:literal, $label:literal; )*) => {
+        /// The special-purpose range an address belongs to, or `Public`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        pub enum AddressClass {
+            $( $(#[$doc])* #[serde(rename = $name)] $v, )*
+        }
+
+        impl AddressClass {
+            /// Every class, in declaration order.
+            pub const ALL: &'static [AddressClass] = &[$(AddressClass::$v),*];
+
+            /// The serde name, e.g. `shared-cgnat`.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(AddressClass::$v => $name,)*
+                }
+            }
+
+            /// The short label printed in place of a country, e.g. `loopback`.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(AddressClass::$v => $label,)*
+                }
+            }
+        }
+    };
+}
+
+address_classes! {
     /// Globally routable unicast: the only class databases are asked about
     /// (together with the tunnelling classes below).
-    Public,
-    Unspecified,
+    Public = "public", "public";
+    Unspecified = "unspecified", "unspecified";
     /// 0.0.0.0/8 other than 0.0.0.0 ("this network", RFC 791).
-    ThisNetwork,
-    Loopback,
+    ThisNetwork = "this-network", "this-network";
+    Loopback = "loopback", "loopback";
     /// RFC 1918: 10/8, 172.16/12, 192.168/16.
-    Private,
+    Private = "private", "private";
     /// RFC 6598 shared address space 100.64/10 (carrier-grade NAT).
-    SharedCgnat,
-    LinkLocal,
-    Multicast,
+    SharedCgnat = "shared-cgnat", "shared (CGNAT)";
+    LinkLocal = "link-local", "link-local";
+    Multicast = "multicast", "multicast";
     /// 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32 (and 3fff::/20).
-    Documentation,
+    Documentation = "documentation", "documentation";
     /// 198.18/15 and 2001:2::/48.
-    Benchmarking,
+    Benchmarking = "benchmarking", "benchmarking";
     /// 192.0.0/24 IETF protocol assignments (RFC 6890).
-    IetfProtocol,
-    Broadcast,
+    IetfProtocol = "ietf-protocol", "IETF protocol assignment";
+    Broadcast = "broadcast", "broadcast";
     /// ::ffff:0:0/96; the embedded IPv4 address is classified instead.
-    Ipv4Mapped,
+    Ipv4Mapped = "ipv4-mapped", "IPv4-mapped";
     /// 6to4 2002::/16 with an embedded IPv4 address.
-    SixToFour,
+    SixToFour = "six-to-four", "6to4";
     /// Teredo 2001::/32 with server and (de-obfuscated) client address.
-    Teredo,
+    Teredo = "teredo", "Teredo";
     /// NAT64 well-known prefix 64:ff9b::/96.
-    Nat64,
+    Nat64 = "nat64", "NAT64";
     /// Discard-only 100::/64 (RFC 6666).
-    DiscardOnly,
+    DiscardOnly = "discard-only", "discard-only";
     /// fc00::/7 unique local addresses.
-    UniqueLocal,
+    UniqueLocal = "unique-local", "unique-local";
     /// fec0::/10, deprecated site-local.
-    SiteLocal,
+    SiteLocal = "site-local", "site-local";
     /// 240/4 and other ranges reserved for future use.
-    Reserved,
+    Reserved = "reserved", "reserved";
 }
 
 impl AddressClass {
-    /// The short label printed in place of a country, e.g. `loopback`.
-    pub fn label(self) -> &'static str {
-        match self {
-            AddressClass::Public => "public",
-            AddressClass::Unspecified => "unspecified",
-            AddressClass::ThisNetwork => "this-network",
-            AddressClass::Loopback => "loopback",
-            AddressClass::Private => "private",
-            AddressClass::SharedCgnat => "shared (CGNAT)",
-            AddressClass::LinkLocal => "link-local",
-            AddressClass::Multicast => "multicast",
-            AddressClass::Documentation => "documentation",
-            AddressClass::Benchmarking => "benchmarking",
-            AddressClass::IetfProtocol => "IETF protocol assignment",
-            AddressClass::Broadcast => "broadcast",
-            AddressClass::Ipv4Mapped => "IPv4-mapped",
-            AddressClass::SixToFour => "6to4",
-            AddressClass::Teredo => "Teredo",
-            AddressClass::Nat64 => "NAT64",
-            AddressClass::DiscardOnly => "discard-only",
-            AddressClass::UniqueLocal => "unique-local",
-            AddressClass::SiteLocal => "site-local",
-            AddressClass::Reserved => "reserved",
-        }
-    }
-
     /// Whether databases can say something useful about addresses of this class.
     pub fn is_global(self) -> bool {
         matches!(
@@ -227,7 +230,7 @@ mod tests {
     }
 
     #[test]
-    fn ipv4_classes() {
+    fn ipv4_and_ipv6_classes() {
         for (addr, class) in [
             ("127.0.0.1", AddressClass::Loopback),
             ("10.1.2.3", AddressClass::Private),
@@ -246,14 +249,6 @@ mod tests {
             ("255.255.255.255", AddressClass::Broadcast),
             ("240.0.0.1", AddressClass::Reserved),
             ("8.8.8.8", AddressClass::Public),
-        ] {
-            assert_eq!(c(addr).class, class, "{addr}");
-        }
-    }
-
-    #[test]
-    fn ipv6_classes() {
-        for (addr, class) in [
             ("::1", AddressClass::Loopback),
             ("::", AddressClass::Unspecified),
             ("fe80::1", AddressClass::LinkLocal),
@@ -265,36 +260,41 @@ mod tests {
         ] {
             assert_eq!(c(addr).class, class, "{addr}");
         }
-        let mapped = c("::ffff:192.0.2.1");
-        assert_eq!(mapped.class, AddressClass::Ipv4Mapped);
-        assert_eq!(
-            mapped.detail,
-            Some(ClassDetail::EmbeddedIpv4 {
-                ipv4: "192.0.2.1".parse().unwrap()
-            })
-        );
-        let six = c("2002:c000:0204::1");
-        assert_eq!(six.class, AddressClass::SixToFour);
-        assert_eq!(
-            six.detail,
-            Some(ClassDetail::EmbeddedIpv4 {
-                ipv4: "192.0.2.4".parse().unwrap()
-            })
-        );
     }
 
     #[test]
-    fn teredo_deobfuscation() {
-        // RFC 4380 section 4 example: server 65.54.227.120, client 192.0.2.45:40000.
-        let t = c("2001:0000:4136:e378:8000:63bf:3fff:fdd2");
-        assert_eq!(t.class, AddressClass::Teredo);
-        assert_eq!(
-            t.detail,
-            Some(ClassDetail::Teredo {
-                server: "65.54.227.120".parse().unwrap(),
-                client: "192.0.2.45".parse().unwrap(),
-                client_port: 40000,
-            })
-        );
+    fn embedded_addresses_and_their_details() {
+        let v4 = |s: &str| -> Ipv4Addr { s.parse().unwrap() };
+        for (addr, class, detail) in [
+            (
+                "::ffff:192.0.2.1",
+                AddressClass::Ipv4Mapped,
+                ClassDetail::EmbeddedIpv4 {
+                    ipv4: v4("192.0.2.1"),
+                },
+            ),
+            (
+                "2002:c000:0204::1",
+                AddressClass::SixToFour,
+                ClassDetail::EmbeddedIpv4 {
+                    ipv4: v4("192.0.2.4"),
+                },
+            ),
+            // Teredo de-obfuscation, RFC 4380 section 4 example: server
+            // 65.54.227.120, client 192.0.2.45:40000.
+            (
+                "2001:0000:4136:e378:8000:63bf:3fff:fdd2",
+                AddressClass::Teredo,
+                ClassDetail::Teredo {
+                    server: v4("65.54.227.120"),
+                    client: v4("192.0.2.45"),
+                    client_port: 40000,
+                },
+            ),
+        ] {
+            let got = c(addr);
+            assert_eq!(got.class, class, "{addr}");
+            assert_eq!(got.detail, Some(detail), "{addr}");
+        }
     }
 }

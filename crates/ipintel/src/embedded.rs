@@ -15,6 +15,7 @@
 //! u32 P + P bytes of NUL-terminated names.
 //! A range runs up to the next start; tuple index `u32::MAX` means "no data".
 
+use crate::error::le;
 use std::net::IpAddr;
 
 #[cfg(feature = "embedded")]
@@ -37,14 +38,6 @@ pub struct EmbeddedTable {
     v6: (usize, usize),
     ases: (usize, usize),
     pool: (usize, usize),
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
 impl EmbeddedTable {
@@ -70,11 +63,11 @@ impl EmbeddedTable {
         if bytes.get(..8) != Some(b"STIPEMB1".as_slice()) {
             return Err(bad("bad magic"));
         }
-        let created_at = u64_at(&bytes, 8).ok_or_else(|| bad("short"))?;
+        let created_at = le::<u64>(&bytes, 8).ok_or_else(|| bad("short"))?;
         let mut at = 16usize;
         // Reads a count and reserves count × item bytes; returns (start, count).
         let mut section = |item: usize| -> Result<(usize, usize), String> {
-            let n = u32_at(&bytes, at).ok_or_else(|| bad("short"))? as usize;
+            let n = le::<u32>(&bytes, at).ok_or_else(|| bad("short"))? as usize;
             let start = at + 4;
             at = n
                 .checked_mul(item)
@@ -115,17 +108,17 @@ impl EmbeddedTable {
             IpAddr::V4(v4) => {
                 let key = u32::from(v4);
                 let (start, n) = self.v4;
-                let pos = partition(n, |i| u32_at(b, start + i * 4).is_some_and(|s| s <= key));
+                let pos = partition(n, |i| le::<u32>(b, start + i * 4).is_some_and(|s| s <= key));
                 (pos.checked_sub(1)?, start + n * 4)
             }
             IpAddr::V6(v6) => {
                 let key = (u128::from(v6) >> 64) as u64;
                 let (start, n) = self.v6;
-                let pos = partition(n, |i| u64_at(b, start + i * 8).is_some_and(|s| s <= key));
+                let pos = partition(n, |i| le::<u64>(b, start + i * 8).is_some_and(|s| s <= key));
                 (pos.checked_sub(1)?, start + n * 8)
             }
         };
-        let tuple = u32_at(b, values_at + index * 4)?;
+        let tuple = le::<u32>(b, values_at + index * 4)?;
         if tuple == u32::MAX || tuple as usize >= self.tuples.1 {
             return None;
         }
@@ -145,11 +138,11 @@ impl EmbeddedTable {
     pub fn as_name(&self, asn: u32) -> Option<&str> {
         let b = &self.bytes;
         let (start, n) = self.ases;
-        let pos = partition(n, |i| u32_at(b, start + i * 8).is_some_and(|s| s < asn));
-        if pos >= n || u32_at(b, start + pos * 8)? != asn {
+        let pos = partition(n, |i| le::<u32>(b, start + i * 8).is_some_and(|s| s < asn));
+        if pos >= n || le::<u32>(b, start + pos * 8)? != asn {
             return None;
         }
-        let off = u32_at(b, start + pos * 8 + 4)? as usize;
+        let off = le::<u32>(b, start + pos * 8 + 4)? as usize;
         let pool = b.get(self.pool.0..self.pool.0 + self.pool.1)?;
         let rest = pool.get(off..)?;
         let end = rest.iter().position(|&c| c == 0).unwrap_or(rest.len());

@@ -77,6 +77,37 @@ pub(crate) fn bytes_at<const N: usize>(b: &[u8], at: usize) -> Option<[u8; N]> {
     b.get(at..at.checked_add(N)?)?.try_into().ok()
 }
 
+/// An integer a binary reader decodes from a file, big-endian (libloc) or
+/// little-endian (IP2Location, the embedded table): [`be`], [`le`].
+pub(crate) trait FileInt: Sized {
+    fn be_at(b: &[u8], at: usize) -> Option<Self>;
+    fn le_at(b: &[u8], at: usize) -> Option<Self>;
+}
+
+macro_rules! file_ints {
+    ($($t:ty),*) => {$(
+        impl FileInt for $t {
+            fn be_at(b: &[u8], at: usize) -> Option<Self> {
+                bytes_at(b, at).map(<$t>::from_be_bytes)
+            }
+            fn le_at(b: &[u8], at: usize) -> Option<Self> {
+                bytes_at(b, at).map(<$t>::from_le_bytes)
+            }
+        }
+    )*};
+}
+file_ints!(u16, u32, u64, u128);
+
+/// The big-endian integer at `at`, or `None` past the end of `b`.
+pub(crate) fn be<T: FileInt>(b: &[u8], at: usize) -> Option<T> {
+    T::be_at(b, at)
+}
+
+/// The little-endian integer at `at`, or `None` past the end of `b`.
+pub(crate) fn le<T: FileInt>(b: &[u8], at: usize) -> Option<T> {
+    T::le_at(b, at)
+}
+
 /// Reads a whole text file, invalid UTF-8 replaced.
 pub(crate) fn read_text(path: &Path) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|e| IntelError::io(path, e))?;
@@ -92,3 +123,18 @@ pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap> {
     // mapping's inode intact), and distribution packages replace files the same way.
     unsafe { memmap2::Mmap::map(&file) }.map_err(|e| IntelError::io(path, e))
 }
+
+/// Gives a reader generic over its bytes (`Reader<B: AsRef<[u8]>>`, the
+/// default `B` being a mapping) `open(path)`: the file memory-mapped, then
+/// validated by the reader's `from_bytes`.
+macro_rules! open_mapped {
+    ($reader:ident) => {
+        impl $reader<memmap2::Mmap> {
+            /// Opens and validates a database file.
+            pub fn open(path: &Path) -> Result<Self> {
+                $reader::from_bytes($crate::error::map_file(path)?, path)
+            }
+        }
+    };
+}
+pub(crate) use open_mapped;

@@ -15,7 +15,7 @@ use crate::ip2location::Ip2Location;
 use crate::libloc::{
     LocDb, FLAG_ANONYMOUS_PROXY, FLAG_ANYCAST, FLAG_DROP, FLAG_SATELLITE_PROVIDER,
 };
-use crate::mmdb::Mmdb;
+use crate::mmdb::{Mmdb, MmdbAnswer};
 use crate::torgeoip::TorGeoIp;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -329,6 +329,47 @@ fn load_all(
         .join(" + ")
 }
 
+/// Opens each of `paths` with `open`, noting the files that fail; `built`
+/// reads when a database was made.
+fn open_each<T>(
+    paths: &[PathBuf],
+    open: impl Fn(&Path) -> crate::error::Result<T>,
+    note: &mut impl FnMut(IntelError, &Path),
+    built: impl Fn(&T) -> Option<u64>,
+) -> Vec<Loaded<T>> {
+    let mut loaded = Vec::new();
+    for p in paths {
+        match open(p) {
+            Ok(db) => loaded.push(Loaded {
+                built: built(&db),
+                label: p.display().to_string(),
+                db,
+            }),
+            Err(e) => note(e, p),
+        }
+    }
+    loaded
+}
+
+/// Loads `paths` into one set (see [`load_all`]); `None` when no file
+/// loaded. `built` reads when the set was made.
+fn load_set<T: FileSet + Default>(
+    paths: &[PathBuf],
+    note: &mut impl FnMut(IntelError, &Path),
+    built: impl FnOnce(&T) -> Option<u64>,
+) -> Option<Loaded<T>> {
+    if paths.is_empty() {
+        return None;
+    }
+    let mut set = T::default();
+    let label = load_all(&mut set, paths, note);
+    (!set.paths().is_empty()).then(|| Loaded {
+        built: built(&set),
+        label,
+        db: set,
+    })
+}
+
 impl Intel {
     /// Loads everything `sources` names or discovers. Never fails: unusable
     /// files end up in [`Intel::problems`].
@@ -344,89 +385,39 @@ impl Intel {
                 reason: e.to_string(),
             })
         };
-        let label = |p: &Path| p.display().to_string();
-
-        let mut libloc = Vec::new();
-        for p in &sources.libloc {
-            match LocDb::open(p) {
-                Ok(db) => libloc.push(Loaded {
-                    built: Some(db.created_at()),
-                    label: label(p),
-                    db,
-                }),
-                Err(e) => note(e, p),
-            }
-        }
+        let mut libloc = open_each(&sources.libloc, LocDb::open, &mut note, |db| {
+            Some(db.created_at())
+        });
         // Newest first: it answers, older copies only fill gaps.
-        libloc.sort_by_key(|l: &Loaded<LocDb>| std::cmp::Reverse(l.built));
+        libloc.sort_by_key(|l| std::cmp::Reverse(l.built));
 
-        let mut mmdb = Vec::new();
-        for p in &sources.mmdb {
-            match Mmdb::open(p) {
-                Ok(db) => mmdb.push((
-                    mmdb_role(db.database_type()),
-                    Loaded {
-                        built: Some(db.build_epoch()),
-                        label: label(p),
-                        db,
-                    },
-                )),
-                Err(e) => note(e, p),
-            }
-        }
+        let mut mmdb: Vec<_> = open_each(&sources.mmdb, Mmdb::open, &mut note, |db| {
+            Some(db.build_epoch())
+        })
+        .into_iter()
+        .map(|l| (mmdb_role(l.db.database_type()), l))
+        .collect();
         mmdb.sort_by_key(|(_, l)| std::cmp::Reverse(l.built));
 
-        let tor = if sources.tor_geoip.is_empty() {
-            None
-        } else {
-            let mut t = TorGeoIp::default();
-            let label = load_all(&mut t, &sources.tor_geoip, &mut note);
-            (!t.paths().is_empty()).then(|| Loaded {
-                built: t.generated(),
-                label,
-                db: t,
-            })
-        };
+        let tor = load_set(&sources.tor_geoip, &mut note, TorGeoIp::generated);
 
-        let mut ip2location = Vec::new();
-        for p in &sources.ip2location {
-            match Ip2Location::open(p) {
-                Ok(db) => {
-                    let (y, m, d) = db.date();
-                    ip2location.push(Loaded {
-                        built: crate::dates::unix_from_ymd(
-                            i64::from(y),
-                            u32::from(m),
-                            u32::from(d),
-                        ),
-                        label: label(p),
-                        db,
-                    })
-                }
-                Err(e) => note(e, p),
-            }
-        }
+        let mut ip2location = open_each(&sources.ip2location, Ip2Location::open, &mut note, |db| {
+            let (y, m, d) = db.date();
+            crate::dates::unix_from_ymd(i64::from(y), u32::from(m), u32::from(d))
+        });
         // More detailed types (more columns) first.
         ip2location.sort_by_key(|l| std::cmp::Reverse(l.db.db_type()));
 
-        let drop = if sources.drop.is_empty() {
-            None
-        } else {
-            let mut d = DropList::default();
-            let label = load_all(&mut d, &sources.drop, &mut note);
-            (!d.paths().is_empty()).then(|| Loaded {
-                built: d.timestamp().or_else(|| {
-                    d.paths()
-                        .iter()
-                        .filter_map(|p| std::fs::metadata(p).ok()?.modified().ok())
-                        .filter_map(|t| t.duration_since(UNIX_EPOCH).ok())
-                        .map(|d| d.as_secs())
-                        .max()
-                }),
-                label,
-                db: d,
+        let drop = load_set(&sources.drop, &mut note, |d: &DropList| {
+            d.timestamp().or_else(|| {
+                d.paths()
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok()?.modified().ok())
+                    .filter_map(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs())
+                    .max()
             })
-        };
+        });
 
         let iana = {
             let mut reg = if sources.embedded {
@@ -636,22 +627,8 @@ impl Intel {
             }
             match l.db.lookup(ip) {
                 Ok(Some(a)) => {
-                    if let Some(code) = &a.country_code {
-                        ann.country.get_or_insert_with(|| CountryInfo {
-                            code: code.clone(),
-                            name: a
-                                .country_name
-                                .clone()
-                                .or_else(|| countries::country_name(code).map(String::from)),
-                            continent: a.continent_code.clone(),
-                            continent_name: a
-                                .continent_code
-                                .as_deref()
-                                .and_then(countries::continent_name)
-                                .map(String::from),
-                            network: a.network,
-                            source: l.label.clone(),
-                        });
+                    if ann.country.is_none() {
+                        ann.country = mmdb_country(&a, &l.label);
                     }
                     if a.city.is_some() || a.region.is_some() || a.latitude.is_some() {
                         ann.location = Some(LocationInfo {
@@ -686,15 +663,14 @@ impl Intel {
             match l.db.lookup(ip) {
                 Ok(Some(r)) => {
                     if let Some(code) = &r.country_code {
-                        ann.country.get_or_insert_with(|| CountryInfo {
-                            code: code.clone(),
-                            name: r.country_name.clone(),
-                            continent: countries::continent_of(code).map(String::from),
-                            continent_name: countries::continent_of(code)
-                                .and_then(countries::continent_name)
-                                .map(String::from),
-                            network: crate::ip2location::range_as_network(r.range.0, r.range.1),
-                            source: l.label.clone(),
+                        ann.country.get_or_insert_with(|| {
+                            CountryInfo::new(
+                                code.clone(),
+                                r.country_name.clone(),
+                                countries::continent_of(code).map(String::from),
+                                crate::ip2location::range_as_network(r.range.0, r.range.1),
+                                &l.label,
+                            )
                         });
                     }
                     if ann.location.is_none()
@@ -768,21 +744,8 @@ impl Intel {
                     continue;
                 }
                 if let Ok(Some(a)) = l.db.lookup(ip).map_err(|e| problems.push(e)) {
-                    if let Some(code) = a.country_code {
-                        ann.country = Some(CountryInfo {
-                            name: a
-                                .country_name
-                                .or_else(|| countries::country_name(&code).map(String::from)),
-                            continent_name: a
-                                .continent_code
-                                .as_deref()
-                                .and_then(countries::continent_name)
-                                .map(String::from),
-                            continent: a.continent_code,
-                            network: a.network,
-                            source: l.label.clone(),
-                            code,
-                        });
+                    if let Some(country) = mmdb_country(&a, &l.label) {
+                        ann.country = Some(country);
                         break;
                     }
                 }
@@ -796,23 +759,14 @@ impl Intel {
                             if let Some(cc) = m.country_code {
                                 let code = String::from_utf8_lossy(&cc).into_owned();
                                 let rec = l.db.country(cc);
-                                ann.country = Some(CountryInfo {
-                                    name: rec
-                                        .as_ref()
-                                        .map(|r| r.name.clone())
-                                        .filter(|n| !n.is_empty()),
-                                    continent: rec
-                                        .as_ref()
-                                        .map(|r| r.continent.clone())
-                                        .filter(|c| !c.is_empty()),
-                                    continent_name: rec
-                                        .as_ref()
-                                        .and_then(|r| countries::continent_name(&r.continent))
-                                        .map(String::from),
-                                    network: Some(m.network),
-                                    source: l.label.clone(),
+                                let known = |s: &String| !s.is_empty();
+                                ann.country = Some(CountryInfo::new(
                                     code,
-                                });
+                                    rec.as_ref().map(|r| r.name.clone()).filter(known),
+                                    rec.as_ref().map(|r| r.continent.clone()).filter(known),
+                                    Some(m.network),
+                                    &l.label,
+                                ));
                             }
                         }
                         let f = libloc_flags(m.flags, &l.label);
@@ -893,17 +847,24 @@ impl Intel {
 
 fn code_only_country(cc: [u8; 2], source: &str) -> CountryInfo {
     let code = String::from_utf8_lossy(&cc).into_owned();
-    let continent = countries::continent_of(&code);
-    CountryInfo {
-        name: countries::country_name(&code).map(String::from),
-        continent: continent.map(String::from),
-        continent_name: continent
-            .and_then(countries::continent_name)
-            .map(String::from),
-        network: None,
-        source: source.to_string(),
+    let name = countries::country_name(&code).map(String::from);
+    let continent = countries::continent_of(&code).map(String::from);
+    CountryInfo::new(code, name, continent, None, source)
+}
+
+/// A MaxMind answer's country, when it names one; a missing name comes
+/// from the built-in list.
+fn mmdb_country(a: &MmdbAnswer, source: &str) -> Option<CountryInfo> {
+    let code = a.country_code.clone()?;
+    let name =
+        (a.country_name.clone()).or_else(|| countries::country_name(&code).map(String::from));
+    Some(CountryInfo::new(
         code,
-    }
+        name,
+        a.continent_code.clone(),
+        a.network,
+        source,
+    ))
 }
 
 fn libloc_flags(bits: u16, source: &str) -> FlagsInfo {

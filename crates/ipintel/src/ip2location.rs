@@ -16,7 +16,7 @@
 //!   country column points at the 2-letter code, and the long name follows
 //!   3 bytes later.
 
-use crate::error::{bytes_at, map_file, IntelError, Result};
+use crate::error::{le, IntelError, Result};
 use crate::net::IpNetwork;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
@@ -128,20 +128,7 @@ pub struct Ip2Location<B: AsRef<[u8]> = memmap2::Mmap> {
     layout: ColumnLayout,
 }
 
-fn le_u32(b: &[u8], at: usize) -> Option<u32> {
-    bytes_at(b, at).map(u32::from_le_bytes)
-}
-
-fn le_u128(b: &[u8], at: usize) -> Option<u128> {
-    bytes_at(b, at).map(u128::from_le_bytes)
-}
-
-impl Ip2Location<memmap2::Mmap> {
-    pub fn open(path: &Path) -> Result<Self> {
-        let map = map_file(path)?;
-        Ip2Location::from_bytes(map, path)
-    }
-}
+crate::error::open_mapped!(Ip2Location);
 
 impl<B: AsRef<[u8]>> Ip2Location<B> {
     /// Validates the header and section bounds; `path` labels errors.
@@ -151,7 +138,7 @@ impl<B: AsRef<[u8]>> Ip2Location<B> {
         if b.len() < 29 {
             return Err(bad("file shorter than the 29-byte header".into()));
         }
-        let u = |at| le_u32(b, at).unwrap_or(0);
+        let u = |at| le::<u32>(b, at).unwrap_or(0);
         let header = Header {
             db_type: b[0],
             columns: b[1],
@@ -242,9 +229,9 @@ impl<B: AsRef<[u8]>> Ip2Location<B> {
         let at = (base as usize - 1) + i as usize * row;
         let b = self.bytes.as_ref();
         let v = if v6 {
-            le_u128(b, at)
+            le::<u128>(b, at)
         } else {
-            le_u32(b, at).map(u128::from)
+            le::<u32>(b, at).map(u128::from)
         };
         v.ok_or_else(|| self.corrupt(format!("row {i} beyond end of file")))
     }
@@ -261,7 +248,7 @@ impl<B: AsRef<[u8]>> Ip2Location<B> {
         }
         let at = index as usize - 1 + top16 * 8;
         let b = self.bytes.as_ref();
-        match (le_u32(b, at), le_u32(b, at + 4)) {
+        match (le::<u32>(b, at), le::<u32>(b, at + 4)) {
             // An index pointing outside the rows is ignored rather than trusted.
             (Some(lo), Some(hi)) if lo <= hi && hi < count => (lo, hi),
             _ => (0, count - 1),
@@ -330,7 +317,7 @@ impl<B: AsRef<[u8]>> Ip2Location<B> {
             if col < 2 {
                 return Ok(None);
             }
-            le_u32(b, col_at(col))
+            le::<u32>(b, col_at(col))
                 .map(Some)
                 .ok_or_else(|| self.corrupt(format!("row {row} truncated")))
         };

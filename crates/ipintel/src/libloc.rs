@@ -18,7 +18,7 @@
 //!
 //! Every read is bounds-checked; a malformed file yields [`IntelError::Corrupt`].
 
-use crate::error::{bytes_at, map_file, IntelError, Result};
+use crate::error::{be, IntelError, Result};
 use crate::net::{to_key, IpNetwork, V4_MAPPED_PREFIX};
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -87,21 +87,7 @@ pub struct LocCountry {
     pub name: String,
 }
 
-fn be_u32(b: &[u8], at: usize) -> Option<u32> {
-    bytes_at(b, at).map(u32::from_be_bytes)
-}
-
-fn be_u64(b: &[u8], at: usize) -> Option<u64> {
-    bytes_at(b, at).map(u64::from_be_bytes)
-}
-
-impl LocDb<memmap2::Mmap> {
-    /// Opens and validates a database file.
-    pub fn open(path: &Path) -> Result<Self> {
-        let map = map_file(path)?;
-        LocDb::from_bytes(map, path)
-    }
-}
+crate::error::open_mapped!(LocDb);
 
 impl<B: AsRef<[u8]>> LocDb<B> {
     /// Validates `bytes` as a libloc v1 database; `path` only labels errors.
@@ -120,7 +106,7 @@ impl<B: AsRef<[u8]>> LocDb<B> {
         let h = HEADER_START;
         // Header length was checked above, so these reads cannot fail; map to an
         // error anyway rather than unwrap.
-        let field = |off: usize| be_u32(b, h + off).ok_or_else(|| bad("short header"));
+        let field = |off: usize| be::<u32>(b, h + off).ok_or_else(|| bad("short header"));
         let section = |off: usize, name: &str, record: usize| -> Result<Section> {
             let offset = field(off)? as usize;
             let length = field(off + 4)? as usize;
@@ -141,7 +127,7 @@ impl<B: AsRef<[u8]>> LocDb<B> {
             Ok(Section { offset, length })
         };
         let mut db = LocDb {
-            created_at: be_u64(b, h).ok_or_else(|| bad("short header"))?,
+            created_at: be::<u64>(b, h).ok_or_else(|| bad("short header"))?,
             vendor: field(8)?,
             description: field(12)?,
             license: field(16)?,
@@ -201,7 +187,7 @@ impl<B: AsRef<[u8]>> LocDb<B> {
         }
         let at = self.tree.offset + index as usize * NODE_SIZE;
         let b = self.bytes.as_ref();
-        match (be_u32(b, at), be_u32(b, at + 4), be_u32(b, at + 8)) {
+        match (be::<u32>(b, at), be::<u32>(b, at + 4), be::<u32>(b, at + 8)) {
             (Some(z), Some(o), Some(n)) => Ok((z, o, n)),
             _ => Err(self.corrupt(format!("tree node {index} truncated"))),
         }
@@ -304,44 +290,42 @@ impl<B: AsRef<[u8]>> LocDb<B> {
 
     /// Name of an autonomous system (binary search of the sorted AS section).
     pub fn as_name(&self, asn: u32) -> Option<Cow<'_, str>> {
-        let b = self.bytes.as_ref();
-        let count = self.as_section.length / AS_SIZE;
-        let (mut lo, mut hi) = (0usize, count);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let at = self.as_section.offset + mid * AS_SIZE;
-            let number = be_u32(b, at)?;
-            match number.cmp(&asn) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    return self.string(be_u32(b, at + 4)?).filter(|s| !s.is_empty())
-                }
-            }
-        }
-        None
+        let rec = self.find(&self.as_section, AS_SIZE, asn, |r| be::<u32>(r, 0))?;
+        self.string(be::<u32>(rec, 4)?).filter(|s| !s.is_empty())
     }
 
     /// Country record by code (binary search of the sorted country section).
     pub fn country(&self, code: [u8; 2]) -> Option<LocCountry> {
+        let rec = self.find(&self.countries, COUNTRY_SIZE, code, |r| Some([r[0], r[1]]))?;
+        Some(LocCountry {
+            code: String::from_utf8_lossy(&rec[0..2]).into_owned(),
+            continent: String::from_utf8_lossy(&rec[2..4]).into_owned(),
+            name: self
+                .string(be::<u32>(rec, 4)?)
+                .unwrap_or_default()
+                .into_owned(),
+        })
+    }
+
+    /// The record of a sorted section (`size` bytes each) whose key (what
+    /// `key` reads from a record) is `want`, by binary search.
+    fn find<K: Ord>(
+        &self,
+        section: &Section,
+        size: usize,
+        want: K,
+        key: impl Fn(&[u8]) -> Option<K>,
+    ) -> Option<&[u8]> {
         let b = self.bytes.as_ref();
-        let count = self.countries.length / COUNTRY_SIZE;
-        let (mut lo, mut hi) = (0usize, count);
+        let (mut lo, mut hi) = (0usize, section.length / size);
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            let at = self.countries.offset + mid * COUNTRY_SIZE;
-            let rec = b.get(at..at + COUNTRY_SIZE)?;
-            match [rec[0], rec[1]].cmp(&code) {
+            let at = section.offset + mid * size;
+            let rec = b.get(at..at + size)?;
+            match key(rec)?.cmp(&want) {
                 std::cmp::Ordering::Less => lo = mid + 1,
                 std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => {
-                    let name_off = u32::from_be_bytes([rec[4], rec[5], rec[6], rec[7]]);
-                    return Some(LocCountry {
-                        code: String::from_utf8_lossy(&rec[0..2]).into_owned(),
-                        continent: String::from_utf8_lossy(&rec[2..4]).into_owned(),
-                        name: self.string(name_off).unwrap_or_default().into_owned(),
-                    });
-                }
+                std::cmp::Ordering::Equal => return Some(rec),
             }
         }
         None
@@ -365,8 +349,8 @@ impl<B: AsRef<[u8]>> LocDb<B> {
         (0..self.as_section.length / AS_SIZE)
             .filter_map(|i| {
                 let at = self.as_section.offset + i * AS_SIZE;
-                let number = be_u32(b, at)?;
-                let name = self.string(be_u32(b, at + 4)?)?;
+                let number = be::<u32>(b, at)?;
+                let name = self.string(be::<u32>(b, at + 4)?)?;
                 Some((number, name.into_owned()))
             })
             .collect()

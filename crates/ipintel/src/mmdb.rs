@@ -2,7 +2,7 @@
 //! `maxminddb` crate over a memory map. One record type covers all of these
 //! layouts: fields a file lacks simply stay empty.
 
-use crate::error::{map_file, IntelError, Result};
+use crate::error::{IntelError, Result};
 use crate::net::IpNetwork;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -118,12 +118,7 @@ impl<B: AsRef<[u8]>> AsRef<[u8]> for SharedBytes<B> {
     }
 }
 
-impl Mmdb<memmap2::Mmap> {
-    pub fn open(path: &Path) -> Result<Self> {
-        let map = map_file(path)?;
-        Mmdb::from_bytes(map, path)
-    }
-}
+crate::error::open_mapped!(Mmdb);
 
 impl<B: AsRef<[u8]>> Mmdb<B> {
     /// Opens `bytes` and probes one lookup, so a file whose search tree or data

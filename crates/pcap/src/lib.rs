@@ -255,60 +255,25 @@ impl<W: Write, K: Eq + Hash> PcapWriter<W, K> {
         comment: &str,
     ) -> io::Result<()> {
         let mut conn = self.new_conn(ends);
-        let (a_to_b, a_out) = if initiated_locally {
-            (true, conn.out)
+        let a_to_b = initiated_locally;
+        let (a_out, b_out) = conn.sides(initiated_locally);
+        let (syn_comment, ack_comment) = if initiated_locally {
+            (comment, SYNTHETIC)
         } else {
-            (false, conn.inc)
+            (SYNTHETIC, comment)
         };
-        let b_out = if initiated_locally {
-            conn.inc
-        } else {
-            conn.out
-        };
-        let syn_comment = if initiated_locally {
-            comment
-        } else {
-            SYNTHETIC
-        };
-        let ack_comment = if initiated_locally {
-            SYNTHETIC
-        } else {
-            comment
-        };
-        // SYN from the initiator.
-        self.sink.tcp(
-            &conn,
-            a_to_b,
-            a_out.next_seq,
-            0,
-            TCP_SYN,
-            &[],
-            t_ns,
-            syn_comment,
-        )?;
-        // SYN-ACK from the responder.
         let ack_a = a_out.next_seq.wrapping_add(1);
-        self.sink.tcp(
-            &conn,
-            !a_to_b,
-            b_out.next_seq,
-            ack_a,
-            TCP_SYN | TCP_ACK,
-            &[],
-            t_ns.saturating_add(1),
-            SYNTHETIC,
-        )?;
-        // ACK from the initiator.
         let ack_b = b_out.next_seq.wrapping_add(1);
-        self.sink.tcp(
+        self.sink.control(
             &conn,
-            a_to_b,
-            ack_a,
-            ack_b,
-            TCP_ACK,
-            &[],
-            t_ns.saturating_add(2),
-            ack_comment,
+            t_ns,
+            &[
+                // SYN from the initiator, SYN-ACK from the responder, ACK
+                // from the initiator.
+                (a_to_b, a_out.next_seq, 0, TCP_SYN, syn_comment),
+                (!a_to_b, b_out.next_seq, ack_a, TCP_SYN | TCP_ACK, SYNTHETIC),
+                (a_to_b, ack_a, ack_b, TCP_ACK, ack_comment),
+            ],
         )?;
         // SYN and FIN each take one sequence number.
         conn.out.next_seq = conn.out.next_seq.wrapping_add(1);
@@ -408,37 +373,16 @@ impl<W: Write, K: Eq + Hash> PcapWriter<W, K> {
         };
         let (a, b) = conn.sides(by_local);
         let a_to_b = by_local;
-        self.sink.tcp(
-            &conn,
-            a_to_b,
-            a.next_seq,
-            b.next_seq,
-            TCP_FIN | TCP_ACK,
-            &[],
-            t_ns,
-            comment,
-        )?;
         let a_fin = a.next_seq.wrapping_add(1);
-        self.sink.tcp(
-            &conn,
-            !a_to_b,
-            b.next_seq,
-            a_fin,
-            TCP_FIN | TCP_ACK,
-            &[],
-            t_ns.saturating_add(1),
-            SYNTHETIC,
-        )?;
         let b_fin = b.next_seq.wrapping_add(1);
-        self.sink.tcp(
+        self.sink.control(
             &conn,
-            a_to_b,
-            a_fin,
-            b_fin,
-            TCP_ACK,
-            &[],
-            t_ns.saturating_add(2),
-            SYNTHETIC,
+            t_ns,
+            &[
+                (a_to_b, a.next_seq, b.next_seq, TCP_FIN | TCP_ACK, comment),
+                (!a_to_b, b.next_seq, a_fin, TCP_FIN | TCP_ACK, SYNTHETIC),
+                (a_to_b, a_fin, b_fin, TCP_ACK, SYNTHETIC),
+            ],
         )
     }
 
@@ -456,16 +400,8 @@ impl<W: Write, K: Eq + Hash> PcapWriter<W, K> {
             return Ok(());
         };
         let (a, b) = conn.sides(by_local);
-        self.sink.tcp(
-            &conn,
-            by_local,
-            a.next_seq,
-            b.next_seq,
-            TCP_RST | TCP_ACK,
-            &[],
-            t_ns,
-            comment,
-        )
+        let rst = (by_local, a.next_seq, b.next_seq, TCP_RST | TCP_ACK, comment);
+        self.sink.control(&conn, t_ns, &[rst])
     }
 
     /// Writes one datagram: UDP for [`Endpoints::Ip`], synthetic UDP on
@@ -585,16 +521,8 @@ impl<W: Write> Sink<W> {
             if u64::from(tx.unacked) + u64::from(len) >= u64::from(packet::TCP_WINDOW) {
                 // The receiver must have acknowledged before the sender
                 // could exceed the advertised window.
-                self.tcp(
-                    conn,
-                    !outgoing,
-                    rx.next_seq,
-                    tx.next_seq,
-                    TCP_ACK,
-                    &[],
-                    t_ns,
-                    SYNTHETIC,
-                )?;
+                let ack = (!outgoing, rx.next_seq, tx.next_seq, TCP_ACK, SYNTHETIC);
+                self.control(conn, t_ns, &[ack])?;
                 tx.unacked = 0;
             }
             let note = if parts > 1 {
@@ -622,6 +550,22 @@ impl<W: Write> Sink<W> {
             } else {
                 (conn.inc, conn.out) = (tx, rx);
             }
+        }
+        Ok(())
+    }
+
+    /// Writes segments without payload (handshake, window ACK, close,
+    /// reset), the n-th at `t_ns + n`: `(local_to_peer, seq, ack, flags,
+    /// comment)` each.
+    fn control(
+        &mut self,
+        conn: &Conn,
+        t_ns: u64,
+        segments: &[(bool, u32, u32, u8, &str)],
+    ) -> io::Result<()> {
+        for (n, &(local_to_peer, seq, ack, flags, comment)) in segments.iter().enumerate() {
+            let t = t_ns.saturating_add(n as u64);
+            self.tcp(conn, local_to_peer, seq, ack, flags, &[], t, comment)?;
         }
         Ok(())
     }

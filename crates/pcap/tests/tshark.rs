@@ -164,87 +164,80 @@ fn assert_http_exchange(sc: &common::Scenario) {
     assert_eq!(http, "/index.html\t\n\t200\n", "{}", sc.name);
 }
 
-/// The scenario `make` builds, or `None` (the test returns) when tshark
-/// is not here.
-fn with_tshark(make: fn() -> common::Scenario) -> Option<common::Scenario> {
-    common::have_tshark().then(make)
+/// Runs `checks` in order on the scenario `make` builds; does nothing
+/// (after saying why) when tshark is not here.
+fn with_tshark(make: fn() -> common::Scenario, checks: &[fn(&common::Scenario)]) {
+    if let Some(sc) = common::have_tshark().then(make) {
+        for check in checks {
+            check(&sc);
+        }
+    }
 }
 
 #[test]
 fn http_over_ipv4() {
-    let Some(sc) = with_tshark(common::http_v4) else {
-        return;
-    };
-    check_stream(&sc);
-    check_clean(&sc);
-    assert_http_exchange(&sc);
+    with_tshark(
+        common::http_v4,
+        &[check_stream, check_clean, assert_http_exchange],
+    );
 }
 
 #[test]
 fn http_over_ipv6() {
-    let Some(sc) = with_tshark(common::http_v6) else {
-        return;
-    };
-    check_stream(&sc);
-    check_clean(&sc);
+    with_tshark(common::http_v6, &[check_stream, check_clean]);
 }
 
 #[test]
 fn dns_over_udp() {
-    let Some(sc) = with_tshark(common::dns_udp) else {
-        return;
-    };
-    check_clean(&sc);
-    let f = write(&sc);
-    let names = tshark(&f, &common::fields("dns", &["dns.qry.name", "dns.a"]));
-    assert_eq!(names, "example.com\t\nexample.com\t93.184.216.34\n");
+    with_tshark(
+        common::dns_udp,
+        &[check_clean, |sc| {
+            let names = tshark(
+                &write(sc),
+                &common::fields("dns", &["dns.qry.name", "dns.a"]),
+            );
+            assert_eq!(names, "example.com\t\nexample.com\t93.184.216.34\n");
+        }],
+    );
 }
 
 #[test]
 fn unix_stream_as_tcp() {
-    let Some(sc) = with_tshark(common::unix_stream) else {
-        return;
-    };
-    check_stream(&sc);
-    check_clean(&sc);
-    let f = write(&sc);
-    let comments = tshark(&f, &common::fields("", &["frame.comment"]));
-    let first = comments.lines().next().unwrap_or_default();
-    assert_eq!(
-        first,
-        format!(
-            "pid 42 tid 42 connect(5, ...) [unix local=(unnamed) peer={}]",
-            common::UNIX_PATH
-        )
+    with_tshark(
+        common::unix_stream,
+        &[check_stream, check_clean, |sc| {
+            let comments = tshark(&write(sc), &common::fields("", &["frame.comment"]));
+            let first = comments.lines().next().unwrap_or_default();
+            assert_eq!(
+                first,
+                format!(
+                    "pid 42 tid 42 connect(5, ...) [unix local=(unnamed) peer={}]",
+                    common::UNIX_PATH
+                )
+            );
+        }],
     );
 }
 
 #[test]
 fn large_transfer_on_adopted_connection() {
-    let Some(sc) = with_tshark(common::big_adopted) else {
-        return;
-    };
-    check_stream(&sc);
-    check_clean(&sc);
+    with_tshark(common::big_adopted, &[check_stream, check_clean]);
 }
 
 #[test]
 fn accept_side_and_reset() {
-    let Some(sc) = with_tshark(common::http_accept) else {
-        return;
-    };
-    check_clean(&sc);
-    assert_http_exchange(&sc);
+    with_tshark(common::http_accept, &[check_clean, assert_http_exchange]);
 }
 
 #[test]
 fn nanosecond_timestamps() {
-    let Some(sc) = with_tshark(common::dns_udp) else {
-        return;
-    };
-    let f = write(&sc);
-    let t = tshark(&f, &common::fields("", &["frame.time_epoch"]));
-    assert_eq!(t, "1700000000.123456789\n1700000000.143456789\n");
+    with_tshark(
+        common::dns_udp,
+        &[|sc| {
+            let t = tshark(&write(sc), &common::fields("", &["frame.time_epoch"]));
+            assert_eq!(t, "1700000000.123456789\n1700000000.143456789\n");
+        }],
+    );
 }
 
 /// A call that moved more than was captured leaves a hole in sequence

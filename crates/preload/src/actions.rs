@@ -90,6 +90,15 @@ pub struct Target {
 }
 
 impl Target {
+    /// A call on `fd` that may move `len` bytes (the send, receive, read
+    /// and write families).
+    pub fn moving(fd: i32, len: usize) -> Target {
+        Target {
+            len,
+            ..Target::fd(fd)
+        }
+    }
+
     pub fn fd(fd: i32) -> Target {
         Target {
             fd,

@@ -173,17 +173,8 @@ pub unsafe fn sockaddr_out(
     let len = unsafe { *lenp } as usize;
     // SAFETY: the kernel wrote min(len, buffer size) bytes; the buffer was
     // at least as large as the original *lenp, and len may be larger than
-    // the buffer (truncated address), so copy through the safe path then.
-    unsafe {
-        bytes(
-            w,
-            Tag::SockAddr,
-            role,
-            addr as *const u8,
-            len.min(MAX_ADDR),
-            false,
-        )
-    }
+    // the buffer (truncated address), so copy through the safe path.
+    unsafe { sockaddr(w, role, addr, len, false) }
 }
 
 /// A NUL-terminated string, at most [`MAX_STR`] bytes.

@@ -125,11 +125,9 @@ pub fn scan_inherited() {
     use core::ffi::c_long;
     // SAFETY: raw syscalls on buffers we own.
     unsafe {
-        let dir = crate::sys::raw!(
-            libc::SYS_openat,
-            libc::AT_FDCWD as c_long,
+        let dir = crate::sys::open(
             c"/proc/self/fd".as_ptr(),
-            (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as c_long,
+            libc::O_RDONLY | libc::O_DIRECTORY,
         );
         if dir < 0 {
             return;

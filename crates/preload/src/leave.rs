@@ -289,12 +289,7 @@ fn program_kind(path: *const c_char) -> Option<u64> {
         {
             return Some(leave::SETUID);
         }
-        let fd = crate::sys::raw!(
-            libc::SYS_openat,
-            libc::AT_FDCWD as c_long,
-            path,
-            (libc::O_RDONLY | libc::O_CLOEXEC) as c_long,
-        );
+        let fd = sys::open(path, libc::O_RDONLY);
         if fd < 0 {
             return None;
         }

@@ -120,6 +120,23 @@ pub fn getenv(name: &str) -> Option<&'static [u8]> {
     None
 }
 
+/// openat(AT_FDCWD, path, flags | O_CLOEXEC) as a raw system call (no
+/// hook sees it): the descriptor, or a negative value.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string.
+pub unsafe fn open(path: *const c_char, flags: core::ffi::c_int) -> c_long {
+    // SAFETY: per contract.
+    unsafe {
+        raw!(
+            libc::SYS_openat,
+            libc::AT_FDCWD as c_long,
+            path,
+            (flags | libc::O_CLOEXEC) as c_long
+        )
+    }
+}
+
 /// Maps a shared-memory file read-write; returns its base and length.
 pub fn map_shared(path: &[u8]) -> Option<(*mut u8, usize)> {
     let mut cpath = [0u8; 512];
@@ -129,12 +146,7 @@ pub fn map_shared(path: &[u8]) -> Option<(*mut u8, usize)> {
     cpath[..path.len()].copy_from_slice(path);
     // SAFETY: NUL-terminated path buffer; raw syscalls with valid pointers.
     unsafe {
-        let fd = raw!(
-            libc::SYS_openat,
-            libc::AT_FDCWD as c_long,
-            cpath.as_ptr(),
-            (libc::O_RDWR | libc::O_CLOEXEC) as c_long,
-        );
+        let fd = open(cpath.as_ptr().cast(), libc::O_RDWR);
         if fd < 0 {
             return None;
         }
@@ -168,31 +180,27 @@ pub fn safe_copy(dst: &mut [u8], src: *const u8) -> usize {
     if src.is_null() || dst.is_empty() {
         return 0;
     }
+    let (local, remote) = (dst.as_mut_ptr(), src as *mut u8);
+    vm_self(libc::SYS_process_vm_readv, local, remote, dst.len())
+}
+
+/// process_vm_readv or process_vm_writev (`nr`) on ourselves: `len` bytes
+/// between our buffer `local` and `remote`, which the kernel checks (a bad
+/// pointer is an error, not a fault). Returns the bytes moved.
+#[inline]
+fn vm_self(nr: c_long, local: *mut u8, remote: *mut u8, len: usize) -> usize {
     let local = libc::iovec {
-        iov_base: dst.as_mut_ptr() as *mut libc::c_void,
-        iov_len: dst.len(),
+        iov_base: local as *mut libc::c_void,
+        iov_len: len,
     };
     let remote = libc::iovec {
-        iov_base: src as *mut libc::c_void,
-        iov_len: dst.len(),
+        iov_base: remote as *mut libc::c_void,
+        iov_len: len,
     };
-    // SAFETY: the kernel validates `remote`; `local` is our buffer.
-    let r = unsafe {
-        raw!(
-            libc::SYS_process_vm_readv,
-            getpid() as c_long,
-            &local as *const libc::iovec,
-            1 as c_long,
-            &remote as *const libc::iovec,
-            1 as c_long,
-            0 as c_long,
-        )
-    };
-    if r < 0 {
-        0
-    } else {
-        r as usize
-    }
+    let (l, r) = (&local as *const libc::iovec, &remote as *const libc::iovec);
+    // SAFETY: the kernel validates `remote`; `local` is the caller's buffer.
+    let moved = unsafe { raw!(nr, getpid(), l, 1, r, 1, 0) };
+    moved.max(0) as usize
 }
 
 pub fn readlink_self_exe(buf: &mut [u8]) -> usize {
@@ -221,12 +229,7 @@ pub fn read_cmdline(buf: &mut [u8]) -> usize {
 fn read_file(path: &core::ffi::CStr, buf: &mut [u8]) -> usize {
     // SAFETY: raw syscalls with valid pointers.
     unsafe {
-        let fd = raw!(
-            libc::SYS_openat,
-            libc::AT_FDCWD as c_long,
-            path.as_ptr(),
-            (libc::O_RDONLY | libc::O_CLOEXEC) as c_long,
-        );
+        let fd = open(path.as_ptr(), libc::O_RDONLY);
         if fd < 0 {
             return 0;
         }
@@ -315,31 +318,12 @@ pub fn safe_write(dst: *mut u8, src: &[u8]) -> usize {
     if dst.is_null() || src.is_empty() {
         return 0;
     }
-    let local = libc::iovec {
-        iov_base: src.as_ptr() as *mut libc::c_void,
-        iov_len: src.len(),
-    };
-    let remote = libc::iovec {
-        iov_base: dst as *mut libc::c_void,
-        iov_len: src.len(),
-    };
-    // SAFETY: the kernel validates `remote`; `local` is our buffer.
-    let r = unsafe {
-        raw!(
-            libc::SYS_process_vm_writev,
-            getpid(),
-            &local as *const libc::iovec,
-            1,
-            &remote as *const libc::iovec,
-            1,
-            0
-        )
-    };
-    if r < 0 {
-        0
-    } else {
-        r as usize
-    }
+    vm_self(
+        libc::SYS_process_vm_writev,
+        src.as_ptr() as *mut u8,
+        dst,
+        src.len(),
+    )
 }
 
 /// Allocates the pages of `len` bytes of a shared mapping before they are

@@ -829,66 +829,60 @@ mod tests {
             show_duration: false,
             ..TextOptions::plain(Clock::default())
         });
-        let e = ev(
-            Func::Connect,
-            vec![Field::new("fd", Value::Fd(3))],
-            Outcome::Err(ErrorInfo {
-                ret: -1,
-                space: ErrorSpace::Errno,
-                code: 111,
-                name: Some("ECONNREFUSED"),
-                text: Some("Connection refused"),
-            }),
-        );
-        assert_eq!(
-            render(&mut p, &e),
-            "connect(3) = -1 ECONNREFUSED (111) Connection refused\n"
-        );
-        let e = ev(
-            Func::Getaddrinfo,
-            vec![],
-            Outcome::Err(ErrorInfo {
-                ret: -2,
-                space: ErrorSpace::Eai,
-                code: -2,
-                name: Some("EAI_NONAME"),
-                text: Some("Name or service not known"),
-            }),
-        );
-        assert_eq!(
-            render(&mut p, &e),
-            "getaddrinfo() = -2 EAI_NONAME Name or service not known\n"
-        );
-        let e = ev(
-            Func::Gethostbyname,
-            vec![Field::new("name", Value::Str(b"x.invalid".to_vec()))],
-            Outcome::Err(ErrorInfo {
-                ret: 0,
-                space: ErrorSpace::HErrno,
-                code: 1,
-                name: Some("HOST_NOT_FOUND"),
-                text: Some("Unknown host"),
-            }),
-        );
-        assert_eq!(
-            render(&mut p, &e),
-            "gethostbyname(\"x.invalid\") = NULL HOST_NOT_FOUND (1) Unknown host\n"
-        );
-        let e = ev(
-            Func::Send,
-            vec![],
-            Outcome::Err(ErrorInfo {
-                ret: -1,
-                space: ErrorSpace::Errno,
-                code: 999,
-                name: None,
-                text: None,
-            }),
-        );
-        assert_eq!(
-            render(&mut p, &e),
-            "send() = -1 error 999 (999) Unknown error\n"
-        );
+        let host = vec![Field::new("name", Value::Str(b"x.invalid".to_vec()))];
+        for (func, args, (ret, space, code, name, text), want) in [
+            (
+                Func::Connect,
+                vec![Field::new("fd", Value::Fd(3))],
+                (
+                    -1,
+                    ErrorSpace::Errno,
+                    111,
+                    Some("ECONNREFUSED"),
+                    Some("Connection refused"),
+                ),
+                "connect(3) = -1 ECONNREFUSED (111) Connection refused\n",
+            ),
+            (
+                Func::Getaddrinfo,
+                vec![],
+                (
+                    -2,
+                    ErrorSpace::Eai,
+                    -2,
+                    Some("EAI_NONAME"),
+                    Some("Name or service not known"),
+                ),
+                "getaddrinfo() = -2 EAI_NONAME Name or service not known\n",
+            ),
+            (
+                Func::Gethostbyname,
+                host,
+                (
+                    0,
+                    ErrorSpace::HErrno,
+                    1,
+                    Some("HOST_NOT_FOUND"),
+                    Some("Unknown host"),
+                ),
+                "gethostbyname(\"x.invalid\") = NULL HOST_NOT_FOUND (1) Unknown host\n",
+            ),
+            (
+                Func::Send,
+                vec![],
+                (-1, ErrorSpace::Errno, 999, None, None),
+                "send() = -1 error 999 (999) Unknown error\n",
+            ),
+        ] {
+            let outcome = Outcome::Err(ErrorInfo {
+                ret,
+                space,
+                code,
+                name,
+                text,
+            });
+            assert_eq!(render(&mut p, &ev(func, args, outcome)), want);
+        }
     }
 
     #[test]

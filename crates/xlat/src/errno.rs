@@ -3,6 +3,7 @@
 //! committed as data: the tracer never calls strerror at run time.
 
 /// (number, name, text), sorted by number.
+#[rustfmt::skip]
 pub static ERRNO: &[(i32, &str, &str)] = &[
     (1, "EPERM", "Operation not permitted"),
     (2, "ENOENT", "No such file or directory"),
@@ -83,22 +84,10 @@ pub static ERRNO: &[(i32, &str, &str)] = &[
     (79, "ELIBACC", "Can not access a needed shared library"),
     (80, "ELIBBAD", "Accessing a corrupted shared library"),
     (81, "ELIBSCN", ".lib section in a.out corrupted"),
-    (
-        82,
-        "ELIBMAX",
-        "Attempting to link in too many shared libraries",
-    ),
+    (82, "ELIBMAX", "Attempting to link in too many shared libraries"),
     (83, "ELIBEXEC", "Cannot exec a shared library directly"),
-    (
-        84,
-        "EILSEQ",
-        "Invalid or incomplete multibyte or wide character",
-    ),
-    (
-        85,
-        "ERESTART",
-        "Interrupted system call should be restarted",
-    ),
+    (84, "EILSEQ", "Invalid or incomplete multibyte or wide character"),
+    (85, "ERESTART", "Interrupted system call should be restarted"),
     (86, "ESTRPIPE", "Streams pipe error"),
     (87, "EUSERS", "Too many users"),
     (88, "ENOTSOCK", "Socket operation on non-socket"),
@@ -110,11 +99,7 @@ pub static ERRNO: &[(i32, &str, &str)] = &[
     (94, "ESOCKTNOSUPPORT", "Socket type not supported"),
     (95, "EOPNOTSUPP", "Operation not supported"),
     (96, "EPFNOSUPPORT", "Protocol family not supported"),
-    (
-        97,
-        "EAFNOSUPPORT",
-        "Address family not supported by protocol",
-    ),
+    (97, "EAFNOSUPPORT", "Address family not supported by protocol"),
     (98, "EADDRINUSE", "Address already in use"),
     (99, "EADDRNOTAVAIL", "Cannot assign requested address"),
     (100, "ENETDOWN", "Network is down"),
@@ -125,11 +110,7 @@ pub static ERRNO: &[(i32, &str, &str)] = &[
     (105, "ENOBUFS", "No buffer space available"),
     (106, "EISCONN", "Transport endpoint is already connected"),
     (107, "ENOTCONN", "Transport endpoint is not connected"),
-    (
-        108,
-        "ESHUTDOWN",
-        "Cannot send after transport endpoint shutdown",
-    ),
+    (108, "ESHUTDOWN", "Cannot send after transport endpoint shutdown"),
     (109, "ETOOMANYREFS", "Too many references: cannot splice"),
     (110, "ETIMEDOUT", "Connection timed out"),
     (111, "ECONNREFUSED", "Connection refused"),
@@ -156,6 +137,7 @@ pub static ERRNO: &[(i32, &str, &str)] = &[
     (132, "ERFKILL", "Operation not possible due to RF-kill"),
 ];
 /// getaddrinfo/getnameinfo codes with glibc's gai_strerror texts.
+#[rustfmt::skip]
 pub static EAI: &[(i32, &str, &str)] = &[
     (-1, "EAI_BADFLAGS", "Bad value for ai_flags"),
     (-2, "EAI_NONAME", "Name or service not known"),
@@ -168,24 +150,17 @@ pub static EAI: &[(i32, &str, &str)] = &[
     (-11, "EAI_SYSTEM", "System error"),
     (-12, "EAI_OVERFLOW", "Unknown error"),
     (-5, "EAI_NODATA", "No address associated with hostname"),
-    (
-        -9,
-        "EAI_ADDRFAMILY",
-        "Address family for hostname not supported",
-    ),
+    (-9, "EAI_ADDRFAMILY", "Address family for hostname not supported"),
     (-100, "EAI_INPROGRESS", "Processing request in progress"),
     (-101, "EAI_CANCELED", "Request canceled"),
     (-102, "EAI_NOTCANCELED", "Request not canceled"),
     (-103, "EAI_ALLDONE", "All requests done"),
     (-104, "EAI_INTR", "Interrupted by a signal"),
-    (
-        -105,
-        "EAI_IDN_ENCODE",
-        "Parameter string not correctly encoded",
-    ),
+    (-105, "EAI_IDN_ENCODE", "Parameter string not correctly encoded"),
 ];
 
 /// h_errno values with glibc's hstrerror texts.
+#[rustfmt::skip]
 pub static H_ERRNO: &[(i32, &str, &str)] = &[
     (1, "HOST_NOT_FOUND", "Unknown host"),
     (2, "TRY_AGAIN", "Host name lookup failure"),

@@ -74,70 +74,50 @@ macro_rules! xlat {
     (@entry $c:ident) => { (libc::$c as u64, stringify!($c)) };
 }
 
+/// The row of an error table (`(value, name, text)`: [`errno::ERRNO`],
+/// [`errno::EAI`], [`errno::H_ERRNO`], a platform's `errors`) for a value.
+pub fn error_entry(
+    table: &'static [(i32, &'static str, &'static str)],
+    e: i32,
+) -> Option<&'static (i32, &'static str, &'static str)> {
+    table.iter().find(|(v, _, _)| *v == e)
+}
+
 /// errno name: `ECONNREFUSED`.
 pub fn errno_name(e: i32) -> Option<&'static str> {
-    errno::ERRNO
-        .iter()
-        .find(|(v, _, _)| *v == e)
-        .map(|(_, n, _)| *n)
+    LINUX.error_name(e)
 }
 
 /// errno text as glibc's strerror gives it: `Connection refused`.
 pub fn errno_text(e: i32) -> Option<&'static str> {
-    errno::ERRNO
-        .iter()
-        .find(|(v, _, _)| *v == e)
-        .map(|(_, _, t)| *t)
+    LINUX.error_text(e)
 }
 
 pub fn eai_name(e: i32) -> Option<&'static str> {
-    errno::EAI
-        .iter()
-        .find(|(v, _, _)| *v == e)
-        .map(|(_, n, _)| *n)
+    error_entry(errno::EAI, e).map(|r| r.1)
 }
 
 pub fn eai_text(e: i32) -> Option<&'static str> {
-    errno::EAI
-        .iter()
-        .find(|(v, _, _)| *v == e)
-        .map(|(_, _, t)| *t)
+    error_entry(errno::EAI, e).map(|r| r.2)
 }
 
 pub fn h_errno_name(e: i32) -> Option<&'static str> {
-    errno::H_ERRNO
-        .iter()
-        .find(|(v, _, _)| *v == e)
-        .map(|(_, n, _)| *n)
+    error_entry(errno::H_ERRNO, e).map(|r| r.1)
 }
 
 pub fn h_errno_text(e: i32) -> Option<&'static str> {
-    errno::H_ERRNO
-        .iter()
-        .find(|(v, _, _)| *v == e)
-        .map(|(_, _, t)| *t)
+    error_entry(errno::H_ERRNO, e).map(|r| r.2)
 }
 
-/// The option table for a `setsockopt` level. Level 1 is SOL_SOCKET here
-/// (it is also IPPROTO_ICMP, which has no options of its own).
+/// The option table for a Linux `setsockopt` level. Level 1 is SOL_SOCKET
+/// here (it is also IPPROTO_ICMP, which has no options of its own).
 pub fn sockopt_table(level: i32) -> Option<&'static Xlat> {
-    Some(match level {
-        libc::SOL_SOCKET => &SO,
-        libc::IPPROTO_TCP => &TCP_OPT,
-        libc::IPPROTO_IP => &IP_OPT,
-        libc::IPPROTO_IPV6 => &IPV6_OPT,
-        libc::IPPROTO_UDP => &UDP_OPT,
-        _ => return None,
-    })
+    LINUX.option_table(level)
 }
 
-/// The name of a `setsockopt` level.
+/// The name of a Linux `setsockopt` level.
 pub fn level_name(level: i32) -> Option<&'static str> {
-    if level == libc::SOL_SOCKET {
-        return Some("SOL_SOCKET");
-    }
-    SOL.lookup(level as u64)
-        .or_else(|| IPPROTO.lookup(level as u64))
+    LINUX.level_name(level)
 }
 
 #[cfg(test)]

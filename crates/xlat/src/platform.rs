@@ -42,18 +42,12 @@ pub struct PlatformTables {
 impl PlatformTables {
     /// `ECONNREFUSED`, `WSAECONNREFUSED`.
     pub fn error_name(&self, e: i32) -> Option<&'static str> {
-        self.errors
-            .iter()
-            .find(|(v, _, _)| *v == e)
-            .map(|(_, n, _)| *n)
+        crate::error_entry(self.errors, e).map(|r| r.1)
     }
 
     /// `Connection refused`.
     pub fn error_text(&self, e: i32) -> Option<&'static str> {
-        self.errors
-            .iter()
-            .find(|(v, _, _)| *v == e)
-            .map(|(_, _, t)| *t)
+        crate::error_entry(self.errors, e).map(|r| r.2)
     }
 
     /// The name of a `setsockopt` level.
@@ -165,29 +159,14 @@ static WINDOWS_SO: Xlat = Xlat {
 
 /// Winsock error codes (WSAGetLastError) with the short descriptions of
 /// Microsoft's "Windows Sockets Error Codes" page.
+#[rustfmt::skip]
 pub static WSA_ERRORS: &[(i32, &str, &str)] = &[
-    (
-        6,
-        "WSA_INVALID_HANDLE",
-        "Specified event object handle is invalid",
-    ),
+    (6, "WSA_INVALID_HANDLE", "Specified event object handle is invalid"),
     (8, "WSA_NOT_ENOUGH_MEMORY", "Insufficient memory available"),
-    (
-        87,
-        "WSA_INVALID_PARAMETER",
-        "One or more parameters are invalid",
-    ),
+    (87, "WSA_INVALID_PARAMETER", "One or more parameters are invalid"),
     (995, "WSA_OPERATION_ABORTED", "Overlapped operation aborted"),
-    (
-        996,
-        "WSA_IO_INCOMPLETE",
-        "Overlapped I/O event object not in signaled state",
-    ),
-    (
-        997,
-        "WSA_IO_PENDING",
-        "Overlapped operations will complete later",
-    ),
+    (996, "WSA_IO_INCOMPLETE", "Overlapped I/O event object not in signaled state"),
+    (997, "WSA_IO_PENDING", "Overlapped operations will complete later"),
     (10004, "WSAEINTR", "Interrupted function call"),
     (10009, "WSAEBADF", "File handle is not valid"),
     (10013, "WSAEACCES", "Permission denied"),
@@ -206,11 +185,7 @@ pub static WSA_ERRORS: &[(i32, &str, &str)] = &[
     (10044, "WSAESOCKTNOSUPPORT", "Socket type not supported"),
     (10045, "WSAEOPNOTSUPP", "Operation not supported"),
     (10046, "WSAEPFNOSUPPORT", "Protocol family not supported"),
-    (
-        10047,
-        "WSAEAFNOSUPPORT",
-        "Address family not supported by protocol family",
-    ),
+    (10047, "WSAEAFNOSUPPORT", "Address family not supported by protocol family"),
     (10048, "WSAEADDRINUSE", "Address already in use"),
     (10049, "WSAEADDRNOTAVAIL", "Cannot assign requested address"),
     (10050, "WSAENETDOWN", "Network is down"),
@@ -236,30 +211,14 @@ pub static WSA_ERRORS: &[(i32, &str, &str)] = &[
     (10070, "WSAESTALE", "Stale file handle reference"),
     (10071, "WSAEREMOTE", "Item is remote"),
     (10091, "WSASYSNOTREADY", "Network subsystem is unavailable"),
-    (
-        10092,
-        "WSAVERNOTSUPPORTED",
-        "Winsock.dll version out of range",
-    ),
-    (
-        10093,
-        "WSANOTINITIALISED",
-        "Successful WSAStartup not yet performed",
-    ),
+    (10092, "WSAVERNOTSUPPORTED", "Winsock.dll version out of range"),
+    (10093, "WSANOTINITIALISED", "Successful WSAStartup not yet performed"),
     (10101, "WSAEDISCON", "Graceful shutdown in progress"),
     (10102, "WSAENOMORE", "No more results"),
     (10103, "WSAECANCELLED", "Call has been canceled"),
-    (
-        10104,
-        "WSAEINVALIDPROCTABLE",
-        "Procedure call table is invalid",
-    ),
+    (10104, "WSAEINVALIDPROCTABLE", "Procedure call table is invalid"),
     (10105, "WSAEINVALIDPROVIDER", "Service provider is invalid"),
-    (
-        10106,
-        "WSAEPROVIDERFAILEDINIT",
-        "Service provider failed to initialize",
-    ),
+    (10106, "WSAEPROVIDERFAILEDINIT", "Service provider failed to initialize"),
     (10107, "WSASYSCALLFAILURE", "System call failure"),
     (10108, "WSASERVICE_NOT_FOUND", "Service not found"),
     (10109, "WSATYPE_NOT_FOUND", "Class type not found"),
@@ -269,11 +228,7 @@ pub static WSA_ERRORS: &[(i32, &str, &str)] = &[
     (11001, "WSAHOST_NOT_FOUND", "Host not found"),
     (11002, "WSATRY_AGAIN", "Nonauthoritative host not found"),
     (11003, "WSANO_RECOVERY", "This is a nonrecoverable error"),
-    (
-        11004,
-        "WSANO_DATA",
-        "Valid name, no data record of requested type",
-    ),
+    (11004, "WSANO_DATA", "Valid name, no data record of requested type"),
 ];
 
 #[cfg(test)]

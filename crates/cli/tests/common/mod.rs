@@ -50,6 +50,36 @@ pub fn scratch(name: &str) -> PathBuf {
     d
 }
 
+/// A fresh directory (see [`scratch`]) holding one file `name` with `text`:
+/// `(dir, file)`.
+pub fn scratch_file(dir: &str, name: &str, text: impl AsRef<[u8]>) -> (PathBuf, PathBuf) {
+    let dir = scratch(dir);
+    let file = write_file(&dir, name, text);
+    (dir, file)
+}
+
+/// Asserts that `text` (a trace, a program's output or stderr) contains
+/// `part`, showing all of `text` when it does not.
+#[track_caller]
+pub fn assert_contains(text: &str, part: impl AsRef<str>) {
+    let part = part.as_ref();
+    assert!(text.contains(part), "{part:?} is missing from:\n{text}");
+}
+
+/// Asserts that `text` starts with `head`, showing `text` when it does not.
+#[track_caller]
+pub fn assert_starts_with(text: &str, head: impl AsRef<str>) {
+    let head = head.as_ref();
+    assert!(text.starts_with(head), "{head:?} does not start:\n{text}");
+}
+
+/// Asserts that `text` does not contain `part`, showing `text` when it does.
+#[track_caller]
+pub fn assert_lacks(text: &str, part: impl AsRef<str>) {
+    let part = part.as_ref();
+    assert!(!text.contains(part), "{part:?} should not be in:\n{text}");
+}
+
 /// Writes `text` to `dir/name` (a configuration, a script, a source file)
 /// and returns its path.
 pub fn write_file(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
@@ -92,6 +122,16 @@ pub struct Traced {
 }
 
 impl Traced {
+    /// The bytes the calls of `funcs` moved in all: the sum of their
+    /// non-negative results.
+    pub fn moved(&self, funcs: &[&str]) -> u64 {
+        funcs
+            .iter()
+            .flat_map(|f| self.calls(f))
+            .filter_map(|e| e["result"]["value"].as_u64())
+            .sum()
+    }
+
     /// Every JSON line of the trace.
     pub fn events(&self) -> Vec<Value> {
         self.trace
@@ -206,26 +246,45 @@ pub fn python3() -> PathBuf {
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
-/// Starts `python3 -m http.server` on 127.0.0.1 in `dir`; returns it and its port.
-pub fn http_server(dir: &std::path::Path) -> (std::process::Child, u16) {
-    use std::io::BufRead;
-    let mut server = Command::new(python3())
-        .args(["-m", "http.server", "--bind", "127.0.0.1", "0"])
-        .current_dir(dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // http.server prints "Serving HTTP on 127.0.0.1 port N".
-    let mut line = String::new();
-    std::io::BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .split("port ")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|p| p.parse().ok())
-        .expect(&line);
-    (server, port)
+/// A local HTTP server (`python3 -m http.server` on 127.0.0.1) serving a
+/// fresh directory (see [`scratch`]) that holds one file; stopped when
+/// dropped, also when a test fails.
+pub struct HttpServer {
+    child: std::process::Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl HttpServer {
+    /// Serves `body` as `file` from a fresh directory `name`.
+    pub fn start(name: &str, file: &str, body: impl AsRef<[u8]>) -> HttpServer {
+        use std::io::BufRead;
+        let (dir, _) = scratch_file(name, file, body);
+        let mut child = Command::new(python3())
+            .args(["-m", "http.server", "--bind", "127.0.0.1", "0"])
+            .current_dir(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // http.server prints "Serving HTTP on 127.0.0.1 port N".
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .split("port ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|p| p.parse().ok())
+            .expect(&line);
+        HttpServer { child, port, dir }
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,7 +1,7 @@
 //! Moving bytes: send*, recv*, and read/write/readv/writev/sendfile on
 //! sockets, plus the `_FORTIFY_SOURCE` entry points.
 
-use super::{acted, acted_counting, args, involved, still_socket, Done, Traced};
+use super::{acted, acted_counting, involved, still_socket, Done, Traced};
 use crate::actions::Target;
 use crate::capture;
 use crate::fds;
@@ -150,17 +150,7 @@ unsafe fn send_traced(
     let done = moved(acted(func, target, forward), false);
     call.finish(done, |w, d| {
         let r = d.ret;
-        args(
-            w,
-            &[
-                fd as u64,
-                buf as u64,
-                len as u64,
-                flags as u64,
-                addr as u64,
-                alen as u64,
-            ],
-        );
+        args!(w, fd, buf, len, flags, addr, alen);
         if to {
             // SAFETY: read by the kernel when the call succeeded.
             unsafe { capture::sockaddr(w, role::ADDR, addr, alen as usize, r >= 0) };
@@ -199,25 +189,12 @@ unsafe fn recv_traced(
             (true, Some(n)) => forward!(__recvfrom_chk(fd, buf, len, n, flags, addr, alen)),
         }
     };
-    let target = || Target {
-        len,
-        ..Target::fd(fd)
-    };
+    let target = || Target::moving(fd, len);
     let call = Traced::start(func);
     let done = moved(acted(func, target, forward), chk.is_some());
     call.finish(done, |w, d| {
         let r = d.ret;
-        args(
-            w,
-            &[
-                fd as u64,
-                buf as u64,
-                len as u64,
-                flags as u64,
-                addr as u64,
-                alen as u64,
-            ],
-        );
+        args!(w, fd, buf, len, flags, addr, alen);
         if from && r >= 0 {
             // SAFETY: written by the kernel on success.
             unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, alen) };
@@ -437,20 +414,9 @@ unsafe fn sendmsg_traced(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t
     };
     let call = Traced::start(Func::Sendmsg);
     let done = moved(acted(Func::Sendmsg, target, forward), false);
-    call.finish(done, |w, d| {
-        let r = d.ret;
-        args(w, &[fd as u64, msg as u64, flags as u64]);
-        if msg.is_null() {
-            return;
-        }
-        // SAFETY: read by the kernel on success (flags: nothing injected).
-        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && d.flags == 0, role::ADDR) } {
-            if r > 0 {
-                // SAFETY: the kernel read r bytes from these buffers.
-                unsafe { capture::payload_iov(w, role::DATA_OUT, m.msg_iov, m.msg_iovlen, r) };
-                capture::socket_ends(w, fd, false);
-            }
-        }
+    // SAFETY: the program's header, read by the call.
+    call.finish(done, |w, d| unsafe {
+        msghdr_record(w, fd, msg, flags, d, true)
     })
 }
 
@@ -487,10 +453,7 @@ unsafe fn recvmsg_traced(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
         forward!(recvmsg(fd, msg, flags))
     };
     let target = || match capture::read_value(msg as *const msghdr) {
-        Some(m) => Target {
-            len: iov_total(m.msg_iov, m.msg_iovlen),
-            ..Target::fd(fd)
-        },
+        Some(m) => Target::moving(fd, iov_total(m.msg_iov, m.msg_iovlen)),
         None => Target::fd(fd),
     };
     let call = Traced::start(Func::Recvmsg);
@@ -502,21 +465,45 @@ unsafe fn recvmsg_traced(fd: c_int, msg: *mut msghdr, flags: c_int) -> ssize_t {
         }
         moved(d, false)
     };
-    call.finish(done, |w, d| {
-        let r = d.ret;
-        args(w, &[fd as u64, msg as u64, flags as u64]);
-        if msg.is_null() {
-            return;
-        }
-        // SAFETY: written by the kernel on success (flags: nothing injected).
-        if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && d.flags == 0, role::ADDR_OUT) } {
-            if r > 0 {
-                // SAFETY: the kernel wrote r bytes into these buffers.
-                unsafe { capture::payload_iov(w, role::DATA_IN, m.msg_iov, m.msg_iovlen, r) };
-                capture::socket_ends(w, fd, false);
-            }
-        }
+    // SAFETY: the program's header, written by the call.
+    call.finish(done, |w, d| unsafe {
+        msghdr_record(w, fd, msg, flags, d, false)
     })
+}
+
+/// The record of a sendmsg (`sent`) or recvmsg: the arguments, the header
+/// with its address and control data, and the payload the call moved.
+///
+/// # Safety
+/// `msg` is null or the program's header, which the kernel read (sendmsg)
+/// or wrote (recvmsg) when the call succeeded and nothing was injected.
+unsafe fn msghdr_record(
+    w: &mut sock_trace_event::RecordWriter<'_>,
+    fd: c_int,
+    msg: *const msghdr,
+    flags: c_int,
+    d: &Done<ssize_t>,
+    sent: bool,
+) {
+    let r = d.ret;
+    args!(w, fd, msg, flags);
+    if msg.is_null() {
+        return;
+    }
+    let (addr_role, data_role) = if sent {
+        (role::ADDR, role::DATA_OUT)
+    } else {
+        (role::ADDR_OUT, role::DATA_IN)
+    };
+    // SAFETY: read or written by the kernel on success (flags: nothing
+    // injected).
+    if let Some(m) = unsafe { msghdr_blobs(w, msg, r >= 0 && d.flags == 0, addr_role) } {
+        if r > 0 {
+            // SAFETY: the kernel read or wrote r bytes in these buffers.
+            unsafe { capture::payload_iov(w, data_role, m.msg_iov, m.msg_iovlen, r) };
+            capture::socket_ends(w, fd, false);
+        }
+    }
 }
 
 /// Per-message lengths and the first message's address of an mmsghdr array.
@@ -621,7 +608,7 @@ unsafe fn sendmmsg_traced(fd: c_int, vec: *mut mmsghdr, vlen: c_uint, flags: c_i
     };
     call.finish(done, |w, d| {
         let r = d.ret;
-        args(w, &[fd as u64, vec as u64, vlen as u64, flags as u64]);
+        args!(w, fd, vec, vlen, flags);
         // SAFETY: r entries were processed.
         unsafe { mmsg_blobs(w, vec, r, role::ADDR, role::DATA_OUT) };
         if r > 0 {
@@ -654,10 +641,7 @@ unsafe fn recvmmsg_traced(
     };
     call.finish(done, |w, d| {
         let r = d.ret;
-        args(
-            w,
-            &[fd as u64, vec as u64, vlen as u64, flags as u64, tmo as u64],
-        );
+        args!(w, fd, vec, vlen, flags, tmo);
         // SAFETY: r entries were filled.
         unsafe { mmsg_blobs(w, vec, r, role::ADDR_OUT, role::DATA_IN) };
         if r > 0 {
@@ -689,17 +673,14 @@ unsafe fn read_write_traced(
             (false, Some(n)) => forward!(__read_chk(fd, buf, len, n)),
         }
     };
-    let target = || Target {
-        len,
-        ..Target::fd(fd)
-    };
+    let target = || Target::moving(fd, len);
     let call = Traced::start(func);
     let done = moved(acted(func, target, forward), chk.is_some());
     call.finish_if(
         done,
         |_| still_socket(fd),
         |w, d| {
-            args(w, &[fd as u64, buf as u64, len as u64]);
+            args!(w, fd, buf, len);
             let data_role = if out { role::DATA_OUT } else { role::DATA_IN };
             // SAFETY: the kernel read (write) or wrote (read) r bytes.
             unsafe { capture::payload(w, data_role, buf as *const u8, d.ret) };
@@ -724,10 +705,7 @@ unsafe fn iov_traced(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ss
             forward!(readv(fd, iov, cnt))
         }
     };
-    let target = || Target {
-        len: iov_total(iov, cnt.max(0) as usize),
-        ..Target::fd(fd)
-    };
+    let target = || Target::moving(fd, iov_total(iov, cnt.max(0) as usize));
     let call = Traced::start(func);
     let done = moved(acted(func, target, forward), false);
     call.finish_if(
@@ -735,7 +713,7 @@ unsafe fn iov_traced(func: Func, fd: c_int, iov: *const iovec, cnt: c_int) -> ss
         |_| still_socket(fd),
         |w, d| {
             let r = d.ret;
-            args(w, &[fd as u64, iov as u64, cnt as u64]);
+            args!(w, fd, iov, cnt);
             // SAFETY: the kernel read the iovec array on success.
             unsafe { capture::iov_lens(w, role::IOV_LENS, iov, cnt as i64, r >= 0) };
             let data_role = if out { role::DATA_OUT } else { role::DATA_IN };
@@ -763,17 +741,14 @@ unsafe fn sendfile_traced(
             forward!(sendfile(out, inp, off, count))
         }
     };
-    let target = || Target {
-        len: count,
-        ..Target::fd(out)
-    };
+    let target = || Target::moving(out, count);
     let call = Traced::start(Func::Sendfile);
     let done = acted(Func::Sendfile, target, forward);
     call.finish_if(
         done,
         |_| fds::is_socket(out),
         |w, _| {
-            args(w, &[out as u64, inp as u64, off as u64, count as u64]);
+            args!(w, out, inp, off, count);
             if let Some(o) = capture::read_value(off) {
                 w.ints(role::ARG_VAL, &[o]);
             }

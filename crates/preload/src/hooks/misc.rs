@@ -2,45 +2,33 @@
 //! family, hooked only to hand this thread's ring back before the image is
 //! replaced.
 
-use super::{args, enabled, plain, Ret, Traced};
+use super::{enabled, plain, Ret, Traced};
 use crate::capture;
 use crate::lifecycle;
 use core::ffi::{c_char, c_int, c_void};
 use libc::socklen_t;
 use sock_trace_event::{role, Func, Tag};
 
-// The byte-order functions compute their result themselves (no real call).
-
-#[no_mangle]
-pub unsafe extern "C" fn htons(v: u16) -> u16 {
-    if !enabled(Func::Htons) {
-        return v.swap_bytes();
-    }
-    order_traced(Func::Htons, v as u64, v.swap_bytes())
+/// The byte-order exports, each under its literal name. They compute
+/// their result themselves (no real call): `v` swapped, recorded by
+/// [`order_traced`] when the function is traced.
+macro_rules! byte_order {
+    ($(pub unsafe extern "C" fn $name:ident(v: $t:ty) -> $r:ty { $func:expr })*) => {$(
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(v: $t) -> $r {
+            if !enabled($func) {
+                return v.swap_bytes();
+            }
+            order_traced($func, v as u64, v.swap_bytes())
+        }
+    )*};
 }
 
-#[no_mangle]
-pub unsafe extern "C" fn ntohs(v: u16) -> u16 {
-    if !enabled(Func::Ntohs) {
-        return v.swap_bytes();
-    }
-    order_traced(Func::Ntohs, v as u64, v.swap_bytes())
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn htonl(v: u32) -> u32 {
-    if !enabled(Func::Htonl) {
-        return v.swap_bytes();
-    }
-    order_traced(Func::Htonl, v as u64, v.swap_bytes())
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn ntohl(v: u32) -> u32 {
-    if !enabled(Func::Ntohl) {
-        return v.swap_bytes();
-    }
-    order_traced(Func::Ntohl, v as u64, v.swap_bytes())
+byte_order! {
+    pub unsafe extern "C" fn htons(v: u16) -> u16 { Func::Htons }
+    pub unsafe extern "C" fn ntohs(v: u16) -> u16 { Func::Ntohs }
+    pub unsafe extern "C" fn htonl(v: u32) -> u32 { Func::Htonl }
+    pub unsafe extern "C" fn ntohl(v: u32) -> u32 { Func::Ntohl }
 }
 
 /// htons, ntohs, htonl, ntohl: `v` swapped is `r`.
@@ -91,7 +79,7 @@ unsafe fn inet_aton_traced(cp: *const c_char, inp: *mut libc::in_addr) -> c_int 
     let call = Traced::start(Func::InetAton);
     let done = plain(forward!(inet_aton(cp, inp)));
     call.finish(done, |w, d| {
-        args(w, &[cp as u64, inp as u64]);
+        args!(w, cp, inp);
         // SAFETY: cp copied through the fault-safe path (inet_aton stops
         // at the first blank); inp written on success.
         unsafe {
@@ -120,7 +108,7 @@ unsafe fn inet_pton_traced(af: c_int, src: *const c_char, dst: *mut c_void) -> c
     let done = plain(forward!(inet_pton(af, src, dst)));
     call.finish(done, |w, d| {
         let r = d.ret;
-        args(w, &[af as u64, src as u64, dst as u64]);
+        args!(w, af, src, dst);
         // SAFETY: libc read src; wrote dst when r == 1.
         unsafe {
             // A rejected string was read only up to its first bad character.
@@ -144,7 +132,7 @@ unsafe fn inet_ntop_traced(
     let done = plain(forward!(inet_ntop(af, src, dst, size)));
     call.finish(done, |w, d| {
         let r = d.ret;
-        args(w, &[af as u64, src as u64, dst as u64, size as u64]);
+        args!(w, af, src, dst, size);
         let n = if af == libc::AF_INET6 { 16 } else { 4 };
         // SAFETY: libc read src on success; wrote dst.
         unsafe {
@@ -187,32 +175,42 @@ pub unsafe extern "C" fn execve(
     unsafe { leaving(path, envp, exec) }
 }
 
-/// With a rewritten environment (execve) when one was made.
-#[no_mangle]
-pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
+/// [`leaving`] for the exec functions that take no environment (execv,
+/// execvp): `plain` keeps `environ`; a rewritten environment goes through
+/// the function's `e` variant (`with_env`).
+///
+/// # Safety
+/// As [`leaving`], for `path`.
+unsafe fn leaving_environ(
+    path: *const c_char,
+    plain: impl FnOnce() -> c_int,
+    with_env: impl FnOnce(*const *const c_char) -> c_int,
+) -> c_int {
     let exec = |envp: *const *const c_char| {
         if envp.is_null() {
-            forward!(execv(path, argv))
+            plain()
         } else {
-            forward!(execve(path, argv, envp))
+            with_env(envp)
         }
     };
-    // SAFETY: the caller's arguments; NULL means environ.
+    // SAFETY: per contract; NULL means environ.
     unsafe { leaving(path, core::ptr::null(), exec) }
 }
 
-/// With a rewritten environment (execvpe) when one was made.
+#[no_mangle]
+pub unsafe extern "C" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
+    let plain = || forward!(execv(path, argv));
+    let with_env = |envp| forward!(execve(path, argv, envp));
+    // SAFETY: the caller's arguments.
+    unsafe { leaving_environ(path, plain, with_env) }
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
-    let exec = |envp: *const *const c_char| {
-        if envp.is_null() {
-            forward!(execvp(file, argv))
-        } else {
-            forward!(execvpe(file, argv, envp))
-        }
-    };
-    // SAFETY: the caller's arguments; NULL means environ.
-    unsafe { leaving(file, core::ptr::null(), exec) }
+    let plain = || forward!(execvp(file, argv));
+    let with_env = |envp| forward!(execvpe(file, argv, envp));
+    // SAFETY: the caller's arguments.
+    unsafe { leaving_environ(file, plain, with_env) }
 }
 
 #[no_mangle]

@@ -64,6 +64,15 @@ macro_rules! hook {
     )*};
 }
 
+/// Sets the record's first argument words, each widened `as u64` (signed
+/// values sign-extended, as the decoder reads them back):
+/// `args!(w, fd, buf, len, flags)`.
+macro_rules! args {
+    ($w:expr, $($a:expr),+ $(,)?) => {
+        $crate::hooks::args($w, &[$($a as u64),+])
+    };
+}
+
 mod io;
 mod misc;
 mod poll;
@@ -215,7 +224,7 @@ fn acted_counting<R: Ret>(
 /// ```ignore
 /// let call = Traced::start(Func::Listen);         // the start time
 /// let done = plain(forward!(listen(fd, backlog))); // the real call, errno saved
-/// call.finish(done, |w, _| args(w, &[fd as u64, backlog as u64]))
+/// call.finish(done, |w, _| args!(w, fd, backlog))
 /// ```
 ///
 /// Between `start` and `finish` the body performs the real call (with

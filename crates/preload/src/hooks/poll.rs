@@ -1,7 +1,7 @@
 //! select, pselect, poll, ppoll (and their fortified forms), and the epoll
 //! calls that involve sockets.
 
-use super::{acted, args, involved, plain, Traced};
+use super::{acted, involved, plain, Traced};
 use crate::actions::Target;
 use crate::capture;
 use crate::fds;
@@ -133,7 +133,7 @@ unsafe fn select_traced(
         |_| forward!(select(n, r, wr, ex, tmo)),
     );
     call.finish(done, |w, d| {
-        args(w, &[n as u64, r as u64, wr as u64, ex as u64, tmo as u64]);
+        args!(w, n, r, wr, ex, tmo);
         asked_sets.record(w);
         if let Some(tv) = asked {
             w.ints(role::TIMEOUT, &[tv.tv_sec, tv.tv_usec * 1000]);
@@ -162,17 +162,7 @@ unsafe fn pselect_traced(
         |_| forward!(pselect(n, r, wr, ex, tmo, mask)),
     );
     call.finish(done, |w, d| {
-        args(
-            w,
-            &[
-                n as u64,
-                r as u64,
-                wr as u64,
-                ex as u64,
-                tmo as u64,
-                mask as u64,
-            ],
-        );
+        args!(w, n, r, wr, ex, tmo, mask);
         asked_sets.record(w);
         if let Some(ts) = capture::read_value(tmo) {
             w.ints(role::TIMEOUT, &[ts.tv_sec, ts.tv_nsec]);
@@ -241,7 +231,7 @@ unsafe fn poll_traced(
         // SAFETY: when the call did not fail the kernel accessed all entries.
         |d| d.ret < 0 || fds_ptr.is_null() || unsafe { any_socket(fds_ptr, n) },
         |w, d| {
-            args(w, &[fds_ptr as u64, n, tmo_ms as i64 as u64, mask as u64]);
+            args!(w, fds_ptr, n, tmo_ms as i64, mask);
             if func == Func::Ppoll {
                 w.header().args[2] = tmo as u64;
                 if let Some(ts) = capture::read_value(tmo) {
@@ -286,7 +276,7 @@ unsafe fn epoll_ctl_traced(epfd: c_int, op: c_int, fd: c_int, ev: *mut epoll_eve
         d
     };
     call.finish(done, |w, d| {
-        args(w, &[epfd as u64, op as u64, fd as u64, ev as u64]);
+        args!(w, epfd, op, fd, ev);
         if d.ret == 0 && op != libc::EPOLL_CTL_DEL {
             // SAFETY: read by the kernel on success.
             unsafe {
@@ -324,16 +314,7 @@ unsafe fn epoll_wait_traced(
     let done = acted(func, || Target::fd(-1), forward);
     call.finish(done, |w, d| {
         let r = d.ret;
-        args(
-            w,
-            &[
-                epfd as u64,
-                ev as u64,
-                max as u64,
-                tmo as i64 as u64,
-                mask as u64,
-            ],
-        );
+        args!(w, epfd, ev, max, tmo as i64, mask);
         if r > 0 {
             let count = (r as usize).min(MAX_EVENTS);
             // SAFETY: the kernel wrote r entries.

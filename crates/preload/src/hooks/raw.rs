@@ -13,8 +13,7 @@
 
 use super::{io, socket};
 use crate::real;
-use core::ffi::{c_int, c_long, c_uint, c_void};
-use libc::{iovec, mmsghdr, msghdr, sockaddr, socklen_t, timespec};
+use core::ffi::{c_int, c_long, c_uint};
 
 /// System call numbers below 64 that are routed (x86_64): read, write,
 /// close, readv, writev, dup, dup2, socket .. getsockopt.
@@ -77,94 +76,81 @@ pub unsafe extern "C" fn syscall(
     unsafe { routed_call(nr, [a1, a2, a3, a4, a5, a6]) }
 }
 
+/// A system call argument word converted to a hook's parameter type.
+trait Word {
+    fn from_word(w: c_long) -> Self;
+}
+
+macro_rules! word_as {
+    ($($t:ty),*) => {$(
+        impl Word for $t {
+            #[inline(always)]
+            fn from_word(w: c_long) -> Self {
+                w as $t
+            }
+        }
+    )*};
+}
+word_as!(c_int, c_uint, usize);
+
+impl<T> Word for *mut T {
+    #[inline(always)]
+    fn from_word(w: c_long) -> Self {
+        w as usize as *mut T
+    }
+}
+
+impl<T> Word for *const T {
+    #[inline(always)]
+    fn from_word(w: c_long) -> Self {
+        w as usize as *const T
+    }
+}
+
 /// One routed system call, through the hook of the libc function that
 /// makes it. Each hook returns -1 and sets errno on failure, which is what
 /// `syscall()` does.
 #[inline(never)]
 unsafe fn routed_call(nr: c_long, a: [c_long; 6]) -> c_long {
+    // One argument word, as the type the hook takes it in (the conversion
+    // C made when the program passed it to `syscall()`).
+    macro_rules! w {
+        ($i:literal) => {
+            Word::from_word(a[$i])
+        };
+    }
     let fd = a[0] as c_int;
-    let p = |i: usize| a[i] as usize as *mut c_void;
     // SAFETY: the program's system call, made through the libc wrapper of
     // the same system call with the same arguments.
     unsafe {
         match nr {
-            libc::SYS_read => io::read(fd, p(1), a[2] as usize) as c_long,
-            libc::SYS_write => io::write(fd, p(1), a[2] as usize) as c_long,
-            libc::SYS_readv => io::readv(fd, p(1) as *const iovec, a[2] as c_int) as c_long,
-            libc::SYS_writev => io::writev(fd, p(1) as *const iovec, a[2] as c_int) as c_long,
+            libc::SYS_read => io::read(fd, w!(1), w!(2)) as c_long,
+            libc::SYS_write => io::write(fd, w!(1), w!(2)) as c_long,
+            libc::SYS_readv => io::readv(fd, w!(1), w!(2)) as c_long,
+            libc::SYS_writev => io::writev(fd, w!(1), w!(2)) as c_long,
             libc::SYS_close => socket::close(fd) as c_long,
-            libc::SYS_close_range => {
-                socket::close_range(a[0] as c_uint, a[1] as c_uint, a[2] as c_int) as c_long
-            }
+            libc::SYS_close_range => socket::close_range(w!(0), w!(1), w!(2)) as c_long,
             libc::SYS_dup => socket::dup(fd) as c_long,
-            libc::SYS_dup2 => socket::dup2(fd, a[1] as c_int) as c_long,
-            libc::SYS_dup3 => socket::dup3(fd, a[1] as c_int, a[2] as c_int) as c_long,
-            libc::SYS_socket => socket::socket(fd, a[1] as c_int, a[2] as c_int) as c_long,
-            libc::SYS_socketpair => {
-                socket::socketpair(fd, a[1] as c_int, a[2] as c_int, p(3) as *mut c_int) as c_long
-            }
-            libc::SYS_connect => {
-                socket::connect(fd, p(1) as *const sockaddr, a[2] as socklen_t) as c_long
-            }
-            libc::SYS_bind => {
-                socket::bind(fd, p(1) as *const sockaddr, a[2] as socklen_t) as c_long
-            }
-            libc::SYS_listen => socket::listen(fd, a[1] as c_int) as c_long,
-            libc::SYS_accept => {
-                socket::accept(fd, p(1) as *mut sockaddr, p(2) as *mut socklen_t) as c_long
-            }
-            libc::SYS_accept4 => socket::accept4(
-                fd,
-                p(1) as *mut sockaddr,
-                p(2) as *mut socklen_t,
-                a[3] as c_int,
-            ) as c_long,
-            libc::SYS_shutdown => socket::shutdown(fd, a[1] as c_int) as c_long,
-            libc::SYS_getsockname => {
-                socket::getsockname(fd, p(1) as *mut sockaddr, p(2) as *mut socklen_t) as c_long
-            }
-            libc::SYS_getpeername => {
-                socket::getpeername(fd, p(1) as *mut sockaddr, p(2) as *mut socklen_t) as c_long
-            }
-            libc::SYS_setsockopt => {
-                socket::setsockopt(fd, a[1] as c_int, a[2] as c_int, p(3), a[4] as socklen_t)
-                    as c_long
-            }
-            libc::SYS_getsockopt => socket::getsockopt(
-                fd,
-                a[1] as c_int,
-                a[2] as c_int,
-                p(3),
-                p(4) as *mut socklen_t,
-            ) as c_long,
-            libc::SYS_sendto => io::sendto(
-                fd,
-                p(1),
-                a[2] as usize,
-                a[3] as c_int,
-                p(4) as *const sockaddr,
-                a[5] as socklen_t,
-            ) as c_long,
-            libc::SYS_recvfrom => io::recvfrom(
-                fd,
-                p(1),
-                a[2] as usize,
-                a[3] as c_int,
-                p(4) as *mut sockaddr,
-                p(5) as *mut socklen_t,
-            ) as c_long,
-            libc::SYS_sendmsg => io::sendmsg(fd, p(1) as *const msghdr, a[2] as c_int) as c_long,
-            libc::SYS_recvmsg => io::recvmsg(fd, p(1) as *mut msghdr, a[2] as c_int) as c_long,
-            libc::SYS_sendmmsg => {
-                io::sendmmsg(fd, p(1) as *mut mmsghdr, a[2] as c_uint, a[3] as c_int) as c_long
-            }
-            libc::SYS_recvmmsg => io::recvmmsg(
-                fd,
-                p(1) as *mut mmsghdr,
-                a[2] as c_uint,
-                a[3] as c_int,
-                p(4) as *mut timespec,
-            ) as c_long,
+            libc::SYS_dup2 => socket::dup2(fd, w!(1)) as c_long,
+            libc::SYS_dup3 => socket::dup3(fd, w!(1), w!(2)) as c_long,
+            libc::SYS_socket => socket::socket(fd, w!(1), w!(2)) as c_long,
+            libc::SYS_socketpair => socket::socketpair(fd, w!(1), w!(2), w!(3)) as c_long,
+            libc::SYS_connect => socket::connect(fd, w!(1), w!(2)) as c_long,
+            libc::SYS_bind => socket::bind(fd, w!(1), w!(2)) as c_long,
+            libc::SYS_listen => socket::listen(fd, w!(1)) as c_long,
+            libc::SYS_accept => socket::accept(fd, w!(1), w!(2)) as c_long,
+            libc::SYS_accept4 => socket::accept4(fd, w!(1), w!(2), w!(3)) as c_long,
+            libc::SYS_shutdown => socket::shutdown(fd, w!(1)) as c_long,
+            libc::SYS_getsockname => socket::getsockname(fd, w!(1), w!(2)) as c_long,
+            libc::SYS_getpeername => socket::getpeername(fd, w!(1), w!(2)) as c_long,
+            libc::SYS_setsockopt => socket::setsockopt(fd, w!(1), w!(2), w!(3), w!(4)) as c_long,
+            libc::SYS_getsockopt => socket::getsockopt(fd, w!(1), w!(2), w!(3), w!(4)) as c_long,
+            libc::SYS_sendto => io::sendto(fd, w!(1), w!(2), w!(3), w!(4), w!(5)) as c_long,
+            libc::SYS_recvfrom => io::recvfrom(fd, w!(1), w!(2), w!(3), w!(4), w!(5)) as c_long,
+            libc::SYS_sendmsg => io::sendmsg(fd, w!(1), w!(2)) as c_long,
+            libc::SYS_recvmsg => io::recvmsg(fd, w!(1), w!(2)) as c_long,
+            libc::SYS_sendmmsg => io::sendmmsg(fd, w!(1), w!(2), w!(3)) as c_long,
+            libc::SYS_recvmmsg => io::recvmmsg(fd, w!(1), w!(2), w!(3), w!(4)) as c_long,
             _ => real::syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]),
         }
     }

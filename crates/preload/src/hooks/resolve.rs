@@ -3,7 +3,7 @@
 //! UDP/TCP, nscd) use internal symbols no preload can see; these hooks are
 //! where DNS becomes visible.
 
-use super::{acted, args, enabled, involved, plain, Done, Traced};
+use super::{acted, enabled, involved, plain, Done, Traced};
 use crate::actions::Target;
 use crate::capture;
 use crate::sys;
@@ -92,16 +92,7 @@ unsafe fn getaddrinfo_traced(
         } else {
             core::ptr::null_mut()
         };
-        args(
-            w,
-            &[
-                node as u64,
-                service as u64,
-                hints as u64,
-                res as u64,
-                list as u64,
-            ],
-        );
+        args!(w, node, service, hints, res, list);
         // SAFETY: libc read these strings (it would have crashed otherwise);
         // still copied through the safe path on failure.
         unsafe {
@@ -175,16 +166,7 @@ unsafe fn getnameinfo_traced(
     )));
     call.finish(done, |w, d| {
         let r = d.ret;
-        args(
-            w,
-            &[
-                addr as u64,
-                alen as u64,
-                hlen as u64,
-                slen as u64,
-                flags as u64,
-            ],
-        );
+        args!(w, addr, alen, hlen, slen, flags);
         // SAFETY: read by libc on success; results written on success.
         unsafe {
             // libc reads the family's size, whatever `alen` says.
@@ -202,28 +184,43 @@ unsafe fn getnameinfo_traced(
 }
 
 /// # Safety
-/// `h` must be a hostent libc returned.
+/// `h` must be a hostent libc returned (or NULL).
 unsafe fn hostent_blobs(w: &mut RecordWriter<'_>, h: *const hostent) {
-    if h.is_null() {
-        return;
-    }
     // SAFETY: per contract.
-    let h = unsafe { &*h };
+    let Some(h) = (unsafe { h.as_ref() }) else {
+        return;
+    };
+    let len = (h.h_length.max(0) as usize).min(16);
+    let info = [h.h_addrtype as i64, h.h_length as i64];
     // SAFETY: libc-built strings and lists, bounded walks.
     unsafe {
-        capture::cstr(w, role::ENT_NAME, h.h_name, true);
-        w.ints(role::ENT_INFO, &[h.h_addrtype as i64, h.h_length as i64]);
-        let len = (h.h_length.max(0) as usize).min(16);
-        let mut i = 0;
-        while !h.h_addr_list.is_null() && i < MAX_LIST {
-            let a = *h.h_addr_list.add(i);
-            if a.is_null() {
-                break;
-            }
-            capture::bytes(w, Tag::Bytes, role::ENT_ADDR, a as *const u8, len, true);
-            i += 1;
-        }
-        aliases(w, h.h_aliases);
+        ent_blobs(w, h.h_name, &info, h.h_aliases, |w| {
+            each_listed(h.h_addr_list, |a| {
+                capture::bytes(w, Tag::Bytes, role::ENT_ADDR, a as *const u8, len, true)
+            })
+        })
+    }
+}
+
+/// What a hostent, servent or protoent holds, in record order: its name,
+/// its numbers (`info`), what `more` adds (addresses, protocol), its
+/// aliases.
+///
+/// # Safety
+/// `name` and `alias_list` as libc returned them in one of those.
+unsafe fn ent_blobs(
+    w: &mut RecordWriter<'_>,
+    name: *const c_char,
+    info: &[i64],
+    alias_list: *mut *mut c_char,
+    more: impl FnOnce(&mut RecordWriter<'_>),
+) {
+    // SAFETY: per contract.
+    unsafe {
+        capture::cstr(w, role::ENT_NAME, name, true);
+        w.ints(role::ENT_INFO, info);
+        more(w);
+        aliases(w, alias_list);
     }
 }
 
@@ -284,24 +281,23 @@ unsafe fn gethostbyname_traced(name: *const c_char, af: Option<c_int>) -> *mut h
     })
 }
 
+/// The address gethostbyaddr(_r) was asked about: at most 16 bytes,
+/// copied through the fault-safe path.
+fn queried_addr(w: &mut RecordWriter<'_>, addr: *const c_void, len: socklen_t) {
+    let (p, n) = (addr as *const u8, (len as usize).min(16));
+    // SAFETY: untrusted: the fault-safe copy.
+    unsafe { capture::bytes(w, Tag::Bytes, role::ADDR, p, n, false) }
+}
+
 #[inline(never)]
 unsafe fn gethostbyaddr_traced(addr: *const c_void, len: socklen_t, ty: c_int) -> *mut hostent {
     let call = Traced::start(Func::Gethostbyaddr);
     let done = hostent_done(plain(forward!(gethostbyaddr(addr, len, ty))));
     call.finish(done, |w, d| {
-        args(w, &[addr as u64, len as u64, ty as u64]);
-        // SAFETY: safe copy of the input; the hostent is libc's.
-        unsafe {
-            capture::bytes(
-                w,
-                Tag::Bytes,
-                role::ADDR,
-                addr as *const u8,
-                (len as usize).min(16),
-                false,
-            );
-            hostent_blobs(w, d.ret);
-        }
+        args!(w, addr, len, ty);
+        queried_addr(w, addr, len);
+        // SAFETY: the hostent is libc's.
+        unsafe { hostent_blobs(w, d.ret) };
     })
 }
 
@@ -394,28 +390,8 @@ unsafe fn gethostbyaddr_r_traced(
         hostent_r_done(plain(r), h_errnop)
     };
     call.finish(done, |w, d| {
-        args(
-            w,
-            &[
-                addr as u64,
-                len as u64,
-                ty as u64,
-                ret as u64,
-                buf as u64,
-                buflen as u64,
-            ],
-        );
-        // SAFETY: safe copy.
-        unsafe {
-            capture::bytes(
-                w,
-                Tag::Bytes,
-                role::ADDR,
-                addr as *const u8,
-                (len as usize).min(16),
-                false,
-            )
-        };
+        args!(w, addr, len, ty, ret, buf, buflen);
+        queried_addr(w, addr, len);
         hostent_r_blobs(w, d.ret, result);
     })
 }
@@ -423,33 +399,42 @@ unsafe fn gethostbyaddr_r_traced(
 /// # Safety
 /// `s` must be a servent libc returned (or NULL).
 unsafe fn servent_blobs(w: &mut RecordWriter<'_>, s: *const servent) {
-    if s.is_null() {
-        return;
-    }
     // SAFETY: per contract.
-    let s = unsafe { &*s };
+    let Some(s) = (unsafe { s.as_ref() }) else {
+        return;
+    };
+    let port = [u16::from_be(s.s_port as u16) as i64];
     // SAFETY: libc-built strings.
     unsafe {
-        capture::cstr(w, role::ENT_NAME, s.s_name, true);
-        w.ints(role::ENT_INFO, &[u16::from_be(s.s_port as u16) as i64]);
-        capture::cstr(w, role::SERV_OUT, s.s_proto, true);
-        aliases(w, s.s_aliases);
+        ent_blobs(w, s.s_name, &port, s.s_aliases, |w| {
+            capture::cstr(w, role::SERV_OUT, s.s_proto, true)
+        })
     }
 }
 
 /// # Safety
 /// A NULL-terminated list of C strings libc returned, or NULL.
 unsafe fn aliases(w: &mut RecordWriter<'_>, list: *mut *mut c_char) {
-    let mut i = 0;
-    while !list.is_null() && i < MAX_LIST {
-        // SAFETY: per contract.
+    // SAFETY: per contract; each entry is a libc string.
+    unsafe { each_listed(list, |a| capture::cstr(w, role::ENT_ALIAS, a, true)) }
+}
+
+/// Calls `f` on each entry of a NULL-terminated pointer list (a hostent's
+/// addresses or aliases), at most [`MAX_LIST`] of them.
+///
+/// # Safety
+/// `list` is NULL or a NULL-terminated list libc built.
+unsafe fn each_listed(list: *mut *mut c_char, mut f: impl FnMut(*mut c_char)) {
+    if list.is_null() {
+        return;
+    }
+    for i in 0..MAX_LIST {
+        // SAFETY: per contract: entries up to the NULL are readable.
         let a = unsafe { *list.add(i) };
         if a.is_null() {
             break;
         }
-        // SAFETY: libc string.
-        unsafe { capture::cstr(w, role::ENT_ALIAS, a, true) };
-        i += 1;
+        f(a);
     }
 }
 
@@ -458,7 +443,7 @@ unsafe fn getservbyname_traced(name: *const c_char, proto: *const c_char) -> *mu
     let call = Traced::start(Func::Getservbyname);
     let done = plain(forward!(getservbyname(name, proto)));
     call.finish(done, |w, d| {
-        args(w, &[name as u64, proto as u64]);
+        args!(w, name, proto);
         // SAFETY: safe copies; the servent is libc's.
         unsafe {
             capture::cstr(w, role::NODE, name, false);
@@ -473,7 +458,7 @@ unsafe fn getservbyport_traced(port: c_int, proto: *const c_char) -> *mut serven
     let call = Traced::start(Func::Getservbyport);
     let done = plain(forward!(getservbyport(port, proto)));
     call.finish(done, |w, d| {
-        args(w, &[port as u32 as u64, proto as u64]);
+        args!(w, port as u32, proto);
         // SAFETY: safe copy; the servent is libc's.
         unsafe {
             capture::cstr(w, role::PROTO, proto, false);
@@ -485,17 +470,12 @@ unsafe fn getservbyport_traced(port: c_int, proto: *const c_char) -> *mut serven
 /// # Safety
 /// `p` must be a protoent libc returned (or NULL).
 unsafe fn protoent_blobs(w: &mut RecordWriter<'_>, p: *const protoent) {
-    if p.is_null() {
-        return;
-    }
     // SAFETY: per contract.
-    let p = unsafe { &*p };
+    let Some(p) = (unsafe { p.as_ref() }) else {
+        return;
+    };
     // SAFETY: libc-built strings.
-    unsafe {
-        capture::cstr(w, role::ENT_NAME, p.p_name, true);
-        w.ints(role::ENT_INFO, &[p.p_proto as i64]);
-        aliases(w, p.p_aliases);
-    }
+    unsafe { ent_blobs(w, p.p_name, &[p.p_proto as i64], p.p_aliases, |_| {}) }
 }
 
 #[inline(never)]

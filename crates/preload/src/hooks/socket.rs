@@ -2,7 +2,7 @@
 //! getsockname, getpeername, close, close_range, closefrom, fdopen, fclose,
 //! dup, dup2, dup3, setsockopt, getsockopt, fcntl, fcntl64, ioctl.
 
-use super::{acted, args, enabled, involved, plain, Traced};
+use super::{acted, enabled, involved, plain, Traced};
 use crate::actions::Target;
 use crate::capture;
 use crate::emit;
@@ -134,9 +134,7 @@ unsafe fn socket_traced(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
         let vfork = d.ret >= 0 && note_socket(d.ret);
         d.flag(emit::vfork_flag(vfork))
     };
-    call.finish(done, |w, _| {
-        args(w, &[domain as u64, ty as u64, protocol as u64])
-    })
+    call.finish(done, |w, _| args!(w, domain, ty, protocol))
 }
 
 #[inline(never)]
@@ -154,7 +152,7 @@ unsafe fn socketpair_traced(domain: c_int, ty: c_int, protocol: c_int, sv: *mut 
         d
     };
     call.finish(done, |w, d| {
-        args(w, &[domain as u64, ty as u64, protocol as u64, sv as u64]);
+        args!(w, domain, ty, protocol, sv);
         if d.ret == 0 && !sv.is_null() {
             let (a, b) = pair();
             w.ints(role::FDS_OUT, &[a as i64, b as i64]);
@@ -182,7 +180,7 @@ unsafe fn addr_in_traced(func: Func, fd: c_int, addr: *const sockaddr, len: sock
     };
     call.finish(done, |w, d| {
         let (r, e) = (d.ret, d.errno);
-        args(w, &[fd as u64, addr as u64, len as u64]);
+        args!(w, fd, addr, len);
         // SAFETY: on success the kernel read addr[..len].
         unsafe { capture::sockaddr(w, role::ADDR, addr, len as usize, r == 0) };
         if func == Func::Connect && (r == 0 || e == libc::EINPROGRESS) {
@@ -202,7 +200,7 @@ unsafe fn fd_int_traced(func: Func, fd: c_int, arg: c_int) -> c_int {
             forward!(shutdown(fd, arg))
         })
     };
-    call.finish(done, |w, _| args(w, &[fd as u64, arg as u64]))
+    call.finish(done, |w, _| args!(w, fd, arg))
 }
 
 /// accept and accept4 (`flags`).
@@ -228,7 +226,7 @@ unsafe fn accept_traced(
         d.flag(emit::vfork_flag(vfork))
     };
     call.finish(done, |w, d| {
-        args(w, &[fd as u64, addr as u64, len as u64]);
+        args!(w, fd, addr, len);
         if let Some(f) = flags {
             w.header().args[3] = f as u64;
         }
@@ -257,7 +255,7 @@ unsafe fn name_out_traced(
         })
     };
     call.finish(done, |w, d| {
-        args(w, &[fd as u64, addr as u64, len as u64]);
+        args!(w, fd, addr, len);
         if d.ret == 0 {
             // SAFETY: written by the kernel on success.
             unsafe { capture::sockaddr_out(w, role::ADDR_OUT, addr, len) };
@@ -321,11 +319,7 @@ unsafe fn close_many_traced(func: Func, first: u32, last: u32, flags: Option<c_i
         }
         plain(forward()).flag(emit::vfork_flag(vfork))
     };
-    call.finish_if(
-        done,
-        |_| had_socket,
-        |w, _| args(w, &[first as u64, last as u64, f as u64]),
-    )
+    call.finish_if(done, |_| had_socket, |w, _| args!(w, first, last, f))
 }
 
 /// Set once a socket was wrapped in a stdio stream: only then does fclose
@@ -404,10 +398,7 @@ unsafe fn setsockopt_traced(
     let call = Traced::start(Func::Setsockopt);
     let done = plain(forward!(setsockopt(fd, level, name, val, len)));
     call.finish(done, |w, d| {
-        args(
-            w,
-            &[fd as u64, level as u64, name as u64, val as u64, len as u64],
-        );
+        args!(w, fd, level, name, val, len);
         // The kernel reads the option's own size, which may be less than
         // `len` (an int passed with optlen 16): on success only the first
         // byte is sure, the rest is copied through the fault-safe path.
@@ -459,17 +450,7 @@ unsafe fn getsockopt_traced(
         } else {
             0
         };
-        args(
-            w,
-            &[
-                fd as u64,
-                level as u64,
-                name as u64,
-                val as u64,
-                len as u64,
-                out_len as u64,
-            ],
-        );
+        args!(w, fd, level, name, val, len, out_len);
         if r == 0 {
             // The kernel wrote `out_len` bytes for the options that report
             // what they wrote; an `int` is sure, anything longer (tcp_info)
@@ -498,7 +479,7 @@ unsafe fn fcntl_traced(is64: bool, fd: c_int, cmd: c_int, arg: usize) -> c_int {
         let vfork = dup && d.ret >= 0 && note_socket(d.ret);
         d.flag(emit::vfork_flag(vfork))
     };
-    call.finish(done, |w, _| args(w, &[fd as u64, cmd as u64, arg as u64]))
+    call.finish(done, |w, _| args!(w, fd, cmd, arg))
 }
 
 #[inline(never)]
@@ -506,7 +487,7 @@ unsafe fn ioctl_traced(fd: c_int, req: usize, arg: usize) -> c_int {
     let call = Traced::start(Func::Ioctl);
     let done = plain(forward!(ioctl(fd, req, arg)));
     call.finish(done, |w, d| {
-        args(w, &[fd as u64, req as u64, arg as u64]);
+        args!(w, fd, req, arg);
         let int_arg = matches!(
             req as u64,
             0x541B /* FIONREAD, SIOCINQ */ | 0x5421 /* FIONBIO */ | 0x5452 /* FIOASYNC */
