@@ -79,3 +79,306 @@ fn the_preload_backend_can_still_be_asked_for_and_says_what_it_cannot_see() {
     assert!(t.stdout.contains("ALL OK"), "{}", t.stdout);
     assert!(t.trace.contains("\"func\":\"connect\""), "{}", t.trace);
 }
+
+// ---------------------------------------------------------------------------
+// Go programs (issue 13): Debian's golang-go, built by the test.
+
+/// How `tests/programs/go/gonet.go` is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GoBuild {
+    /// `go build`: dynamically linked when cgo is on (the net package's
+    /// resolver), as Debian's Go does with gcc installed.
+    Default,
+    /// `CGO_ENABLED=0`: statically linked.
+    Static,
+    /// `CGO_ENABLED=0 -ldflags='-s -w'`: no symbol table, no DWARF, only
+    /// `.gopclntab`.
+    Stripped,
+}
+
+/// Builds gonet.go once per variant per test binary (GOCACHE and GOPATH
+/// under the target's temp dir, no network). None after `skip` when Go is
+/// missing.
+fn gonet(build: GoBuild) -> Option<std::path::PathBuf> {
+    use std::sync::OnceLock;
+    static BUILT: [OnceLock<Option<std::path::PathBuf>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let slot = &BUILT[build as usize];
+    let built = slot.get_or_init(|| {
+        if !on_path("go") {
+            return None;
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/programs/go/gonet.go");
+        let go = tmp_dir().join("go");
+        let out = scratch("gonet").join(format!("gonet-{build:?}").to_lowercase());
+        let mut c = std::process::Command::new("go");
+        c.arg("build")
+            .arg("-o")
+            .arg(&out)
+            .env("GOCACHE", go.join("cache"))
+            .env("GOPATH", go.join("path"))
+            .env("GOFLAGS", "")
+            .env("GOPROXY", "off")
+            .env("GOTOOLCHAIN", "local");
+        if build != GoBuild::Default {
+            c.env("CGO_ENABLED", "0");
+        }
+        if build == GoBuild::Stripped {
+            c.arg("-ldflags=-s -w");
+        }
+        c.arg(&src);
+        let (code, _, err) = run_with_timeout(c, Duration::from_secs(600));
+        assert_eq!(code, Some(0), "go build ({build:?}): {err}");
+        Some(out)
+    });
+    if built.is_none() {
+        skip("go is not installed", "apt-get install golang-go");
+    }
+    built.clone()
+}
+
+fn b64(v: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine;
+    v["data"]["base64"]
+        .as_str()
+        .map(|s| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .expect("base64 payload")
+        })
+        .unwrap_or_default()
+}
+
+/// `--backend auto` picks the system-call backend for a Go program whether
+/// it is linked dynamically (cgo) or statically, and says so in one line;
+/// a net/http server and client in one process: the trace shows the
+/// client's connect, the server's accept, and the request and response
+/// bytes with their HTTP hints.
+#[test]
+fn go_http_client_and_server_dynamic_and_static() {
+    for build in [GoBuild::Default, GoBuild::Static] {
+        let Some(exe) = gonet(build) else { return };
+        let bytes = std::fs::read(&exe).unwrap();
+        let t = run_traced(&["--max-data", "256"], &[exe.to_str().unwrap(), "http"], T);
+        assert_eq!(t.code, Some(0), "{build:?}: {}", t.stderr);
+        assert!(
+            t.stdout.contains("status 200 body \"hello from go\\n\""),
+            "{build:?}: {}",
+            t.stdout
+        );
+        let notes: Vec<&str> = t
+            .stderr
+            .lines()
+            .filter(|l| l.contains("system-call boundary"))
+            .collect();
+        assert_eq!(notes.len(), 1, "{build:?}: {}", t.stderr);
+        let linked = if has_interpreter(&bytes) {
+            "is a Go program"
+        } else {
+            "is a statically linked Go program"
+        };
+        assert!(notes[0].contains(linked), "{build:?}: {}", notes[0]);
+        if build == GoBuild::Static {
+            assert!(!has_interpreter(&bytes), "CGO_ENABLED=0 links statically");
+        }
+        let connect = t
+            .calls("connect")
+            .into_iter()
+            .find(|e| e["args"]["addr"]["ip"] == "127.0.0.1")
+            .unwrap_or_else(|| panic!("{build:?}: a connect in\n{}", t.trace));
+        let port = connect["args"]["addr"]["port"].as_u64().unwrap();
+        let accepted = t
+            .calls("accept4")
+            .into_iter()
+            .find(|e| e["result"]["value"].as_i64().is_some_and(|v| v >= 0))
+            .unwrap_or_else(|| panic!("{build:?}: an accept in\n{}", t.trace));
+        assert_eq!(accepted["returned"]["peer"]["ip"], "127.0.0.1");
+        let request = format!("GET /gonet HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+        let writes = t.calls("write");
+        let sent = writes
+            .iter()
+            .find(|e| b64(e).starts_with(request.as_bytes()))
+            .unwrap_or_else(|| panic!("{build:?}: the request in\n{}", t.trace));
+        assert_eq!(
+            sent["hint"],
+            format!("HTTP GET /gonet HTTP/1.1 Host: 127.0.0.1:{port}")
+        );
+        // The server read exactly what the client wrote.
+        let reads = t.calls("read");
+        assert!(
+            reads.iter().any(|e| b64(e) == b64(sent)),
+            "{build:?}: the server's read of the request in\n{}",
+            t.trace
+        );
+        for side in [&writes, &reads] {
+            let response = side
+                .iter()
+                .find(|e| b64(e).starts_with(b"HTTP/1.1 200 OK\r\n"))
+                .unwrap_or_else(|| panic!("{build:?}: the response in\n{}", t.trace));
+            assert_eq!(
+                response["hint"], "HTTP 200 OK (text/plain, 14 bytes)",
+                "{build:?}"
+            );
+            assert!(b64(response).ends_with(b"\r\n\r\nhello from go\n"));
+        }
+    }
+}
+
+/// Whether an ELF file asks for a dynamic loader (PT_INTERP).
+fn has_interpreter(b: &[u8]) -> bool {
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(b[0x20..0x28].try_into().unwrap()) as usize;
+    let (size, n) = (u16_at(0x36), u16_at(0x38));
+    (0..n).any(|i| {
+        let o = phoff + i * size;
+        u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) == 3
+    })
+}
+
+/// A UDP DNS responder on 127.0.0.1: answers every A question with
+/// 192.0.2.7 and every other question with no answer, until dropped.
+struct Responder {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u32>>,
+}
+
+impl Responder {
+    fn start() -> Responder {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let port = sock.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut answered = 0;
+            let mut b = [0u8; 512];
+            while !stop2.load(Ordering::Relaxed) {
+                let Ok((n, from)) = sock.recv_from(&mut b) else {
+                    continue;
+                };
+                if n < 12 {
+                    continue;
+                }
+                // The question: name labels up to the 0, then type, class.
+                let mut i = 12;
+                while i < n && b[i] != 0 {
+                    i += 1 + b[i] as usize;
+                }
+                let qend = (i + 5).min(n);
+                let qtype = u16::from_be_bytes([b[qend - 4], b[qend - 3]]);
+                let a = qtype == 1;
+                let mut r = Vec::new();
+                r.extend_from_slice(&b[..2]);
+                r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, a as u8, 0, 0, 0, 0]);
+                r.extend_from_slice(&b[12..qend]);
+                if a {
+                    r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 7]);
+                }
+                let _ = sock.send_to(&r, from);
+                answered += 1;
+            }
+            answered
+        });
+        Responder {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops it; the number of queries answered.
+    fn finish(mut self) -> u32 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+/// Go's own resolver (PreferGo, dialing the test's responder): the trace
+/// shows the queries it wrote and the answers it read, decoded as DNS.
+#[test]
+fn go_dns_lookup_over_udp_to_a_local_responder() {
+    for build in [GoBuild::Default, GoBuild::Static] {
+        let Some(exe) = gonet(build) else { return };
+        let dns = Responder::start();
+        let dns_port = dns.port;
+        let port = dns_port.to_string();
+        let t = run_traced(
+            &["--max-data", "512"],
+            &[exe.to_str().unwrap(), "dns", &port, "gonet.example."],
+            T,
+        );
+        let answered = dns.finish();
+        assert_eq!(t.code, Some(0), "{build:?}: {} {}", t.stdout, t.stderr);
+        assert_eq!(t.stdout.trim(), "addr 192.0.2.7", "{build:?}");
+        let udp: Vec<serde_json::Value> = t
+            .calls("connect")
+            .into_iter()
+            .filter(|e| e["args"]["addr"]["port"].as_u64() == Some(dns_port as u64))
+            .collect();
+        assert!(!udp.is_empty(), "{build:?}: {}", t.trace);
+        let queries: Vec<serde_json::Value> = t
+            .events()
+            .into_iter()
+            .filter(|e| e["type"] == "call" && e["data"]["direction"] == "out")
+            .filter(|e| e["hint"].as_str().is_some_and(|h| h.starts_with("DNS query")))
+            .collect();
+        let answers: Vec<serde_json::Value> = t
+            .events()
+            .into_iter()
+            .filter(|e| e["type"] == "call" && e["data"]["direction"] == "in")
+            .filter(|e| e["hint"].as_str().is_some_and(|h| h.starts_with("DNS response")))
+            .collect();
+        assert_eq!(queries.len() as u32, answered, "{build:?}: {}", t.trace);
+        assert!(
+            queries
+                .iter()
+                .all(|q| q["hint"].as_str().unwrap().contains("gonet.example")),
+            "{build:?}: {queries:?}"
+        );
+        assert!(
+            answers
+                .iter()
+                .any(|a| a["hint"].as_str().unwrap().contains("192.0.2.7")),
+            "{build:?}: {answers:?}"
+        );
+    }
+}
+
+/// Goroutines locked to their own threads, each moving datagrams over its
+/// own socketpair: every call recorded exactly once, with its thread.
+#[test]
+fn go_goroutines_on_many_threads_exact_counts() {
+    const N: usize = 8;
+    const M: usize = 150;
+    for build in [GoBuild::Default, GoBuild::Static] {
+        let Some(exe) = gonet(build) else { return };
+        let t = run_traced(
+            &[],
+            &[exe.to_str().unwrap(), "storm", &N.to_string(), &M.to_string()],
+            T,
+        );
+        assert_eq!(t.code, Some(0), "{build:?}: {}", t.stderr);
+        assert_eq!(t.stdout.trim(), "storm done");
+        assert_eq!(t.calls("socketpair").len(), N, "{build:?}");
+        let mut per_thread: std::collections::BTreeMap<u64, (usize, usize)> = Default::default();
+        for w in t.calls("write") {
+            assert_eq!(w["result"]["value"], 1, "{w}");
+            per_thread.entry(w["tid"].as_u64().unwrap()).or_default().0 += 1;
+        }
+        for r in t.calls("read") {
+            assert_eq!(r["result"]["value"], 1, "{r}");
+            per_thread.entry(r["tid"].as_u64().unwrap()).or_default().1 += 1;
+        }
+        assert_eq!(per_thread.len(), N, "{build:?}: one thread per goroutine: {per_thread:?}");
+        assert!(
+            per_thread.values().all(|&c| c == (M, M)),
+            "{build:?}: {per_thread:?}"
+        );
+        // Both descriptors of every pair closed, nothing else.
+        assert_eq!(t.calls("close").len(), 2 * N, "{build:?}");
+    }
+}
