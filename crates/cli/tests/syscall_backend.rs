@@ -108,8 +108,8 @@ fn gonet(build: GoBuild) -> Option<std::path::PathBuf> {
         if !on_path("go") {
             return None;
         }
-        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/programs/go/gonet.go");
+        let src =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/go/gonet.go");
         let go = tmp_dir().join("go");
         let out = scratch("gonet").join(format!("gonet-{build:?}").to_lowercase());
         let mut c = std::process::Command::new("go");
@@ -324,13 +324,21 @@ fn go_dns_lookup_over_udp_to_a_local_responder() {
             .events()
             .into_iter()
             .filter(|e| e["type"] == "call" && e["data"]["direction"] == "out")
-            .filter(|e| e["hint"].as_str().is_some_and(|h| h.starts_with("DNS query")))
+            .filter(|e| {
+                e["hint"]
+                    .as_str()
+                    .is_some_and(|h| h.starts_with("DNS query"))
+            })
             .collect();
         let answers: Vec<serde_json::Value> = t
             .events()
             .into_iter()
             .filter(|e| e["type"] == "call" && e["data"]["direction"] == "in")
-            .filter(|e| e["hint"].as_str().is_some_and(|h| h.starts_with("DNS response")))
+            .filter(|e| {
+                e["hint"]
+                    .as_str()
+                    .is_some_and(|h| h.starts_with("DNS response"))
+            })
             .collect();
         assert_eq!(queries.len() as u32, answered, "{build:?}: {}", t.trace);
         assert!(
@@ -358,7 +366,12 @@ fn go_goroutines_on_many_threads_exact_counts() {
         let Some(exe) = gonet(build) else { return };
         let t = run_traced(
             &[],
-            &[exe.to_str().unwrap(), "storm", &N.to_string(), &M.to_string()],
+            &[
+                exe.to_str().unwrap(),
+                "storm",
+                &N.to_string(),
+                &M.to_string(),
+            ],
             T,
         );
         assert_eq!(t.code, Some(0), "{build:?}: {}", t.stderr);
@@ -373,12 +386,71 @@ fn go_goroutines_on_many_threads_exact_counts() {
             assert_eq!(r["result"]["value"], 1, "{r}");
             per_thread.entry(r["tid"].as_u64().unwrap()).or_default().1 += 1;
         }
-        assert_eq!(per_thread.len(), N, "{build:?}: one thread per goroutine: {per_thread:?}");
+        assert_eq!(
+            per_thread.len(),
+            N,
+            "{build:?}: one thread per goroutine: {per_thread:?}"
+        );
         assert!(
             per_thread.values().all(|&c| c == (M, M)),
             "{build:?}: {per_thread:?}"
         );
         // Both descriptors of every pair closed, nothing else.
         assert_eq!(t.calls("close").len(), 2 * N, "{build:?}");
+    }
+}
+
+/// The line of gonet.go that holds `needle`.
+fn gonet_line(needle: &str) -> u64 {
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/go/gonet.go"),
+    )
+    .unwrap();
+    src.lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i as u64 + 1)
+        .expect(needle)
+}
+
+/// Go callers: the system call is made inside the Go runtime, the caller
+/// shown is the program's own line that dialled (the standard library's
+/// frames are looked through), from DWARF and, for a stripped binary,
+/// from `.gopclntab`. Refused: the client's own error says so.
+#[test]
+fn go_callers_are_the_programs_own_line_with_dwarf_and_stripped() {
+    let line = gonet_line("c, err := net.Dial(");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    for build in [GoBuild::Static, GoBuild::Stripped] {
+        let Some(exe) = gonet(build) else { return };
+        let t = run_traced(&[], &[exe.to_str().unwrap(), "connect", &closed], T);
+        assert_eq!(t.code, Some(3), "{build:?}: {} {}", t.stdout, t.stderr);
+        assert!(t.stdout.contains("connection refused"), "{}", t.stdout);
+        for func in ["socket", "connect"] {
+            let calls = t.calls(func);
+            assert_eq!(calls.len(), 1, "{build:?}: {}", t.trace);
+            let caller = &calls[0]["callers"][0];
+            assert_eq!(caller["function"], "main.dialOnce", "{build:?}: {caller}");
+            assert!(
+                caller["file"]
+                    .as_str()
+                    .is_some_and(|f| f.ends_with("/gonet.go")),
+                "{build:?}: {caller}"
+            );
+            assert_eq!(caller["line"], line, "{build:?}: {caller}");
+        }
+        // The refusal as the program saw it: getsockopt(SO_ERROR).
+        let so_error = t.calls("getsockopt");
+        assert!(
+            so_error
+                .iter()
+                .any(|e| e.to_string().contains("ECONNREFUSED")),
+            "{build:?}: {}",
+            t.trace
+        );
     }
 }

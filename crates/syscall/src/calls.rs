@@ -75,6 +75,9 @@ pub struct Entry {
     /// User-space instruction pointer at the call (after the `syscall`
     /// instruction: a return address for the symboliser).
     pub rip: u64,
+    /// Further return addresses (a Go program's stack above its system-call
+    /// stub, see `stack`); empty for other programs.
+    pub stack: Vec<u64>,
     pub t_start: u64,
     /// close, close_range: whether a socket was among the descriptors.
     pub had_socket: bool,

@@ -89,6 +89,7 @@ pub mod filter;
 mod mem;
 pub mod modules;
 mod sink;
+mod stack;
 mod tracer;
 
 use sock_trace_event::Shm;

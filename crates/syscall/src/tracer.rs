@@ -41,6 +41,8 @@ struct Proc {
     /// Its records are written (a per-program rule may disable it).
     recorded: bool,
     modules: Modules,
+    /// Built by the Go toolchain: callers are walked up its stack.
+    go: bool,
 }
 
 impl Fds for Proc {
@@ -274,6 +276,12 @@ impl Tracer {
             }
             _ => {}
         }
+        let stack = if proc.go && proc.opts.caller_depth > 0 && proc.modules.in_exe(regs.rip) {
+            let modules = &proc.modules;
+            crate::stack::go_frames(tid, regs.rsp, regs.rbp, |a| modules.in_exe(a))
+        } else {
+            Vec::new()
+        };
         let (pre, mask) = calls::pre(func, tid, &args);
         let mut args = args;
         if let Some(m) = mask {
@@ -285,6 +293,7 @@ impl Tracer {
                 func,
                 args,
                 rip: regs.rip,
+                stack,
                 t_start,
                 had_socket,
                 pre,
@@ -402,7 +411,11 @@ impl Tracer {
                 socket_ends(w, pid, fd, peer);
             }
             if depth > 0 {
-                w.blob(Tag::Caller, 0, &e.rip.to_le_bytes());
+                let frames: Vec<u8> = std::iter::once(e.rip)
+                    .chain(e.stack.iter().copied())
+                    .flat_map(u64::to_le_bytes)
+                    .collect();
+                w.blob(Tag::Caller, 0, &frames);
             }
         });
     }
@@ -480,6 +493,8 @@ impl Tracer {
         proc.opts = opts;
         proc.recorded = opts.flags & CAPTURE_DISABLED == 0;
         proc.modules = Modules::default();
+        proc.modules.set_exe(&exe);
+        proc.go = crate::modules::is_go_program(&exe);
         let recorded = proc.recorded;
         if first {
             self.sink
