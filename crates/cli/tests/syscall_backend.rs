@@ -454,3 +454,45 @@ fn go_callers_are_the_programs_own_line_with_dwarf_and_stripped() {
         );
     }
 }
+
+/// sendmmsg/recvmmsg, ioctl, fcntl and sendfile on sockets: the system-call
+/// backend writes the records the preload library writes for the same
+/// calls (the same program run under each; only times, ids, callers and
+/// the kernel's remaining recvmmsg timeout differ).
+#[test]
+fn second_part_calls_match_the_preload_library_record_for_record() {
+    let exe = compile_c("sysextra", &["-O1"]);
+    let funcs = ["sendmmsg", "recvmmsg", "ioctl", "fcntl", "sendfile"];
+    let run = |backend: &str| {
+        let t = run_traced(&["--backend", backend, "--max-data", "64"], &[&exe], T);
+        assert_eq!(t.code, Some(0), "{backend}: {}", t.stderr);
+        assert_eq!(
+            t.stdout.trim(),
+            "mmsg 3 3 avail 7 outq 768 sendfile 6 off 8 read 13",
+            "{backend}"
+        );
+        t.events()
+            .into_iter()
+            .filter(|e| e["type"] == "call" && funcs.contains(&e["func"].as_str().unwrap()))
+            .map(|mut e| {
+                let o = e.as_object_mut().unwrap();
+                for k in ["time", "rel", "pid", "tid", "callers", "duration_us"] {
+                    o.remove(k);
+                }
+                if let Some(t) = o
+                    .get_mut("args")
+                    .and_then(|a| a.as_object_mut())
+                    .and_then(|a| a.remove("timeout"))
+                {
+                    let left = t["sec"].as_f64().unwrap();
+                    assert!((4.0..=5.0).contains(&left), "{backend}: {t}");
+                }
+                e
+            })
+            .collect::<Vec<_>>()
+    };
+    let preload = run("preload");
+    let syscall = run("syscall");
+    assert_eq!(preload.len(), 7, "{preload:#?}");
+    assert_eq!(syscall, preload);
+}
