@@ -496,3 +496,121 @@ fn second_part_calls_match_the_preload_library_record_for_record() {
     assert_eq!(preload.len(), 7, "{preload:#?}");
     assert_eq!(syscall, preload);
 }
+
+/// `--inject connect=ECONNREFUSED` under the system-call backend: the
+/// connect is skipped (the listener never sees it), the Go client's own
+/// error says refused, and the record is marked injected.
+#[test]
+fn go_client_injected_connection_refused() {
+    let Some(exe) = gonet(GoBuild::Static) else {
+        return;
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let t = run_traced(
+        &["--inject", "connect=ECONNREFUSED"],
+        &[exe.to_str().unwrap(), "connect", &port],
+        T,
+    );
+    assert_eq!(t.code, Some(3), "{} {}", t.stdout, t.stderr);
+    assert!(
+        t.stdout.contains("connect: connection refused"),
+        "{}",
+        t.stdout
+    );
+    assert!(listener.accept().is_err(), "the connect reached the kernel");
+    let connects = t.calls("connect");
+    assert_eq!(connects.len(), 1, "{}", t.trace);
+    assert_eq!(connects[0]["result"]["error"]["name"], "ECONNREFUSED");
+    assert_eq!(connects[0]["notes"], serde_json::json!(["injected"]));
+}
+
+/// The same on a statically linked C client: its second connect (to a
+/// live listener) is refused by the rule `nth=2`, which the client checks
+/// from inside (errno ECONNREFUSED); the listener accepted only the first.
+#[test]
+fn static_c_client_injected_refusal_on_the_second_connect() {
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../syscall/tests/programs/client.c");
+    let exe = scratch("static-client").join("client-static");
+    let built = std::process::Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !built {
+        skip(
+            "no static libc to link against",
+            "apt-get install libc6-dev",
+        );
+        return;
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).unwrap();
+        s.write_all(b"pong!").unwrap();
+        drop(s);
+        listener.set_nonblocking(true).unwrap();
+        // Give a second connect time to arrive, if it wrongly went out.
+        std::thread::sleep(Duration::from_millis(300));
+        listener.accept().is_ok()
+    });
+    let t = run_traced(
+        &["--inject", "connect=ECONNREFUSED:nth=2"],
+        &[exe.to_str().unwrap(), &port, &port],
+        T,
+    );
+    assert!(
+        !server.join().unwrap(),
+        "the injected connect reached the kernel"
+    );
+    assert_eq!(t.code, Some(3), "{} {}", t.stdout, t.stderr);
+    assert!(t.stdout.contains("ALL OK"), "{}", t.stdout);
+    let connects = t.calls("connect");
+    assert_eq!(connects.len(), 2, "{}", t.trace);
+    assert_eq!(connects[0]["result"]["value"], 0);
+    assert_eq!(connects[1]["result"]["error"]["name"], "ECONNREFUSED");
+    assert_eq!(connects[1]["notes"], serde_json::json!(["injected"]));
+}
+
+/// `--delay`: the delayed call takes at least the delay (a lower bound
+/// only), and the tracer keeps serving the program's other threads while
+/// it holds that one: their calls complete inside the delay.
+#[test]
+fn delay_holds_one_thread_and_not_the_others() {
+    const DELAY_MS: f64 = 300.0;
+    let Some(exe) = gonet(GoBuild::Static) else {
+        return;
+    };
+    let t = run_traced(
+        &["--delay", "sendto=300"],
+        &[exe.to_str().unwrap(), "hold"],
+        T,
+    );
+    assert_eq!(t.code, Some(0), "{}", t.stderr);
+    assert_eq!(t.stdout.trim(), "hold done <nil>");
+    let sends = t.calls("sendto");
+    assert_eq!(sends.len(), 1, "{}", t.trace);
+    let held = &sends[0];
+    let took = held["duration_us"].as_f64().unwrap() / 1000.0;
+    assert!(took >= DELAY_MS, "delayed sendto took {took} ms");
+    let end = held["rel"].as_f64().unwrap();
+    let start = end - took / 1000.0;
+    let during = t
+        .calls("write")
+        .iter()
+        .filter(|w| w["tid"] != held["tid"])
+        .filter(|w| (start..end).contains(&w["rel"].as_f64().unwrap()))
+        .count();
+    assert!(
+        during >= 10,
+        "only {during} writes of other threads completed while one was held"
+    );
+}

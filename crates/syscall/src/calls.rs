@@ -88,6 +88,12 @@ pub struct Entry {
     /// Blobs read before the call (what the kernel overwrites: select's
     /// sets, timeouts).
     pub pre: Vec<PreBlob>,
+    /// Record flags from the configuration's rules (injected, delayed).
+    pub flags: u16,
+    /// An injected failure: the call was skipped; (return value, errno).
+    pub fail: Option<(i64, i32)>,
+    /// A delay after the call (the thread is held at its exit stop).
+    pub after_ns: u64,
 }
 
 /// A blob read at the seccomp stop: tag, role, bytes.

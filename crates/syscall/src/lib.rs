@@ -84,6 +84,7 @@
 //! resumed at its entry, so its failures are not recorded. A clone sharing the descriptor table without sharing the
 //! thread group (`CLONE_FILES` alone) gets a copy of the socket set.
 
+mod actions;
 pub mod calls;
 pub mod filter;
 mod mem;

@@ -100,6 +100,20 @@ pub fn regs(tid: u32) -> Option<libc::user_regs_struct> {
     (rc == 0).then_some(r)
 }
 
+/// Sets the tracee's registers at a stop (false when refused).
+pub fn set_regs(tid: u32, r: &libc::user_regs_struct) -> bool {
+    // SAFETY: valid in-pointer for SETREGS on a stopped tracee.
+    let rc = unsafe {
+        libc::ptrace(
+            libc::PTRACE_SETREGS,
+            tid as i32,
+            0usize,
+            r as *const libc::user_regs_struct,
+        )
+    };
+    rc == 0
+}
+
 /// `/proc/PID/exe`, at most `max` bytes.
 pub fn exe(pid: u32) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;

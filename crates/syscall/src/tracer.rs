@@ -1,14 +1,17 @@
 //! The ptrace loop: one thread that started the program and sees every stop
 //! of every traced thread.
 
+use crate::actions::{self, ProcRules};
 use crate::calls::{self, Entry, Fds};
 use crate::mem;
 use crate::modules::Modules;
 use crate::sink::Sink;
 use sock_trace_event::platform::{self, Backend, Platform};
+use sock_trace_event::ring::ActionRule;
 use sock_trace_event::ring::{options_for, CaptureOptions, CAPTURE_ADDRESSES, CAPTURE_DISABLED};
 use sock_trace_event::{role, Func, RecordWriter, Tag};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
 const PTRACE_EVENT_STOP: i32 = 128;
 /// Kernel-internal results a tracer sees when a signal interrupts a call
@@ -43,6 +46,8 @@ struct Proc {
     modules: Modules,
     /// Built by the Go toolchain: callers are walked up its stack.
     go: bool,
+    /// The delay and fault rules that apply, and their call counts.
+    actions: ProcRules,
 }
 
 impl Fds for Proc {
@@ -78,7 +83,16 @@ pub struct Tracer {
     root: u32,
     root_status: Option<i32>,
     base: CaptureOptions,
+    /// The area's delay and fault rules.
+    rules: Vec<ActionRule>,
+    /// Threads held by a delay: (deadline, tid, ptrace request to resume
+    /// with), earliest first.
+    timers: BinaryHeap<Reverse<(u64, u32, u32)>>,
 }
+
+/// Longest sleep of the tracer loop while a delay holds a thread: how late
+/// another thread's stop may be served meanwhile.
+const TIMER_POLL: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// How a wait status reads.
 fn stopsig(st: i32) -> i32 {
@@ -98,7 +112,10 @@ fn resume(req: libc::c_uint, tid: u32, sig: i32) {
 impl Tracer {
     pub fn new(sink: Sink, root: u32) -> Tracer {
         let base = sink.shm().header().capture.get();
+        let rules = sink.shm().actions().as_slice().to_vec();
         let mut t = Tracer {
+            rules,
+            timers: BinaryHeap::new(),
             sink,
             procs: HashMap::new(),
             threads: HashMap::new(),
@@ -128,9 +145,22 @@ impl Tracer {
     /// Runs until no tracee is left; returns the root's wait status.
     pub fn run(mut self) -> Option<i32> {
         loop {
+            self.fire_timers();
             let mut st = 0;
+            let flags = if self.timers.is_empty() {
+                libc::__WALL
+            } else {
+                libc::__WALL | libc::WNOHANG
+            };
             // SAFETY: valid out-pointer.
-            let tid = unsafe { libc::waitpid(-1, &mut st, libc::__WALL) };
+            let tid = unsafe { libc::waitpid(-1, &mut st, flags) };
+            if tid == 0 {
+                // Nothing stopped; a held thread is due soon.
+                let next = self.timers.peek().map_or(0, |Reverse(t)| t.0);
+                let wait = next.saturating_sub(now()).min(TIMER_POLL.as_nanos() as u64);
+                std::thread::sleep(std::time::Duration::from_nanos(wait));
+                continue;
+            }
             if tid < 0 {
                 match std::io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) => continue,
@@ -151,7 +181,26 @@ impl Tracer {
         self.root_status
     }
 
+    /// Resumes the held threads whose delay is over.
+    fn fire_timers(&mut self) {
+        let t = now();
+        while let Some(Reverse((deadline, tid, req))) = self.timers.peek().copied() {
+            if deadline > t {
+                break;
+            }
+            self.timers.pop();
+            resume(req, tid, 0);
+        }
+    }
+
+    /// Holds `tid` (stopped) for `ns`, then resumes it with `req`.
+    fn hold(&mut self, tid: u32, ns: u64, req: libc::c_uint) {
+        self.timers
+            .push(Reverse((now().saturating_add(ns), tid, req)));
+    }
+
     fn gone(&mut self, tid: u32, st: i32) {
+        self.timers.retain(|Reverse(t)| t.1 != tid);
         if tid == self.root {
             self.root_status = Some(st);
         }
@@ -276,6 +325,18 @@ impl Tracer {
             }
             _ => {}
         }
+        let verdict =
+            if !self.rules.is_empty() && actions::named(&self.rules, &proc.actions, func, &args) {
+                actions::decide(&self.rules, &mut proc.actions, func, &args, tid, pid)
+            } else {
+                actions::Verdict::default()
+            };
+        if verdict.fail.is_some() {
+            // Skip the call: no system call -1 (strace --inject's way).
+            let mut r = regs;
+            r.orig_rax = u64::MAX;
+            mem::set_regs(tid, &r);
+        }
         let stack = if proc.go && proc.opts.caller_depth > 0 && proc.modules.in_exe(regs.rip) {
             let modules = &proc.modules;
             crate::stack::go_frames(tid, regs.rsp, regs.rbp, |a| modules.in_exe(a))
@@ -297,9 +358,16 @@ impl Tracer {
                 t_start,
                 had_socket,
                 pre,
+                flags: verdict.flags(),
+                fail: verdict.fail,
+                after_ns: verdict.after_ns,
             });
         }
-        resume(libc::PTRACE_SYSCALL, tid, 0);
+        if verdict.before_ns > 0 {
+            self.hold(tid, verdict.before_ns, libc::PTRACE_SYSCALL);
+        } else {
+            resume(libc::PTRACE_SYSCALL, tid, 0);
+        }
     }
 
     fn exit_stop(&mut self, tid: u32) {
@@ -310,9 +378,15 @@ impl Tracer {
             return;
         };
         let t_end = now();
-        let raw = mem::regs(tid)
-            .map(|r| r.rax as i64)
-            .unwrap_or(-(libc::ENOSYS as i64));
+        let regs = mem::regs(tid);
+        let mut raw = regs.map(|r| r.rax as i64).unwrap_or(-(libc::ENOSYS as i64));
+        if let (Some((ret, errno)), Some(mut r)) = (e.fail, regs) {
+            // The skipped call's result, as the kernel would return it.
+            raw = if ret == -1 { -(errno as i64) } else { ret };
+            r.rax = raw as u64;
+            mem::set_regs(tid, &r);
+        }
+        let after = e.after_ns;
         let pid = self.proc_of(tid);
         match -raw {
             ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK => {
@@ -322,7 +396,11 @@ impl Tracer {
             }
             _ => self.complete(tid, pid, &e, raw, t_end),
         }
-        resume(libc::PTRACE_CONT, tid, 0);
+        if after > 0 {
+            self.hold(tid, after, libc::PTRACE_CONT);
+        } else {
+            resume(libc::PTRACE_CONT, tid, 0);
+        }
     }
 
     /// Bookkeeping and the record of a completed call; `raw` is the
@@ -405,6 +483,7 @@ impl Tracer {
                 h.t_end = t_end;
                 h.ret = ret;
                 h.errno = errno;
+                h.flags |= e.flags;
             }
             calls::fill(w, tid, e, ret, max_data);
             if let (true, Some((fd, peer))) = (addresses, ends) {
@@ -432,7 +511,9 @@ impl Tracer {
         let tgid = mem::tgid(child).unwrap_or(child);
         if tgid != parent_pid {
             // A new process: same image, same descriptors.
-            let p = self.procs.get(&parent_pid).cloned().unwrap_or_default();
+            let mut p = self.procs.get(&parent_pid).cloned().unwrap_or_default();
+            // A new process counts its own calls for the rules.
+            p.actions = p.actions.forked();
             let recorded = p.recorded;
             self.procs.insert(tgid, p);
             self.sink
@@ -495,6 +576,7 @@ impl Tracer {
         proc.modules = Modules::default();
         proc.modules.set_exe(&exe);
         proc.go = crate::modules::is_go_program(&exe);
+        proc.actions = ProcRules::for_program(&self.rules, &exe, argv0);
         let recorded = proc.recorded;
         if first {
             self.sink
@@ -577,6 +659,40 @@ fn socket_ends(w: &mut RecordWriter<'_>, pid: u32, fd: i32, peer: bool) {
             }
         }
         libc::close(dup as i32);
+    }
+}
+
+/// The connected peer of the tracee's socket `fd` (through a duplicate of
+/// it) into `buf`; the address's length, 0 when unknown.
+pub(crate) fn peer_name(pid: u32, fd: i32, buf: &mut [u8]) -> usize {
+    // SAFETY: plain system calls; the descriptors are ours and closed here.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid as libc::c_long, 0 as libc::c_long);
+        if pidfd < 0 {
+            return 0;
+        }
+        let dup = libc::syscall(
+            libc::SYS_pidfd_getfd,
+            pidfd,
+            fd as libc::c_long,
+            0 as libc::c_long,
+        );
+        libc::close(pidfd as i32);
+        if dup < 0 {
+            return 0;
+        }
+        let mut len = buf.len() as libc::socklen_t;
+        let r = libc::getpeername(
+            dup as i32,
+            buf.as_mut_ptr() as *mut libc::sockaddr,
+            &mut len,
+        );
+        libc::close(dup as i32);
+        if r == 0 {
+            (len as usize).min(buf.len())
+        } else {
+            0
+        }
     }
 }
 

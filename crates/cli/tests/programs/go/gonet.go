@@ -4,6 +4,7 @@
 //	gonet http               a net/http server and a client of it in one process
 //	gonet dns PORT NAME      a pure-Go UDP DNS lookup against 127.0.0.1:PORT
 //	gonet storm N M          N goroutines on their own threads, M datagrams each
+//	gonet hold               one UDP sendto while 3 threads keep writing
 //	gonet connect PORT       one TCP connect to 127.0.0.1:PORT (refused or not)
 //	gonet loop PORT N        N HTTP GETs of 127.0.0.1:PORT (the benchmark)
 //	gonet serve              an HTTP server on 127.0.0.1 until stdin closes
@@ -19,6 +20,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -37,6 +39,8 @@ func main() {
 		n, _ := strconv.Atoi(os.Args[2])
 		m, _ := strconv.Atoi(os.Args[3])
 		storm(n, m)
+	case "hold":
+		hold()
 	case "connect":
 		dialOnce(os.Args[2])
 	case "loop":
@@ -121,6 +125,39 @@ func storm(n, m int) {
 	}
 	wg.Wait()
 	fmt.Println("storm done")
+}
+
+// hold: three goroutines on their own threads write and read datagrams
+// until the main goroutine's one sendto (which a test delays) returned.
+func hold() {
+	var done int32
+	var wg sync.WaitGroup
+	for i := 0; i < 3; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM, 0)
+			if err != nil {
+				panic(err)
+			}
+			b := []byte{'x'}
+			for atomic.LoadInt32(&done) == 0 {
+				syscall.Write(fds[0], b)
+				syscall.Read(fds[1], b)
+				time.Sleep(time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(20 * time.Millisecond)
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM, 0)
+	if err != nil {
+		panic(err)
+	}
+	err = syscall.Sendto(fd, []byte("held"), 0, &syscall.SockaddrInet4{Port: 9, Addr: [4]byte{127, 0, 0, 1}})
+	atomic.StoreInt32(&done, 1)
+	wg.Wait()
+	fmt.Println("hold done", err)
 }
 
 func dialOnce(port string) {
