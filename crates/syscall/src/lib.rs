@@ -85,6 +85,7 @@
 //! thread group (`CLONE_FILES` alone) gets a copy of the socket set.
 
 mod actions;
+pub mod attach;
 pub mod calls;
 pub mod filter;
 mod mem;

@@ -88,6 +88,10 @@ pub struct Tracer {
     /// Threads held by a delay: (deadline, tid, ptrace request to resume
     /// with), earliest first.
     timers: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Attached to a running process: no seccomp filter, so every system
+    /// call stops at entry and exit (`PTRACE_SYSCALL`), and `stop` asks
+    /// for a detach.
+    attach: Option<&'static std::sync::atomic::AtomicBool>,
 }
 
 /// Longest sleep of the tracer loop while a delay holds a thread: how late
@@ -103,6 +107,11 @@ fn event(st: i32) -> i32 {
     (st >> 16) & 0xffff
 }
 
+fn detach(tid: u32, sig: i32) {
+    // SAFETY: plain ptrace request on our stopped tracee.
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, tid as i32, 0usize, sig as usize) };
+}
+
 fn resume(req: libc::c_uint, tid: u32, sig: i32) {
     // SAFETY: plain ptrace request on our tracee; failure (ESRCH: it died)
     // is reported by waitpid.
@@ -116,6 +125,7 @@ impl Tracer {
         let mut t = Tracer {
             rules,
             timers: BinaryHeap::new(),
+            attach: None,
             sink,
             procs: HashMap::new(),
             threads: HashMap::new(),
@@ -161,6 +171,10 @@ impl Tracer {
                 std::thread::sleep(std::time::Duration::from_nanos(wait));
                 continue;
             }
+            if self.detach_asked() {
+                self.detach_all();
+                break;
+            }
             if tid < 0 {
                 match std::io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) => continue,
@@ -179,6 +193,112 @@ impl Tracer {
         }
         self.sink.release();
         self.root_status
+    }
+
+    /// How a thread goes on after a stop: to the next traced system call
+    /// (the seccomp filter stops it), or, attached, to the next system
+    /// call at all.
+    fn cont(&self) -> libc::c_uint {
+        if self.attach.is_some() {
+            libc::PTRACE_SYSCALL
+        } else {
+            libc::PTRACE_CONT
+        }
+    }
+
+    fn detach_asked(&self) -> bool {
+        self.attach
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// A tracer for the running process `pid`, whose threads the caller
+    /// (this thread) has seized and interrupted: its start record and
+    /// module records are written now.
+    pub fn attached(
+        sink: Sink,
+        pid: u32,
+        threads: &[u32],
+        stop: &'static std::sync::atomic::AtomicBool,
+    ) -> Tracer {
+        let mut t = Tracer::new(sink, pid);
+        t.attach = Some(stop);
+        for &tid in threads {
+            t.threads.insert(
+                tid,
+                Thread {
+                    tgid: pid,
+                    ..Thread::default()
+                },
+            );
+        }
+        t.procs.remove(&pid);
+        t.image(pid);
+        t
+    }
+
+    /// Lets every thread go, unchanged: held ones at once, running ones
+    /// after an interrupt stop. A signal that was about to be delivered is
+    /// passed on; an interrupted system call restarts.
+    fn detach_all(&mut self) {
+        let held: Vec<u32> = self.timers.drain().map(|Reverse(t)| t.1).collect();
+        for tid in held {
+            self.undo_fault(tid, false);
+            detach(tid, 0);
+            self.threads.remove(&tid);
+        }
+        let mut left: HashSet<u32> = self.threads.keys().copied().collect();
+        for &tid in &left {
+            // SAFETY: plain ptrace request on our tracee.
+            unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid as i32, 0usize, 0usize) };
+        }
+        let deadline = now() + 2_000_000_000;
+        while !left.is_empty() && now() < deadline {
+            let mut st = 0;
+            // SAFETY: valid out-pointer.
+            let tid = unsafe { libc::waitpid(-1, &mut st, libc::__WALL | libc::WNOHANG) };
+            if tid == 0 {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                continue;
+            }
+            if tid < 0 {
+                break;
+            }
+            let tid = tid as u32;
+            left.remove(&tid);
+            if !libc::WIFSTOPPED(st) {
+                continue;
+            }
+            let (sig, ev) = (stopsig(st), event(st));
+            if ev == 0 && sig == (libc::SIGTRAP | 0x80) {
+                // A system-call stop: a skipped call gets its result.
+                let at_exit = mem::syscall_stop_kind(tid) == Some(mem::SyscallStop::Exit);
+                self.undo_fault(tid, at_exit);
+                detach(tid, 0);
+            } else if ev == 0 {
+                detach(tid, sig);
+            } else {
+                detach(tid, 0);
+            }
+        }
+        self.threads.clear();
+    }
+
+    /// A thread detached inside a call whose fault was decided: at the
+    /// entry the call is put back (it runs), at the exit the injected
+    /// result is set.
+    fn undo_fault(&mut self, tid: u32, at_exit: bool) {
+        let Some(e) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
+            return;
+        };
+        let (Some((ret, errno)), Some(mut r)) = (e.fail, mem::regs(tid)) else {
+            return;
+        };
+        if at_exit {
+            r.rax = (if ret == -1 { -(errno as i64) } else { ret }) as u64;
+        } else {
+            r.orig_rax = e.nr as u64;
+        }
+        mem::set_regs(tid, &r);
     }
 
     /// Resumes the held threads whose delay is over.
@@ -242,11 +362,11 @@ impl Tracer {
             libc::PTRACE_EVENT_SECCOMP => self.seccomp_stop(tid),
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
                 self.new_task(tid, ev);
-                resume(libc::PTRACE_CONT, tid, 0);
+                resume(self.cont(), tid, 0);
             }
             libc::PTRACE_EVENT_EXEC => {
                 self.exec(tid);
-                resume(libc::PTRACE_CONT, tid, 0);
+                resume(self.cont(), tid, 0);
             }
             PTRACE_EVENT_STOP => {
                 if matches!(
@@ -256,15 +376,22 @@ impl Tracer {
                     // Group-stop: stay stopped until SIGCONT, as untraced.
                     resume(libc::PTRACE_LISTEN, tid, 0);
                 } else {
-                    resume(libc::PTRACE_CONT, tid, 0);
+                    resume(self.cont(), tid, 0);
+                }
+            }
+            0 if sig == (libc::SIGTRAP | 0x80) && self.attach.is_some() => {
+                match mem::syscall_stop_kind(tid) {
+                    Some(mem::SyscallStop::Entry) => self.seccomp_stop(tid),
+                    Some(mem::SyscallStop::Exit) => self.exit_stop(tid),
+                    None => resume(self.cont(), tid, 0),
                 }
             }
             0 if sig == (libc::SIGTRAP | 0x80) => self.exit_stop(tid),
             0 => {
                 // Signal-delivery-stop: deliver the signal exactly once.
-                resume(libc::PTRACE_CONT, tid, sig);
+                resume(self.cont(), tid, sig);
             }
-            _ => resume(libc::PTRACE_CONT, tid, 0),
+            _ => resume(self.cont(), tid, 0),
         }
     }
 
@@ -274,14 +401,14 @@ impl Tracer {
 
     fn seccomp_stop(&mut self, tid: u32) {
         let Some(regs) = mem::regs(tid) else {
-            resume(libc::PTRACE_CONT, tid, 0);
+            resume(self.cont(), tid, 0);
             return;
         };
         let t0 = now();
         let nr = regs.orig_rax as i64;
         let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];
         let Some(func) = calls::func_of(nr) else {
-            resume(libc::PTRACE_CONT, tid, 0);
+            resume(self.cont(), tid, 0);
             return;
         };
         let pid = self.proc_of(tid);
@@ -298,7 +425,7 @@ impl Tracer {
         }
         let proc = self.procs.entry(pid).or_default();
         if !calls::wanted(func, &args, proc, tid) {
-            resume(libc::PTRACE_CONT, tid, 0);
+            resume(self.cont(), tid, 0);
             return;
         }
         let mut had_socket = false;
@@ -374,7 +501,7 @@ impl Tracer {
         let pending = self.threads.get_mut(&tid).and_then(|t| t.pending.take());
         let Some(e) = pending else {
             // A syscall-enter-stop we did not ask for: go on.
-            resume(libc::PTRACE_CONT, tid, 0);
+            resume(self.cont(), tid, 0);
             return;
         };
         let t_end = now();
@@ -397,9 +524,9 @@ impl Tracer {
             _ => self.complete(tid, pid, &e, raw, t_end),
         }
         if after > 0 {
-            self.hold(tid, after, libc::PTRACE_CONT);
+            self.hold(tid, after, self.cont());
         } else {
-            resume(libc::PTRACE_CONT, tid, 0);
+            resume(self.cont(), tid, 0);
         }
     }
 
@@ -530,7 +657,7 @@ impl Tracer {
                 t.tgid = tgid;
                 if t.early {
                     t.early = false;
-                    resume(libc::PTRACE_CONT, child, 0);
+                    resume(self.cont(), child, 0);
                 }
             }
             None => {
@@ -560,6 +687,12 @@ impl Tracer {
                 ..Thread::default()
             },
         );
+        self.image(pid);
+    }
+
+    /// Sets up process `pid` for its current image (after an exec, or when
+    /// attached to it) and writes its start record.
+    fn image(&mut self, pid: u32) {
         let exe = mem::exe(pid);
         let argv = mem::cmdline(pid, 1024);
         let argv0 = argv.split(|&b| b == 0).next().unwrap_or(&[]);
@@ -571,6 +704,11 @@ impl Tracer {
         // Close-on-exec epoll instances are gone.
         proc.epolls
             .retain(|fd| std::path::Path::new(&format!("/proc/{pid}/fd/{fd}")).exists());
+        if self.attach.is_some() {
+            // Attached: which epoll instances watch sockets is not known,
+            // so the waits of all of them are recorded.
+            proc.epolls.extend(mem::epoll_fds(pid));
+        }
         proc.opts = opts;
         proc.recorded = opts.flags & CAPTURE_DISABLED == 0;
         proc.modules = Modules::default();
