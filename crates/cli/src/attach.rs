@@ -4,8 +4,8 @@
 
 use crate::setup::{self, Settings};
 use anyhow::Result;
-use std::sync::atomic::{AtomicBool, Ordering};
 use sock_trace_syscall::attach::Ended;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set by SIGINT, SIGTERM, SIGHUP: detach.
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -33,9 +33,8 @@ pub fn attach(settings: Settings, pid: u32) -> Result<i32> {
         }
     }
     let mut collector = setup::start_session(&settings)?;
-    let ended = collector.with_producer(|shm, poll| {
-        sock_trace_syscall::attach::attach(pid, shm, &STOP, poll)
-    });
+    let ended = collector
+        .with_producer(|shm, poll| sock_trace_syscall::attach::attach(pid, shm, &STOP, poll));
     collector.finish();
     match ended {
         Err(refused) => {

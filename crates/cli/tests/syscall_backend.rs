@@ -4,6 +4,8 @@
 
 mod common;
 use common::*;
+#[path = "common/wait.rs"]
+mod wait;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
@@ -613,4 +615,219 @@ fn delay_holds_one_thread_and_not_the_others() {
         during >= 10,
         "only {during} writes of other threads completed while one was held"
     );
+}
+
+// ---------------------------------------------------------------------------
+// sock-trace attach PID
+
+/// Starts `sock-trace attach --format jsonl -o FILE extra... PID`.
+fn start_attach(pid: u32, extra: &[&str]) -> (std::process::Child, std::path::PathBuf) {
+    let trace = scratch("attach").join("trace.jsonl");
+    let child = std::process::Command::new(sock_trace())
+        .arg("attach")
+        .args(["-q", "--format", "jsonl", "-o"])
+        .arg(&trace)
+        .args(extra)
+        .arg(pid.to_string())
+        .env_remove("SOCK_TRACE_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, trace)
+}
+
+/// Ctrl-C to sock-trace attach; its exit code and stderr.
+fn stop_attach(mut child: std::process::Child) -> (Option<i32>, String) {
+    // SAFETY: plain kill of our child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let st = wait::wait_or_kill(&mut child, T, "sock-trace attach");
+    let mut err = String::new();
+    use std::io::Read;
+    child.stderr.take().unwrap().read_to_string(&mut err).ok();
+    (st.code(), err)
+}
+
+fn jsonl(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Attach to a running C loop, see its calls, detach: it runs on, sends
+/// every datagram exactly once and exits with its own code.
+#[test]
+fn attach_to_a_running_loop_then_detach_and_it_runs_on() {
+    use std::io::BufRead;
+    const ROUNDS: usize = 60;
+    let exe = compile_c("udploop", &["-O1"]);
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let port = udp.local_addr().unwrap().port().to_string();
+    let mut prog = std::process::Command::new(&exe)
+        .args([&port, &ROUNDS.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(prog.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let pid: u32 = line.trim().strip_prefix("pid ").unwrap().parse().unwrap();
+    let (tracer, trace) = start_attach(pid, &["--max-data", "32"]);
+    std::thread::sleep(Duration::from_millis(400));
+    let (code, err) = stop_attach(tracer);
+    assert_eq!(code, Some(0), "{err}");
+    let status = wait::wait_or_kill(&mut prog, T, "udploop");
+    assert_eq!(status.code(), Some(7), "the program's own exit code");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(
+        rest.contains(&format!("round {}", ROUNDS - 1)),
+        "ran to the end: {rest}"
+    );
+    let mut ticks = Vec::new();
+    let mut b = [0u8; 64];
+    while ticks.len() < ROUNDS {
+        let n = udp.recv(&mut b).unwrap();
+        ticks.push(String::from_utf8_lossy(&b[..n]).into_owned());
+    }
+    let expected: Vec<String> = (0..ROUNDS).map(|i| format!("tick {i}")).collect();
+    assert_eq!(ticks, expected, "every datagram sent once, in order");
+    let events = jsonl(&trace);
+    let starts: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["type"] == "process").collect();
+    assert_eq!(starts.len(), 1, "{events:?}");
+    assert_eq!(starts[0]["pid"], pid);
+    let sends: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["type"] == "call" && e["func"] == "sendto")
+        .collect();
+    assert!(
+        sends.len() >= 3 && sends.len() < ROUNDS,
+        "{} sendto calls seen while attached",
+        sends.len()
+    );
+    // Consecutive rounds, each its own datagram.
+    let seen: Vec<String> = sends
+        .iter()
+        .map(|e| String::from_utf8(b64(e)).unwrap())
+        .collect();
+    let first: usize = seen[0].strip_prefix("tick ").unwrap().parse().unwrap();
+    let want: Vec<String> = (first..first + seen.len())
+        .map(|i| format!("tick {i}"))
+        .collect();
+    assert_eq!(seen, want);
+}
+
+/// Attach to a Go HTTP server: its accepts, reads and writes of requests
+/// made while attached are seen; after the detach it still serves.
+#[test]
+fn attach_to_a_go_server() {
+    use std::io::{BufRead, Read, Write};
+    let Some(exe) = gonet(GoBuild::Static) else {
+        return;
+    };
+    let mut server = std::process::Command::new(&exe)
+        .arg("serve")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port: u16 = line.trim().strip_prefix("port ").unwrap().parse().unwrap();
+    let get = || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /attached HTTP/1.0\r\n\r\n").unwrap();
+        let mut r = String::new();
+        s.read_to_string(&mut r).unwrap();
+        assert!(
+            r.starts_with("HTTP/1.0 200 OK") && r.ends_with("ok\n"),
+            "{r}"
+        );
+    };
+    get();
+    let (tracer, trace) = start_attach(server.id(), &["--max-data", "256"]);
+    // Attached once the start record is there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&trace).is_ok_and(|t| t.contains("\"process\"")) {
+        assert!(std::time::Instant::now() < deadline, "not attached");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..3 {
+        get();
+    }
+    let (code, err) = stop_attach(tracer);
+    assert_eq!(code, Some(0), "{err}");
+    get();
+    drop(server.stdin.take());
+    let status = wait::wait_or_kill(&mut server, T, "gonet serve");
+    assert_eq!(status.code(), Some(0));
+    let events = jsonl(&trace);
+    let calls = |f: &str| -> Vec<&serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e["type"] == "call" && e["func"] == f)
+            .collect()
+    };
+    let accepted = calls("accept4")
+        .into_iter()
+        .filter(|e| e["result"]["value"].as_i64().is_some_and(|v| v >= 0))
+        .count();
+    assert_eq!(accepted, 3, "{events:#?}");
+    // (No protocol hints here: the listening socket was opened before the
+    // attach, so the kind of the sockets it accepts is not known.)
+    let requests = calls("read")
+        .into_iter()
+        .filter(|e| b64(e).starts_with(b"GET /attached HTTP/1.0\r\n"))
+        .count();
+    assert_eq!(requests, 3);
+    let responses = calls("write")
+        .into_iter()
+        .filter(|e| b64(e).starts_with(b"HTTP/1.0 200 OK\r\n"))
+        .count();
+    assert_eq!(responses, 3);
+}
+
+/// A clear one-line refusal: no such process; another tracer attached.
+#[test]
+fn attach_refusals_say_why() {
+    let mut c = std::process::Command::new(sock_trace());
+    c.args(["attach", "-q", "999999999"]);
+    let (code, _, err) = run_with_timeout(c, T);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err.trim(),
+        "sock-trace: cannot attach: no process 999999999"
+    );
+    // A process already under a tracer (strace's, or ours).
+    let mut prog = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let (first, _) = start_attach(prog.id(), &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = format!("/proc/{}/status", prog.id());
+    while std::fs::read_to_string(&status).is_ok_and(|s| s.contains("TracerPid:\t0\n")) {
+        assert!(std::time::Instant::now() < deadline, "not attached");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = std::process::Command::new(sock_trace());
+    c.args(["attach", "-q", &prog.id().to_string()]);
+    let (code, _, err) = run_with_timeout(c, T);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("is already traced by process") && err.contains("TracerPid"),
+        "{err}"
+    );
+    let (code, err) = stop_attach(first);
+    assert_eq!(code, Some(0), "{err}");
+    let _ = prog.kill();
+    let _ = prog.wait();
 }
