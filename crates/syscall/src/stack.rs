@@ -11,9 +11,9 @@
 //!
 //! The walk is bounded (at most [`MAX_GO_FRAMES`], frame pointers strictly
 //! increasing, within [`MAX_SPAN`] of the stack pointer) and fault-safe:
-//! memory is read with `process_vm_readv` (one read of the stack's first
-//! [`WINDOW`] bytes, then one word pair per frame outside it), and a frame
-//! that cannot be read ends the walk. Garbage yields at worst a few wrong
+//! memory is read with `process_vm_readv`, [`WINDOW`] bytes at a time (a
+//! new window where the chain leaves the last one), and a frame that
+//! cannot be read ends the walk. Garbage yields at worst a few wrong
 //! addresses, never a crash or a long loop.
 
 use crate::mem;
@@ -21,8 +21,8 @@ use crate::mem;
 /// Frames collected beyond the stub (the collector skips the Go standard
 /// library's and shows `--caller-depth` of the rest).
 pub const MAX_GO_FRAMES: usize = 32;
-/// Bytes of stack read at once from the stack pointer.
-const WINDOW: usize = 8192;
+/// Bytes of stack read at once.
+const WINDOW: usize = 2048;
 /// A frame pointer further than this above the stack pointer ends the
 /// walk (goroutine stacks are contiguous; a jump this far is not a frame).
 const MAX_SPAN: u64 = 1 << 20;
@@ -36,15 +36,18 @@ pub fn go_frames(tid: u32, rsp: u64, rbp: u64, code: impl Fn(u64) -> bool) -> Ve
     if rsp == 0 || rsp % 8 != 0 {
         return out;
     }
-    let mut window = vec![0u8; WINDOW];
-    let got = mem::read(tid, rsp, &mut window);
-    window.truncate(got);
-    let word = |addr: u64| -> Option<u64> {
-        let off = addr.checked_sub(rsp)? as usize;
-        match window.get(off..off.checked_add(8)?) {
-            Some(b) => Some(u64::from_le_bytes(b.try_into().ok()?)),
-            None => mem::read_value::<u64>(tid, addr),
+    // A window of the stack, moved up when the chain leaves it: a deep
+    // stack costs a few reads, a shallow one one.
+    let mut buf = [0u8; WINDOW];
+    let mut base = rsp;
+    let mut len = mem::read(tid, rsp, &mut buf);
+    let mut word = |addr: u64| -> Option<u64> {
+        if addr < base || addr + 8 > base + len as u64 {
+            base = addr & !7;
+            len = mem::read(tid, base, &mut buf);
         }
+        let off = (addr - base) as usize;
+        Some(u64::from_le_bytes(buf[..len].get(off..off + 8)?.try_into().ok()?))
     };
     if let Some(ret) = word(rsp).filter(|&a| code(a)) {
         out.push(ret);
