@@ -10,13 +10,11 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
 
-/// basic.c checks every result and errno it gets (ECONNREFUSED, EFAULT,
-/// EBADF ...) and prints ALL OK only when all are what they would be
-/// untraced.
-#[test]
-fn a_static_program_is_traced_at_the_system_call_boundary_and_behaves_as_untraced() {
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/basic.c");
-    let exe = scratch("static-basic").join("basic-static");
+/// Builds a C program (path relative to this crate) with `gcc -static`;
+/// None after `skip` when there is no static libc.
+fn gcc_static(src: &str, name: &str) -> Option<std::path::PathBuf> {
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(src);
+    let exe = scratch(&format!("static-{name}")).join(format!("{name}-static"));
     let built = std::process::Command::new("gcc")
         .args(["-static", "-O1", "-pthread", "-o"])
         .arg(&exe)
@@ -29,8 +27,19 @@ fn a_static_program_is_traced_at_the_system_call_boundary_and_behaves_as_untrace
             "no static libc to link against",
             "apt-get install libc6-dev",
         );
-        return;
+        return None;
     }
+    Some(exe)
+}
+
+/// basic.c checks every result and errno it gets (ECONNREFUSED, EFAULT,
+/// EBADF ...) and prints ALL OK only when all are what they would be
+/// untraced.
+#[test]
+fn a_static_program_is_traced_at_the_system_call_boundary_and_behaves_as_untraced() {
+    let Some(exe) = gcc_static("tests/programs/basic.c", "basic") else {
+        return;
+    };
     let t = run_traced(&[], &[&exe], T);
     assert_eq!(t.code, Some(0), "{}", t.stderr);
     assert!(t.stdout.contains("ALL OK"), "{}", t.stdout);
@@ -533,23 +542,9 @@ fn go_client_injected_connection_refused() {
 /// from inside (errno ECONNREFUSED); the listener accepted only the first.
 #[test]
 fn static_c_client_injected_refusal_on_the_second_connect() {
-    let src =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../syscall/tests/programs/client.c");
-    let exe = scratch("static-client").join("client-static");
-    let built = std::process::Command::new("gcc")
-        .args(["-static", "-O1", "-o"])
-        .arg(&exe)
-        .arg(&src)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    if !built {
-        skip(
-            "no static libc to link against",
-            "apt-get install libc6-dev",
-        );
+    let Some(exe) = gcc_static("../syscall/tests/programs/client.c", "client") else {
         return;
-    }
+    };
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port().to_string();
     let server = std::thread::spawn(move || {

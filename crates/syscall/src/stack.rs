@@ -47,7 +47,9 @@ pub fn go_frames(tid: u32, rsp: u64, rbp: u64, code: impl Fn(u64) -> bool) -> Ve
             len = mem::read(tid, base, &mut buf);
         }
         let off = (addr - base) as usize;
-        Some(u64::from_le_bytes(buf[..len].get(off..off + 8)?.try_into().ok()?))
+        Some(u64::from_le_bytes(
+            buf[..len].get(off..off + 8)?.try_into().ok()?,
+        ))
     };
     if let Some(ret) = word(rsp).filter(|&a| code(a)) {
         out.push(ret);

@@ -753,15 +753,16 @@ impl Tracer {
     }
 }
 
-/// The local (and, with `peer`, the remote) address of the tracee's socket
-/// `fd`, read through a duplicate of it (pidfd_getfd, Linux 5.6+), when the
-/// capture asks for addresses (pcap).
-fn socket_ends(w: &mut RecordWriter<'_>, pid: u32, fd: i32, peer: bool) {
-    // SAFETY: plain system calls; the descriptors are ours and closed below.
+/// A duplicate of the tracee's descriptor `fd` in this process
+/// (pidfd_getfd, Linux 5.6+), closed when dropped.
+fn dup_of(pid: u32, fd: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain system calls; pidfd is ours and closed here, the
+    // duplicate is owned by the returned value.
     unsafe {
         let pidfd = libc::syscall(libc::SYS_pidfd_open, pid as libc::c_long, 0 as libc::c_long);
         if pidfd < 0 {
-            return;
+            return None;
         }
         let dup = libc::syscall(
             libc::SYS_pidfd_getfd,
@@ -770,68 +771,56 @@ fn socket_ends(w: &mut RecordWriter<'_>, pid: u32, fd: i32, peer: bool) {
             0 as libc::c_long,
         );
         libc::close(pidfd as i32);
-        if dup < 0 {
-            return;
+        (dup >= 0).then(|| std::os::fd::OwnedFd::from_raw_fd(dup as i32))
+    }
+}
+
+type NameCall = unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32;
+
+/// getsockname or getpeername of a socket into `buf`: the length, 0 when
+/// it fails.
+fn name_of(sock: &std::os::fd::OwnedFd, call: NameCall, buf: &mut [u8]) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: a valid buffer and length for the kernel to fill.
+    let r = unsafe {
+        call(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr() as *mut libc::sockaddr,
+            &mut len,
+        )
+    };
+    if r == 0 {
+        (len as usize).min(buf.len())
+    } else {
+        0
+    }
+}
+
+/// The local (and, with `peer`, the remote) address of the tracee's socket
+/// `fd`, read through a duplicate of it, when the capture asks for
+/// addresses (pcap).
+fn socket_ends(w: &mut RecordWriter<'_>, pid: u32, fd: i32, peer: bool) {
+    let Some(sock) = dup_of(pid, fd) else {
+        return;
+    };
+    let calls: [(NameCall, u8); 2] = [
+        (libc::getsockname, role::LOCAL_ADDR),
+        (libc::getpeername, role::PEER_ADDR),
+    ];
+    for (f, r) in calls.into_iter().take(if peer { 2 } else { 1 }) {
+        let mut buf = [0u8; calls::MAX_ADDR];
+        let n = name_of(&sock, f, &mut buf);
+        if n > 0 {
+            w.blob(Tag::SockAddr, r, &buf[..n]);
         }
-        let calls: [(
-            unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32,
-            u8,
-        ); 2] = [
-            (libc::getsockname, role::LOCAL_ADDR),
-            (libc::getpeername, role::PEER_ADDR),
-        ];
-        for (f, r) in calls.into_iter().take(if peer { 2 } else { 1 }) {
-            let mut buf = [0u8; calls::MAX_ADDR];
-            let mut len = calls::MAX_ADDR as libc::socklen_t;
-            if f(
-                dup as i32,
-                buf.as_mut_ptr() as *mut libc::sockaddr,
-                &mut len,
-            ) == 0
-            {
-                w.blob(
-                    Tag::SockAddr,
-                    r,
-                    &buf[..(len as usize).min(calls::MAX_ADDR)],
-                );
-            }
-        }
-        libc::close(dup as i32);
     }
 }
 
 /// The connected peer of the tracee's socket `fd` (through a duplicate of
 /// it) into `buf`; the address's length, 0 when unknown.
 pub(crate) fn peer_name(pid: u32, fd: i32, buf: &mut [u8]) -> usize {
-    // SAFETY: plain system calls; the descriptors are ours and closed here.
-    unsafe {
-        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid as libc::c_long, 0 as libc::c_long);
-        if pidfd < 0 {
-            return 0;
-        }
-        let dup = libc::syscall(
-            libc::SYS_pidfd_getfd,
-            pidfd,
-            fd as libc::c_long,
-            0 as libc::c_long,
-        );
-        libc::close(pidfd as i32);
-        if dup < 0 {
-            return 0;
-        }
-        let mut len = buf.len() as libc::socklen_t;
-        let r = libc::getpeername(
-            dup as i32,
-            buf.as_mut_ptr() as *mut libc::sockaddr,
-            &mut len,
-        );
-        libc::close(dup as i32);
-        if r == 0 {
-            (len as usize).min(buf.len())
-        } else {
-            0
-        }
-    }
+    dup_of(pid, fd).map_or(0, |sock| name_of(&sock, libc::getpeername, buf))
 }
 
 /// The message of a ptrace event stop (the new task of a fork, the former

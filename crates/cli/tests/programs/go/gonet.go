@@ -96,6 +96,17 @@ func lookup(port, name string) {
 	}
 }
 
+// lockedPair locks the calling goroutine to its OS thread and opens a
+// datagram socketpair for it.
+func lockedPair() [2]int {
+	runtime.LockOSThread()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM, 0)
+	if err != nil {
+		panic(err)
+	}
+	return fds
+}
+
 // storm: each goroutine locks itself to an OS thread and moves m one-byte
 // datagrams over its own socketpair with plain blocking system calls, so
 // the counts are exact: n*m writes, n*m reads.
@@ -105,11 +116,7 @@ func storm(n, m int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runtime.LockOSThread()
-			fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM, 0)
-			if err != nil {
-				panic(err)
-			}
+			fds := lockedPair()
 			b := []byte{'x'}
 			for j := 0; j < m; j++ {
 				if _, err := syscall.Write(fds[0], b); err != nil {
@@ -136,11 +143,7 @@ func hold() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			runtime.LockOSThread()
-			fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_DGRAM, 0)
-			if err != nil {
-				panic(err)
-			}
+			fds := lockedPair()
 			b := []byte{'x'}
 			for atomic.LoadInt32(&done) == 0 {
 				syscall.Write(fds[0], b)
