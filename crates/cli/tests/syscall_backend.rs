@@ -826,3 +826,60 @@ fn attach_refusals_say_why() {
     let _ = prog.kill();
     let _ = prog.wait();
 }
+
+/// A program linked against musl (Debian's musl-gcc links it dynamically,
+/// with musl's own loader, which cannot load the glibc-built preload
+/// library): `--backend auto` traces it at the system-call boundary.
+#[test]
+fn a_musl_program_is_traced_by_the_system_call_backend() {
+    if !on_path("musl-gcc") {
+        skip("musl-gcc is not installed", "apt-get install musl-tools");
+        return;
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../syscall/tests/programs/client.c");
+    let exe = scratch("musl").join("client-musl");
+    let built = std::process::Command::new("musl-gcc")
+        .args(["-O1", "-o"])
+        .arg(&exe)
+        .arg(&src)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(built, "musl-gcc {}", src.display());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = listener.accept().unwrap();
+        let mut b = [0u8; 4];
+        s.read_exact(&mut b).unwrap();
+        s.write_all(b"pong!").unwrap();
+    });
+    let t = run_traced(
+        &[],
+        &[
+            exe.to_str().unwrap(),
+            &port.to_string(),
+            &closed.to_string(),
+        ],
+        T,
+    );
+    server.join().unwrap();
+    assert_eq!(t.code, Some(3), "{} {}", t.stdout, t.stderr);
+    assert!(t.stdout.contains("ALL OK"), "{}", t.stdout);
+    assert!(
+        t.stderr.contains("is linked against musl")
+            && t.stderr.contains("(--backend syscall)"),
+        "{}",
+        t.stderr
+    );
+    let connects = t.calls("connect");
+    assert_eq!(connects.len(), 2, "{}", t.trace);
+    assert_eq!(connects[1]["result"]["error"]["name"], "ECONNREFUSED");
+}
