@@ -836,8 +836,8 @@ fn a_musl_program_is_traced_by_the_system_call_backend() {
         skip("musl-gcc is not installed", "apt-get install musl-tools");
         return;
     }
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../syscall/tests/programs/client.c");
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../syscall/tests/programs/client.c");
     let exe = scratch("musl").join("client-musl");
     let built = std::process::Command::new("musl-gcc")
         .args(["-O1", "-o"])
@@ -854,9 +854,23 @@ fn a_musl_program_is_traced_by_the_system_call_backend() {
         .local_addr()
         .unwrap()
         .port();
+    // Never blocks for good: a client that did not run must fail the
+    // test, not hang it.
+    listener.set_nonblocking(true).unwrap();
     let server = std::thread::spawn(move || {
         use std::io::{Read, Write};
-        let (mut s, _) = listener.accept().unwrap();
+        let deadline = std::time::Instant::now() + T;
+        let mut s = loop {
+            match listener.accept() {
+                Ok((s, _)) => break s,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                Err(e) => panic!("no connection: {e}"),
+            }
+        };
+        s.set_nonblocking(false).unwrap();
+        s.set_read_timeout(Some(T)).unwrap();
         let mut b = [0u8; 4];
         s.read_exact(&mut b).unwrap();
         s.write_all(b"pong!").unwrap();
@@ -870,12 +884,11 @@ fn a_musl_program_is_traced_by_the_system_call_backend() {
         ],
         T,
     );
-    server.join().unwrap();
     assert_eq!(t.code, Some(3), "{} {}", t.stdout, t.stderr);
+    server.join().unwrap();
     assert!(t.stdout.contains("ALL OK"), "{}", t.stdout);
     assert!(
-        t.stderr.contains("is linked against musl")
-            && t.stderr.contains("(--backend syscall)"),
+        t.stderr.contains("is linked against musl") && t.stderr.contains("(--backend syscall)"),
         "{}",
         t.stderr
     );
