@@ -236,6 +236,26 @@ fn elf_interp(b: &[u8]) -> ElfKind {
     ElfKind::Static
 }
 
+/// The PT_INTERP path of a 64-bit little-endian ELF (without its NUL).
+fn interpreter(b: &[u8]) -> Option<&[u8]> {
+    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
+        return None;
+    }
+    let u16_at = |o: usize| Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?) as usize);
+    let u64_at = |o: usize| Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?) as usize);
+    let (phoff, entsize, num) = (u64_at(0x20)?, u16_at(0x36)?, u16_at(0x38)?);
+    (0..num).find_map(|i| {
+        let ph = phoff.checked_add(i.checked_mul(entsize)?)?;
+        if b.get(ph..ph + 4)? != 3u32.to_le_bytes() {
+            return None;
+        }
+        let off = u64_at(ph + 8)?;
+        let size = u64_at(ph + 32)?;
+        let path = b.get(off..off.checked_add(size)?)?;
+        Some(path.strip_suffix(b"\0").unwrap_or(path))
+    })
+}
+
 /// Finds `name` like execvp does.
 pub fn resolve_program(name: &OsStr) -> Option<PathBuf> {
     if name.as_bytes().contains(&b'/') {
@@ -286,11 +306,19 @@ fn choose_backend(path: &Path, asked: BackendChoice) -> (BackendChoice, Option<S
             let bytes = std::fs::read(path).unwrap_or_default();
             let go = is_go_binary(&bytes);
             let static_elf = matches!(elf_interp(&bytes), ElfKind::Static);
-            let what = match (static_elf, go) {
-                (true, true) => "is a statically linked Go program",
-                (true, false) => "is statically linked (no dynamic loader)",
-                (false, true) => "is a Go program: Go makes its own system calls",
-                (false, false) => {
+            let musl = interpreter(&bytes).is_some_and(|i| {
+                i.rsplit(|&b| b == b'/')
+                    .next()
+                    .is_some_and(|name| name.starts_with(b"ld-musl"))
+            });
+            let what = match (static_elf, go, musl) {
+                (true, true, _) => "is a statically linked Go program",
+                (true, false, _) => "is statically linked (no dynamic loader)",
+                (false, true, _) => "is a Go program: Go makes its own system calls",
+                (false, false, true) => {
+                    "is linked against musl (its loader cannot load the glibc preload library)"
+                }
+                (false, false, false) => {
                     return (BackendChoice::Preload, why.map(|w| format!("warning: {w}")))
                 }
             };

@@ -7,6 +7,7 @@
 //! collector that the preload library starts on its own when it is used
 //! without the launcher (`collect`, hidden).
 
+mod attach;
 mod intel_cmd;
 mod launch;
 mod preload_lib;
@@ -36,6 +37,9 @@ enum Command {
     Record(RunArgs),
     /// Print a recording made by `sock-trace record`, with the output options of `run`.
     Print(PrintArgs),
+    /// Trace a running process (its threads, and its children from then on)
+    /// until it exits or Ctrl-C; then detach and leave it running.
+    Attach(AttachArgs),
     /// Print the effective configuration, or a commented default file.
     Config(ConfigArgs),
     /// Print the path of the preload library, for `LD_PRELOAD=... CMD`.
@@ -168,6 +172,17 @@ struct PrintArgs {
 }
 
 #[derive(Args)]
+struct AttachArgs {
+    #[command(flatten)]
+    flags: TraceFlags,
+    /// Do not name the configuration file on stderr.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// The process to trace.
+    pid: u32,
+}
+
+#[derive(Args)]
 struct LookupCmd {
     #[command(flatten)]
     args: intel_cmd::LookupArgs,
@@ -268,6 +283,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
             ignore_sigpipe();
             let settings = setup::Settings::load(&args.flags, false)?;
             setup::print_recording(settings, &args.recording)
+        }
+        Command::Attach(args) => {
+            ignore_sigpipe();
+            let settings =
+                setup::Settings::load_with(&args.flags, setup::Load::Run { quiet: args.quiet })?;
+            attach::attach(settings, args.pid)
         }
         Command::Config(args) => {
             if args.default {

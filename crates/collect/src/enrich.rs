@@ -149,11 +149,13 @@ impl Enrich {
         }
         let map = map_of(&mut self.maps, ev.pid, modules);
         let frames = self.symbolizer.symbolize_stack(map, &ev.callers);
-        // Skip frames in the listed objects; if every frame is in one, the
-        // innermost stays (a line inside libcurl beats no line at all).
+        // Skip frames in the listed objects and a Go program's standard
+        // library (the system-call backend records its whole stack); if
+        // every frame is skipped, the innermost stays (a line inside
+        // libcurl beats no line at all).
         let mut kept: Vec<&sym::Frame> = frames
             .iter()
-            .filter(|f| p.skip.is_empty() || !p.skip.matches(&f.module))
+            .filter(|f| !f.go_std && (p.skip.is_empty() || !p.skip.matches(&f.module)))
             .collect();
         if kept.is_empty() {
             kept = frames.iter().take(1).collect();

@@ -14,6 +14,8 @@ pub enum Resolution {
     Symtab,
     /// Function from the ELF `.dynsym` (no line info).
     Dynsym,
+    /// Function and file:line from a Go program's `.gopclntab` (no DWARF).
+    GoPclntab,
     /// Only the module is known: displayed as `module+0xOFF`.
     Module,
     /// The address lies in no module of the map.
@@ -37,6 +39,10 @@ pub struct InlinedFrame {
 /// all [`Frame`]s for that address through the symbolizer's cache.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FrameInfo {
+    /// The frame lies in the Go standard library (runtime, syscall, net,
+    /// internal/..., see `go::is_std_function`) of a program built by the
+    /// Go toolchain.
+    pub go_std: bool,
     /// Module path as given in the [`crate::ProcessMap`] (empty when unmapped).
     pub module: PathBuf,
     /// Demangled name of the physical (non-inlined) function containing the
@@ -153,7 +159,7 @@ impl Frame {
             Resolution::Module => {
                 let _ = write!(s, "{}+{:#x}", self.module_name(style), self.module_offset);
             }
-            Resolution::Symtab | Resolution::Dynsym | Resolution::Dwarf => {
+            Resolution::Symtab | Resolution::Dynsym | Resolution::Dwarf | Resolution::GoPclntab => {
                 let (file, line, _) = self.location();
                 match (file, line) {
                     (Some(f), Some(l)) => {
@@ -225,6 +231,7 @@ mod tests {
 
     fn base() -> FrameInfo {
         FrameInfo {
+            go_std: false,
             module: "/usr/lib/libfoo.so".into(),
             function: Some("connect_probe".into()),
             function_offset: Some(0x25),

@@ -30,8 +30,16 @@
 //!    `<debug dir>/<object's dir>/`). Compressed debug sections
 //!    (`SHF_COMPRESSED` zlib/zstd and `.zdebug_*`) and dwz supplementary
 //!    files (`.gnu_debugaltlink`) are supported.
-//! 2. ELF symbol tables, `.symtab` then `.dynsym`: `function+0xOFF`.
-//! 3. The module alone: `module+0xOFF`.
+//! 2. Go's `.gopclntab` for Go programs without DWARF (`-ldflags=-s -w`):
+//!    function and file:line (see the `go` module for the format read).
+//! 3. ELF symbol tables, `.symtab` then `.dynsym`: `function+0xOFF`.
+//! 4. The module alone: `module+0xOFF`.
+//!
+//! Frames of a Go program's standard library (runtime, syscall, net, ...)
+//! say so ([`FrameInfo::go_std`]): the system-call backend records a Go
+//! program's whole stack, and the collector looks through those frames to
+//! the first one in the program's own code, as `--caller-skip` does for
+//! libraries.
 //!
 //! Symbolization never fails and never panics on malformed input: a missing,
 //! changed (build-id or segment mismatch), truncated or garbage file yields a
@@ -49,6 +57,7 @@
 
 mod demangle;
 mod frame;
+mod go;
 mod loader;
 mod map;
 
@@ -260,6 +269,7 @@ impl Symbolizer {
                 let l = catch_unwind(AssertUnwindSafe(|| m.lookup(vaddr, demangle)));
                 match l {
                     Ok(l) => FrameInfo {
+                        go_std: l.go_std,
                         module: path.clone(),
                         function: l.function,
                         function_offset: l.function_offset,
@@ -345,6 +355,7 @@ impl Symbolizer {
 
 fn module_only(module: PathBuf, vaddr: u64, note: &str) -> FrameInfo {
     FrameInfo {
+        go_std: false,
         module,
         function: None,
         function_offset: None,

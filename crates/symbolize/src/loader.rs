@@ -14,6 +14,7 @@ use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
 use crate::demangle::{demangle, Lang};
 use crate::frame::{InlinedFrame, Resolution};
+use crate::go::{self, Pclntab};
 use crate::map::Module;
 
 type Reader = gimli::EndianArcSlice<gimli::RunTimeEndian>;
@@ -109,6 +110,11 @@ impl SymbolTable {
 pub(crate) struct LoadedModule {
     dwarf: Option<Context>,
     symbols: SymbolTable,
+    /// Built by the Go toolchain (`.gopclntab`, `.go.buildinfo` or the Go
+    /// build-id note).
+    go: bool,
+    /// Go's own line table, kept when there is no DWARF (stripped Go).
+    pclntab: Option<Pclntab>,
     /// `true` when the module is unusable (then only `module+0xOFF`).
     broken: bool,
     note: Option<String>,
@@ -116,6 +122,8 @@ pub(crate) struct LoadedModule {
 
 /// What a lookup found.
 pub(crate) struct Lookup {
+    /// The frame is in the Go standard library of a Go program.
+    pub go_std: bool,
     pub function: Option<String>,
     pub function_offset: Option<u64>,
     pub file: Option<PathBuf>,
@@ -389,6 +397,8 @@ impl LoadedModule {
         LoadedModule {
             dwarf: None,
             symbols: SymbolTable::default(),
+            go: false,
+            pclntab: None,
             broken: true,
             note: Some(note),
         }
@@ -517,9 +527,28 @@ impl LoadedModule {
             }
             None => None,
         };
+        let go = [".gopclntab", ".go.buildinfo", ".note.go.buildid"]
+            .iter()
+            .any(|n| obj.section_by_name(n).is_some());
+        let pclntab = if go && dwarf.is_none() {
+            let text = obj.section_by_name(".text").map_or(0, |s| s.address());
+            obj.section_by_name(".gopclntab")
+                .and_then(|s| s.data().ok())
+                .and_then(|d| Pclntab::parse(d.to_vec(), text))
+        } else {
+            None
+        };
+        if pclntab.is_some() {
+            note = join_notes(
+                note,
+                Some("functions and lines from Go's .gopclntab".into()),
+            );
+        }
         LoadedModule {
             dwarf,
             symbols,
+            go,
+            pclntab,
             broken: false,
             note,
         }
@@ -558,6 +587,8 @@ impl LoadedModule {
         LoadedModule {
             dwarf,
             symbols,
+            go: false,
+            pclntab: None,
             broken: false,
             note: join_notes(
                 Some(format!("{open_err}; used debug file {}", df.path.display())),
@@ -569,6 +600,7 @@ impl LoadedModule {
     /// Looks up link-time virtual address `vaddr` (a return address).
     pub(crate) fn lookup(&self, vaddr: u64, want_demangle: bool) -> Lookup {
         let mut out = Lookup {
+            go_std: false,
             function: None,
             function_offset: None,
             file: None,
@@ -646,9 +678,34 @@ impl LoadedModule {
                 }
             }
         }
+        if out.function.is_none() || out.resolution != Resolution::Dwarf {
+            if let Some(l) = self.pclntab.as_ref().and_then(|t| t.lookup(probe)) {
+                out.function_offset = Some(vaddr.wrapping_sub(l.entry));
+                out.function = Some(l.function);
+                out.file = l.file.map(PathBuf::from);
+                out.line = l.line;
+                out.resolution = Resolution::GoPclntab;
+            }
+        }
         // Demangle the symbol name only when DWARF did not name the function.
         if out.function.is_none() {
             out.function = sym.map(|s| dm(&s.name, Lang::Unknown));
+        }
+        if self.go {
+            if let Some(f) = &out.function {
+                out.go_std = go::is_std_function(f, out.file.as_deref());
+            }
+            // Standard-library code inlined into the program's own function
+            // (syscall.Write into main.f): the line shown is the program's.
+            if !out.go_std {
+                let std = |i: &InlinedFrame| {
+                    i.function
+                        .as_deref()
+                        .is_some_and(|f| go::is_std_function(f, i.file.as_deref()))
+                };
+                let n = out.inlined.iter().take_while(|i| std(i)).count();
+                out.inlined.drain(..n);
+            }
         }
         out
     }

@@ -31,6 +31,10 @@ pub const TRACED: &[(i64, Func)] = &[
     (libc::SYS_recvfrom, Func::Recvfrom),
     (libc::SYS_sendmsg, Func::Sendmsg),
     (libc::SYS_recvmsg, Func::Recvmsg),
+    (libc::SYS_sendmmsg, Func::Sendmmsg),
+    (libc::SYS_recvmmsg, Func::Recvmmsg),
+    (libc::SYS_sendfile, Func::Sendfile),
+    (libc::SYS_ioctl, Func::Ioctl),
     (libc::SYS_setsockopt, Func::Setsockopt),
     (libc::SYS_getsockopt, Func::Getsockopt),
     (libc::SYS_close, Func::Close),
@@ -75,12 +79,21 @@ pub struct Entry {
     /// User-space instruction pointer at the call (after the `syscall`
     /// instruction: a return address for the symboliser).
     pub rip: u64,
+    /// Further return addresses (a Go program's stack above its system-call
+    /// stub, see `stack`); empty for other programs.
+    pub stack: Vec<u64>,
     pub t_start: u64,
     /// close, close_range: whether a socket was among the descriptors.
     pub had_socket: bool,
     /// Blobs read before the call (what the kernel overwrites: select's
     /// sets, timeouts).
     pub pre: Vec<PreBlob>,
+    /// Record flags from the configuration's rules (injected, delayed).
+    pub flags: u16,
+    /// An injected failure: the call was skipped; (return value, errno).
+    pub fail: Option<(i64, i32)>,
+    /// A delay after the call (the thread is held at its exit stop).
+    pub after_ns: u64,
 }
 
 /// A blob read at the seccomp stop: tag, role, bytes.
@@ -115,9 +128,14 @@ pub fn wanted(func: Func, args: &[u64; 6], fds: &dyn Fds, tid: u32) -> bool {
             raw.chunks_exact(8)
                 .any(|p| fds.is_socket(i32::from_le_bytes([p[0], p[1], p[2], p[3]]) as i64))
         }
-        Func::Read | Func::Write | Func::Readv | Func::Writev | Func::Close | Func::Fcntl => {
-            fds.is_socket(fd)
-        }
+        Func::Read
+        | Func::Write
+        | Func::Readv
+        | Func::Writev
+        | Func::Close
+        | Func::Fcntl
+        | Func::Ioctl
+        | Func::Sendfile => fds.is_socket(fd),
         Func::Dup => fds.is_socket(fd),
         Func::Dup2 | Func::Dup3 => fds.is_socket(fd) || fds.is_socket(args[1] as i32 as i64),
         Func::CloseRange => {
@@ -297,6 +315,75 @@ fn msghdr_blobs(w: &mut RecordWriter<'_>, pid: u32, msg: u64, ret: i64, sending:
     iov_blobs(w, pid, iov, iovlen, ret, data_role, max);
 }
 
+/// `struct mmsghdr` on x86_64: a msghdr (56 bytes), `msg_len`, padding.
+const MMSGHDR_SIZE: usize = 64;
+/// Messages of one sendmmsg/recvmmsg whose lengths are recorded (as the
+/// preload library: at most 32).
+const MAX_MMSG: usize = 32;
+
+/// sendmmsg/recvmmsg: each processed message's length, the first
+/// message's address, and the payload of the messages back to back (at
+/// most `max` bytes), as the preload library records them.
+fn mmsg_blobs(
+    w: &mut RecordWriter<'_>,
+    pid: u32,
+    vec: u64,
+    n: i64,
+    (addr_role, data_role): (u8, u8),
+    max: usize,
+) {
+    if vec == 0 || n <= 0 {
+        return;
+    }
+    let count = (n as usize).min(MAX_MMSG);
+    let mut raw = [0u8; MAX_MMSG * MMSGHDR_SIZE];
+    let raw = &mut raw[..count * MMSGHDR_SIZE];
+    if mem::read(pid, vec, raw) < raw.len() {
+        w.header().flags |= FLAG_BAD_POINTER;
+        return;
+    }
+    let q = |o: usize| u64::from_le_bytes(raw[o..o + 8].try_into().unwrap_or([0; 8]));
+    let d = |o: usize| u32::from_le_bytes(raw[o..o + 4].try_into().unwrap_or([0; 4]));
+    let lens: Vec<i64> = (0..count)
+        .map(|i| d(i * MMSGHDR_SIZE + 56) as i64)
+        .collect();
+    w.ints(role::MMSG, &lens);
+    bytes(
+        w,
+        pid,
+        Tag::SockAddr,
+        addr_role,
+        q(0),
+        (d(8) as usize).min(MAX_ADDR),
+    );
+    let total: usize = lens.iter().map(|&l| l.max(0) as usize).sum();
+    if max == 0 || total == 0 {
+        return;
+    }
+    let buf = w.reserve(max.min(total));
+    let mut got = 0;
+    'messages: for (i, &len) in lens.iter().enumerate() {
+        let base = i * MMSGHDR_SIZE;
+        let Some(v) = iovecs(pid, q(base + 16), q(base + 24)) else {
+            break;
+        };
+        let mut left = len.max(0) as u64;
+        for (ptr, l) in v {
+            if left == 0 || got >= buf.len() {
+                break;
+            }
+            let take = (l.min(left) as usize).min(buf.len() - got);
+            let n = mem::read(pid, ptr, &mut buf[got..got + take]);
+            got += n;
+            if n < take {
+                break 'messages;
+            }
+            left -= take as u64;
+        }
+    }
+    w.commit_reserved(Tag::Bytes, data_role, got);
+}
+
 /// Reads, at the seccomp stop, what the call will overwrite: select's
 /// sets and timeouts (Linux rewrites them), ppoll's timeout. pselect6's
 /// sixth argument points to `{sigmask ptr, size}`: the mask pointer is
@@ -463,6 +550,37 @@ pub fn fill(w: &mut RecordWriter<'_>, pid: u32, e: &Entry, ret: i64, max_data: u
         Func::Recvmsg => {
             set_args(w, 3);
             msghdr_blobs(w, pid, a[1], ret, false, max_data);
+        }
+        Func::Sendmmsg => {
+            set_args(w, 4);
+            mmsg_blobs(w, pid, a[1], ret, (role::ADDR, role::DATA_OUT), max_data);
+        }
+        Func::Recvmmsg => {
+            set_args(w, 5);
+            mmsg_blobs(w, pid, a[1], ret, (role::ADDR_OUT, role::DATA_IN), max_data);
+            if let Some(t) = mem::read_value::<[i64; 2]>(pid, a[4]) {
+                w.ints(role::TIMEOUT, &t);
+            }
+        }
+        Func::Sendfile => {
+            set_args(w, 4);
+            if let Some(o) = mem::read_value::<i64>(pid, a[2]) {
+                w.ints(role::ARG_VAL, &[o]);
+            }
+        }
+        Func::Ioctl => {
+            set_args(w, 3);
+            // The requests whose argument is an int (read or written).
+            let int_arg = matches!(
+                a[1] as u32 as u64,
+                0x541B /* FIONREAD, SIOCINQ */ | 0x5421 /* FIONBIO */ | 0x5452 /* FIOASYNC */
+                    | 0x8905 /* SIOCATMARK */ | 0x5411 /* TIOCOUTQ, SIOCOUTQ */
+            );
+            if ret == 0 && int_arg {
+                if let Some(v) = mem::read_value::<i32>(pid, a[2]) {
+                    w.ints(role::ARG_VAL, &[v as i64]);
+                }
+            }
         }
         Func::Poll | Func::Ppoll => {
             set_args(w, 4);

@@ -68,27 +68,42 @@
 //!
 //! # Callers
 //!
-//! With caller attribution on, the first (and only) `Caller` frame is the
-//! user-space instruction pointer after the `syscall` instruction. Module
-//! records for the ELF objects mapped executable are written from
-//! /proc/PID/maps and each file's program headers (see [`modules`]) after
-//! an exec, and again whenever a caller address lies outside every known
-//! object (code loaded later), just before the record that needs them.
+//! With caller attribution on, the first `Caller` frame is the user-space
+//! instruction pointer after the `syscall` instruction; for a Go program
+//! the goroutine's stack above the runtime's system-call stub follows (see
+//! `stack`: the collector's symbolizer looks through the Go standard
+//! library's frames). Module records for the ELF objects mapped executable
+//! are written from /proc/PID/maps and each file's program headers (see
+//! [`modules`]) after an exec, and again whenever a caller address lies
+//! outside every known object (code loaded later), just before the record
+//! that needs them.
 //!
-//! # Limits (first part)
+//! # Delays, faults, attach
 //!
-//! x86_64 only. Not yet traced: sendmmsg/recvmmsg, sendfile, ioctl,
-//! epoll_pwait2. Delays and fault injection are not applied. glibc's
-//! select() is the pselect6 system call and is recorded as pselect; send
-//! and recv are sendto and recvfrom. A poll whose array holds no socket is
-//! resumed at its entry, so its failures are not recorded. A clone sharing the descriptor table without sharing the
+//! The configuration's delay and fault rules apply as in the preload
+//! library (`actions`): a fault skips the call (`orig_rax = -1`, then
+//! `rax = -errno`), a delay holds only the one thread on the tracer's timer
+//! queue. [`attach::attach`] traces a running process with `PTRACE_SYSCALL`
+//! stops (no filter can be installed from outside) and detaches on request,
+//! leaving it running.
+//!
+//! # Limits
+//!
+//! x86_64 only. Not traced: epoll_pwait2. Short writes and bandwidth
+//! limits are not applied. glibc's select() is the pselect6 system call and
+//! is recorded as pselect; send and recv are sendto and recvfrom. A poll
+//! whose array holds no socket is resumed at its entry, so its failures are
+//! not recorded. A clone sharing the descriptor table without sharing the
 //! thread group (`CLONE_FILES` alone) gets a copy of the socket set.
 
+mod actions;
+pub mod attach;
 pub mod calls;
 pub mod filter;
 mod mem;
 pub mod modules;
 mod sink;
+mod stack;
 mod tracer;
 
 use sock_trace_event::Shm;

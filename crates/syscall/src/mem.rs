@@ -100,6 +100,20 @@ pub fn regs(tid: u32) -> Option<libc::user_regs_struct> {
     (rc == 0).then_some(r)
 }
 
+/// Sets the tracee's registers at a stop (false when refused).
+pub fn set_regs(tid: u32, r: &libc::user_regs_struct) -> bool {
+    // SAFETY: valid in-pointer for SETREGS on a stopped tracee.
+    let rc = unsafe {
+        libc::ptrace(
+            libc::PTRACE_SETREGS,
+            tid as i32,
+            0usize,
+            r as *const libc::user_regs_struct,
+        )
+    };
+    rc == 0
+}
+
 /// `/proc/PID/exe`, at most `max` bytes.
 pub fn exe(pid: u32) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
@@ -155,4 +169,46 @@ pub fn socket_fds(pid: u32) -> Vec<i32> {
         }
     }
     v
+}
+
+/// Which system-call stop a `SIGTRAP | 0x80` stop is (attached tracing,
+/// where entries and exits look alike).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyscallStop {
+    Entry,
+    Exit,
+}
+
+/// `PTRACE_GET_SYSCALL_INFO` (Linux 5.3+): the kind of the current stop.
+pub fn syscall_stop_kind(tid: u32) -> Option<SyscallStop> {
+    const PTRACE_GET_SYSCALL_INFO: libc::c_uint = 0x420e;
+    let mut info = [0u8; 88];
+    // SAFETY: the kernel writes at most `info.len()` bytes.
+    let n = unsafe {
+        libc::ptrace(
+            PTRACE_GET_SYSCALL_INFO,
+            tid as i32,
+            info.len(),
+            info.as_mut_ptr(),
+        )
+    };
+    match (n > 0).then_some(info[0])? {
+        1 => Some(SyscallStop::Entry),
+        2 => Some(SyscallStop::Exit),
+        _ => None,
+    }
+}
+
+/// The descriptors of `pid` that are epoll instances.
+pub fn epoll_fds(pid: u32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path())
+                .is_ok_and(|t| t.to_string_lossy() == "anon_inode:[eventpoll]")
+        })
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect()
 }

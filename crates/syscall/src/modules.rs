@@ -14,6 +14,10 @@ pub struct Modules {
     ranges: Vec<(u64, u64)>,
     /// (path, bias) already reported.
     seen: HashSet<(Vec<u8>, u64)>,
+    /// The program file (/proc/PID/exe) and the runtime ranges of its
+    /// segments once reported: a Go program's system-call stubs live there.
+    exe: Vec<u8>,
+    exe_ranges: Vec<(u64, u64)>,
 }
 
 struct Phdr {
@@ -80,9 +84,58 @@ fn build_id(path: &[u8], ph: &[Phdr]) -> Option<Vec<u8>> {
     None
 }
 
+/// Whether the ELF file at `path` was built by the Go toolchain: a PT_NOTE
+/// segment holds the Go build-id note (owner `Go`, type 4), which the Go
+/// linker writes into every ELF program it links.
+pub fn is_go_program(path: &[u8]) -> bool {
+    const NT_GO_BUILD_ID: u32 = 4;
+    let Some(file) = head(path, 64 * 1024) else {
+        return false;
+    };
+    let Some(ph) = phdrs(&file) else { return false };
+    ph.iter().filter(|p| p.p_type == PT_NOTE).any(|p| {
+        let (start, len) = (p.p_offset as usize, p.p_filesz as usize);
+        let Some(mut notes) = file.get(start..start.saturating_add(len)) else {
+            return false;
+        };
+        // namesz, descsz, type, name (padded to 4), desc (padded to 4).
+        while notes.len() >= 12 {
+            let word =
+                |o: usize| u32::from_le_bytes([notes[o], notes[o + 1], notes[o + 2], notes[o + 3]]);
+            let (namesz, descsz, ty) = (word(0) as usize, word(4) as usize, word(8));
+            let name_end = 12usize.saturating_add(namesz.div_ceil(4) * 4);
+            // The Go linker writes the name as "Go\0\0" (namesz 4).
+            if ty == NT_GO_BUILD_ID
+                && (3..=4).contains(&namesz)
+                && notes.get(12..15) == Some(&b"Go\0"[..])
+            {
+                return true;
+            }
+            let next = name_end.saturating_add(descsz.div_ceil(4) * 4);
+            match notes.get(next..) {
+                Some(rest) if next > 0 => notes = rest,
+                _ => break,
+            }
+        }
+        false
+    })
+}
+
 impl Modules {
     pub fn contains(&self, addr: u64) -> bool {
         self.ranges.iter().any(|&(lo, hi)| lo <= addr && addr < hi)
+    }
+
+    /// Remembers the program file, whose ranges [`Modules::in_exe`] answers for.
+    pub fn set_exe(&mut self, exe: &[u8]) {
+        self.exe = exe.to_vec();
+    }
+
+    /// Whether `addr` lies in a segment of the program file.
+    pub fn in_exe(&self, addr: u64) -> bool {
+        self.exe_ranges
+            .iter()
+            .any(|&(lo, hi)| lo <= addr && addr < hi)
     }
 
     /// Reports every ELF object mapped in `pid` not reported yet, with
@@ -151,6 +204,9 @@ impl Modules {
                 ]);
                 let lo = bias.wrapping_add(p.p_vaddr);
                 self.ranges.push((lo, lo.wrapping_add(p.p_memsz)));
+                if path == self.exe {
+                    self.exe_ranges.push((lo, lo.wrapping_add(p.p_memsz)));
+                }
             }
             let id = build_id(&path, &ph);
             sink.emit(Func::Module, |w| {

@@ -1,14 +1,17 @@
 //! The ptrace loop: one thread that started the program and sees every stop
 //! of every traced thread.
 
+use crate::actions::{self, ProcRules};
 use crate::calls::{self, Entry, Fds};
 use crate::mem;
 use crate::modules::Modules;
 use crate::sink::Sink;
 use sock_trace_event::platform::{self, Backend, Platform};
+use sock_trace_event::ring::ActionRule;
 use sock_trace_event::ring::{options_for, CaptureOptions, CAPTURE_ADDRESSES, CAPTURE_DISABLED};
 use sock_trace_event::{role, Func, RecordWriter, Tag};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
 
 const PTRACE_EVENT_STOP: i32 = 128;
 /// Kernel-internal results a tracer sees when a signal interrupts a call
@@ -41,6 +44,10 @@ struct Proc {
     /// Its records are written (a per-program rule may disable it).
     recorded: bool,
     modules: Modules,
+    /// Built by the Go toolchain: callers are walked up its stack.
+    go: bool,
+    /// The delay and fault rules that apply, and their call counts.
+    actions: ProcRules,
 }
 
 impl Fds for Proc {
@@ -76,7 +83,20 @@ pub struct Tracer {
     root: u32,
     root_status: Option<i32>,
     base: CaptureOptions,
+    /// The area's delay and fault rules.
+    rules: Vec<ActionRule>,
+    /// Threads held by a delay: (deadline, tid, ptrace request to resume
+    /// with), earliest first.
+    timers: BinaryHeap<Reverse<(u64, u32, u32)>>,
+    /// Attached to a running process: no seccomp filter, so every system
+    /// call stops at entry and exit (`PTRACE_SYSCALL`), and `stop` asks
+    /// for a detach.
+    attach: Option<&'static std::sync::atomic::AtomicBool>,
 }
+
+/// Longest sleep of the tracer loop while a delay holds a thread: how late
+/// another thread's stop may be served meanwhile.
+const TIMER_POLL: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// How a wait status reads.
 fn stopsig(st: i32) -> i32 {
@@ -85,6 +105,11 @@ fn stopsig(st: i32) -> i32 {
 
 fn event(st: i32) -> i32 {
     (st >> 16) & 0xffff
+}
+
+fn detach(tid: u32, sig: i32) {
+    // SAFETY: plain ptrace request on our stopped tracee.
+    unsafe { libc::ptrace(libc::PTRACE_DETACH, tid as i32, 0usize, sig as usize) };
 }
 
 fn resume(req: libc::c_uint, tid: u32, sig: i32) {
@@ -96,7 +121,11 @@ fn resume(req: libc::c_uint, tid: u32, sig: i32) {
 impl Tracer {
     pub fn new(sink: Sink, root: u32) -> Tracer {
         let base = sink.shm().header().capture.get();
+        let rules = sink.shm().actions().as_slice().to_vec();
         let mut t = Tracer {
+            rules,
+            timers: BinaryHeap::new(),
+            attach: None,
             sink,
             procs: HashMap::new(),
             threads: HashMap::new(),
@@ -126,9 +155,26 @@ impl Tracer {
     /// Runs until no tracee is left; returns the root's wait status.
     pub fn run(mut self) -> Option<i32> {
         loop {
+            self.fire_timers();
             let mut st = 0;
+            let flags = if self.timers.is_empty() {
+                libc::__WALL
+            } else {
+                libc::__WALL | libc::WNOHANG
+            };
             // SAFETY: valid out-pointer.
-            let tid = unsafe { libc::waitpid(-1, &mut st, libc::__WALL) };
+            let tid = unsafe { libc::waitpid(-1, &mut st, flags) };
+            if tid == 0 {
+                // Nothing stopped; a held thread is due soon.
+                let next = self.timers.peek().map_or(0, |Reverse(t)| t.0);
+                let wait = next.saturating_sub(now()).min(TIMER_POLL.as_nanos() as u64);
+                std::thread::sleep(std::time::Duration::from_nanos(wait));
+                continue;
+            }
+            if self.detach_asked() {
+                self.detach_all();
+                break;
+            }
             if tid < 0 {
                 match std::io::Error::last_os_error().raw_os_error() {
                     Some(libc::EINTR) => continue,
@@ -149,7 +195,132 @@ impl Tracer {
         self.root_status
     }
 
+    /// How a thread goes on after a stop: to the next traced system call
+    /// (the seccomp filter stops it), or, attached, to the next system
+    /// call at all.
+    fn cont(&self) -> libc::c_uint {
+        if self.attach.is_some() {
+            libc::PTRACE_SYSCALL
+        } else {
+            libc::PTRACE_CONT
+        }
+    }
+
+    fn detach_asked(&self) -> bool {
+        self.attach
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// A tracer for the running process `pid`, whose threads the caller
+    /// (this thread) has seized and interrupted: its start record and
+    /// module records are written now.
+    pub fn attached(
+        sink: Sink,
+        pid: u32,
+        threads: &[u32],
+        stop: &'static std::sync::atomic::AtomicBool,
+    ) -> Tracer {
+        let mut t = Tracer::new(sink, pid);
+        t.attach = Some(stop);
+        for &tid in threads {
+            t.threads.insert(
+                tid,
+                Thread {
+                    tgid: pid,
+                    ..Thread::default()
+                },
+            );
+        }
+        t.procs.remove(&pid);
+        t.image(pid);
+        t
+    }
+
+    /// Lets every thread go, unchanged: held ones at once, running ones
+    /// after an interrupt stop. A signal that was about to be delivered is
+    /// passed on; an interrupted system call restarts.
+    fn detach_all(&mut self) {
+        let held: Vec<u32> = self.timers.drain().map(|Reverse(t)| t.1).collect();
+        for tid in held {
+            self.undo_fault(tid, false);
+            detach(tid, 0);
+            self.threads.remove(&tid);
+        }
+        let mut left: HashSet<u32> = self.threads.keys().copied().collect();
+        for &tid in &left {
+            // SAFETY: plain ptrace request on our tracee.
+            unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, tid as i32, 0usize, 0usize) };
+        }
+        let deadline = now() + 2_000_000_000;
+        while !left.is_empty() && now() < deadline {
+            let mut st = 0;
+            // SAFETY: valid out-pointer.
+            let tid = unsafe { libc::waitpid(-1, &mut st, libc::__WALL | libc::WNOHANG) };
+            if tid == 0 {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                continue;
+            }
+            if tid < 0 {
+                break;
+            }
+            let tid = tid as u32;
+            left.remove(&tid);
+            if !libc::WIFSTOPPED(st) {
+                continue;
+            }
+            let (sig, ev) = (stopsig(st), event(st));
+            if ev == 0 && sig == (libc::SIGTRAP | 0x80) {
+                // A system-call stop: a skipped call gets its result.
+                let at_exit = mem::syscall_stop_kind(tid) == Some(mem::SyscallStop::Exit);
+                self.undo_fault(tid, at_exit);
+                detach(tid, 0);
+            } else if ev == 0 {
+                detach(tid, sig);
+            } else {
+                detach(tid, 0);
+            }
+        }
+        self.threads.clear();
+    }
+
+    /// A thread detached inside a call whose fault was decided: at the
+    /// entry the call is put back (it runs), at the exit the injected
+    /// result is set.
+    fn undo_fault(&mut self, tid: u32, at_exit: bool) {
+        let Some(e) = self.threads.get_mut(&tid).and_then(|t| t.pending.take()) else {
+            return;
+        };
+        let (Some((ret, errno)), Some(mut r)) = (e.fail, mem::regs(tid)) else {
+            return;
+        };
+        if at_exit {
+            r.rax = (if ret == -1 { -(errno as i64) } else { ret }) as u64;
+        } else {
+            r.orig_rax = e.nr as u64;
+        }
+        mem::set_regs(tid, &r);
+    }
+
+    /// Resumes the held threads whose delay is over.
+    fn fire_timers(&mut self) {
+        let t = now();
+        while let Some(Reverse((deadline, tid, req))) = self.timers.peek().copied() {
+            if deadline > t {
+                break;
+            }
+            self.timers.pop();
+            resume(req, tid, 0);
+        }
+    }
+
+    /// Holds `tid` (stopped) for `ns`, then resumes it with `req`.
+    fn hold(&mut self, tid: u32, ns: u64, req: libc::c_uint) {
+        self.timers
+            .push(Reverse((now().saturating_add(ns), tid, req)));
+    }
+
     fn gone(&mut self, tid: u32, st: i32) {
+        self.timers.retain(|Reverse(t)| t.1 != tid);
         if tid == self.root {
             self.root_status = Some(st);
         }
@@ -191,11 +362,11 @@ impl Tracer {
             libc::PTRACE_EVENT_SECCOMP => self.seccomp_stop(tid),
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
                 self.new_task(tid, ev);
-                resume(libc::PTRACE_CONT, tid, 0);
+                resume(self.cont(), tid, 0);
             }
             libc::PTRACE_EVENT_EXEC => {
                 self.exec(tid);
-                resume(libc::PTRACE_CONT, tid, 0);
+                resume(self.cont(), tid, 0);
             }
             PTRACE_EVENT_STOP => {
                 if matches!(
@@ -205,15 +376,22 @@ impl Tracer {
                     // Group-stop: stay stopped until SIGCONT, as untraced.
                     resume(libc::PTRACE_LISTEN, tid, 0);
                 } else {
-                    resume(libc::PTRACE_CONT, tid, 0);
+                    resume(self.cont(), tid, 0);
+                }
+            }
+            0 if sig == (libc::SIGTRAP | 0x80) && self.attach.is_some() => {
+                match mem::syscall_stop_kind(tid) {
+                    Some(mem::SyscallStop::Entry) => self.seccomp_stop(tid),
+                    Some(mem::SyscallStop::Exit) => self.exit_stop(tid),
+                    None => resume(self.cont(), tid, 0),
                 }
             }
             0 if sig == (libc::SIGTRAP | 0x80) => self.exit_stop(tid),
             0 => {
                 // Signal-delivery-stop: deliver the signal exactly once.
-                resume(libc::PTRACE_CONT, tid, sig);
+                resume(self.cont(), tid, sig);
             }
-            _ => resume(libc::PTRACE_CONT, tid, 0),
+            _ => resume(self.cont(), tid, 0),
         }
     }
 
@@ -223,14 +401,14 @@ impl Tracer {
 
     fn seccomp_stop(&mut self, tid: u32) {
         let Some(regs) = mem::regs(tid) else {
-            resume(libc::PTRACE_CONT, tid, 0);
+            resume(self.cont(), tid, 0);
             return;
         };
         let t0 = now();
         let nr = regs.orig_rax as i64;
         let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];
         let Some(func) = calls::func_of(nr) else {
-            resume(libc::PTRACE_CONT, tid, 0);
+            resume(self.cont(), tid, 0);
             return;
         };
         let pid = self.proc_of(tid);
@@ -247,7 +425,7 @@ impl Tracer {
         }
         let proc = self.procs.entry(pid).or_default();
         if !calls::wanted(func, &args, proc, tid) {
-            resume(libc::PTRACE_CONT, tid, 0);
+            resume(self.cont(), tid, 0);
             return;
         }
         let mut had_socket = false;
@@ -274,6 +452,24 @@ impl Tracer {
             }
             _ => {}
         }
+        let verdict =
+            if !self.rules.is_empty() && actions::named(&self.rules, &proc.actions, func, &args) {
+                actions::decide(&self.rules, &mut proc.actions, func, &args, tid, pid)
+            } else {
+                actions::Verdict::default()
+            };
+        if verdict.fail.is_some() {
+            // Skip the call: no system call -1 (strace --inject's way).
+            let mut r = regs;
+            r.orig_rax = u64::MAX;
+            mem::set_regs(tid, &r);
+        }
+        let stack = if proc.go && proc.opts.caller_depth > 0 && proc.modules.in_exe(regs.rip) {
+            let modules = &proc.modules;
+            crate::stack::go_frames(tid, regs.rsp, regs.rbp, |a| modules.in_exe(a))
+        } else {
+            Vec::new()
+        };
         let (pre, mask) = calls::pre(func, tid, &args);
         let mut args = args;
         if let Some(m) = mask {
@@ -285,25 +481,39 @@ impl Tracer {
                 func,
                 args,
                 rip: regs.rip,
+                stack,
                 t_start,
                 had_socket,
                 pre,
+                flags: verdict.flags(),
+                fail: verdict.fail,
+                after_ns: verdict.after_ns,
             });
         }
-        resume(libc::PTRACE_SYSCALL, tid, 0);
+        if verdict.before_ns > 0 {
+            self.hold(tid, verdict.before_ns, libc::PTRACE_SYSCALL);
+        } else {
+            resume(libc::PTRACE_SYSCALL, tid, 0);
+        }
     }
 
     fn exit_stop(&mut self, tid: u32) {
         let pending = self.threads.get_mut(&tid).and_then(|t| t.pending.take());
         let Some(e) = pending else {
             // A syscall-enter-stop we did not ask for: go on.
-            resume(libc::PTRACE_CONT, tid, 0);
+            resume(self.cont(), tid, 0);
             return;
         };
         let t_end = now();
-        let raw = mem::regs(tid)
-            .map(|r| r.rax as i64)
-            .unwrap_or(-(libc::ENOSYS as i64));
+        let regs = mem::regs(tid);
+        let mut raw = regs.map(|r| r.rax as i64).unwrap_or(-(libc::ENOSYS as i64));
+        if let (Some((ret, errno)), Some(mut r)) = (e.fail, regs) {
+            // The skipped call's result, as the kernel would return it.
+            raw = if ret == -1 { -(errno as i64) } else { ret };
+            r.rax = raw as u64;
+            mem::set_regs(tid, &r);
+        }
+        let after = e.after_ns;
         let pid = self.proc_of(tid);
         match -raw {
             ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK => {
@@ -313,7 +523,11 @@ impl Tracer {
             }
             _ => self.complete(tid, pid, &e, raw, t_end),
         }
-        resume(libc::PTRACE_CONT, tid, 0);
+        if after > 0 {
+            self.hold(tid, after, self.cont());
+        } else {
+            resume(self.cont(), tid, 0);
+        }
     }
 
     /// Bookkeeping and the record of a completed call; `raw` is the
@@ -396,13 +610,18 @@ impl Tracer {
                 h.t_end = t_end;
                 h.ret = ret;
                 h.errno = errno;
+                h.flags |= e.flags;
             }
             calls::fill(w, tid, e, ret, max_data);
             if let (true, Some((fd, peer))) = (addresses, ends) {
                 socket_ends(w, pid, fd, peer);
             }
             if depth > 0 {
-                w.blob(Tag::Caller, 0, &e.rip.to_le_bytes());
+                let frames: Vec<u8> = std::iter::once(e.rip)
+                    .chain(e.stack.iter().copied())
+                    .flat_map(u64::to_le_bytes)
+                    .collect();
+                w.blob(Tag::Caller, 0, &frames);
             }
         });
     }
@@ -419,7 +638,9 @@ impl Tracer {
         let tgid = mem::tgid(child).unwrap_or(child);
         if tgid != parent_pid {
             // A new process: same image, same descriptors.
-            let p = self.procs.get(&parent_pid).cloned().unwrap_or_default();
+            let mut p = self.procs.get(&parent_pid).cloned().unwrap_or_default();
+            // A new process counts its own calls for the rules.
+            p.actions = p.actions.forked();
             let recorded = p.recorded;
             self.procs.insert(tgid, p);
             self.sink
@@ -436,7 +657,7 @@ impl Tracer {
                 t.tgid = tgid;
                 if t.early {
                     t.early = false;
-                    resume(libc::PTRACE_CONT, child, 0);
+                    resume(self.cont(), child, 0);
                 }
             }
             None => {
@@ -466,6 +687,12 @@ impl Tracer {
                 ..Thread::default()
             },
         );
+        self.image(pid);
+    }
+
+    /// Sets up process `pid` for its current image (after an exec, or when
+    /// attached to it) and writes its start record.
+    fn image(&mut self, pid: u32) {
         let exe = mem::exe(pid);
         let argv = mem::cmdline(pid, 1024);
         let argv0 = argv.split(|&b| b == 0).next().unwrap_or(&[]);
@@ -477,9 +704,17 @@ impl Tracer {
         // Close-on-exec epoll instances are gone.
         proc.epolls
             .retain(|fd| std::path::Path::new(&format!("/proc/{pid}/fd/{fd}")).exists());
+        if self.attach.is_some() {
+            // Attached: which epoll instances watch sockets is not known,
+            // so the waits of all of them are recorded.
+            proc.epolls.extend(mem::epoll_fds(pid));
+        }
         proc.opts = opts;
         proc.recorded = opts.flags & CAPTURE_DISABLED == 0;
         proc.modules = Modules::default();
+        proc.modules.set_exe(&exe);
+        proc.go = crate::modules::is_go_program(&exe);
+        proc.actions = ProcRules::for_program(&self.rules, &exe, argv0);
         let recorded = proc.recorded;
         if first {
             self.sink
@@ -518,15 +753,16 @@ impl Tracer {
     }
 }
 
-/// The local (and, with `peer`, the remote) address of the tracee's socket
-/// `fd`, read through a duplicate of it (pidfd_getfd, Linux 5.6+), when the
-/// capture asks for addresses (pcap).
-fn socket_ends(w: &mut RecordWriter<'_>, pid: u32, fd: i32, peer: bool) {
-    // SAFETY: plain system calls; the descriptors are ours and closed below.
+/// A duplicate of the tracee's descriptor `fd` in this process
+/// (pidfd_getfd, Linux 5.6+), closed when dropped.
+fn dup_of(pid: u32, fd: i32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain system calls; pidfd is ours and closed here, the
+    // duplicate is owned by the returned value.
     unsafe {
         let pidfd = libc::syscall(libc::SYS_pidfd_open, pid as libc::c_long, 0 as libc::c_long);
         if pidfd < 0 {
-            return;
+            return None;
         }
         let dup = libc::syscall(
             libc::SYS_pidfd_getfd,
@@ -535,34 +771,56 @@ fn socket_ends(w: &mut RecordWriter<'_>, pid: u32, fd: i32, peer: bool) {
             0 as libc::c_long,
         );
         libc::close(pidfd as i32);
-        if dup < 0 {
-            return;
-        }
-        let calls: [(
-            unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32,
-            u8,
-        ); 2] = [
-            (libc::getsockname, role::LOCAL_ADDR),
-            (libc::getpeername, role::PEER_ADDR),
-        ];
-        for (f, r) in calls.into_iter().take(if peer { 2 } else { 1 }) {
-            let mut buf = [0u8; calls::MAX_ADDR];
-            let mut len = calls::MAX_ADDR as libc::socklen_t;
-            if f(
-                dup as i32,
-                buf.as_mut_ptr() as *mut libc::sockaddr,
-                &mut len,
-            ) == 0
-            {
-                w.blob(
-                    Tag::SockAddr,
-                    r,
-                    &buf[..(len as usize).min(calls::MAX_ADDR)],
-                );
-            }
-        }
-        libc::close(dup as i32);
+        (dup >= 0).then(|| std::os::fd::OwnedFd::from_raw_fd(dup as i32))
     }
+}
+
+type NameCall = unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32;
+
+/// getsockname or getpeername of a socket into `buf`: the length, 0 when
+/// it fails.
+fn name_of(sock: &std::os::fd::OwnedFd, call: NameCall, buf: &mut [u8]) -> usize {
+    use std::os::fd::AsRawFd;
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: a valid buffer and length for the kernel to fill.
+    let r = unsafe {
+        call(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr() as *mut libc::sockaddr,
+            &mut len,
+        )
+    };
+    if r == 0 {
+        (len as usize).min(buf.len())
+    } else {
+        0
+    }
+}
+
+/// The local (and, with `peer`, the remote) address of the tracee's socket
+/// `fd`, read through a duplicate of it, when the capture asks for
+/// addresses (pcap).
+fn socket_ends(w: &mut RecordWriter<'_>, pid: u32, fd: i32, peer: bool) {
+    let Some(sock) = dup_of(pid, fd) else {
+        return;
+    };
+    let calls: [(NameCall, u8); 2] = [
+        (libc::getsockname, role::LOCAL_ADDR),
+        (libc::getpeername, role::PEER_ADDR),
+    ];
+    for (f, r) in calls.into_iter().take(if peer { 2 } else { 1 }) {
+        let mut buf = [0u8; calls::MAX_ADDR];
+        let n = name_of(&sock, f, &mut buf);
+        if n > 0 {
+            w.blob(Tag::SockAddr, r, &buf[..n]);
+        }
+    }
+}
+
+/// The connected peer of the tracee's socket `fd` (through a duplicate of
+/// it) into `buf`; the address's length, 0 when unknown.
+pub(crate) fn peer_name(pid: u32, fd: i32, buf: &mut [u8]) -> usize {
+    dup_of(pid, fd).map_or(0, |sock| name_of(&sock, libc::getpeername, buf))
 }
 
 /// The message of a ptrace event stop (the new task of a fork, the former
