@@ -181,7 +181,7 @@ fn build(root: &Path, target_dir: &Path, toolchain: &Path) -> Result<(), String>
     cmd.current_dir(root)
         .args(["build", "--release", "--target", TARGET])
         .args(["-Zbuild-std=std,panic_abort"])
-        .args(["-p", "sock-trace-winsock", "-p", "sock-trace-cli"])
+        .args(["-p", "sock-trace-winsock", "-p", "sock-trace"])
         .arg("--target-dir")
         .arg(target_dir.join("windows-build"))
         .env("RUSTC", toolchain.join("usr/bin/rustc"))

@@ -8,10 +8,15 @@
 //! without the launcher (`collect`, hidden).
 
 mod intel_cmd;
+#[cfg(unix)]
 mod launch;
+#[cfg(unix)]
 mod preload_lib;
 mod setup;
+#[cfg(unix)]
 mod standalone;
+#[cfg(windows)]
+mod windows;
 
 use anyhow::Result;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -34,6 +39,7 @@ enum Command {
     /// Print the effective configuration, or a commented default file.
     Config(ConfigArgs),
     /// Print the path of the preload library, for `LD_PRELOAD=... CMD`.
+    #[cfg(unix)]
     PreloadPath,
     /// Show everything known about IP addresses (country, AS, DROP, registry, class).
     Lookup(LookupCmd),
@@ -41,6 +47,7 @@ enum Command {
     Db(DbCmd),
     /// Collector started by the preload library in standalone mode.
     #[command(hide = true)]
+    #[cfg(unix)]
     Collect(standalone::CollectArgs),
 }
 
@@ -135,6 +142,7 @@ struct RunArgs {
     /// (ptrace + seccomp at the system-call boundary, for static, Go and
     /// musl programs; x86_64), or `auto`, which picks by the program's ELF.
     #[arg(long, value_enum, default_value = "auto", value_name = "BACKEND")]
+    #[cfg(unix)]
     backend: launch::BackendChoice,
     /// Do not name the configuration file on stderr (warnings still show).
     #[arg(short = 'q', long)]
@@ -189,7 +197,10 @@ fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T>
 fn main() {
     // Reset SIGPIPE so `sock-trace config | head` ends quietly.
     // SAFETY: plain signal call at start-up.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL)
+    };
     let cli = Cli::parse();
     let code = match dispatch(cli) {
         Ok(code) => code,
@@ -206,7 +217,10 @@ fn main() {
 /// printer notices EPIPE and stops writing instead.
 fn ignore_sigpipe() {
     // SAFETY: plain signal call before any thread is started.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN)
+    };
 }
 
 /// The `[databases]` of the configuration file `config` (or the one found).
@@ -228,7 +242,10 @@ fn dispatch(cli: Cli) -> Result<i32> {
                 settings.run.no_follow = true;
             }
             settings.run.selftest_panic = args.selftest_panic;
-            setup::run(settings, &args.command, args.backend)
+            #[cfg(unix)]
+            return setup::run(settings, &args.command, args.backend);
+            #[cfg(windows)]
+            return windows::run(settings, &args.command);
         }
         Command::Config(args) => {
             if args.default {
@@ -241,10 +258,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Lookup(c) => intel_cmd::lookup_cmd(c.args, databases(c.config)?),
         Command::Db(c) => intel_cmd::db_cmd(c.args, databases(c.config)?),
+        #[cfg(unix)]
         Command::PreloadPath => {
             println!("{}", preload_lib::path()?.display());
             Ok(0)
         }
+        #[cfg(unix)]
         Command::Collect(args) => {
             ignore_sigpipe();
             standalone::collect(args)

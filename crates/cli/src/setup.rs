@@ -8,6 +8,7 @@ use anyhow::Result;
 use sock_trace_collect::{Collector, RunFlags};
 use sock_trace_config as cfg;
 use sock_trace_event::Func;
+#[cfg(unix)]
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -186,7 +187,8 @@ pub fn start_session(settings: &Settings) -> Result<Collector<'static>> {
     sock_trace_collect::start_session(resolved).map_err(anyhow::Error::msg)
 }
 
-/// `sock-trace run`.
+/// `sock-trace run` (on Windows: `windows::run`).
+#[cfg(unix)]
 pub fn run(
     settings: Settings,
     argv: &[OsString],

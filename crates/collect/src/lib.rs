@@ -23,6 +23,10 @@
 //! run`) and the standalone mode (a collector started by the preload
 //! library itself) both run.
 
+#[cfg(unix)]
+mod area;
+#[cfg(windows)]
+#[path = "area_windows.rs"]
 mod area;
 mod capture;
 mod enrich;
@@ -498,7 +502,11 @@ fn leave_text(pid: u32, reason: u64, exe: Option<&[u8]>) -> String {
     )
 }
 
+#[cfg(windows)]
+use area::thread_alive;
+
 /// Whether thread `tid` of process `pid` exists.
+#[cfg(unix)]
 fn thread_alive(pid: u32, tid: u32) -> bool {
     // SAFETY: signal 0 only checks existence.
     let r = unsafe {

@@ -102,6 +102,7 @@ pub fn attach() {
     if shm.header().capture.get().flags & CAPTURE_DISABLED != 0 {
         return;
     }
+    shm.header().processes.fetch_add(1, Ordering::Relaxed);
     LEN.store(len, Ordering::Relaxed);
     COLLECTOR.store(collector, Ordering::Relaxed);
     BASE.store(base, Ordering::Release);

@@ -55,7 +55,7 @@ macro_rules! traced {
                 extra: $extra,
             },
             |$w: &mut RecordWriter<'_>| {
-                let _ = $max;
+                let _ = (&$w, $max);
                 $fill
             },
         );
@@ -280,7 +280,7 @@ pub unsafe extern "system" fn st_shutdown(s: Socket, how: i32) -> i32 {
 /// Winsock's `fd_set`: a count and up to 64 handles.
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct FdSet {
+pub struct FdSet {
     count: u32,
     array: [Socket; 64],
 }
@@ -406,7 +406,7 @@ pub unsafe extern "system" fn st_ioctlsocket(s: Socket, cmd: i32, argp: *mut u32
 /// unlike glibc's).
 #[repr(C)]
 #[derive(Clone, Copy)]
-struct AddrInfo {
+pub struct AddrInfo {
     flags: i32,
     family: i32,
     socktype: i32,
