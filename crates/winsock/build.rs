@@ -69,7 +69,11 @@ fn main() {
         if name.starts_with('#') || kind == Some("data") {
             continue;
         }
-        writeln!(idx, "#[allow(non_upper_case_globals, dead_code)]\npub const I_{name}: usize = {i};").unwrap();
+        writeln!(
+            idx,
+            "#[allow(non_upper_case_globals, dead_code)]\npub const I_{name}: usize = {i};"
+        )
+        .unwrap();
         i += 1;
     }
     let rs = format!(

@@ -75,9 +75,7 @@ pub fn attach() {
         return;
     };
     // SAFETY: an inherited mapping handle (anything else fails cleanly).
-    let view = unsafe {
-        MapViewOfFile(handle as *mut _, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0)
-    };
+    let view = unsafe { MapViewOfFile(handle as *mut _, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0) };
     let base = view.Value as *mut u8;
     if base.is_null() {
         return;

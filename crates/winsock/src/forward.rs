@@ -32,8 +32,18 @@ fn real_ws2_32() -> usize {
     // SAFETY: valid buffer of the given length.
     let n = unsafe { GetSystemDirectoryW(path.as_mut_ptr(), 260) } as usize;
     let tail: &[u16] = &[
-        b'\\' as u16, b'w' as u16, b's' as u16, b'2' as u16, b'_' as u16, b'3' as u16,
-        b'2' as u16, b'.' as u16, b'd' as u16, b'l' as u16, b'l' as u16, 0,
+        b'\\' as u16,
+        b'w' as u16,
+        b's' as u16,
+        b'2' as u16,
+        b'_' as u16,
+        b'3' as u16,
+        b'2' as u16,
+        b'.' as u16,
+        b'd' as u16,
+        b'l' as u16,
+        b'l' as u16,
+        0,
     ];
     if n == 0 || n + tail.len() > path.len() {
         return 0;

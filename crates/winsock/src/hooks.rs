@@ -99,14 +99,23 @@ fn args(w: &mut RecordWriter<'_>, a: &[u64]) {
 
 #[no_mangle]
 pub unsafe extern "system" fn st_WSAStartup(version: u16, data: *mut c_void) -> i32 {
-    let Some(f) = real!(I_WSAStartup, unsafe extern "system" fn(u16, *mut c_void) -> i32) else {
+    let Some(f) = real!(
+        I_WSAStartup,
+        unsafe extern "system" fn(u16, *mut c_void) -> i32
+    ) else {
         return 10045;
     };
     // WSAStartup returns its error; the record keeps it in both places.
-    traced!(Func::WsaStartup, 0, unsafe { f(version, data) }, |w, r, max| {
-        args(w, &[version as u64, data as u64]);
-        w.header().errno = r;
-    }, r as i64)
+    traced!(
+        Func::WsaStartup,
+        0,
+        unsafe { f(version, data) },
+        |w, r, max| {
+            args(w, &[version as u64, data as u64]);
+            w.header().errno = r;
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
@@ -114,7 +123,13 @@ pub unsafe extern "system" fn st_WSACleanup() -> i32 {
     let Some(f) = real!(I_WSACleanup, unsafe extern "system" fn() -> i32) else {
         return -1;
     };
-    traced!(Func::WsaCleanup, 0, unsafe { f() }, |w, r, max| {}, r as i64)
+    traced!(
+        Func::WsaCleanup,
+        0,
+        unsafe { f() },
+        |w, r, max| {},
+        r as i64
+    )
 }
 
 #[no_mangle]
@@ -122,9 +137,18 @@ pub unsafe extern "system" fn st_socket(af: i32, ty: i32, protocol: i32) -> Sock
     let Some(f) = real!(I_socket, unsafe extern "system" fn(i32, i32, i32) -> Socket) else {
         return INVALID_SOCKET;
     };
-    traced!(Func::Socket, 0, unsafe { f(af, ty, protocol) }, |w, r, max| {
-        args(w, &[af as i64 as u64, ty as i64 as u64, protocol as i64 as u64]);
-    }, r as i64)
+    traced!(
+        Func::Socket,
+        0,
+        unsafe { f(af, ty, protocol) },
+        |w, r, max| {
+            args(
+                w,
+                &[af as i64 as u64, ty as i64 as u64, protocol as i64 as u64],
+            );
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
@@ -132,29 +156,51 @@ pub unsafe extern "system" fn st_closesocket(s: Socket) -> i32 {
     let Some(f) = real!(I_closesocket, unsafe extern "system" fn(Socket) -> i32) else {
         return -1;
     };
-    traced!(Func::Closesocket, 0, unsafe { f(s) }, |w, r, max| {
-        args(w, &[s as u64]);
-    }, r as i64)
+    traced!(
+        Func::Closesocket,
+        0,
+        unsafe { f(s) },
+        |w, r, max| {
+            args(w, &[s as u64]);
+        },
+        r as i64
+    )
 }
 
 type AddrFn = unsafe extern "system" fn(Socket, *const u8, i32) -> i32;
 
 #[no_mangle]
 pub unsafe extern "system" fn st_connect(s: Socket, name: *const u8, len: i32) -> i32 {
-    let Some(f) = real!(I_connect, AddrFn) else { return -1 };
-    traced!(Func::Connect, 0, unsafe { f(s, name, len) }, |w, r, max| {
-        args(w, &[s as u64, name as u64, len as i64 as u64]);
-        addr_in(w, role::ADDR, name, len);
-    }, r as i64)
+    let Some(f) = real!(I_connect, AddrFn) else {
+        return -1;
+    };
+    traced!(
+        Func::Connect,
+        0,
+        unsafe { f(s, name, len) },
+        |w, r, max| {
+            args(w, &[s as u64, name as u64, len as i64 as u64]);
+            addr_in(w, role::ADDR, name, len);
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "system" fn st_bind(s: Socket, name: *const u8, len: i32) -> i32 {
-    let Some(f) = real!(I_bind, AddrFn) else { return -1 };
-    traced!(Func::Bind, 0, unsafe { f(s, name, len) }, |w, r, max| {
-        args(w, &[s as u64, name as u64, len as i64 as u64]);
-        addr_in(w, role::ADDR, name, len);
-    }, r as i64)
+    let Some(f) = real!(I_bind, AddrFn) else {
+        return -1;
+    };
+    traced!(
+        Func::Bind,
+        0,
+        unsafe { f(s, name, len) },
+        |w, r, max| {
+            args(w, &[s as u64, name as u64, len as i64 as u64]);
+            addr_in(w, role::ADDR, name, len);
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
@@ -162,69 +208,121 @@ pub unsafe extern "system" fn st_listen(s: Socket, backlog: i32) -> i32 {
     let Some(f) = real!(I_listen, unsafe extern "system" fn(Socket, i32) -> i32) else {
         return -1;
     };
-    traced!(Func::Listen, 0, unsafe { f(s, backlog) }, |w, r, max| {
-        args(w, &[s as u64, backlog as i64 as u64]);
-    }, r as i64)
+    traced!(
+        Func::Listen,
+        0,
+        unsafe { f(s, backlog) },
+        |w, r, max| {
+            args(w, &[s as u64, backlog as i64 as u64]);
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "system" fn st_accept(s: Socket, addr: *mut u8, len: *mut i32) -> Socket {
-    let Some(f) = real!(I_accept, unsafe extern "system" fn(Socket, *mut u8, *mut i32) -> Socket)
-    else {
+    let Some(f) = real!(
+        I_accept,
+        unsafe extern "system" fn(Socket, *mut u8, *mut i32) -> Socket
+    ) else {
         return INVALID_SOCKET;
     };
-    traced!(Func::Accept, 0, unsafe { f(s, addr, len) }, |w, r, max| {
-        args(w, &[s as u64, addr as u64, len as u64]);
-        if r != INVALID_SOCKET {
-            addr_out(w, role::ADDR_OUT, addr, len);
-        }
-    }, r as i64)
+    traced!(
+        Func::Accept,
+        0,
+        unsafe { f(s, addr, len) },
+        |w, r, max| {
+            args(w, &[s as u64, addr as u64, len as u64]);
+            if r != INVALID_SOCKET {
+                addr_out(w, role::ADDR_OUT, addr, len);
+            }
+        },
+        r as i64
+    )
 }
 
 type NameFn = unsafe extern "system" fn(Socket, *mut u8, *mut i32) -> i32;
 
 #[no_mangle]
 pub unsafe extern "system" fn st_getsockname(s: Socket, addr: *mut u8, len: *mut i32) -> i32 {
-    let Some(f) = real!(I_getsockname, NameFn) else { return -1 };
-    traced!(Func::Getsockname, 0, unsafe { f(s, addr, len) }, |w, r, max| {
-        args(w, &[s as u64, addr as u64, len as u64]);
-        if r == 0 {
-            addr_out(w, role::ADDR_OUT, addr, len);
-        }
-    }, r as i64)
+    let Some(f) = real!(I_getsockname, NameFn) else {
+        return -1;
+    };
+    traced!(
+        Func::Getsockname,
+        0,
+        unsafe { f(s, addr, len) },
+        |w, r, max| {
+            args(w, &[s as u64, addr as u64, len as u64]);
+            if r == 0 {
+                addr_out(w, role::ADDR_OUT, addr, len);
+            }
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "system" fn st_getpeername(s: Socket, addr: *mut u8, len: *mut i32) -> i32 {
-    let Some(f) = real!(I_getpeername, NameFn) else { return -1 };
-    traced!(Func::Getpeername, 0, unsafe { f(s, addr, len) }, |w, r, max| {
-        args(w, &[s as u64, addr as u64, len as u64]);
-        if r == 0 {
-            addr_out(w, role::ADDR_OUT, addr, len);
-        }
-    }, r as i64)
+    let Some(f) = real!(I_getpeername, NameFn) else {
+        return -1;
+    };
+    traced!(
+        Func::Getpeername,
+        0,
+        unsafe { f(s, addr, len) },
+        |w, r, max| {
+            args(w, &[s as u64, addr as u64, len as u64]);
+            if r == 0 {
+                addr_out(w, role::ADDR_OUT, addr, len);
+            }
+        },
+        r as i64
+    )
 }
 
 type IoFn = unsafe extern "system" fn(Socket, *mut u8, i32, i32) -> i32;
 
 #[no_mangle]
 pub unsafe extern "system" fn st_send(s: Socket, buf: *const u8, len: i32, flags: i32) -> i32 {
-    let Some(f) = real!(I_send, IoFn) else { return -1 };
+    let Some(f) = real!(I_send, IoFn) else {
+        return -1;
+    };
     let extra = len.max(0) as usize;
-    traced!(Func::Send, extra, unsafe { f(s, buf as *mut u8, len, flags) }, |w, r, max| {
-        args(w, &[s as u64, buf as u64, len as i64 as u64, flags as i64 as u64]);
-        data(w, role::DATA_OUT, buf, r, max);
-    }, r as i64)
+    traced!(
+        Func::Send,
+        extra,
+        unsafe { f(s, buf as *mut u8, len, flags) },
+        |w, r, max| {
+            args(
+                w,
+                &[s as u64, buf as u64, len as i64 as u64, flags as i64 as u64],
+            );
+            data(w, role::DATA_OUT, buf, r, max);
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "system" fn st_recv(s: Socket, buf: *mut u8, len: i32, flags: i32) -> i32 {
-    let Some(f) = real!(I_recv, IoFn) else { return -1 };
+    let Some(f) = real!(I_recv, IoFn) else {
+        return -1;
+    };
     let extra = len.max(0) as usize;
-    traced!(Func::Recv, extra, unsafe { f(s, buf, len, flags) }, |w, r, max| {
-        args(w, &[s as u64, buf as u64, len as i64 as u64, flags as i64 as u64]);
-        data(w, role::DATA_IN, buf, r, max);
-    }, r as i64)
+    traced!(
+        Func::Recv,
+        extra,
+        unsafe { f(s, buf, len, flags) },
+        |w, r, max| {
+            args(
+                w,
+                &[s as u64, buf as u64, len as i64 as u64, flags as i64 as u64],
+            );
+            data(w, role::DATA_IN, buf, r, max);
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
@@ -237,13 +335,31 @@ pub unsafe extern "system" fn st_sendto(
     tolen: i32,
 ) -> i32 {
     type F = unsafe extern "system" fn(Socket, *const u8, i32, i32, *const u8, i32) -> i32;
-    let Some(f) = real!(I_sendto, F) else { return -1 };
+    let Some(f) = real!(I_sendto, F) else {
+        return -1;
+    };
     let extra = len.max(0) as usize;
-    traced!(Func::Sendto, extra, unsafe { f(s, buf, len, flags, to, tolen) }, |w, r, max| {
-        args(w, &[s as u64, buf as u64, len as i64 as u64, flags as i64 as u64, to as u64, tolen as i64 as u64]);
-        addr_in(w, role::ADDR, to, tolen);
-        data(w, role::DATA_OUT, buf, r, max);
-    }, r as i64)
+    traced!(
+        Func::Sendto,
+        extra,
+        unsafe { f(s, buf, len, flags, to, tolen) },
+        |w, r, max| {
+            args(
+                w,
+                &[
+                    s as u64,
+                    buf as u64,
+                    len as i64 as u64,
+                    flags as i64 as u64,
+                    to as u64,
+                    tolen as i64 as u64,
+                ],
+            );
+            addr_in(w, role::ADDR, to, tolen);
+            data(w, role::DATA_OUT, buf, r, max);
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
@@ -256,15 +372,33 @@ pub unsafe extern "system" fn st_recvfrom(
     fromlen: *mut i32,
 ) -> i32 {
     type F = unsafe extern "system" fn(Socket, *mut u8, i32, i32, *mut u8, *mut i32) -> i32;
-    let Some(f) = real!(I_recvfrom, F) else { return -1 };
+    let Some(f) = real!(I_recvfrom, F) else {
+        return -1;
+    };
     let extra = len.max(0) as usize;
-    traced!(Func::Recvfrom, extra, unsafe { f(s, buf, len, flags, from, fromlen) }, |w, r, max| {
-        args(w, &[s as u64, buf as u64, len as i64 as u64, flags as i64 as u64, from as u64, fromlen as u64]);
-        if r >= 0 {
-            addr_out(w, role::ADDR_OUT, from, fromlen);
-        }
-        data(w, role::DATA_IN, buf, r, max);
-    }, r as i64)
+    traced!(
+        Func::Recvfrom,
+        extra,
+        unsafe { f(s, buf, len, flags, from, fromlen) },
+        |w, r, max| {
+            args(
+                w,
+                &[
+                    s as u64,
+                    buf as u64,
+                    len as i64 as u64,
+                    flags as i64 as u64,
+                    from as u64,
+                    fromlen as u64,
+                ],
+            );
+            if r >= 0 {
+                addr_out(w, role::ADDR_OUT, from, fromlen);
+            }
+            data(w, role::DATA_IN, buf, r, max);
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
@@ -272,9 +406,15 @@ pub unsafe extern "system" fn st_shutdown(s: Socket, how: i32) -> i32 {
     let Some(f) = real!(I_shutdown, unsafe extern "system" fn(Socket, i32) -> i32) else {
         return -1;
     };
-    traced!(Func::Shutdown, 0, unsafe { f(s, how) }, |w, r, max| {
-        args(w, &[s as u64, how as i64 as u64]);
-    }, r as i64)
+    traced!(
+        Func::Shutdown,
+        0,
+        unsafe { f(s, how) },
+        |w, r, max| {
+            args(w, &[s as u64, how as i64 as u64]);
+        },
+        r as i64
+    )
 }
 
 /// Winsock's `fd_set`: a count and up to 64 handles.
@@ -319,30 +459,62 @@ pub unsafe extern "system" fn st_select(
     ex: *mut FdSet,
     timeout: *const [i32; 2],
 ) -> i32 {
-    type F = unsafe extern "system" fn(i32, *mut FdSet, *mut FdSet, *mut FdSet, *const [i32; 2]) -> i32;
-    let Some(f) = real!(I_select, F) else { return -1 };
+    type F =
+        unsafe extern "system" fn(i32, *mut FdSet, *mut FdSet, *mut FdSet, *const [i32; 2]) -> i32;
+    let Some(f) = real!(I_select, F) else {
+        return -1;
+    };
     if wanted(Func::Select).is_none() {
         return unsafe { f(nfds, rd, wr, ex, timeout) };
     }
     // The sets as passed (*pre*) and the timeout, read fault-safe.
-    let before = [rd, wr, ex].map(|p| (!p.is_null()).then(|| safe_read_val(p as *const FdSet)).flatten());
-    let tv = (!timeout.is_null()).then(|| safe_read_val(timeout)).flatten();
-    traced!(Func::Select, 3 * 128, unsafe { f(nfds, rd, wr, ex, timeout) }, |w, r, max| {
-        args(w, &[nfds as i64 as u64, rd as u64, wr as u64, ex as u64, timeout as u64]);
-        if let Some([sec, usec]) = tv {
-            w.ints(role::TIMEOUT, &[sec as i64, usec as i64 * 1000]);
-        }
-        for (set, ro) in before.iter().zip([role::FDS_READ_IN, role::FDS_WRITE_IN, role::FDS_EXCEPT_IN]) {
-            fdset_blob(w, ro, set);
-        }
-        if r > 0 {
-            for (p, ro) in [(rd, role::FDS_READ), (wr, role::FDS_WRITE), (ex, role::FDS_EXCEPT)] {
-                if !p.is_null() {
-                    fdset_blob(w, ro, &safe_read_val(p as *const FdSet));
+    let before = [rd, wr, ex].map(|p| {
+        (!p.is_null())
+            .then(|| safe_read_val(p as *const FdSet))
+            .flatten()
+    });
+    let tv = (!timeout.is_null())
+        .then(|| safe_read_val(timeout))
+        .flatten();
+    traced!(
+        Func::Select,
+        3 * 128,
+        unsafe { f(nfds, rd, wr, ex, timeout) },
+        |w, r, max| {
+            args(
+                w,
+                &[
+                    nfds as i64 as u64,
+                    rd as u64,
+                    wr as u64,
+                    ex as u64,
+                    timeout as u64,
+                ],
+            );
+            if let Some([sec, usec]) = tv {
+                w.ints(role::TIMEOUT, &[sec as i64, usec as i64 * 1000]);
+            }
+            for (set, ro) in
+                before
+                    .iter()
+                    .zip([role::FDS_READ_IN, role::FDS_WRITE_IN, role::FDS_EXCEPT_IN])
+            {
+                fdset_blob(w, ro, set);
+            }
+            if r > 0 {
+                for (p, ro) in [
+                    (rd, role::FDS_READ),
+                    (wr, role::FDS_WRITE),
+                    (ex, role::FDS_EXCEPT),
+                ] {
+                    if !p.is_null() {
+                        fdset_blob(w, ro, &safe_read_val(p as *const FdSet));
+                    }
                 }
             }
-        }
-    }, r as i64)
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
@@ -354,15 +526,32 @@ pub unsafe extern "system" fn st_setsockopt(
     len: i32,
 ) -> i32 {
     type F = unsafe extern "system" fn(Socket, i32, i32, *const u8, i32) -> i32;
-    let Some(f) = real!(I_setsockopt, F) else { return -1 };
-    traced!(Func::Setsockopt, 512, unsafe { f(s, level, name, val, len) }, |w, r, max| {
-        args(w, &[s as u64, level as i64 as u64, name as i64 as u64, val as u64, len as i64 as u64]);
-        if !val.is_null() && len > 0 {
-            let buf = w.reserve((len as usize).min(512));
-            let n = safe_read(val, buf);
-            w.commit_reserved(Tag::Bytes, role::OPTVAL, n);
-        }
-    }, r as i64)
+    let Some(f) = real!(I_setsockopt, F) else {
+        return -1;
+    };
+    traced!(
+        Func::Setsockopt,
+        512,
+        unsafe { f(s, level, name, val, len) },
+        |w, r, max| {
+            args(
+                w,
+                &[
+                    s as u64,
+                    level as i64 as u64,
+                    name as i64 as u64,
+                    val as u64,
+                    len as i64 as u64,
+                ],
+            );
+            if !val.is_null() && len > 0 {
+                let buf = w.reserve((len as usize).min(512));
+                let n = safe_read(val, buf);
+                w.commit_reserved(Tag::Bytes, role::OPTVAL, n);
+            }
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
@@ -374,32 +563,62 @@ pub unsafe extern "system" fn st_getsockopt(
     len: *mut i32,
 ) -> i32 {
     type F = unsafe extern "system" fn(Socket, i32, i32, *mut u8, *mut i32) -> i32;
-    let Some(f) = real!(I_getsockopt, F) else { return -1 };
-    traced!(Func::Getsockopt, 512, unsafe { f(s, level, name, val, len) }, |w, r, max| {
-        let after = if len.is_null() { 0 } else { safe_read_val(len).unwrap_or(0) };
-        args(w, &[s as u64, level as i64 as u64, name as i64 as u64, val as u64, len as u64, after as i64 as u64]);
-        if r == 0 && !val.is_null() && after > 0 {
-            let buf = w.reserve((after as usize).min(512));
-            let n = safe_read(val, buf);
-            w.commit_reserved(Tag::Bytes, role::OPTVAL, n);
-        }
-    }, r as i64)
+    let Some(f) = real!(I_getsockopt, F) else {
+        return -1;
+    };
+    traced!(
+        Func::Getsockopt,
+        512,
+        unsafe { f(s, level, name, val, len) },
+        |w, r, max| {
+            let after = if len.is_null() {
+                0
+            } else {
+                safe_read_val(len).unwrap_or(0)
+            };
+            args(
+                w,
+                &[
+                    s as u64,
+                    level as i64 as u64,
+                    name as i64 as u64,
+                    val as u64,
+                    len as u64,
+                    after as i64 as u64,
+                ],
+            );
+            if r == 0 && !val.is_null() && after > 0 {
+                let buf = w.reserve((after as usize).min(512));
+                let n = safe_read(val, buf);
+                w.commit_reserved(Tag::Bytes, role::OPTVAL, n);
+            }
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
 pub unsafe extern "system" fn st_ioctlsocket(s: Socket, cmd: i32, argp: *mut u32) -> i32 {
-    let Some(f) = real!(I_ioctlsocket, unsafe extern "system" fn(Socket, i32, *mut u32) -> i32)
-    else {
+    let Some(f) = real!(
+        I_ioctlsocket,
+        unsafe extern "system" fn(Socket, i32, *mut u32) -> i32
+    ) else {
         return -1;
     };
-    traced!(Func::Ioctlsocket, 0, unsafe { f(s, cmd, argp) }, |w, r, max| {
-        args(w, &[s as u64, cmd as u32 as u64, argp as u64]);
-        if r == 0 && !argp.is_null() {
-            if let Some(v) = safe_read_val(argp as *const u32) {
-                w.ints(role::ARG_VAL, &[v as i64]);
+    traced!(
+        Func::Ioctlsocket,
+        0,
+        unsafe { f(s, cmd, argp) },
+        |w, r, max| {
+            args(w, &[s as u64, cmd as u32 as u64, argp as u64]);
+            if r == 0 && !argp.is_null() {
+                if let Some(v) = safe_read_val(argp as *const u32) {
+                    w.ints(role::ARG_VAL, &[v as i64]);
+                }
             }
-        }
-    }, r as i64)
+        },
+        r as i64
+    )
 }
 
 /// Windows' `ADDRINFOA` (the canonical name comes before the address,
@@ -450,32 +669,74 @@ pub unsafe extern "system" fn st_getaddrinfo(
     hints: *const AddrInfo,
     res: *mut *const AddrInfo,
 ) -> i32 {
-    type F = unsafe extern "system" fn(*const u8, *const u8, *const AddrInfo, *mut *const AddrInfo) -> i32;
-    let Some(f) = real!(I_getaddrinfo, F) else { return 10045 };
-    traced!(Func::Getaddrinfo, 8192, unsafe { f(node, service, hints, res) }, |w, r, max| {
-        let first = if r == 0 && !res.is_null() { safe_read_val(res).unwrap_or(core::ptr::null()) } else { core::ptr::null() };
-        args(w, &[node as u64, service as u64, hints as u64, res as u64, first as u64]);
-        // Winsock returns the error itself (a WSA code) and sets it as the
-        // last error too.
-        w.header().errno = r;
-        cstr(w, role::NODE, node);
-        cstr(w, role::SERVICE, service);
-        if !hints.is_null() {
-            if let Some(h) = safe_read_val(hints) {
-                w.ints(role::HINTS, &[h.flags as i64, h.family as i64, h.socktype as i64, h.protocol as i64]);
+    type F = unsafe extern "system" fn(
+        *const u8,
+        *const u8,
+        *const AddrInfo,
+        *mut *const AddrInfo,
+    ) -> i32;
+    let Some(f) = real!(I_getaddrinfo, F) else {
+        return 10045;
+    };
+    traced!(
+        Func::Getaddrinfo,
+        8192,
+        unsafe { f(node, service, hints, res) },
+        |w, r, max| {
+            let first = if r == 0 && !res.is_null() {
+                safe_read_val(res).unwrap_or(core::ptr::null())
+            } else {
+                core::ptr::null()
+            };
+            args(
+                w,
+                &[
+                    node as u64,
+                    service as u64,
+                    hints as u64,
+                    res as u64,
+                    first as u64,
+                ],
+            );
+            // Winsock returns the error itself (a WSA code) and sets it as the
+            // last error too.
+            w.header().errno = r;
+            cstr(w, role::NODE, node);
+            cstr(w, role::SERVICE, service);
+            if !hints.is_null() {
+                if let Some(h) = safe_read_val(hints) {
+                    w.ints(
+                        role::HINTS,
+                        &[
+                            h.flags as i64,
+                            h.family as i64,
+                            h.socktype as i64,
+                            h.protocol as i64,
+                        ],
+                    );
+                }
             }
-        }
-        let mut p = first;
-        let mut k = 0;
-        while !p.is_null() && k < 32 {
-            let Some(ai) = safe_read_val(p) else { break };
-            w.ints(role::AI, &[ai.flags as i64, ai.family as i64, ai.socktype as i64, ai.protocol as i64]);
-            addr_in(w, role::AI_ADDR, ai.addr, ai.addrlen.min(MAX_ADDR) as i32);
-            cstr(w, role::CANON, ai.canonname);
-            p = ai.next;
-            k += 1;
-        }
-    }, r as i64)
+            let mut p = first;
+            let mut k = 0;
+            while !p.is_null() && k < 32 {
+                let Some(ai) = safe_read_val(p) else { break };
+                w.ints(
+                    role::AI,
+                    &[
+                        ai.flags as i64,
+                        ai.family as i64,
+                        ai.socktype as i64,
+                        ai.protocol as i64,
+                    ],
+                );
+                addr_in(w, role::AI_ADDR, ai.addr, ai.addrlen.min(MAX_ADDR) as i32);
+                cstr(w, role::CANON, ai.canonname);
+                p = ai.next;
+                k += 1;
+            }
+        },
+        r as i64
+    )
 }
 
 #[no_mangle]
@@ -483,9 +744,15 @@ pub unsafe extern "system" fn st_freeaddrinfo(ai: *const AddrInfo) {
     let Some(f) = real!(I_freeaddrinfo, unsafe extern "system" fn(*const AddrInfo)) else {
         return;
     };
-    traced!(Func::Freeaddrinfo, 0, unsafe { f(ai) }, |w, r, max| {
-        args(w, &[ai as u64]);
-    }, 0)
+    traced!(
+        Func::Freeaddrinfo,
+        0,
+        unsafe { f(ai) },
+        |w, r, max| {
+            args(w, &[ai as u64]);
+        },
+        0
+    )
 }
 
 /// The data ws2_32 programs link against (MinGW's libws2_32.a carries it
