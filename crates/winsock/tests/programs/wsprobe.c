@@ -1,6 +1,10 @@
 /* Winsock calls for the sock_trace.dll tests (crates/winsock/tests/wine.rs).
  * Built with MinGW twice: -lws2_32 (untraced) and -lsock_trace (traced);
  * both must print the same. Usage: wsprobe tcp4|tcp6|udp|refused|resolve|exit N
+ * (`bench N`: N loopback TCP round trips, 4 calls each, timed; `calls N`:
+ * N calls that fail at once in ws2_32 itself, select() with no sets, to
+ * time a hook without Wine's server round trips; both for
+ * docs/PERFORMANCE.md, not the tests).
  * Every case is single-threaded: a listening socket, a client connected to
  * it (the connection completes in the backlog), accept, send/recv. */
 #include <winsock2.h>
@@ -122,6 +126,50 @@ static int resolve(void) {
   return 0;
 }
 
+/* N round trips of 64 bytes on one loopback connection: send, recv on
+ * the other end, send back, recv. */
+static int bench(int n) {
+  struct sockaddr_storage ss;
+  int len;
+  SOCKET l = bound(AF_INET, SOCK_STREAM, &ss, &len);
+  listen(l, 1);
+  SOCKET c = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+  int one = 1;
+  setsockopt(c, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+  connect(c, (struct sockaddr *)&ss, len);
+  SOCKET a = accept(l, NULL, NULL);
+  setsockopt(a, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+  char buf[64] = {0};
+  LARGE_INTEGER f, t0, t1;
+  QueryPerformanceFrequency(&f);
+  QueryPerformanceCounter(&t0);
+  for (int i = 0; i < n; i++) {
+    if (send(c, buf, 64, 0) != 64 || recv(a, buf, 64, MSG_WAITALL) != 64 ||
+        send(a, buf, 64, 0) != 64 || recv(c, buf, 64, MSG_WAITALL) != 64)
+      return fail("round trip");
+  }
+  QueryPerformanceCounter(&t1);
+  double ns = (double)(t1.QuadPart - t0.QuadPart) * 1e9 / (double)f.QuadPart;
+  printf("bench: %d round trips, %.0f ns each, %.0f ns per call\n", n, ns / n, ns / n / 4);
+  closesocket(a);
+  closesocket(c);
+  closesocket(l);
+  return 0;
+}
+
+static int calls(int n) {
+  struct timeval zero = {0, 0};
+  LARGE_INTEGER f, t0, t1;
+  int r = 0;
+  QueryPerformanceFrequency(&f);
+  QueryPerformanceCounter(&t0);
+  for (int i = 0; i < n; i++) r += select(0, NULL, NULL, NULL, &zero);
+  QueryPerformanceCounter(&t1);
+  double ns = (double)(t1.QuadPart - t0.QuadPart) * 1e9 / (double)f.QuadPart;
+  printf("calls: %d selects (sum %d, last error %d), %.0f ns each\n", n, r, WSAGetLastError(), ns / n);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) return 2;
   WSADATA wsa;
@@ -133,6 +181,8 @@ int main(int argc, char **argv) {
   else if (!strcmp(argv[1], "refused")) rc = refused();
   else if (!strcmp(argv[1], "resolve")) rc = resolve();
   else if (!strcmp(argv[1], "exit") && argc > 2) rc = atoi(argv[2]);
+  else if (!strcmp(argv[1], "bench") && argc > 2) rc = bench(atoi(argv[2]));
+  else if (!strcmp(argv[1], "calls") && argc > 2) rc = calls(atoi(argv[2]));
   WSACleanup();
   fflush(stdout);
   return rc;
