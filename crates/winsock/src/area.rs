@@ -295,6 +295,7 @@ pub fn emit(call: Call, fill: impl FnOnce(&mut RecordWriter<'_>)) {
         let want = (2048 + call.extra).min(max_record(shm.geometry().ring_bytes));
         let mut since = 0u64;
         let mut last_tail = u64::MAX;
+        let mut spins = 0u32;
         let p = loop {
             // SAFETY: this thread owns `ring`.
             if let Some(p) = unsafe { shm.reserve(ring, want) } {
@@ -304,7 +305,8 @@ pub fn emit(call: Call, fill: impl FnOnce(&mut RecordWriter<'_>)) {
             if h.consumer_gone.load(Ordering::Relaxed) != 0 {
                 break None;
             }
-            if collector != 0 && !sys::alive(collector) {
+            spins += 1;
+            if spins % 64 == 0 && collector != 0 && !sys::alive(collector) {
                 h.consumer_gone.store(1, Ordering::Relaxed);
                 break None;
             }

@@ -10,7 +10,7 @@
 //! Nothing here formats, allocates, locks or writes to the console on the
 //! program's threads; a fault in the tracer never reaches the program (the
 //! record is written inside `catch_unwind`, pointers the call did not
-//! validate are read with `ReadProcessMemory`).
+//! validate are read only from pages `VirtualQuery` says are readable).
 //!
 //! The records go to the collector (`sock-trace.exe`), which decodes them
 //! with the Windows constant tables: see docs/ARCHITECTURE.md, "Windows".
