@@ -169,13 +169,13 @@ pub unsafe extern "system" fn st_closesocket(s: Socket) -> i32 {
 
 type AddrFn = unsafe extern "system" fn(Socket, *const u8, i32) -> i32;
 
-#[no_mangle]
-pub unsafe extern "system" fn st_connect(s: Socket, name: *const u8, len: i32) -> i32 {
-    let Some(f) = real!(I_connect, AddrFn) else {
+/// connect and bind: a socket and an address passed in.
+unsafe fn addr_call(func: Func, i: usize, s: Socket, name: *const u8, len: i32) -> i32 {
+    let Some(f) = real!(i, AddrFn) else {
         return -1;
     };
     traced!(
-        Func::Connect,
+        func,
         0,
         unsafe { f(s, name, len) },
         |w, r, max| {
@@ -187,20 +187,13 @@ pub unsafe extern "system" fn st_connect(s: Socket, name: *const u8, len: i32) -
 }
 
 #[no_mangle]
+pub unsafe extern "system" fn st_connect(s: Socket, name: *const u8, len: i32) -> i32 {
+    unsafe { addr_call(Func::Connect, I_connect, s, name, len) }
+}
+
+#[no_mangle]
 pub unsafe extern "system" fn st_bind(s: Socket, name: *const u8, len: i32) -> i32 {
-    let Some(f) = real!(I_bind, AddrFn) else {
-        return -1;
-    };
-    traced!(
-        Func::Bind,
-        0,
-        unsafe { f(s, name, len) },
-        |w, r, max| {
-            args(w, &[s as u64, name as u64, len as i64 as u64]);
-            addr_in(w, role::ADDR, name, len);
-        },
-        r as i64
-    )
+    unsafe { addr_call(Func::Bind, I_bind, s, name, len) }
 }
 
 #[no_mangle]
@@ -243,13 +236,13 @@ pub unsafe extern "system" fn st_accept(s: Socket, addr: *mut u8, len: *mut i32)
 
 type NameFn = unsafe extern "system" fn(Socket, *mut u8, *mut i32) -> i32;
 
-#[no_mangle]
-pub unsafe extern "system" fn st_getsockname(s: Socket, addr: *mut u8, len: *mut i32) -> i32 {
-    let Some(f) = real!(I_getsockname, NameFn) else {
+/// getsockname and getpeername: an address returned.
+unsafe fn name_call(func: Func, i: usize, s: Socket, addr: *mut u8, len: *mut i32) -> i32 {
+    let Some(f) = real!(i, NameFn) else {
         return -1;
     };
     traced!(
-        Func::Getsockname,
+        func,
         0,
         unsafe { f(s, addr, len) },
         |w, r, max| {
@@ -260,58 +253,36 @@ pub unsafe extern "system" fn st_getsockname(s: Socket, addr: *mut u8, len: *mut
         },
         r as i64
     )
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn st_getsockname(s: Socket, addr: *mut u8, len: *mut i32) -> i32 {
+    unsafe { name_call(Func::Getsockname, I_getsockname, s, addr, len) }
 }
 
 #[no_mangle]
 pub unsafe extern "system" fn st_getpeername(s: Socket, addr: *mut u8, len: *mut i32) -> i32 {
-    let Some(f) = real!(I_getpeername, NameFn) else {
-        return -1;
-    };
-    traced!(
-        Func::Getpeername,
-        0,
-        unsafe { f(s, addr, len) },
-        |w, r, max| {
-            args(w, &[s as u64, addr as u64, len as u64]);
-            if r == 0 {
-                addr_out(w, role::ADDR_OUT, addr, len);
-            }
-        },
-        r as i64
-    )
+    unsafe { name_call(Func::Getpeername, I_getpeername, s, addr, len) }
 }
 
 type IoFn = unsafe extern "system" fn(Socket, *mut u8, i32, i32) -> i32;
 
-#[no_mangle]
-pub unsafe extern "system" fn st_send(s: Socket, buf: *const u8, len: i32, flags: i32) -> i32 {
-    let Some(f) = real!(I_send, IoFn) else {
+/// send and recv: the payload that moved, in direction `dir`.
+unsafe fn io_call(
+    func: Func,
+    i: usize,
+    dir: u8,
+    s: Socket,
+    buf: *mut u8,
+    len: i32,
+    flags: i32,
+) -> i32 {
+    let Some(f) = real!(i, IoFn) else {
         return -1;
     };
     let extra = len.max(0) as usize;
     traced!(
-        Func::Send,
-        extra,
-        unsafe { f(s, buf as *mut u8, len, flags) },
-        |w, r, max| {
-            args(
-                w,
-                &[s as u64, buf as u64, len as i64 as u64, flags as i64 as u64],
-            );
-            data(w, role::DATA_OUT, buf, r, max);
-        },
-        r as i64
-    )
-}
-
-#[no_mangle]
-pub unsafe extern "system" fn st_recv(s: Socket, buf: *mut u8, len: i32, flags: i32) -> i32 {
-    let Some(f) = real!(I_recv, IoFn) else {
-        return -1;
-    };
-    let extra = len.max(0) as usize;
-    traced!(
-        Func::Recv,
+        func,
         extra,
         unsafe { f(s, buf, len, flags) },
         |w, r, max| {
@@ -319,10 +290,30 @@ pub unsafe extern "system" fn st_recv(s: Socket, buf: *mut u8, len: i32, flags: 
                 w,
                 &[s as u64, buf as u64, len as i64 as u64, flags as i64 as u64],
             );
-            data(w, role::DATA_IN, buf, r, max);
+            data(w, dir, buf, r, max);
         },
         r as i64
     )
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn st_send(s: Socket, buf: *const u8, len: i32, flags: i32) -> i32 {
+    unsafe {
+        io_call(
+            Func::Send,
+            I_send,
+            role::DATA_OUT,
+            s,
+            buf as *mut u8,
+            len,
+            flags,
+        )
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn st_recv(s: Socket, buf: *mut u8, len: i32, flags: i32) -> i32 {
+    unsafe { io_call(Func::Recv, I_recv, role::DATA_IN, s, buf, len, flags) }
 }
 
 #[no_mangle]
