@@ -93,8 +93,14 @@ fn windows(args: &[String]) -> Result<(), String> {
     let out = target_dir.join("windows");
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
     build(&root, &target_dir, &toolchain)?;
-    let built = target_dir.join("windows-build").join(TARGET).join("release");
-    copy(&built.join("sock_trace_winsock.dll"), &out.join("sock_trace.dll"))?;
+    let built = target_dir
+        .join("windows-build")
+        .join(TARGET)
+        .join("release");
+    copy(
+        &built.join("sock_trace_winsock.dll"),
+        &out.join("sock_trace.dll"),
+    )?;
     copy(&built.join("sock-trace.exe"), &out.join("sock-trace.exe"))?;
     import_library(&root, &out)?;
     process_prng_stub(&out)?;
@@ -166,7 +172,10 @@ fn ensure_rustc(cache: &Path, no_apt: bool) -> Result<PathBuf, String> {
         }
     }
     if !root.join("usr/bin/rustc").exists() {
-        return Err(format!("{} has no usr/bin/rustc after unpacking", root.display()));
+        return Err(format!(
+            "{} has no usr/bin/rustc after unpacking",
+            root.display()
+        ));
     }
     std::fs::write(&done, b"").map_err(|e| e.to_string())?;
     Ok(root)
@@ -188,10 +197,7 @@ fn build(root: &Path, target_dir: &Path, toolchain: &Path) -> Result<(), String>
         .env("RUSTDOC", toolchain.join("usr/bin/rustdoc"))
         .env("RUSTC_BOOTSTRAP", "1")
         .env("LD_LIBRARY_PATH", &libdir)
-        .env(
-            "CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER",
-            MINGW_GCC,
-        )
+        .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", MINGW_GCC)
         // What the outer `cargo xtask` set for itself must not leak into
         // the inner build.
         .env_remove("RUSTFLAGS")
