@@ -9,12 +9,10 @@
 //! and view, even when the collector is killed. Same interface as the
 //! Linux area (`area.rs`).
 
-use sock_trace_event::ring::{
-    ActionRule, AttachError, CaptureOptions, Geometry, ProgramRule, ShmHeader,
-};
+use sock_trace_event::ring::{ActionRule, AttachError, CaptureOptions, Geometry, ProgramRule};
 use sock_trace_event::Shm;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::Security::SECURITY_ATTRIBUTES;
 use windows_sys::Win32::System::Memory::{
@@ -30,11 +28,11 @@ use windows_sys::Win32::System::Threading::{
 /// A created, mapped and initialised trace area; unmapped and closed on
 /// drop.
 pub struct Area {
-    path: PathBuf,
+    pub(super) path: PathBuf,
     handle: std::cell::Cell<HANDLE>,
     base: *mut u8,
     len: usize,
-    shm: Shm,
+    pub(super) shm: Shm,
 }
 
 impl Area {
@@ -101,39 +99,10 @@ impl Area {
         })
     }
 
-    /// A description (the mapping has no name).
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// `SOCK_TRACE_SHM` for a program started with handle inheritance:
     /// `win:<handle>:<collector pid>`.
     pub fn inherit_value(&self) -> String {
         format!("win:{}:{}", self.handle.get() as usize, std::process::id())
-    }
-
-    pub(crate) fn shm(&self) -> &Shm {
-        &self.shm
-    }
-
-    /// See the Linux area.
-    ///
-    /// # Safety
-    /// The returned handle and its copies must not outlive this area.
-    pub unsafe fn shm_unchecked(&self) -> &Shm {
-        &self.shm
-    }
-
-    pub fn header(&self) -> &ShmHeader {
-        self.shm.header()
-    }
-
-    pub fn clock(&self) -> sock_trace_print::Clock {
-        let h = self.header();
-        sock_trace_print::Clock {
-            start_mono_ns: h.start_mono_ns.get(),
-            realtime_offset_ns: h.realtime_offset_ns.get(),
-        }
     }
 
     /// Closes the handle (the view stays): processes started from now on

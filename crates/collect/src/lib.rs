@@ -28,6 +28,7 @@ mod area;
 #[cfg(windows)]
 #[path = "area_windows.rs"]
 mod area;
+mod area_common;
 mod capture;
 mod enrich;
 mod session;
