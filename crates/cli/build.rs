@@ -22,6 +22,11 @@ fn main() {
         workspace.join("Cargo.lock").display()
     );
     println!("cargo:rerun-if-env-changed=SOCK_TRACE_PRELOAD_OVERRIDE");
+    // sock-trace.exe carries no preload library (Windows programs load
+    // sock_trace.dll, built by `cargo xtask windows`).
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("windows") {
+        return;
+    }
 
     // Escape hatch for packagers who build the library themselves.
     if let Ok(path) = env::var("SOCK_TRACE_PRELOAD_OVERRIDE") {

@@ -7,12 +7,18 @@
 //! collector that the preload library starts on its own when it is used
 //! without the launcher (`collect`, hidden).
 
+#[cfg(unix)]
 mod attach;
 mod intel_cmd;
+#[cfg(unix)]
 mod launch;
+#[cfg(unix)]
 mod preload_lib;
 mod setup;
+#[cfg(unix)]
 mod standalone;
+#[cfg(windows)]
+mod windows;
 
 use anyhow::Result;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
@@ -34,15 +40,18 @@ enum Command {
     Run(RunArgs),
     /// Run a program and store its raw trace in the file `-o FILE`, to decode later with
     /// `sock-trace print` (the least a busy program is held back).
+    #[cfg(unix)]
     Record(RunArgs),
     /// Print a recording made by `sock-trace record`, with the output options of `run`.
     Print(PrintArgs),
     /// Trace a running process (its threads, and its children from then on)
     /// until it exits or Ctrl-C; then detach and leave it running.
+    #[cfg(unix)]
     Attach(AttachArgs),
     /// Print the effective configuration, or a commented default file.
     Config(ConfigArgs),
     /// Print the path of the preload library, for `LD_PRELOAD=... CMD`.
+    #[cfg(unix)]
     PreloadPath,
     /// Show everything known about IP addresses (country, AS, DROP, registry, class).
     Lookup(LookupCmd),
@@ -50,6 +59,7 @@ enum Command {
     Db(DbCmd),
     /// Collector started by the preload library in standalone mode.
     #[command(hide = true)]
+    #[cfg(unix)]
     Collect(standalone::CollectArgs),
 }
 
@@ -144,6 +154,7 @@ struct RunArgs {
     /// (ptrace + seccomp at the system-call boundary, for static, Go and
     /// musl programs; x86_64), or `auto`, which picks by the program's ELF.
     #[arg(long, value_enum, default_value = "auto", value_name = "BACKEND")]
+    #[cfg(unix)]
     backend: launch::BackendChoice,
     /// Do not name the configuration file on stderr (warnings still show).
     #[arg(short = 'q', long)]
@@ -219,7 +230,10 @@ fn choice<T: Choice + Clone + Send + Sync>() -> impl TypedValueParser<Value = T>
 fn main() {
     // Reset SIGPIPE so `sock-trace config | head` ends quietly.
     // SAFETY: plain signal call at start-up.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL)
+    };
     let cli = Cli::parse();
     let code = match dispatch(cli) {
         Ok(code) => code,
@@ -236,7 +250,10 @@ fn main() {
 /// printer notices EPIPE and stops writing instead.
 fn ignore_sigpipe() {
     // SAFETY: plain signal call before any thread is started.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN)
+    };
 }
 
 /// The `[databases]` of the configuration file `config` (or the one found).
@@ -264,8 +281,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
         Command::Run(args) => {
             ignore_sigpipe();
             let settings = run_settings(&args)?;
-            setup::run(settings, &args.command, args.backend, setup::Sink::Trace)
+            #[cfg(unix)]
+            return setup::run(settings, &args.command, args.backend, setup::Sink::Trace);
+            #[cfg(windows)]
+            return windows::run(settings, &args.command);
         }
+        #[cfg(unix)]
         Command::Record(args) => {
             let Some(path) = args.flags.output.clone() else {
                 anyhow::bail!("`sock-trace record` needs `-o FILE`: where the recording goes");
@@ -284,6 +305,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             let settings = setup::Settings::load(&args.flags, false)?;
             setup::print_recording(settings, &args.recording)
         }
+        #[cfg(unix)]
         Command::Attach(args) => {
             ignore_sigpipe();
             let settings =
@@ -301,10 +323,12 @@ fn dispatch(cli: Cli) -> Result<i32> {
         }
         Command::Lookup(c) => intel_cmd::lookup_cmd(c.args, databases(c.config)?),
         Command::Db(c) => intel_cmd::db_cmd(c.args, databases(c.config)?),
+        #[cfg(unix)]
         Command::PreloadPath => {
             println!("{}", preload_lib::path()?.display());
             Ok(0)
         }
+        #[cfg(unix)]
         Command::Collect(args) => {
             ignore_sigpipe();
             standalone::collect(args)

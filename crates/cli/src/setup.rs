@@ -8,6 +8,7 @@ use anyhow::Result;
 use sock_trace_collect::{Collector, RunFlags};
 use sock_trace_config as cfg;
 use sock_trace_event::Func;
+#[cfg(unix)]
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -191,6 +192,7 @@ pub fn start_session(settings: &Settings) -> Result<Collector<'static>> {
 }
 
 /// What `run` does with the records.
+#[cfg(unix)]
 pub enum Sink {
     /// Decodes and prints them as they come (`sock-trace run`).
     Trace,
@@ -198,7 +200,8 @@ pub enum Sink {
     Record(PathBuf),
 }
 
-/// `sock-trace run` and `sock-trace record`.
+/// `sock-trace run` and `sock-trace record` (on Windows: `windows::run`).
+#[cfg(unix)]
 pub fn run(
     settings: Settings,
     argv: &[OsString],

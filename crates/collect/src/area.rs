@@ -15,9 +15,7 @@
 //! takes it (`MADV_POPULATE_WRITE`), which fails cleanly where touching an
 //! unbacked page of a full tmpfs would kill the program with SIGBUS.
 
-use sock_trace_event::ring::{
-    ActionRule, AttachError, CaptureOptions, Geometry, ProgramRule, ShmHeader,
-};
+use sock_trace_event::ring::{ActionRule, AttachError, CaptureOptions, Geometry, ProgramRule};
 use sock_trace_event::Shm;
 use std::ffi::CString;
 use std::io;
@@ -32,14 +30,14 @@ use std::path::{Path, PathBuf};
 /// reference handed out borrows the area, so nothing that reads the mapping
 /// can outlive it (the collector owns its area).
 pub struct Area {
-    path: PathBuf,
+    pub(super) path: PathBuf,
     /// The memfd, closed by [`Area::unlink`] so that no new process attaches.
     memfd: std::cell::RefCell<Option<OwnedFd>>,
     /// For the file fallback: the file to remove.
     file: Option<CString>,
     base: *mut u8,
     len: usize,
-    shm: Shm,
+    pub(super) shm: Shm,
 }
 
 /// File-backed areas are named `sock-trace-<pid>-<nonce>`.
@@ -141,40 +139,6 @@ impl Area {
             len,
             shm,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The mapping, for this crate only: `Shm` is `Copy`, and a copy must
-    /// not outlive the area that unmaps it.
-    pub(crate) fn shm(&self) -> &Shm {
-        &self.shm
-    }
-
-    /// The mapping, for a producer or reader outside this crate (the
-    /// system-call backend's tests drive an area without a collector).
-    ///
-    /// # Safety
-    /// `Shm` is `Copy`: the caller must not use the returned handle or any
-    /// copy of it after this area is dropped (which unmaps the memory).
-    pub unsafe fn shm_unchecked(&self) -> &Shm {
-        &self.shm
-    }
-
-    /// The shared header (counters that traced processes update).
-    pub fn header(&self) -> &ShmHeader {
-        self.shm.header()
-    }
-
-    /// How to turn the trace's timestamps into wall-clock and relative time.
-    pub fn clock(&self) -> sock_trace_print::Clock {
-        let h = self.header();
-        sock_trace_print::Clock {
-            start_mono_ns: h.start_mono_ns.get(),
-            realtime_offset_ns: h.realtime_offset_ns.get(),
-        }
     }
 
     /// Removes the name early (the mapping stays valid); later processes

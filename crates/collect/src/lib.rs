@@ -23,7 +23,12 @@
 //! run`) and the standalone mode (a collector started by the preload
 //! library itself) both run.
 
+#[cfg(unix)]
 mod area;
+#[cfg(windows)]
+#[path = "area_windows.rs"]
+mod area;
+mod area_common;
 mod capture;
 mod enrich;
 pub mod recording;
@@ -683,6 +688,9 @@ fn leave_text(pid: u32, reason: u64, exe: Option<&[u8]>) -> String {
     )
 }
 
+#[cfg(windows)]
+use area::{process_alive, thread_alive};
+
 /// Whether thread `tid` of process `pid` exists.
 /// A record saying `n` events were lost, for a recording.
 fn lost_record(n: u64) -> Vec<u8> {
@@ -702,12 +710,14 @@ fn lost_record(n: u64) -> Vec<u8> {
 
 /// Whether a process exists (a zombie still does: its tracer or parent
 /// has not reaped it yet, and its last records may still be on their way).
+#[cfg(unix)]
 fn process_alive(pid: u32) -> bool {
     // SAFETY: signal 0 only checks existence.
     let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+#[cfg(unix)]
 fn thread_alive(pid: u32, tid: u32) -> bool {
     // SAFETY: signal 0 only checks existence.
     let r = unsafe {

@@ -726,7 +726,10 @@ pub fn discover(
     let local = cwd.join("sock-trace.toml");
     if local.is_file() {
         // SAFETY: geteuid cannot fail.
+        #[cfg(unix)]
         let euid = unsafe { libc::geteuid() };
+        #[cfg(not(unix))]
+        let euid = 0;
         match untrusted_reason(&local, euid) {
             None => {
                 found.path = Some(local);
@@ -760,6 +763,13 @@ pub fn discover(
 /// and its directory must belong to that user or to root, and the file
 /// must not be writable by its group or by everyone (nor the directory by
 /// everyone, unless it is sticky like /tmp). `None`: it may be used.
+#[cfg(not(unix))]
+pub fn untrusted_reason(_path: &Path, _euid: u32) -> Option<String> {
+    // Windows: owners and ACLs are not checked yet (README, "Windows").
+    None
+}
+
+#[cfg(unix)]
 pub fn untrusted_reason(path: &Path, euid: u32) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let trusted = |uid: u32| uid == euid || uid == 0;

@@ -164,7 +164,7 @@ impl SocketTable {
             }
         }
         let socket = match ev.func {
-            Func::Close => before,
+            Func::Close | Func::Closesocket => before,
             _ => core.fd.and_then(|fd| self.get(pid, fd).cloned()),
         };
         Applied {

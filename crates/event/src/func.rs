@@ -178,6 +178,14 @@ funcs! {
     InetNtoa = 106, "inet_ntoa", Helper, false, Never;
     InetPton = 107, "inet_pton", Helper, false, Never;
     InetNtop = 108, "inet_ntop", Helper, false, Never;
+
+    // Winsock calls with no Linux counterpart (sock_trace.dll); the calls
+    // that are the same concept (socket, connect, send, ...) share the
+    // Linux ids.
+    WsaStartup = 110, "WSAStartup", Control, true, Never;
+    WsaCleanup = 111, "WSACleanup", Control, true, Never;
+    Closesocket = 112, "closesocket", Socket, true, May;
+    Ioctlsocket = 113, "ioctlsocket", Control, true, Never;
 }
 
 impl Func {

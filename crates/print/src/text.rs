@@ -737,7 +737,15 @@ pub fn duration_text(ns: u64) -> String {
     }
 }
 
+/// The local time zone's offset from UTC at `unix_secs` (Windows: UTC
+/// for now).
+#[cfg(not(unix))]
+fn local_utc_offset(_unix_secs: i64) -> i64 {
+    0
+}
+
 /// The local time zone's offset from UTC at `unix_secs`.
+#[cfg(unix)]
 fn local_utc_offset(unix_secs: i64) -> i64 {
     let t = unix_secs as libc::time_t;
     // SAFETY: localtime_r with valid pointers; tm is plain data.

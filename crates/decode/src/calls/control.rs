@@ -3,7 +3,7 @@
 
 use super::{arg, f, fd, fd_result, flags, iarg, int_result, result, sym, Ctx};
 use crate::sockopt;
-use crate::value::{Event, Value};
+use crate::value::{Event, Outcome, Value};
 use sock_trace_event::{role, Func, Tag};
 use sock_trace_xlat as x;
 
@@ -86,7 +86,9 @@ pub(super) fn decode(rec: &Ctx<'_, '_>, ev: &mut Event) {
                 _ => int_result(rec),
             };
         }
-        Ioctl => {
+        // Winsock's ioctlsocket: the same shape (request names are Linux's
+        // for now: Winsock's show in hex).
+        Ioctl | Ioctlsocket => {
             let req = arg(rec, 1) as u32 as u64;
             let req_v = x::IOCTL
                 .lookup(req)
@@ -109,6 +111,17 @@ pub(super) fn decode(rec: &Ctx<'_, '_>, ev: &mut Event) {
                 }
             }
         }
+        // WSAStartup returns its error (also in `errno`): wVersionRequested.
+        WsaStartup => {
+            let v = arg(rec, 0);
+            ev.args = vec![f("version", Value::Hex(v))];
+            ev.outcome = if ret == 0 {
+                Outcome::Ok(Value::Int(0))
+            } else {
+                super::errno_error(rec.t, ret, ret as i32)
+            };
+        }
+        WsaCleanup => ev.outcome = int_result(rec),
         // Calls of other families are dispatched elsewhere (`calls::decode`).
         _ => {}
     }

@@ -75,7 +75,9 @@ fn fd_arg(func: Func) -> Option<usize> {
         // epoll_ctl's `fd` (the watched socket), not its epoll descriptor.
         EpollCtl => Some(2),
         Connect | Bind | Listen | Accept | Accept4 | Shutdown | Getsockname | Getpeername
-        | Close | Dup | Setsockopt | Getsockopt | Fcntl | Ioctl => Some(0),
+        | Close | Dup | Setsockopt | Getsockopt | Fcntl | Ioctl | Closesocket | Ioctlsocket => {
+            Some(0)
+        }
         // The byte movers, sendfile's `out_fd` included.
         f if f.direction() != Direction::Neither => Some(0),
         _ => None,

@@ -103,7 +103,8 @@ pub(super) fn decode(rec: &Ctx<'_, '_>, ev: &mut Event) {
                 ev.returned = vec![f("addr", a)];
             }
         }
-        Close => {
+        // Winsock's close of a socket.
+        Close | Closesocket => {
             ev.args = vec![f("fd", fd(rec, 0))];
             ev.outcome = int_result(rec);
             ev.core.change = SocketChange::Closed {
