@@ -22,7 +22,8 @@ use windows_sys::Win32::System::Memory::{
 use windows_sys::Win32::System::Performance::{QueryPerformanceCounter, QueryPerformanceFrequency};
 use windows_sys::Win32::System::SystemInformation::GetSystemTimePreciseAsFileTime;
 use windows_sys::Win32::System::Threading::{
-    GetExitCodeThread, OpenThread, THREAD_QUERY_LIMITED_INFORMATION,
+    GetExitCodeProcess, GetExitCodeThread, OpenProcess, OpenThread,
+    PROCESS_QUERY_LIMITED_INFORMATION, THREAD_QUERY_LIMITED_INFORMATION,
 };
 
 /// A created, mapped and initialised trace area; unmapped and closed on
