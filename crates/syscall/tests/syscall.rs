@@ -37,13 +37,21 @@ fn build_static_from(name: &str, src: &Path) -> Option<PathBuf> {
     // the tests as threads of one process).
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("syscall-{name}-static"));
+    // Written under a name of this process, then renamed into place: under
+    // nextest two tests (two processes) may build the same program, and
+    // one must never exec the file while the other's linker writes it
+    // (ETXTBSY, exit 126).
+    let partial = out.with_extension(format!("{}.partial", std::process::id()));
     let r = std::process::Command::new("gcc")
         .args(["-static", "-pthread", "-O1", "-o"])
-        .arg(&out)
+        .arg(&partial)
         .arg(src)
         .output();
     match r {
-        Ok(o) if o.status.success() => Some(out),
+        Ok(o) if o.status.success() => {
+            std::fs::rename(&partial, &out).expect("renaming the built program");
+            Some(out)
+        }
         Ok(o) => {
             skip::skip(
                 &format!(
