@@ -160,33 +160,39 @@ pub fn clock(id: i32) -> u64 {
 /// Whether process `pid` still runs (or has not been waited for: its
 /// last records may still be on their way).
 pub(crate) fn process_alive(pid: u32) -> bool {
-    const STILL_ACTIVE: u32 = 259;
-    // SAFETY: plain calls; the handle is closed.
-    unsafe {
-        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
-        if h.is_null() {
-            return false;
-        }
-        let mut code = 0u32;
-        let ok = GetExitCodeProcess(h, &mut code) != 0;
-        CloseHandle(h);
-        ok && code == STILL_ACTIVE
-    }
+    // SAFETY: a plain call; the handle is checked and given to still_active.
+    still_active(
+        unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) },
+        |h, c| {
+            // SAFETY: a valid handle and out-pointer.
+            unsafe { GetExitCodeProcess(h, c) }
+        },
+    )
 }
 
 /// Whether thread `tid` still runs (`pid` is implied by the thread id,
 /// which Windows does not reuse while the thread object exists).
 pub(crate) fn thread_alive(_pid: u32, tid: u32) -> bool {
+    // SAFETY: a plain call; the handle is checked and given to still_active.
+    still_active(
+        unsafe { OpenThread(THREAD_QUERY_LIMITED_INFORMATION, 0, tid) },
+        |h, c| {
+            // SAFETY: a valid handle and out-pointer.
+            unsafe { GetExitCodeThread(h, c) }
+        },
+    )
+}
+
+/// Whether the process or thread behind `h` (closed here; null when it
+/// could not be opened) has no exit code yet.
+fn still_active(h: HANDLE, exit_code: impl FnOnce(HANDLE, *mut u32) -> i32) -> bool {
     const STILL_ACTIVE: u32 = 259;
-    // SAFETY: plain calls; the handle is closed.
-    unsafe {
-        let h = OpenThread(THREAD_QUERY_LIMITED_INFORMATION, 0, tid);
-        if h.is_null() {
-            return false;
-        }
-        let mut code = 0u32;
-        let ok = GetExitCodeThread(h, &mut code) != 0;
-        CloseHandle(h);
-        ok && code == STILL_ACTIVE
+    if h.is_null() {
+        return false;
     }
+    let mut code = 0u32;
+    let ok = exit_code(h, &mut code) != 0;
+    // SAFETY: `h` is a handle this function owns.
+    unsafe { CloseHandle(h) };
+    ok && code == STILL_ACTIVE
 }
