@@ -15,7 +15,7 @@
 //! takes it (`MADV_POPULATE_WRITE`), which fails cleanly where touching an
 //! unbacked page of a full tmpfs would kill the program with SIGBUS.
 
-use sock_trace_event::ring::{ActionRule, AttachError, CaptureOptions, Geometry, ProgramRule};
+use sock_trace_event::ring::{ActionRule, CaptureOptions, Geometry, ProgramRule};
 use sock_trace_event::Shm;
 use std::ffi::CString;
 use std::io;
@@ -112,21 +112,10 @@ impl Area {
             }
             p as *mut u8
         };
-        let (mono, real) = (clock(libc::CLOCK_MONOTONIC), clock(libc::CLOCK_REALTIME));
-        // SAFETY: fresh zero-filled shared mapping of `len` bytes.
-        let shm = unsafe {
-            Shm::init(
-                base,
-                len,
-                geo,
-                capture,
-                rules,
-                actions,
-                real as i64 - mono as i64,
-                mono,
-            )
-        }
-        .map_err(|e: AttachError| cleanup(io::Error::other(format!("trace area: {e:?}"))))?;
+        // SAFETY: fresh zero-filled shared mapping of `len` bytes, kept by
+        // the area.
+        let shm = unsafe { crate::area_common::init_shm(base, len, geo, capture, rules, actions) }
+            .map_err(cleanup)?;
         shm.header()
             .consumer_pid
             .store(std::process::id(), std::sync::atomic::Ordering::Relaxed);

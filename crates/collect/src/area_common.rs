@@ -1,10 +1,44 @@
 //! What the Linux and the Windows trace areas share: the accessors of the
 //! mapped area (`area.rs` and `area_windows.rs` create and map it).
 
-use crate::area::Area;
-use sock_trace_event::ring::ShmHeader;
+use crate::area::{clock, Area};
+use sock_trace_event::ring::{
+    ActionRule, AttachError, CaptureOptions, Geometry, ProgramRule, ShmHeader,
+};
 use sock_trace_event::Shm;
+use std::io;
 use std::path::Path;
+
+/// Lays out a fresh area in `base` (both platforms): header, rules and
+/// rings, with the clocks read now.
+///
+/// # Safety
+/// `base` must be a fresh, zero-filled, writable shared mapping of `len`
+/// bytes that outlives the returned `Shm`.
+pub(crate) unsafe fn init_shm(
+    base: *mut u8,
+    len: usize,
+    geo: Geometry,
+    capture: CaptureOptions,
+    rules: &[ProgramRule],
+    actions: &[ActionRule],
+) -> io::Result<Shm> {
+    let (mono, real) = (clock(libc::CLOCK_MONOTONIC), clock(libc::CLOCK_REALTIME));
+    // SAFETY: the caller's promise.
+    unsafe {
+        Shm::init(
+            base,
+            len,
+            geo,
+            capture,
+            rules,
+            actions,
+            real as i64 - mono as i64,
+            mono,
+        )
+    }
+    .map_err(|e: AttachError| io::Error::other(format!("trace area: {e:?}")))
+}
 
 impl Area {
     /// Where the area is (Linux: a /proc path or a file; Windows: a

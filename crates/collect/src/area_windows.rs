@@ -9,7 +9,7 @@
 //! and view, even when the collector is killed. Same interface as the
 //! Linux area (`area.rs`).
 
-use sock_trace_event::ring::{ActionRule, AttachError, CaptureOptions, Geometry, ProgramRule};
+use sock_trace_event::ring::{ActionRule, CaptureOptions, Geometry, ProgramRule};
 use sock_trace_event::Shm;
 use std::io;
 use std::path::PathBuf;
@@ -73,21 +73,8 @@ impl Area {
             unsafe { CloseHandle(handle) };
             return Err(e);
         }
-        let (mono, real) = (clock(CLOCK_MONOTONIC), clock(CLOCK_REALTIME));
-        // SAFETY: fresh zero-filled mapping of `len` bytes.
-        let shm = unsafe {
-            Shm::init(
-                base,
-                len,
-                geo,
-                capture,
-                rules,
-                actions,
-                real as i64 - mono as i64,
-                mono,
-            )
-        }
-        .map_err(|e: AttachError| io::Error::other(format!("trace area: {e:?}")))?;
+        // SAFETY: fresh zero-filled mapping of `len` bytes, kept by the area.
+        let shm = unsafe { crate::area_common::init_shm(base, len, geo, capture, rules, actions) }?;
         shm.header()
             .consumer_pid
             .store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
@@ -130,15 +117,12 @@ impl Drop for Area {
     }
 }
 
-/// The clock ids `clock` knows (Linux's numbers, as the callers name them).
-pub const CLOCK_REALTIME: i32 = 0;
-pub const CLOCK_MONOTONIC: i32 = 1;
-
 /// Nanoseconds: `CLOCK_MONOTONIC` is the performance counter scaled
 /// exactly as sock_trace.dll scales it (the records' clock);
 /// `CLOCK_REALTIME` is nanoseconds since 1970.
 pub fn clock(id: i32) -> u64 {
-    if id == CLOCK_REALTIME {
+    // The clock ids are Linux's numbers (`libc` is sock-trace-linux-abi here).
+    if id == libc::CLOCK_REALTIME {
         let ft = unsafe {
             let mut ft = std::mem::zeroed();
             // SAFETY: valid out-pointer.

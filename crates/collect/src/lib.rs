@@ -584,15 +584,24 @@ impl<'a> Collector<'a> {
             return;
         }
         let ready: Vec<Pending> = self.pending.drain(..cut).collect();
-        let mut arena = std::mem::take(&mut self.arena);
+        let arena = std::mem::take(&mut self.arena);
         if let Some(rec) = &mut self.recorder {
             for p in &ready {
                 rec.record(&arena[p.at..p.at + p.len]);
             }
             self.stats.events += ready.len() as u64;
+        } else {
+            self.decode_ready(&ready, &arena);
         }
-        let decode = self.recorder.is_none();
-        for p in ready.iter().filter(|_| decode) {
+        self.keep_waiting(arena);
+        for o in &mut self.outputs {
+            o.write_buffer(false);
+        }
+    }
+
+    /// Decodes, enriches, sinks, routes and prints records that are ready.
+    fn decode_ready(&mut self, ready: &[Pending], arena: &[u8]) {
+        for p in ready {
             let Ok(rec) = Record::parse(&arena[p.at..p.at + p.len]) else {
                 self.stats.malformed += 1;
                 continue;
@@ -628,8 +637,12 @@ impl<'a> Collector<'a> {
             let o = &mut self.outputs[profile.output.min(last)];
             o.printer.event(&ev, &mut o.line);
         }
-        // Keep the bytes of what still waits; move them down once the
-        // buffer is mostly spent, so it stays a few times what waits.
+    }
+
+    /// Takes back the reorder buffer, keeping the bytes of what still
+    /// waits: moved down once the buffer is mostly spent, so that it stays
+    /// a few times what waits.
+    fn keep_waiting(&mut self, mut arena: Vec<u8>) {
         let waiting: usize = self.pending.iter().map(|p| p.len).sum();
         if waiting == 0 {
             arena.clear();
@@ -643,9 +656,6 @@ impl<'a> Collector<'a> {
             arena = kept;
         }
         self.arena = arena;
-        for o in &mut self.outputs {
-            o.write_buffer(false);
-        }
     }
 
     /// The profile of the event's process: chosen at its start record from
