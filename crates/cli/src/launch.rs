@@ -364,6 +364,34 @@ pub fn run(plan: RunPlan<'_>, collector: &mut Collector<'_>) -> Result<i32> {
         }
     }
     let follow = plan.follow;
+    // With `--backend auto`, a process of the tree that execs a Go, static
+    // or musl program is handed to the system-call backend. Started before
+    // we become a subreaper: it is not one of the program's processes.
+    let handover = if follow && plan.backend == BackendChoice::Auto {
+        // SAFETY: the tracer process is told to stop and waited for when
+        // `handover` is dropped, within this function, while `collector`
+        // (and its area) outlives it.
+        let shm = unsafe { *collector.area().shm_unchecked() };
+        let started = std::env::current_exe().and_then(|exe| {
+            sock_trace_syscall::HandoverTracer::start(
+                &exe,
+                shm,
+                collector.area().path(),
+                &plan.library,
+            )
+        });
+        match started {
+            Ok(h) => Some(h),
+            Err(e) => {
+                eprintln!(
+                    "sock-trace: warning: Go, static and musl programs this one starts will run untraced: {e}"
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
     if follow {
         // Orphaned grandchildren become ours, so that we can tell when the
         // whole tree has exited and so that they are reaped.
@@ -378,7 +406,6 @@ pub fn run(plan: RunPlan<'_>, collector: &mut Collector<'_>) -> Result<i32> {
     let foreground = in_terminal_foreground();
     SHARES_TERMINAL_GROUP.store(foreground, Ordering::Relaxed);
     install_forwarding();
-
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env("LD_PRELOAD", preload_value(&plan.library))
@@ -427,8 +454,12 @@ pub fn run(plan: RunPlan<'_>, collector: &mut Collector<'_>) -> Result<i32> {
             child_pid,
             follow,
             status: None,
+            handover: handover.as_ref(),
         },
     );
+    if let Some(h) = handover {
+        h.finish();
+    }
     collector.finish();
     Ok(status)
 }
@@ -470,14 +501,16 @@ fn run_syscall(argv: &[OsString], collector: &mut Collector<'_>) -> Result<i32> 
 /// The launcher's watch: signals that arrived while the program started
 /// are delivered, exited processes reaped; the trace is over when the
 /// program has exited (with `--no-follow`) or the whole tree has.
-struct Reaper {
+struct Reaper<'h> {
     child_pid: i32,
     follow: bool,
     /// The program's wait status, once reaped.
     status: Option<i32>,
+    /// The tracer thread that takes hand-overs, told of waiting requests.
+    handover: Option<&'h sock_trace_syscall::HandoverTracer>,
 }
 
-impl Watch for Reaper {
+impl Watch for Reaper<'_> {
     /// The program's wait status.
     type Done = i32;
     const CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
@@ -485,6 +518,9 @@ impl Watch for Reaper {
 
     fn before_poll(&mut self) {
         deliver_pending();
+        if let Some(h) = self.handover {
+            h.poll();
+        }
     }
 
     /// Reaps everything that has exited.

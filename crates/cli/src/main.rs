@@ -9,6 +9,8 @@
 
 #[cfg(unix)]
 mod attach;
+#[cfg(unix)]
+mod handover;
 mod intel_cmd;
 #[cfg(unix)]
 mod launch;
@@ -61,6 +63,11 @@ enum Command {
     #[command(hide = true)]
     #[cfg(unix)]
     Collect(standalone::CollectArgs),
+    /// The system-call tracer that takes processes over from the preload
+    /// library (started by `run --backend auto`).
+    #[command(hide = true, name = "__handover")]
+    #[cfg(unix)]
+    Handover(handover::HandoverArgs),
 }
 
 #[derive(Args, Clone, Default)]
@@ -333,5 +340,7 @@ fn dispatch(cli: Cli) -> Result<i32> {
             ignore_sigpipe();
             standalone::collect(args)
         }
+        #[cfg(unix)]
+        Command::Handover(args) => handover::run(args),
     }
 }

@@ -896,3 +896,117 @@ fn a_musl_program_is_traced_by_the_system_call_backend() {
     assert_eq!(connects.len(), 2, "{}", t.trace);
     assert_eq!(connects[1]["result"]["error"]["name"], "ECONNREFUSED");
 }
+
+/// One process tree, two backends (`--backend auto`): a shell script (the
+/// preload library traces it) runs a dynamically linked C program (preload
+/// too), the same program linked statically and a Go program (handed to
+/// the system-call backend at their exec). Every program's calls are in
+/// the one trace, each program behaves as untraced, and the Go program
+/// linked with cgo (which loads the preload library too) is recorded by
+/// one backend only: its cgo getaddrinfo, which only the library would
+/// see, is absent.
+#[test]
+fn a_shell_script_mixes_backends_in_one_trace() {
+    let Some(stat) = gcc_static("tests/programs/basic.c", "basic") else {
+        return;
+    };
+    let Some(go) = gonet(GoBuild::Default) else {
+        return;
+    };
+    let dynamic = compile_c("basic", &["-O1"]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let server = std::thread::spawn(move || {
+        let _ = listener.accept();
+    });
+    let script = scratch("mixed").join("mixed.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n\"$1\" || exit 10\n\"$2\" || exit 11\n\
+         GODEBUG=netdns=cgo \"$3\" resolve localhost || exit 12\n\
+         \"$3\" connect \"$4\" || exit 13\nexit 7\n",
+    )
+    .unwrap();
+    let sh: [&std::ffi::OsStr; 6] = [
+        "/bin/sh".as_ref(),
+        script.as_os_str(),
+        dynamic.as_os_str(),
+        stat.as_os_str(),
+        go.as_os_str(),
+        port.as_ref(),
+    ];
+    let t = run_traced(&[], &sh, T);
+    server.join().unwrap();
+    assert_eq!(t.code, Some(7), "{}\n{}", t.stdout, t.stderr);
+    assert_eq!(t.stdout.matches("ALL OK").count(), 2, "{}", t.stdout);
+    assert!(
+        t.stdout.contains("resolved") && t.stdout.contains("connected"),
+        "{}",
+        t.stdout
+    );
+    assert!(!t.stderr.contains("untraced"), "{}", t.stderr);
+    let events: Vec<serde_json::Value> = t
+        .trace
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    // Each process's executable, from its (last) process record.
+    let mut exe_of = std::collections::HashMap::new();
+    for e in events.iter().filter(|e| e["type"] == "process") {
+        exe_of.insert(
+            e["pid"].as_u64().unwrap(),
+            e["exe"].as_str().unwrap_or("").to_string(),
+        );
+    }
+    let pids_of = |suffix: &str| -> Vec<u64> {
+        exe_of
+            .iter()
+            .filter(|(_, exe)| exe.ends_with(suffix))
+            .map(|(&p, _)| p)
+            .collect()
+    };
+    let calls = |pid: u64, func: &str| {
+        events
+            .iter()
+            .filter(|e| e["pid"] == pid && e["func"] == func)
+            .count()
+    };
+    let name = |p: &std::path::Path| format!("/{}", p.file_name().unwrap().to_string_lossy());
+    let (dynamic_name, static_name, go_name) = (name(&dynamic), name(&stat), name(&go));
+    for (suffix, want) in [(&dynamic_name, 1), (&static_name, 1), (&go_name, 2)] {
+        let pids = pids_of(suffix);
+        assert_eq!(pids.len(), want, "{suffix}: {exe_of:?}\n{}", t.trace);
+        for pid in pids {
+            assert!(calls(pid, "socket") > 0, "{suffix} {pid}:\n{}", t.trace);
+        }
+    }
+    let refused = |pid: u64| {
+        events.iter().any(|e| {
+            e["pid"] == pid
+                && e["func"] == "connect"
+                && e["result"]["error"]["name"] == "ECONNREFUSED"
+        })
+    };
+    // basic.c's refused connect, seen by each backend.
+    assert!(refused(pids_of(&dynamic_name)[0]), "{}", t.trace);
+    assert!(refused(pids_of(&static_name)[0]), "{}", t.trace);
+    let go_pids = pids_of(&go_name);
+    let connected = go_pids.iter().any(|&pid| {
+        events.iter().any(|e| {
+            e["pid"] == pid
+                && e["func"] == "connect"
+                && e["args"]["addr"]["port"].as_u64() == port.parse().ok()
+        })
+    });
+    assert!(connected, "{}", t.trace);
+    for pid in go_pids {
+        assert_eq!(
+            calls(pid, "getaddrinfo"),
+            0,
+            "one backend per process:\n{}",
+            t.trace
+        );
+    }
+    // Nothing left the trace.
+    assert!(!t.trace.contains("leaves the trace"), "{}", t.trace);
+}

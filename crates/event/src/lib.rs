@@ -18,6 +18,7 @@
 //! versions then refuse each other instead of misreading.
 
 pub mod func;
+pub mod handover;
 pub mod platform;
 pub mod program;
 pub mod record;

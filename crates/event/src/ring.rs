@@ -347,6 +347,9 @@ pub struct ShmHeader {
     /// Events lost because the memory behind a ring could not be allocated
     /// (a full tmpfs, a memory limit).
     pub lost_no_space: AtomicU64,
+    /// Processes handed from the preload library to the system-call
+    /// backend at exec (`--backend auto`): see [`crate::handover`].
+    pub handover: crate::handover::Handover,
 }
 
 const _: () = assert!(core::mem::size_of::<ShmHeader>() <= HEADER_BYTES);

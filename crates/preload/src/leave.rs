@@ -130,11 +130,35 @@ unsafe fn decide(
         return unsafe { without_library(env, index, value?, lib, buf) };
     }
     if prog.contains(&b'/') {
-        if let Some(reason) = program_kind(path) {
-            emit(reason, prog);
+        match program_kind(path) {
+            Some(Kind::Setuid) => emit(leave::SETUID, prog),
+            Some(kind) => {
+                // Out of this library's reach: the system-call backend takes
+                // the process over when the launcher serves hand-overs.
+                let no_loader = matches!(kind, Kind::Static | Kind::Go { no_loader: true });
+                if !crate::handover::hand_over() && no_loader {
+                    emit(leave::STATIC, prog);
+                }
+            }
+            None => {}
         }
     }
     None
+}
+
+/// What kind of program an exec starts, when it is one this library cannot
+/// trace.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Set-user-ID for another user (or set-group-ID): the loader ignores
+    /// LD_PRELOAD.
+    Setuid,
+    /// No dynamic loader.
+    Static,
+    /// Built by the Go toolchain: it makes its own system calls.
+    Go { no_loader: bool },
+    /// Loaded by musl's loader, which cannot load a glibc library.
+    Musl,
 }
 
 /// Whether the loader of the next program will be able to open `lib`.
@@ -269,8 +293,8 @@ unsafe fn without_library(
     Some(buf.ptrs.as_ptr())
 }
 
-/// Set-user-ID (for another user) or statically linked.
-fn program_kind(path: *const c_char) -> Option<u64> {
+/// Whether the program at `path` is one this library cannot trace, and why.
+fn program_kind(path: *const c_char) -> Option<Kind> {
     // SAFETY: a zeroed stat is valid; raw syscalls on our own buffers.
     unsafe {
         let mut st: libc::stat = core::mem::zeroed();
@@ -287,13 +311,14 @@ fn program_kind(path: *const c_char) -> Option<u64> {
         if (st.st_mode & libc::S_ISUID != 0 && st.st_uid != libc::geteuid())
             || (st.st_mode & libc::S_ISGID != 0 && st.st_gid != libc::getegid())
         {
-            return Some(leave::SETUID);
+            return Some(Kind::Setuid);
         }
         let fd = sys::open(path, libc::O_RDONLY);
         if fd < 0 {
             return None;
         }
-        let mut head = [0u8; 2048];
+        // The Go linker puts its build-id note in the first page.
+        let mut head = [0u8; 4096];
         let n = crate::sys::raw!(
             libc::SYS_pread64,
             fd,
@@ -305,33 +330,76 @@ fn program_kind(path: *const c_char) -> Option<u64> {
         if n < 64 {
             return None;
         }
-        is_static_elf(&head[..n as usize]).then_some(leave::STATIC)
+        elf_kind(&head[..n as usize])
     }
 }
 
-/// A 64-bit ELF executable whose program headers (within `head`) have no
-/// PT_INTERP. Unknown layouts count as dynamic: say nothing rather than
+/// Reads a 64-bit little-endian ELF executable's program headers (within
+/// `head`): Go (its build-id note), static (no PT_INTERP) or musl (its
+/// loader). Unknown layouts count as traceable: say nothing rather than
 /// something wrong.
-fn is_static_elf(head: &[u8]) -> bool {
+fn elf_kind(head: &[u8]) -> Option<Kind> {
+    const PT_INTERP: u32 = 3;
+    const PT_NOTE: u32 = 4;
     if head.len() < 64 || &head[..4] != b"\x7fELF" || head[4] != 2 || head[5] != 1 {
-        return false;
+        return None;
     }
     let u16_at = |o: usize| u16::from_le_bytes([head[o], head[o + 1]]) as usize;
-    let phoff = u64::from_le_bytes(head[0x20..0x28].try_into().unwrap_or([0; 8])) as usize;
+    let word = |o: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(
+            head.get(o..o.checked_add(8)?)?.try_into().ok()?,
+        ))
+    };
+    let phoff = word(0x20)? as usize;
     let (phentsize, phnum) = (u16_at(0x36), u16_at(0x38));
-    if phentsize < 4 || phnum == 0 {
-        return false;
+    if phentsize < 56 || phnum == 0 {
+        return None;
     }
+    let mut interp: Option<&[u8]> = None;
+    let mut go = false;
     for i in 0..phnum {
-        let off = phoff.saturating_add(i * phentsize);
-        let Some(t) = head.get(off..off + 4) else {
-            return false;
-        };
-        if u32::from_le_bytes([t[0], t[1], t[2], t[3]]) == 3 {
-            return false;
+        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        let t = head.get(ph..ph + 4)?;
+        let (off, size) = (word(ph + 8)? as usize, word(ph + 32)? as usize);
+        let body = head.get(off..off.checked_add(size)?);
+        match u32::from_le_bytes([t[0], t[1], t[2], t[3]]) {
+            PT_INTERP => interp = Some(body.unwrap_or(b"?")),
+            PT_NOTE => go |= body.is_some_and(has_go_note),
+            _ => {}
         }
     }
-    true
+    if go {
+        return Some(Kind::Go {
+            no_loader: interp.is_none(),
+        });
+    }
+    match interp {
+        None => Some(Kind::Static),
+        Some(path) => {
+            let name = path.rsplit(|&b| b == b'/').next().unwrap_or(path);
+            name.starts_with(b"ld-musl").then_some(Kind::Musl)
+        }
+    }
+}
+
+/// Whether a note segment holds the Go build id (owner `Go`, type 4).
+fn has_go_note(mut notes: &[u8]) -> bool {
+    while notes.len() >= 12 {
+        let word =
+            |o: usize| u32::from_le_bytes([notes[o], notes[o + 1], notes[o + 2], notes[o + 3]]);
+        let (namesz, descsz, ty) = (word(0) as usize, word(4) as usize, word(8));
+        if ty == 4 && namesz == 4 && notes.get(12..16) == Some(&b"Go\0\0"[..]) {
+            return true;
+        }
+        let next = 12usize
+            .saturating_add(namesz.div_ceil(4) * 4)
+            .saturating_add(descsz.div_ceil(4) * 4);
+        match notes.get(next..) {
+            Some(rest) => notes = rest,
+            None => break,
+        }
+    }
+    false
 }
 
 fn emit(reason: u64, program: &[u8]) {

@@ -25,6 +25,7 @@ mod callers;
 mod capture;
 mod emit;
 mod fds;
+mod handover;
 mod hooks;
 mod leave;
 mod lifecycle;

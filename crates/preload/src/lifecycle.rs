@@ -135,6 +135,12 @@ fn init() -> u8 {
     };
     let h = shm.header();
     let pid = cached_pid();
+    if h.handover.owned_by_tracer(pid) {
+        // Handed to the system-call backend at exec (a dynamically linked
+        // Go program): it records this process, not us.
+        return DISABLED;
+    }
+    h.handover.take_over(pid);
     let root = match h
         .root_pid
         .compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire)

@@ -100,11 +100,15 @@ mod actions;
 pub mod attach;
 pub mod calls;
 pub mod filter;
+pub mod image;
 mod mem;
 pub mod modules;
+mod serve;
 mod sink;
 mod stack;
 mod tracer;
+
+pub use serve::{serve, HandoverTracer};
 
 use sock_trace_event::Shm;
 use std::ffi::{CString, OsStr, OsString};

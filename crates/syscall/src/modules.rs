@@ -20,19 +20,19 @@ pub struct Modules {
     exe_ranges: Vec<(u64, u64)>,
 }
 
-struct Phdr {
-    p_type: u32,
+pub(crate) struct Phdr {
+    pub p_type: u32,
     p_flags: u32,
-    p_offset: u64,
+    pub p_offset: u64,
     p_vaddr: u64,
-    p_filesz: u64,
+    pub p_filesz: u64,
     p_memsz: u64,
 }
 
 const PT_LOAD: u32 = 1;
 const PT_NOTE: u32 = 4;
 
-fn phdrs(file: &[u8]) -> Option<Vec<Phdr>> {
+pub(crate) fn phdrs(file: &[u8]) -> Option<Vec<Phdr>> {
     if file.len() < 64 || &file[..4] != b"\x7fELF" || file[4] != 2 || file[5] != 1 {
         return None;
     }
@@ -60,7 +60,7 @@ fn phdrs(file: &[u8]) -> Option<Vec<Phdr>> {
 }
 
 /// The first bytes of a file (ELF and program headers live there).
-fn head(path: &[u8], n: u64) -> Option<Vec<u8>> {
+pub(crate) fn head(path: &[u8], n: u64) -> Option<Vec<u8>> {
     use std::io::Read;
     use std::os::unix::ffi::OsStrExt;
     let f = std::fs::File::open(std::ffi::OsStr::from_bytes(path)).ok()?;

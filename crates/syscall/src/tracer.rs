@@ -48,6 +48,15 @@ struct Proc {
     go: bool,
     /// The delay and fault rules that apply, and their call counts.
     actions: ProcRules,
+    /// Serving hand-overs: the preload library records this process (it
+    /// was handed over but its exec failed, or it runs a glibc program
+    /// under an inherited filter), so its stops are resumed at once.
+    by_preload: bool,
+    /// Serving hand-overs: the process runs under the seccomp filter.
+    filtered: bool,
+    /// Serving hand-overs: a static program recorded here until the
+    /// preload library starts in it and takes it (see `handover::YIELDED`).
+    yielded: bool,
 }
 
 impl Fds for Proc {
@@ -92,6 +101,8 @@ pub struct Tracer {
     /// call stops at entry and exit (`PTRACE_SYSCALL`), and `stop` asks
     /// for a detach.
     attach: Option<&'static std::sync::atomic::AtomicBool>,
+    /// Serving hand-overs from the preload library (`--backend auto`).
+    serve: Option<crate::serve::Serve>,
 }
 
 /// Longest sleep of the tracer loop while a delay holds a thread: how late
@@ -126,6 +137,7 @@ impl Tracer {
             rules,
             timers: BinaryHeap::new(),
             attach: None,
+            serve: None,
             sink,
             procs: HashMap::new(),
             threads: HashMap::new(),
@@ -152,16 +164,39 @@ impl Tracer {
         t
     }
 
-    /// Runs until no tracee is left; returns the root's wait status.
+    /// A tracer with no program of its own, serving hand-overs: processes
+    /// the preload library hands over before they exec what it cannot
+    /// trace (see `serve`).
+    pub(crate) fn serving(sink: Sink, serve: crate::serve::Serve) -> Tracer {
+        let mut t = Tracer::new(sink, 0);
+        t.procs.clear();
+        t.threads.clear();
+        t.serve = Some(serve);
+        t
+    }
+
+    /// Runs until no tracee is left (serving: until asked to stop); returns
+    /// the root's wait status.
     pub fn run(mut self) -> Option<i32> {
         loop {
             self.fire_timers();
+            let mut flags = libc::__WALL;
+            if self.serve.is_some() {
+                self.take_requests();
+                if self.serve_over() {
+                    self.detach_all();
+                    break;
+                }
+                // The doorbell's stops too.
+                flags |= libc::WUNTRACED;
+                if self.serve.as_ref().is_some_and(|s| s.stopping()) {
+                    flags |= libc::WNOHANG;
+                }
+            }
             let mut st = 0;
-            let flags = if self.timers.is_empty() {
-                libc::__WALL
-            } else {
-                libc::__WALL | libc::WNOHANG
-            };
+            if !self.timers.is_empty() {
+                flags |= libc::WNOHANG;
+            }
             // SAFETY: valid out-pointer.
             let tid = unsafe { libc::waitpid(-1, &mut st, flags) };
             if tid == 0 {
@@ -182,6 +217,12 @@ impl Tracer {
                 }
             }
             let tid = tid as u32;
+            if self.serve.as_ref().is_some_and(|s| s.is_doorbell(tid)) {
+                if let Some(s) = self.serve.as_mut() {
+                    s.doorbell_rang(st);
+                }
+                continue;
+            }
             if libc::WIFEXITED(st) || libc::WIFSIGNALED(st) {
                 self.gone(tid, st);
                 continue;
@@ -331,6 +372,11 @@ impl Tracer {
                 // The leader: the process is gone once its threads are.
                 if !self.threads.values().any(|o| o.tgid == tid) {
                     self.procs.remove(&tid);
+                    if self.serve.is_some() {
+                        if let Some(slot) = self.sink.shm().header().handover.slot_of(tid) {
+                            slot.free();
+                        }
+                    }
                 }
             }
         }
@@ -412,6 +458,13 @@ impl Tracer {
             return;
         };
         let pid = self.proc_of(tid);
+        if self.procs.get(&pid).is_some_and(|p| p.yielded) {
+            self.check_taken(pid);
+        }
+        if self.procs.get(&pid).is_some_and(|p| p.by_preload) {
+            resume(self.cont(), tid, 0);
+            return;
+        }
         // A restart of an interrupted call completes it; anything else
         // means the interrupted call returned EINTR to the program.
         let held = self.threads.get_mut(&tid).and_then(|t| t.held.take());
@@ -642,12 +695,15 @@ impl Tracer {
             // A new process counts its own calls for the rules.
             p.actions = p.actions.forked();
             let recorded = p.recorded;
+            let by_preload = p.by_preload;
             self.procs.insert(tgid, p);
-            self.sink
-                .shm()
-                .header()
-                .processes
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if !by_preload {
+                self.sink
+                    .shm()
+                    .header()
+                    .processes
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             if recorded {
                 self.process_start(tgid, parent_pid, true);
             }
@@ -687,6 +743,9 @@ impl Tracer {
                 ..Thread::default()
             },
         );
+        if self.serve.is_some() && !self.adopt_image(pid, former) {
+            return;
+        }
         self.image(pid);
     }
 
@@ -710,7 +769,7 @@ impl Tracer {
             proc.epolls.extend(mem::epoll_fds(pid));
         }
         proc.opts = opts;
-        proc.recorded = opts.flags & CAPTURE_DISABLED == 0;
+        proc.recorded = opts.flags & CAPTURE_DISABLED == 0 && !proc.by_preload;
         proc.modules = Modules::default();
         proc.modules.set_exe(&exe);
         proc.go = crate::modules::is_go_program(&exe);
@@ -731,6 +790,119 @@ impl Tracer {
                     p.modules.rescan(pid, now(), &mut self.sink);
                 }
             }
+        }
+    }
+
+    /// Serving: takes the waiting hand-over requests. Each requester is
+    /// seized (it goes on running: it installs the filter and execs) and
+    /// kept as a preload process until its exec.
+    fn take_requests(&mut self) {
+        use sock_trace_event::handover::{ALREADY, ATTACHED, BUSY, REFUSED, REQUESTED};
+        let shm = *self.sink.shm();
+        for slot in &shm.header().handover.slots {
+            if slot.state() != REQUESTED || !slot.advance(REQUESTED, BUSY) {
+                continue;
+            }
+            let tid = slot.tid.load(std::sync::atomic::Ordering::Acquire);
+            let answer = if self.threads.contains_key(&tid) {
+                ALREADY
+            } else if crate::serve::seize(tid) {
+                let pid = mem::tgid(tid).unwrap_or(tid);
+                self.threads.insert(
+                    tid,
+                    Thread {
+                        tgid: pid,
+                        ..Thread::default()
+                    },
+                );
+                let p = self.procs.entry(pid).or_default();
+                p.by_preload = true;
+                p.recorded = false;
+                ATTACHED
+            } else {
+                REFUSED
+            };
+            slot.advance(BUSY, answer);
+            crate::serve::wake(&slot.state);
+        }
+    }
+
+    /// Serving: asked to stop, and nothing traced is left (or it took too
+    /// long: what is left is detached, unchanged).
+    fn serve_over(&mut self) -> bool {
+        let Some(s) = self.serve.as_mut() else {
+            return false;
+        };
+        s.stopping() && (self.threads.is_empty() || s.grace_over())
+    }
+
+    /// Serving, at an exec: whether the process stays traced, and by which
+    /// backend. A process the requester could not put under the filter is
+    /// let go; a program the preload library traces (glibc, with our
+    /// library in `LD_PRELOAD`) is left to it; anything else is recorded
+    /// here, and if it has a dynamic loader (which may load the library
+    /// anyway) its slot says OWNED so that the library stays out.
+    fn adopt_image(&mut self, pid: u32, former: u32) -> bool {
+        use crate::image::{self, ImageKind};
+        use sock_trace_event::handover::{FILTERED, OWNED, YIELDED};
+        let shm = *self.sink.shm();
+        let h = &shm.header().handover;
+        let slot = h.slot_of(pid).or_else(|| h.slot_of(former));
+        let proc = self.procs.entry(pid).or_default();
+        if slot.is_some_and(|s| s.state() == FILTERED) {
+            proc.filtered = true;
+        }
+        if !proc.filtered {
+            if let Some(s) = slot {
+                s.free();
+            }
+            self.procs.remove(&pid);
+            self.threads.retain(|_, th| th.tgid != pid);
+            detach(pid, 0);
+            return false;
+        }
+        let exe = mem::exe(pid);
+        let kind = image::kind(&exe);
+        let library = self.serve.as_ref().map_or(&[][..], |s| s.library());
+        proc.by_preload = kind == Some(ImageKind::Glibc) && image::preloads(pid, library);
+        // What the preload library must do if it starts in the process.
+        let state = match kind {
+            _ if proc.by_preload => None,
+            Some(ImageKind::Go { loader: true } | ImageKind::Musl) => Some(OWNED),
+            Some(ImageKind::Static) => Some(YIELDED),
+            _ => None,
+        };
+        proc.yielded = state == Some(YIELDED);
+        let slot = match (slot, state) {
+            (Some(s), Some(_)) => Some(s),
+            (Some(s), None) => {
+                s.free();
+                None
+            }
+            (None, Some(_)) => h.request(pid),
+            (None, None) => None,
+        };
+        if let (Some(s), Some(state)) = (slot, state) {
+            s.tid.store(pid, std::sync::atomic::Ordering::Release);
+            s.state.store(state, std::sync::atomic::Ordering::Release);
+        }
+        true
+    }
+
+    /// Serving: a yielded process whose preload library started is the
+    /// library's from now on.
+    fn check_taken(&mut self, pid: u32) {
+        use sock_trace_event::handover::TAKEN;
+        let shm = *self.sink.shm();
+        let taken = shm
+            .header()
+            .handover
+            .slot_of(pid)
+            .is_some_and(|s| s.state() == TAKEN);
+        if let (true, Some(p)) = (taken, self.procs.get_mut(&pid)) {
+            p.yielded = false;
+            p.by_preload = true;
+            p.recorded = false;
         }
     }
 

@@ -161,7 +161,12 @@ unsafe fn leaving(
     // SAFETY: the caller's arguments, per this function's contract.
     let envp = unsafe { crate::leave::check(path, envp, &mut buf) };
     lifecycle::before_exec();
-    exec(envp)
+    let r = exec(envp);
+    // Still here: the exec failed.
+    let saved = crate::sys::errno();
+    crate::handover::exec_failed();
+    crate::sys::set_errno(saved);
+    r
 }
 
 #[no_mangle]

@@ -27,7 +27,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gonet http|dns|storm|connect|loop|serve ...")
+		fmt.Fprintln(os.Stderr, "usage: gonet http|dns|storm|connect|resolve|loop|serve ...")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -43,6 +43,13 @@ func main() {
 		hold()
 	case "connect":
 		dialOnce(os.Args[2])
+	case "resolve":
+		addrs, err := net.LookupHost(os.Args[2])
+		if err != nil || len(addrs) == 0 {
+			fmt.Println("resolve:", err)
+			os.Exit(3)
+		}
+		fmt.Println("resolved")
 	case "loop":
 		n, _ := strconv.Atoi(os.Args[3])
 		getLoop(os.Args[2], n)
