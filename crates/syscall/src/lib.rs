@@ -328,15 +328,8 @@ fn spawn_and_trace(
             e.unwrap_or_else(|| io::Error::other("the child did not start")),
         ));
     }
-    let opts = libc::PTRACE_O_TRACESECCOMP
-        | libc::PTRACE_O_TRACESYSGOOD
-        | libc::PTRACE_O_TRACEFORK
-        | libc::PTRACE_O_TRACEVFORK
-        | libc::PTRACE_O_TRACECLONE
-        | libc::PTRACE_O_TRACEEXEC
-        | libc::PTRACE_O_EXITKILL;
     // SAFETY: plain ptrace requests on our stopped child.
-    let seized = unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0usize, opts as usize) };
+    let seized = unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0usize, SEIZE_OPTIONS as usize) };
     if seized != 0 {
         let e = io::Error::last_os_error();
         // SAFETY: our child; it must not run untraced with the filter.
@@ -370,6 +363,17 @@ fn spawn_and_trace(
     }
     Ok(status.unwrap_or(0))
 }
+
+/// How the tracer seizes a program it puts under the filter: its children
+/// follow, the seccomp stops come through, and it dies with the tracer
+/// (without one, its traced calls would fail with ENOSYS).
+pub(crate) const SEIZE_OPTIONS: libc::c_int = libc::PTRACE_O_TRACESECCOMP
+    | libc::PTRACE_O_TRACESYSGOOD
+    | libc::PTRACE_O_TRACEFORK
+    | libc::PTRACE_O_TRACEVFORK
+    | libc::PTRACE_O_TRACECLONE
+    | libc::PTRACE_O_TRACEEXEC
+    | libc::PTRACE_O_EXITKILL;
 
 fn read_exec_error(fd: i32) -> Option<io::Error> {
     let mut e = 0i32;

@@ -86,18 +86,11 @@ impl Serve {
     }
 }
 
-/// `PTRACE_SEIZE` of a requester, with the options of the system-call
-/// backend (its children follow; the seccomp stops come through).
+/// `PTRACE_SEIZE` of a requester, as `run` seizes its program.
 pub(crate) fn seize(tid: u32) -> bool {
-    let opts = libc::PTRACE_O_TRACESECCOMP
-        | libc::PTRACE_O_TRACESYSGOOD
-        | libc::PTRACE_O_TRACEFORK
-        | libc::PTRACE_O_TRACEVFORK
-        | libc::PTRACE_O_TRACECLONE
-        | libc::PTRACE_O_TRACEEXEC
-        | libc::PTRACE_O_EXITKILL;
+    let opts = crate::SEIZE_OPTIONS as usize;
     // SAFETY: plain ptrace request; the kernel checks permission.
-    let r = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid as i32, 0usize, opts as usize) };
+    let r = unsafe { libc::ptrace(libc::PTRACE_SEIZE, tid as i32, 0usize, opts) };
     if r != 0 {
         static SAID: AtomicBool = AtomicBool::new(false);
         if !SAID.swap(true, Ordering::Relaxed) {

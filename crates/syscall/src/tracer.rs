@@ -698,11 +698,7 @@ impl Tracer {
             let by_preload = p.by_preload;
             self.procs.insert(tgid, p);
             if !by_preload {
-                self.sink
-                    .shm()
-                    .header()
-                    .processes
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.count_process();
             }
             if recorded {
                 self.process_start(tgid, parent_pid, true);
@@ -776,11 +772,7 @@ impl Tracer {
         proc.actions = ProcRules::for_program(&self.rules, &exe, argv0);
         let recorded = proc.recorded;
         if first {
-            self.sink
-                .shm()
-                .header()
-                .processes
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.count_process();
         }
         if recorded {
             let ppid = mem::ppid(pid).unwrap_or(0);
@@ -904,6 +896,13 @@ impl Tracer {
             p.by_preload = true;
             p.recorded = false;
         }
+    }
+
+    /// One more process in the area's count (the preload library counts
+    /// those it traces).
+    fn count_process(&self) {
+        let processes = &self.sink.shm().header().processes;
+        processes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn process_start(&mut self, pid: u32, ppid: u32, forked: bool) {
