@@ -375,15 +375,42 @@ pub struct NoteCountry {
     pub source: String,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct NoteLocation {
+/// Where an address is: the one description of a place that a MaxMind
+/// answer, an IP2Location row and the annotation share. Serialised as the
+/// `location` part of `sock-trace lookup --json` (unknown fields left out).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Place {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
+    /// Largest subdivision (state, province).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub latitude: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub longitude: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy_km: Option<u16>,
+}
+
+impl Place {
+    /// Whether the database said anything city-level.
+    pub fn is_known(&self) -> bool {
+        self.city.is_some() || self.region.is_some() || self.latitude.is_some()
+    }
+}
+
+/// The city-level part of an annotation: a [`Place`] and the database that
+/// placed the address.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NoteLocation {
+    #[serde(flatten)]
+    pub place: Place,
+    /// File path, or `embedded`.
     pub source: String,
 }
 

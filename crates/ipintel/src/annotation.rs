@@ -11,7 +11,7 @@ use crate::net::IpNetwork;
 use serde::Serialize;
 use sock_trace_decode::{
     AddrNote, NoteAs, NoteClass, NoteClassDetail, NoteCountry, NoteDrop, NoteFlags, NoteLocation,
-    NoteNet, NoteRegistry,
+    NoteNet, NoteRegistry, Place,
 };
 use std::net::IpAddr;
 
@@ -57,25 +57,9 @@ impl CountryInfo {
     }
 }
 
-/// City-level part.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LocationInfo {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub postal_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time_zone: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latitude: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub longitude: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accuracy_km: Option<u16>,
-    pub source: String,
-}
+/// City-level part: the trace's own type (a [`Place`] and its source), so
+/// a lookup and a trace line describe a location with the same fields.
+pub type LocationInfo = NoteLocation;
 
 /// Autonomous-system part.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -211,16 +195,7 @@ impl Annotation {
                 network: c.network.map(note_net),
                 source: c.source.clone(),
             }),
-            location: self.location.as_ref().map(|l| NoteLocation {
-                city: l.city.clone(),
-                region: l.region.clone(),
-                postal_code: l.postal_code.clone(),
-                time_zone: l.time_zone.clone(),
-                latitude: l.latitude,
-                longitude: l.longitude,
-                accuracy_km: l.accuracy_km,
-                source: l.source.clone(),
-            }),
+            location: self.location.clone(),
             asn: self.asn.as_ref().map(|a| NoteAs {
                 number: a.number,
                 name: a.name.clone(),
@@ -296,13 +271,15 @@ mod tests {
                 source: "/db/country.mmdb".into(),
             }),
             location: Some(LocationInfo {
-                city: Some("Zürich".into()),
-                region: None,
-                postal_code: Some("8000".into()),
-                time_zone: Some("Europe/Zurich".into()),
-                latitude: Some(47.3769),
-                longitude: Some(-8.5),
-                accuracy_km: Some(20),
+                place: Place {
+                    city: Some("Zürich".into()),
+                    region: None,
+                    postal_code: Some("8000".into()),
+                    time_zone: Some("Europe/Zurich".into()),
+                    latitude: Some(47.3769),
+                    longitude: Some(-8.5),
+                    accuracy_km: Some(20),
+                },
                 source: "/db/city.mmdb".into(),
             }),
             asn: Some(AsInfo {

@@ -630,15 +630,9 @@ impl Intel {
                     if ann.country.is_none() {
                         ann.country = mmdb_country(&a, &l.label);
                     }
-                    if a.city.is_some() || a.region.is_some() || a.latitude.is_some() {
+                    if a.place.is_known() {
                         ann.location = Some(LocationInfo {
-                            city: a.city,
-                            region: a.region,
-                            postal_code: a.postal_code,
-                            time_zone: a.time_zone,
-                            latitude: a.latitude,
-                            longitude: a.longitude,
-                            accuracy_km: a.accuracy_km,
+                            place: a.place,
                             source: l.label.clone(),
                         });
                     }
@@ -673,17 +667,9 @@ impl Intel {
                             )
                         });
                     }
-                    if ann.location.is_none()
-                        && (r.city.is_some() || r.region.is_some() || r.latitude.is_some())
-                    {
+                    if ann.location.is_none() && r.place.is_known() {
                         ann.location = Some(LocationInfo {
-                            city: r.city,
-                            region: r.region,
-                            postal_code: r.zip,
-                            time_zone: r.timezone,
-                            latitude: r.latitude.map(f64::from),
-                            longitude: r.longitude.map(f64::from),
-                            accuracy_km: None,
+                            place: r.place,
                             source: l.label.clone(),
                         });
                     }
