@@ -363,13 +363,30 @@ impl std::fmt::Display for NoteNet {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// As text: `192.0.2.0/24`.
+impl serde::Serialize for NoteNet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+// The parts below are also what `sock-trace lookup --json` serialises
+// (unknown fields left out), so a lookup and a trace describe an address
+// with the same types.
+
+/// Country part.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct NoteCountry {
-    /// ISO 3166 alpha-2 code (or a database's pseudo code).
+    /// ISO 3166 alpha-2 code (or a database's pseudo code such as `EU`, `A1`).
     pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub continent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub continent_name: Option<String>,
+    /// The network the answering database matched, when it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NoteNet>,
     /// File path, or `embedded`.
     pub source: String,
@@ -414,30 +431,48 @@ pub struct NoteLocation {
     pub source: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Autonomous-system part.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct NoteAs {
     pub number: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The routed network that matched (CIDR).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NoteNet>,
     pub source: String,
 }
 
 /// Network flags (at least one set).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct NoteFlags {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub anonymous_proxy: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub satellite_provider: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub anycast: bool,
-    /// On a "hostile network, safe to drop" list.
+    /// On a "hostile network, safe to drop" list (libloc's copy of the
+    /// Spamhaus lists).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub drop: bool,
     pub source: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl NoteFlags {
+    /// Whether any flag is set.
+    pub fn any(&self) -> bool {
+        self.anonymous_proxy || self.satellite_provider || self.anycast || self.drop
+    }
+}
+
+/// Spamhaus DROP listing.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct NoteDrop {
     /// SBL reference, e.g. `SBL256894`.
     pub sbl: String,
     pub network: NoteNet,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rir: Option<String>,
     pub source: String,
 }
