@@ -23,10 +23,9 @@ fn file_name(p: Option<&Path>) -> Option<String> {
 
 /// Builds probe.c with `flags`, runs it, and checks the `connect` frame.
 fn check_c(name: &str, flags: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
     let mut all = vec!["-g"];
     all.extend_from_slice(flags);
-    let exe = build_c(dir.path(), name, &all);
+    let (_dir, exe) = build_in_tempdir(name, &all);
     let p = run_probe(&exe);
     let line = marker_line(&fixture("probe.c"), "LINE_CONNECT");
     let ret = p.rets["connect"];
@@ -97,8 +96,7 @@ c_builds! {
 
 #[test]
 fn cache_hit_is_shared() {
-    let dir = tempfile::tempdir().unwrap();
-    let exe = build_c(dir.path(), "cache", &["-g", "-O0"]);
+    let (_dir, exe) = build_in_tempdir("cache", &["-g", "-O0"]);
     let p = run_probe(&exe);
     let ret = p.rets["connect"];
     let mut sym = Symbolizer::new(no_debug_dirs());

@@ -200,3 +200,21 @@ pub fn records() -> Vec<(&'static str, Vec<u8>)> {
 pub fn parse(bytes: &[u8]) -> Record<'_> {
     Record::parse(bytes).expect("the writer's own records parse")
 }
+
+/// The `main` of the decode and print benchmarks, with the settings both
+/// run with: half a second of warm-up, two seconds of measurement.
+#[allow(unused_macros)]
+macro_rules! bench_main {
+    ($target:path) => {
+        criterion::criterion_group! {
+            name = benches;
+            config = criterion::Criterion::default()
+                .warm_up_time(std::time::Duration::from_millis(500))
+                .measurement_time(std::time::Duration::from_secs(2));
+            targets = $target
+        }
+        criterion::criterion_main!(benches);
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use bench_main;

@@ -156,6 +156,14 @@ pub fn build_c(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
     compile("gcc", dir, dir.join(name), flags, &sources, &[])
 }
 
+/// A fresh directory with `probe.c` (+ `dump.c`) built in it as `name`
+/// (see [`build_c`]); the directory goes when the first value is dropped.
+pub fn build_in_tempdir(name: &str, flags: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build_c(dir.path(), name, flags);
+    (dir, exe)
+}
+
 /// Runs `compiler` (`gcc`, `g++`) in `dir`: the `flags`, `-o out`, the
 /// `inputs`, then `libs` (libraries follow what uses them). Returns `out`.
 pub fn compile(
