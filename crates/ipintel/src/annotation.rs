@@ -11,14 +11,14 @@ use crate::net::IpNetwork;
 use serde::Serialize;
 use sock_trace_decode::{
     AddrNote, NoteAs, NoteClass, NoteClassDetail, NoteCountry, NoteDrop, NoteFlags, NoteLocation,
-    NoteNet, NoteRegistry, Place,
+    NoteNet, NoteRegistry,
 };
 use std::net::IpAddr;
 
 /// The parts of an answer are the trace's own types (`sock_trace_decode`),
 /// so a lookup and a trace line describe an address with the same fields.
 pub type CountryInfo = NoteCountry;
-/// City-level part: a [`Place`] and its source.
+/// City-level part: a [`Place`](sock_trace_decode::Place) and its source.
 pub type LocationInfo = NoteLocation;
 /// Autonomous-system part.
 pub type AsInfo = NoteAs;
@@ -172,6 +172,7 @@ fn note_class(c: AddressClass) -> NoteClass {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sock_trace_decode::Place;
 
     fn net(s: &str) -> IpNetwork {
         s.parse().unwrap()
