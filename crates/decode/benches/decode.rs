@@ -4,10 +4,9 @@
 
 mod common;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use sock_trace_decode::Decoder;
 use std::hint::black_box;
-use std::time::Duration;
 
 fn decode(c: &mut Criterion) {
     let recs = common::records();
@@ -35,9 +34,4 @@ fn decode(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = decode
-}
-criterion_main!(benches);
+common::bench_main!(decode);

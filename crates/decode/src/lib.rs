@@ -33,8 +33,8 @@ pub use table::{Applied, SocketTable};
 pub use value::{
     AddrNote, CallFlags, CallerFrame, Core, ErrorInfo, ErrorSpace, Event, Field, Io, LoadedModule,
     NoteAs, NoteClass, NoteClassDetail, NoteCountry, NoteDrop, NoteFlags, NoteLocation, NoteNet,
-    NoteRegistry, Outcome, Payload, ProcStart, ProcessChange, SockAddr, SocketChange, UnixKind,
-    Value,
+    NoteRegistry, Outcome, Payload, Place, ProcStart, ProcessChange, SockAddr, SocketChange,
+    UnixKind, Value,
 };
 
 use sock_trace_event::record::{

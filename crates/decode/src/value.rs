@@ -363,54 +363,116 @@ impl std::fmt::Display for NoteNet {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// As text: `192.0.2.0/24`.
+impl serde::Serialize for NoteNet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+// The parts below are also what `sock-trace lookup --json` serialises
+// (unknown fields left out), so a lookup and a trace describe an address
+// with the same types.
+
+/// Country part.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct NoteCountry {
-    /// ISO 3166 alpha-2 code (or a database's pseudo code).
+    /// ISO 3166 alpha-2 code (or a database's pseudo code such as `EU`, `A1`).
     pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub continent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub continent_name: Option<String>,
+    /// The network the answering database matched, when it says.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NoteNet>,
     /// File path, or `embedded`.
     pub source: String,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct NoteLocation {
+/// Where an address is: the one description of a place that a MaxMind
+/// answer, an IP2Location row and the annotation share. Serialised as the
+/// `location` part of `sock-trace lookup --json` (unknown fields left out).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Place {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
+    /// Largest subdivision (state, province).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub latitude: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub longitude: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy_km: Option<u16>,
+}
+
+impl Place {
+    /// Whether the database said anything city-level.
+    pub fn is_known(&self) -> bool {
+        self.city.is_some() || self.region.is_some() || self.latitude.is_some()
+    }
+}
+
+/// The city-level part of an annotation: a [`Place`] and the database that
+/// placed the address.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct NoteLocation {
+    #[serde(flatten)]
+    pub place: Place,
+    /// File path, or `embedded`.
     pub source: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Autonomous-system part.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct NoteAs {
     pub number: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The routed network that matched (CIDR).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NoteNet>,
     pub source: String,
 }
 
 /// Network flags (at least one set).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct NoteFlags {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub anonymous_proxy: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub satellite_provider: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub anycast: bool,
-    /// On a "hostile network, safe to drop" list.
+    /// On a "hostile network, safe to drop" list (libloc's copy of the
+    /// Spamhaus lists).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub drop: bool,
     pub source: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl NoteFlags {
+    /// Whether any flag is set.
+    pub fn any(&self) -> bool {
+        self.anonymous_proxy || self.satellite_provider || self.anycast || self.drop
+    }
+}
+
+/// Spamhaus DROP listing.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct NoteDrop {
     /// SBL reference, e.g. `SBL256894`.
     pub sbl: String,
     pub network: NoteNet,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rir: Option<String>,
     pub source: String,
 }

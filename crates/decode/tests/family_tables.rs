@@ -20,22 +20,13 @@ use sock_trace_print::{Clock, JsonOptions, JsonPrinter, Printer, TextOptions, Te
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use common::record;
+use common::{getaddrinfo_blobs, record, sin};
 
 /// One row: what the call is, its record, and the expected output.
 struct Case {
     record: Vec<u8>,
     text: &'static str,
     json: &'static str,
-}
-
-/// sockaddr_in for a.b.c.d:port, as the kernel lays it out.
-fn sin(ip: [u8; 4], port: u16) -> [u8; 16] {
-    let mut a = [0u8; 16];
-    a[0..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
-    a[2..4].copy_from_slice(&port.to_be_bytes());
-    a[4..8].copy_from_slice(&ip);
-    a
 }
 
 /// Decodes the table's records in order and compares each printed line.
@@ -321,17 +312,13 @@ fn resolution() {
                     0,
                     0,
                     |w| {
-                        w.blob(Tag::Str, role::NODE, b"example.org");
-                        w.blob(Tag::Str, role::SERVICE, b"http");
-                        w.ints(
-                            role::HINTS,
-                            &[0, libc::AF_INET as i64, libc::SOCK_STREAM as i64, 0],
-                        );
-                        w.ints(
-                            role::AI,
-                            &[0, libc::AF_INET as i64, libc::SOCK_STREAM as i64, 6],
-                        );
-                        w.blob(Tag::SockAddr, role::AI_ADDR, &sin([192, 0, 2, 7], 80));
+                        let answer = sin([192, 0, 2, 7], 80);
+                        getaddrinfo_blobs(
+                            w,
+                            b"example.org",
+                            libc::AF_INET,
+                            &[(libc::AF_INET, &answer)],
+                        )
                     },
                 ),
                 text: r#"getaddrinfo("example.org", "http", {flags=0, family=AF_INET, socktype=SOCK_STREAM, protocol=0}) = 0 => res=[{family=AF_INET, socktype=SOCK_STREAM, protocol=IPPROTO_TCP, addr=192.0.2.7:80}] <0.000012>"#,

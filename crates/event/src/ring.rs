@@ -20,7 +20,7 @@
 //! concurrently, so all shared fields are atomics and the consumer copies
 //! record bytes out before parsing them.
 
-use crate::func::FuncMask;
+use crate::func::{Func, FuncMask};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"SOCKTRC1");
@@ -256,6 +256,133 @@ impl ActionRule {
         }
         self.min_ns + mix(self.seed ^ 0x5eed, index as u64, n) % (self.max_ns - self.min_ns + 1)
     }
+}
+
+/// The IP peer a call talks to, as the action rules' filters see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
+    pub family: u16,
+    /// 4 or 16 bytes (see `len`), network order.
+    pub ip: [u8; 16],
+    pub len: usize,
+    pub port: u16,
+}
+
+impl Peer {
+    /// Reads a Linux `sockaddr_in` / `sockaddr_in6` (the first `bytes` the
+    /// program or the kernel gave); any other family, or too few bytes:
+    /// no IP peer.
+    pub fn from_sockaddr(bytes: &[u8]) -> Option<Peer> {
+        const AF_INET: u16 = 2;
+        const AF_INET6: u16 = 10;
+        let family = u16::from_ne_bytes([*bytes.first()?, *bytes.get(1)?]);
+        let port = u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?]);
+        let mut ip = [0u8; 16];
+        let len = match family {
+            AF_INET => {
+                ip[..4].copy_from_slice(bytes.get(4..8)?);
+                4
+            }
+            AF_INET6 => {
+                ip.copy_from_slice(bytes.get(8..24)?);
+                16
+            }
+            _ => return None,
+        };
+        Some(Peer {
+            family,
+            ip,
+            len,
+            port,
+        })
+    }
+}
+
+/// What the action rules decide for one call; each backend applies it its
+/// own way (the preload library in the process, the system-call backend at
+/// the seccomp stop).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ActionDecision {
+    /// Fail without calling: (return value, error). The first fault rule.
+    pub fail: Option<(i64, i32)>,
+    /// Delay rules: hold the call back this long before it...
+    pub before_ns: u64,
+    /// ...and this long after it (`ACTION_AFTER`).
+    pub after_ns: u64,
+    /// A short-write rule fired (the backend decides whether the call can
+    /// be cut).
+    pub short: bool,
+    /// The first bandwidth-limit rule (with a rate) that fired: its index.
+    pub limit: Option<usize>,
+}
+
+/// One call as the action rules' filters see it.
+#[derive(Clone, Copy, Debug)]
+pub struct ActionCall {
+    pub func: Func,
+    /// The library function a system call also stands for (`sendto`
+    /// without an address is also `send`), if any.
+    pub also: Option<Func>,
+    /// The address family asked for (socket), else -1.
+    pub domain: i32,
+}
+
+/// Applies the action rules to one call: the rules whose bit is set in
+/// `applicable` and whose filters the call passes (functions, address
+/// family, peer and port) are counted (`count(i)` adds the call to rule
+/// `i`'s count and returns the new count), and those that fire (`nth`,
+/// `every`, `chance`) make the decision. `peer` is asked at most once, and
+/// only when a rule filters on the peer. No allocation, no locks: the
+/// preload hooks run this.
+#[inline]
+pub fn decide_actions(
+    rules: &[ActionRule],
+    applicable: u32,
+    call: ActionCall,
+    mut peer: impl FnMut() -> Option<Peer>,
+    mut count: impl FnMut(usize) -> u64,
+) -> ActionDecision {
+    let mut d = ActionDecision::default();
+    let mut known: Option<Option<Peer>> = None;
+    let func = call.func;
+    for (i, r) in rules.iter().enumerate().take(MAX_ACTIONS) {
+        if applicable & (1 << i) == 0
+            || !(r.funcs.contains(func) || call.also.is_some_and(|o| r.funcs.contains(o)))
+        {
+            continue;
+        }
+        if r.flags & ACTION_FAMILY != 0
+            && ((call.domain != -1 && call.domain != r.family as i32)
+                || (call.domain == -1 && func == Func::Socket))
+        {
+            continue;
+        }
+        if r.flags & (ACTION_PEER | ACTION_PORT) != 0 {
+            match *known.get_or_insert_with(&mut peer) {
+                Some(p) if r.peer_matches(p.family, &p.ip[..p.len], p.port) => {}
+                _ => continue,
+            }
+        }
+        let n = count(i);
+        if !r.fires(i, n) {
+            continue;
+        }
+        match r.kind {
+            ACTION_DELAY => {
+                let ns = r.delay_ns(i, n);
+                if r.flags & ACTION_AFTER != 0 {
+                    d.after_ns += ns;
+                } else {
+                    d.before_ns += ns;
+                }
+            }
+            ACTION_FAULT if d.fail.is_none() => d.fail = Some((r.ret, r.error)),
+            ACTION_SHORT => d.short = true,
+            ACTION_LIMIT if r.bytes_per_sec > 0 && d.limit.is_none() => d.limit = Some(i),
+            _ => {}
+        }
+    }
+    d
 }
 
 /// SplitMix64 over (seed, rule, call number).

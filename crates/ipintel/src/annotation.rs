@@ -15,110 +15,47 @@ use sock_trace_decode::{
 };
 use std::net::IpAddr;
 
-/// Country part.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct CountryInfo {
-    /// ISO 3166 alpha-2 code (or a database's pseudo code such as `EU`, `A1`).
-    pub code: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub continent: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub continent_name: Option<String>,
-    /// The network the answering database matched, when it says.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub network: Option<IpNetwork>,
-    /// File path, or `embedded`.
-    pub source: String,
+/// The parts of an answer are the trace's own types (`sock_trace_decode`),
+/// so a lookup and a trace line describe an address with the same fields.
+pub type CountryInfo = NoteCountry;
+/// City-level part: a [`Place`](sock_trace_decode::Place) and its source.
+pub type LocationInfo = NoteLocation;
+/// Autonomous-system part.
+pub type AsInfo = NoteAs;
+/// Network flags; present only when at least one is set.
+pub type FlagsInfo = NoteFlags;
+/// Spamhaus DROP listing.
+pub type DropInfo = NoteDrop;
+
+/// A country answer; the continent's name comes from its code.
+pub fn country_info(
+    code: String,
+    name: Option<String>,
+    continent: Option<String>,
+    network: Option<IpNetwork>,
+    source: &str,
+) -> CountryInfo {
+    let continent_name = continent
+        .as_deref()
+        .and_then(crate::countries::continent_name)
+        .map(String::from);
+    CountryInfo {
+        code,
+        name,
+        continent,
+        continent_name,
+        network: network.map(NoteNet::from),
+        source: source.to_string(),
+    }
 }
 
-impl CountryInfo {
-    /// A country answer; the continent's name comes from its code.
-    pub fn new(
-        code: String,
-        name: Option<String>,
-        continent: Option<String>,
-        network: Option<IpNetwork>,
-        source: &str,
-    ) -> Self {
-        let continent_name = continent
-            .as_deref()
-            .and_then(crate::countries::continent_name)
-            .map(String::from);
-        CountryInfo {
-            code,
-            name,
-            continent,
-            continent_name,
-            network,
-            source: source.to_string(),
+impl From<IpNetwork> for NoteNet {
+    fn from(n: IpNetwork) -> NoteNet {
+        NoteNet {
+            addr: n.addr,
+            prefix: n.prefix,
         }
     }
-}
-
-/// City-level part.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LocationInfo {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub city: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub postal_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time_zone: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latitude: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub longitude: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub accuracy_km: Option<u16>,
-    pub source: String,
-}
-
-/// Autonomous-system part.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AsInfo {
-    pub number: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The routed network that matched (CIDR).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub network: Option<IpNetwork>,
-    pub source: String,
-}
-
-/// Network flags; present only when at least one is set.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct FlagsInfo {
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub anonymous_proxy: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub satellite_provider: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub anycast: bool,
-    /// "Hostile network, safe to drop" (libloc's copy of the Spamhaus lists).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub drop: bool,
-    pub source: String,
-}
-
-impl FlagsInfo {
-    pub(crate) fn any(&self) -> bool {
-        self.anonymous_proxy || self.satellite_provider || self.anycast || self.drop
-    }
-}
-
-/// Spamhaus DROP listing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DropInfo {
-    /// SBL reference, e.g. `SBL256894`.
-    pub sbl: String,
-    pub network: IpNetwork,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rir: Option<String>,
-    pub source: String,
 }
 
 /// IANA registry designation.
@@ -203,45 +140,13 @@ impl Annotation {
                     client_port: *client_port,
                 },
             }),
-            country: self.country.as_ref().map(|c| NoteCountry {
-                code: c.code.clone(),
-                name: c.name.clone(),
-                continent: c.continent.clone(),
-                continent_name: c.continent_name.clone(),
-                network: c.network.map(note_net),
-                source: c.source.clone(),
-            }),
-            location: self.location.as_ref().map(|l| NoteLocation {
-                city: l.city.clone(),
-                region: l.region.clone(),
-                postal_code: l.postal_code.clone(),
-                time_zone: l.time_zone.clone(),
-                latitude: l.latitude,
-                longitude: l.longitude,
-                accuracy_km: l.accuracy_km,
-                source: l.source.clone(),
-            }),
-            asn: self.asn.as_ref().map(|a| NoteAs {
-                number: a.number,
-                name: a.name.clone(),
-                network: a.network.map(note_net),
-                source: a.source.clone(),
-            }),
-            flags: self.flags.as_ref().map(|f| NoteFlags {
-                anonymous_proxy: f.anonymous_proxy,
-                satellite_provider: f.satellite_provider,
-                anycast: f.anycast,
-                drop: f.drop,
-                source: f.source.clone(),
-            }),
-            drop: self.drop.as_ref().map(|d| NoteDrop {
-                sbl: d.sbl.clone(),
-                network: note_net(d.network),
-                rir: d.rir.clone(),
-                source: d.source.clone(),
-            }),
+            country: self.country.clone(),
+            location: self.location.clone(),
+            asn: self.asn.clone(),
+            flags: self.flags.clone(),
+            drop: self.drop.clone(),
             registry: self.registry.as_ref().map(|r| NoteRegistry {
-                network: note_net(r.network),
+                network: r.network.into(),
                 prefix: r.entry.prefix.clone(),
                 designation: r.entry.designation.clone(),
                 date: r.entry.date.clone(),
@@ -251,13 +156,6 @@ impl Annotation {
                 source: r.source.clone(),
             }),
         }
-    }
-}
-
-fn note_net(n: IpNetwork) -> NoteNet {
-    NoteNet {
-        addr: n.addr,
-        prefix: n.prefix,
     }
 }
 
@@ -274,6 +172,7 @@ fn note_class(c: AddressClass) -> NoteClass {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sock_trace_decode::Place;
 
     fn net(s: &str) -> IpNetwork {
         s.parse().unwrap()
@@ -292,23 +191,25 @@ mod tests {
                 name: Some("Switzerland \"CH\"".into()),
                 continent: Some("EU".into()),
                 continent_name: None,
-                network: Some(net("192.0.2.0/24")),
+                network: Some(net("192.0.2.0/24").into()),
                 source: "/db/country.mmdb".into(),
             }),
             location: Some(LocationInfo {
-                city: Some("Zürich".into()),
-                region: None,
-                postal_code: Some("8000".into()),
-                time_zone: Some("Europe/Zurich".into()),
-                latitude: Some(47.3769),
-                longitude: Some(-8.5),
-                accuracy_km: Some(20),
+                place: Place {
+                    city: Some("Zürich".into()),
+                    region: None,
+                    postal_code: Some("8000".into()),
+                    time_zone: Some("Europe/Zurich".into()),
+                    latitude: Some(47.3769),
+                    longitude: Some(-8.5),
+                    accuracy_km: Some(20),
+                },
                 source: "/db/city.mmdb".into(),
             }),
             asn: Some(AsInfo {
                 number: 64500,
                 name: None,
-                network: Some(net("192.0.2.0/23")),
+                network: Some(net("192.0.2.0/23").into()),
                 source: "embedded".into(),
             }),
             flags: Some(FlagsInfo {
@@ -320,7 +221,7 @@ mod tests {
             }),
             drop: Some(DropInfo {
                 sbl: "SBL123".into(),
-                network: net("192.0.2.0/24"),
+                network: net("192.0.2.0/24").into(),
                 rir: Some("arin".into()),
                 source: "drop_v4.json".into(),
             }),

@@ -3,7 +3,7 @@
 //! per-address cache.
 
 use crate::annotation::{
-    Annotation, AsInfo, CountryInfo, DropInfo, FlagsInfo, LocationInfo, RegistryInfo,
+    country_info, Annotation, AsInfo, CountryInfo, DropInfo, FlagsInfo, LocationInfo, RegistryInfo,
 };
 use crate::class::{classify, classify_v4, ClassDetail};
 use crate::countries;
@@ -630,15 +630,9 @@ impl Intel {
                     if ann.country.is_none() {
                         ann.country = mmdb_country(&a, &l.label);
                     }
-                    if a.city.is_some() || a.region.is_some() || a.latitude.is_some() {
+                    if a.place.is_known() {
                         ann.location = Some(LocationInfo {
-                            city: a.city,
-                            region: a.region,
-                            postal_code: a.postal_code,
-                            time_zone: a.time_zone,
-                            latitude: a.latitude,
-                            longitude: a.longitude,
-                            accuracy_km: a.accuracy_km,
+                            place: a.place,
                             source: l.label.clone(),
                         });
                     }
@@ -664,7 +658,7 @@ impl Intel {
                 Ok(Some(r)) => {
                     if let Some(code) = &r.country_code {
                         ann.country.get_or_insert_with(|| {
-                            CountryInfo::new(
+                            country_info(
                                 code.clone(),
                                 r.country_name.clone(),
                                 countries::continent_of(code).map(String::from),
@@ -673,17 +667,9 @@ impl Intel {
                             )
                         });
                     }
-                    if ann.location.is_none()
-                        && (r.city.is_some() || r.region.is_some() || r.latitude.is_some())
-                    {
+                    if ann.location.is_none() && r.place.is_known() {
                         ann.location = Some(LocationInfo {
-                            city: r.city,
-                            region: r.region,
-                            postal_code: r.zip,
-                            time_zone: r.timezone,
-                            latitude: r.latitude.map(f64::from),
-                            longitude: r.longitude.map(f64::from),
-                            accuracy_km: None,
+                            place: r.place,
                             source: l.label.clone(),
                         });
                     }
@@ -706,7 +692,7 @@ impl Intel {
                             ann.asn = Some(AsInfo {
                                 number,
                                 name: l.db.as_name(number).map(|s| s.into_owned()),
-                                network: Some(m.network),
+                                network: Some(m.network.into()),
                                 source: l.label.clone(),
                             });
                         }
@@ -726,7 +712,7 @@ impl Intel {
                             ann.asn = Some(AsInfo {
                                 number,
                                 name: a.as_name,
-                                network: a.network,
+                                network: a.network.map(Into::into),
                                 source: l.label.clone(),
                             });
                         }
@@ -760,7 +746,7 @@ impl Intel {
                                 let code = String::from_utf8_lossy(&cc).into_owned();
                                 let rec = l.db.country(cc);
                                 let known = |s: &String| !s.is_empty();
-                                ann.country = Some(CountryInfo::new(
+                                ann.country = Some(country_info(
                                     code,
                                     rec.as_ref().map(|r| r.name.clone()).filter(known),
                                     rec.as_ref().map(|r| r.continent.clone()).filter(known),
@@ -825,7 +811,7 @@ impl Intel {
             if let Some(hit) = d.db.lookup(ip) {
                 ann.drop = Some(DropInfo {
                     sbl: hit.sbl,
-                    network: hit.network,
+                    network: hit.network.into(),
                     rir: hit.rir,
                     source: d.label.clone(),
                 });
@@ -849,7 +835,7 @@ fn code_only_country(cc: [u8; 2], source: &str) -> CountryInfo {
     let code = String::from_utf8_lossy(&cc).into_owned();
     let name = countries::country_name(&code).map(String::from);
     let continent = countries::continent_of(&code).map(String::from);
-    CountryInfo::new(code, name, continent, None, source)
+    country_info(code, name, continent, None, source)
 }
 
 /// A MaxMind answer's country, when it names one; a missing name comes
@@ -858,7 +844,7 @@ fn mmdb_country(a: &MmdbAnswer, source: &str) -> Option<CountryInfo> {
     let code = a.country_code.clone()?;
     let name =
         (a.country_name.clone()).or_else(|| countries::country_name(&code).map(String::from));
-    Some(CountryInfo::new(
+    Some(country_info(
         code,
         name,
         a.continent_code.clone(),

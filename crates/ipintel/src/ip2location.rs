@@ -18,6 +18,7 @@
 
 use crate::error::{le, IntelError, Result};
 use crate::net::IpNetwork;
+use sock_trace_decode::Place;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
@@ -93,13 +94,11 @@ impl ColumnLayout {
 pub struct Ip2LocRecord {
     pub country_code: Option<String>,
     pub country_name: Option<String>,
-    pub region: Option<String>,
-    pub city: Option<String>,
     pub isp: Option<String>,
-    pub latitude: Option<f32>,
-    pub longitude: Option<f32>,
-    pub zip: Option<String>,
-    pub timezone: Option<String>,
+    /// Region, city, zip code (`postal_code`), time zone (a UTC offset such
+    /// as `-07:00`) and position (the file's 32-bit floats, widened); no
+    /// accuracy.
+    pub place: Place,
     /// The address range of the row, as the smallest CIDR block holding it
     /// would be misleading; (first, last) addresses instead.
     pub range: (IpAddr, IpAddr),
@@ -359,16 +358,26 @@ impl<B: AsRef<[u8]>> Ip2Location<B> {
         let (lat, lon) = (float(self.layout.latitude)?, float(self.layout.longitude)?);
         // 0/0 is what LITE files store for "unknown position".
         let position_known = !matches!((lat, lon), (Some(a), Some(b)) if a == 0.0 && b == 0.0);
+        let (region, city, isp) = (
+            text(self.layout.region)?,
+            text(self.layout.city)?,
+            text(self.layout.isp)?,
+        );
+        let (zip, timezone) = (text(self.layout.zip)?, text(self.layout.timezone)?);
+        let position = |v: Option<f32>| v.filter(|_| position_known).map(f64::from);
         Ok(Ip2LocRecord {
             country_code,
             country_name,
-            region: text(self.layout.region)?,
-            city: text(self.layout.city)?,
-            isp: text(self.layout.isp)?,
-            latitude: lat.filter(|_| position_known),
-            longitude: lon.filter(|_| position_known),
-            zip: text(self.layout.zip)?,
-            timezone: text(self.layout.timezone)?,
+            isp,
+            place: Place {
+                city,
+                region,
+                postal_code: zip,
+                time_zone: timezone,
+                latitude: position(lat),
+                longitude: position(lon),
+                accuracy_km: None,
+            },
             range: (addr(from), addr(to)),
         })
     }

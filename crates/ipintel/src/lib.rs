@@ -53,3 +53,4 @@ pub use class::{classify, AddressClass, ClassDetail, Classification};
 pub use error::IntelError;
 pub use intel::{default_data_dir, Intel, SourceInfo, SourceKind, SourceProblem, Sources};
 pub use net::{parse_addr_zone, IpNetwork};
+pub use sock_trace_decode::Place;

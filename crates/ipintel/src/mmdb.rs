@@ -5,6 +5,7 @@
 use crate::error::{IntelError, Result};
 use crate::net::IpNetwork;
 use serde::Deserialize;
+use sock_trace_decode::Place;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -80,14 +81,8 @@ pub struct MmdbAnswer {
     pub country_code: Option<String>,
     pub country_name: Option<String>,
     pub continent_code: Option<String>,
-    pub city: Option<String>,
-    /// Largest subdivision (state, province).
-    pub region: Option<String>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub accuracy_km: Option<u16>,
-    pub time_zone: Option<String>,
-    pub postal_code: Option<String>,
+    /// City, region (largest subdivision), postal code, time zone, position.
+    pub place: Place,
     pub asn: Option<u32>,
     pub as_name: Option<String>,
     pub anonymous_proxy: bool,
@@ -314,17 +309,19 @@ impl<B: AsRef<[u8]>> Mmdb<B> {
                 .as_ref()
                 .and_then(|c| c.code)
                 .map(str::to_string),
-            city: rec.city.as_ref().and_then(en),
-            region: rec
-                .subdivisions
-                .as_ref()
-                .and_then(|s| s.first())
-                .and_then(en),
-            latitude: loc.latitude,
-            longitude: loc.longitude,
-            accuracy_km: loc.accuracy_radius,
-            time_zone: loc.time_zone.map(str::to_string),
-            postal_code: rec.postal.and_then(|p| p.code).map(str::to_string),
+            place: Place {
+                city: rec.city.as_ref().and_then(en),
+                region: rec
+                    .subdivisions
+                    .as_ref()
+                    .and_then(|s| s.first())
+                    .and_then(en),
+                postal_code: rec.postal.and_then(|p| p.code).map(str::to_string),
+                time_zone: loc.time_zone.map(str::to_string),
+                latitude: loc.latitude,
+                longitude: loc.longitude,
+                accuracy_km: loc.accuracy_radius,
+            },
             asn: rec.autonomous_system_number,
             as_name: rec.autonomous_system_organization.map(str::to_string),
             anonymous_proxy: traits.is_anonymous_proxy.unwrap_or(false),

@@ -40,7 +40,7 @@ fn best_source_per_question() {
     assert!(c.source.ends_with("GeoLite2-City-Test.mmdb"));
     let loc = a.location.as_ref().unwrap();
     assert_eq!(
-        (loc.city.as_deref(), loc.region.as_deref()),
+        (loc.place.city.as_deref(), loc.place.region.as_deref()),
         (Some("London"), Some("England"))
     );
     assert!(a

@@ -232,12 +232,13 @@ fn db11_lookups_with_and_without_index() {
         let r = db.lookup("8.8.8.8".parse().unwrap()).unwrap().unwrap();
         assert_eq!(r.country_code.as_deref(), Some("US"));
         assert_eq!(r.country_name.as_deref(), Some("United States of America"));
-        assert_eq!(r.region.as_deref(), Some("California"));
-        assert_eq!(r.city.as_deref(), Some("Mountain View"));
-        assert_eq!(r.latitude, Some(37.386));
-        assert_eq!(r.longitude, Some(-122.0838));
-        assert_eq!(r.zip.as_deref(), Some("94043"));
-        assert_eq!(r.timezone.as_deref(), Some("-07:00"));
+        assert_eq!(r.place.region.as_deref(), Some("California"));
+        assert_eq!(r.place.city.as_deref(), Some("Mountain View"));
+        // The file stores 32-bit floats; the record widens them.
+        assert_eq!(r.place.latitude, Some(f64::from(37.386f32)));
+        assert_eq!(r.place.longitude, Some(f64::from(-122.0838f32)));
+        assert_eq!(r.place.postal_code.as_deref(), Some("94043"));
+        assert_eq!(r.place.time_zone.as_deref(), Some("-07:00"));
         assert_eq!(
             r.range,
             (
@@ -247,12 +248,15 @@ fn db11_lookups_with_and_without_index() {
         );
         let r = db.lookup("81.2.69.142".parse().unwrap()).unwrap().unwrap();
         assert_eq!(
-            (r.country_code.as_deref(), r.city.as_deref()),
+            (r.country_code.as_deref(), r.place.city.as_deref()),
             (Some("GB"), Some("London"))
         );
         // Rows with "-" give nothing.
         let r = db.lookup("9.9.9.9".parse().unwrap()).unwrap().unwrap();
-        assert_eq!((r.country_code, r.city, r.latitude), (None, None, None));
+        assert_eq!(
+            (r.country_code, r.place.city, r.place.latitude),
+            (None, None, None)
+        );
         let r = db
             .lookup("255.255.255.255".parse().unwrap())
             .unwrap()
@@ -263,7 +267,7 @@ fn db11_lookups_with_and_without_index() {
             .unwrap()
             .unwrap();
         assert_eq!(
-            (r.country_code.as_deref(), r.city.as_deref()),
+            (r.country_code.as_deref(), r.place.city.as_deref()),
             (Some("IE"), Some("Dublin"))
         );
         let r = db.lookup("2a00:1451::1".parse().unwrap()).unwrap().unwrap();
@@ -277,7 +281,10 @@ fn db1_and_db3_and_db5_layouts() {
         Ip2Location::from_bytes(build_bin(1, &sample_v4(), &[], true), Path::new("db1")).unwrap();
     let r = db1.lookup("8.8.8.8".parse().unwrap()).unwrap().unwrap();
     assert_eq!(r.country_code.as_deref(), Some("US"));
-    assert_eq!((r.region, r.city, r.latitude), (None, None, None));
+    assert_eq!(
+        (r.place.region, r.place.city, r.place.latitude),
+        (None, None, None)
+    );
     // IPv6 address in an IPv4-only file: nothing.
     assert_eq!(db1.lookup("2a00:1450::1".parse().unwrap()).unwrap(), None);
 
@@ -288,7 +295,11 @@ fn db1_and_db3_and_db5_layouts() {
     .unwrap();
     let r = db3.lookup("81.2.69.1".parse().unwrap()).unwrap().unwrap();
     assert_eq!(
-        (r.region.as_deref(), r.city.as_deref(), r.latitude),
+        (
+            r.place.region.as_deref(),
+            r.place.city.as_deref(),
+            r.place.latitude
+        ),
         (Some("England"), Some("London"), None)
     );
 
@@ -302,10 +313,14 @@ fn db1_and_db3_and_db5_layouts() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        (r.city.as_deref(), r.latitude, r.longitude),
-        (Some("Dublin"), Some(53.344), Some(-6.2672))
+        (r.place.city.as_deref(), r.place.latitude, r.place.longitude),
+        (
+            Some("Dublin"),
+            Some(f64::from(53.344f32)),
+            Some(f64::from(-6.2672f32))
+        )
     );
-    assert_eq!(r.zip, None);
+    assert_eq!(r.place.postal_code, None);
 }
 
 #[test]
@@ -376,10 +391,10 @@ fn ip2location_answers_through_the_facade_in_its_place() {
         c.source
     );
     let loc = a.location.as_ref().expect("a location");
-    assert_eq!(loc.city.as_deref(), Some("Mountain View"));
-    assert_eq!(loc.region.as_deref(), Some("California"));
-    assert!((loc.latitude.unwrap() - 37.386).abs() < 1e-4);
-    assert!((loc.longitude.unwrap() + 122.0838).abs() < 1e-4);
+    assert_eq!(loc.place.city.as_deref(), Some("Mountain View"));
+    assert_eq!(loc.place.region.as_deref(), Some("California"));
+    assert!((loc.place.latitude.unwrap() - 37.386).abs() < 1e-4);
+    assert!((loc.place.longitude.unwrap() + 122.0838).abs() < 1e-4);
     assert!(a.compact().starts_with("US"), "{}", a.compact());
     assert!(
         a.detailed_lines()
@@ -389,7 +404,10 @@ fn ip2location_answers_through_the_facade_in_its_place() {
         a.detailed_lines()
     );
     let a = intel.lookup("2a00:1450:4001::1".parse().unwrap());
-    assert_eq!(a.location.and_then(|l| l.city).as_deref(), Some("Dublin"));
+    assert_eq!(
+        a.location.and_then(|l| l.place.city).as_deref(),
+        Some("Dublin")
+    );
 
     // With MaxMind's City test database as well, MaxMind answers the
     // address both know; IP2Location still answers the rest.

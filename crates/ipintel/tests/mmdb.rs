@@ -15,10 +15,10 @@ fn city_known_answers() {
     let a = db.lookup("81.2.69.142".parse().unwrap()).unwrap().unwrap();
     assert_eq!(a.country_code.as_deref(), Some("GB"));
     assert_eq!(a.country_name.as_deref(), Some("United Kingdom"));
-    assert_eq!(a.city.as_deref(), Some("London"));
-    assert_eq!(a.region.as_deref(), Some("England"));
+    assert_eq!(a.place.city.as_deref(), Some("London"));
+    assert_eq!(a.place.region.as_deref(), Some("England"));
     assert_eq!(a.continent_code.as_deref(), Some("EU"));
-    assert!(a.latitude.is_some() && a.longitude.is_some());
+    assert!(a.place.latitude.is_some() && a.place.longitude.is_some());
     assert_eq!(db.lookup("10.0.0.1".parse().unwrap()).unwrap(), None);
 }
 
@@ -84,9 +84,9 @@ fn city_matches_source_json() {
         "maxmind/GeoLite2-City-Test.json",
         |r, a| {
             assert_eq!(a.country_code, source_country(r));
-            assert_eq!(a.city, text(&r["city"]["names"]["en"]));
-            assert_eq!(a.latitude, r["location"]["latitude"].as_f64());
-            assert_eq!(a.region, text(&r["subdivisions"][0]["names"]["en"]));
+            assert_eq!(a.place.city, text(&r["city"]["names"]["en"]));
+            assert_eq!(a.place.latitude, r["location"]["latitude"].as_f64());
+            assert_eq!(a.place.region, text(&r["subdivisions"][0]["names"]["en"]));
         },
     );
 }

@@ -11,8 +11,7 @@
 use crate::sys;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use sock_trace_event::ring::{
-    ActionRule, ACTION_AFTER, ACTION_DELAY, ACTION_FAMILY, ACTION_FAULT, ACTION_LIMIT, ACTION_PEER,
-    ACTION_PORT, ACTION_PROGRAM, ACTION_SHORT, MAX_ACTIONS,
+    decide_actions, ActionCall, ActionRule, Peer, ACTION_PROGRAM, MAX_ACTIONS,
 };
 use sock_trace_event::{Family, Func, Shm};
 
@@ -164,51 +163,27 @@ pub fn before(func: Func, t: &Target) -> Verdict {
     let Some(rules) = (unsafe { RULES }) else {
         return v;
     };
-    let applicable = APPLICABLE.load(Ordering::Relaxed);
-    let mut before_ns = 0u64;
-    let mut peer: Option<(u16, [u8; 16], usize, u16)> = None;
-    for (i, r) in rules.iter().enumerate() {
-        if applicable & (1 << i) == 0 || !r.funcs.contains(func) {
-            continue;
-        }
-        if r.flags & ACTION_FAMILY != 0 && t.domain != -1 && t.domain != r.family as i32 {
-            continue;
-        }
-        if r.flags & ACTION_FAMILY != 0 && t.domain == -1 && func == Func::Socket {
-            continue;
-        }
-        if r.flags & (ACTION_PEER | ACTION_PORT) != 0 {
-            if peer.is_none() {
-                peer = Some(peer_of(t));
-            }
-            let (fam, ip, iplen, port) = peer.unwrap_or_default();
-            if fam == 0 || !r.peer_matches(fam, &ip[..iplen], port) {
-                continue;
-            }
-        }
-        let n = COUNTS[i].fetch_add(1, Ordering::Relaxed) + 1;
-        if !r.fires(i, n) {
-            continue;
-        }
-        match r.kind {
-            ACTION_DELAY => {
-                let ns = r.delay_ns(i, n);
-                if r.flags & ACTION_AFTER != 0 {
-                    v.after_ns += ns;
-                } else {
-                    before_ns += ns;
-                }
-            }
-            ACTION_FAULT if v.fail.is_none() => v.fail = Some((r.ret, r.error)),
-            // Short *writes*: receive calls now carry their length too
-            // (for pacing) but are never cut by this rule.
-            ACTION_SHORT if v.shorten.is_none() && t.len > 1 && func.family() == Family::Send => {
-                v.shorten = Some(t.len / 2)
-            }
-            ACTION_LIMIT if r.bytes_per_sec > 0 && v.limit == 0 => v.limit = i as u32 + 1,
-            _ => {}
-        }
+    let call = ActionCall {
+        func,
+        also: None,
+        domain: t.domain,
+    };
+    let d = decide_actions(
+        rules,
+        APPLICABLE.load(Ordering::Relaxed),
+        call,
+        || peer_of(t),
+        |i| COUNTS[i].fetch_add(1, Ordering::Relaxed) + 1,
+    );
+    let mut before_ns = d.before_ns;
+    v.after_ns = d.after_ns;
+    v.fail = d.fail;
+    // Short *writes*: receive calls now carry their length too (for
+    // pacing) but are never cut by this rule.
+    if d.short && t.len > 1 && func.family() == Family::Send {
+        v.shorten = Some(t.len / 2);
     }
+    v.limit = d.limit.map_or(0, |i| i as u32 + 1);
     if v.limit != 0 {
         v.cap = slice(func, t, rules[v.limit as usize - 1].bytes_per_sec);
     }
@@ -315,7 +290,7 @@ fn sleep_ns(ns: u64) {
 
 /// The peer a call talks to: the address it names, else the socket's
 /// connected peer (a raw getpeername, only when a rule filters on peers).
-fn peer_of(t: &Target) -> (u16, [u8; 16], usize, u16) {
+fn peer_of(t: &Target) -> Option<Peer> {
     let mut buf = [0u8; 28];
     let n = if !t.addr.is_null() && t.addrlen as usize >= 8 {
         let n = (t.addrlen as usize).min(buf.len());
@@ -339,18 +314,5 @@ fn peer_of(t: &Target) -> (u16, [u8; 16], usize, u16) {
     } else {
         0
     };
-    let family = u16::from_ne_bytes([buf[0], buf[1]]);
-    let port = u16::from_be_bytes([buf[2], buf[3]]);
-    let mut ip = [0u8; 16];
-    match family as i32 {
-        libc::AF_INET if n >= 8 => {
-            ip[..4].copy_from_slice(&buf[4..8]);
-            (family, ip, 4, port)
-        }
-        libc::AF_INET6 if n >= 24 => {
-            ip.copy_from_slice(&buf[8..24]);
-            (family, ip, 16, port)
-        }
-        _ => (0, ip, 0, 0),
-    }
+    Peer::from_sockaddr(&buf[..n.min(buf.len())])
 }

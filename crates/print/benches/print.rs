@@ -6,11 +6,10 @@
 #[path = "../../decode/benches/common/mod.rs"]
 mod common;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use sock_trace_decode::{Decoder, Event};
 use sock_trace_print::{Clock, JsonOptions, JsonPrinter, Printer, TextOptions, TextPrinter};
 use std::hint::black_box;
-use std::time::Duration;
 
 fn events() -> Vec<(&'static str, Event)> {
     let mut d = Decoder::new();
@@ -57,9 +56,4 @@ fn print(c: &mut Criterion) {
     }
 }
 
-criterion_group! {
-    name = benches;
-    config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = print
-}
-criterion_main!(benches);
+common::bench_main!(print);

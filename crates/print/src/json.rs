@@ -200,14 +200,15 @@ impl<'a> Out<'a> {
             });
         }
         if let Some(l) = &n.location {
+            let p = &l.place;
             self.part("location", &l.source, |o| {
-                o.some("city", &l.city);
-                o.some("region", &l.region);
-                o.some("postal_code", &l.postal_code);
-                o.some("time_zone", &l.time_zone);
-                o.some("latitude", &l.latitude);
-                o.some("longitude", &l.longitude);
-                o.some("accuracy_km", &l.accuracy_km);
+                o.some("city", &p.city);
+                o.some("region", &p.region);
+                o.some("postal_code", &p.postal_code);
+                o.some("time_zone", &p.time_zone);
+                o.some("latitude", &p.latitude);
+                o.some("longitude", &p.longitude);
+                o.some("accuracy_km", &p.accuracy_km);
             });
         }
         if let Some(a) = &n.asn {
@@ -826,11 +827,6 @@ mod tests {
 
     fn base() -> Event {
         Event {
-            pid: 5,
-            tid: 6,
-            t_start: 1_000,
-            t_end: 3_000,
-            func: Func::Connect,
             args: vec![
                 Field::new("fd", Value::Fd(3)),
                 Field::new(
@@ -850,14 +846,8 @@ mod tests {
                 name: Some("ECONNREFUSED"),
                 text: Some("Connection refused"),
             }),
-            returned: vec![],
             callers: vec![0x1234],
-            frames: Default::default(),
-            data: None,
-            socket: None,
-            hint: None,
-            annotations: vec![],
-            core: Default::default(),
+            ..Event::new(5, 6, Func::Connect, 1_000, 3_000)
         }
     }
 

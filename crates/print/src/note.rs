@@ -71,7 +71,8 @@ pub fn detail_lines(n: &AddrNote) -> Vec<String> {
             &c.source,
         ));
     }
-    if let Some(loc) = &n.location {
+    if let Some(located) = &n.location {
+        let loc = &located.place;
         let place: Vec<&str> = [loc.city.as_deref(), loc.region.as_deref()]
             .into_iter()
             .flatten()
@@ -83,7 +84,7 @@ pub fn detail_lines(n: &AddrNote) -> Vec<String> {
                     loc.postal_code.as_ref().map(|z| format!(", postal {z}")),
                     loc.time_zone.as_ref().map(|tz| format!(", tz {tz}")),
                 ],
-                &loc.source,
+                &located.source,
             ));
         }
         if let (Some(lat), Some(lon)) = (loc.latitude, loc.longitude) {

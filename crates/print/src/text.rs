@@ -762,25 +762,12 @@ fn local_utc_offset(unix_secs: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sock_trace_decode::Payload;
 
     fn ev(func: Func, args: Vec<Field>, outcome: Outcome) -> Event {
         Event {
-            pid: 10,
-            tid: 10,
-            t_start: 1_000,
-            t_end: 2_501_000,
-            func,
             args,
             outcome,
-            returned: vec![],
-            callers: vec![],
-            frames: Default::default(),
-            data: None::<Payload>,
-            socket: None,
-            hint: None,
-            annotations: vec![],
-            core: Default::default(),
+            ..Event::new(10, 10, func, 1_000, 2_501_000)
         }
     }
 

@@ -11,11 +11,6 @@ use std::time::{Duration, Instant};
 
 fn event(strings: &[Vec<u8>]) -> Event {
     Event {
-        pid: 1,
-        tid: 1,
-        t_start: 0,
-        t_end: 1,
-        func: Func::Getaddrinfo,
         args: vec![
             Field::new(
                 "node",
@@ -30,14 +25,7 @@ fn event(strings: &[Vec<u8>]) -> Event {
             ),
         ],
         outcome: Outcome::Ok(Value::Int(0)),
-        returned: vec![],
-        callers: vec![],
-        frames: Default::default(),
-        data: None,
-        socket: None,
-        hint: None,
-        annotations: vec![],
-        core: Default::default(),
+        ..Event::new(1, 1, Func::Getaddrinfo, 0, 1)
     }
 }
 

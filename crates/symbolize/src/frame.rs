@@ -118,6 +118,23 @@ impl PathStyle {
 }
 
 impl FrameInfo {
+    /// `module+0xOFF` only: what is known before (or instead of) a lookup.
+    pub(crate) fn module_only(module: PathBuf, vaddr: u64, note: Option<String>) -> FrameInfo {
+        FrameInfo {
+            go_std: false,
+            module,
+            function: None,
+            function_offset: None,
+            module_offset: vaddr,
+            file: None,
+            line: None,
+            column: None,
+            inlined: Vec::new(),
+            resolution: Resolution::Module,
+            note,
+        }
+    }
+
     /// The most precise source location known: the innermost inlined
     /// function's location if any, else the frame's own.
     pub fn location(&self) -> (Option<&Path>, Option<u32>, Option<u32>) {

@@ -266,25 +266,13 @@ impl Symbolizer {
         let info = match self.modules.get(id as usize) {
             Some((path, m)) => {
                 let demangle = self.opts.demangle;
-                let l = catch_unwind(AssertUnwindSafe(|| m.lookup(vaddr, demangle)));
-                match l {
-                    Ok(l) => FrameInfo {
-                        go_std: l.go_std,
-                        module: path.clone(),
-                        function: l.function,
-                        function_offset: l.function_offset,
-                        module_offset: vaddr,
-                        file: l.file,
-                        line: l.line,
-                        column: l.column,
-                        inlined: l.inlined,
-                        resolution: l.resolution,
-                        note: l.note,
-                    },
-                    Err(_) => module_only(path.clone(), vaddr, "internal error (panic) in lookup"),
-                }
+                let l = catch_unwind(AssertUnwindSafe(|| m.lookup(path.clone(), vaddr, demangle)));
+                l.unwrap_or_else(|_| {
+                    let note = Some("internal error (panic) in lookup".to_string());
+                    FrameInfo::module_only(path.clone(), vaddr, note)
+                })
             }
-            None => module_only(PathBuf::new(), vaddr, "too many modules"),
+            None => FrameInfo::module_only(PathBuf::new(), vaddr, Some("too many modules".into())),
         };
         let info = Arc::new(info);
         if self.cache.len() >= self.opts.cache_capacity.max(1) {
@@ -342,7 +330,8 @@ impl Symbolizer {
             return info.clone();
         }
         self.stats.misses += 1;
-        let mut info = module_only(PathBuf::new(), addr, "address is in no module of the map");
+        let note = Some("address is in no module of the map".to_string());
+        let mut info = FrameInfo::module_only(PathBuf::new(), addr, note);
         info.resolution = Resolution::Unmapped;
         let info = Arc::new(info);
         if self.cache.len() >= self.opts.cache_capacity.max(1) {
@@ -350,21 +339,5 @@ impl Symbolizer {
         }
         self.cache.insert((UNMAPPED, addr), info.clone());
         info
-    }
-}
-
-fn module_only(module: PathBuf, vaddr: u64, note: &str) -> FrameInfo {
-    FrameInfo {
-        go_std: false,
-        module,
-        function: None,
-        function_offset: None,
-        module_offset: vaddr,
-        file: None,
-        line: None,
-        column: None,
-        inlined: Vec::new(),
-        resolution: Resolution::Module,
-        note: Some(note.to_string()),
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SymbolKind};
 
 use crate::demangle::{demangle, Lang};
-use crate::frame::{InlinedFrame, Resolution};
+use crate::frame::{FrameInfo, InlinedFrame, Resolution};
 use crate::go::{self, Pclntab};
 use crate::map::Module;
 
@@ -118,20 +118,6 @@ pub(crate) struct LoadedModule {
     /// `true` when the module is unusable (then only `module+0xOFF`).
     broken: bool,
     note: Option<String>,
-}
-
-/// What a lookup found.
-pub(crate) struct Lookup {
-    /// The frame is in the Go standard library of a Go program.
-    pub go_std: bool,
-    pub function: Option<String>,
-    pub function_offset: Option<u64>,
-    pub file: Option<PathBuf>,
-    pub line: Option<u32>,
-    pub column: Option<u32>,
-    pub inlined: Vec<InlinedFrame>,
-    pub resolution: Resolution,
-    pub note: Option<String>,
 }
 
 /// Settings the loader needs from [`crate::Options`].
@@ -597,19 +583,10 @@ impl LoadedModule {
         }
     }
 
-    /// Looks up link-time virtual address `vaddr` (a return address).
-    pub(crate) fn lookup(&self, vaddr: u64, want_demangle: bool) -> Lookup {
-        let mut out = Lookup {
-            go_std: false,
-            function: None,
-            function_offset: None,
-            file: None,
-            line: None,
-            column: None,
-            inlined: Vec::new(),
-            resolution: Resolution::Module,
-            note: self.note.clone(),
-        };
+    /// Looks up link-time virtual address `vaddr` (a return address) of
+    /// this module, loaded from `path`.
+    pub(crate) fn lookup(&self, path: PathBuf, vaddr: u64, want_demangle: bool) -> FrameInfo {
+        let mut out = FrameInfo::module_only(path, vaddr, self.note.clone());
         if self.broken {
             return out;
         }

@@ -7,13 +7,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use sock_trace_symbolize::{Module, Options, PathStyle, Resolution, Symbolizer};
+use sock_trace_symbolize::{Frame, Module, Options, PathStyle, Resolution, Symbolizer};
 
 fn opts(dirs: &[&Path]) -> Options {
     Options {
         debug_dirs: dirs.iter().map(|d| d.to_path_buf()).collect(),
         ..Options::default()
     }
+}
+
+/// `f` fell back to `resolution`, and its note says why (contains `why`).
+fn assert_fallback(f: &Frame, resolution: Resolution, why: &str) {
+    assert_eq!(f.resolution, resolution, "{f:?}");
+    assert!(f.note.as_deref().is_some_and(|n| n.contains(why)), "{f:?}");
 }
 
 fn main_module(p: &Probe, exe: &Path) -> Module {
@@ -77,18 +83,16 @@ fn split_by_build_id(d: &Path, exe: &Path, compress: Option<&str>) -> PathBuf {
 }
 
 fn split_test(compress: Option<&str>) {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, exe) = build_in_tempdir("split", &["-g", "-O0", "-Wl,--build-id"]);
     let d = dir.path();
-    let exe = build_c(d, "split", &["-g", "-O0", "-Wl,--build-id"]);
     let dbg = split_by_build_id(d, &exe, compress);
     let p = run_probe(&exe);
 
     // Without the debug dir: symbol table only.
     let mut sym = Symbolizer::new(opts(&[]));
     let f = sym.symbolize(&p.map, p.rets["connect"]);
-    assert_eq!(f.resolution, Resolution::Symtab, "{f:?}");
+    assert_fallback(&f, Resolution::Symtab, "no DWARF");
     assert_eq!(f.function.as_deref(), Some("do_connect"));
-    assert!(f.note.as_deref().unwrap().contains("no DWARF"), "{f:?}");
     let off = f.function_offset.unwrap();
     assert_eq!(
         f.display(&PathStyle::BaseName),
@@ -144,9 +148,8 @@ fn split_debug_by_build_id_zstd() {
 /// `<debug dir>/<binary dir>/`.
 #[test]
 fn split_debug_by_debuglink() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, exe) = build_in_tempdir("linked", &["-g", "-O1", "-Wl,--build-id=none"]);
     let d = dir.path();
-    let exe = build_c(d, "linked", &["-g", "-O1", "-Wl,--build-id=none"]);
     sh(
         "objcopy",
         &["--only-keep-debug", "linked", "linked.debug"],
@@ -193,16 +196,14 @@ fn split_debug_by_debuglink() {
     std::fs::rename(d.join("x.debug"), mirror.join("linked.debug")).unwrap();
     let mut sym = Symbolizer::new(opts(&[&gdbg]));
     let f = sym.symbolize(&p.map, p.rets["connect"]);
-    assert_eq!(f.resolution, Resolution::Symtab, "{f:?}");
-    assert!(f.note.as_deref().unwrap().contains("CRC mismatch"), "{f:?}");
+    assert_fallback(&f, Resolution::Symtab, "CRC mismatch");
 }
 
 #[test]
 fn stripped_binaries_fall_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
     // strip --strip-all, not exported: module+offset.
-    let exe = build_c(d, "bare", &["-g", "-O0"]);
+    let (dir, exe) = build_in_tempdir("bare", &["-g", "-O0"]);
+    let d = dir.path();
     sh("strip", &["--strip-all", "bare"], d);
     let p = run_probe(&exe);
     let mut sym = Symbolizer::new(opts(&[]));
@@ -233,9 +234,8 @@ fn stripped_binaries_fall_back() {
 
 #[test]
 fn changed_or_missing_module_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, exe) = build_in_tempdir("prog", &["-g", "-O0", "-Wl,--build-id"]);
     let d = dir.path();
-    let exe = build_c(d, "prog", &["-g", "-O0", "-Wl,--build-id"]);
     let p = run_probe(&exe);
     let ret = p.rets["connect"];
     let vaddr = p.map.find(ret).unwrap().vaddr;
@@ -244,11 +244,7 @@ fn changed_or_missing_module_file() {
     build_c(d, "prog", &["-g", "-O2", "-Wl,--build-id", "-DREBUILT=1"]);
     let mut sym = Symbolizer::new(opts(&[]));
     let f = sym.symbolize(&p.map, ret);
-    assert_eq!(f.resolution, Resolution::Module, "{f:?}");
-    assert!(
-        f.note.as_deref().unwrap().contains("build-id mismatch"),
-        "{f:?}"
-    );
+    assert_fallback(&f, Resolution::Module, "build-id mismatch");
     assert_eq!(f.display(&PathStyle::BaseName), format!("prog+{vaddr:#x}"));
     assert_eq!(
         sym.module_note(&main_module(&p, &exe)).as_deref(),
@@ -260,28 +256,21 @@ fn changed_or_missing_module_file() {
     m.build_id = None;
     m.segments[0].offset += 0x1000;
     let f = Symbolizer::new(opts(&[])).symbolize_in(&m, vaddr);
-    assert_eq!(f.resolution, Resolution::Module, "{f:?}");
-    assert!(f
-        .note
-        .as_deref()
-        .unwrap()
-        .contains("segment layout mismatch"));
+    assert_fallback(&f, Resolution::Module, "segment layout mismatch");
 
     // Deleted.
     std::fs::remove_file(&exe).unwrap();
     let mut sym = Symbolizer::new(opts(&[]));
     let f = sym.symbolize(&p.map, ret);
-    assert_eq!(f.resolution, Resolution::Module, "{f:?}");
-    assert!(f.note.as_deref().unwrap().contains("cannot open"), "{f:?}");
+    assert_fallback(&f, Resolution::Module, "cannot open");
 }
 
 /// The module file is gone, but its debug file is installed: symbolize from
 /// the debug file alone (found by the build-id from the trace).
 #[test]
 fn deleted_module_with_installed_debug_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, exe) = build_in_tempdir("gone", &["-g", "-O0", "-Wl,--build-id"]);
     let d = dir.path();
-    let exe = build_c(d, "gone", &["-g", "-O0", "-Wl,--build-id"]);
     let p = run_probe(&exe);
     let dbg = split_by_build_id(d, &exe, Some("zlib"));
     std::fs::remove_file(&exe).unwrap();

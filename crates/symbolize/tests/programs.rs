@@ -23,10 +23,9 @@ fn file_name(p: Option<&Path>) -> Option<String> {
 
 /// Builds probe.c with `flags`, runs it, and checks the `connect` frame.
 fn check_c(name: &str, flags: &[&str]) {
-    let dir = tempfile::tempdir().unwrap();
     let mut all = vec!["-g"];
     all.extend_from_slice(flags);
-    let exe = build_c(dir.path(), name, &all);
+    let (_dir, exe) = build_in_tempdir(name, &all);
     let p = run_probe(&exe);
     let line = marker_line(&fixture("probe.c"), "LINE_CONNECT");
     let ret = p.rets["connect"];
@@ -97,8 +96,7 @@ c_builds! {
 
 #[test]
 fn cache_hit_is_shared() {
-    let dir = tempfile::tempdir().unwrap();
-    let exe = build_c(dir.path(), "cache", &["-g", "-O0"]);
+    let (_dir, exe) = build_in_tempdir("cache", &["-g", "-O0"]);
     let p = run_probe(&exe);
     let ret = p.rets["connect"];
     let mut sym = Symbolizer::new(no_debug_dirs());
@@ -128,38 +126,23 @@ fn cache_hit_is_shared() {
 fn shared_library() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let lib = d.join("libprobe.so");
-    sh(
+    let lib = compile(
         "gcc",
-        &[
-            "-shared",
-            "-fPIC",
-            "-g",
-            "-O1",
-            "-o",
-            lib.to_str().unwrap(),
-            fixture("probelib.c").to_str().unwrap(),
-        ],
         d,
+        d.join("libprobe.so"),
+        &["-shared", "-fPIC", "-g", "-O1"],
+        &[fixture("probelib.c")],
+        &[],
     );
-    // -lprobe must come after the sources, so build by hand.
-    let exe = d.join("withlib");
-    sh(
+    // -lprobe must come after the sources.
+    let rpath = format!("-Wl,-rpath,{}", d.display());
+    let exe = compile(
         "gcc",
-        &[
-            "-g",
-            "-O0",
-            "-DWITH_LIB",
-            "-o",
-            exe.to_str().unwrap(),
-            fixture("probe.c").to_str().unwrap(),
-            fixture("dump.c").to_str().unwrap(),
-            "-L",
-            d.to_str().unwrap(),
-            &format!("-Wl,-rpath,{}", d.display()),
-            "-lprobe",
-        ],
         d,
+        d.join("withlib"),
+        &["-g", "-O0", "-DWITH_LIB"],
+        &[fixture("probe.c"), fixture("dump.c")],
+        &["-L", d.to_str().unwrap(), &rpath, "-lprobe"],
     );
     let p = run_probe(&exe);
     let mut sym = Symbolizer::new(no_debug_dirs());
@@ -182,19 +165,8 @@ fn cpp_method_and_destructor() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let obj = dump_obj(d);
-    let exe = d.join("cppprobe");
-    sh(
-        "g++",
-        &[
-            "-g",
-            "-O0",
-            "-o",
-            exe.to_str().unwrap(),
-            fixture("probe.cpp").to_str().unwrap(),
-            obj.to_str().unwrap(),
-        ],
-        d,
-    );
+    let sources = [fixture("probe.cpp"), obj];
+    let exe = compile("g++", d, d.join("cppprobe"), &["-g", "-O0"], &sources, &[]);
     let p = run_probe(&exe);
     let mut sym = Symbolizer::new(no_debug_dirs());
     let src = fixture("probe.cpp");

@@ -103,9 +103,8 @@ fn garbage_file() {
 
 #[test]
 fn truncated_elf() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, exe) = build_in_tempdir("full", &["-g", "-O1"]);
     let d = dir.path();
-    let exe = build_c(d, "full", &["-g", "-O1"]);
     let data = std::fs::read(&exe).unwrap();
     let n = data.len();
     for len in [
@@ -134,9 +133,8 @@ fn truncated_elf() {
 /// would say so in the note, which `symbolize_file` rejects).
 #[test]
 fn mutated_elf() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, exe) = build_in_tempdir("m", &["-g", "-O1"]);
     let d = dir.path();
-    let exe = build_c(d, "m", &["-g", "-O1"]);
     let data = std::fs::read(&exe).unwrap();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {

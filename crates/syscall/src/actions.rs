@@ -21,8 +21,8 @@
 
 use crate::mem;
 use sock_trace_event::ring::{
-    ActionRule, ACTION_AFTER, ACTION_DELAY, ACTION_FAMILY, ACTION_FAULT, ACTION_PEER, ACTION_PORT,
-    ACTION_PROGRAM, MAX_ACTIONS,
+    decide_actions, ActionCall, ActionRule, Peer, ACTION_DELAY, ACTION_FAULT, ACTION_PROGRAM,
+    MAX_ACTIONS,
 };
 use sock_trace_event::Func;
 
@@ -117,60 +117,32 @@ pub fn decide(
     tid: u32,
     pid: u32,
 ) -> Verdict {
-    let mut v = Verdict::default();
-    let other = alias(func, args);
-    let domain = if func == Func::Socket {
-        args[0] as i32
-    } else {
-        -1
+    let call = ActionCall {
+        func,
+        also: alias(func, args),
+        domain: if func == Func::Socket {
+            args[0] as i32
+        } else {
+            -1
+        },
     };
-    let mut peer: Option<Option<Peer>> = None;
-    for (i, r) in rules.iter().enumerate().take(MAX_ACTIONS) {
-        if p.applicable & (1 << i) == 0
-            || !(r.funcs.contains(func) || other.is_some_and(|o| r.funcs.contains(o)))
-        {
-            continue;
-        }
-        if r.flags & ACTION_FAMILY != 0
-            && ((domain != -1 && domain != r.family as i32)
-                || (domain == -1 && func == Func::Socket))
-        {
-            continue;
-        }
-        if r.flags & (ACTION_PEER | ACTION_PORT) != 0 {
-            let found = *peer.get_or_insert_with(|| peer_of(func, args, tid, pid));
-            match found {
-                Some(pe) if r.peer_matches(pe.family, &pe.ip[..pe.len], pe.port) => {}
-                _ => continue,
-            }
-        }
-        p.counts[i] += 1;
-        let n = p.counts[i];
-        if !r.fires(i, n) {
-            continue;
-        }
-        match r.kind {
-            ACTION_DELAY => {
-                let ns = r.delay_ns(i, n);
-                if r.flags & ACTION_AFTER != 0 {
-                    v.after_ns += ns;
-                } else {
-                    v.before_ns += ns;
-                }
-            }
-            ACTION_FAULT if v.fail.is_none() => v.fail = Some((r.ret, r.error)),
-            _ => {}
-        }
+    let counts = &mut p.counts;
+    let d = decide_actions(
+        rules,
+        p.applicable,
+        call,
+        || peer_of(func, args, tid, pid),
+        |i| {
+            counts[i] += 1;
+            counts[i]
+        },
+    );
+    // Short writes and bandwidth limits are not applied here (see above).
+    Verdict {
+        fail: d.fail,
+        before_ns: d.before_ns,
+        after_ns: d.after_ns,
     }
-    v
-}
-
-#[derive(Clone, Copy)]
-struct Peer {
-    family: u16,
-    ip: [u8; 16],
-    len: usize,
-    port: u16,
 }
 
 /// The peer a call talks to: the address it names (connect, sendto,
@@ -195,28 +167,5 @@ fn peer_of(func: Func, a: &[u64; 6], tid: u32, pid: u32) -> Option<Peer> {
         }
         None => crate::tracer::peer_name(pid, a[0] as i32, &mut buf),
     };
-    parse(&buf[..n])
-}
-
-fn parse(b: &[u8]) -> Option<Peer> {
-    let family = u16::from_le_bytes([*b.first()?, *b.get(1)?]);
-    let port = u16::from_be_bytes([*b.get(2)?, *b.get(3)?]);
-    let mut ip = [0u8; 16];
-    let len = match family as i32 {
-        libc::AF_INET => {
-            ip[..4].copy_from_slice(b.get(4..8)?);
-            4
-        }
-        libc::AF_INET6 => {
-            ip.copy_from_slice(b.get(8..24)?);
-            16
-        }
-        _ => return None,
-    };
-    Some(Peer {
-        family,
-        ip,
-        len,
-        port,
-    })
+    Peer::from_sockaddr(&buf[..n])
 }

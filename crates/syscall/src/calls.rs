@@ -384,6 +384,16 @@ fn mmsg_blobs(
     w.commit_reserved(Tag::Bytes, data_role, got);
 }
 
+/// select's (and pselect6's) three sets: how many bytes of each the call
+/// looks at (`nfds` bits, at most `FD_SETSIZE`), and their pointers (read,
+/// write, except).
+fn fd_sets(args: &[u64; 6]) -> (usize, [u64; 3]) {
+    let bytes = ((args[0] as i32).max(0) as usize)
+        .div_ceil(8)
+        .min(FD_SET_BYTES);
+    (bytes, [args[1], args[2], args[3]])
+}
+
 /// Reads, at the seccomp stop, what the call will overwrite: select's
 /// sets and timeouts (Linux rewrites them), ppoll's timeout. pselect6's
 /// sixth argument points to `{sigmask ptr, size}`: the mask pointer is
@@ -394,14 +404,11 @@ pub fn pre(func: Func, tid: u32, args: &[u64; 6]) -> (Vec<PreBlob>, Option<u64>)
     let ints = |vals: &[i64]| -> Vec<u8> { vals.iter().flat_map(|x| x.to_le_bytes()).collect() };
     match func {
         Func::Select | Func::Pselect => {
-            let bytes = ((args[0] as i32).max(0) as usize)
-                .div_ceil(8)
-                .min(FD_SET_BYTES);
-            for (i, r) in [role::FDS_READ_IN, role::FDS_WRITE_IN, role::FDS_EXCEPT_IN]
+            let (bytes, sets) = fd_sets(args);
+            for (r, p) in [role::FDS_READ_IN, role::FDS_WRITE_IN, role::FDS_EXCEPT_IN]
                 .into_iter()
-                .enumerate()
+                .zip(sets)
             {
-                let p = args[1 + i];
                 if p != 0 && bytes > 0 {
                     let mut b = vec![0u8; bytes];
                     if mem::read(tid, p, &mut b) == bytes {
@@ -595,14 +602,12 @@ pub fn fill(w: &mut RecordWriter<'_>, pid: u32, e: &Entry, ret: i64, max_data: u
         Func::Select | Func::Pselect => {
             set_args(w, if e.func == Func::Select { 5 } else { 6 });
             if ret > 0 {
-                let n = ((a[0] as i32).max(0) as usize)
-                    .div_ceil(8)
-                    .min(FD_SET_BYTES);
-                for (i, r) in [role::FDS_READ, role::FDS_WRITE, role::FDS_EXCEPT]
+                let (n, sets) = fd_sets(&a);
+                for (r, p) in [role::FDS_READ, role::FDS_WRITE, role::FDS_EXCEPT]
                     .into_iter()
-                    .enumerate()
+                    .zip(sets)
                 {
-                    bytes(w, pid, Tag::FdSet, r, a[1 + i], n);
+                    bytes(w, pid, Tag::FdSet, r, p, n);
                 }
             }
         }

@@ -7,13 +7,14 @@ use sock_trace_event::record::{role, Record, RecordWriter};
 use sock_trace_event::{Func, Tag};
 
 pub const PID: u32 = 4242;
+const LOCALHOST: [u8; 4] = [127, 0, 0, 1];
 
-/// sockaddr_in for 127.0.0.1:port.
-fn sin(port: u16) -> [u8; 16] {
+/// sockaddr_in for a.b.c.d:port, as the kernel lays it out.
+pub fn sin(ip: [u8; 4], port: u16) -> [u8; 16] {
     let mut a = [0u8; 16];
     a[0..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
     a[2..4].copy_from_slice(&port.to_be_bytes());
-    a[4..8].copy_from_slice(&[127, 0, 0, 1]);
+    a[4..8].copy_from_slice(&ip);
     a
 }
 
@@ -54,6 +55,25 @@ pub fn record(
     buf
 }
 
+/// The blobs getaddrinfo's hook stores for a stream lookup of `node`,
+/// service `http`: the hints (family `hints_family`), then one `ai` and its
+/// `ai_addr` per answer, as (family, sockaddr).
+pub fn getaddrinfo_blobs(
+    w: &mut RecordWriter,
+    node: &[u8],
+    hints_family: i32,
+    answers: &[(i32, &[u8])],
+) {
+    let stream = libc::SOCK_STREAM as i64;
+    w.blob(Tag::Str, role::NODE, node);
+    w.blob(Tag::Str, role::SERVICE, b"http");
+    w.ints(role::HINTS, &[0, hints_family as i64, stream, 0]);
+    for &(family, addr) in answers {
+        w.ints(role::AI, &[0, family as i64, stream, 6]);
+        w.blob(Tag::SockAddr, role::AI_ADDR, addr);
+    }
+}
+
 /// (name, record bytes) for the calls a typical client makes, in an order
 /// that lets the decoder's socket tracking see the socket created first.
 pub fn records() -> Vec<(&'static str, Vec<u8>)> {
@@ -92,7 +112,7 @@ pub fn records() -> Vec<(&'static str, Vec<u8>)> {
         (
             "connect",
             record(Func::Connect, &[3, 0x7fff_1000, 16], 0, 0, |w| {
-                w.blob(Tag::SockAddr, role::ADDR, &sin(8080))
+                w.blob(Tag::SockAddr, role::ADDR, &sin(LOCALHOST, 8080))
             }),
         ),
         (
@@ -165,22 +185,11 @@ pub fn records() -> Vec<(&'static str, Vec<u8>)> {
                 0,
                 0,
                 |w| {
-                    w.blob(Tag::Str, role::NODE, b"localhost");
-                    w.blob(Tag::Str, role::SERVICE, b"http");
-                    w.ints(
-                        role::HINTS,
-                        &[0, libc::AF_UNSPEC as i64, libc::SOCK_STREAM as i64, 0],
-                    );
-                    w.ints(
-                        role::AI,
-                        &[0, libc::AF_INET6 as i64, libc::SOCK_STREAM as i64, 6],
-                    );
-                    w.blob(Tag::SockAddr, role::AI_ADDR, &sin6(80));
-                    w.ints(
-                        role::AI,
-                        &[0, libc::AF_INET as i64, libc::SOCK_STREAM as i64, 6],
-                    );
-                    w.blob(Tag::SockAddr, role::AI_ADDR, &sin(80));
+                    let answers: [(i32, &[u8]); 2] = [
+                        (libc::AF_INET6, &sin6(80)),
+                        (libc::AF_INET, &sin(LOCALHOST, 80)),
+                    ];
+                    getaddrinfo_blobs(w, b"localhost", libc::AF_UNSPEC, &answers)
                 },
             ),
         ),
@@ -191,3 +200,21 @@ pub fn records() -> Vec<(&'static str, Vec<u8>)> {
 pub fn parse(bytes: &[u8]) -> Record<'_> {
     Record::parse(bytes).expect("the writer's own records parse")
 }
+
+/// The `main` of the decode and print benchmarks, with the settings both
+/// run with: half a second of warm-up, two seconds of measurement.
+#[allow(unused_macros)]
+macro_rules! bench_main {
+    ($target:path) => {
+        criterion::criterion_group! {
+            name = benches;
+            config = criterion::Criterion::default()
+                .warm_up_time(std::time::Duration::from_millis(500))
+                .measurement_time(std::time::Duration::from_secs(2));
+            targets = $target
+        }
+        criterion::criterion_main!(benches);
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use bench_main;

@@ -32,37 +32,51 @@ pub struct Scenario {
     pub peer: String,
 }
 
-fn http(name: &'static str, local: &str, peer: &str) -> Scenario {
+/// Connection 1 between `local` and `peer`, opened by the local side
+/// (`connect`) or the peer (accept), then the HTTP request from the side
+/// that opened it and the response back: the writer, to end the
+/// connection, and the expected stream. `calls` are the comments of the
+/// open, the request and the response, at `times` after [`T0`].
+fn http_exchange(
+    local: &str,
+    peer: &str,
+    connect: bool,
+    times: [u64; 3],
+    calls: [&str; 3],
+) -> (PcapWriter<Vec<u8>>, Vec<(bool, Vec<u8>)>) {
     let ends = Endpoints::ip(local.parse().unwrap(), peer.parse().unwrap());
     let mut w = PcapWriter::new(Vec::new(), "sock-trace-pcap tests").unwrap();
-    w.connection_opened(1u64, &ends, true, T0, "pid 100 tid 100 connect(3, ...)")
+    w.connection_opened(1u64, &ends, connect, T0 + times[0], calls[0])
         .unwrap();
-    w.data(
-        &1,
+    let exchange = vec![
+        (connect, HTTP_REQUEST.to_vec()),
+        (!connect, HTTP_RESPONSE.to_vec()),
+    ];
+    for ((outgoing, bytes), (t, call)) in exchange.iter().zip(times[1..].iter().zip(&calls[1..])) {
+        w.data(&1, *outgoing, bytes, T0 + t, call).unwrap();
+    }
+    (w, exchange)
+}
+
+fn http(name: &'static str, local: &str, peer: &str) -> Scenario {
+    let (mut w, exchange) = http_exchange(
+        local,
+        peer,
         true,
-        HTTP_REQUEST,
-        T0 + 1_000_000,
-        "pid 100 tid 100 send(3, ...)",
-    )
-    .unwrap();
-    w.data(
-        &1,
-        false,
-        HTTP_RESPONSE,
-        T0 + 2_500_000,
-        "pid 100 tid 101 recv(3, ...)",
-    )
-    .unwrap();
+        [0, 1_000_000, 2_500_000],
+        [
+            "pid 100 tid 100 connect(3, ...)",
+            "pid 100 tid 100 send(3, ...)",
+            "pid 100 tid 101 recv(3, ...)",
+        ],
+    );
     w.connection_closed(&1, false, T0 + 3_000_000, "pid 100 tid 100 close(3)")
         .unwrap();
     w.flush().unwrap();
     Scenario {
         name,
         bytes: w.into_inner(),
-        exchange: vec![
-            (true, HTTP_REQUEST.to_vec()),
-            (false, HTTP_RESPONSE.to_vec()),
-        ],
+        exchange,
         local: local.to_string(),
         peer: peer.to_string(),
     }
@@ -230,29 +244,17 @@ pub fn big_adopted() -> Scenario {
 
 /// The server side: accept(), request in, response out, then a reset.
 pub fn http_accept() -> Scenario {
-    let ends = Endpoints::ip(
-        "192.0.2.80:8080".parse().unwrap(),
-        "198.51.100.20:43210".parse().unwrap(),
-    );
-    let mut w = PcapWriter::new(Vec::new(), "sock-trace-pcap tests").unwrap();
-    w.connection_opened(1u64, &ends, false, T0, "pid 9 tid 9 accept(3, ...) = 4")
-        .unwrap();
-    w.data(
-        &1,
+    let (mut w, exchange) = http_exchange(
+        "192.0.2.80:8080",
+        "198.51.100.20:43210",
         false,
-        HTTP_REQUEST,
-        T0 + 1_000,
-        "pid 9 tid 9 recv(4, ...)",
-    )
-    .unwrap();
-    w.data(
-        &1,
-        true,
-        HTTP_RESPONSE,
-        T0 + 2_000,
-        "pid 9 tid 9 send(4, ...)",
-    )
-    .unwrap();
+        [0, 1_000, 2_000],
+        [
+            "pid 9 tid 9 accept(3, ...) = 4",
+            "pid 9 tid 9 recv(4, ...)",
+            "pid 9 tid 9 send(4, ...)",
+        ],
+    );
     w.connection_reset(
         &1,
         true,
@@ -263,10 +265,7 @@ pub fn http_accept() -> Scenario {
     Scenario {
         name: "http_accept",
         bytes: w.into_inner(),
-        exchange: vec![
-            (false, HTTP_REQUEST.to_vec()),
-            (true, HTTP_RESPONSE.to_vec()),
-        ],
+        exchange,
         local: "192.0.2.80:8080".into(),
         peer: "198.51.100.20:43210".into(),
     }

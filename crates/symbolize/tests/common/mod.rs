@@ -145,33 +145,41 @@ pub fn run_probe(exe: &Path) -> Probe {
 /// needed).
 pub fn dump_obj(dir: &Path) -> PathBuf {
     let obj = dir.join("dump.o");
-    sh(
-        "gcc",
-        &[
-            "-c",
-            "-fPIC",
-            "-O1",
-            "-o",
-            obj.to_str().unwrap(),
-            fixture("dump.c").to_str().unwrap(),
-        ],
-        dir,
-    );
-    obj
+    let flags = ["-c", "-fPIC", "-O1"];
+    compile("gcc", dir, obj, &flags, &[fixture("dump.c")], &[])
 }
 
 /// Builds `probe.c` (+ `dump.c`) with the given extra flags into
 /// `dir/name`.
 pub fn build_c(dir: &Path, name: &str, flags: &[&str]) -> PathBuf {
-    let exe = dir.join(name);
-    let dump = fixture("dump.c");
-    let probe = fixture("probe.c");
-    let mut args: Vec<&str> = vec!["-o", exe.to_str().unwrap()];
-    args.extend_from_slice(flags);
-    args.push(probe.to_str().unwrap());
-    args.push(dump.to_str().unwrap());
-    sh("gcc", &args, dir);
-    exe
+    let sources = [fixture("probe.c"), fixture("dump.c")];
+    compile("gcc", dir, dir.join(name), flags, &sources, &[])
+}
+
+/// A fresh directory with `probe.c` (+ `dump.c`) built in it as `name`
+/// (see [`build_c`]); the directory goes when the first value is dropped.
+pub fn build_in_tempdir(name: &str, flags: &[&str]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let exe = build_c(dir.path(), name, flags);
+    (dir, exe)
+}
+
+/// Runs `compiler` (`gcc`, `g++`) in `dir`: the `flags`, `-o out`, the
+/// `inputs`, then `libs` (libraries follow what uses them). Returns `out`.
+pub fn compile(
+    compiler: &str,
+    dir: &Path,
+    out: PathBuf,
+    flags: &[&str],
+    inputs: &[PathBuf],
+    libs: &[&str],
+) -> PathBuf {
+    let mut args: Vec<&str> = flags.to_vec();
+    args.extend(["-o", out.to_str().unwrap()]);
+    args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
+    args.extend_from_slice(libs);
+    sh(compiler, &args, dir);
+    out
 }
 
 /// Address of a symbol in an ELF file's symbol table (via the `object`
