@@ -27,40 +27,10 @@ pub fn run(args: HandoverArgs) -> Result<i32> {
     }
     let path = std::env::var_os(sock_trace_event::ENV_SHM)
         .context("no trace area named (SOCK_TRACE_SHM)")?;
-    let shm = map_for_life(&PathBuf::from(path))?;
+    let area = sock_trace_collect::Area::open(std::path::Path::new(&path))
+        .with_context(|| format!("the trace area {}", path.to_string_lossy()))?;
+    // SAFETY: `area` lives until this function returns, after serving.
+    let shm = unsafe { *area.shm_unchecked() };
     sock_trace_syscall::serve(shm, args.library.as_os_str().as_bytes(), args.bell_fd)?;
     Ok(0)
-}
-
-/// Maps the trace area named `path` for the rest of this process's life.
-fn map_for_life(path: &std::path::Path) -> Result<sock_trace_event::Shm> {
-    use std::os::fd::AsRawFd;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("{}", path.display()))?;
-    let len = file.metadata()?.len() as usize;
-    // SAFETY: a shared mapping of the whole file; never unmapped, so every
-    // copy of the handle stays valid.
-    let base = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
-        )
-    };
-    if base == libc::MAP_FAILED {
-        bail!(
-            "mmap {}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        );
-    }
-    // SAFETY: the mapping is `len` bytes and lives as long as the process.
-    unsafe { sock_trace_event::Shm::attach(base as *mut u8, len) }
-        .map_err(|e| anyhow::anyhow!("{}: {e:?}", path.display()))
 }

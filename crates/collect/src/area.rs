@@ -15,7 +15,7 @@
 //! takes it (`MADV_POPULATE_WRITE`), which fails cleanly where touching an
 //! unbacked page of a full tmpfs would kill the program with SIGBUS.
 
-use sock_trace_event::ring::{ActionRule, CaptureOptions, Geometry, ProgramRule};
+use sock_trace_event::ring::AreaSpec;
 use sock_trace_event::Shm;
 use std::ffi::CString;
 use std::io;
@@ -45,12 +45,8 @@ const FILE_PREFIX: &str = "sock-trace-";
 
 impl Area {
     /// Creates the area sized for `geo` and initialises the header.
-    pub fn create(
-        geo: Geometry,
-        capture: CaptureOptions,
-        rules: &[ProgramRule],
-        actions: &[ActionRule],
-    ) -> io::Result<Area> {
+    pub fn create(spec: AreaSpec<'_>) -> io::Result<Area> {
+        let geo = spec.geometry;
         let len = geo.total_bytes();
         let forced_dir = std::env::var_os("SOCK_TRACE_AREA_DIR").filter(|d| !d.is_empty());
         let (fd, path, file) = match forced_dir {
@@ -99,23 +95,11 @@ impl Area {
                     )));
                 }
             }
-            let p = libc::mmap(
-                core::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd.as_raw_fd(),
-                0,
-            );
-            if p == libc::MAP_FAILED {
-                return Err(cleanup(io::Error::last_os_error()));
-            }
-            p as *mut u8
+            map_shared(fd.as_raw_fd(), len).map_err(cleanup)?
         };
         // SAFETY: fresh zero-filled shared mapping of `len` bytes, kept by
         // the area.
-        let shm = unsafe { crate::area_common::init_shm(base, len, geo, capture, rules, actions) }
-            .map_err(cleanup)?;
+        let shm = unsafe { crate::area_common::init_shm(base, len, &spec) }.map_err(cleanup)?;
         shm.header()
             .consumer_pid
             .store(std::process::id(), std::sync::atomic::Ordering::Relaxed);
@@ -124,6 +108,32 @@ impl Area {
             path,
             memfd: std::cell::RefCell::new(memfd),
             file,
+            base,
+            len,
+            shm,
+        })
+    }
+
+    /// Maps the existing area named `path` (`Area::path` of the collector
+    /// that created it), as a producer that lives outside the traced
+    /// program does (the hand-over tracer). Dropping it only unmaps.
+    pub fn open(path: &Path) -> io::Result<Area> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)?;
+        let len = file.metadata()?.len() as usize;
+        let base = map_shared(file.as_raw_fd(), len)?;
+        // SAFETY: a shared mapping of `len` bytes, kept by the area.
+        let shm = unsafe { Shm::attach(base, len) }.map_err(|e| {
+            // SAFETY: ours, not used again.
+            unsafe { libc::munmap(base as *mut libc::c_void, len) };
+            io::Error::other(format!("{}: {e:?}", path.display()))
+        })?;
+        Ok(Area {
+            path: path.to_path_buf(),
+            memfd: std::cell::RefCell::new(None),
+            file: None,
             base,
             len,
             shm,
@@ -147,6 +157,25 @@ impl Drop for Area {
         // SAFETY: our mapping, not used after drop.
         unsafe { libc::munmap(self.base as *mut libc::c_void, self.len) };
     }
+}
+
+/// A shared read-write mapping of the first `len` bytes of `fd`.
+fn map_shared(fd: i32, len: usize) -> io::Result<*mut u8> {
+    // SAFETY: a fresh mapping; the kernel checks the descriptor.
+    let p = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(p as *mut u8)
 }
 
 /// CLOCK_* in nanoseconds.

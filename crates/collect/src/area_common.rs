@@ -2,9 +2,7 @@
 //! mapped area (`area.rs` and `area_windows.rs` create and map it).
 
 use crate::area::{clock, Area};
-use sock_trace_event::ring::{
-    ActionRule, AttachError, CaptureOptions, Geometry, ProgramRule, ShmHeader,
-};
+use sock_trace_event::ring::{AreaSpec, AttachError, ShmHeader};
 use sock_trace_event::Shm;
 use std::io;
 use std::path::Path;
@@ -15,29 +13,11 @@ use std::path::Path;
 /// # Safety
 /// `base` must be a fresh, zero-filled, writable shared mapping of `len`
 /// bytes that outlives the returned `Shm`.
-pub(crate) unsafe fn init_shm(
-    base: *mut u8,
-    len: usize,
-    geo: Geometry,
-    capture: CaptureOptions,
-    rules: &[ProgramRule],
-    actions: &[ActionRule],
-) -> io::Result<Shm> {
+pub(crate) unsafe fn init_shm(base: *mut u8, len: usize, spec: &AreaSpec<'_>) -> io::Result<Shm> {
     let (mono, real) = (clock(libc::CLOCK_MONOTONIC), clock(libc::CLOCK_REALTIME));
     // SAFETY: the caller's promise.
-    unsafe {
-        Shm::init(
-            base,
-            len,
-            geo,
-            capture,
-            rules,
-            actions,
-            real as i64 - mono as i64,
-            mono,
-        )
-    }
-    .map_err(|e: AttachError| io::Error::other(format!("trace area: {e:?}")))
+    unsafe { Shm::init(base, len, spec, real as i64 - mono as i64, mono) }
+        .map_err(|e: AttachError| io::Error::other(format!("trace area: {e:?}")))
 }
 
 impl Area {

@@ -9,7 +9,7 @@
 //! and view, even when the collector is killed. Same interface as the
 //! Linux area (`area.rs`).
 
-use sock_trace_event::ring::{ActionRule, CaptureOptions, Geometry, ProgramRule};
+use sock_trace_event::ring::AreaSpec;
 use sock_trace_event::Shm;
 use std::io;
 use std::path::PathBuf;
@@ -38,12 +38,8 @@ pub struct Area {
 
 impl Area {
     /// Creates the area sized for `geo` and initialises the header.
-    pub fn create(
-        geo: Geometry,
-        capture: CaptureOptions,
-        rules: &[ProgramRule],
-        actions: &[ActionRule],
-    ) -> io::Result<Area> {
+    pub fn create(spec: AreaSpec<'_>) -> io::Result<Area> {
+        let geo = spec.geometry;
         let len = geo.total_bytes();
         let sa = SECURITY_ATTRIBUTES {
             nLength: std::mem::size_of::<SECURITY_ATTRIBUTES>() as u32,
@@ -74,7 +70,7 @@ impl Area {
             return Err(e);
         }
         // SAFETY: fresh zero-filled mapping of `len` bytes, kept by the area.
-        let shm = unsafe { crate::area_common::init_shm(base, len, geo, capture, rules, actions) }?;
+        let shm = unsafe { crate::area_common::init_shm(base, len, &spec) }?;
         shm.header()
             .consumer_pid
             .store(std::process::id(), std::sync::atomic::Ordering::Relaxed);

@@ -5,7 +5,7 @@
 use crate::settings::{OutputSpec, Settings};
 use crate::{Area, Collector, Output};
 use sock_trace_config as cfg;
-use sock_trace_event::ring::Geometry;
+use sock_trace_event::ring::{AreaSpec, Geometry};
 use sock_trace_print as print;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -73,12 +73,12 @@ pub fn start_recording(
 }
 
 fn create_area(settings: &Settings) -> Result<Area, String> {
-    Area::create(
-        Geometry::DEFAULT,
-        settings.capture,
-        &settings.program_rules,
-        &settings.actions,
-    )
+    Area::create(AreaSpec {
+        geometry: Geometry::DEFAULT,
+        capture: settings.capture,
+        rules: &settings.program_rules,
+        actions: &settings.actions,
+    })
     .map_err(|e| format!("creating the trace area: {e}"))
 }
 

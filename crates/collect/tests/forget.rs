@@ -6,7 +6,7 @@
 
 use sock_trace_collect::{clock, Area, Collector};
 use sock_trace_event::record::RecordWriter;
-use sock_trace_event::ring::{CaptureOptions, Geometry};
+use sock_trace_event::ring::{AreaSpec, CaptureOptions, Geometry};
 use sock_trace_event::Func;
 use sock_trace_print::{Clock, TextOptions, TextPrinter};
 use std::time::{Duration, Instant};
@@ -48,7 +48,7 @@ fn a_process_that_exited_is_forgotten_after_its_records_are_decoded() {
         nrings: 4,
         ring_bytes: 64 * 1024,
     };
-    let area = Area::create(geo, CaptureOptions::default(), &[], &[]).expect("trace area");
+    let area = Area::create(AreaSpec::new(geo, CaptureOptions::default())).expect("trace area");
     // SAFETY: the area is moved into the collector below and outlives `shm`'s uses.
     let shm = *unsafe { area.shm_unchecked() };
     let ring = shm.acquire(me, me, 0).expect("a ring");

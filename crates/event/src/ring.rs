@@ -578,6 +578,28 @@ pub enum AttachError {
     BadGeometry,
 }
 
+/// What a new area is made of: its geometry and the settings the collector
+/// writes into its header once, before any producer runs.
+#[derive(Clone, Copy, Debug)]
+pub struct AreaSpec<'a> {
+    pub geometry: Geometry,
+    pub capture: CaptureOptions,
+    pub rules: &'a [ProgramRule],
+    pub actions: &'a [ActionRule],
+}
+
+impl AreaSpec<'static> {
+    /// `geometry` and `capture`, no per-program or action rules.
+    pub fn new(geometry: Geometry, capture: CaptureOptions) -> Self {
+        AreaSpec {
+            geometry,
+            capture,
+            rules: &[],
+            actions: &[],
+        }
+    }
+}
+
 impl Shm {
     /// Initialises a fresh, zero-filled mapping of `len` bytes.
     ///
@@ -587,13 +609,16 @@ impl Shm {
     pub unsafe fn init(
         base: *mut u8,
         len: usize,
-        geo: Geometry,
-        capture: CaptureOptions,
-        rules: &[ProgramRule],
-        actions: &[ActionRule],
+        spec: &AreaSpec<'_>,
         realtime_offset_ns: i64,
         start_mono_ns: u64,
     ) -> Result<Shm, AttachError> {
+        let AreaSpec {
+            geometry: geo,
+            capture,
+            rules,
+            actions,
+        } = *spec;
         if rules.len() > MAX_RULES || actions.len() > MAX_ACTIONS {
             return Err(AttachError::BadGeometry);
         }
@@ -892,10 +917,7 @@ mod tests {
             Shm::init(
                 mem.as_mut_ptr() as *mut u8,
                 mem.len() * PAGE,
-                geo,
-                CaptureOptions::default(),
-                &[],
-                &[],
+                &AreaSpec::new(geo, CaptureOptions::default()),
                 0,
                 0,
             )

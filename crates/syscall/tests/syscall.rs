@@ -9,7 +9,7 @@ mod skip;
 use sock_trace_collect::Area;
 use sock_trace_decode::{Decoder, Event, SockAddr};
 use sock_trace_event::record::Record;
-use sock_trace_event::ring::{CaptureOptions, Geometry, RING_FREE};
+use sock_trace_event::ring::{AreaSpec, CaptureOptions, Geometry, RING_FREE};
 use sock_trace_event::{Backend, Func, FuncMask};
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -109,7 +109,7 @@ fn trace_to(argv: &[&str], out: &Path) -> Traced {
         nrings: 8,
         ring_bytes: 256 * 1024,
     };
-    let area = Area::create(geo, capture, &[], &[]).expect("trace area");
+    let area = Area::create(AreaSpec::new(geo, capture)).expect("trace area");
     // SAFETY: `area` lives until the end of this function, past every use.
     let shm = *unsafe { area.shm_unchecked() };
     let mut raw: Vec<Vec<u8>> = Vec::new();
@@ -476,15 +476,13 @@ fn own_process_group_and_started_pid() {
     let Some(prog) = build_static("sigdie") else {
         return;
     };
-    let area = Area::create(
+    let area = Area::create(AreaSpec::new(
         Geometry {
             nrings: 2,
             ring_bytes: 64 * 1024,
         },
         CaptureOptions::default(),
-        &[],
-        &[],
-    )
+    ))
     .unwrap();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let seen = Mutex::new((0u32, 0i32));
@@ -507,15 +505,13 @@ fn own_process_group_and_started_pid() {
 
 #[test]
 fn missing_program_is_not_started() {
-    let area = Area::create(
+    let area = Area::create(AreaSpec::new(
         Geometry {
             nrings: 2,
             ring_bytes: 16 * 1024,
         },
         CaptureOptions::default(),
-        &[],
-        &[],
-    )
+    ))
     .unwrap();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = sock_trace_syscall::run(&[OsString::from("/nonexistent/prog")], shm_of(&area), || {});
