@@ -1,15 +1,35 @@
 //! `sock-trace.exe run` on Windows: creates the trace area (an unnamed
-//! file mapping), starts the program with the mapping's handle inherited
-//! and `SOCK_TRACE_SHM` naming it, and collects until the program exits.
-//! The program must load `sock_trace.dll` (linked with `-lsock_trace`);
-//! injecting it into unmodified programs is issue 12's.
+//! file mapping), starts the program suspended, injects `sock_trace.dll`
+//! (from this executable's folder, by full path) with the mapping's handle
+//! duplicated into it, resumes it, and collects until it exits.
+//!
+//! The program needs no relinking: the DLL redirects its ws2_32 imports
+//! (docs/ARCHITECTURE.md, "Windows: tracing unmodified programs"). A
+//! program relinked against the DLL (`-lsock_trace`) is traced the same
+//! way: the injected DLL starts the copy the program loaded.
+
+#[path = "../../winsock/src/inject.rs"]
+#[allow(dead_code)]
+mod inject;
 
 use crate::setup::{start_session, Settings};
 use anyhow::{Context, Result};
 use sock_trace_collect::{collect_until, Collector, Watch};
 use std::ffi::OsString;
+use std::os::windows::ffi::OsStrExt;
+use std::os::windows::io::AsRawHandle;
+use std::os::windows::process::CommandExt;
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
+use windows_sys::Win32::Foundation::{CloseHandle, INVALID_HANDLE_VALUE};
+use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
+use windows_sys::Win32::System::Diagnostics::ToolHelp::{
+    CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
+};
+use windows_sys::Win32::System::Threading::{
+    OpenThread, ResumeThread, CREATE_SUSPENDED, THREAD_SUSPEND_RESUME,
+};
 
 /// Watches the started program: the trace is over when it has exited.
 struct ChildWatch {
@@ -34,14 +54,20 @@ impl Watch for ChildWatch {
 /// `sock-trace.exe run [OPTIONS] -- PROGRAM ARGS`: the program's exit
 /// code is returned (and becomes sock-trace.exe's).
 pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
+    let follow = !settings.run.no_follow && settings.config.trace.follow;
     let mut collector = start_session(&settings)?;
     let (program, args) = argv.split_first().context("no program to run")?;
-    // std starts processes with handle inheritance on: the mapping's
-    // handle (created inheritable) reaches the program, and nothing else
-    // of ours is inheritable.
+    let shown = Path::new(program)
+        .file_name()
+        .unwrap_or(program)
+        .to_string_lossy()
+        .into_owned();
+    // Started suspended: nothing of the program runs before the DLL is in.
+    // No SOCK_TRACE_SHM: the area reaches the DLL through the injection.
     let child = match Command::new(program)
         .args(args)
-        .env(sock_trace_event::ENV_SHM, collector.area().inherit_value())
+        .env_remove(sock_trace_event::ENV_SHM)
+        .creation_flags(CREATE_SUSPENDED)
         .spawn()
     {
         Ok(c) => c,
@@ -57,20 +83,81 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
             });
         }
     };
-    // Nothing else this process starts inherits it (the program keeps
-    // its own copy for its children).
+    let injected = inject_into(&child, &collector, follow);
+    if let Err(why) = &injected {
+        eprintln!("sock-trace: {shown} runs untraced: {why}");
+    }
+    resume(child.id());
+    // Nothing else this process starts gets the mapping.
     collector.area().unlink();
+    // Ctrl-C and Ctrl-Break reach the program through the console it
+    // shares with us; this process waits for its exit code instead of
+    // dying first (set after the start: children inherit the setting).
+    // SAFETY: no handler routine, only the ignore flag.
+    unsafe { SetConsoleCtrlHandler(None, 1) };
     let mut watch = ChildWatch { child };
     let code = collect_until(&mut collector, &mut watch);
     collector.finish();
     let h = collector.area().header();
-    if h.processes.load(std::sync::atomic::Ordering::Relaxed) == 0 {
-        eprintln!(
-            "sock-trace: warning: the program did not load sock_trace.dll, so nothing was traced \
-             (link it with -lsock_trace instead of -lws2_32)"
-        );
+    if injected.is_ok() && h.processes.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+        eprintln!("sock-trace: {shown} did not use ws2_32 (Winsock), so nothing was traced");
     }
     collector.notice(None, &format!("exited with {code}"));
     collector.print_summary();
     Ok(code)
+}
+
+/// Loads sock_trace.dll into the suspended program.
+fn inject_into(child: &Child, collector: &Collector<'_>, follow: bool) -> Result<(), String> {
+    let dll = std::env::current_exe()
+        .map_err(|e| format!("cannot find sock-trace.exe's folder ({e})"))?
+        .with_file_name("sock_trace.dll");
+    if !dll.is_file() {
+        return Err(format!("{} is missing", dll.display()));
+    }
+    let wide: Vec<u16> = dll.as_os_str().encode_wide().chain([0]).collect();
+    let mapping = mapping_handle(&collector.area().inherit_value())
+        .ok_or("the trace area has no handle")?;
+    let params = inject::Params {
+        flags: if follow { inject::FOLLOW } else { 0 },
+        collector: std::process::id(),
+        parent: std::process::id(),
+        ..Default::default()
+    };
+    // SAFETY: our child's process handle (all access) and the area's
+    // mapping handle.
+    unsafe { inject::inject(child.as_raw_handle(), &wide, mapping, params) }
+        .map_err(|f| f.reason().to_string())
+}
+
+/// The handle in `win:<handle>:<pid>` (the area's `inherit_value`).
+fn mapping_handle(value: &str) -> Option<*mut core::ffi::c_void> {
+    let h: usize = value.strip_prefix("win:")?.split(':').next()?.parse().ok()?;
+    (h != 0).then_some(h as *mut _)
+}
+
+/// Resumes the threads of a process started suspended (its main thread:
+/// std keeps that handle to itself).
+fn resume(pid: u32) {
+    // SAFETY: plain calls; every handle opened here is closed.
+    unsafe {
+        let snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
+        if snap == INVALID_HANDLE_VALUE {
+            return;
+        }
+        let mut te: THREADENTRY32 = std::mem::zeroed();
+        te.dwSize = std::mem::size_of::<THREADENTRY32>() as u32;
+        let mut more = Thread32First(snap, &mut te) != 0;
+        while more {
+            if te.th32OwnerProcessID == pid {
+                let t = OpenThread(THREAD_SUSPEND_RESUME, 0, te.th32ThreadID);
+                if !t.is_null() {
+                    ResumeThread(t);
+                    CloseHandle(t);
+                }
+            }
+            more = Thread32Next(snap, &mut te) != 0;
+        }
+        CloseHandle(snap);
+    }
 }

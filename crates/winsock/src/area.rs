@@ -74,7 +74,23 @@ pub fn attach() {
     let Some((handle, collector)) = parse(&buf[..n]) else {
         return;
     };
-    // SAFETY: an inherited mapping handle (anything else fails cleanly).
+    attach_mapping(handle, collector, collector);
+}
+
+/// Whether this process writes into a trace area.
+pub fn attached() -> bool {
+    !BASE.load(Ordering::Acquire).is_null()
+}
+
+/// Maps the area behind `handle` (inherited, or duplicated into this
+/// process by an injection) and writes the process start record, naming
+/// `parent`; `collector` is whom to wait for when a ring is full.
+pub fn attach_mapping(handle: usize, collector: u32, parent: u32) {
+    if attached() {
+        return;
+    }
+    // SAFETY: a mapping handle given to this process (anything else fails
+    // cleanly).
     let view = unsafe { MapViewOfFile(handle as *mut _, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0) };
     let base = view.Value as *mut u8;
     if base.is_null() {
@@ -104,7 +120,7 @@ pub fn attach() {
     LEN.store(len, Ordering::Relaxed);
     COLLECTOR.store(collector, Ordering::Relaxed);
     BASE.store(base, Ordering::Release);
-    process_start(collector);
+    process_start(parent);
 }
 
 /// A NUL-terminated UTF-16 copy of a short ASCII name, on the stack.
@@ -201,7 +217,7 @@ fn split_command_line(line: &[u16], out: &mut [u8]) -> usize {
     n
 }
 
-fn process_start(collector: u32) {
+fn process_start(parent: u32) {
     let call = Call {
         func: Func::ProcStart,
         t_start: sys::now(),
@@ -210,7 +226,7 @@ fn process_start(collector: u32) {
         extra: 2048,
     };
     emit(call, |w| {
-        w.header().args[0] = collector as u64;
+        w.header().args[0] = parent as u64;
         w.header().args[1] = 0;
         w.header().args[2] =
             platform::encode(platform::Platform::Windows, platform::Backend::WinsockDll);
