@@ -73,7 +73,9 @@ pub enum Failure {
 }
 
 impl Failure {
-    /// One line naming the reason.
+    /// One line naming the reason (the launcher's; the DLL's children
+    /// that refuse run untraced without a word).
+    #[allow(dead_code)]
     pub fn reason(self) -> &'static str {
         match self {
             Failure::Bits32 => "it is a 32-bit program and only the 64-bit sock_trace.dll exists",
