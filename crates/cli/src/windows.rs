@@ -83,11 +83,12 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
             });
         }
     };
-    let injected = inject_into(&child, &collector, follow);
+    let threads = threads_of(child.id());
+    let injected = inject_into(&child, &collector, follow, threads.first().copied());
     if let Err(why) = &injected {
         eprintln!("sock-trace: {shown} runs untraced: {why}");
     }
-    resume(child.id());
+    resume(&threads);
     // Nothing else this process starts gets the mapping.
     collector.area().unlink();
     // Ctrl-C and Ctrl-Break reach the program through the console it
@@ -108,7 +109,12 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
 }
 
 /// Loads sock_trace.dll into the suspended program.
-fn inject_into(child: &Child, collector: &Collector<'_>, follow: bool) -> Result<(), String> {
+fn inject_into(
+    child: &Child,
+    collector: &Collector<'_>,
+    follow: bool,
+    main_tid: Option<u32>,
+) -> Result<(), String> {
     let dll = std::env::current_exe()
         .map_err(|e| format!("cannot find sock-trace.exe's folder ({e})"))?
         .with_file_name("sock_trace.dll");
@@ -122,6 +128,7 @@ fn inject_into(child: &Child, collector: &Collector<'_>, follow: bool) -> Result
         flags: if follow { inject::FOLLOW } else { 0 },
         collector: std::process::id(),
         parent: std::process::id(),
+        main_tid: main_tid.unwrap_or(0),
         ..Default::default()
     };
     // SAFETY: our child's process handle (all access) and the area's
@@ -136,28 +143,40 @@ fn mapping_handle(value: &str) -> Option<*mut core::ffi::c_void> {
     (h != 0).then_some(h as *mut _)
 }
 
-/// Resumes the threads of a process started suspended (its main thread:
-/// std keeps that handle to itself).
-fn resume(pid: u32) {
-    // SAFETY: plain calls; every handle opened here is closed.
+/// The threads of process `pid` (one, its main thread, while it is
+/// suspended at its start: std keeps that handle to itself).
+fn threads_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    // SAFETY: plain calls; the snapshot handle is closed.
     unsafe {
         let snap = CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0);
         if snap == INVALID_HANDLE_VALUE {
-            return;
+            return out;
         }
         let mut te: THREADENTRY32 = std::mem::zeroed();
         te.dwSize = std::mem::size_of::<THREADENTRY32>() as u32;
         let mut more = Thread32First(snap, &mut te) != 0;
         while more {
             if te.th32OwnerProcessID == pid {
-                let t = OpenThread(THREAD_SUSPEND_RESUME, 0, te.th32ThreadID);
-                if !t.is_null() {
-                    ResumeThread(t);
-                    CloseHandle(t);
-                }
+                out.push(te.th32ThreadID);
             }
             more = Thread32Next(snap, &mut te) != 0;
         }
         CloseHandle(snap);
+    }
+    out
+}
+
+/// Resumes threads started suspended.
+fn resume(threads: &[u32]) {
+    for &tid in threads {
+        // SAFETY: plain calls; the handle is closed.
+        unsafe {
+            let t = OpenThread(THREAD_SUSPEND_RESUME, 0, tid);
+            if !t.is_null() {
+                ResumeThread(t);
+                CloseHandle(t);
+            }
+        }
     }
 }

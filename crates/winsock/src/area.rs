@@ -74,7 +74,7 @@ pub fn attach() {
     let Some((handle, collector)) = parse(&buf[..n]) else {
         return;
     };
-    attach_mapping(handle, collector, collector);
+    attach_mapping(handle, collector, collector, 0);
 }
 
 /// Whether this process writes into a trace area.
@@ -84,8 +84,9 @@ pub fn attached() -> bool {
 
 /// Maps the area behind `handle` (inherited, or duplicated into this
 /// process by an injection) and writes the process start record, naming
-/// `parent`; `collector` is whom to wait for when a ring is full.
-pub fn attach_mapping(handle: usize, collector: u32, parent: u32) {
+/// `parent`, under thread `tid` (0: this one); `collector` is whom to
+/// wait for when a ring is full.
+pub fn attach_mapping(handle: usize, collector: u32, parent: u32, tid: u32) {
     if attached() {
         return;
     }
@@ -120,7 +121,7 @@ pub fn attach_mapping(handle: usize, collector: u32, parent: u32) {
     LEN.store(len, Ordering::Relaxed);
     COLLECTOR.store(collector, Ordering::Relaxed);
     BASE.store(base, Ordering::Release);
-    process_start(parent);
+    process_start(parent, tid);
 }
 
 /// A NUL-terminated UTF-16 copy of a short ASCII name, on the stack.
@@ -217,7 +218,7 @@ fn split_command_line(line: &[u16], out: &mut [u8]) -> usize {
     n
 }
 
-fn process_start(parent: u32) {
+fn process_start(parent: u32, tid: u32) {
     let call = Call {
         func: Func::ProcStart,
         t_start: sys::now(),
@@ -226,6 +227,9 @@ fn process_start(parent: u32) {
         extra: 2048,
     };
     emit(call, |w| {
+        if tid != 0 {
+            w.header().tid = tid;
+        }
         w.header().args[0] = parent as u64;
         w.header().args[1] = 0;
         w.header().args[2] =

@@ -140,6 +140,7 @@ fn follow_child(pi: *const PROCESS_INFORMATION, flags: u32) {
         if iat::self_path(&mut path) != 0 {
             // SAFETY: no arguments.
             params.parent = unsafe { GetCurrentProcessId() };
+            params.main_tid = pi.dwThreadId;
             let mapping = params.mapping as usize as HANDLE;
             // SAFETY: a new process's handle (all access) and our mapping.
             // A child that refuses runs untraced: nothing to tell it.

@@ -50,6 +50,7 @@ static SELF: AtomicUsize = AtomicUsize::new(0);
 static MAPPING: AtomicU64 = AtomicU64::new(0);
 static COLLECTOR: AtomicU32 = AtomicU32::new(0);
 static PARENT: AtomicU32 = AtomicU32::new(0);
+static MAIN_TID: AtomicU32 = AtomicU32::new(0);
 static FLAGS: AtomicU32 = AtomicU32::new(0);
 static INJECTED: AtomicBool = AtomicBool::new(false);
 /// Taken while a patch pass or the attach runs.
@@ -139,6 +140,7 @@ pub unsafe extern "system" fn st_inject(p: *mut core::ffi::c_void) -> u32 {
     MAPPING.store(params.mapping, Ordering::Relaxed);
     COLLECTOR.store(params.collector, Ordering::Relaxed);
     PARENT.store(params.parent, Ordering::Relaxed);
+    MAIN_TID.store(params.main_tid, Ordering::Relaxed);
     FLAGS.store(params.flags, Ordering::Relaxed);
     resolve_loader();
     INJECTED.store(true, Ordering::Release);
@@ -207,6 +209,12 @@ pub fn refresh(first: bool) {
             MAPPING.load(Ordering::Relaxed) as usize,
             COLLECTOR.load(Ordering::Relaxed),
             PARENT.load(Ordering::Relaxed),
+            // The injection's pass runs on a thread of its own.
+            if first {
+                MAIN_TID.load(Ordering::Relaxed)
+            } else {
+                0
+            },
         );
     }
     let skip = [

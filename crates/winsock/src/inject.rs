@@ -51,6 +51,10 @@ pub struct Params {
     pub collector: u32,
     /// Who started the target (the start record's parent).
     pub parent: u32,
+    /// The target's main thread (0: unknown): the start record, written
+    /// by the injection's thread, is filed under it.
+    pub main_tid: u32,
+    pub reserved: u32,
 }
 
 /// The step an injection failed at, with the Windows error.
