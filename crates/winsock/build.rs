@@ -8,8 +8,9 @@
 //! - `names.rs`: the names (for `GetProcAddress`) and their indices, and
 //!   `HOOKED`, the indices of the traced ones: the one list the import
 //!   patching of injected programs (`src/iat.rs`) redirects.
-//! - `st_inject`, the injection entry point (`src/inject.rs`), is exported
-//!   too (not in the import library: programs never call it).
+//! - `st_inject` and `st_detach`, the entry points of an injection and of
+//!   `sock-trace.exe attach`'s detach (`src/iat.rs`), are exported too
+//!   (not in the import library: programs never call them).
 //!
 //! `cargo xtask windows` makes the import library from the same list.
 
@@ -84,7 +85,7 @@ fn main() {
         .unwrap();
         i += 1;
     }
-    def.push_str("    st_inject\n");
+    def.push_str("    st_inject\n    st_detach\n");
     let rs = format!(
         "/// ws2_32 names, NUL-terminated, by index.\npub static NAMES: [&[u8]; {count}] = [\n{names}];\n{idx}\
          /// The indices in `NAMES` of the traced names.\n#[allow(dead_code)]\npub static HOOKED: &[usize] = &[{hooked}];\n"

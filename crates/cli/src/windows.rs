@@ -7,6 +7,11 @@
 //! (docs/ARCHITECTURE.md, "Windows: tracing unmodified programs"). A
 //! program relinked against the DLL (`-lsock_trace`) is traced the same
 //! way: the injected DLL starts the copy the program loaded.
+//!
+//! `sock-trace.exe attach PID` injects the same way into a running
+//! process and, on Ctrl-C, Ctrl-Break or when the process ends, asks the
+//! DLL to detach (`st_detach`: its imports restored, nothing recorded any
+//! more) and leaves the process running.
 
 #[path = "../../winsock/src/inject.rs"]
 #[allow(dead_code)]
@@ -22,13 +27,17 @@ use std::os::windows::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Duration;
-use windows_sys::Win32::Foundation::{CloseHandle, INVALID_HANDLE_VALUE};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
 use windows_sys::Win32::System::Diagnostics::ToolHelp::{
     CreateToolhelp32Snapshot, Thread32First, Thread32Next, TH32CS_SNAPTHREAD, THREADENTRY32,
 };
 use windows_sys::Win32::System::Threading::{
-    OpenThread, ResumeThread, CREATE_SUSPENDED, THREAD_SUSPEND_RESUME,
+    GetExitCodeProcess, OpenProcess, OpenThread, ResumeThread, CREATE_SUSPENDED,
+    PROCESS_CREATE_THREAD, PROCESS_DUP_HANDLE, PROCESS_QUERY_INFORMATION, PROCESS_SYNCHRONIZE,
+    PROCESS_VM_OPERATION, PROCESS_VM_READ, PROCESS_VM_WRITE, THREAD_SUSPEND_RESUME,
 };
 
 /// Watches the started program: the trace is over when it has exited.
@@ -108,6 +117,17 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
     Ok(code)
 }
 
+/// The DLL beside this executable: its full path, NUL-terminated UTF-16.
+fn dll_path() -> Result<Vec<u16>, String> {
+    let dll = std::env::current_exe()
+        .map_err(|e| format!("cannot find sock-trace.exe's folder ({e})"))?
+        .with_file_name("sock_trace.dll");
+    if !dll.is_file() {
+        return Err(format!("{} is missing", dll.display()));
+    }
+    Ok(dll.as_os_str().encode_wide().chain([0]).collect())
+}
+
 /// Loads sock_trace.dll into the suspended program.
 fn inject_into(
     child: &Child,
@@ -115,13 +135,7 @@ fn inject_into(
     follow: bool,
     main_tid: Option<u32>,
 ) -> Result<(), String> {
-    let dll = std::env::current_exe()
-        .map_err(|e| format!("cannot find sock-trace.exe's folder ({e})"))?
-        .with_file_name("sock_trace.dll");
-    if !dll.is_file() {
-        return Err(format!("{} is missing", dll.display()));
-    }
-    let wide: Vec<u16> = dll.as_os_str().encode_wide().chain([0]).collect();
+    let wide = dll_path()?;
     let mapping = mapping_handle(&collector.area().inherit_value())
         .ok_or("the trace area has no handle")?;
     let params = inject::Params {
@@ -135,6 +149,139 @@ fn inject_into(
     // mapping handle.
     unsafe { inject::inject(child.as_raw_handle(), &wide, mapping, params) }
         .map_err(|f| f.reason().to_string())
+}
+
+/// Set by Ctrl-C, Ctrl-Break or closing the console: detach.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+unsafe extern "system" fn ask_stop(_: u32) -> i32 {
+    STOP.store(true, Ordering::Relaxed);
+    1
+}
+
+/// Test hook: `attach` detaches by itself after this many milliseconds
+/// (a test under Wine cannot press Ctrl-C).
+const ENV_DETACH_AFTER: &str = "SOCK_TRACE_DETACH_AFTER_MS";
+
+/// Watches an attached process: over when it exits (`Some(code)`) or
+/// when asked to detach (`None`, after the DLL detached).
+struct AttachWatch {
+    process: HANDLE,
+    dll: Vec<u16>,
+    deadline: Option<Instant>,
+}
+
+impl Watch for AttachWatch {
+    type Done = Option<i32>;
+    const CHECK_EVERY: Duration = Duration::from_millis(20);
+    const QUICK_IDLE_PASSES: u32 = 19;
+
+    fn check(&mut self, _: &mut Collector<'_>) -> Option<Option<i32>> {
+        const STILL_ACTIVE: u32 = 259;
+        let mut code = 0u32;
+        // SAFETY: our process handle and an out-pointer.
+        if unsafe { GetExitCodeProcess(self.process, &mut code) } == 0 || code != STILL_ACTIVE {
+            return Some(Some(code as i32));
+        }
+        let stop = STOP.load(Ordering::Relaxed)
+            || self.deadline.is_some_and(|d| Instant::now() >= d);
+        if !stop {
+            return None;
+        }
+        // SAFETY: our process handle; st_detach is a thread routine.
+        if let Err(f) = unsafe { inject::call_export(self.process, &self.dll, b"st_detach\0") } {
+            eprintln!("sock-trace: detaching failed: {}", f.reason());
+        }
+        Some(None)
+    }
+}
+
+/// `sock-trace.exe attach PID`: traces a running process from now on,
+/// until it exits (its exit code is returned) or Ctrl-C (0: detached, the
+/// process keeps running). A refusal changes nothing in the process.
+pub fn attach(settings: Settings, pid: u32) -> Result<i32> {
+    let follow = !settings.run.no_follow && settings.config.trace.follow;
+    let dll = match dll_path() {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("sock-trace: cannot attach: {why}");
+            return Ok(1);
+        }
+    };
+    let rights = PROCESS_CREATE_THREAD
+        | PROCESS_QUERY_INFORMATION
+        | PROCESS_VM_OPERATION
+        | PROCESS_VM_READ
+        | PROCESS_VM_WRITE
+        | PROCESS_DUP_HANDLE
+        | PROCESS_SYNCHRONIZE;
+    // SAFETY: a plain call; the handle is closed below.
+    let process = unsafe { OpenProcess(rights, 0, pid) };
+    if process.is_null() {
+        // SAFETY: no arguments.
+        let why = match unsafe { GetLastError() } {
+            5 => "access denied (a protected or more privileged process)".to_string(),
+            87 => "no such process".to_string(),
+            e => format!("error {e}"),
+        };
+        eprintln!("sock-trace: cannot attach to process {pid}: {why}");
+        return Ok(1);
+    }
+    let result = attached(settings, pid, process, dll, follow);
+    // SAFETY: our handle.
+    unsafe { CloseHandle(process) };
+    result
+}
+
+fn attached(
+    settings: Settings,
+    pid: u32,
+    process: HANDLE,
+    dll: Vec<u16>,
+    follow: bool,
+) -> Result<i32> {
+    let mut collector = start_session(&settings)?;
+    let mapping = mapping_handle(&collector.area().inherit_value())
+        .context("the trace area has no handle")?;
+    let params = inject::Params {
+        flags: if follow { inject::FOLLOW } else { 0 },
+        collector: std::process::id(),
+        // The snapshot lists a process's threads oldest first: the main
+        // one, which the start record is filed under.
+        main_tid: threads_of(pid).first().copied().unwrap_or(0),
+        ..Default::default()
+    };
+    // SAFETY: a process handle with the rights inject needs, our mapping.
+    if let Err(f) = unsafe { inject::inject(process, &dll, mapping, params) } {
+        eprintln!("sock-trace: cannot attach to process {pid}: {}", f.reason());
+        return Ok(1);
+    }
+    collector.area().unlink();
+    // SAFETY: a handler that only sets a flag.
+    unsafe { SetConsoleCtrlHandler(Some(ask_stop), 1) };
+    let deadline = std::env::var(ENV_DETACH_AFTER)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(|ms| Instant::now() + Duration::from_millis(ms));
+    let mut watch = AttachWatch {
+        process,
+        dll,
+        deadline,
+    };
+    let done = collect_until(&mut collector, &mut watch);
+    collector.finish();
+    let code = match done {
+        Some(code) => {
+            collector.notice(None, &format!("exited with {code}"));
+            code
+        }
+        None => {
+            collector.notice(None, &format!("detached from {pid}"));
+            0
+        }
+    };
+    collector.print_summary();
+    Ok(code)
 }
 
 /// The handle in `win:<handle>:<pid>` (the area's `inherit_value`).

@@ -9,7 +9,7 @@
 
 use crate::sys;
 use core::cell::Cell;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use sock_trace_event::record::RecordWriter;
 use sock_trace_event::ring::{max_record, CAPTURE_DISABLED};
 use sock_trace_event::{platform, role, Func, Shm, Tag};
@@ -33,10 +33,19 @@ thread_local! {
     static EMITTING: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Set by `sock-trace.exe attach` when it detaches: nothing more is
+/// recorded (the mapping stays: a hook may be writing a record).
+static DETACHED: AtomicBool = AtomicBool::new(false);
+
+/// Stops recording for good (the collector detached).
+pub fn detach() {
+    DETACHED.store(true, Ordering::Release);
+}
+
 /// The attached area, if any.
 pub fn shm() -> Option<Shm> {
     let base = BASE.load(Ordering::Acquire);
-    if base.is_null() {
+    if base.is_null() || DETACHED.load(Ordering::Acquire) {
         return None;
     }
     // SAFETY: the view stays mapped for the life of the process (never

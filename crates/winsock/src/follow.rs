@@ -113,6 +113,9 @@ unsafe extern "system" fn st_get_proc_address(m: HMODULE, name: *const u8) -> FA
     // SAFETY: the program's arguments, passed on.
     let f = unsafe { GetProcAddress(m, name) };
     let Some(p) = f else { return f };
+    if !iat::active() {
+        return f;
+    }
     let mut hook = iat::ws_hook(p as usize);
     if hook.is_none() {
         // ws2_32 came in without a LoadLibrary this DLL saw (loaded by a

@@ -148,17 +148,86 @@ pub unsafe extern "system" fn st_inject(p: *mut core::ffi::c_void) -> u32 {
     0
 }
 
+/// `sock-trace.exe attach`'s detach (a thread routine run by it): stops
+/// recording, follows no more children, and puts the real functions back
+/// in every slot this DLL rewrote. The DLL stays loaded: the program may
+/// hold hook addresses `GetProcAddress` gave it, which now only forward.
+///
+/// # Safety
+/// Called as a thread routine; the argument is null (non-null: forwarded
+/// by another copy).
+#[no_mangle]
+pub unsafe extern "system" fn st_detach(forwarded: *mut core::ffi::c_void) -> u32 {
+    if !INJECTED.swap(false, Ordering::AcqRel) {
+        // The copy that was started is another (a drop-in): ask it, once.
+        return match other_copy_export(c"st_detach") {
+            // SAFETY: the other copy's st_detach, same prototype.
+            Some(other) if forwarded.is_null() => unsafe { other(1 as *mut _) },
+            _ => 1,
+        };
+    }
+    area::detach();
+    lock();
+    let skip = [self_module(), ws2_32()];
+    each_module(|m| {
+        if !skip.contains(&m) && !is_named(m, b"sock_trace.dll") {
+            restore_module(m);
+        }
+    });
+    BUSY.store(false, Ordering::Release);
+    0
+}
+
+/// Whether the DLL still traces (not detached).
+pub fn active() -> bool {
+    INJECTED.load(Ordering::Acquire)
+}
+
+fn lock() {
+    while BUSY
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_err()
+    {
+        // SAFETY: no arguments.
+        unsafe { Sleep(0) };
+    }
+}
+
+/// Puts the real function back in each slot of `base` holding a hook.
+fn restore_module(base: usize) {
+    let hooks = crate::follow::hooks();
+    each_slot(base, |slot, v| {
+        let real = hooks
+            .iter()
+            .position(|h| h.hook == v)
+            .map(|i| LD_REAL[i][0].load(Ordering::Relaxed))
+            .or_else(|| {
+                (0..HOOKED.len().min(WS_HOOK.len()))
+                    .find(|&k| WS_HOOK[k].load(Ordering::Relaxed) == v)
+                    .map(|k| WS_REAL[k].load(Ordering::Relaxed))
+            });
+        if let Some(r) = real.filter(|&r| r != 0) {
+            write_slot(slot, r);
+        }
+    });
+}
+
 type InjectFn = unsafe extern "system" fn(*mut core::ffi::c_void) -> u32;
 
 /// `st_inject` of another loaded module named sock_trace.dll.
 fn other_copy() -> Option<InjectFn> {
+    other_copy_export(c"st_inject")
+}
+
+/// Export `name` of another loaded module named sock_trace.dll.
+fn other_copy_export(name: &core::ffi::CStr) -> Option<InjectFn> {
     let mine = self_module();
     let mut out = None;
     each_module(|m| {
         if m != mine && is_named(m, b"sock_trace.dll") {
             // SAFETY: a loaded module and a NUL-terminated name.
-            if let Some(f) = unsafe { GetProcAddress(m as HMODULE, c"st_inject".as_ptr().cast()) } {
-                // SAFETY: the other copy exports st_inject with this prototype.
+            if let Some(f) = unsafe { GetProcAddress(m as HMODULE, name.as_ptr().cast()) } {
+                // SAFETY: the other copy exports it with this prototype.
                 out = Some(unsafe { core::mem::transmute::<_, InjectFn>(f) });
             }
         }
@@ -186,13 +255,7 @@ pub fn refresh(first: bool) {
     if !INJECTED.load(Ordering::Acquire) {
         return;
     }
-    while BUSY
-        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
-        // SAFETY: no arguments.
-        unsafe { Sleep(0) };
-    }
+    lock();
     let ws = ws2_32();
     if ws != 0 && !WS_READY.load(Ordering::Acquire) {
         let me = self_module();
@@ -328,6 +391,15 @@ fn each_import(base: usize, mut f: impl FnMut(usize, usize)) {
 
 /// Rewrites the slots of `base` that hold a hooked function's address.
 fn patch_module(base: usize, system: bool) {
+    each_slot(base, |slot, v| {
+        if let Some(hook) = replacement(v, system) {
+            write_slot(slot, hook);
+        }
+    });
+}
+
+/// Calls `f(slot, value)` for each filled IAT slot of `base`.
+fn each_slot(base: usize, mut f: impl FnMut(*mut usize, usize)) {
     each_import(base, |_, iat| {
         if iat == 0 {
             return;
@@ -339,9 +411,7 @@ fn patch_module(base: usize, system: bool) {
             if v == 0 {
                 break;
             }
-            if let Some(hook) = replacement(v, system) {
-                write_slot(slot, hook);
-            }
+            f(slot, v);
         }
     });
 }

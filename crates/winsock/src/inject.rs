@@ -28,7 +28,7 @@ use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress
 use windows_sys::Win32::System::Memory::{
     VirtualAllocEx, VirtualFreeEx, MEM_COMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE,
 };
-use windows_sys::Win32::System::ProcessStatus::K32EnumProcessModules;
+use windows_sys::Win32::System::ProcessStatus::{K32EnumProcessModules, K32GetModuleFileNameExW};
 use windows_sys::Win32::System::Threading::{
     CreateRemoteThread, GetCurrentProcess, GetExitCodeThread, IsWow64Process,
     WaitForSingleObject,
@@ -269,6 +269,48 @@ unsafe fn remote_call(process: HANDLE, func: usize, arg: *mut c_void) -> Result<
         return Err(Failure::Timeout);
     }
     Ok(code)
+}
+
+/// Runs the export `name` (NUL-terminated) of the module loaded from
+/// `dll` (a full path, NUL-terminated UTF-16) in `process` as a thread
+/// routine with a null argument: its exit code.
+///
+/// # Safety
+/// `process` as for [`inject`]; the export must be a thread routine.
+#[allow(dead_code)] // the launcher's (attach)
+pub unsafe fn call_export(process: HANDLE, dll: &[u16], name: &[u8]) -> Result<u32, Failure> {
+    let mut mods: [HMODULE; 1024] = [core::ptr::null_mut(); 1024];
+    let mut needed = 0u32;
+    // SAFETY: buffers of the sizes given.
+    let ok = unsafe {
+        K32EnumProcessModules(
+            process,
+            mods.as_mut_ptr(),
+            core::mem::size_of_val(&mods) as u32,
+            &mut needed,
+        )
+    };
+    if ok == 0 {
+        return Err(Failure::Access(unsafe { GetLastError() }));
+    }
+    let n = (needed as usize / core::mem::size_of::<HMODULE>()).min(mods.len());
+    let want = &dll[..dll.len().saturating_sub(1)];
+    for &m in &mods[..n] {
+        let mut path = [0u16; 1024];
+        // SAFETY: a buffer of the size given.
+        let k = unsafe { K32GetModuleFileNameExW(process, m, path.as_mut_ptr(), 1024) } as usize;
+        let same = k == want.len()
+            && path[..k]
+                .iter()
+                .zip(want)
+                .all(|(&a, &b)| a == b || (a < 128 && b < 128 && (a as u8).eq_ignore_ascii_case(&(b as u8))));
+        if same {
+            let entry =
+                unsafe { remote_export(process, m as usize, name) }.ok_or(Failure::Locate)?;
+            return unsafe { remote_call(process, entry, core::ptr::null_mut()) };
+        }
+    }
+    Err(Failure::Locate)
 }
 
 /// The module of `process` whose handle's low 32 bits are `low` (what a

@@ -13,6 +13,9 @@
 //! - inj_none.c (no Winsock): runs untraced, one line says so, exit code
 //!   kept.
 //! - JSON lines of an injected run parse.
+//! - `sock-trace.exe attach PID` on inj_loop.c (sends in a loop): its
+//!   calls are traced while attached, its import slot is rewritten and
+//!   then restored, and it finishes normally after the detach.
 //!
 //! One test owns the Wine prefix (tests/common/lab.rs); it fails instead
 //! of skipping under SOCK_TRACE_REQUIRE_DATA when Wine, MinGW or
@@ -48,6 +51,11 @@ const PROGRAMS: &[Program] = &[
     Program {
         exe: "inj_tree.exe",
         source: "inj_tree.c",
+        lib: Some("-lws2_32"),
+    },
+    Program {
+        exe: "inj_loop.exe",
+        source: "inj_loop.c",
         lib: Some("-lws2_32"),
     },
 ];
@@ -296,5 +304,77 @@ fn unmodified_programs_traced_by_injection_under_wine() {
         .collect();
     assert_eq!(funcs, text_funcs);
 
+    attach(&lab, &mut failures);
+
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// `sock-trace.exe attach` to inj_loop.exe while it runs, detaching after
+/// 1.5 s (the test hook SOCK_TRACE_DETACH_AFTER_MS stands for Ctrl-C).
+fn attach(lab: &Lab, failures: &mut Vec<String>) {
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let mut prog = lab
+        .wine(&["inj_loop.exe"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = prog.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line.trim_end().to_string());
+        }
+    });
+    let first = rx.recv_timeout(Duration::from_secs(30));
+    let pid = match first.as_deref().ok().and_then(|l| l.strip_prefix("pid ")) {
+        Some(p) => p.to_string(),
+        None => {
+            let _ = prog.kill();
+            let _ = prog.wait();
+            panic!("inj_loop.exe did not say its pid: {first:?}");
+        }
+    };
+    let run = lab::run(
+        lab.wine(&["sock-trace.exe", "attach", "-o", "attach.txt", &pid])
+            .env("SOCK_TRACE_DETACH_AFTER_MS", "1500"),
+        Duration::from_secs(60),
+    );
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = prog.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = prog.kill();
+            let _ = prog.wait();
+            panic!("inj_loop.exe did not finish after the detach");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    reader.join().unwrap();
+    let said: Vec<String> = rx.try_iter().collect();
+    let text = std::fs::read_to_string(lab.dir.join("attach.txt")).unwrap_or_default();
+    let sends = text.lines().filter(|l| l.contains("sendto(")).count();
+    let hooked = said.iter().position(|l| l.starts_with("hooked at "));
+    let restored = said.iter().position(|l| l.starts_with("restored at "));
+    let ok = run.status.code() == Some(0)
+        && status.code() == Some(0)
+        && said.last().map(String::as_str) == Some("sent 100")
+        && hooked.is_some()
+        && restored > hooked
+        && sends >= 5
+        && !text.contains("WSAStartup")
+        && text.ends_with(&format!("+++ detached from {pid} +++\n"));
+    if !ok {
+        failures.push(format!(
+            "attach: sock-trace {:?} (stderr {}), program {:?} said {said:?}, {sends} sendto lines in\n{text}",
+            run.status.code(),
+            String::from_utf8_lossy(&run.stderr),
+            status.code()
+        ));
+    }
 }
