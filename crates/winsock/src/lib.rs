@@ -45,6 +45,7 @@ pub extern "system" fn DllMain(module: *mut c_void, reason: u32, _reserved: *mut
     match reason {
         DLL_PROCESS_ATTACH => {
             iat::set_self(module as usize);
+            area::tls_init();
             area::attach();
         }
         DLL_THREAD_DETACH | DLL_PROCESS_DETACH => area::give_back_ring(),
