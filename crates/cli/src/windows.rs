@@ -71,12 +71,18 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
         .unwrap_or(program)
         .to_string_lossy()
         .into_owned();
+    // A 32-bit program is refused before it starts (it would be after,
+    // by IsWow64Process, where Windows can start it): it runs untraced.
+    let bits32 = image_machine(program) == Some(IMAGE_FILE_MACHINE_I386);
+    if bits32 {
+        eprintln!("sock-trace: {shown} runs untraced: {}", inject::Failure::Bits32.reason());
+    }
     // Started suspended: nothing of the program runs before the DLL is in.
     // No SOCK_TRACE_SHM: the area reaches the DLL through the injection.
     let child = match Command::new(program)
         .args(args)
         .env_remove(sock_trace_event::ENV_SHM)
-        .creation_flags(CREATE_SUSPENDED)
+        .creation_flags(if bits32 { 0 } else { CREATE_SUSPENDED })
         .spawn()
     {
         Ok(c) => c,
@@ -92,12 +98,17 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
             });
         }
     };
-    let threads = threads_of(child.id());
-    let injected = inject_into(&child, &collector, follow, threads.first().copied());
-    if let Err(why) = &injected {
-        eprintln!("sock-trace: {shown} runs untraced: {why}");
-    }
-    resume(&threads);
+    let injected = if bits32 {
+        Err(String::new())
+    } else {
+        let threads = threads_of(child.id());
+        let r = inject_into(&child, &collector, follow, threads.first().copied());
+        if let Err(why) = &r {
+            eprintln!("sock-trace: {shown} runs untraced: {why}");
+        }
+        resume(&threads);
+        r
+    };
     // Nothing else this process starts gets the mapping.
     collector.area().unlink();
     // Ctrl-C and Ctrl-Break reach the program through the console it
@@ -149,6 +160,34 @@ fn inject_into(
     // mapping handle.
     unsafe { inject::inject(child.as_raw_handle(), &wide, mapping, params) }
         .map_err(|f| f.reason().to_string())
+}
+
+const IMAGE_FILE_MACHINE_I386: u16 = 0x14c;
+
+/// The machine field of the program's PE header, when its file can be
+/// found (as given, with `.exe` added, or on PATH) and read.
+fn image_machine(program: &OsString) -> Option<u16> {
+    let given = Path::new(program);
+    let mut names = vec![given.to_path_buf()];
+    if given.extension().is_none() {
+        names.push(given.with_extension("exe"));
+    }
+    let found = names.iter().find(|p| p.is_file()).cloned().or_else(|| {
+        if given.components().count() != 1 {
+            return None;
+        }
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path)
+            .flat_map(|d| names.iter().map(move |n| d.join(n)))
+            .find(|p| p.is_file())
+    })?;
+    let mut head = [0u8; 1024];
+    let n = std::io::Read::read(&mut std::fs::File::open(found).ok()?, &mut head).ok()?;
+    let at = u32::from_le_bytes(head.get(0x3c..0x40)?.try_into().ok()?) as usize;
+    if head.get(..2)? != b"MZ" || head.get(at..at + 4)? != b"PE\0\0" || at + 6 > n {
+        return None;
+    }
+    Some(u16::from_le_bytes([head[at + 4], head[at + 5]]))
 }
 
 /// Set by Ctrl-C, Ctrl-Break or closing the console: detach.

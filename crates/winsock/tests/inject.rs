@@ -11,7 +11,7 @@
 //!   are traced, `--no-follow` leaves them out, the exit code passes
 //!   through; a send right before TerminateProcess stays in the trace.
 //! - inj_none.c (no Winsock): runs untraced, one line says so, exit code
-//!   kept.
+//!   kept; the same made 32-bit: one line naming why it is not traced.
 //! - JSON lines of an injected run parse.
 //! - `sock-trace.exe attach PID` on inj_loop.c (sends in a loop): it is
 //!   entered (start record), its import slot is rewritten and then
@@ -272,6 +272,20 @@ fn unmodified_programs_traced_by_injection_under_wine() {
     let line = "sock-trace: inj_none.exe did not use ws2_32 (Winsock), so nothing was traced";
     assert_eq!(err.lines().filter(|l| *l == line).count(), 1, "{err}");
     assert_eq!(text, "+++ exited with 5 +++\n");
+
+    // A 32-bit program (here inj_none.exe with its PE machine made i386,
+    // which Wine without wine32 cannot start): one line, not injected.
+    let mut image = std::fs::read(lab.dir.join("inj_none.exe")).unwrap();
+    let at = u32::from_le_bytes(image[0x3c..0x40].try_into().unwrap()) as usize;
+    image[at + 4..at + 6].copy_from_slice(&0x14cu16.to_le_bytes());
+    std::fs::write(lab.dir.join("inj_32.exe"), image).unwrap();
+    let (run, _) = traced(&lab, &[], &["inj_32.exe"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(
+        err.lines().next(),
+        Some("sock-trace: inj_32.exe runs untraced: it is a 32-bit program and only the 64-bit sock_trace.dll exists"),
+        "{err}"
+    );
 
     // JSON lines of an injected run.
     let json = lab.exe(&[
