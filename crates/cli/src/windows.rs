@@ -26,8 +26,8 @@ use std::os::windows::io::AsRawHandle;
 use std::os::windows::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command};
-use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use std::time::Instant;
 use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
@@ -75,7 +75,10 @@ pub fn run(settings: Settings, argv: &[OsString]) -> Result<i32> {
     // by IsWow64Process, where Windows can start it): it runs untraced.
     let bits32 = image_machine(program) == Some(IMAGE_FILE_MACHINE_I386);
     if bits32 {
-        eprintln!("sock-trace: {shown} runs untraced: {}", inject::Failure::Bits32.reason());
+        eprintln!(
+            "sock-trace: {shown} runs untraced: {}",
+            inject::Failure::Bits32.reason()
+        );
     }
     // Started suspended: nothing of the program runs before the DLL is in.
     // No SOCK_TRACE_SHM: the area reaches the DLL through the injection.
@@ -147,8 +150,8 @@ fn inject_into(
     main_tid: Option<u32>,
 ) -> Result<(), String> {
     let wide = dll_path()?;
-    let mapping = mapping_handle(&collector.area().inherit_value())
-        .ok_or("the trace area has no handle")?;
+    let mapping =
+        mapping_handle(&collector.area().inherit_value()).ok_or("the trace area has no handle")?;
     let params = inject::Params {
         flags: if follow { inject::FOLLOW } else { 0 },
         collector: std::process::id(),
@@ -222,8 +225,8 @@ impl Watch for AttachWatch {
         if unsafe { GetExitCodeProcess(self.process, &mut code) } == 0 || code != STILL_ACTIVE {
             return Some(Some(code as i32));
         }
-        let stop = STOP.load(Ordering::Relaxed)
-            || self.deadline.is_some_and(|d| Instant::now() >= d);
+        let stop =
+            STOP.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d);
         if !stop {
             return None;
         }
@@ -325,7 +328,12 @@ fn attached(
 
 /// The handle in `win:<handle>:<pid>` (the area's `inherit_value`).
 fn mapping_handle(value: &str) -> Option<*mut core::ffi::c_void> {
-    let h: usize = value.strip_prefix("win:")?.split(':').next()?.parse().ok()?;
+    let h: usize = value
+        .strip_prefix("win:")?
+        .split(':')
+        .next()?
+        .parse()
+        .ok()?;
     (h != 0).then_some(h as *mut _)
 }
 

@@ -18,8 +18,7 @@ use windows_sys::Win32::System::Memory::{
     MapViewOfFile, VirtualQuery, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_BASIC_INFORMATION,
 };
 use windows_sys::Win32::System::Threading::{
-    GetCurrentProcessId, GetCurrentThreadId, TlsAlloc, TlsGetValue, TlsSetValue,
-    TLS_OUT_OF_INDEXES,
+    GetCurrentProcessId, GetCurrentThreadId, TlsAlloc, TlsGetValue, TlsSetValue, TLS_OUT_OF_INDEXES,
 };
 
 static BASE: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());

@@ -31,41 +31,41 @@ use windows_sys::Win32::System::Threading::{
 /// The hooked kernel32 functions (order = `iat::LD_REAL`'s).
 pub(crate) fn hooks() -> [LoaderHook; 7] {
     [
-    LoaderHook {
-        name: b"LoadLibraryA\0",
-        hook: st_load_library_a as *const () as usize,
-        in_system: false,
-    },
-    LoaderHook {
-        name: b"LoadLibraryW\0",
-        hook: st_load_library_w as *const () as usize,
-        in_system: false,
-    },
-    LoaderHook {
-        name: b"LoadLibraryExA\0",
-        hook: st_load_library_ex_a as *const () as usize,
-        in_system: false,
-    },
-    LoaderHook {
-        name: b"LoadLibraryExW\0",
-        hook: st_load_library_ex_w as *const () as usize,
-        in_system: false,
-    },
-    LoaderHook {
-        name: b"GetProcAddress\0",
-        hook: st_get_proc_address as *const () as usize,
-        in_system: false,
-    },
-    LoaderHook {
-        name: b"CreateProcessA\0",
-        hook: st_create_process_a as *const () as usize,
-        in_system: true,
-    },
-    LoaderHook {
-        name: b"CreateProcessW\0",
-        hook: st_create_process_w as *const () as usize,
-        in_system: true,
-    },
+        LoaderHook {
+            name: b"LoadLibraryA\0",
+            hook: st_load_library_a as *const () as usize,
+            in_system: false,
+        },
+        LoaderHook {
+            name: b"LoadLibraryW\0",
+            hook: st_load_library_w as *const () as usize,
+            in_system: false,
+        },
+        LoaderHook {
+            name: b"LoadLibraryExA\0",
+            hook: st_load_library_ex_a as *const () as usize,
+            in_system: false,
+        },
+        LoaderHook {
+            name: b"LoadLibraryExW\0",
+            hook: st_load_library_ex_w as *const () as usize,
+            in_system: false,
+        },
+        LoaderHook {
+            name: b"GetProcAddress\0",
+            hook: st_get_proc_address as *const () as usize,
+            in_system: false,
+        },
+        LoaderHook {
+            name: b"CreateProcessA\0",
+            hook: st_create_process_a as *const () as usize,
+            in_system: true,
+        },
+        LoaderHook {
+            name: b"CreateProcessW\0",
+            hook: st_create_process_w as *const () as usize,
+            in_system: true,
+        },
     ]
 }
 

@@ -108,9 +108,9 @@ pub fn following() -> Option<Params> {
 /// This DLL's full path, NUL-terminated, into `out`; its length with NUL.
 pub fn self_path(out: &mut [u16]) -> usize {
     // SAFETY: a buffer of the size given.
-    let n = unsafe {
-        GetModuleFileNameW(self_module() as HMODULE, out.as_mut_ptr(), out.len() as u32)
-    } as usize;
+    let n =
+        unsafe { GetModuleFileNameW(self_module() as HMODULE, out.as_mut_ptr(), out.len() as u32) }
+            as usize;
     if n == 0 || n >= out.len() {
         return 0;
     }
@@ -236,7 +236,10 @@ fn other_copy_export(name: &core::ffi::CStr) -> Option<InjectFn> {
 }
 
 fn resolve_loader() {
-    let dlls = [module(wide!("kernel32.dll")), module(wide!("kernelbase.dll"))];
+    let dlls = [
+        module(wide!("kernel32.dll")),
+        module(wide!("kernelbase.dll")),
+    ];
     for (i, h) in crate::follow::hooks().iter().enumerate() {
         for (j, &d) in dlls.iter().enumerate() {
             if d != 0 {

@@ -30,8 +30,7 @@ use windows_sys::Win32::System::Memory::{
 };
 use windows_sys::Win32::System::ProcessStatus::{K32EnumProcessModules, K32GetModuleFileNameExW};
 use windows_sys::Win32::System::Threading::{
-    CreateRemoteThread, GetCurrentProcess, GetExitCodeThread, IsWow64Process,
-    WaitForSingleObject,
+    CreateRemoteThread, GetCurrentProcess, GetExitCodeThread, IsWow64Process, WaitForSingleObject,
 };
 
 /// `Params::magic`: "STIJ", version 1.
@@ -300,10 +299,9 @@ pub unsafe fn call_export(process: HANDLE, dll: &[u16], name: &[u8]) -> Result<u
         // SAFETY: a buffer of the size given.
         let k = unsafe { K32GetModuleFileNameExW(process, m, path.as_mut_ptr(), 1024) } as usize;
         let same = k == want.len()
-            && path[..k]
-                .iter()
-                .zip(want)
-                .all(|(&a, &b)| a == b || (a < 128 && b < 128 && (a as u8).eq_ignore_ascii_case(&(b as u8))));
+            && path[..k].iter().zip(want).all(|(&a, &b)| {
+                a == b || (a < 128 && b < 128 && (a as u8).eq_ignore_ascii_case(&(b as u8)))
+            });
         if same {
             let entry =
                 unsafe { remote_export(process, m as usize, name) }.ok_or(Failure::Locate)?;
@@ -331,10 +329,9 @@ unsafe fn find_module(process: HANDLE, low: u32) -> Option<usize> {
         return None;
     }
     let n = (needed as usize / core::mem::size_of::<HMODULE>()).min(mods.len());
-    mods[..n]
-        .iter()
-        .map(|&m| m as usize)
-        .find(|&m| m as u32 == low && unsafe { remote_export(process, m, b"st_inject\0") }.is_some())
+    mods[..n].iter().map(|&m| m as usize).find(|&m| {
+        m as u32 == low && unsafe { remote_export(process, m, b"st_inject\0") }.is_some()
+    })
 }
 
 /// Reads a `T` at `addr` of `process`.

@@ -63,7 +63,15 @@ const PROGRAMS: &[Program] = &[
 /// `sock-trace.exe run OPTIONS -o trace.txt -- ARGV`: the run and the trace.
 fn traced(lab: &Lab, options: &[&str], argv: &[&str]) -> (std::process::Output, String) {
     let _ = std::fs::remove_file(lab.dir.join("trace.txt"));
-    let run = lab.exe(&[&["sock-trace.exe", "run"], options, &["-o", "trace.txt", "--"], argv].concat());
+    let run = lab.exe(
+        &[
+            &["sock-trace.exe", "run"],
+            options,
+            &["-o", "trace.txt", "--"],
+            argv,
+        ]
+        .concat(),
+    );
     let text = std::fs::read_to_string(lab.dir.join("trace.txt")).unwrap_or_default();
     (run, text)
 }
@@ -199,7 +207,9 @@ fn unmodified_programs_traced_by_injection_under_wine() {
     assert_eq!(stdout(&run), "dyn: sent 7, received 7\n");
     let got = normalise(&text, "inj_dyn.exe");
     if got != DYN_GOLDEN {
-        failures.push(format!("inj_dyn: trace differs.\n--- got\n{got}--- raw\n{text}"));
+        failures.push(format!(
+            "inj_dyn: trace differs.\n--- got\n{got}--- raw\n{text}"
+        ));
     }
 
     // Rust std::net (ws2_32 imported by std).
@@ -223,7 +233,10 @@ fn unmodified_programs_traced_by_injection_under_wine() {
             ("send(", ", 8, 0) = 8"),
             ("recv(s1", ", 16, 0) = 8"),
         ] {
-            if !got.lines().any(|l| l.starts_with(call) && l.ends_with(rest)) {
+            if !got
+                .lines()
+                .any(|l| l.starts_with(call) && l.ends_with(rest))
+            {
                 failures.push(format!("inj_std: no line {call}...{rest} in\n{got}"));
             }
         }
