@@ -28,44 +28,30 @@ use windows_sys::Win32::System::Threading::{
     PROCESS_INFORMATION, STARTUPINFOA, STARTUPINFOW,
 };
 
-/// The hooked kernel32 functions (order = `iat::LD_REAL`'s).
+/// The hooked kernel32 functions (order = `iat::LD_REAL`'s); the
+/// `CreateProcess` ones are put in system DLLs too.
 pub(crate) fn hooks() -> [LoaderHook; 7] {
+    let hook = |name: &'static [u8], f: *const (), in_system: bool| LoaderHook {
+        name,
+        hook: f as usize,
+        in_system,
+    };
     [
-        LoaderHook {
-            name: b"LoadLibraryA\0",
-            hook: st_load_library_a as *const () as usize,
-            in_system: false,
-        },
-        LoaderHook {
-            name: b"LoadLibraryW\0",
-            hook: st_load_library_w as *const () as usize,
-            in_system: false,
-        },
-        LoaderHook {
-            name: b"LoadLibraryExA\0",
-            hook: st_load_library_ex_a as *const () as usize,
-            in_system: false,
-        },
-        LoaderHook {
-            name: b"LoadLibraryExW\0",
-            hook: st_load_library_ex_w as *const () as usize,
-            in_system: false,
-        },
-        LoaderHook {
-            name: b"GetProcAddress\0",
-            hook: st_get_proc_address as *const () as usize,
-            in_system: false,
-        },
-        LoaderHook {
-            name: b"CreateProcessA\0",
-            hook: st_create_process_a as *const () as usize,
-            in_system: true,
-        },
-        LoaderHook {
-            name: b"CreateProcessW\0",
-            hook: st_create_process_w as *const () as usize,
-            in_system: true,
-        },
+        hook(b"LoadLibraryA\0", st_load_library_a as *const (), false),
+        hook(b"LoadLibraryW\0", st_load_library_w as *const (), false),
+        hook(
+            b"LoadLibraryExA\0",
+            st_load_library_ex_a as *const (),
+            false,
+        ),
+        hook(
+            b"LoadLibraryExW\0",
+            st_load_library_ex_w as *const (),
+            false,
+        ),
+        hook(b"GetProcAddress\0", st_get_proc_address as *const (), false),
+        hook(b"CreateProcessA\0", st_create_process_a as *const (), true),
+        hook(b"CreateProcessW\0", st_create_process_w as *const (), true),
     ]
 }
 
@@ -157,6 +143,24 @@ fn follow_child(pi: *const PROCESS_INFORMATION, flags: u32) {
     sys::set_last_error(err);
 }
 
+/// The creation flag a followed child is started with.
+fn suspend_to_follow() -> u32 {
+    if iat::following().is_some() {
+        CREATE_SUSPENDED
+    } else {
+        0
+    }
+}
+
+/// After `CreateProcess` returned `ok`: follows the child when it was
+/// started suspended for that.
+fn created(ok: i32, pi: *const PROCESS_INFORMATION, flags: u32, extra: u32) -> i32 {
+    if ok != 0 && extra != 0 {
+        follow_child(pi, flags);
+    }
+    ok
+}
+
 #[allow(clippy::too_many_arguments)]
 unsafe extern "system" fn st_create_process_a(
     app: *const u8,
@@ -170,17 +174,10 @@ unsafe extern "system" fn st_create_process_a(
     si: *const STARTUPINFOA,
     pi: *mut PROCESS_INFORMATION,
 ) -> i32 {
-    let extra = if iat::following().is_some() {
-        CREATE_SUSPENDED
-    } else {
-        0
-    };
+    let extra = suspend_to_follow();
     // SAFETY: the program's arguments, passed on.
     let ok = unsafe { CreateProcessA(app, cmd, pa, ta, inherit, flags | extra, env, cwd, si, pi) };
-    if ok != 0 && extra != 0 {
-        follow_child(pi, flags);
-    }
-    ok
+    created(ok, pi, flags, extra)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -196,15 +193,8 @@ unsafe extern "system" fn st_create_process_w(
     si: *const STARTUPINFOW,
     pi: *mut PROCESS_INFORMATION,
 ) -> i32 {
-    let extra = if iat::following().is_some() {
-        CREATE_SUSPENDED
-    } else {
-        0
-    };
+    let extra = suspend_to_follow();
     // SAFETY: the program's arguments, passed on.
     let ok = unsafe { CreateProcessW(app, cmd, pa, ta, inherit, flags | extra, env, cwd, si, pi) };
-    if ok != 0 && extra != 0 {
-        follow_child(pi, flags);
-    }
-    ok
+    created(ok, pi, flags, extra)
 }

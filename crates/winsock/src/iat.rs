@@ -40,7 +40,6 @@ use windows_sys::Win32::System::LibraryLoader::{
     GetModuleFileNameW, GetModuleHandleW, GetProcAddress,
 };
 use windows_sys::Win32::System::Memory::{VirtualProtect, PAGE_READWRITE};
-use windows_sys::Win32::System::ProcessStatus::K32EnumProcessModules;
 use windows_sys::Win32::System::SystemInformation::GetWindowsDirectoryW;
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, Sleep};
 
@@ -328,23 +327,11 @@ fn replacement(addr: usize, system: bool) -> Option<usize> {
 
 /// Calls `f` with each loaded module's base.
 fn each_module(mut f: impl FnMut(usize)) {
-    let mut mods: [HMODULE; 1024] = [core::ptr::null_mut(); 1024];
-    let mut needed = 0u32;
-    // SAFETY: a buffer of the size given.
-    let ok = unsafe {
-        K32EnumProcessModules(
-            GetCurrentProcess(),
-            mods.as_mut_ptr(),
-            core::mem::size_of_val(&mods) as u32,
-            &mut needed,
-        )
-    };
-    if ok == 0 {
-        return;
-    }
-    let n = (needed as usize / core::mem::size_of::<HMODULE>()).min(mods.len());
-    for &m in &mods[..n] {
-        f(m as usize);
+    // SAFETY: this process.
+    if let Some((mods, n)) = unsafe { crate::inject::modules(GetCurrentProcess()) } {
+        for &m in &mods[..n] {
+            f(m as usize);
+        }
     }
 }
 

@@ -278,21 +278,8 @@ unsafe fn remote_call(process: HANDLE, func: usize, arg: *mut c_void) -> Result<
 /// `process` as for [`inject`]; the export must be a thread routine.
 #[allow(dead_code)] // the launcher's (attach)
 pub unsafe fn call_export(process: HANDLE, dll: &[u16], name: &[u8]) -> Result<u32, Failure> {
-    let mut mods: [HMODULE; 1024] = [core::ptr::null_mut(); 1024];
-    let mut needed = 0u32;
-    // SAFETY: buffers of the sizes given.
-    let ok = unsafe {
-        K32EnumProcessModules(
-            process,
-            mods.as_mut_ptr(),
-            core::mem::size_of_val(&mods) as u32,
-            &mut needed,
-        )
-    };
-    if ok == 0 {
-        return Err(Failure::Access(unsafe { GetLastError() }));
-    }
-    let n = (needed as usize / core::mem::size_of::<HMODULE>()).min(mods.len());
+    let (mods, n) =
+        unsafe { modules(process) }.ok_or_else(|| Failure::Access(unsafe { GetLastError() }))?;
     let want = &dll[..dll.len().saturating_sub(1)];
     for &m in &mods[..n] {
         let mut path = [0u16; 1024];
@@ -314,6 +301,17 @@ pub unsafe fn call_export(process: HANDLE, dll: &[u16], name: &[u8]) -> Result<u
 /// The module of `process` whose handle's low 32 bits are `low` (what a
 /// thread's exit code keeps of `LoadLibraryW`'s result).
 unsafe fn find_module(process: HANDLE, low: u32) -> Option<usize> {
+    let (mods, n) = unsafe { modules(process) }?;
+    mods[..n].iter().map(|&m| m as usize).find(|&m| {
+        m as u32 == low && unsafe { remote_export(process, m, b"st_inject\0") }.is_some()
+    })
+}
+
+/// The modules loaded in `process` (at most 1024) and how many there are.
+///
+/// # Safety
+/// `process` must allow reading its memory.
+pub unsafe fn modules(process: HANDLE) -> Option<([HMODULE; 1024], usize)> {
     let mut mods: [HMODULE; 1024] = [core::ptr::null_mut(); 1024];
     let mut needed = 0u32;
     // SAFETY: a buffer of the size given.
@@ -325,13 +323,8 @@ unsafe fn find_module(process: HANDLE, low: u32) -> Option<usize> {
             &mut needed,
         )
     };
-    if ok == 0 {
-        return None;
-    }
     let n = (needed as usize / core::mem::size_of::<HMODULE>()).min(mods.len());
-    mods[..n].iter().map(|&m| m as usize).find(|&m| {
-        m as u32 == low && unsafe { remote_export(process, m, b"st_inject\0") }.is_some()
-    })
+    (ok != 0).then_some((mods, n))
 }
 
 /// Reads a `T` at `addr` of `process`.

@@ -24,20 +24,11 @@
 #[path = "common/lab.rs"]
 mod lab;
 
-use lab::{normalise, Lab, Program};
+use lab::{golden_calls, json_calls, normalise, Lab, Program};
 use std::collections::BTreeMap;
 
+/// Built besides wsprobe.c's bare.exe and traced.exe (`lab::WSPROBE`).
 const PROGRAMS: &[Program] = &[
-    Program {
-        exe: "bare.exe",
-        source: "wsprobe.c",
-        lib: Some("-lws2_32"),
-    },
-    Program {
-        exe: "traced.exe",
-        source: "wsprobe.c",
-        lib: Some("-lsock_trace"),
-    },
     Program {
         exe: "inj_dyn.exe",
         source: "inj_dyn.c",
@@ -164,7 +155,7 @@ fn calls(text: &str) -> String {
 
 #[test]
 fn unmodified_programs_traced_by_injection_under_wine() {
-    let Some(lab) = Lab::new("inject", PROGRAMS) else {
+    let Some(lab) = Lab::new("inject", &[&lab::WSPROBE[..], PROGRAMS].concat()) else {
         return;
     };
     let mut failures = Vec::new();
@@ -301,35 +292,10 @@ fn unmodified_programs_traced_by_injection_under_wine() {
     );
 
     // JSON lines of an injected run.
-    let json = lab.exe(&[
-        "sock-trace.exe",
-        "run",
-        "--format",
-        "jsonl",
-        "-o",
-        "trace.jsonl",
-        "--",
-        "inj_dyn.exe",
-    ]);
+    let (json, lines) = lab.jsonl(&["inj_dyn.exe"]);
     assert_eq!(json.status.code(), Some(3), "{json:?}");
-    let lines = std::fs::read_to_string(lab.dir.join("trace.jsonl")).unwrap();
-    let mut funcs = Vec::new();
-    for (i, line) in lines.lines().enumerate() {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("JSON line {} does not parse ({e}): {line}", i + 1));
-        if i == 0 {
-            assert_eq!(v["type"], "process", "{line}");
-        }
-        if v["type"] == "call" {
-            funcs.push(v["func"].as_str().unwrap().to_string());
-        }
-    }
-    let text_funcs: Vec<String> = DYN_GOLDEN
-        .lines()
-        .filter(|l| !l.starts_with("+++"))
-        .map(|l| l[..l.find('(').unwrap()].to_string())
-        .collect();
-    assert_eq!(funcs, text_funcs);
+    let (_, funcs) = json_calls(&lines);
+    assert_eq!(funcs, golden_calls(DYN_GOLDEN));
 
     attach(&lab, &mut failures);
 

@@ -70,11 +70,27 @@ pub struct Lab {
 /// A MinGW program to build into the lab: its exe name, its source under
 /// tests/programs/, and the library it links (`-lws2_32`, `-lsock_trace`,
 /// or none).
+#[derive(Clone, Copy)]
 pub struct Program {
     pub exe: &'static str,
     pub source: &'static str,
     pub lib: Option<&'static str>,
 }
+
+/// tests/programs/wsprobe.c linked with ws2_32 (bare.exe) and with
+/// sock_trace.dll (traced.exe, the drop-in).
+pub const WSPROBE: [Program; 2] = [
+    Program {
+        exe: "bare.exe",
+        source: "wsprobe.c",
+        lib: Some("-lws2_32"),
+    },
+    Program {
+        exe: "traced.exe",
+        source: "wsprobe.c",
+        lib: Some("-lsock_trace"),
+    },
+];
 
 impl Lab {
     /// The artifacts and the programs in a fresh prefix; `None` (after
@@ -151,6 +167,23 @@ impl Lab {
 
     pub fn exe(&self, args: &[&str]) -> Output {
         run(&mut self.wine(args), Duration::from_secs(60))
+    }
+
+    /// `sock-trace.exe run --format jsonl -o trace.jsonl -- ARGV`: the run
+    /// and the JSON lines.
+    pub fn jsonl(&self, argv: &[&str]) -> (Output, String) {
+        let fixed = [
+            "sock-trace.exe",
+            "run",
+            "--format",
+            "jsonl",
+            "-o",
+            "trace.jsonl",
+            "--",
+        ];
+        let out = self.exe(&[&fixed[..], argv].concat());
+        let text = std::fs::read_to_string(self.dir.join("trace.jsonl")).unwrap_or_default();
+        (out, text)
     }
 }
 
@@ -257,4 +290,33 @@ fn replace_tokens(line: &str, handles: &[String]) -> String {
         }
     }
     out
+}
+
+/// Parses every line of a JSON-lines trace (one that does not parse fails
+/// the test) and checks that the first is the process record. Returns the
+/// lines and the names of the calls, in order.
+pub fn json_calls(text: &str) -> (Vec<serde_json::Value>, Vec<String>) {
+    let mut values = Vec::new();
+    let mut funcs = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let v: serde_json::Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("JSON line {} does not parse ({e}): {line}", i + 1));
+        if i == 0 {
+            assert_eq!(v["type"], "process", "{line}");
+        }
+        if v["type"] == "call" {
+            funcs.push(v["func"].as_str().unwrap().to_string());
+        }
+        values.push(v);
+    }
+    (values, funcs)
+}
+
+/// The names of the calls of a text golden, in order.
+pub fn golden_calls(golden: &str) -> Vec<String> {
+    golden
+        .lines()
+        .filter(|l| !l.starts_with("+++"))
+        .map(|l| l[..l.find('(').unwrap()].to_string())
+        .collect()
 }
