@@ -5,7 +5,12 @@
 //!   internal symbol (`connect = st_connect`). A Rust `#[no_mangle] fn
 //!   connect` would also capture the Rust standard library's own calls.
 //! - `thunks.s`: one forwarding thunk per untraced name.
-//! - `names.rs`: the names (for `GetProcAddress`) and their indices.
+//! - `names.rs`: the names (for `GetProcAddress`) and their indices, and
+//!   `HOOKED`, the indices of the traced ones: the one list the import
+//!   patching of injected programs (`src/iat.rs`) redirects.
+//! - `st_inject` and `st_detach`, the entry points of an injection and of
+//!   `sock-trace.exe attach`'s detach (`src/iat.rs`), are exported too
+//!   (not in the import library: programs never call them).
 //!
 //! `cargo xtask windows` makes the import library from the same list.
 
@@ -24,6 +29,7 @@ fn main() {
     let mut asm = String::new();
     let mut names = String::new();
     let mut count = 0usize;
+    let mut hooked = String::new();
     for line in list.lines() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -37,7 +43,10 @@ fn main() {
                 writeln!(def, "    {name} = st_{name} DATA").unwrap();
                 continue;
             }
-            "hook" => writeln!(def, "    {name} = st_{name}").unwrap(),
+            "hook" => {
+                writeln!(def, "    {name} = st_{name}").unwrap();
+                write!(hooked, "{count}, ").unwrap();
+            }
             "forward" => {
                 writeln!(def, "    {name} = st_fwd_{name}").unwrap();
                 // The fast path jumps through the resolved pointer; the
@@ -76,8 +85,10 @@ fn main() {
         .unwrap();
         i += 1;
     }
+    def.push_str("    st_inject\n    st_detach\n");
     let rs = format!(
-        "/// ws2_32 names, NUL-terminated, by index.\npub static NAMES: [&[u8]; {count}] = [\n{names}];\n{idx}"
+        "/// ws2_32 names, NUL-terminated, by index.\npub static NAMES: [&[u8]; {count}] = [\n{names}];\n{idx}\
+         /// The indices in `NAMES` of the traced names.\n#[allow(dead_code)]\npub static HOOKED: &[usize] = &[{hooked}];\n"
     );
     std::fs::write(out.join("exports.def"), def).unwrap();
     std::fs::write(out.join("thunks.s"), asm).unwrap();

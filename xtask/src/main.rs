@@ -18,7 +18,8 @@
 //! 4. `target/windows/`: `sock_trace.dll`, `libsock_trace.dll.a` (MinGW
 //!    import library, from `sock_trace.def`), `sock-trace.exe`, and the
 //!    test-only `bcryptprimitives.dll` (Wine 8 lacks `ProcessPrng`, which
-//!    Rust's std imports).
+//!    Rust's std imports) and `inj_std.exe` (a std::net program the
+//!    injection tests trace; built with the same std, seconds).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -102,6 +103,10 @@ fn windows(args: &[String]) -> Result<(), String> {
         &out.join("sock_trace.dll"),
     )?;
     copy(&built.join("sock-trace.exe"), &out.join("sock-trace.exe"))?;
+    copy(
+        &built.join("examples").join("inj_std.exe"),
+        &out.join("inj_std.exe"),
+    )?;
     import_library(&root, &out)?;
     process_prng_stub(&out)?;
     eprintln!(
@@ -182,29 +187,37 @@ fn ensure_rustc(cache: &Path, no_apt: bool) -> Result<PathBuf, String> {
 }
 
 /// Builds the DLL and the collector for Windows with rustup's cargo and
-/// the unpacked rustc.
+/// the unpacked rustc, then the test-only std::net program (a second
+/// invocation: naming an example would select only it).
 fn build(root: &Path, target_dir: &Path, toolchain: &Path) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let libdir = toolchain.join("usr/lib/x86_64-linux-gnu");
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(root)
-        .args(["build", "--release", "--target", TARGET])
-        .args(["-Zbuild-std=std,panic_abort"])
-        .args(["-p", "sock-trace-winsock", "-p", "sock-trace"])
-        .arg("--target-dir")
-        .arg(target_dir.join("windows-build"))
-        .env("RUSTC", toolchain.join("usr/bin/rustc"))
-        .env("RUSTDOC", toolchain.join("usr/bin/rustdoc"))
-        .env("RUSTC_BOOTSTRAP", "1")
-        .env("LD_LIBRARY_PATH", &libdir)
-        .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", MINGW_GCC)
-        // What the outer `cargo xtask` set for itself must not leak into
-        // the inner build.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTC_WRAPPER")
-        .env_remove("CARGO_TARGET_DIR");
-    run(&mut cmd)
+    let targets: [&[&str]; 2] = [
+        &["-p", "sock-trace-winsock", "-p", "sock-trace"],
+        &["-p", "sock-trace-winsock", "--example", "inj_std"],
+    ];
+    for which in targets {
+        let mut cmd = Command::new(&cargo);
+        cmd.current_dir(root)
+            .args(["build", "--release", "--target", TARGET])
+            .args(["-Zbuild-std=std,panic_abort"])
+            .args(which)
+            .arg("--target-dir")
+            .arg(target_dir.join("windows-build"))
+            .env("RUSTC", toolchain.join("usr/bin/rustc"))
+            .env("RUSTDOC", toolchain.join("usr/bin/rustdoc"))
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("LD_LIBRARY_PATH", &libdir)
+            .env("CARGO_TARGET_X86_64_PC_WINDOWS_GNU_LINKER", MINGW_GCC)
+            // What the outer `cargo xtask` set for itself must not leak
+            // into the inner build.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("RUSTC_WRAPPER")
+            .env_remove("CARGO_TARGET_DIR");
+        run(&mut cmd)?;
+    }
+    Ok(())
 }
 
 fn copy(from: &Path, to: &Path) -> Result<(), String> {

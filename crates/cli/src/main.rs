@@ -48,7 +48,6 @@ enum Command {
     Print(PrintArgs),
     /// Trace a running process (its threads, and its children from then on)
     /// until it exits or Ctrl-C; then detach and leave it running.
-    #[cfg(unix)]
     Attach(AttachArgs),
     /// Print the effective configuration, or a commented default file.
     Config(ConfigArgs),
@@ -312,12 +311,14 @@ fn dispatch(cli: Cli) -> Result<i32> {
             let settings = setup::Settings::load(&args.flags, false)?;
             setup::print_recording(settings, &args.recording)
         }
-        #[cfg(unix)]
         Command::Attach(args) => {
             ignore_sigpipe();
             let settings =
                 setup::Settings::load_with(&args.flags, setup::Load::Run { quiet: args.quiet })?;
-            attach::attach(settings, args.pid)
+            #[cfg(unix)]
+            return attach::attach(settings, args.pid);
+            #[cfg(windows)]
+            return windows::attach(settings, args.pid);
         }
         Command::Config(args) => {
             if args.default {

@@ -8,8 +8,7 @@
 //! and whom to wait for when a ring is full).
 
 use crate::sys;
-use core::cell::Cell;
-use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use sock_trace_event::record::RecordWriter;
 use sock_trace_event::ring::{max_record, CAPTURE_DISABLED};
 use sock_trace_event::{platform, role, Func, Shm, Tag};
@@ -18,7 +17,9 @@ use windows_sys::Win32::System::LibraryLoader::GetModuleFileNameW;
 use windows_sys::Win32::System::Memory::{
     MapViewOfFile, VirtualQuery, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_BASIC_INFORMATION,
 };
-use windows_sys::Win32::System::Threading::{GetCurrentProcessId, GetCurrentThreadId};
+use windows_sys::Win32::System::Threading::{
+    GetCurrentProcessId, GetCurrentThreadId, TlsAlloc, TlsGetValue, TlsSetValue, TLS_OUT_OF_INDEXES,
+};
 
 static BASE: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
 static LEN: AtomicUsize = AtomicUsize::new(0);
@@ -26,17 +27,57 @@ static COLLECTOR: AtomicU32 = AtomicU32::new(0);
 
 const NO_RING: u32 = u32::MAX;
 
-thread_local! {
-    /// This thread's ring.
-    static RING: Cell<u32> = const { Cell::new(NO_RING) };
-    /// Set while this thread writes a record (a nested call takes no ring).
-    static EMITTING: Cell<bool> = const { Cell::new(false) };
+/// This thread's ring and whether it is writing a record, in an explicit
+/// TLS slot (`TlsAlloc`): `ring + 1` in the low 32 bits (0: none), bit 32
+/// set while writing (a nested call takes no ring). Not `thread_local!`:
+/// Wine 8 gives a DLL loaded into a running process (`sock-trace.exe
+/// attach`) no implicit-TLS block in the threads already running, whose
+/// accesses then read and write another module's data.
+static TLS: AtomicU32 = AtomicU32::new(TLS_OUT_OF_INDEXES);
+const WRITING: usize = 1 << 32;
+
+/// Allocates the slot (at DLL load).
+pub fn tls_init() {
+    if TLS.load(Ordering::Relaxed) == TLS_OUT_OF_INDEXES {
+        // SAFETY: no arguments.
+        TLS.store(unsafe { TlsAlloc() }, Ordering::Relaxed);
+    }
+}
+
+/// This thread's value (`None`: no slot). Clears the last error, as
+/// `TlsGetValue` does: callers restore it.
+fn tls_get() -> Option<usize> {
+    let i = TLS.load(Ordering::Relaxed);
+    // SAFETY: an index TlsAlloc gave.
+    (i != TLS_OUT_OF_INDEXES).then(|| unsafe { TlsGetValue(i) } as usize)
+}
+
+fn tls_set(v: usize) -> bool {
+    let i = TLS.load(Ordering::Relaxed);
+    // SAFETY: an index TlsAlloc gave; the value is a plain number.
+    i != TLS_OUT_OF_INDEXES && unsafe { TlsSetValue(i, v as *const _) } != 0
+}
+
+fn ring_of(v: usize) -> u32 {
+    match v as u32 {
+        0 => NO_RING,
+        r => r - 1,
+    }
+}
+
+/// Set by `sock-trace.exe attach` when it detaches: nothing more is
+/// recorded (the mapping stays: a hook may be writing a record).
+static DETACHED: AtomicBool = AtomicBool::new(false);
+
+/// Stops recording for good (the collector detached).
+pub fn detach() {
+    DETACHED.store(true, Ordering::Release);
 }
 
 /// The attached area, if any.
 pub fn shm() -> Option<Shm> {
     let base = BASE.load(Ordering::Acquire);
-    if base.is_null() {
+    if base.is_null() || DETACHED.load(Ordering::Acquire) {
         return None;
     }
     // SAFETY: the view stays mapped for the life of the process (never
@@ -74,7 +115,24 @@ pub fn attach() {
     let Some((handle, collector)) = parse(&buf[..n]) else {
         return;
     };
-    // SAFETY: an inherited mapping handle (anything else fails cleanly).
+    attach_mapping(handle, collector, collector, 0);
+}
+
+/// Whether this process writes into a trace area.
+pub fn attached() -> bool {
+    !BASE.load(Ordering::Acquire).is_null()
+}
+
+/// Maps the area behind `handle` (inherited, or duplicated into this
+/// process by an injection) and writes the process start record, naming
+/// `parent`, under thread `tid` (0: this one); `collector` is whom to
+/// wait for when a ring is full.
+pub fn attach_mapping(handle: usize, collector: u32, parent: u32, tid: u32) {
+    if attached() {
+        return;
+    }
+    // SAFETY: a mapping handle given to this process (anything else fails
+    // cleanly).
     let view = unsafe { MapViewOfFile(handle as *mut _, FILE_MAP_READ | FILE_MAP_WRITE, 0, 0, 0) };
     let base = view.Value as *mut u8;
     if base.is_null() {
@@ -104,7 +162,7 @@ pub fn attach() {
     LEN.store(len, Ordering::Relaxed);
     COLLECTOR.store(collector, Ordering::Relaxed);
     BASE.store(base, Ordering::Release);
-    process_start(collector);
+    process_start(parent, tid);
 }
 
 /// A NUL-terminated UTF-16 copy of a short ASCII name, on the stack.
@@ -201,7 +259,7 @@ fn split_command_line(line: &[u16], out: &mut [u8]) -> usize {
     n
 }
 
-fn process_start(collector: u32) {
+fn process_start(parent: u32, tid: u32) {
     let call = Call {
         func: Func::ProcStart,
         t_start: sys::now(),
@@ -210,7 +268,10 @@ fn process_start(collector: u32) {
         extra: 2048,
     };
     emit(call, |w| {
-        w.header().args[0] = collector as u64;
+        if tid != 0 {
+            w.header().tid = tid;
+        }
+        w.header().args[0] = parent as u64;
         w.header().args[1] = 0;
         w.header().args[2] =
             platform::encode(platform::Platform::Windows, platform::Backend::WinsockDll);
@@ -238,7 +299,9 @@ fn process_start(collector: u32) {
 
 /// Gives this thread's ring back (thread end, process end).
 pub fn give_back_ring() {
-    let ring = RING.try_with(|r| r.replace(NO_RING)).unwrap_or(NO_RING);
+    let v = tls_get().unwrap_or(0);
+    let ring = ring_of(v);
+    tls_set(v & WRITING);
     if ring != NO_RING {
         if let Some(shm) = shm() {
             shm.release(ring);
@@ -274,22 +337,22 @@ const STALL_LIMIT_NS: u64 = 10_000_000_000;
 pub fn emit(call: Call, fill: impl FnOnce(&mut RecordWriter<'_>)) {
     let Some(shm) = shm() else { return };
     let t_end = sys::now();
-    let nested = EMITTING.try_with(|e| e.replace(true)).unwrap_or(true);
-    if nested {
+    let Some(state) = tls_get() else { return };
+    if state & WRITING != 0 || !tls_set(state | WRITING) {
         return;
     }
     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // SAFETY: no arguments.
         let (pid, tid) = unsafe { (GetCurrentProcessId(), GetCurrentThreadId()) };
         let h = shm.header();
-        let mut ring = RING.try_with(|r| r.get()).unwrap_or(NO_RING);
+        let mut ring = ring_of(state);
         let mut temporary = false;
         if ring == NO_RING {
             let Some(r) = shm.acquire(pid, tid, 0) else {
                 h.lost_no_ring.fetch_add(1, Ordering::Relaxed);
                 return;
             };
-            temporary = RING.try_with(|c| c.set(r)).is_err();
+            temporary = !tls_set(WRITING | (r as usize + 1));
             ring = r;
         }
         let want = (2048 + call.extra).min(max_record(shm.geometry().ring_bytes));
@@ -347,7 +410,9 @@ pub fn emit(call: Call, fill: impl FnOnce(&mut RecordWriter<'_>)) {
             shm.release(ring);
         }
     }));
-    let _ = EMITTING.try_with(|e| e.set(false));
+    if let Some(v) = tls_get() {
+        tls_set(v & !WRITING);
+    }
 }
 
 #[cfg(test)]

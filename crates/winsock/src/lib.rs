@@ -7,6 +7,11 @@
 //! call and restored before returning. Every other ws2_32 name is
 //! forwarded unchanged ([`forward`]).
 //!
+//! The same DLL traces programs that were not relinked: `sock-trace.exe
+//! run` injects it ([`inject`]) and it redirects the program's ws2_32
+//! imports to the same hooks ([`iat`]), following later loads and child
+//! processes ([`follow`]).
+//!
 //! Nothing here formats, allocates, locks or writes to the console on the
 //! program's threads; a fault in the tracer never reaches the program (the
 //! record is written inside `catch_unwind`, pointers the call did not
@@ -18,8 +23,11 @@
 #![cfg(windows)]
 
 mod area;
+mod follow;
 mod forward;
 mod hooks;
+mod iat;
+mod inject;
 mod sys;
 
 use core::ffi::c_void;
@@ -30,11 +38,16 @@ use windows_sys::Win32::System::SystemServices::{
 /// Attaches to the trace area named by the environment (when there is
 /// one: a program started without `sock-trace.exe run` runs untraced) and
 /// gives rings back as threads end. Only kernel32 calls here: the loader
-/// lock is held.
+/// lock is held. An injected DLL is started later, outside the loader
+/// lock, by `st_inject` ([`iat`]).
 #[no_mangle]
-pub extern "system" fn DllMain(_module: *mut c_void, reason: u32, _reserved: *mut c_void) -> i32 {
+pub extern "system" fn DllMain(module: *mut c_void, reason: u32, _reserved: *mut c_void) -> i32 {
     match reason {
-        DLL_PROCESS_ATTACH => area::attach(),
+        DLL_PROCESS_ATTACH => {
+            iat::set_self(module as usize);
+            area::tls_init();
+            area::attach();
+        }
         DLL_THREAD_DETACH | DLL_PROCESS_DETACH => area::give_back_ring(),
         _ => {}
     }

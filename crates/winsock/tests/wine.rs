@@ -12,238 +12,13 @@
 //! to create) and stops its wineserver at the end. Every child has a
 //! timeout.
 
-#[path = "../../cli/tests/common/skip.rs"]
-mod skip;
+#[path = "common/lab.rs"]
+mod lab;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-const WINE: &str = "/usr/lib/wine/wine64";
-const GCC: &str = "x86_64-w64-mingw32-gcc";
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
-
-/// Runs `cmd` with a timeout; kills it (and says so) when it expires.
-fn run(cmd: &mut Command, limit: Duration) -> Output {
-    let shown = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{shown}: {e}"));
-    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let read = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let (out, err) = (read(Box::new(out)), read(Box::new(err)));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{shown} took longer than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
-}
-
-/// The Wine prefix, the artifacts and the two builds of the probe.
-struct Lab {
-    dir: PathBuf,
-}
-
-impl Lab {
-    fn wine(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(WINE);
-        c.args(args)
-            .current_dir(&self.dir)
-            .env("WINEPREFIX", self.dir.join("prefix"))
-            .env("WINEDEBUG", "-all")
-            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
-            .env_remove("DISPLAY");
-        c
-    }
-
-    fn exe(&self, args: &[&str]) -> Output {
-        run(&mut self.wine(args), Duration::from_secs(60))
-    }
-}
-
-impl Drop for Lab {
-    /// Stops this prefix's wineserver (`wineserver -k`, bounded) and
-    /// removes the prefix. Never panics: it may run while a test fails.
-    fn drop(&mut self) {
-        let server = ["/usr/lib/wine/wineserver64", "/usr/lib/wine/wineserver"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("wineserver");
-        if let Ok(mut c) = Command::new(server)
-            .arg("-k")
-            .env("WINEPREFIX", self.dir.join("prefix"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        {
-            let start = Instant::now();
-            while c.try_wait().ok().flatten().is_none() {
-                if start.elapsed() > Duration::from_secs(30) {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use lab::{golden_calls, json_calls, normalise, Lab, WSPROBE};
 
 fn setup() -> Option<Lab> {
-    let art = target_dir().join("windows");
-    let needed = [
-        "sock-trace.exe",
-        "sock_trace.dll",
-        "libsock_trace.dll.a",
-        "bcryptprimitives.dll",
-    ];
-    if let Some(m) = needed.iter().find(|n| !art.join(n).is_file()) {
-        skip::skip(
-            &format!("{} is missing", art.join(m).display()),
-            "run `cargo xtask windows`",
-        );
-        return None;
-    }
-    if !Path::new(WINE).exists() || !skip::on_path(GCC) {
-        skip::skip(
-            "Wine or MinGW is missing",
-            "apt-get install --no-install-recommends gcc-mingw-w64-x86-64 wine64 (or cargo xtask windows)",
-        );
-        return None;
-    }
-    let dir = std::env::temp_dir().join(format!("sock-trace-wine-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let lab = Lab { dir };
-    for n in needed {
-        std::fs::copy(art.join(n), lab.dir.join(n)).unwrap();
-    }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/wsprobe.c");
-    for (exe, lib) in [("bare.exe", "-lws2_32"), ("traced.exe", "-lsock_trace")] {
-        let out = run(
-            Command::new(GCC)
-                .arg("-O1")
-                .arg("-o")
-                .arg(lab.dir.join(exe))
-                .arg(&src)
-                .arg("-L")
-                .arg(&lab.dir)
-                .arg(lib),
-            Duration::from_secs(120),
-        );
-        assert!(
-            out.status.success(),
-            "building {exe}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let boot = run(
-        &mut lab.wine(&["wineboot", "--init"]),
-        Duration::from_secs(180),
-    );
-    assert!(boot.status.success(), "wineboot: {boot:?}");
-    Some(lab)
-}
-
-/// Replaces what varies between runs: socket handles (numbered in order of
-/// appearance, s1, s2, ...), ports, process ids, durations and the path.
-fn normalise(trace: &str) -> String {
-    let mut handles: Vec<String> = Vec::new();
-    let mut out = String::new();
-    for line in trace.lines() {
-        let mut line = line.to_string();
-        if line.starts_with("+++ process ") {
-            line = "+++ process PID started by PID: \"PATH\\traced.exe\" ".to_string()
-                + &line[line.find("\"traced.exe\"").unwrap_or(0)..];
-        }
-        if line.starts_with("freeaddrinfo(0x") {
-            if let Some(close) = line.find(')') {
-                line = format!("freeaddrinfo(PTR{}", &line[close..]);
-            }
-        }
-        // Durations.
-        if let (Some(a), true) = (line.rfind(" <"), line.ends_with('>')) {
-            line.truncate(a);
-        }
-        // New handles: results of socket and accept.
-        if line.starts_with("socket(") || line.starts_with("accept(") {
-            if let Some(eq) = line.find(") = ") {
-                let rest = &line[eq + 4..];
-                let h: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-                if !h.is_empty() && !handles.contains(&h) {
-                    handles.push(h);
-                }
-            }
-        }
-        out.push_str(&replace_tokens(&line, &handles));
-        out.push('\n');
-    }
-    out
-}
-
-/// Handle numbers as whole words become `sN`; ephemeral ports `PORT`.
-fn replace_tokens(line: &str, handles: &[String]) -> String {
-    let b = line.as_bytes();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_digit()
-            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'))
-        {
-            let mut j = i;
-            while j < b.len() && b[j].is_ascii_digit() {
-                j += 1;
-            }
-            let word = &line[i..j];
-            let after_ok = j == b.len() || !(b[j].is_ascii_alphanumeric() || b[j] == b'.');
-            // A port: after `]:` or `digit:`, and ephemeral (fixed ones,
-            // :0 and :80, stay).
-            let port = i > 1
-                && b[i - 1] == b':'
-                && (b[i - 2] == b']' || b[i - 2].is_ascii_digit())
-                && word.parse::<u32>().is_ok_and(|p| p >= 1024);
-            if port && after_ok {
-                out.push_str("PORT");
-            } else if let (true, Some(k)) = (after_ok, handles.iter().position(|h| h == word)) {
-                out.push_str(&format!("s{}", k + 1));
-            } else {
-                out.push_str(word);
-            }
-            i = j;
-        } else {
-            let c = line[i..].chars().next().unwrap();
-            out.push(c);
-            i += c.len_utf8();
-        }
-    }
-    out
+    Lab::new("wine", &WSPROBE)
 }
 
 struct Case {
@@ -423,7 +198,7 @@ fn winsock_programs_traced_under_wine() {
             }
         }
         let text = std::fs::read_to_string(&trace).unwrap_or_default();
-        let got = normalise(&text);
+        let got = normalise(&text, "traced.exe");
         if got != want_golden {
             failures.push(format!(
                 "{:?}: trace differs from the golden.\n--- got (normalised)\n{got}--- raw\n{text}",
@@ -433,47 +208,18 @@ fn winsock_programs_traced_under_wine() {
     }
     // The same run as JSON lines: every line parses, the first is the
     // process, and the calls are the text trace's.
-    let json = lab.exe(&[
-        "sock-trace.exe",
-        "run",
-        "--format",
-        "jsonl",
-        "-o",
-        "trace.jsonl",
-        "--",
-        "traced.exe",
-        "tcp4",
-    ]);
+    let (json, lines) = lab.jsonl(&["traced.exe", "tcp4"]);
     assert_eq!(json.status.code(), Some(0), "{json:?}");
-    let lines = std::fs::read_to_string(lab.dir.join("trace.jsonl")).unwrap();
-    let mut funcs = Vec::new();
-    for (i, line) in lines.lines().enumerate() {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("JSON line {} does not parse ({e}): {line}", i + 1));
-        if i == 0 {
-            assert_eq!(v["type"], "process", "{line}");
-            assert_eq!(
-                v["argv"],
-                serde_json::json!(["traced.exe", "tcp4"]),
-                "{line}"
-            );
-        }
-        if v["type"] == "call" {
-            funcs.push(v["func"].as_str().unwrap().to_string());
-        }
+    let (values, funcs) = json_calls(&lines);
+    assert_eq!(values[0]["argv"], serde_json::json!(["traced.exe", "tcp4"]));
+    for v in &values {
         if v["func"] == "connect" {
-            assert_eq!(v["args"]["addr"]["ip"], "127.0.0.1", "{line}");
+            assert_eq!(v["args"]["addr"]["ip"], "127.0.0.1", "{v}");
         }
         if v["func"] == "recv" && v["result"]["value"] == 19 {
-            assert_eq!(v["args"]["fd"], funcs_fd(&lines, "accept"), "{line}");
+            assert_eq!(v["args"]["fd"], funcs_fd(&lines, "accept"), "{v}");
         }
     }
-    let text_funcs: Vec<String> = CASES[0]
-        .golden
-        .lines()
-        .filter(|l| !l.starts_with("+++"))
-        .map(|l| l[..l.find('(').unwrap()].to_string())
-        .collect();
-    assert_eq!(funcs, text_funcs);
+    assert_eq!(funcs, golden_calls(CASES[0].golden));
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
