@@ -758,3 +758,8 @@ pub static st_in4addr_broadcast: [u8; 4] = [255; 4];
 pub static st_in6addr_any: [u8; 16] = [0; 16];
 #[no_mangle]
 pub static st_in6addr_loopback: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+
+// The WSA calls (and their overlapped bookkeeping), after the macros above
+// so that they see them.
+mod overlapped;
+mod wsa;

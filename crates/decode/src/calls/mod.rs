@@ -12,6 +12,7 @@ mod meta;
 mod poll;
 mod resolve;
 mod socket;
+mod winsock;
 
 use crate::sockaddr;
 use crate::value::{ErrorInfo, ErrorSpace, Event, Field, Outcome, Value};
@@ -39,6 +40,7 @@ pub(crate) fn decode(rec: &Record<'_>, tables: &'static PlatformTables, ev: &mut
         Family::Poll => poll::decode(rec, ev),
         Family::Resolve => resolve::decode(rec, ev),
         Family::Helper => helper::decode(rec, ev),
+        Family::Winsock => winsock::decode(rec, ev),
     }
 }
 
