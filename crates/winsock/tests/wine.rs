@@ -145,24 +145,28 @@ fn setup() -> Option<Lab> {
     for n in needed {
         std::fs::copy(art.join(n), lab.dir.join(n)).unwrap();
     }
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs/wsprobe.c");
-    for (exe, lib) in [("bare.exe", "-lws2_32"), ("traced.exe", "-lsock_trace")] {
-        let out = run(
-            Command::new(GCC)
-                .arg("-O1")
-                .arg("-o")
-                .arg(lab.dir.join(exe))
-                .arg(&src)
-                .arg("-L")
-                .arg(&lab.dir)
-                .arg(lib),
-            Duration::from_secs(120),
-        );
-        assert!(
-            out.status.success(),
-            "building {exe}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+    for prog in [Prog::Bsd, Prog::Wsa] {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/programs")
+            .join(prog.source());
+        for (traced, lib) in [(false, "-lws2_32"), (true, "-lsock_trace")] {
+            let exe = prog.exe(traced);
+            let out = run(
+                Command::new(GCC)
+                    .args(["-O1", "-g", "-o"])
+                    .arg(lab.dir.join(exe))
+                    .arg(&src)
+                    .arg("-L")
+                    .arg(&lab.dir)
+                    .arg(lib),
+                Duration::from_secs(120),
+            );
+            assert!(
+                out.status.success(),
+                "building {exe}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
     let boot = run(
         &mut lab.wine(&["wineboot", "--init"]),
@@ -174,14 +178,24 @@ fn setup() -> Option<Lab> {
 
 /// Replaces what varies between runs: socket handles (numbered in order of
 /// appearance, s1, s2, ...), ports, process ids, durations and the path.
-fn normalise(trace: &str) -> String {
+/// With `pointers`, also addresses (OVERLAPPED structures, routines).
+fn normalise(trace: &str, pointers: bool) -> String {
     let mut handles: Vec<String> = Vec::new();
     let mut out = String::new();
     for line in trace.lines() {
         let mut line = line.to_string();
         if line.starts_with("+++ process ") {
-            line = "+++ process PID started by PID: \"PATH\\traced.exe\" ".to_string()
-                + &line[line.find("\"traced.exe\"").unwrap_or(0)..];
+            // `"C:\\dir\\traced.exe" "traced.exe" ...`: the path goes.
+            let exe_end = line.find("\" \"").unwrap_or(0);
+            let exe_start = line[..exe_end].rfind('\\').map_or(0, |i| i + 1);
+            line = format!(
+                "+++ process PID started by PID: \"PATH\\{}\" {}",
+                &line[exe_start..exe_end],
+                &line[exe_end + 2..]
+            );
+        }
+        if pointers {
+            line = hide_pointers(&line);
         }
         if line.starts_with("freeaddrinfo(0x") {
             if let Some(close) = line.find(')') {
@@ -193,7 +207,8 @@ fn normalise(trace: &str) -> String {
             line.truncate(a);
         }
         // New handles: results of socket and accept.
-        if line.starts_with("socket(") || line.starts_with("accept(") {
+        let creates = ["socket(", "accept(", "WSASocket(", "WSAAccept("];
+        if creates.iter().any(|c| line.starts_with(c)) {
             if let Some(eq) = line.find(") = ") {
                 let rest = &line[eq + 4..];
                 let h: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
@@ -246,118 +261,197 @@ fn replace_tokens(line: &str, handles: &[String]) -> String {
     out
 }
 
-struct Case {
-    args: &'static [&'static str],
-    golden: &'static str,
+/// `0x` and five or more hex digits: an address, shown as `PTR`.
+fn hide_pointers(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("0x") {
+        let digits = rest[i + 2..]
+            .bytes()
+            .take_while(|b| b.is_ascii_hexdigit())
+            .count();
+        out.push_str(&rest[..i]);
+        if digits >= 5 {
+            out.push_str("PTR");
+        } else {
+            out.push_str(&rest[i..i + 2 + digits]);
+        }
+        rest = &rest[i + 2 + digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
-/// The golden of a case; `tcp6` is `tcp4` over `::1` (the same calls).
-fn golden(args: &[&str]) -> String {
-    if args[0] != "tcp6" {
-        return CASES
-            .iter()
-            .find(|c| c.args == args)
-            .unwrap()
-            .golden
-            .to_string();
+/// The two test programs.
+#[derive(Clone, Copy, PartialEq)]
+enum Prog {
+    /// wsprobe.c: the BSD calls.
+    Bsd,
+    /// wsaprobe.c: the WSA calls.
+    Wsa,
+}
+
+impl Prog {
+    fn source(self) -> &'static str {
+        match self {
+            Prog::Bsd => "wsprobe.c",
+            Prog::Wsa => "wsaprobe.c",
+        }
     }
-    CASES[0]
-        .golden
-        .replace("\"tcp4\"", "\"tcp6\"")
-        .replace("AF_INET,", "AF_INET6,")
-        .replace("127.0.0.1:0, 16", "[::1]:0, 28")
-        .replace("127.0.0.1:PORT, 16", "[::1]:PORT, 28")
-        .replace("127.0.0.1:PORT", "[::1]:PORT")
+
+    fn exe(self, traced: bool) -> &'static str {
+        match (self, traced) {
+            (Prog::Bsd, false) => "bare.exe",
+            (Prog::Bsd, true) => "traced.exe",
+            (Prog::Wsa, false) => "wsa_bare.exe",
+            (Prog::Wsa, true) => "wsa_traced.exe",
+        }
+    }
+}
+
+struct Case {
+    prog: Prog,
+    args: &'static [&'static str],
+    /// Options of `sock-trace run` besides the output.
+    options: &'static [&'static str],
+    /// The text trace, normalised (tests/goldens/).
+    golden: &'static str,
+    /// What the program prints (traced as untraced), when pinned.
+    output: Option<&'static str>,
+    exit: i32,
+}
+
+const fn bsd(args: &'static [&'static str], golden: &'static str) -> Case {
+    Case {
+        prog: Prog::Bsd,
+        args,
+        options: &[],
+        golden,
+        output: None,
+        exit: 0,
+    }
+}
+
+/// A WSA case, traced with `--dump` so that the payloads show.
+const fn wsa(args: &'static [&'static str], golden: &'static str, output: &'static str) -> Case {
+    Case {
+        prog: Prog::Wsa,
+        args,
+        options: &["--dump"],
+        golden,
+        output: Some(output),
+        exit: 0,
+    }
 }
 
 const CASES: &[Case] = &[
-    Case {
-        args: &["tcp4"],
-        golden: r#"+++ process PID started by PID: "PATH\traced.exe" "traced.exe" "tcp4" +++
-WSAStartup(0x202) = 0
-socket(AF_INET, SOCK_STREAM, IPPROTO_IP) = s1
-bind(s1, 127.0.0.1:0, 16) = 0
-getsockname(s1) = 0 => addr=127.0.0.1:PORT
-listen(s1, 4) = 0
-socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = s2
-setsockopt(s2, IPPROTO_TCP, TCP_NODELAY, 1, 4) = 0
-connect(s2, 127.0.0.1:PORT, 16) = 0
-accept(s1) = s3 => peer=127.0.0.1:PORT
-send(s2, 19, 0) = 19
-select(0, [s3], NULL, NULL, 5s) = 1 => readfds=[s3]
-recv(s3, 64, 0) = 19
-getsockopt(s3, SOL_SOCKET, SO_TYPE) = 0 => optval=1, optlen=4
-ioctlsocket(s3, 0x4004667f) = 0 => value=0
-shutdown(s2, SHUT_WR) = 0
-recv(s3, 45, 0) = 0
-closesocket(s3) = 0
-closesocket(s2) = 0
-closesocket(s1) = 0
-WSACleanup() = 0
-+++ exited with 0 +++
-"#,
-    },
-    Case {
-        args: &["udp"],
-        golden: r#"+++ process PID started by PID: "PATH\traced.exe" "traced.exe" "udp" +++
-WSAStartup(0x202) = 0
-socket(AF_INET, SOCK_DGRAM, IPPROTO_IP) = s1
-bind(s1, 127.0.0.1:0, 16) = 0
-getsockname(s1) = 0 => addr=127.0.0.1:PORT
-socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP) = s2
-sendto(s2, 8, 0, 127.0.0.1:PORT) = 8
-recvfrom(s1, 32, 0) = 8 => addr=127.0.0.1:PORT
-closesocket(s2) = 0
-closesocket(s1) = 0
-WSACleanup() = 0
-+++ exited with 0 +++
-"#,
-    },
+    bsd(&["tcp4"], include_str!("goldens/tcp4.txt")),
+    bsd(&["udp"], include_str!("goldens/udp.txt")).output(
+        "udp: sent 8, received 8 \"datagram\" from 127.0.0.1: 1\n",
+    ),
     // The program prints WSAGetLastError() after the refused connect:
     // 10061 traced as untraced (the outputs are compared).
-    Case {
-        args: &["refused"],
-        golden: r#"+++ process PID started by PID: "PATH\traced.exe" "traced.exe" "refused" +++
-WSAStartup(0x202) = 0
-socket(AF_INET, SOCK_STREAM, IPPROTO_IP) = s1
-bind(s1, 127.0.0.1:0, 16) = 0
-getsockname(s1) = 0 => addr=127.0.0.1:PORT
-closesocket(s1) = 0
-socket(AF_INET, SOCK_STREAM, IPPROTO_IP) = s1
-connect(s1, 127.0.0.1:PORT, 16) = -1 WSAECONNREFUSED (10061) Connection refused
-closesocket(s1) = 0
-WSACleanup() = 0
-+++ exited with 0 +++
-"#,
-    },
-    Case {
-        args: &["resolve"],
-        golden: r#"+++ process PID started by PID: "PATH\traced.exe" "traced.exe" "resolve" +++
-WSAStartup(0x202) = 0
-getaddrinfo("localhost", "80", {flags=0, family=AF_INET, socktype=SOCK_STREAM, protocol=0}) = 0 => res=[{family=AF_INET, socktype=SOCK_STREAM, protocol=IPPROTO_IP, addr=127.0.0.1:80}]
-freeaddrinfo(PTR) = void
-WSACleanup() = 0
-+++ exited with 0 +++
-"#,
-    },
-    Case {
-        args: &["exit", "7"],
-        golden: r#"+++ process PID started by PID: "PATH\traced.exe" "traced.exe" "exit" "7" +++
-WSAStartup(0x202) = 0
-WSACleanup() = 0
-+++ exited with 7 +++
-"#,
-    },
+    bsd(&["refused"], include_str!("goldens/refused.txt"))
+        .output("refused: connect -1, WSAGetLastError 10061, again 10061\n"),
+    bsd(&["resolve"], include_str!("goldens/resolve.txt"))
+        .output("resolve: getaddrinfo 0, 1 results, first is 127.0.0.1: 1\n"),
+    bsd(&["exit", "7"], include_str!("goldens/exit-7.txt")).exit(7),
+    wsa(
+        &["event"],
+        include_str!("goldens/wsa-event.txt"),
+        "event: pending 1, sent 12, completed 1 with 12 \"hello wsabuf\"\n",
+    ),
+    wsa(
+        &["routine"],
+        include_str!("goldens/wsa-routine.txt"),
+        "routine: pending 1, sent 12, alerted 1, routine ran 1 time(s): error 0, 12 \"hello wsabuf\"\n",
+    ),
+    wsa(
+        &["poll"],
+        include_str!("goldens/wsa-poll.txt"),
+        "poll: before 0, sent 12, after 1, readable 1\n",
+    ),
+    wsa(
+        &["connectex"],
+        include_str!("goldens/wsa-connectex.txt"),
+        "connectex: immediate 0 or pending 1, completed 1 with 9, received 9 \"connected\"\n",
+    ),
+    wsa(
+        &["acceptex"],
+        include_str!("goldens/wsa-acceptex.txt"),
+        "acceptex: immediate 0 or pending 1, completed 1 with 0\n",
+    ),
 ];
 
-/// What the probe must print (the same traced and untraced).
-fn expected_output(args: &[&str]) -> Option<&'static str> {
-    Some(match args[0] {
-        "refused" => "refused: connect -1, WSAGetLastError 10061, again 10061\n",
-        "udp" => "udp: sent 8, received 8 \"datagram\" from 127.0.0.1: 1\n",
-        "resolve" => "resolve: getaddrinfo 0, 1 results, first is 127.0.0.1: 1\n",
-        _ => return None,
-    })
+impl Case {
+    const fn output(self, output: &'static str) -> Case {
+        Case {
+            output: Some(output),
+            ..self
+        }
+    }
+
+    const fn exit(self, exit: i32) -> Case {
+        Case { exit, ..self }
+    }
+
+    /// `tcp6` is `tcp4` over `::1` (the same calls).
+    fn tcp6() -> (Case, String) {
+        let golden = CASES[0]
+            .golden
+            .replace("\"tcp4\"", "\"tcp6\"")
+            .replace("AF_INET,", "AF_INET6,")
+            .replace("127.0.0.1:0, 16", "[::1]:0, 28")
+            .replace("127.0.0.1:PORT, 16", "[::1]:PORT, 28")
+            .replace("127.0.0.1:PORT", "[::1]:PORT");
+        (bsd(&["tcp6"], ""), golden)
+    }
+
+    /// Runs the program bare and traced; what differs goes to `failures`.
+    fn check(&self, lab: &Lab, golden: &str, failures: &mut Vec<String>) {
+        let args = self.args;
+        let bare = lab.exe(&[&[self.prog.exe(false)], args].concat());
+        let run = ["sock-trace.exe", "run", "-o", "trace.txt"];
+        let traced =
+            lab.exe(&[&run[..], self.options, &["--", self.prog.exe(true)], args].concat());
+        if bare.stdout != traced.stdout || bare.status.code() != traced.status.code() {
+            failures.push(format!(
+                "{:?}: bare printed {:?} ({:?}), traced {:?} ({:?}); stderr {}",
+                args,
+                String::from_utf8_lossy(&bare.stdout),
+                bare.status.code(),
+                String::from_utf8_lossy(&traced.stdout),
+                traced.status.code(),
+                String::from_utf8_lossy(&traced.stderr)
+            ));
+            return;
+        }
+        if traced.status.code() != Some(self.exit) {
+            failures.push(format!(
+                "{:?}: exit code {:?}, not {}",
+                args,
+                traced.status.code(),
+                self.exit
+            ));
+        }
+        if let Some(want) = self.output {
+            let got = String::from_utf8_lossy(&traced.stdout).replace("\r\n", "\n");
+            if got != want {
+                failures.push(format!(
+                    "{:?}: the program printed {got:?}, not {want:?}",
+                    args
+                ));
+            }
+        }
+        let text = std::fs::read_to_string(lab.dir.join("trace.txt")).unwrap_or_default();
+        let got = normalise(&text, self.prog == Prog::Wsa);
+        if got != golden {
+            failures.push(format!(
+                "{:?}: trace differs from the golden.\n--- got (normalised)\n{got}--- raw\n{text}",
+                args
+            ));
+        }
+    }
 }
 
 /// The socket an `accept` call returned, from the JSON lines.
@@ -370,70 +464,9 @@ fn funcs_fd(lines: &str, func: &str) -> serde_json::Value {
         .unwrap_or_default()
 }
 
-#[test]
-fn winsock_programs_traced_under_wine() {
-    let Some(lab) = setup() else { return };
-    let mut failures = Vec::new();
-    let tcp6: &[&str] = &["tcp6"];
-    for args in CASES.iter().map(|c| c.args).chain([tcp6]) {
-        let want_golden = golden(args);
-        let bare = lab.exe(&[&["bare.exe"], args].concat());
-        let trace = lab.dir.join("trace.txt");
-        let traced = lab.exe(
-            &[
-                &[
-                    "sock-trace.exe",
-                    "run",
-                    "-o",
-                    "trace.txt",
-                    "--",
-                    "traced.exe",
-                ],
-                args,
-            ]
-            .concat(),
-        );
-        if bare.stdout != traced.stdout || bare.status.code() != traced.status.code() {
-            failures.push(format!(
-                "{:?}: bare printed {:?} ({:?}), traced {:?} ({:?}); stderr {}",
-                args,
-                String::from_utf8_lossy(&bare.stdout),
-                bare.status.code(),
-                String::from_utf8_lossy(&traced.stdout),
-                traced.status.code(),
-                String::from_utf8_lossy(&traced.stderr)
-            ));
-            continue;
-        }
-        let want_code = if args[0] == "exit" { 7 } else { 0 };
-        if traced.status.code() != Some(want_code) {
-            failures.push(format!(
-                "{:?}: exit code {:?}, not {want_code}",
-                args,
-                traced.status.code()
-            ));
-        }
-        if let Some(want) = expected_output(args) {
-            let got = String::from_utf8_lossy(&traced.stdout).replace("\r\n", "\n");
-            if got != want {
-                failures.push(format!(
-                    "{:?}: the program printed {got:?}, not {want:?}",
-                    args
-                ));
-            }
-        }
-        let text = std::fs::read_to_string(&trace).unwrap_or_default();
-        let got = normalise(&text);
-        if got != want_golden {
-            failures.push(format!(
-                "{:?}: trace differs from the golden.\n--- got (normalised)\n{got}--- raw\n{text}",
-                args
-            ));
-        }
-    }
-    // The same run as JSON lines: every line parses, the first is the
-    // process, and the calls are the text trace's.
-    let json = lab.exe(&[
+/// `sock-trace.exe run --format jsonl` of `exe args`: every line parsed.
+fn json_lines(lab: &Lab, exe: &str, args: &[&str]) -> (String, Vec<serde_json::Value>) {
+    let run = [
         "sock-trace.exe",
         "run",
         "--format",
@@ -441,15 +474,37 @@ fn winsock_programs_traced_under_wine() {
         "-o",
         "trace.jsonl",
         "--",
-        "traced.exe",
-        "tcp4",
-    ]);
-    assert_eq!(json.status.code(), Some(0), "{json:?}");
+        exe,
+    ];
+    let out = lab.exe(&[&run[..], args].concat());
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
     let lines = std::fs::read_to_string(lab.dir.join("trace.jsonl")).unwrap();
+    let parsed = lines
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("JSON line {} does not parse ({e}): {line}", i + 1))
+        })
+        .collect();
+    (lines, parsed)
+}
+
+#[test]
+fn winsock_programs_traced_under_wine() {
+    let Some(lab) = setup() else { return };
+    let mut failures = Vec::new();
+    for case in CASES {
+        case.check(&lab, case.golden, &mut failures);
+    }
+    let (tcp6, golden) = Case::tcp6();
+    tcp6.check(&lab, &golden, &mut failures);
+    // The same run as JSON lines: every line parses, the first is the
+    // process, and the calls are the text trace's.
+    let (lines, parsed) = json_lines(&lab, "traced.exe", &["tcp4"]);
     let mut funcs = Vec::new();
-    for (i, line) in lines.lines().enumerate() {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("JSON line {} does not parse ({e}): {line}", i + 1));
+    for (i, v) in parsed.iter().enumerate() {
+        let line = lines.lines().nth(i).unwrap();
         if i == 0 {
             assert_eq!(v["type"], "process", "{line}");
             assert_eq!(
@@ -475,5 +530,20 @@ fn winsock_programs_traced_under_wine() {
         .map(|l| l[..l.find('(').unwrap()].to_string())
         .collect();
     assert_eq!(funcs, text_funcs);
+    // A completion routine's record, as JSON: the pending WSARecv, then
+    // the routine's run naming it, with the bytes it moved.
+    let (_, parsed) = json_lines(&lab, "wsa_traced.exe", &["routine"]);
+    let call = |f: &str| {
+        parsed
+            .iter()
+            .find(|v| v["func"] == f)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (recv, done) = (call("WSARecv"), call("CompletionRoutine"));
+    assert_eq!(recv["result"]["error"]["name"], "WSA_IO_PENDING", "{recv}");
+    assert_eq!(done["args"]["op"], "WSARecv", "{done}");
+    assert_eq!(done["args"]["s"], recv["args"]["s"], "{done}");
+    assert_eq!(done["result"]["value"], 12, "{done}");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
