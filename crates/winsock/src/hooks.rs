@@ -12,6 +12,8 @@
 use crate::area::{emit, wanted, Call};
 use crate::forward::*;
 use crate::sys::{self, safe_read, safe_read_val};
+use actions::{Target, Verdict};
+use core::cell::Cell;
 use core::ffi::c_void;
 use sock_trace_event::record::RecordWriter;
 use sock_trace_event::{role, Func, Tag};
@@ -137,11 +139,22 @@ pub unsafe extern "system" fn st_socket(af: i32, ty: i32, protocol: i32) -> Sock
     let Some(f) = real!(I_socket, unsafe extern "system" fn(i32, i32, i32) -> Socket) else {
         return INVALID_SOCKET;
     };
+    let v = Cell::new(Verdict::default());
     traced!(
         Func::Socket,
         0,
-        unsafe { f(af, ty, protocol) },
+        actions::perform(
+            &v,
+            Func::Socket,
+            || Target {
+                family: af,
+                ..Target::socket(0)
+            },
+            |r| r as Socket,
+            || unsafe { f(af, ty, protocol) }
+        ),
         |w, r, max| {
+            w.header().flags |= v.get().flags();
             args(
                 w,
                 &[af as i64 as u64, ty as i64 as u64, protocol as i64 as u64],
@@ -174,11 +187,23 @@ unsafe fn addr_call(func: Func, i: usize, s: Socket, name: *const u8, len: i32) 
     let Some(f) = real!(i, AddrFn) else {
         return -1;
     };
+    let v = Cell::new(Verdict::default());
     traced!(
         func,
         0,
-        unsafe { f(s, name, len) },
+        actions::perform(
+            &v,
+            func,
+            || Target {
+                addr: name,
+                addrlen: len,
+                ..Target::socket(s)
+            },
+            |r| r as i32,
+            || unsafe { f(s, name, len) }
+        ),
         |w, r, max| {
+            w.header().flags |= v.get().flags();
             args(w, &[s as u64, name as u64, len as i64 as u64]);
             addr_in(w, role::ADDR, name, len);
         },
@@ -220,11 +245,19 @@ pub unsafe extern "system" fn st_accept(s: Socket, addr: *mut u8, len: *mut i32)
     ) else {
         return INVALID_SOCKET;
     };
+    let v = Cell::new(Verdict::default());
     traced!(
         Func::Accept,
         0,
-        unsafe { f(s, addr, len) },
+        actions::perform(
+            &v,
+            Func::Accept,
+            || Target::socket(s),
+            |r| r as Socket,
+            || unsafe { f(s, addr, len) }
+        ),
         |w, r, max| {
+            w.header().flags |= v.get().flags();
             args(w, &[s as u64, addr as u64, len as u64]);
             if r != INVALID_SOCKET {
                 addr_out(w, role::ADDR_OUT, addr, len);
@@ -281,11 +314,19 @@ unsafe fn io_call(
         return -1;
     };
     let extra = len.max(0) as usize;
+    let v = Cell::new(Verdict::default());
     traced!(
         func,
         extra,
-        unsafe { f(s, buf, len, flags) },
+        actions::perform(
+            &v,
+            func,
+            || Target::socket(s),
+            |r| r as i32,
+            || unsafe { f(s, buf, len, flags) }
+        ),
         |w, r, max| {
+            w.header().flags |= v.get().flags();
             args(
                 w,
                 &[s as u64, buf as u64, len as i64 as u64, flags as i64 as u64],
@@ -330,11 +371,23 @@ pub unsafe extern "system" fn st_sendto(
         return -1;
     };
     let extra = len.max(0) as usize;
+    let v = Cell::new(Verdict::default());
     traced!(
         Func::Sendto,
         extra,
-        unsafe { f(s, buf, len, flags, to, tolen) },
+        actions::perform(
+            &v,
+            Func::Sendto,
+            || Target {
+                addr: to,
+                addrlen: tolen,
+                ..Target::socket(s)
+            },
+            |r| r as i32,
+            || unsafe { f(s, buf, len, flags, to, tolen) }
+        ),
         |w, r, max| {
+            w.header().flags |= v.get().flags();
             args(
                 w,
                 &[
@@ -367,11 +420,19 @@ pub unsafe extern "system" fn st_recvfrom(
         return -1;
     };
     let extra = len.max(0) as usize;
+    let v = Cell::new(Verdict::default());
     traced!(
         Func::Recvfrom,
         extra,
-        unsafe { f(s, buf, len, flags, from, fromlen) },
+        actions::perform(
+            &v,
+            Func::Recvfrom,
+            || Target::socket(s),
+            |r| r as i32,
+            || unsafe { f(s, buf, len, flags, from, fromlen) }
+        ),
         |w, r, max| {
+            w.header().flags |= v.get().flags();
             args(
                 w,
                 &[
@@ -669,11 +730,19 @@ pub unsafe extern "system" fn st_getaddrinfo(
     let Some(f) = real!(I_getaddrinfo, F) else {
         return 10045;
     };
+    let v = Cell::new(Verdict::default());
     traced!(
         Func::Getaddrinfo,
         8192,
-        unsafe { f(node, service, hints, res) },
+        actions::perform(
+            &v,
+            Func::Getaddrinfo,
+            || Target::socket(0),
+            |r| r as i32,
+            || unsafe { f(node, service, hints, res) }
+        ),
         |w, r, max| {
+            w.header().flags |= v.get().flags();
             let first = if r == 0 && !res.is_null() {
                 safe_read_val(res).unwrap_or(core::ptr::null())
             } else {
@@ -760,6 +829,7 @@ pub static st_in6addr_any: [u8; 16] = [0; 16];
 pub static st_in6addr_loopback: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
 
 // The WSA calls (and their overlapped bookkeeping), after the macros above
-// so that they see them.
+// so that they see them; the action rules the hooks apply.
+pub(crate) mod actions;
 mod overlapped;
 mod wsa;

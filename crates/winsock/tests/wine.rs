@@ -202,9 +202,14 @@ fn normalise(trace: &str, pointers: bool) -> String {
                 line = format!("freeaddrinfo(PTR{}", &line[close..]);
             }
         }
-        // Durations.
-        if let (Some(a), true) = (line.rfind(" <"), line.ends_with('>')) {
-            line.truncate(a);
+        // Durations: ` <0.000123>`, last or before a note (`(injected)`).
+        if let Some(a) = line.rfind(" <") {
+            if let Some(b) = line[a..].find('>') {
+                let d = &line[a + 2..a + b];
+                if !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+                    line.replace_range(a..a + b + 1, "");
+                }
+            }
         }
         // New handles: results of socket and accept.
         let creates = ["socket(", "accept(", "WSASocket(", "WSAAccept("];
@@ -319,6 +324,8 @@ struct Case {
     /// What the program prints (traced as untraced), when pinned.
     output: Option<&'static str>,
     exit: i32,
+    /// Whether the program behaves as untraced (not under a fault rule).
+    as_bare: bool,
 }
 
 const fn bsd(args: &'static [&'static str], golden: &'static str) -> Case {
@@ -329,6 +336,7 @@ const fn bsd(args: &'static [&'static str], golden: &'static str) -> Case {
         golden,
         output: None,
         exit: 0,
+        as_bare: true,
     }
 }
 
@@ -341,6 +349,7 @@ const fn wsa(args: &'static [&'static str], golden: &'static str, output: &'stat
         golden,
         output: Some(output),
         exit: 0,
+        as_bare: true,
     }
 }
 
@@ -356,6 +365,15 @@ const CASES: &[Case] = &[
     bsd(&["resolve"], include_str!("goldens/resolve.txt"))
         .output("resolve: getaddrinfo 0, 1 results, first is 127.0.0.1: 1\n"),
     bsd(&["exit", "7"], include_str!("goldens/exit-7.txt")).exit(7),
+    // A fault rule: connect fails with WSAECONNREFUSED, which the program
+    // reads back from WSAGetLastError() (wsprobe's fail() prints it).
+    Case {
+        options: &["--inject", "connect=ECONNREFUSED"],
+        as_bare: false,
+        ..bsd(&["tcp4"], include_str!("goldens/fault-connect.txt"))
+            .output("connect failed: 10061\n")
+            .exit(1)
+    },
     wsa(
         &["event"],
         include_str!("goldens/wsa-event.txt"),
@@ -414,7 +432,8 @@ impl Case {
         let run = ["sock-trace.exe", "run", "-o", "trace.txt"];
         let traced =
             lab.exe(&[&run[..], self.options, &["--", self.prog.exe(true)], args].concat());
-        if bare.stdout != traced.stdout || bare.status.code() != traced.status.code() {
+        let differs = bare.stdout != traced.stdout || bare.status.code() != traced.status.code();
+        if self.as_bare && differs {
             failures.push(format!(
                 "{:?}: bare printed {:?} ({:?}), traced {:?} ({:?}); stderr {}",
                 args,
@@ -499,6 +518,22 @@ fn winsock_programs_traced_under_wine() {
     }
     let (tcp6, golden) = Case::tcp6();
     tcp6.check(&lab, &golden, &mut failures);
+    // A delay rule: the same trace (durations aside), and send took the
+    // 200 ms it was held.
+    let delayed = Case {
+        options: &["--delay", "send=200"],
+        ..bsd(&["tcp4"], CASES[0].golden)
+    };
+    delayed.check(&lab, CASES[0].golden, &mut failures);
+    let text = std::fs::read_to_string(lab.dir.join("trace.txt")).unwrap_or_default();
+    let send = text.lines().find(|l| l.starts_with("send(")).unwrap_or("");
+    let secs: f64 = send
+        .rsplit_once(" <")
+        .and_then(|(_, d)| d.trim_end_matches('>').parse().ok())
+        .unwrap_or(0.0);
+    if secs < 0.2 {
+        failures.push(format!("a 200 ms send delay: {send:?}"));
+    }
     // The same run as JSON lines: every line parses, the first is the
     // process, and the calls are the text trace's.
     let (lines, parsed) = json_lines(&lab, "traced.exe", &["tcp4"]);
