@@ -15,9 +15,7 @@ use sock_trace_event::ring::{max_record, CAPTURE_DISABLED};
 use sock_trace_event::{platform, role, Func, Shm, Tag};
 use windows_sys::Win32::System::Environment::{GetCommandLineW, GetEnvironmentVariableW};
 use windows_sys::Win32::System::LibraryLoader::GetModuleFileNameW;
-use windows_sys::Win32::System::Memory::{
-    MapViewOfFile, VirtualQuery, FILE_MAP_READ, FILE_MAP_WRITE, MEMORY_BASIC_INFORMATION,
-};
+use windows_sys::Win32::System::Memory::{MapViewOfFile, FILE_MAP_READ, FILE_MAP_WRITE};
 use windows_sys::Win32::System::Threading::{GetCurrentProcessId, GetCurrentThreadId};
 
 static BASE: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
@@ -80,18 +78,9 @@ pub fn attach() {
     if base.is_null() {
         return;
     }
-    // SAFETY: valid out-pointer of the right size.
-    let mut info: MEMORY_BASIC_INFORMATION = unsafe { core::mem::zeroed() };
-    let got = unsafe {
-        VirtualQuery(
-            base as *const _,
-            &mut info,
-            core::mem::size_of::<MEMORY_BASIC_INFORMATION>(),
-        )
-    };
-    if got == 0 {
+    let Some(info) = sys::region(base) else {
         return;
-    }
+    };
     let len = info.RegionSize;
     // SAFETY: a mapped view of `len` bytes.
     let Ok(shm) = (unsafe { Shm::attach(base, len) }) else {

@@ -260,18 +260,17 @@ fn moved(rec: &Ctx<'_, '_>, ev: &mut Event, out: bool, bytes: i64) {
     let Some(d) = rec.find(Tag::Bytes, r) else {
         return;
     };
-    let mut buffers = Vec::new();
-    if let Some(lens) = rec.ints(role::IOV_LENS) {
-        let mut left = total;
-        for l in lens.iter() {
-            if left == 0 {
-                break;
-            }
-            let take = (l.max(0) as u64).min(left);
-            buffers.push(take);
-            left -= take;
-        }
-    }
+    // Each WSABUF's share of the bytes, up to the last one they reached.
+    let buffers = rec.ints(role::IOV_LENS).map_or(Vec::new(), |lens| {
+        lens.iter()
+            .scan(total, |left, l| {
+                let take = (l.max(0) as u64).min(*left);
+                let reached = *left > 0;
+                *left -= take;
+                reached.then_some(take)
+            })
+            .collect()
+    });
     ev.data = Some(Payload {
         outgoing: out,
         shown: d.to_vec(),

@@ -102,8 +102,8 @@ fn winsock_failure(ret: i64, error: i32) -> (i64, i32) {
 /// Whether some rule names `func`: the only cost on unaffected calls.
 #[inline(always)]
 pub fn wanted(func: Func) -> bool {
-    let id = func as usize;
-    FUNCS[id / 64].load(Ordering::Relaxed) & (1 << (id % 64)) != 0
+    let (word, bit) = (func as usize >> 6, func as usize & 63);
+    (FUNCS[word].load(Ordering::Relaxed) >> bit) & 1 == 1
 }
 
 /// What a call is about, for the rules' filters.
@@ -211,24 +211,25 @@ fn apply(func: Func, t: &Target) -> Verdict {
     let applicable = APPLICABLE.load(Ordering::Relaxed);
     let mut before_ns = 0u64;
     let mut peer = None;
+    // A rule counts a call when it applies to this program and function
+    // and its filters let the call through; then nth/every/p choose.
+    let passes = |i: usize, r: &ActionRule, peer: &mut Option<_>| {
+        applicable & (1 << i) != 0
+            && r.funcs.contains(func)
+            && (r.flags & ACTION_FAMILY == 0 || linux_family(t.family) == Some(r.family as i32))
+            && (r.flags & (ACTION_PEER | ACTION_PORT) == 0 || {
+                // Asked for once per call, and only when a rule filters.
+                let (fam, ip, iplen, port) = *peer.get_or_insert_with(|| peer_of(t));
+                fam != 0 && r.peer_matches(fam, &ip[..iplen], port)
+            })
+    };
     for (i, r) in rules.iter().enumerate() {
-        if applicable & (1 << i) == 0 || !r.funcs.contains(func) {
+        if !passes(i, r, &mut peer) {
             continue;
         }
-        if r.flags & ACTION_FAMILY != 0 && linux_family(t.family) != Some(r.family as i32) {
-            continue;
-        }
-        if r.flags & (ACTION_PEER | ACTION_PORT) != 0 {
-            let (fam, ip, iplen, port) = *peer.get_or_insert_with(|| peer_of(t));
-            if fam == 0 || !r.peer_matches(fam, &ip[..iplen], port) {
-                continue;
-            }
-        }
-        let n = COUNTS[i].fetch_add(1, Ordering::Relaxed) + 1;
-        if !r.fires(i, n) {
-            continue;
-        }
+        let n = 1 + COUNTS[i].fetch_add(1, Ordering::Relaxed);
         match r.kind {
+            _ if !r.fires(i, n) => {}
             ACTION_DELAY if r.flags & ACTION_AFTER != 0 => v.after_ns += r.delay_ns(i, n),
             ACTION_DELAY => before_ns += r.delay_ns(i, n),
             ACTION_FAULT if v.fail.is_none() => v.fail = Some((r.ret, r.error as u32)),

@@ -251,182 +251,110 @@ unsafe extern "system" fn st_completion(err: u32, bytes: u32, ovl: *mut c_void, 
     unsafe { f(err, bytes, ovl, flags) }
 }
 
+// The real functions' types.
+#[rustfmt::skip]
+type SendFn = unsafe extern "system" fn(Socket, *const WsaBuf, u32, *mut u32, u32, *mut c_void, usize) -> i32;
+#[rustfmt::skip]
+type RecvFn = unsafe extern "system" fn(Socket, *const WsaBuf, u32, *mut u32, *mut u32, *mut c_void, usize) -> i32;
+#[rustfmt::skip]
+type SendToFn = unsafe extern "system" fn(Socket, *const WsaBuf, u32, *mut u32, u32, *const u8, i32, *mut c_void, usize) -> i32;
+#[rustfmt::skip]
+type RecvFromFn = unsafe extern "system" fn(Socket, *const WsaBuf, u32, *mut u32, *mut u32, *mut u8, *mut i32, *mut c_void, usize) -> i32;
+
+impl IoCall {
+    /// A send: its flags by value.
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        func: Func,
+        s: Socket,
+        bufs: *const WsaBuf,
+        count: u32,
+        bytes: *mut u32,
+        flags: u32,
+        ovl: *mut c_void,
+        routine: usize,
+    ) -> IoCall {
+        IoCall {
+            func,
+            out: true,
+            s,
+            bufs,
+            count,
+            bytes,
+            flags,
+            flags_out: core::ptr::null(),
+            ovl: ovl as usize,
+            routine,
+        }
+    }
+
+    /// A receive: its flags in and out through lpFlags.
+    #[allow(clippy::too_many_arguments)]
+    fn recv(
+        func: Func,
+        s: Socket,
+        bufs: *const WsaBuf,
+        count: u32,
+        bytes: *mut u32,
+        flags: *mut u32,
+        ovl: *mut c_void,
+        routine: usize,
+    ) -> IoCall {
+        let before = (!flags.is_null())
+            .then(|| safe_read_val(flags as *const u32))
+            .flatten();
+        IoCall {
+            func,
+            out: false,
+            s,
+            bufs,
+            count,
+            bytes,
+            flags: before.unwrap_or(0),
+            flags_out: flags,
+            ovl: ovl as usize,
+            routine,
+        }
+    }
+}
+
 #[no_mangle]
-pub unsafe extern "system" fn st_WSASend(
-    s: Socket,
-    bufs: *const WsaBuf,
-    count: u32,
-    sent: *mut u32,
-    flags: u32,
-    ovl: *mut c_void,
-    routine: usize,
-) -> i32 {
-    type F = unsafe extern "system" fn(
-        Socket,
-        *const WsaBuf,
-        u32,
-        *mut u32,
-        u32,
-        *mut c_void,
-        usize,
-    ) -> i32;
-    let Some(f) = real!(I_WSASend, F) else {
-        return -1;
-    };
-    let c = IoCall {
-        func: Func::WsaSend,
-        out: true,
-        s,
-        bufs,
-        count,
-        bytes: sent,
-        flags,
-        flags_out: core::ptr::null(),
-        ovl: ovl as usize,
-        routine,
-    };
+#[rustfmt::skip]
+pub unsafe extern "system" fn st_WSASend(s: Socket, bufs: *const WsaBuf, count: u32, sent: *mut u32, flags: u32, ovl: *mut c_void, routine: usize) -> i32 {
+    let Some(f) = real!(I_WSASend, SendFn) else { return -1 };
+    let c = IoCall::send(Func::WsaSend, s, bufs, count, sent, flags, ovl, routine);
     unsafe { wsa_io(c, |rt| f(s, bufs, count, sent, flags, ovl, rt), |_, _| {}) }
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn st_WSARecv(
-    s: Socket,
-    bufs: *const WsaBuf,
-    count: u32,
-    got: *mut u32,
-    flags: *mut u32,
-    ovl: *mut c_void,
-    routine: usize,
-) -> i32 {
-    type F = unsafe extern "system" fn(
-        Socket,
-        *const WsaBuf,
-        u32,
-        *mut u32,
-        *mut u32,
-        *mut c_void,
-        usize,
-    ) -> i32;
-    let Some(f) = real!(I_WSARecv, F) else {
-        return -1;
-    };
-    let c = IoCall {
-        func: Func::WsaRecv,
-        out: false,
-        s,
-        bufs,
-        count,
-        bytes: got,
-        flags: (!flags.is_null())
-            .then(|| safe_read_val(flags as *const u32))
-            .flatten()
-            .unwrap_or(0),
-        flags_out: flags,
-        ovl: ovl as usize,
-        routine,
-    };
+#[rustfmt::skip]
+pub unsafe extern "system" fn st_WSARecv(s: Socket, bufs: *const WsaBuf, count: u32, got: *mut u32, flags: *mut u32, ovl: *mut c_void, routine: usize) -> i32 {
+    let Some(f) = real!(I_WSARecv, RecvFn) else { return -1 };
+    let c = IoCall::recv(Func::WsaRecv, s, bufs, count, got, flags, ovl, routine);
     unsafe { wsa_io(c, |rt| f(s, bufs, count, got, flags, ovl, rt), |_, _| {}) }
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn st_WSASendTo(
-    s: Socket,
-    bufs: *const WsaBuf,
-    count: u32,
-    sent: *mut u32,
-    flags: u32,
-    to: *const u8,
-    tolen: i32,
-    ovl: *mut c_void,
-    routine: usize,
-) -> i32 {
-    type F = unsafe extern "system" fn(
-        Socket,
-        *const WsaBuf,
-        u32,
-        *mut u32,
-        u32,
-        *const u8,
-        i32,
-        *mut c_void,
-        usize,
-    ) -> i32;
-    let Some(f) = real!(I_WSASendTo, F) else {
-        return -1;
-    };
-    let c = IoCall {
-        func: Func::WsaSendTo,
-        out: true,
-        s,
-        bufs,
-        count,
-        bytes: sent,
-        flags,
-        flags_out: core::ptr::null(),
-        ovl: ovl as usize,
-        routine,
-    };
-    unsafe {
-        wsa_io(
-            c,
-            |rt| f(s, bufs, count, sent, flags, to, tolen, ovl, rt),
-            |w, _| addr_in(w, role::ADDR, to, tolen),
-        )
-    }
+#[rustfmt::skip]
+pub unsafe extern "system" fn st_WSASendTo(s: Socket, bufs: *const WsaBuf, count: u32, sent: *mut u32, flags: u32, to: *const u8, tolen: i32, ovl: *mut c_void, routine: usize) -> i32 {
+    let Some(f) = real!(I_WSASendTo, SendToFn) else { return -1 };
+    let c = IoCall::send(Func::WsaSendTo, s, bufs, count, sent, flags, ovl, routine);
+    let call = |rt| unsafe { f(s, bufs, count, sent, flags, to, tolen, ovl, rt) };
+    unsafe { wsa_io(c, call, |w, _| addr_in(w, role::ADDR, to, tolen)) }
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn st_WSARecvFrom(
-    s: Socket,
-    bufs: *const WsaBuf,
-    count: u32,
-    got: *mut u32,
-    flags: *mut u32,
-    from: *mut u8,
-    fromlen: *mut i32,
-    ovl: *mut c_void,
-    routine: usize,
-) -> i32 {
-    type F = unsafe extern "system" fn(
-        Socket,
-        *const WsaBuf,
-        u32,
-        *mut u32,
-        *mut u32,
-        *mut u8,
-        *mut i32,
-        *mut c_void,
-        usize,
-    ) -> i32;
-    let Some(f) = real!(I_WSARecvFrom, F) else {
-        return -1;
+#[rustfmt::skip]
+pub unsafe extern "system" fn st_WSARecvFrom(s: Socket, bufs: *const WsaBuf, count: u32, got: *mut u32, flags: *mut u32, from: *mut u8, fromlen: *mut i32, ovl: *mut c_void, routine: usize) -> i32 {
+    let Some(f) = real!(I_WSARecvFrom, RecvFromFn) else { return -1 };
+    let c = IoCall::recv(Func::WsaRecvFrom, s, bufs, count, got, flags, ovl, routine);
+    let call = |rt| unsafe { f(s, bufs, count, got, flags, from, fromlen, ovl, rt) };
+    let from_blob = |w: &mut RecordWriter<'_>, r: i32| {
+        if r == 0 {
+            addr_out(w, role::ADDR_OUT, from, fromlen)
+        }
     };
-    let c = IoCall {
-        func: Func::WsaRecvFrom,
-        out: false,
-        s,
-        bufs,
-        count,
-        bytes: got,
-        flags: (!flags.is_null())
-            .then(|| safe_read_val(flags as *const u32))
-            .flatten()
-            .unwrap_or(0),
-        flags_out: flags,
-        ovl: ovl as usize,
-        routine,
-    };
-    unsafe {
-        wsa_io(
-            c,
-            |rt| f(s, bufs, count, got, flags, from, fromlen, ovl, rt),
-            |w, r| {
-                if r == 0 {
-                    addr_out(w, role::ADDR_OUT, from, fromlen)
-                }
-            },
-        )
-    }
+    unsafe { wsa_io(c, call, from_blob) }
 }
 
 /// Record: args `[s, lpOverlapped, fWait, op, 0, 0]` (op: the function id
@@ -484,26 +412,14 @@ pub unsafe extern "system" fn st_WSAGetOverlappedResult(
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn st_WSASocketA(
-    af: i32,
-    ty: i32,
-    protocol: i32,
-    info: *const c_void,
-    group: u32,
-    flags: u32,
-) -> Socket {
+#[rustfmt::skip]
+pub unsafe extern "system" fn st_WSASocketA(af: i32, ty: i32, protocol: i32, info: *const c_void, group: u32, flags: u32) -> Socket {
     unsafe { wsa_socket(I_WSASocketA, af, ty, protocol, info, group, flags) }
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn st_WSASocketW(
-    af: i32,
-    ty: i32,
-    protocol: i32,
-    info: *const c_void,
-    group: u32,
-    flags: u32,
-) -> Socket {
+#[rustfmt::skip]
+pub unsafe extern "system" fn st_WSASocketW(af: i32, ty: i32, protocol: i32, info: *const c_void, group: u32, flags: u32) -> Socket {
     unsafe { wsa_socket(I_WSASocketW, af, ty, protocol, info, group, flags) }
 }
 
@@ -794,6 +710,66 @@ pub unsafe extern "system" fn st_WSAIoctl(
     r
 }
 
+/// ConnectEx and AcceptEx: one buffer (`buf`, `len`: the data sent
+/// with the connect, received with the accept), a BOOL result; pending,
+/// the operation is kept for its completion. `fill` adds the arguments;
+/// the bytes moved at once follow as ARG_VAL `[bytes]` and the payload.
+#[allow(clippy::too_many_arguments)]
+unsafe fn extension_call(
+    func: Func,
+    socket: Socket,
+    (buf, len): (usize, u32),
+    bytes: *mut u32,
+    ovl: *mut c_void,
+    call: impl FnOnce() -> i32,
+    fill: impl FnOnce(&mut RecordWriter<'_>),
+) -> i32 {
+    let Some(max) = wanted(func) else {
+        return call();
+    };
+    let bufs = [(buf, len)];
+    let t_start = sys::now();
+    let r = call();
+    let err = sys::last_error();
+    if r == 0 && err == WSA_IO_PENDING {
+        let (keep, nbuf) = kept(&bufs[..(len > 0) as usize]);
+        let op = func as u16;
+        overlapped::put(
+            ovl as usize,
+            Pending {
+                socket,
+                op,
+                routine: 0,
+                bufs: keep,
+                nbuf,
+            },
+        );
+    }
+    let moved = (r != 0 && !bytes.is_null())
+        .then(|| safe_read_val(bytes as *const u32))
+        .flatten();
+    let extra = sample_room(&bufs);
+    emit(
+        Call {
+            func,
+            t_start,
+            ret: r as i64,
+            err,
+            extra,
+        },
+        |w| {
+            fill(w);
+            if let Some(n) = moved {
+                w.ints(role::ARG_VAL, &[n as i64]);
+                let dir = data_role(func as u16);
+                gather(w, dir, &bufs, n as u64, max);
+            }
+        },
+    );
+    sys::set_last_error(err);
+    r
+}
+
 /// ConnectEx through the pointer WSAIoctl handed out. Record: args `[s,
 /// name, namelen, lpSendBuffer, dwSendDataLength, lpOverlapped]`, the
 /// address, ret the BOOL, ARG_VAL `[bytes sent]` and the payload when it
@@ -808,70 +784,25 @@ unsafe extern "system" fn st_ConnectEx(
     sent: *mut u32,
     ovl: *mut c_void,
 ) -> i32 {
-    type F = unsafe extern "system" fn(
-        Socket,
-        *const u8,
-        i32,
-        *const u8,
-        u32,
-        *mut u32,
-        *mut c_void,
-    ) -> i32;
-    let p = REAL_CONNECTEX.load(Ordering::Acquire);
+    #[rustfmt::skip]
+    type F = unsafe extern "system" fn(Socket, *const u8, i32, *const u8, u32, *mut u32, *mut c_void) -> i32;
     // SAFETY: the function WSAIoctl gave for WSAID_CONNECTEX.
-    let f: F = unsafe { core::mem::transmute::<usize, F>(p) };
-    let Some(max) = wanted(Func::ConnectEx) else {
-        return unsafe { f(s, name, len, sendbuf, sendlen, sent, ovl) };
+    let f: F = unsafe { core::mem::transmute::<usize, F>(REAL_CONNECTEX.load(Ordering::Acquire)) };
+    let call = || unsafe { f(s, name, len, sendbuf, sendlen, sent, ovl) };
+    let fill = |w: &mut RecordWriter<'_>| {
+        let a = [
+            s as u64,
+            name as u64,
+            len as i64 as u64,
+            sendbuf as u64,
+            sendlen as u64,
+            ovl as u64,
+        ];
+        args(w, &a);
+        addr_in(w, role::ADDR, name, len);
     };
-    let bufs = [(sendbuf as usize, sendlen)];
-    let t_start = sys::now();
-    let r = unsafe { f(s, name, len, sendbuf, sendlen, sent, ovl) };
-    let err = sys::last_error();
-    if r == 0 && err == WSA_IO_PENDING {
-        let (keep, n) = kept(&bufs[..(sendlen > 0) as usize]);
-        overlapped::put(
-            ovl as usize,
-            Pending {
-                socket: s,
-                op: Func::ConnectEx as u16,
-                routine: 0,
-                bufs: keep,
-                nbuf: n,
-            },
-        );
-    }
-    let moved = (r != 0 && !sent.is_null())
-        .then(|| safe_read_val(sent as *const u32))
-        .flatten();
-    emit(
-        Call {
-            func: Func::ConnectEx,
-            t_start,
-            ret: r as i64,
-            err,
-            extra: sample_room(&bufs),
-        },
-        |w| {
-            args(
-                w,
-                &[
-                    s as u64,
-                    name as u64,
-                    len as i64 as u64,
-                    sendbuf as u64,
-                    sendlen as u64,
-                    ovl as u64,
-                ],
-            );
-            addr_in(w, role::ADDR, name, len);
-            if let Some(n) = moved {
-                w.ints(role::ARG_VAL, &[n as i64]);
-                gather(w, role::DATA_OUT, &bufs, n as u64, max);
-            }
-        },
-    );
-    sys::set_last_error(err);
-    r
+    let buf = (sendbuf as usize, sendlen);
+    unsafe { extension_call(Func::ConnectEx, s, buf, sent, ovl, call, fill) }
 }
 
 /// AcceptEx through the pointer WSAIoctl handed out. Record: args
@@ -890,73 +821,27 @@ unsafe extern "system" fn st_AcceptEx(
     got: *mut u32,
     ovl: *mut c_void,
 ) -> i32 {
-    type F = unsafe extern "system" fn(
-        Socket,
-        Socket,
-        *mut u8,
-        u32,
-        u32,
-        u32,
-        *mut u32,
-        *mut c_void,
-    ) -> i32;
-    let p = REAL_ACCEPTEX.load(Ordering::Acquire);
+    #[rustfmt::skip]
+    type F = unsafe extern "system" fn(Socket, Socket, *mut u8, u32, u32, u32, *mut u32, *mut c_void) -> i32;
     // SAFETY: the function WSAIoctl gave for WSAID_ACCEPTEX.
-    let f: F = unsafe { core::mem::transmute::<usize, F>(p) };
+    let f: F = unsafe { core::mem::transmute::<usize, F>(REAL_ACCEPTEX.load(Ordering::Acquire)) };
     let call = || unsafe {
         f(
             ls, accepted, outbuf, recvlen, local_len, remote_len, got, ovl,
         )
     };
-    let Some(max) = wanted(Func::AcceptEx) else {
-        return call();
+    let lens = local_len as u64 | (remote_len as u64) << 32;
+    let fill = |w: &mut RecordWriter<'_>| {
+        let a = [
+            ls as u64,
+            accepted as u64,
+            outbuf as u64,
+            recvlen as u64,
+            lens,
+            ovl as u64,
+        ];
+        args(w, &a);
     };
-    let bufs = [(outbuf as usize, recvlen)];
-    let t_start = sys::now();
-    let r = call();
-    let err = sys::last_error();
-    if r == 0 && err == WSA_IO_PENDING {
-        let (keep, n) = kept(&bufs[..(recvlen > 0) as usize]);
-        overlapped::put(
-            ovl as usize,
-            Pending {
-                socket: accepted,
-                op: Func::AcceptEx as u16,
-                routine: 0,
-                bufs: keep,
-                nbuf: n,
-            },
-        );
-    }
-    let moved = (r != 0 && !got.is_null())
-        .then(|| safe_read_val(got as *const u32))
-        .flatten();
-    emit(
-        Call {
-            func: Func::AcceptEx,
-            t_start,
-            ret: r as i64,
-            err,
-            extra: (recvlen as usize).min(MAX_SAMPLE),
-        },
-        |w| {
-            args(
-                w,
-                &[
-                    ls as u64,
-                    accepted as u64,
-                    outbuf as u64,
-                    recvlen as u64,
-                    local_len as u64 | (remote_len as u64) << 32,
-                    ovl as u64,
-                ],
-            );
-            if let Some(n) = moved {
-                w.ints(role::ARG_VAL, &[n as i64]);
-                gather(w, role::DATA_IN, &bufs, n as u64, max);
-            }
-        },
-    );
-    sys::set_last_error(err);
-    r
+    let buf = (outbuf as usize, recvlen);
+    unsafe { extension_call(Func::AcceptEx, accepted, buf, got, ovl, call, fill) }
 }

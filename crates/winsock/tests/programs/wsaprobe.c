@@ -21,6 +21,13 @@ static int fail(const char *what) {
   return 1;
 }
 
+/* Closes the sockets in order; a case's end. */
+static int finish(SOCKET a, SOCKET b, SOCKET c) {
+  SOCKET all[3] = {a, b, c};
+  for (int i = 0; i < 3; i++) closesocket(all[i]);
+  return 0;
+}
+
 static SOCKET new_socket(void) {
   return WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
 }
@@ -77,10 +84,7 @@ static int event(void) {
   printf("event: pending %d, sent %d, completed %d with %lu \"%.*s\"\n", pending, sent, ok, moved,
          (int)moved, buf);
   WSACloseEvent(ov.hEvent);
-  closesocket(s);
-  closesocket(c);
-  closesocket(l);
-  return 0;
+  return finish(s, c, l);
 }
 
 static char routine_buf[64];
@@ -109,10 +113,7 @@ static int routine(void) {
   printf("routine: pending %d, sent %d, alerted %d, routine ran %d time(s): error %lu, %lu \"%.*s\"\n",
          pending, sent, slept == WAIT_IO_COMPLETION, routine_calls, routine_error, routine_bytes,
          (int)routine_bytes, routine_buf);
-  closesocket(s);
-  closesocket(c);
-  closesocket(l);
-  return 0;
+  return finish(s, c, l);
 }
 
 static int poll_case(void) {
@@ -124,10 +125,7 @@ static int poll_case(void) {
   int after = WSAPoll(&p, 1, 5000);
   printf("poll: before %d, sent %d, after %d, readable %d\n", before, sent, after,
          (p.revents & POLLRDNORM) != 0);
-  closesocket(s);
-  closesocket(c);
-  closesocket(l);
-  return 0;
+  return finish(s, c, l);
 }
 
 /* An extension function of `s` by its GUID. */
@@ -167,10 +165,7 @@ static int connectex(void) {
   printf("connectex: immediate %d or pending %d, completed %d with %lu, received %lu \"%.*s\"\n", ok,
          pending, done_ok, moved, got, (int)got, buf);
   WSACloseEvent(ov.hEvent);
-  closesocket(s);
-  closesocket(c);
-  closesocket(l);
-  return 0;
+  return finish(s, c, l);
 }
 
 static int acceptex(void) {
@@ -194,22 +189,21 @@ static int acceptex(void) {
   BOOL done_ok = WSAGetOverlappedResult(l, &ov, &moved, TRUE, &flags);
   printf("acceptex: immediate %d or pending %d, completed %d with %lu\n", ok, pending, done_ok, moved);
   WSACloseEvent(ov.hEvent);
-  closesocket(c);
-  closesocket(s);
-  closesocket(l);
-  return 0;
+  return finish(c, s, l);
 }
 
+static const struct {
+  const char *name;
+  int (*run)(void);
+} cases[] = {{"event", event}, {"routine", routine}, {"poll", poll_case},
+             {"connectex", connectex}, {"acceptex", acceptex}};
+
 int main(int argc, char **argv) {
-  if (argc < 2) return 2;
   WSADATA wsa;
-  if (WSAStartup(MAKEWORD(2, 2), &wsa) != 0) return fail("WSAStartup");
+  if (argc < 2 || WSAStartup(MAKEWORD(2, 2), &wsa) != 0) return 2;
   int rc = 2;
-  if (!strcmp(argv[1], "event")) rc = event();
-  else if (!strcmp(argv[1], "routine")) rc = routine();
-  else if (!strcmp(argv[1], "poll")) rc = poll_case();
-  else if (!strcmp(argv[1], "connectex")) rc = connectex();
-  else if (!strcmp(argv[1], "acceptex")) rc = acceptex();
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    if (!strcmp(argv[1], cases[i].name)) rc = cases[i].run();
   WSACleanup();
   fflush(stdout);
   return rc;
