@@ -1,6 +1,7 @@
 //! One decoder per traced function family, following docs/RECORDS.md, as
 //! strace keeps one decoder file per syscall family: `meta`, `socket`,
-//! `control`, `io` (sends and receives), `poll`, `resolve`, `helper`. The
+//! `control`, `io` (sends and receives), `poll`, `resolve`, `helper`, and
+//! `winsock` (the WSA calls of sock_trace.dll). The
 //! family of a call is a column of the function table (`funcs!`), so the
 //! dispatch below is one match on it; this module also holds the readers
 //! every family shares (arguments, results, addresses, strings, timeouts).

@@ -278,3 +278,111 @@ fn moved(rec: &Ctx<'_, '_>, ev: &mut Event, out: bool, bytes: i64) {
         buffers,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::value::{Outcome, Value};
+    use sock_trace_event::func::Direction;
+    use sock_trace_event::platform::Platform;
+    use sock_trace_event::record::{Record, RecordWriter};
+    use sock_trace_event::{role, Func, Tag};
+
+    fn decode(
+        func: Func,
+        args: &[u64],
+        ret: i64,
+        errno: i32,
+        fill: impl FnOnce(&mut RecordWriter),
+    ) -> crate::Event {
+        let mut buf = vec![0u8; 4096];
+        let mut w = RecordWriter::new(&mut buf, func);
+        let h = w.header();
+        (h.ret, h.errno) = (ret, errno);
+        h.args[..args.len()].copy_from_slice(args);
+        fill(&mut w);
+        let n = w.finish();
+        let rec = Record::parse(&buf[..n]).unwrap();
+        crate::decode_record(&rec, func, Platform::Windows)
+    }
+
+    #[test]
+    fn a_pending_receive_and_its_completion_routine() {
+        let recv = decode(
+            Func::WsaRecv,
+            &[80, 0x1000, 1, 0, 0x2000, 0x3000],
+            -1,
+            997,
+            |w| w.ints(role::IOV_LENS, &[64]),
+        );
+        match &recv.outcome {
+            Outcome::Err(e) => assert_eq!((e.code, e.name), (997, Some("WSA_IO_PENDING"))),
+            o => panic!("{o:?}"),
+        }
+        assert!(recv.data.is_none() && recv.core.io.is_none());
+        assert_eq!(recv.core.fd, Some(80));
+        let done = decode(
+            Func::CompletionRoutine,
+            &[80, 0x2000, Func::WsaRecv as u64, 0],
+            12,
+            0,
+            |w| {
+                w.ints(role::IOV_LENS, &[6, 6]);
+                w.blob(Tag::Bytes, role::DATA_IN, b"hello wsabuf");
+            },
+        );
+        assert_eq!(done.outcome, Outcome::Ok(Value::Int(12)));
+        let op = done.args.iter().find(|a| a.name == "op").unwrap();
+        assert_eq!(
+            op.value,
+            Value::Sym {
+                name: "WSARecv",
+                raw: Func::WsaRecv as i64
+            }
+        );
+        let io = done.core.io.unwrap();
+        assert_eq!((io.direction, io.bytes), (Direction::Receives, 12));
+        let data = done.data.unwrap();
+        assert_eq!(
+            (data.total, data.buffers, data.outgoing),
+            (12, vec![6, 6], false)
+        );
+    }
+
+    #[test]
+    fn wsaioctl_names_the_extension_and_wsapoll_winsocks_bits() {
+        let connectex = sock_trace_xlat::winsock::WSAID[1].0;
+        let ev = decode(Func::WsaIoctl, &[72, 0xc800_0006, 16, 8, 0, 0], 0, 0, |w| {
+            w.blob(Tag::Bytes, role::OPTVAL, &connectex);
+            w.ints(role::ARG_VAL, &[8, 1]);
+        });
+        let names: Vec<_> = ev.args.iter().map(|a| (a.name, a.value.clone())).collect();
+        assert_eq!(
+            names[2],
+            (
+                "guid",
+                Value::Sym {
+                    name: "WSAID_CONNECTEX",
+                    raw: 0
+                }
+            )
+        );
+        assert!(ev.returned.iter().any(|r| r.name == "wrapped"));
+        let mut entry = Vec::new();
+        entry.extend_from_slice(&80i32.to_ne_bytes());
+        entry.extend_from_slice(&0x100u16.to_ne_bytes());
+        entry.extend_from_slice(&0x100u16.to_ne_bytes());
+        let ev = decode(Func::WsaPoll, &[0x1000, 1, 5000], 1, 0, |w| {
+            w.blob(Tag::PollFds, 0, &entry)
+        });
+        let Value::List(ready) = &ev.returned[0].value else {
+            panic!()
+        };
+        let Value::Struct(fields) = &ready[0] else {
+            panic!()
+        };
+        match &fields[1].value {
+            Value::Flags { names, .. } => assert_eq!(names, &["POLLRDNORM"]),
+            v => panic!("{v:?}"),
+        }
+    }
+}

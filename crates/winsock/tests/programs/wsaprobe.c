@@ -1,6 +1,6 @@
 /* The WSA calls for the sock_trace.dll tests (crates/winsock/tests/wine.rs),
  * built like wsprobe.c (-lws2_32 and -lsock_trace; both must print the
- * same). Usage: wsaprobe event|routine|poll|connectex|acceptex.
+ * same). Usage: wsaprobe event|routine|poll|connectex|acceptex|calls.
  * Each case makes a loopback TCP pair of overlapped sockets (WSASocketW,
  * bind, listen, WSAConnect, WSAAccept), then:
  *   event      an overlapped WSARecv with an event (pending), a blocking
@@ -192,11 +192,25 @@ static int acceptex(void) {
   return finish(c, s, l);
 }
 
+/* 1000 WSAPoll calls with no sockets, which ws2_32 fails at once: the
+ * per-call cost of a WSA hook (docs/PERFORMANCE.md, not the tests). */
+static int calls(void) {
+  LARGE_INTEGER f, t0, t1;
+  int r = 0;
+  QueryPerformanceFrequency(&f);
+  QueryPerformanceCounter(&t0);
+  for (int i = 0; i < 1000; i++) r += WSAPoll(NULL, 0, 0);
+  QueryPerformanceCounter(&t1);
+  double ns = (double)(t1.QuadPart - t0.QuadPart) * 1e9 / (double)f.QuadPart;
+  printf("calls: 1000 WSAPolls (sum %d, last error %d), %.0f ns each\n", r, WSAGetLastError(), ns / 1000);
+  return 0;
+}
+
 static const struct {
   const char *name;
   int (*run)(void);
 } cases[] = {{"event", event}, {"routine", routine}, {"poll", poll_case},
-             {"connectex", connectex}, {"acceptex", acceptex}};
+             {"connectex", connectex}, {"acceptex", acceptex}, {"calls", calls}};
 
 int main(int argc, char **argv) {
   WSADATA wsa;
