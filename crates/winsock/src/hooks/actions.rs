@@ -216,7 +216,7 @@ fn apply(func: Func, t: &Target) -> Verdict {
     let passes = |i: usize, r: &ActionRule, peer: &mut Option<_>| {
         applicable & (1 << i) != 0
             && r.funcs.contains(func)
-            && (r.flags & ACTION_FAMILY == 0 || linux_family(t.family) == Some(r.family as i32))
+            && (r.flags & ACTION_FAMILY == 0 || family_passes(func, t.family, r.family))
             && (r.flags & (ACTION_PEER | ACTION_PORT) == 0 || {
                 // Asked for once per call, and only when a rule filters.
                 let (fam, ip, iplen, port) = *peer.get_or_insert_with(|| peer_of(t));
@@ -239,6 +239,15 @@ fn apply(func: Func, t: &Target) -> Verdict {
     v.delayed = before_ns > 0;
     sleep_ns(before_ns);
     v
+}
+
+/// A family filter, as on Linux: a call that names no family passes,
+/// except socket (whose family is the point of the filter).
+fn family_passes(func: Func, af: i32, wanted: u16) -> bool {
+    match linux_family(af) {
+        Some(f) => f == wanted as i32,
+        None => af == -1 && func != Func::Socket,
+    }
 }
 
 /// Winsock's address family as Linux's (the rules' numbers).
