@@ -25,6 +25,12 @@ pub enum Family {
     Helper,
     /// Records the tracer itself emits (process start, loss notes).
     Meta,
+    /// Winsock calls with no Linux counterpart in shape: the WSA socket,
+    /// I/O and poll calls with WSABUF arrays and OVERLAPPED completions,
+    /// WSAIoctl, the extension functions (decoded in one Windows file,
+    /// `sock-trace-decode`'s `calls/winsock.rs`). Their direction is not a
+    /// column: the decoder states what moved.
+    Winsock,
 }
 
 /// Whether a call can wait (on the peer, the network, a timeout or a
@@ -186,6 +192,27 @@ funcs! {
     WsaCleanup = 111, "WSACleanup", Control, true, Never;
     Closesocket = 112, "closesocket", Socket, true, May;
     Ioctlsocket = 113, "ioctlsocket", Control, true, Never;
+    // The Winsock family (sock_trace.dll). WSASocketA and WSASocketW share
+    // one id (they differ only in the protocol-info structure's strings),
+    // as fortified entry points share their plain function's.
+    WsaSocket = 114, "WSASocket", Winsock, true, Never;
+    WsaConnect = 115, "WSAConnect", Winsock, true, May;
+    WsaAccept = 116, "WSAAccept", Winsock, true, May;
+    WsaSend = 117, "WSASend", Winsock, true, May;
+    WsaRecv = 118, "WSARecv", Winsock, true, May;
+    WsaSendTo = 119, "WSASendTo", Winsock, true, May;
+    WsaRecvFrom = 120, "WSARecvFrom", Winsock, true, May;
+    // The completion of an overlapped call, asked for by the program, and
+    // the program's completion routine run (the bytes moved and the
+    // payload of the operation that completed, named in args[4]).
+    WsaGetOverlappedResult = 121, "WSAGetOverlappedResult", Winsock, true, May;
+    CompletionRoutine = 122, "CompletionRoutine", Winsock, true, Never;
+    WsaPoll = 123, "WSAPoll", Winsock, true, May;
+    WsaIoctl = 124, "WSAIoctl", Winsock, true, May;
+    // Extension functions handed out by WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER).
+    ConnectEx = 125, "ConnectEx", Winsock, true, May;
+    AcceptEx = 126, "AcceptEx", Winsock, true, May;
+    // Id 127 is the last one the 128-bit FuncMask holds.
 }
 
 impl Func {

@@ -138,18 +138,9 @@ pub fn attach_mapping(handle: usize, collector: u32, parent: u32, tid: u32) {
     if base.is_null() {
         return;
     }
-    // SAFETY: valid out-pointer of the right size.
-    let mut info: MEMORY_BASIC_INFORMATION = unsafe { core::mem::zeroed() };
-    let got = unsafe {
-        VirtualQuery(
-            base as *const _,
-            &mut info,
-            core::mem::size_of::<MEMORY_BASIC_INFORMATION>(),
-        )
-    };
-    if got == 0 {
+    let Some(info) = sys::region(base) else {
         return;
-    }
+    };
     let len = info.RegionSize;
     // SAFETY: a mapped view of `len` bytes.
     let Ok(shm) = (unsafe { Shm::attach(base, len) }) else {
@@ -162,7 +153,38 @@ pub fn attach_mapping(handle: usize, collector: u32, parent: u32, tid: u32) {
     LEN.store(len, Ordering::Relaxed);
     COLLECTOR.store(collector, Ordering::Relaxed);
     BASE.store(base, Ordering::Release);
-    process_start(parent, tid);
+    let mut exe = [0u8; 1024];
+    let mut argv = [0u8; 1024];
+    let (n, m) = program_names(&mut exe, &mut argv);
+    process_start(parent, tid, &exe[..n], &argv[..m]);
+    // The rules' program patterns read paths with `/`.
+    for b in &mut exe[..n] {
+        if *b == b'\\' {
+            *b = b'/';
+        }
+    }
+    let argv0 = argv[..m].split(|&b| b == 0).next().unwrap_or(&[]);
+    crate::hooks::actions::init(&shm, &exe[..n], argv0);
+}
+
+/// The executable's path and the arguments (NUL-separated), UTF-8;
+/// returns their lengths.
+fn program_names(exe: &mut [u8; 1024], argv: &mut [u8; 1024]) -> (usize, usize) {
+    let mut path = [0u16; 512];
+    // SAFETY: valid buffer; a null module is the executable.
+    let k = unsafe { GetModuleFileNameW(core::ptr::null_mut(), path.as_mut_ptr(), 512) };
+    let n = utf8(&path[..(k as usize).min(512)], exe);
+    // SAFETY: the process's command line, NUL-terminated, lives as long
+    // as the process.
+    let line = unsafe {
+        let p = GetCommandLineW();
+        let mut len = 0;
+        while len < 4096 && *p.add(len) != 0 {
+            len += 1;
+        }
+        core::slice::from_raw_parts(p, len)
+    };
+    (n, split_command_line(line, argv))
 }
 
 /// A NUL-terminated UTF-16 copy of a short ASCII name, on the stack.
@@ -259,7 +281,7 @@ fn split_command_line(line: &[u16], out: &mut [u8]) -> usize {
     n
 }
 
-fn process_start(parent: u32, tid: u32) {
+fn process_start(parent: u32, tid: u32, exe: &[u8], argv: &[u8]) {
     let call = Call {
         func: Func::ProcStart,
         t_start: sys::now(),
@@ -275,25 +297,8 @@ fn process_start(parent: u32, tid: u32) {
         w.header().args[1] = 0;
         w.header().args[2] =
             platform::encode(platform::Platform::Windows, platform::Backend::WinsockDll);
-        let mut path = [0u16; 512];
-        // SAFETY: valid buffer; a null module is the executable.
-        let k = unsafe { GetModuleFileNameW(core::ptr::null_mut(), path.as_mut_ptr(), 512) };
-        let buf = w.reserve(1024);
-        let n = utf8(&path[..(k as usize).min(512)], buf);
-        w.commit_reserved(Tag::Str, role::EXE, n);
-        // SAFETY: the process's command line, NUL-terminated, lives as long
-        // as the process.
-        let line = unsafe {
-            let p = GetCommandLineW();
-            let mut len = 0;
-            while len < 4096 && *p.add(len) != 0 {
-                len += 1;
-            }
-            core::slice::from_raw_parts(p, len)
-        };
-        let buf = w.reserve(1024);
-        let n = split_command_line(line, buf);
-        w.commit_reserved(Tag::Str, role::ARGV, n);
+        w.blob(Tag::Str, role::EXE, exe);
+        w.blob(Tag::Str, role::ARGV, argv);
     });
 }
 

@@ -12,6 +12,8 @@
 use crate::area::{emit, wanted, Call};
 use crate::forward::*;
 use crate::sys::{self, safe_read, safe_read_val};
+use actions::{Target, Verdict};
+use core::cell::Cell;
 use core::ffi::c_void;
 use sock_trace_event::record::RecordWriter;
 use sock_trace_event::{role, Func, Tag};
@@ -137,11 +139,18 @@ pub unsafe extern "system" fn st_socket(af: i32, ty: i32, protocol: i32) -> Sock
     let Some(f) = real!(I_socket, unsafe extern "system" fn(i32, i32, i32) -> Socket) else {
         return INVALID_SOCKET;
     };
+    let v = Cell::new(Verdict::default());
+    let target = || Target {
+        family: af,
+        ..Target::socket(0)
+    };
+    let call = || unsafe { f(af, ty, protocol) };
     traced!(
         Func::Socket,
         0,
-        unsafe { f(af, ty, protocol) },
+        actions::perform(&v, Func::Socket, target, |r| r as Socket, call),
         |w, r, max| {
+            w.header().flags |= v.get().flags();
             args(
                 w,
                 &[af as i64 as u64, ty as i64 as u64, protocol as i64 as u64],
@@ -174,11 +183,23 @@ unsafe fn addr_call(func: Func, i: usize, s: Socket, name: *const u8, len: i32) 
     let Some(f) = real!(i, AddrFn) else {
         return -1;
     };
+    let v = Cell::new(Verdict::default());
     traced!(
         func,
         0,
-        unsafe { f(s, name, len) },
+        actions::perform(
+            &v,
+            func,
+            || Target {
+                addr: name,
+                addrlen: len,
+                ..Target::socket(s)
+            },
+            |r| r as i32,
+            || unsafe { f(s, name, len) }
+        ),
         |w, r, max| {
+            w.header().flags |= v.get().flags();
             args(w, &[s as u64, name as u64, len as i64 as u64]);
             addr_in(w, role::ADDR, name, len);
         },
@@ -196,20 +217,25 @@ pub unsafe extern "system" fn st_bind(s: Socket, name: *const u8, len: i32) -> i
     unsafe { addr_call(Func::Bind, I_bind, s, name, len) }
 }
 
-#[no_mangle]
-pub unsafe extern "system" fn st_listen(s: Socket, backlog: i32) -> i32 {
-    let Some(f) = real!(I_listen, unsafe extern "system" fn(Socket, i32) -> i32) else {
+/// listen and shutdown: a socket and an integer.
+unsafe fn int_call(func: Func, i: usize, s: Socket, v: i32) -> i32 {
+    let Some(f) = real!(i, unsafe extern "system" fn(Socket, i32) -> i32) else {
         return -1;
     };
     traced!(
-        Func::Listen,
+        func,
         0,
-        unsafe { f(s, backlog) },
+        unsafe { f(s, v) },
         |w, r, max| {
-            args(w, &[s as u64, backlog as i64 as u64]);
+            args(w, &[s as u64, v as i64 as u64]);
         },
         r as i64
     )
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn st_listen(s: Socket, backlog: i32) -> i32 {
+    unsafe { int_call(Func::Listen, I_listen, s, backlog) }
 }
 
 #[no_mangle]
@@ -220,11 +246,15 @@ pub unsafe extern "system" fn st_accept(s: Socket, addr: *mut u8, len: *mut i32)
     ) else {
         return INVALID_SOCKET;
     };
+    let v = Cell::new(Verdict::default());
+    let call = || unsafe { f(s, addr, len) };
+    let target = || Target::socket(s);
     traced!(
         Func::Accept,
         0,
-        unsafe { f(s, addr, len) },
+        actions::perform(&v, Func::Accept, target, |r| r as Socket, call),
         |w, r, max| {
+            w.header().flags |= v.get().flags();
             args(w, &[s as u64, addr as u64, len as u64]);
             if r != INVALID_SOCKET {
                 addr_out(w, role::ADDR_OUT, addr, len);
@@ -281,11 +311,19 @@ unsafe fn io_call(
         return -1;
     };
     let extra = len.max(0) as usize;
+    let v = Cell::new(Verdict::default());
     traced!(
         func,
         extra,
-        unsafe { f(s, buf, len, flags) },
+        actions::perform(
+            &v,
+            func,
+            || Target::socket(s),
+            |r| r as i32,
+            || unsafe { f(s, buf, len, flags) }
+        ),
         |w, r, max| {
+            w.header().flags |= v.get().flags();
             args(
                 w,
                 &[s as u64, buf as u64, len as i64 as u64, flags as i64 as u64],
@@ -316,6 +354,58 @@ pub unsafe extern "system" fn st_recv(s: Socket, buf: *mut u8, len: i32, flags: 
     unsafe { io_call(Func::Recv, I_recv, role::DATA_IN, s, buf, len, flags) }
 }
 
+/// sendto and recvfrom: a payload and an address, passed (`int tolen`)
+/// or returned (`int *fromlen`). That sixth argument travels in a 64-bit
+/// stack slot either way in the Win64 convention, so one function type
+/// serves both.
+#[allow(clippy::too_many_arguments)]
+unsafe fn dgram_call(
+    func: Func,
+    i: usize,
+    s: Socket,
+    buf: *mut u8,
+    len: i32,
+    flags: i32,
+    addr: *mut u8,
+    addrlen: usize,
+) -> i32 {
+    type F = unsafe extern "system" fn(Socket, *mut u8, i32, i32, *mut u8, usize) -> i32;
+    let Some(f) = real!(i, F) else {
+        return -1;
+    };
+    let sends = func == Func::Sendto;
+    let target = || Target {
+        addr: if sends { addr } else { core::ptr::null() },
+        addrlen: if sends { addrlen as i32 } else { 0 },
+        ..Target::socket(s)
+    };
+    let v = Cell::new(Verdict::default());
+    let call = || unsafe { f(s, buf, len, flags, addr, addrlen) };
+    traced!(
+        func,
+        len.max(0) as usize,
+        actions::perform(&v, func, target, |r| r as i32, call),
+        |w, r, max| {
+            w.header().flags |= v.get().flags();
+            let a = [s as u64, buf as u64, len as i64 as u64, flags as i64 as u64];
+            let last = if sends {
+                addrlen as i32 as i64 as u64
+            } else {
+                addrlen as u64
+            };
+            args(w, &[a[0], a[1], a[2], a[3], addr as u64, last]);
+            if sends {
+                addr_in(w, role::ADDR, addr, addrlen as i32);
+            } else if r >= 0 {
+                addr_out(w, role::ADDR_OUT, addr, addrlen as *const i32);
+            }
+            let dir = if sends { role::DATA_OUT } else { role::DATA_IN };
+            data(w, dir, buf, r, max);
+        },
+        r as i64
+    )
+}
+
 #[no_mangle]
 pub unsafe extern "system" fn st_sendto(
     s: Socket,
@@ -325,32 +415,19 @@ pub unsafe extern "system" fn st_sendto(
     to: *const u8,
     tolen: i32,
 ) -> i32 {
-    type F = unsafe extern "system" fn(Socket, *const u8, i32, i32, *const u8, i32) -> i32;
-    let Some(f) = real!(I_sendto, F) else {
-        return -1;
-    };
-    let extra = len.max(0) as usize;
-    traced!(
-        Func::Sendto,
-        extra,
-        unsafe { f(s, buf, len, flags, to, tolen) },
-        |w, r, max| {
-            args(
-                w,
-                &[
-                    s as u64,
-                    buf as u64,
-                    len as i64 as u64,
-                    flags as i64 as u64,
-                    to as u64,
-                    tolen as i64 as u64,
-                ],
-            );
-            addr_in(w, role::ADDR, to, tolen);
-            data(w, role::DATA_OUT, buf, r, max);
-        },
-        r as i64
-    )
+    let (buf, to) = (buf as *mut u8, to as *mut u8);
+    unsafe {
+        dgram_call(
+            Func::Sendto,
+            I_sendto,
+            s,
+            buf,
+            len,
+            flags,
+            to,
+            tolen as usize,
+        )
+    }
 }
 
 #[no_mangle]
@@ -362,50 +439,24 @@ pub unsafe extern "system" fn st_recvfrom(
     from: *mut u8,
     fromlen: *mut i32,
 ) -> i32 {
-    type F = unsafe extern "system" fn(Socket, *mut u8, i32, i32, *mut u8, *mut i32) -> i32;
-    let Some(f) = real!(I_recvfrom, F) else {
-        return -1;
-    };
-    let extra = len.max(0) as usize;
-    traced!(
-        Func::Recvfrom,
-        extra,
-        unsafe { f(s, buf, len, flags, from, fromlen) },
-        |w, r, max| {
-            args(
-                w,
-                &[
-                    s as u64,
-                    buf as u64,
-                    len as i64 as u64,
-                    flags as i64 as u64,
-                    from as u64,
-                    fromlen as u64,
-                ],
-            );
-            if r >= 0 {
-                addr_out(w, role::ADDR_OUT, from, fromlen);
-            }
-            data(w, role::DATA_IN, buf, r, max);
-        },
-        r as i64
-    )
+    let i = I_recvfrom;
+    unsafe {
+        dgram_call(
+            Func::Recvfrom,
+            i,
+            s,
+            buf,
+            len,
+            flags,
+            from,
+            fromlen as usize,
+        )
+    }
 }
 
 #[no_mangle]
 pub unsafe extern "system" fn st_shutdown(s: Socket, how: i32) -> i32 {
-    let Some(f) = real!(I_shutdown, unsafe extern "system" fn(Socket, i32) -> i32) else {
-        return -1;
-    };
-    traced!(
-        Func::Shutdown,
-        0,
-        unsafe { f(s, how) },
-        |w, r, max| {
-            args(w, &[s as u64, how as i64 as u64]);
-        },
-        r as i64
-    )
+    unsafe { int_call(Func::Shutdown, I_shutdown, s, how) }
 }
 
 /// Winsock's `fd_set`: a count and up to 64 handles.
@@ -508,51 +559,30 @@ pub unsafe extern "system" fn st_select(
     )
 }
 
-#[no_mangle]
-pub unsafe extern "system" fn st_setsockopt(
-    s: Socket,
-    level: i32,
-    name: i32,
-    val: *const u8,
-    len: i32,
-) -> i32 {
-    type F = unsafe extern "system" fn(Socket, i32, i32, *const u8, i32) -> i32;
-    let Some(f) = real!(I_setsockopt, F) else {
-        return -1;
-    };
-    traced!(
-        Func::Setsockopt,
-        512,
-        unsafe { f(s, level, name, val, len) },
-        |w, r, max| {
-            args(
-                w,
-                &[
-                    s as u64,
-                    level as i64 as u64,
-                    name as i64 as u64,
-                    val as u64,
-                    len as i64 as u64,
-                ],
-            );
-            if !val.is_null() && len > 0 {
-                let buf = w.reserve((len as usize).min(512));
-                let n = safe_read(val, buf);
-                w.commit_reserved(Tag::Bytes, role::OPTVAL, n);
-            }
-        },
-        r as i64
-    )
+/// An option value, `len` bytes (at most 512).
+fn optval(w: &mut RecordWriter<'_>, val: *const u8, len: i32) {
+    if !val.is_null() && len > 0 {
+        let buf = w.reserve((len as usize).min(512));
+        let n = safe_read(val, buf);
+        w.commit_reserved(Tag::Bytes, role::OPTVAL, n);
+    }
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn st_getsockopt(
-    s: Socket,
-    level: i32,
-    name: i32,
-    val: *mut u8,
-    len: *mut i32,
-) -> i32 {
+#[rustfmt::skip]
+pub unsafe extern "system" fn st_setsockopt(s: Socket, level: i32, name: i32, val: *const u8, len: i32) -> i32 {
+    type F = unsafe extern "system" fn(Socket, i32, i32, *const u8, i32) -> i32;
+    let Some(f) = real!(I_setsockopt, F) else { return -1 };
+    traced!(Func::Setsockopt, 512, unsafe { f(s, level, name, val, len) }, |w, r, max| {
+        let (level, name) = (level as i64 as u64, name as i64 as u64);
+        args(w, &[s as u64, level, name, val as u64, len as i64 as u64]);
+        optval(w, val, len);
+    }, r as i64)
+}
+
+#[no_mangle]
+#[rustfmt::skip]
+pub unsafe extern "system" fn st_getsockopt(s: Socket, level: i32, name: i32, val: *mut u8, len: *mut i32) -> i32 {
     type F = unsafe extern "system" fn(Socket, i32, i32, *mut u8, *mut i32) -> i32;
     let Some(f) = real!(I_getsockopt, F) else {
         return -1;
@@ -567,21 +597,14 @@ pub unsafe extern "system" fn st_getsockopt(
             } else {
                 safe_read_val(len).unwrap_or(0)
             };
+            let (level, name) = (level as i64 as u64, name as i64 as u64);
+            let after_len = after as i64 as u64;
             args(
                 w,
-                &[
-                    s as u64,
-                    level as i64 as u64,
-                    name as i64 as u64,
-                    val as u64,
-                    len as u64,
-                    after as i64 as u64,
-                ],
+                &[s as u64, level, name, val as u64, len as u64, after_len],
             );
-            if r == 0 && !val.is_null() && after > 0 {
-                let buf = w.reserve((after as usize).min(512));
-                let n = safe_read(val, buf);
-                w.commit_reserved(Tag::Bytes, role::OPTVAL, n);
+            if r == 0 {
+                optval(w, val, after);
             }
         },
         r as i64
@@ -669,11 +692,19 @@ pub unsafe extern "system" fn st_getaddrinfo(
     let Some(f) = real!(I_getaddrinfo, F) else {
         return 10045;
     };
+    let v = Cell::new(Verdict::default());
     traced!(
         Func::Getaddrinfo,
         8192,
-        unsafe { f(node, service, hints, res) },
+        actions::perform(
+            &v,
+            Func::Getaddrinfo,
+            || Target::socket(0),
+            |r| r as i32,
+            || unsafe { f(node, service, hints, res) }
+        ),
         |w, r, max| {
+            w.header().flags |= v.get().flags();
             let first = if r == 0 && !res.is_null() {
                 safe_read_val(res).unwrap_or(core::ptr::null())
             } else {
@@ -758,3 +789,9 @@ pub static st_in4addr_broadcast: [u8; 4] = [255; 4];
 pub static st_in6addr_any: [u8; 16] = [0; 16];
 #[no_mangle]
 pub static st_in6addr_loopback: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+
+// The WSA calls (and their overlapped bookkeeping), after the macros above
+// so that they see them; the action rules the hooks apply.
+pub(crate) mod actions;
+mod overlapped;
+mod wsa;

@@ -74,17 +74,10 @@ fn readable_len(p: *const u8, len: usize) -> usize {
     let end = start.saturating_add(len);
     let mut at = start;
     while at < end {
-        // SAFETY: VirtualQuery only describes the address; valid out-pointer.
-        let mut info: MEMORY_BASIC_INFORMATION = unsafe { core::mem::zeroed() };
-        let got = unsafe {
-            VirtualQuery(
-                at as *const _,
-                &mut info,
-                core::mem::size_of::<MEMORY_BASIC_INFORMATION>(),
-            )
+        let Some(info) = region(at as *const u8) else {
+            break;
         };
-        if got == 0
-            || info.State != MEM_COMMIT
+        if info.State != MEM_COMMIT
             || info.Protect & READABLE == 0
             || info.Protect & PAGE_GUARD != 0
         {
@@ -97,6 +90,15 @@ fn readable_len(p: *const u8, len: usize) -> usize {
         at = region_end;
     }
     at.min(end) - start
+}
+
+/// What `VirtualQuery` says of the region holding `p`.
+pub fn region(p: *const u8) -> Option<MEMORY_BASIC_INFORMATION> {
+    // SAFETY: VirtualQuery only describes the address; valid out-pointer.
+    let mut info: MEMORY_BASIC_INFORMATION = unsafe { core::mem::zeroed() };
+    let size = core::mem::size_of::<MEMORY_BASIC_INFORMATION>();
+    let got = unsafe { VirtualQuery(p as *const _, &mut info, size) };
+    (got != 0).then_some(info)
 }
 
 /// Reads a `T` through [`safe_read`].

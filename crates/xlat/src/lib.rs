@@ -12,6 +12,7 @@
 pub mod errno;
 pub mod platform;
 mod tables;
+pub mod winsock;
 
 pub use platform::{PlatformTables, LINUX, WINDOWS};
 pub use tables::*;

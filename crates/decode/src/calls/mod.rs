@@ -1,6 +1,7 @@
 //! One decoder per traced function family, following docs/RECORDS.md, as
 //! strace keeps one decoder file per syscall family: `meta`, `socket`,
-//! `control`, `io` (sends and receives), `poll`, `resolve`, `helper`. The
+//! `control`, `io` (sends and receives), `poll`, `resolve`, `helper`, and
+//! `winsock` (the WSA calls of sock_trace.dll). The
 //! family of a call is a column of the function table (`funcs!`), so the
 //! dispatch below is one match on it; this module also holds the readers
 //! every family shares (arguments, results, addresses, strings, timeouts).
@@ -12,6 +13,7 @@ mod meta;
 mod poll;
 mod resolve;
 mod socket;
+mod winsock;
 
 use crate::sockaddr;
 use crate::value::{ErrorInfo, ErrorSpace, Event, Field, Outcome, Value};
@@ -39,6 +41,7 @@ pub(crate) fn decode(rec: &Record<'_>, tables: &'static PlatformTables, ev: &mut
         Family::Poll => poll::decode(rec, ev),
         Family::Resolve => resolve::decode(rec, ev),
         Family::Helper => helper::decode(rec, ev),
+        Family::Winsock => winsock::decode(rec, ev),
     }
 }
 

@@ -18,6 +18,14 @@ static int fail(const char *what) {
   return 1;
 }
 
+/* Closes the sockets in order (INVALID_SOCKET: none); a case's end. */
+static int finish(SOCKET a, SOCKET b, SOCKET c) {
+  SOCKET all[3] = {a, b, c};
+  for (int i = 0; i < 3; i++)
+    if (all[i] != INVALID_SOCKET) closesocket(all[i]);
+  return 0;
+}
+
 /* Binds to port 0 of the loopback of `af` and returns the bound address. */
 static SOCKET bound(int af, int type, struct sockaddr_storage *ss, int *len) {
   SOCKET s = socket(af, type, 0);
@@ -72,10 +80,7 @@ static int tcp(int af) {
   m += recv(a, buf + m, sizeof buf - m, 0);
   printf("tcp%d: sent %d, ready %d (set %d), received %d \"%.*s\", type %d, pending %lu\n",
          af == AF_INET ? 4 : 6, n, ready, isset, m, m, buf, type, avail);
-  closesocket(a);
-  closesocket(c);
-  closesocket(l);
-  return 0;
+  return finish(a, c, l);
 }
 
 static int udp(void) {
@@ -91,9 +96,7 @@ static int udp(void) {
   int m = recvfrom(r, buf, sizeof buf, 0, (struct sockaddr *)&from, &flen);
   printf("udp: sent %d, received %d \"%.*s\" from 127.0.0.1: %d\n", n, m, m > 0 ? m : 0, buf,
          from.sin_addr.s_addr == htonl(INADDR_LOOPBACK));
-  closesocket(s);
-  closesocket(r);
-  return 0;
+  return finish(s, r, INVALID_SOCKET);
 }
 
 /* Connects to a port nobody listens on: WSAGetLastError() must read
