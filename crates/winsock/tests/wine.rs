@@ -222,7 +222,18 @@ fn normalise(trace: &str, pointers: bool) -> String {
                 }
             }
         }
-        out.push_str(&replace_tokens(&line, &handles));
+        // Hex dumps (`    0000  68 65 ...`) carry bytes, not handles.
+        let dump = line.starts_with("    ")
+            && line.trim_start().len() > 6
+            && line.trim_start().as_bytes()[..4]
+                .iter()
+                .all(u8::is_ascii_hexdigit)
+            && line.trim_start()[4..].starts_with("  ");
+        if dump {
+            out.push_str(&line);
+        } else {
+            out.push_str(&replace_tokens(&line, &handles));
+        }
         out.push('\n');
     }
     out
