@@ -12,168 +12,38 @@
 //! to create) and stops its wineserver at the end. Every child has a
 //! timeout.
 
-#[path = "../../cli/tests/common/skip.rs"]
-mod skip;
+#[path = "common/lab.rs"]
+mod lab;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use lab::{replace_tokens, Lab, Program};
 
-const WINE: &str = "/usr/lib/wine/wine64";
-const GCC: &str = "x86_64-w64-mingw32-gcc";
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"))
-}
-
-/// Runs `cmd` with a timeout; kills it (and says so) when it expires.
-fn run(cmd: &mut Command, limit: Duration) -> Output {
-    let shown = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{shown}: {e}"));
-    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let read = |mut r: Box<dyn std::io::Read + Send>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            v
-        })
-    };
-    let (out, err) = (read(Box::new(out)), read(Box::new(err)));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{shown} took longer than {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
-}
-
-/// The Wine prefix, the artifacts and the two builds of the probe.
-struct Lab {
-    dir: PathBuf,
-}
-
-impl Lab {
-    fn wine(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(WINE);
-        c.args(args)
-            .current_dir(&self.dir)
-            .env("WINEPREFIX", self.dir.join("prefix"))
-            .env("WINEDEBUG", "-all")
-            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
-            .env_remove("DISPLAY");
-        c
-    }
-
-    fn exe(&self, args: &[&str]) -> Output {
-        run(&mut self.wine(args), Duration::from_secs(60))
-    }
-}
-
-impl Drop for Lab {
-    /// Stops this prefix's wineserver (`wineserver -k`, bounded) and
-    /// removes the prefix. Never panics: it may run while a test fails.
-    fn drop(&mut self) {
-        let server = ["/usr/lib/wine/wineserver64", "/usr/lib/wine/wineserver"]
-            .into_iter()
-            .find(|p| Path::new(p).exists())
-            .unwrap_or("wineserver");
-        if let Ok(mut c) = Command::new(server)
-            .arg("-k")
-            .env("WINEPREFIX", self.dir.join("prefix"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-        {
-            let start = Instant::now();
-            while c.try_wait().ok().flatten().is_none() {
-                if start.elapsed() > Duration::from_secs(30) {
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+/// wsprobe.c and wsaprobe.c, each linked with ws2_32 (bare) and with
+/// sock_trace.dll (traced, the drop-in).
+const PROGRAMS: [Program; 4] = [
+    Program {
+        exe: "bare.exe",
+        source: "wsprobe.c",
+        lib: Some("-lws2_32"),
+    },
+    Program {
+        exe: "traced.exe",
+        source: "wsprobe.c",
+        lib: Some("-lsock_trace"),
+    },
+    Program {
+        exe: "wsa_bare.exe",
+        source: "wsaprobe.c",
+        lib: Some("-lws2_32"),
+    },
+    Program {
+        exe: "wsa_traced.exe",
+        source: "wsaprobe.c",
+        lib: Some("-lsock_trace"),
+    },
+];
 
 fn setup() -> Option<Lab> {
-    let art = target_dir().join("windows");
-    let needed = [
-        "sock-trace.exe",
-        "sock_trace.dll",
-        "libsock_trace.dll.a",
-        "bcryptprimitives.dll",
-    ];
-    if let Some(m) = needed.iter().find(|n| !art.join(n).is_file()) {
-        skip::skip(
-            &format!("{} is missing", art.join(m).display()),
-            "run `cargo xtask windows`",
-        );
-        return None;
-    }
-    if !Path::new(WINE).exists() || !skip::on_path(GCC) {
-        skip::skip(
-            "Wine or MinGW is missing",
-            "apt-get install --no-install-recommends gcc-mingw-w64-x86-64 wine64 (or cargo xtask windows)",
-        );
-        return None;
-    }
-    let dir = std::env::temp_dir().join(format!("sock-trace-wine-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let lab = Lab { dir };
-    for n in needed {
-        std::fs::copy(art.join(n), lab.dir.join(n)).unwrap();
-    }
-    for prog in [Prog::Bsd, Prog::Wsa] {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/programs")
-            .join(prog.source());
-        for (traced, lib) in [(false, "-lws2_32"), (true, "-lsock_trace")] {
-            let exe = prog.exe(traced);
-            let out = run(
-                Command::new(GCC)
-                    .args(["-O1", "-g", "-o"])
-                    .arg(lab.dir.join(exe))
-                    .arg(&src)
-                    .arg("-L")
-                    .arg(&lab.dir)
-                    .arg(lib),
-                Duration::from_secs(120),
-            );
-            assert!(
-                out.status.success(),
-                "building {exe}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-    }
-    let boot = run(
-        &mut lab.wine(&["wineboot", "--init"]),
-        Duration::from_secs(180),
-    );
-    assert!(boot.status.success(), "wineboot: {boot:?}");
-    Some(lab)
+    Lab::new("wine", &PROGRAMS)
 }
 
 /// Replaces what varies between runs: socket handles (numbered in order of
@@ -222,57 +92,8 @@ fn normalise(trace: &str, pointers: bool) -> String {
                 }
             }
         }
-        // Hex dumps (`    0000  68 65 ...`) carry bytes, not handles.
-        let dump = line.starts_with("    ")
-            && line.trim_start().len() > 6
-            && line.trim_start().as_bytes()[..4]
-                .iter()
-                .all(u8::is_ascii_hexdigit)
-            && line.trim_start()[4..].starts_with("  ");
-        if dump {
-            out.push_str(&line);
-        } else {
-            out.push_str(&replace_tokens(&line, &handles));
-        }
+        out.push_str(&replace_tokens(&line, &handles));
         out.push('\n');
-    }
-    out
-}
-
-/// Handle numbers as whole words become `sN`; ephemeral ports `PORT`.
-fn replace_tokens(line: &str, handles: &[String]) -> String {
-    let b = line.as_bytes();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_digit()
-            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'))
-        {
-            let mut j = i;
-            while j < b.len() && b[j].is_ascii_digit() {
-                j += 1;
-            }
-            let word = &line[i..j];
-            let after_ok = j == b.len() || !(b[j].is_ascii_alphanumeric() || b[j] == b'.');
-            // A port: after `]:` or `digit:`, and ephemeral (fixed ones,
-            // :0 and :80, stay).
-            let port = i > 1
-                && b[i - 1] == b':'
-                && (b[i - 2] == b']' || b[i - 2].is_ascii_digit())
-                && word.parse::<u32>().is_ok_and(|p| p >= 1024);
-            if port && after_ok {
-                out.push_str("PORT");
-            } else if let (true, Some(k)) = (after_ok, handles.iter().position(|h| h == word)) {
-                out.push_str(&format!("s{}", k + 1));
-            } else {
-                out.push_str(word);
-            }
-            i = j;
-        } else {
-            let c = line[i..].chars().next().unwrap();
-            out.push(c);
-            i += c.len_utf8();
-        }
     }
     out
 }
@@ -308,13 +129,6 @@ enum Prog {
 }
 
 impl Prog {
-    fn source(self) -> &'static str {
-        match self {
-            Prog::Bsd => "wsprobe.c",
-            Prog::Wsa => "wsaprobe.c",
-        }
-    }
-
     fn exe(self, traced: bool) -> &'static str {
         match (self, traced) {
             (Prog::Bsd, false) => "bare.exe",

@@ -10,7 +10,7 @@
 #![allow(dead_code)]
 
 #[path = "../../../cli/tests/common/skip.rs"]
-mod skip;
+pub mod skip;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -129,8 +129,7 @@ impl Lab {
                 .join("tests/programs")
                 .join(p.source);
             let mut cmd = Command::new(GCC);
-            cmd.arg("-O1")
-                .arg("-o")
+            cmd.args(["-O1", "-g", "-o"])
                 .arg(lab.dir.join(p.exe))
                 .arg(&src)
                 .arg("-L")
@@ -255,7 +254,17 @@ pub fn normalise(trace: &str, exe: &str) -> String {
 }
 
 /// Handle numbers as whole words become `sN`; ephemeral ports `PORT`.
-fn replace_tokens(line: &str, handles: &[String]) -> String {
+/// Hex dump lines (`    0000  68 65 ...`) carry bytes, not handles: they
+/// stay as they are.
+pub fn replace_tokens(line: &str, handles: &[String]) -> String {
+    let body = line.trim_start();
+    let dump = line.starts_with("    ")
+        && body.len() > 6
+        && body.as_bytes()[..4].iter().all(u8::is_ascii_hexdigit)
+        && body[4..].starts_with("  ");
+    if dump {
+        return line.to_string();
+    }
     let b = line.as_bytes();
     let mut out = String::new();
     let mut i = 0;
