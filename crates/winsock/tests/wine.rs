@@ -15,21 +15,13 @@
 #[path = "common/lab.rs"]
 mod lab;
 
-use lab::{replace_tokens, Lab, Program};
+use lab::{hide_freeaddrinfo, note_new_handle, replace_tokens, Lab, Program, WSPROBE};
 
 /// wsprobe.c and wsaprobe.c, each linked with ws2_32 (bare) and with
 /// sock_trace.dll (traced, the drop-in).
 const PROGRAMS: [Program; 4] = [
-    Program {
-        exe: "bare.exe",
-        source: "wsprobe.c",
-        lib: Some("-lws2_32"),
-    },
-    Program {
-        exe: "traced.exe",
-        source: "wsprobe.c",
-        lib: Some("-lsock_trace"),
-    },
+    WSPROBE[0],
+    WSPROBE[1],
     Program {
         exe: "wsa_bare.exe",
         source: "wsaprobe.c",
@@ -67,11 +59,7 @@ fn normalise(trace: &str, pointers: bool) -> String {
         if pointers {
             line = hide_pointers(&line);
         }
-        if line.starts_with("freeaddrinfo(0x") {
-            if let Some(close) = line.find(')') {
-                line = format!("freeaddrinfo(PTR{}", &line[close..]);
-            }
-        }
+        hide_freeaddrinfo(&mut line);
         // Durations: ` <0.000123>`, last or before a note (`(injected)`).
         if let Some(a) = line.rfind(" <") {
             if let Some(b) = line[a..].find('>') {
@@ -81,17 +69,9 @@ fn normalise(trace: &str, pointers: bool) -> String {
                 }
             }
         }
-        // New handles: results of socket and accept.
+        // New handles: results of socket and accept, BSD and WSA.
         let creates = ["socket(", "accept(", "WSASocket(", "WSAAccept("];
-        if creates.iter().any(|c| line.starts_with(c)) {
-            if let Some(eq) = line.find(") = ") {
-                let rest = &line[eq + 4..];
-                let h: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-                if !h.is_empty() && !handles.contains(&h) {
-                    handles.push(h);
-                }
-            }
-        }
+        note_new_handle(&line, &creates, &mut handles);
         out.push_str(&replace_tokens(&line, &handles));
         out.push('\n');
     }

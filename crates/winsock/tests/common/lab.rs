@@ -228,29 +228,42 @@ pub fn normalise(trace: &str, exe: &str) -> String {
             line = format!("+++ process PID started by PID: \"PATH\\{exe}\" ")
                 + &line[line.find(&quoted).unwrap_or(0)..];
         }
-        if line.starts_with("freeaddrinfo(0x") {
-            if let Some(close) = line.find(')') {
-                line = format!("freeaddrinfo(PTR{}", &line[close..]);
-            }
-        }
+        hide_freeaddrinfo(&mut line);
         // Durations.
         if let (Some(a), true) = (line.rfind(" <"), line.ends_with('>')) {
             line.truncate(a);
         }
-        // New handles: results of socket and accept.
-        if line.starts_with("socket(") || line.starts_with("accept(") {
-            if let Some(eq) = line.find(") = ") {
-                let rest = &line[eq + 4..];
-                let h: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-                if !h.is_empty() && !handles.contains(&h) {
-                    handles.push(h);
-                }
-            }
-        }
+        note_new_handle(&line, &["socket(", "accept("], &mut handles);
         out.push_str(&replace_tokens(&line, &handles));
         out.push('\n');
     }
     out
+}
+
+/// `freeaddrinfo(0x...)`: the list's address becomes `PTR`.
+pub fn hide_freeaddrinfo(line: &mut String) {
+    if line.starts_with("freeaddrinfo(0x") {
+        if let Some(close) = line.find(')') {
+            *line = format!("freeaddrinfo(PTR{}", &line[close..]);
+        }
+    }
+}
+
+/// Remembers the handle a call that starts with one of `creates` returned
+/// (in order of appearance: it is shown as `sN`).
+pub fn note_new_handle(line: &str, creates: &[&str], handles: &mut Vec<String>) {
+    if !creates.iter().any(|c| line.starts_with(c)) {
+        return;
+    }
+    if let Some(eq) = line.find(") = ") {
+        let h: String = line[eq + 4..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        if !h.is_empty() && !handles.contains(&h) {
+            handles.push(h);
+        }
+    }
 }
 
 /// Handle numbers as whole words become `sN`; ephemeral ports `PORT`.
