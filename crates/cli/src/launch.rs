@@ -4,6 +4,7 @@
 
 use anyhow::{bail, Result};
 use sock_trace_collect::{collect_until, Collector, Watch};
+use sock_trace_syscall::image::ImageKind;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
@@ -165,19 +166,18 @@ pub fn untraceable_reason(program: &Path) -> Option<String> {
             ));
         }
     }
-    let bytes = std::fs::read(program).ok()?;
-    let go = is_go_binary(&bytes);
-    match (elf_interp(&bytes), go) {
-        (ElfKind::Static, true) => Some(format!(
+    let facts = ProgramFacts::of(program)?;
+    match (facts.loader, facts.go) {
+        (false, true) => Some(format!(
             "{} is a statically linked Go program: Go makes its own system calls and there is no \
              dynamic loader, so LD_PRELOAD cannot reach it and it runs untraced",
             program.display()
         )),
-        (ElfKind::Static, false) => Some(format!(
+        (false, false) => Some(format!(
             "{} is statically linked (no dynamic loader): LD_PRELOAD cannot reach it, so it runs untraced",
             program.display()
         )),
-        (ElfKind::Dynamic, true) => Some(format!(
+        (true, true) => Some(format!(
             "{} is a Go program: Go makes its own system calls instead of calling the C library, so \
              only what it does through libc (cgo name resolution) can be traced; its sockets are not seen",
             program.display()
@@ -196,64 +196,24 @@ pub fn is_go_binary(bytes: &[u8]) -> bool {
     bytes.starts_with(b"\x7fELF") && (find(BUILDINFO_MAGIC) || find(GO_NOTE))
 }
 
-enum ElfKind {
-    NotElf,
-    Dynamic,
-    Static,
+/// What the launcher reads of a program file to pick a backend.
+struct ProgramFacts {
+    kind: ImageKind,
+    /// Built by Go: its build-id note, or (for binaries without one) the
+    /// build-info blob anywhere in the file.
+    go: bool,
+    /// It has a dynamic loader (PT_INTERP).
+    loader: bool,
 }
 
-/// Looks for PT_INTERP in a 64-bit little-endian ELF.
-fn elf_interp(b: &[u8]) -> ElfKind {
-    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
-        return ElfKind::NotElf;
+impl ProgramFacts {
+    /// `None` when the file cannot be read or is not a 64-bit ELF program.
+    fn of(path: &Path) -> Option<ProgramFacts> {
+        let kind = sock_trace_syscall::image::kind(path.as_os_str().as_bytes())?;
+        let go = matches!(kind, ImageKind::Go { .. }) || is_go_binary(&std::fs::read(path).ok()?);
+        let loader = !matches!(kind, ImageKind::Static | ImageKind::Go { loader: false });
+        Some(ProgramFacts { kind, go, loader })
     }
-    let u16_at = |o: usize| {
-        b.get(o..o + 2)
-            .map(|s| u16::from_le_bytes([s[0], s[1]]) as usize)
-    };
-    let u64_at = |o: usize| {
-        b.get(o..o + 8)
-            .map(|s| u64::from_le_bytes(s.try_into().unwrap_or([0; 8])) as usize)
-    };
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
-    else {
-        return ElfKind::NotElf;
-    };
-    let mut dynamic = false;
-    for i in 0..phnum {
-        let off = phoff.saturating_add(i.saturating_mul(phentsize));
-        match b
-            .get(off..off + 4)
-            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-        {
-            Some(3) => return ElfKind::Dynamic, // PT_INTERP
-            Some(2) => dynamic = true,          // PT_DYNAMIC (static-pie has it too)
-            Some(_) => {}
-            None => return ElfKind::NotElf,
-        }
-    }
-    let _ = dynamic;
-    ElfKind::Static
-}
-
-/// The PT_INTERP path of a 64-bit little-endian ELF (without its NUL).
-fn interpreter(b: &[u8]) -> Option<&[u8]> {
-    if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
-        return None;
-    }
-    let u16_at = |o: usize| Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?) as usize);
-    let u64_at = |o: usize| Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?) as usize);
-    let (phoff, entsize, num) = (u64_at(0x20)?, u16_at(0x36)?, u16_at(0x38)?);
-    (0..num).find_map(|i| {
-        let ph = phoff.checked_add(i.checked_mul(entsize)?)?;
-        if b.get(ph..ph + 4)? != 3u32.to_le_bytes() {
-            return None;
-        }
-        let off = u64_at(ph + 8)?;
-        let size = u64_at(ph + 32)?;
-        let path = b.get(off..off.checked_add(size)?)?;
-        Some(path.strip_suffix(b"\0").unwrap_or(path))
-    })
 }
 
 /// Finds `name` like execvp does.
@@ -303,14 +263,11 @@ fn choose_backend(path: &Path, asked: BackendChoice) -> (BackendChoice, Option<S
         BackendChoice::Preload => (BackendChoice::Preload, why.map(|w| format!("warning: {w}"))),
         BackendChoice::Syscall => (BackendChoice::Syscall, None),
         BackendChoice::Auto => {
-            let bytes = std::fs::read(path).unwrap_or_default();
-            let go = is_go_binary(&bytes);
-            let static_elf = matches!(elf_interp(&bytes), ElfKind::Static);
-            let musl = interpreter(&bytes).is_some_and(|i| {
-                i.rsplit(|&b| b == b'/')
-                    .next()
-                    .is_some_and(|name| name.starts_with(b"ld-musl"))
-            });
+            let Some(facts) = ProgramFacts::of(path) else {
+                return (BackendChoice::Preload, why.map(|w| format!("warning: {w}")));
+            };
+            let (static_elf, go) = (!facts.loader, facts.go);
+            let musl = facts.kind == ImageKind::Musl;
             let what = match (static_elf, go, musl) {
                 (true, true, _) => "is a statically linked Go program",
                 (true, false, _) => "is statically linked (no dynamic loader)",

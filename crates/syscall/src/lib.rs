@@ -87,6 +87,14 @@
 //! stops (no filter can be installed from outside) and detaches on request,
 //! leaving it running.
 //!
+//! # Hand-over (`--backend auto`)
+//!
+//! [`serve`] runs in a process of its own (`sock-trace __handover`) beside
+//! a preload-traced program: a process that is about to exec a Go, static
+//! or musl program asks it to take over, and from its exec on it is traced
+//! here ([`image`] tells the kinds apart). See `serve` and
+//! `sock_trace_event::handover`.
+//!
 //! # Limits
 //!
 //! x86_64 only. Not traced: epoll_pwait2. Short writes and bandwidth
